@@ -1,0 +1,37 @@
+"""parcours_research: a research kit for customer-journey ("parcours client") studies.
+
+>>> import parcours_research as pr
+>>> study = pr.load_study("data/sample")          # doctest: +SKIP
+
+Sub-modules are imported on first use (``pr.weighting``, ``pr.satisfaction``, ``pr.traces``,
+``pr.qual``, ``pr.friction``, ``pr.curves``, ``pr.plot``, ``pr.sample``), so that
+``import parcours_research`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import ParcoursWarning, Problem, StudyError
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
+    "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy",
+}
+_LAZY_ATTRS = {"load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample"}
+
+__all__ = ["ParcoursWarning", "Problem", "StudyError", "__version__", *sorted(_LAZY_ATTRS), *sorted(_SUBMODULES)]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRS:
+        return getattr(importlib.import_module(f".{_LAZY_ATTRS[name]}", __name__), name)
+    raise AttributeError(f"module 'parcours_research' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES | set(_LAZY_ATTRS))

@@ -1,0 +1,552 @@
+"""The seeded synthetic sample study, with planted and documented effects.
+
+``make_sample(out, seed=0)`` (or ``parcours sample OUT --seed 0``) writes a complete study folder:
+
+- ``study.yml``: the six-stage lifecycle journey, 16 touchpoints, four personas assigned by
+  declarative rules over profile answers, targets, population margins, traces and qual sections;
+- ``crm/customers.csv``: the customer base (profile answers; the real persona and region mix);
+- ``survey/responses.csv``: answers to the standard touchpoint questionnaire by customers who
+  also appear in the event log; the sample over-represents some personas, so weighting matters;
+- ``traces/events.csv.gz`` and ``traces/identity.csv``: a raw web/app event log with bots (by
+  user agent and by behaviour), exact and near duplicates, events outside the study period,
+  unparseable timestamps, customers on several devices and a few shared devices;
+- ``qual/excerpts.csv``: coded interview excerpts with emotion valence, partly double-coded,
+  holding some names, e-mail addresses and phone numbers (to test scrubbing);
+- ``truth.json``: what was planted, for tests and notebooks to check against.
+
+Planted effects (keys of ``truth.json``): a friction point for one persona only (``friction``:
+``id_verification`` for ``senior``: lower satisfaction, more drop-off between ``kyc_upload`` and
+``kyc_done``, negative interview excerpts), a touchpoint with no effect at all
+(``no_effect_touchpoints``: ``loyalty_sms``, rated exactly at its target for every persona),
+drivers of overall satisfaction that matter (``drivers``) and ones that do not
+(``non_drivers``), and the exact share of bot events (``bot_share``). The same seed gives the same
+files, byte for byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import norm
+
+from .errors import StudyError
+
+__all__ = ["make_sample", "SAMPLE_DEFAULTS", "expected_rating"]
+
+SAMPLE_DEFAULTS = {"n_customers": 2000, "n_prospects": 1200, "n_respondents": 800, "n_participants": 24,
+                   "days": 84, "bot_share": 0.08}
+
+PERSONAS = [
+    ("connecte", "Connecté pressé", "Busy digital", "Gère tout depuis son téléphone, veut aller vite."),
+    ("prudent", "Prudent", "Cautious", "Compare, lit tout, utilise plusieurs canaux avant de s'engager."),
+    ("senior", "Senior attentif", "Attentive senior", "55 ans et plus, préfère le contact humain et le papier."),
+    ("explorateur", "Explorateur", "Explorer", "Nouveau client, compare les prix et teste les offres."),
+]
+POP_PERSONA = {"connecte": 0.35, "prudent": 0.30, "senior": 0.20, "explorateur": 0.15}
+RESPONSE_PROPENSITY = {"connecte": 1.6, "prudent": 1.0, "senior": 0.55, "explorateur": 1.0}
+REGIONS = {"idf": 0.22, "north": 0.18, "south": 0.25, "west": 0.20, "east": 0.15}
+
+# id, fr, en, stage, channel, moment of truth, events, P(experienced), mu offset
+TOUCHPOINTS = [
+    ("social_ad", "Publicité réseaux sociaux", "Social media ad", "sensibiliser", "social", False, ["ad_click"], 0.80, 0.0),
+    ("website_visit", "Visite du site", "Website visit", "sensibiliser", "web", False, ["home_view"], 0.95, 0.1),
+    ("product_page", "Page produit", "Product page", "acquerir", "web", False, ["product_view"], 0.95, 0.05),
+    ("simulator", "Simulateur de devis", "Quote simulator", "acquerir", "web", False, ["quote_start", "quote_done"], 0.85, -0.1),
+    ("store_advice", "Conseil en agence", "In-branch advice", "acquerir", "store", False, [], 0.40, 0.15),
+    ("signup", "Souscription en ligne", "Online sign-up", "acquerir", "web", True, ["signup_start", "signup_done"], 0.97, 0.0),
+    ("welcome_email", "E-mail de bienvenue", "Welcome e-mail", "integrer", "email", False, ["email_open"], 0.85, 0.05),
+    ("app_onboarding", "Premiers pas dans l'appli", "App onboarding", "integrer", "app", False, ["app_first_login"], 0.85, -0.05),
+    ("id_verification", "Vérification d'identité", "Identity check", "integrer", "web", True, ["kyc_upload", "kyc_done"], 0.95, 0.0),
+    ("app_usage", "Usage de l'appli", "App use", "engager", "app", False, ["app_session"], 0.85, 0.1),
+    ("call_centre", "Service client téléphonique", "Call centre", "engager", "call_centre", False, [], 0.50, -0.1),
+    ("billing", "Facturation", "Billing", "engager", "email", False, ["invoice_view"], 0.90, -0.05),
+    ("claim", "Déclaration de sinistre", "Claim handling", "fideliser", "web", True, ["claim_start", "claim_done"], 0.75, 0.0),
+    ("loyalty_sms", "SMS de fidélité", "Loyalty SMS", "fideliser", "sms", False, ["sms_click"], 0.85, 0.0),
+    ("review", "Avis en ligne", "Online review", "promouvoir", "web", False, ["review_post"], 0.45, 0.1),
+    ("referral", "Parrainage", "Referral", "promouvoir", "email", False, ["referral_sent"], 0.35, 0.05),
+]
+STAGE_TARGET_CONVERSION = {"sensibiliser": 0.45, "acquerir": 0.35, "integrer": 0.85, "engager": 0.8,
+                           "fideliser": 0.6, "promouvoir": 0.25}
+FRICTION = {"touchpoint": "id_verification", "persona": "senior", "satisfaction_shift": -1.5,
+            "trace_step": ["kyc_upload", "kyc_done"], "completion_others": 0.92, "completion_persona": 0.60,
+            "negative_excerpt_share_persona": 0.85}
+NO_EFFECT = ["loyalty_sms"]
+DRIVERS = {"claim": 0.55, "app_usage": 0.45}
+NON_DRIVERS = ["social_ad", "loyalty_sms"]
+MU = 4.0         # latent mean rating
+MOOD_SD = 0.55   # respondent-level random effect (ratings of one person are correlated)
+NOISE_SD = 0.85  # touchpoint-level noise
+TARGET_MARGIN = 0.10  # targets sit this far below the expected rating, except the no-effect touchpoint
+PERIOD = ("2026-01-05", "2026-03-29")
+TZ = "Europe/Paris"
+
+BOT_AGENTS = [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "python-requests/2.32.3",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/126.0 Safari/537.36",
+]
+HUMAN_AGENTS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+    "ParcoursApp/4.2 (iOS 18.1; iPhone15,3)",
+    "ParcoursApp/4.2 (Android 15; SM-S921B)",
+]
+
+
+def expected_rating(mu: float, sd: float = float(np.hypot(MOOD_SD, NOISE_SD)), lo: int = 1, hi: int = 5) -> float:
+    """Expected value of ``clip(round(mu + sd * Z), lo, hi)`` for standard normal Z (closed form)."""
+    ks = np.arange(lo, hi + 1)
+    upper = np.where(ks == hi, np.inf, ks + 0.5)
+    lower = np.where(ks == lo, -np.inf, ks - 0.5)
+    p = norm.cdf((upper - mu) / sd) - norm.cdf((lower - mu) / sd)
+    return float((ks * p).sum())
+
+
+def _rating(latent: np.ndarray, lo: int = 1, hi: int = 5) -> np.ndarray:
+    return np.clip(np.round(latent), lo, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+def _customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    personas = rng.choice(list(POP_PERSONA), size=n, p=list(POP_PERSONA.values()))
+    region = rng.choice(list(REGIONS), size=n, p=list(REGIONS.values()))
+    age = np.empty(n, dtype=object)
+    chan = np.empty(n, dtype=object)
+    tenure = np.zeros(n, dtype=int)
+    for i, p in enumerate(personas):
+        if p == "senior":
+            age[i] = "55+"
+            chan[i] = rng.choice(["physical", "mixed", "digital"], p=[0.6, 0.3, 0.1])
+            tenure[i] = rng.integers(0, 30)
+        elif p == "connecte":
+            age[i] = rng.choice(["18-34", "35-54"], p=[0.6, 0.4])
+            chan[i] = "digital"
+            tenure[i] = rng.integers(0, 12)
+        elif p == "explorateur":
+            age[i] = rng.choice(["18-34", "35-54"], p=[0.7, 0.3])
+            chan[i] = rng.choice(["mixed", "physical"], p=[0.8, 0.2])
+            tenure[i] = rng.integers(0, 2)
+        else:
+            age[i] = rng.choice(["18-34", "35-54"], p=[0.35, 0.65])
+            chan[i] = rng.choice(["mixed", "physical"], p=[0.7, 0.3])
+            tenure[i] = rng.integers(2, 25)
+    return pd.DataFrame({
+        "customer_id": [f"C{i:06d}" for i in range(1, n + 1)],
+        "age_band": age, "channel_pref": chan, "tenure_years": tenure, "region": region,
+        "_persona": personas,
+    })
+
+
+def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int) -> tuple[pd.DataFrame, dict]:
+    prop = customers["_persona"].map(RESPONSE_PROPENSITY).to_numpy(float)
+    idx = rng.choice(len(customers), size=n_resp, replace=False, p=prop / prop.sum())
+    idx.sort()
+    resp = customers.iloc[idx].reset_index(drop=True)
+    n = len(resp)
+    mood = rng.normal(0, MOOD_SD, n)
+    is_senior = (resp["_persona"] == FRICTION["persona"]).to_numpy()
+    out = pd.DataFrame({"respondent_id": [f"R{i:05d}" for i in range(1, n + 1)], "customer_id": resp["customer_id"]})
+    latent_z = {}
+    targets = {}
+    for tid, *_rest in TOUCHPOINTS:
+        p_exp, offset = _rest[6], _rest[7]
+        mu = MU + offset
+        shift = np.where(is_senior, FRICTION["satisfaction_shift"], 0.0) if tid == FRICTION["touchpoint"] else 0.0
+        latent = mu + shift + mood + rng.normal(0, NOISE_SD, n)
+        exp_r = expected_rating(mu)
+        targets[tid] = round(exp_r if tid in NO_EFFECT else exp_r - TARGET_MARGIN, 2)
+        latent_z[tid] = latent - mu
+        experienced = rng.random(n) < p_exp
+        if tid == "store_advice":
+            experienced = rng.random(n) < np.where(resp["channel_pref"] == "digital", 0.1, 0.6)
+        out[f"sat_{tid}"] = np.where(experienced, _rating(latent), np.nan)
+    # overall satisfaction: drivers matter, non-drivers do not, the rest a little
+    others = [t for t, *_ in TOUCHPOINTS if t not in DRIVERS and t not in NON_DRIVERS]
+    overall_latent = (MU + sum(b * latent_z[t] for t, b in DRIVERS.items())
+                      + 0.04 * sum(latent_z[t] for t in others) + rng.normal(0, 0.45, n))
+    out["overall_sat"] = _rating(overall_latent)
+    out["nps"] = np.clip(np.round(7.6 + 1.6 * (overall_latent - MU) + rng.normal(0, 1.1, n)), 0, 10)
+    out["ces"] = np.clip(np.round(5.3 + 0.6 * latent_z[FRICTION["touchpoint"]] + rng.normal(0, 0.9, n)), 1, 7)
+    for col in ("age_band", "channel_pref", "tenure_years", "region"):
+        out[col] = resp[col].to_numpy()
+    # Kano pairs for the moments of truth: claim must-be, signup one-dimensional, id check indifferent
+    kano_cat = {"signup": [("O", 0.6), ("A", 0.15), ("M", 0.15), ("I", 0.1)],
+                "id_verification": [("I", 0.5), ("M", 0.3), ("O", 0.1), ("R", 0.1)],
+                "claim": [("M", 0.6), ("O", 0.25), ("I", 0.1), ("A", 0.05)]}
+    answers = {"A": [(1, 3), (1, 4)], "O": [(1, 5)], "M": [(2, 5), (3, 5), (4, 5)], "I": [(3, 3), (2, 3), (3, 4), (4, 4)],
+               "R": [(5, 1), (4, 1)]}
+    for tid, cats in kano_cat.items():
+        c = rng.choice([k for k, _ in cats], size=n, p=[p for _, p in cats])
+        f = np.empty(n)
+        d = np.empty(n)
+        for j, cat in enumerate(c):
+            pair = answers[cat][rng.integers(len(answers[cat]))]
+            f[j], d[j] = pair
+        out[f"kano_f_{tid}"] = f
+        out[f"kano_d_{tid}"] = d
+    comments = np.full(n, "", dtype=object)
+    for j in range(n):
+        if is_senior[j] and not np.isnan(out.at[j, "sat_id_verification"]) and out.at[j, "sat_id_verification"] <= 2 and rng.random() < 0.3:
+            comments[j] = rng.choice(["La vérification d'identité en ligne est trop compliquée.",
+                                      "Impossible d'envoyer ma pièce d'identité, j'ai abandonné deux fois.",
+                                      "Rappelez-moi au 06 12 34 56 78, le site refuse mes documents."])
+        elif rng.random() < 0.08:
+            comments[j] = rng.choice(["Très bon accueil en agence.", "L'appli est pratique.",
+                                      "Le SMS de fidélité ne m'apporte pas grand-chose.",
+                                      "Remboursement rapide après mon sinistre, merci !"])
+    out["comment"] = comments
+    return out, {"targets": targets, "kano": {t: dict(c) for t, c in kano_cat.items()}, "persona_true": resp["_persona"].tolist()}
+
+
+# ---------------------------------------------------------------------------------------------
+_STEPS = ["home_view", "product_view", "quote_start", "quote_done", "signup_start", "signup_done", "kyc_upload",
+          "kyc_done", "email_open", "app_first_login", "app_session", "invoice_view", "claim_start", "claim_done",
+          "sms_click", "review_post", "referral_sent"]
+_PAGES = {"home_view": "/", "product_view": "/assurance-habitation", "quote_start": "/devis", "quote_done": "/devis/resultat",
+          "signup_start": "/souscription", "signup_done": "/souscription/merci", "kyc_upload": "/identite",
+          "kyc_done": "/identite/validee", "login": "/connexion", "ad_click": "/?utm_source=social",
+          "claim_start": "/sinistre", "claim_done": "/sinistre/confirmation", "invoice_view": "/factures",
+          "review_post": "/avis", "referral_sent": "/parrainage"}
+
+
+def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int, days: int, bot_share: float):
+    start = pd.Timestamp(PERIOD[0], tz=TZ)
+    period_s = days * 86400
+    rows: list[tuple] = []  # device, customer (or ""), seconds from start, event, ua
+    identity: list[tuple[str, str, str]] = []
+    dev_counter = iter(range(1, 10**9))
+
+    def new_device() -> str:
+        return f"d{next(dev_counter):07d}"
+
+    def session(device, cust_id, t0, events, ua, logged_in):
+        t = t0
+        for e in events:
+            rows.append((device, cust_id if logged_in else "", t, e, ua))
+            t += float(rng.exponential(45)) + 3
+        return t
+
+    shared_devices = []
+    for _, c in customers.iterrows():
+        persona = c["_persona"]
+        n_dev = 1 if persona == "senior" else int(rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2]))
+        devices = [(new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))])]
+        for _k in range(n_dev - 1):
+            devices.append((new_device(), HUMAN_AGENTS[int(rng.integers(4, 6))]))
+        for d, _ua in devices:
+            if rng.random() < 0.8:
+                identity.append((d, c["customer_id"], "crm"))
+        web, ua = devices[0]
+        t = float(rng.uniform(0, period_s * 0.55))
+        # acquisition, anonymous until sign-up
+        pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view", "product_view"]
+        t = session(web, c["customer_id"], t, pre, ua, False) + float(rng.exponential(3600 * 20))
+        t = session(web, c["customer_id"], t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
+        t = session(web, c["customer_id"], t, ["signup_start", "signup_done", "login"], ua, False)
+        # after sign-up the customer is logged in on this device
+        rows[-1] = (web, c["customer_id"], rows[-1][2], "login", ua)
+        t += float(rng.exponential(3600 * 24))
+        done_p = FRICTION["completion_persona"] if persona == FRICTION["persona"] else FRICTION["completion_others"]
+        kyc = ["kyc_upload"] + (["kyc_done"] if rng.random() < done_p else [])
+        t = session(web, c["customer_id"], t, kyc, ua, True)
+        if kyc[-1] != "kyc_done":
+            if rng.random() < 0.3:  # some retry later and still fail
+                session(web, c["customer_id"], t + float(rng.exponential(3600 * 48)), ["kyc_upload"], ua, True)
+            continue
+        t += float(rng.exponential(3600 * 6))
+        t = session(web, c["customer_id"], t, ["email_open"], ua, True)
+        app = devices[1] if len(devices) > 1 else devices[0]
+        t += float(rng.exponential(3600 * 12))
+        t = session(app[0], c["customer_id"], t, ["login", "app_first_login"], app[1], True)
+        for _s in range(int(rng.poisson(4))):
+            t += float(rng.exponential(3600 * 72))
+            if t > period_s:
+                break
+            session(app[0], c["customer_id"], t, ["app_session"], app[1], True)
+        for e, p in (("invoice_view", 0.8), ("claim_start", 0.3), ("sms_click", 0.5), ("review_post", 0.2), ("referral_sent", 0.12)):
+            if rng.random() < p:
+                t += float(rng.exponential(3600 * 96))
+                ev = ["claim_start", "claim_done"] if e == "claim_start" else [e]
+                session(web, c["customer_id"], t, ev, ua, True)
+        if rng.random() < 0.015:
+            shared_devices.append(app[0])
+    # a few devices shared by two customers: a second customer logs in on them
+    ids = customers["customer_id"].to_numpy()
+    conflicts = []
+    for d in shared_devices:
+        other = str(rng.choice(ids))
+        t = float(rng.uniform(0, period_s))
+        rows.append((d, other, t, "login", HUMAN_AGENTS[4]))
+        rows.append((d, other, t + 20, "app_session", HUMAN_AGENTS[4]))
+        conflicts.append(d)
+    # prospects: anonymous visitors who never sign up
+    for _ in range(n_prospects):
+        d, ua = new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))]
+        t = float(rng.uniform(0, period_s))
+        k = int(rng.choice([1, 2, 3, 4, 5], p=[0.3, 0.3, 0.2, 0.15, 0.05]))
+        session(d, "", t, ["home_view", "product_view", "quote_start", "quote_done", "signup_start"][:k], ua, False)
+    human = len(rows)
+    # exact and near duplicates of human rows
+    n_dup = int(0.02 * human)
+    n_near = int(0.01 * human)
+    dup_idx = rng.choice(human, size=n_dup, replace=False)
+    near_idx = rng.choice(human, size=n_near, replace=False)
+    for i in dup_idx:
+        rows.append(rows[i])
+    for i in near_idx:
+        d, cu, t, e, ua = rows[i]
+        rows.append((d, cu, t + float(rng.uniform(0.1, 0.8)), e, ua))
+    # bots: a share of the final log
+    n_bot = int(round(bot_share * len(rows) / (1 - bot_share)))
+    bot_rows = []
+    n_ua_bot = int(0.6 * n_bot)
+    while len(bot_rows) < n_ua_bot:
+        d, ua = new_device(), str(rng.choice(BOT_AGENTS))
+        t = float(rng.uniform(0, period_s - 3600))
+        for _k in range(min(int(rng.integers(20, 80)), n_ua_bot - len(bot_rows))):
+            bot_rows.append((d, "", t, str(rng.choice(["home_view", "product_view", "quote_start"])), ua))
+            t += float(rng.uniform(0.5, 3))
+    while len(bot_rows) < n_bot:  # behavioural bots: human user agent, metronomic clicks
+        d, ua = new_device(), HUMAN_AGENTS[0]
+        t = float(rng.uniform(0, period_s - 3600))
+        step = float(rng.choice([1.0, 2.0, 5.0]))
+        for _k in range(min(int(rng.integers(60, 200)), n_bot - len(bot_rows))):
+            bot_rows.append((d, "", t, str(rng.choice(["home_view", "product_view"])), ua))
+            t += step
+    rows.extend(bot_rows)
+    df = pd.DataFrame(rows, columns=["device_id", "customer_id", "_t", "event_name", "user_agent"])
+    df["_bot"] = False
+    df.loc[len(df) - len(bot_rows):, "_bot"] = True
+    # outside the study period
+    n_out = int(0.01 * len(df))
+    out_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_out, replace=False)
+    df.loc[out_idx, "_t"] = np.where(rng.random(n_out) < 0.5, -rng.uniform(3600, 86400 * 5, n_out),
+                                     period_s + rng.uniform(3600 * 24, 86400 * 5, n_out))
+    ts = (start + pd.to_timedelta(np.round(df["_t"].to_numpy() * 1000), unit="ms"))
+    text = pd.Series(ts).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + pd.Series(ts).dt.strftime("%z").str.replace(
+        r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
+    utc_mask = rng.random(len(df)) < 0.15  # some exporters write UTC with a Z
+    utc_text = pd.Series(ts).dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    text = text.where(~utc_mask, utc_text)
+    n_bad = max(3, int(0.001 * len(df)))
+    bad_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_bad, replace=False)
+    text.iloc[bad_idx] = rng.choice(["not-a-date", "31/02/2026 25:61", "", "2026-13-45T99:00:00"], size=n_bad)
+    df["ts"] = text.to_numpy()
+    df["page"] = df["event_name"].map(_PAGES).fillna("/app")
+    # shuffle rows a little: exports are not perfectly sorted
+    order = np.argsort(df["_t"].to_numpy() + rng.normal(0, 30, len(df)), kind="stable")
+    df = df.iloc[order].reset_index(drop=True)
+    info = {"n_rows": len(df), "n_bot_rows": int(df["_bot"].sum()), "n_exact_duplicates": n_dup,
+            "n_near_duplicates": n_near, "n_outside_period": n_out, "n_unparseable": n_bad,
+            "shared_devices": sorted(conflicts)}
+    ident = pd.DataFrame(identity, columns=["device_id", "customer_id", "source"]).drop(columns="source")
+    return df[["device_id", "customer_id", "ts", "event_name", "user_agent", "page"]], ident, info
+
+
+# ---------------------------------------------------------------------------------------------
+_QUOTES = {
+    -2: ["{tp} : c'est un vrai parcours du combattant, j'ai failli tout arrêter.",
+         "Honnêtement, {tp}, c'était catastrophique. J'ai dû appeler trois fois.",
+         "Pour {tp_low}, on m'a demandé les mêmes papiers encore et encore, j'étais furieuse."],
+    -1: ["{tp} : pas très clair, j'ai perdu du temps.",
+         "Bof, {tp_low} aurait pu être plus simple.",
+         "J'ai hésité au moment de {tp_low}, je ne savais pas quoi faire."],
+    0: ["{tp} : rien de particulier à dire.", "Pour {tp_low}, ça s'est passé normalement."],
+    1: ["{tp} : plutôt bien, c'était rapide.", "J'ai apprécié {tp_low}, c'est pratique."],
+    2: ["{tp} : vraiment excellent, je le dis à tout le monde !", "Super expérience pour {tp_low}, rien à redire."],
+}
+_PII = ["Mon conseiller, M. Martin, m'a rappelée le lendemain.",
+        "Vous pouvez m'écrire à claire.dubois@example.fr si besoin.",
+        "Mon numéro c'est le 06 12 34 56 78, ils ne m'ont jamais rappelé.",
+        "Je m'appelle Jeanne Leroy et j'ai tout fait depuis ma tablette."]
+
+
+def _qual(rng: np.random.Generator, survey: pd.DataFrame, persona_true: list[str], n_participants: int) -> pd.DataFrame:
+    per = max(1, n_participants // len(POP_PERSONA))
+    chosen = []
+    pers = np.asarray(persona_true)
+    for p in POP_PERSONA:
+        idx = np.flatnonzero(pers == p)
+        chosen.extend(rng.choice(idx, size=min(per, len(idx)), replace=False).tolist())
+    chosen.sort()
+    rows = []
+    labels = {t[0]: t[1] for t in TOUCHPOINTS}
+    k = 0
+    for j, ridx in enumerate(chosen, 1):
+        persona = pers[ridx]
+        pid = f"P{j:02d}"
+        tps = [t[0] for t in TOUCHPOINTS]
+        must = ["id_verification", "loyalty_sms"]
+        picks = must + rng.choice([t for t in tps if t not in must], size=int(rng.integers(4, 8)), replace=False).tolist()
+        for tp in picks:
+            if tp == FRICTION["touchpoint"] and persona == FRICTION["persona"]:
+                val = int(rng.choice([-2, -1, 0], p=[0.55, 0.3, 0.15]))
+            else:
+                val = int(rng.choice([-2, -1, 0, 1, 2], p=[0.07, 0.15, 0.28, 0.32, 0.18]))
+            text = str(rng.choice(_QUOTES[val])).format(tp=labels[tp], tp_low=labels[tp].lower())
+            if rng.random() < 0.12:
+                text = text + " " + str(rng.choice(_PII))
+            k += 1
+            rows.append({"excerpt_id": f"E{k:04d}", "participant": pid, "customer_id": survey.at[ridx, "customer_id"],
+                         "touchpoint": tp, "code": labels[tp], "valence": val, "text": text, "coder": "coder_a"})
+    ex = pd.DataFrame(rows)
+    # a second coder double-codes 30% of excerpts; agrees most of the time
+    dbl = ex.sample(frac=0.3, random_state=int(rng.integers(0, 2**31 - 1))).copy()
+    shift = rng.choice([0, 0, 0, 0, 0, 0, 0, -1, 1], size=len(dbl))
+    dbl["valence"] = np.clip(dbl["valence"].to_numpy() + shift, -2, 2)
+    dbl["coder"] = "coder_b"
+    return pd.concat([ex, dbl]).sort_values(["excerpt_id", "coder"]).reset_index(drop=True)
+
+
+def _study_yml(targets: dict[str, float], customers: pd.DataFrame, seed: int) -> dict:
+    pop = customers["_persona"].value_counts(normalize=True)
+    reg = customers["region"].value_counts(normalize=True)
+    # shares rounded to 4 decimals, adjusted to sum to exactly 1
+    def shares(s: pd.Series, order) -> dict:
+        vals = {k: round(float(s.get(k, 0.0)), 4) for k in order}
+        last = list(vals)[-1]
+        vals[last] = round(1 - sum(v for k, v in vals.items() if k != last), 4)
+        return vals
+
+    return {
+        "name": "Assurance habitation — étude exemple",
+        "description": f"Synthetic sample study written by parcours_research (seed {seed}); effects planted in truth.json.",
+        "language": "fr",
+        "journey": {"template": "lifecycle6"},
+        "targets": {"conversion": STAGE_TARGET_CONVERSION},
+        "touchpoints": [
+            {"id": t[0], "label": {"fr": t[1], "en": t[2]}, "stage": t[3], "channel": t[4], "moment_of_truth": t[5],
+             "events": t[6], "target_satisfaction": targets[t[0]]}
+            for t in TOUCHPOINTS
+        ],
+        "personas": [{"id": p[0], "label": {"fr": p[1], "en": p[2]}, "description": p[3]} for p in PERSONAS],
+        "persona_assignment": {
+            "rules": [
+                {"persona": "senior", "when": {"age_band": ["55+"]}},
+                {"persona": "connecte", "when": {"channel_pref": ["digital"]}},
+                {"persona": "explorateur", "when": {"tenure_years": {"max": 1}}},
+            ],
+            "default": "prudent",
+        },
+        "survey": {"instrument": "standard_touchpoint", "responses": "survey/responses.csv", "customer_id": "customer_id"},
+        "margins": {"persona": shares(pop, POP_PERSONA), "region": shares(reg, REGIONS)},
+        "customers": "crm/customers.csv",
+        "traces": {
+            "events": "traces/events.csv.gz",
+            "format": "csv",
+            "columns": {"user_id": "customer_id", "device_id": "device_id", "timestamp": "ts", "event": "event_name",
+                        "user_agent": "user_agent"},
+            "timezone": TZ,
+            "period": {"start": PERIOD[0], "end": PERIOD[1]},
+            "identity_map": "traces/identity.csv",
+            "login_events": ["login"],
+            "session_gap": "30min",
+            "funnel": ["home_view", "product_view", "quote_done", "signup_done", "kyc_done"],
+            "funnel_window": "30D",
+        },
+        "qual": {"excerpts": "qual/excerpts.csv", "valence": "valence"},
+        "privacy": {"salt": f"sample-{seed}"},
+    }
+
+
+def _write_csv(df: pd.DataFrame, path: Path, gz: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if gz:
+        with path.open("wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gzf:
+            gzf.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def make_sample(
+    out: str | Path,
+    seed: int = 0,
+    *,
+    n_customers: int = SAMPLE_DEFAULTS["n_customers"],
+    n_prospects: int = SAMPLE_DEFAULTS["n_prospects"],
+    n_respondents: int = SAMPLE_DEFAULTS["n_respondents"],
+    n_participants: int = SAMPLE_DEFAULTS["n_participants"],
+    days: int = SAMPLE_DEFAULTS["days"],
+    bot_share: float = SAMPLE_DEFAULTS["bot_share"],
+    overwrite: bool = False,
+) -> Path:
+    """Write the synthetic sample study to ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        Folder to create (it must not exist, or be empty, unless ``overwrite``).
+    seed : int
+        Seed of every random draw; the same seed and sizes give the same files.
+    n_customers, n_prospects, n_respondents, n_participants : int
+        Customers in the CRM and the event log, anonymous prospects in the log, survey
+        respondents (drawn among customers), interview participants (drawn among respondents).
+    days : int
+        Length of the study period (from 2026-01-05).
+    bot_share : float
+        Share of the event log written by bots.
+    overwrite : bool
+        Replace an existing folder.
+
+    Returns
+    -------
+    Path
+        The study folder.
+    """
+    out = Path(out)
+    if not 0 <= bot_share < 0.9:
+        raise StudyError(f"bot_share={bot_share} must be in [0, 0.9).")
+    if n_respondents > n_customers:
+        raise StudyError(f"n_respondents ({n_respondents}) cannot exceed n_customers ({n_customers}).")
+    if min(n_customers, n_respondents, n_participants, days) < 1:
+        raise StudyError("Sizes and days must be positive.")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise StudyError(f"{out} exists and is not empty; choose another folder or pass overwrite=True (--overwrite).")
+        shutil.rmtree(out)
+    rng = np.random.default_rng(seed)
+    customers = _customers(rng, n_customers)
+    survey, info = _survey(rng, customers, n_respondents)
+    events, identity, tinfo = _traces(rng, customers, n_prospects, days, bot_share)
+    excerpts = _qual(rng, survey, info["persona_true"], n_participants)
+    out.mkdir(parents=True, exist_ok=True)
+    study = _study_yml(info["targets"], customers, seed)
+    (out / "study.yml").write_text(
+        "# Sample study written by `parcours sample`; see truth.json for the planted effects.\n"
+        + yaml.safe_dump(study, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
+    _write_csv(customers.drop(columns="_persona"), out / "crm" / "customers.csv")
+    _write_csv(survey, out / "survey" / "responses.csv")
+    _write_csv(events, out / "traces" / "events.csv.gz", gz=True)
+    _write_csv(identity, out / "traces" / "identity.csv")
+    _write_csv(excerpts, out / "qual" / "excerpts.csv")
+    truth = {
+        "seed": seed,
+        "sizes": {"customers": n_customers, "prospects": n_prospects, "respondents": n_respondents,
+                  "participants": n_participants, "days": days},
+        "friction": [{"touchpoint": FRICTION["touchpoint"], "persona": FRICTION["persona"]}],
+        "friction_details": FRICTION,
+        "no_effect_touchpoints": NO_EFFECT,
+        "drivers": list(DRIVERS),
+        "driver_coefficients": DRIVERS,
+        "non_drivers": NON_DRIVERS,
+        "bot_share": round(tinfo["n_bot_rows"] / tinfo["n_rows"], 6),
+        "events": {k: v for k, v in tinfo.items()},
+        "population_persona_shares": POP_PERSONA,
+        "response_propensity": RESPONSE_PROPENSITY,
+        "targets_rule": "target = E[rating] - 0.10 for every touchpoint, except no-effect touchpoints where target = E[rating]",
+        "kano_categories": info["kano"],
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
+

@@ -1,0 +1,729 @@
+"""A study folder: ``study.yml`` and the files it names, loaded and validated as one :class:`Study`.
+
+``load_study(path)`` reads the journey (stages, touchpoints, personas, targets), the survey
+instrument and responses, the population margins, and where the event log, identity map and
+qualitative file are. It checks everything and raises one :class:`~parcours_research.errors.StudyError`
+listing every problem found, each with its file, key or row and what to do.
+
+The event log is not read here (it may be larger than memory): ``study.traces`` holds its
+configuration and :func:`parcours_research.traces.read_events` reads it lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .errors import Problem, StudyError
+from .journey import (
+    CHANNELS,
+    NATURES,
+    RULE_OPERATORS,
+    Condition,
+    JourneyMap,
+    Label,
+    Persona,
+    PersonaAssignment,
+    PersonaRule,
+    Stage,
+    Touchpoint,
+    assign_personas,
+)
+from .survey.instrument import Instrument, load_instrument
+
+__all__ = [
+    "Study",
+    "SurveyConfig",
+    "TracesConfig",
+    "QualConfig",
+    "load_study",
+    "stage_templates",
+    "STUDY_FILE",
+]
+
+STUDY_FILE = "study.yml"
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TOP_KEYS = {
+    "name", "description", "language", "journey", "touchpoints", "personas", "persona_assignment",
+    "targets", "survey", "margins", "traces", "qual", "privacy", "period", "customers",
+}
+TRACE_FORMATS = ("csv", "parquet", "jsonl", "ga4")
+CANONICAL_EVENT_COLUMNS = ("user_id", "device_id", "timestamp", "event", "user_agent", "session_id", "properties")
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """Where the survey is and how its design is described (``survey:`` in study.yml)."""
+
+    instrument: str
+    responses: Path | None
+    respondent_id: str = "respondent_id"
+    customer_id: str | None = "customer_id"
+    weight: str | None = None
+    strata: str | None = None
+    cluster: str | None = None
+    touchpoints: tuple[str, ...] = ()
+    extra_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TracesConfig:
+    """Where the event log is and how its columns map to the canonical ones (``traces:``).
+
+    ``columns`` maps canonical names (``user_id, device_id, timestamp, event, user_agent``) to
+    the names used in the file.
+    """
+
+    events: Path
+    format: str = "csv"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"
+    period: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)
+    identity_map: Path | None = None
+    session_gap: str = "30min"
+    funnel: tuple[str, ...] = ()
+    funnel_window: str = "7D"
+    login_events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QualConfig:
+    """Where the coded excerpts are (``qual:``): a CSV or a REFI-QDA ``.qdpx`` file."""
+
+    excerpts: Path
+    format: str = "csv"
+    code_map: Path | None = None
+    valence: str = "valence"
+
+
+@dataclass
+class Study:
+    """A loaded study: the journey map, the survey, the margins, and where the traces and
+    qualitative material are.
+
+    Attributes
+    ----------
+    root : Path
+        The study folder.
+    name : str
+    journey : JourneyMap
+    instrument : Instrument or None
+    responses : DataFrame or None
+        Validated survey responses, one row per respondent, with a ``persona`` column.
+    margins : dict
+        Population margins ``{column: {level: share}}`` for weighting.
+    survey, traces, qual : SurveyConfig, TracesConfig, QualConfig or None
+    privacy_salt : str
+        Salt for pseudonymising participant and customer ids.
+    customers : DataFrame or None
+        The customer file (``customers:``, e.g. a CRM extract), one row per ``customer_id``,
+        with a ``persona`` column when the persona rules can be applied to it. It gives each
+        trace user a persona and the real mix of the customer base.
+    truth : dict or None
+        Planted effects of a synthetic study (``truth.json``), when present.
+    """
+
+    root: Path
+    name: str
+    journey: JourneyMap
+    instrument: Instrument | None = None
+    responses: pd.DataFrame | None = None
+    margins: dict[str, dict[str, float]] = field(default_factory=dict)
+    survey: SurveyConfig | None = None
+    traces: TracesConfig | None = None
+    qual: QualConfig | None = None
+    privacy_salt: str = ""
+    truth: dict | None = None
+    description: str = ""
+    customers: pd.DataFrame | None = None
+
+    # ---- convenience ----------------------------------------------------------------------
+    @property
+    def touchpoint_columns(self) -> dict[str, str]:
+        """``{touchpoint: satisfaction column}`` of the survey."""
+        return self.instrument.touchpoint_columns() if self.instrument else {}
+
+    def ratings_long(self, role: str = "touchpoint_satisfaction", keep: list[str] | None = None) -> pd.DataFrame:
+        """Touchpoint ratings in long format, one row per respondent and rated touchpoint.
+
+        Blank answers (touchpoint not experienced) are not rows. Columns: ``respondent_id,
+        touchpoint, stage, order, score`` and ``persona`` plus the ``keep`` columns.
+        """
+        if self.responses is None or self.instrument is None:
+            raise StudyError(f"The study {self.name!r} has no survey responses; add `survey:` to study.yml.")
+        cols = self.instrument.touchpoint_columns(role)
+        rid = self.instrument.respondent_id
+        keep = [c for c in ["persona", *(keep or [])] if c in self.responses.columns]
+        wide = self.responses[[rid, *keep, *cols.values()]].rename(columns={rid: "respondent_id"})
+        long = wide.melt(id_vars=["respondent_id", *keep], value_vars=list(cols.values()),
+                         var_name="_column", value_name="score")
+        long = long[long["score"].notna()].copy()
+        inv = {v: k for k, v in cols.items()}
+        long["touchpoint"] = long.pop("_column").map(inv)
+        tps = self.journey.touchpoints_frame()[["touchpoint", "stage", "order"]]
+        long = long.merge(tps, on="touchpoint", how="left")
+        long["score"] = long["score"].astype(float)
+        first = ["respondent_id", *keep, "touchpoint", "stage", "order", "score"]
+        return long[first].sort_values(["order", "respondent_id"], kind="stable").reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        """What was loaded, as a two-column table (``item, value``)."""
+        rows = [
+            ("study", self.name),
+            ("stages", len(self.journey.stages)),
+            ("touchpoints", len(self.journey.touchpoints)),
+            ("moments of truth", len(self.journey.moments_of_truth)),
+            ("personas", len(self.journey.personas)),
+        ]
+        if self.responses is not None:
+            rows.append(("respondents", len(self.responses)))
+            counts = self.responses["persona"].value_counts(dropna=False)
+            for p in self.journey.persona_ids:
+                rows.append((f"  persona {p}", int(counts.get(p, 0))))
+            n_unassigned = int(self.responses["persona"].isna().sum())
+            if n_unassigned:
+                rows.append(("  no persona", n_unassigned))
+        rows.append(("margins", ", ".join(self.margins) or "none"))
+        if self.traces is not None:
+            rows.append(("event log", str(self.traces.events.relative_to(self.root)
+                                          if self.traces.events.is_relative_to(self.root) else self.traces.events)))
+        if self.qual is not None:
+            rows.append(("excerpts file", str(self.qual.excerpts.name)))
+        return pd.DataFrame(rows, columns=["item", "value"]).astype({"value": str})
+
+    def __repr__(self) -> str:
+        n = len(self.responses) if self.responses is not None else 0
+        return (
+            f"Study({self.name!r}, {len(self.journey.stages)} stages, {len(self.journey.touchpoints)} "
+            f"touchpoints, {len(self.journey.personas)} personas, {n} respondents, "
+            f"traces={'yes' if self.traces else 'no'}, qual={'yes' if self.qual else 'no'})"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.name}</b></p>" + self.summary().to_html(index=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading study.yml
+# ---------------------------------------------------------------------------------------------
+def stage_templates() -> dict[str, Any]:
+    """The bundled stage templates (``lifecycle6``, ``purchase4``) as read from YAML."""
+    text = (resources.files("parcours_research.templates") / "stages.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+class _Checker:
+    """Collects problems while reading one YAML file."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str, fix: str | None = None) -> None:
+        self.problems.append(Problem(message, self.file, column=key, fix=fix))
+
+    def ident(self, key: str, value: Any) -> str | None:
+        if not isinstance(value, str) or not _ID.match(value):
+            self.add(key, f"{value!r} is not a valid id",
+                     "ids start with a letter and hold only letters, digits and underscores")
+            return None
+        return value
+
+    def number(self, key: str, value: Any, lo: float | None = None, hi: float | None = None) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(key, f"{value!r} is not a number")
+            return None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            self.add(key, f"{value} is outside [{lo}, {hi}]")
+            return None
+        return float(value)
+
+
+def _stages(raw: Any, ck: _Checker) -> list[Stage]:
+    templates = stage_templates()
+    if not isinstance(raw, Mapping):
+        ck.add("journey", "missing or not a mapping", "write `journey: {template: lifecycle6}` or list `stages:`")
+        return []
+    items = raw.get("stages")
+    if items is None:
+        tname = raw.get("template")
+        if tname not in templates:
+            ck.add("journey.template", f"unknown template {tname!r}", f"use one of {sorted(templates)} or list `stages:`")
+            return []
+        items = templates[tname]["stages"]
+    if not isinstance(items, list) or not items:
+        ck.add("journey.stages", "must be a non-empty list of stages")
+        return []
+    overrides = raw.get("target_conversion") or {}
+    stages, seen = [], set()
+    for i, s in enumerate(items, 1):
+        key = f"journey.stages[{i - 1}]"
+        if isinstance(s, str):
+            s = {"id": s}
+        if not isinstance(s, Mapping):
+            ck.add(key, "must be a mapping with an `id`")
+            continue
+        sid = ck.ident(f"{key}.id", s.get("id"))
+        if sid is None:
+            continue
+        if sid in seen:
+            ck.add(f"{key}.id", f"stage {sid!r} is listed twice")
+            continue
+        seen.add(sid)
+        tc = s.get("target_conversion", overrides.get(sid) if isinstance(overrides, Mapping) else None)
+        stages.append(Stage(sid, Label.parse(s.get("label"), sid), i, ck.number(f"{key}.target_conversion", tc, 0, 1)))
+    return stages
+
+
+def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) -> list[Touchpoint]:
+    if not isinstance(raw, list) or not raw:
+        ck.add("touchpoints", "missing or empty", "list the touchpoints with id, label, stage and channel")
+        return []
+    stage_order = {s.id: s.order for s in stages}
+    default_target = (targets.get("satisfaction") or {}).get("default") if isinstance(targets.get("satisfaction"), Mapping) else None
+    per_tp_target = targets.get("satisfaction") if isinstance(targets.get("satisfaction"), Mapping) else {}
+    out: list[Touchpoint] = []
+    seen_ids: set[str] = set()
+    seen_events: dict[str, str] = {}
+    for i, t in enumerate(raw):
+        key = f"touchpoints[{i}]"
+        if not isinstance(t, Mapping):
+            ck.add(key, "must be a mapping")
+            continue
+        tid = ck.ident(f"{key}.id", t.get("id"))
+        if tid and tid in seen_ids:
+            ck.add(f"{key}.id", f"touchpoint {tid!r} is listed twice")
+            tid = None
+        stage = t.get("stage")
+        if stage not in stage_order:
+            ck.add(f"{key}.stage", f"unknown stage {stage!r}", f"use one of {list(stage_order)}")
+        channel = t.get("channel")
+        if channel not in CHANNELS:
+            ck.add(f"{key}.channel", f"unknown channel {channel!r}", f"use one of {', '.join(CHANNELS)}")
+        nature = t.get("nature", "tangible" if channel in ("store", "call_centre", "post") else "digital")
+        if nature not in NATURES:
+            ck.add(f"{key}.nature", f"must be one of {NATURES}, not {nature!r}")
+        events = t.get("events") or []
+        if isinstance(events, str):
+            events = [events]
+        for e in events:
+            if e in seen_events:
+                ck.add(f"{key}.events", f"event {e!r} already marks touchpoint {seen_events[e]!r}",
+                       "an event can mark only one touchpoint")
+            elif tid:
+                seen_events[e] = tid
+        target = t.get("target_satisfaction", per_tp_target.get(tid) if tid else None)
+        if target is None:
+            target = default_target
+        target = ck.number(f"{key}.target_satisfaction", target, 0, 10)
+        mot = t.get("moment_of_truth", False)
+        if not isinstance(mot, bool):
+            ck.add(f"{key}.moment_of_truth", f"must be true or false, not {mot!r}")
+            mot = False
+        if tid and stage in stage_order and channel in CHANNELS and nature in NATURES:
+            seen_ids.add(tid)
+            out.append(Touchpoint(tid, Label.parse(t.get("label"), tid), stage, channel, nature, mot,
+                                  tuple(str(e) for e in events), target))
+    # journey order: by stage, then as listed
+    out.sort(key=lambda tp: stage_order[tp.stage])
+    out = [Touchpoint(**{**tp.__dict__, "order": k}) for k, tp in enumerate(out, 1)]
+    return out
+
+
+def _personas(raw: Any, ck: _Checker) -> list[Persona]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        ck.add("personas", "must be a list of personas (id, label, description)")
+        return []
+    out, seen = [], set()
+    for i, p in enumerate(raw):
+        key = f"personas[{i}]"
+        if not isinstance(p, Mapping):
+            ck.add(key, "must be a mapping")
+            continue
+        pid = ck.ident(f"{key}.id", p.get("id"))
+        if pid and pid in seen:
+            ck.add(f"{key}.id", f"persona {pid!r} is listed twice")
+            continue
+        if pid:
+            seen.add(pid)
+            out.append(Persona(pid, Label.parse(p.get("label"), pid), str(p.get("description", "") or "")))
+    return out
+
+
+def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssignment:
+    if raw is None:
+        return PersonaAssignment()
+    if not isinstance(raw, Mapping):
+        ck.add("persona_assignment", "must be a mapping with `column` or `rules`")
+        return PersonaAssignment()
+    ids = {p.id for p in personas}
+    if "column" in raw:
+        return PersonaAssignment(column=str(raw["column"]))
+    rules = []
+    for i, r in enumerate(raw.get("rules") or []):
+        key = f"persona_assignment.rules[{i}]"
+        if not isinstance(r, Mapping) or "persona" not in r or not isinstance(r.get("when"), Mapping):
+            ck.add(key, "a rule needs `persona` and a `when` mapping of column: condition")
+            continue
+        if r["persona"] not in ids:
+            ck.add(f"{key}.persona", f"unknown persona {r['persona']!r}", f"use one of {sorted(ids)}")
+        conds = []
+        for col, spec in r["when"].items():
+            if isinstance(spec, Mapping):
+                bad = set(spec) - set(RULE_OPERATORS)
+                if bad:
+                    ck.add(f"{key}.when.{col}", f"unknown operator(s) {sorted(bad)}", f"use {', '.join(RULE_OPERATORS)}")
+                    continue
+                for op, v in spec.items():
+                    if op in ("in", "not_in"):
+                        conds.append(Condition(str(col), op, tuple(v if isinstance(v, list) else [v])))
+                    else:
+                        conds.append(Condition(str(col), op, (v,)))
+            elif isinstance(spec, list):
+                conds.append(Condition(str(col), "in", tuple(spec)))
+            else:
+                conds.append(Condition(str(col), "in", (spec,)))
+        rules.append(PersonaRule(str(r["persona"]), tuple(conds)))
+    default = raw.get("default")
+    if default is not None and default not in ids:
+        ck.add("persona_assignment.default", f"unknown persona {default!r}", f"use one of {sorted(ids)}")
+    if not rules and "column" not in raw:
+        ck.add("persona_assignment", "has neither `column` nor `rules`")
+    return PersonaAssignment(rules=tuple(rules), default=default)
+
+
+def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = True) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        ck.add(key, f"must be a path relative to the study folder, not {value!r}")
+        return None
+    p = Path(value)
+    if p.is_absolute() or ".." in p.parts:
+        ck.add(key, f"{value!r} leaves the study folder", "give a path relative to the folder holding study.yml")
+        return None
+    full = root / p
+    if must_exist and not full.exists():
+        ck.add(key, f"file {value!r} does not exist", "check the path (relative to the study folder)")
+        return None
+    return full
+
+
+def _margins(raw: Any, root: Path, ck: _Checker) -> dict[str, dict[str, float]]:
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        path = _path(root, raw, "margins", ck)
+        if path is None:
+            return {}
+        try:
+            df = pd.read_csv(path, dtype={"column": "string", "level": "string"})
+        except Exception as e:  # noqa: BLE001 - reported, not swallowed
+            ck.add("margins", f"cannot read {raw}: {e}")
+            return {}
+        need = {"column", "level", "share"}
+        if not need <= set(df.columns):
+            ck.add("margins", f"{raw} must have columns column, level, share (has {list(df.columns)})")
+            return {}
+        raw = {c: dict(zip(g["level"], g["share"])) for c, g in df.groupby("column", sort=False)}
+    if not isinstance(raw, Mapping):
+        ck.add("margins", "must map a column to {level: share}, or name a CSV file")
+        return {}
+    out = {}
+    for col, levels in raw.items():
+        key = f"margins.{col}"
+        if not isinstance(levels, Mapping) or not levels:
+            ck.add(key, "must map each level to its population share")
+            continue
+        shares = {}
+        for lvl, v in levels.items():
+            x = ck.number(f"{key}.{lvl}", v, 0, 1)
+            if x is not None:
+                shares[str(lvl)] = x
+        total = sum(shares.values())
+        if shares and abs(total - 1) > 1e-6:
+            ck.add(key, f"shares sum to {total:.6g}, not 1", "population shares of a margin must add up to 1")
+        out[str(col)] = shares
+    return out
+
+
+def _period(raw: Any, key: str, ck: _Checker) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    if raw is None:
+        return (None, None)
+    if not isinstance(raw, Mapping):
+        ck.add(key, "must be a mapping with `start` and `end` dates")
+        return (None, None)
+    out = []
+    for part in ("start", "end"):
+        v = raw.get(part)
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            out.append(pd.Timestamp(str(v)))
+        except (ValueError, TypeError):
+            ck.add(f"{key}.{part}", f"{v!r} is not a date", "write dates as YYYY-MM-DD")
+            out.append(None)
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        ck.add(key, "start is after end")
+    return (out[0], out[1])
+
+
+def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        ck.add("traces", "must be a mapping with at least `events`")
+        return None
+    events = _path(root, raw.get("events"), "traces.events", ck)
+    if raw.get("events") is None:
+        ck.add("traces.events", "missing", "name the event log file")
+    fmt = raw.get("format")
+    if fmt is None and events is not None:
+        name = events.name.lower()
+        fmt = "parquet" if name.endswith(".parquet") else "jsonl" if ".json" in name else "csv"
+    if fmt not in TRACE_FORMATS:
+        ck.add("traces.format", f"unknown format {fmt!r}", f"use one of {', '.join(TRACE_FORMATS)}")
+    cols = raw.get("columns") or {}
+    if not isinstance(cols, Mapping):
+        ck.add("traces.columns", "must map canonical names to the file's column names")
+        cols = {}
+    bad = set(cols) - set(CANONICAL_EVENT_COLUMNS)
+    if bad:
+        ck.add("traces.columns", f"unknown canonical column(s) {sorted(bad)}", f"use {', '.join(CANONICAL_EVENT_COLUMNS)}")
+    tz = str(raw.get("timezone", "UTC"))
+    try:
+        pd.Timestamp("2020-01-01", tz=tz)
+    except Exception:  # noqa: BLE001
+        ck.add("traces.timezone", f"unknown time zone {tz!r}", "use an IANA name such as Europe/Paris")
+    ident = _path(root, raw.get("identity_map"), "traces.identity_map", ck)
+    for k in ("session_gap", "funnel_window"):
+        if k in raw:
+            try:
+                pd.Timedelta(str(raw[k]))
+            except ValueError:
+                ck.add(f"traces.{k}", f"{raw[k]!r} is not a duration", "write e.g. 30min, 7D")
+    if events is None or fmt not in TRACE_FORMATS:
+        return None
+    return TracesConfig(
+        events=events, format=fmt, columns={str(k): str(v) for k, v in cols.items()}, timezone=tz,
+        period=_period(raw.get("period"), "traces.period", ck), identity_map=ident,
+        session_gap=str(raw.get("session_gap", "30min")), funnel=tuple(raw.get("funnel") or ()),
+        funnel_window=str(raw.get("funnel_window", "7D")), login_events=tuple(raw.get("login_events") or ()),
+    )
+
+
+def _qual(raw: Any, root: Path, ck: _Checker) -> QualConfig | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"excerpts": raw}
+    if not isinstance(raw, Mapping):
+        ck.add("qual", "must be a mapping with `excerpts`")
+        return None
+    path = _path(root, raw.get("excerpts"), "qual.excerpts", ck)
+    if raw.get("excerpts") is None:
+        ck.add("qual.excerpts", "missing", "name the CSV or .qdpx file of coded excerpts")
+    code_map = _path(root, raw.get("code_map"), "qual.code_map", ck)
+    if path is None:
+        return None
+    fmt = raw.get("format") or ("qdpx" if path.suffix.lower() == ".qdpx" else "csv")
+    if fmt not in ("csv", "qdpx"):
+        ck.add("qual.format", f"unknown format {fmt!r}", "use csv or qdpx")
+    return QualConfig(path, fmt, code_map, str(raw.get("valence", "valence")))
+
+
+def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> tuple[SurveyConfig | None, Instrument | None]:
+    if raw is None:
+        return None, None
+    if not isinstance(raw, Mapping):
+        ck.add("survey", "must be a mapping with `instrument` and `responses`")
+        return None, None
+    inst_name = raw.get("instrument", "standard_touchpoint")
+    inst_ref: str = str(inst_name)
+    if isinstance(inst_name, str) and inst_name.endswith((".yml", ".yaml")):
+        p = _path(root, inst_name, "survey.instrument", ck)
+        if p is None:
+            return None, None
+        inst_ref = str(p)
+    tps = tuple(raw.get("touchpoints") or ())
+    if journey is not None:
+        unknown = [t for t in tps if t not in journey.touchpoint_ids]
+        if unknown:
+            ck.add("survey.touchpoints", f"unknown touchpoint(s) {unknown}", "use ids from `touchpoints:`")
+            tps = tuple(t for t in tps if t in journey.touchpoint_ids)
+    instrument = None
+    if journey is not None:
+        try:
+            instrument = load_instrument(inst_ref, journey, tps or None)
+        except StudyError as e:
+            for p in e.problems or [Problem(e.summary, inst_ref)]:
+                ck.problems.append(p)
+    responses = _path(root, raw.get("responses"), "survey.responses", ck) if raw.get("responses") else None
+    cfg = SurveyConfig(
+        instrument=inst_ref, responses=responses,
+        respondent_id=instrument.respondent_id if instrument else str(raw.get("respondent_id", "respondent_id")),
+        customer_id=raw.get("customer_id", "customer_id"), weight=raw.get("weight"), strata=raw.get("strata"),
+        cluster=raw.get("cluster"), touchpoints=tps, extra_columns=tuple(raw.get("extra_columns") or ()),
+    )
+    return cfg, instrument
+
+
+def _read_customers(path: Path, root: Path, assignment: PersonaAssignment, journey: JourneyMap) -> pd.DataFrame:
+    name = str(path.relative_to(root))
+    try:
+        df = pd.read_csv(path, dtype={"customer_id": "string"}, sep=None, engine="python")
+    except Exception as e:  # noqa: BLE001 - reported with the file name
+        raise StudyError(f"Cannot read the customer file {name}: {e}") from None
+    problems = []
+    if "customer_id" not in df.columns:
+        problems.append(Problem("the customer file needs a `customer_id` column", name, column="customer_id"))
+    else:
+        dup = df["customer_id"].duplicated(keep=False) & df["customer_id"].notna()
+        for cid in df.loc[dup, "customer_id"].unique()[:20]:
+            rows = [int(i) + 2 for i in df.index[df["customer_id"] == cid][:5]]
+            problems.append(Problem(f"customer {cid!r} appears on rows {rows}", name, row=rows[0], column="customer_id",
+                                    fix="each customer must appear once"))
+    if problems:
+        raise StudyError(f"The customer file {name} has problems", problems)
+    if "persona" not in df.columns and assignment.columns and all(c in df.columns for c in assignment.columns):
+        df["persona"] = assign_personas(df, assignment)
+    elif "persona" in df.columns:
+        df["persona"] = df["persona"].astype("string")
+        unknown = sorted(set(df["persona"].dropna()) - set(journey.persona_ids))
+        if unknown:
+            raise StudyError(f"The customer file {name} has problems", [
+                Problem(f"unknown persona(s) {unknown}", name, column="persona", fix="declare them under `personas:`")])
+    return df
+
+
+def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
+    """Load and validate a study folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The study folder (holding ``study.yml``) or the ``study.yml`` file itself.
+    read_responses : bool, default True
+        Read and validate the survey responses (set False to check only the configuration).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    StudyError
+        One error listing every problem found in ``study.yml`` and in the files it names, each
+        with its file, key or row and what to do.
+    """
+    p = Path(path)
+    file = p if p.is_file() else p / STUDY_FILE
+    root = file.parent
+    if not file.exists():
+        raise StudyError(
+            f"No {STUDY_FILE} in {p}: this is not a study folder. "
+            "Create one with `parcours sample OUT` and adapt it, or point to the right folder."
+        )
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StudyError(f"{file} is not UTF-8 text; save it as UTF-8.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise StudyError(f"{file} is not valid YAML{where}: {getattr(e, 'problem', e)}. Check indentation and quotes.") from None
+    if not isinstance(raw, Mapping):
+        raise StudyError(f"{file} must hold a mapping (name, journey, touchpoints, personas, ...).")
+    ck = _Checker(STUDY_FILE)
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    for k in unknown:
+        ck.add(str(k), "unknown key", f"known keys are {', '.join(sorted(_TOP_KEYS))}")
+    language = raw.get("language", "fr")
+    if language not in ("fr", "en"):
+        ck.add("language", f"must be fr or en, not {language!r}")
+        language = "fr"
+    targets = raw.get("targets") or {}
+    if not isinstance(targets, Mapping):
+        ck.add("targets", "must be a mapping with `satisfaction` and/or `conversion`")
+        targets = {}
+    journey_raw = raw.get("journey")
+    conversion = targets.get("conversion")
+    if isinstance(journey_raw, Mapping) and isinstance(conversion, Mapping):
+        journey_raw = {**journey_raw, "target_conversion": conversion}
+    stages = _stages(journey_raw, ck)
+    if isinstance(conversion, Mapping) and stages:
+        for s in sorted(set(conversion) - {st.id for st in stages}):
+            ck.add(f"targets.conversion.{s}", f"unknown stage {s!r}", f"use one of {[st.id for st in stages]}")
+    touchpoints = _touchpoints(raw.get("touchpoints"), stages, targets, ck)
+    personas = _personas(raw.get("personas"), ck)
+    assignment = _assignment(raw.get("persona_assignment"), personas, ck)
+    journey = None
+    if stages and touchpoints:
+        journey = JourneyMap(str(raw.get("name", root.name)), tuple(stages), tuple(touchpoints), tuple(personas),
+                             assignment, language)
+        empty = [s.id for s in stages if not any(t.stage == s.id for t in touchpoints)]
+        for s in empty:
+            ck.add("touchpoints", f"stage {s!r} has no touchpoint", "add one or remove the stage")
+    survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)
+    margins = _margins(raw.get("margins"), root, ck)
+    traces = _traces(raw.get("traces"), root, ck)
+    qual = _qual(raw.get("qual"), root, ck)
+    privacy = raw.get("privacy") or {}
+    salt = str(privacy.get("salt", "")) if isinstance(privacy, Mapping) else ""
+    if ck.problems:
+        raise StudyError(f"The study in {root} has problems", ck.problems)
+    assert journey is not None
+    study = Study(root=root, name=journey.name, journey=journey, instrument=instrument, margins=margins,
+                  survey=survey_cfg, traces=traces, qual=qual, privacy_salt=salt or f"parcours:{journey.name}",
+                  description=str(raw.get("description", "") or ""))
+    customers_path = _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
+    if ck.problems:
+        raise StudyError(f"The study in {root} has problems", ck.problems)
+    if customers_path is not None:
+        study.customers = _read_customers(customers_path, root, assignment, journey)
+    truth = root / "truth.json"
+    if truth.exists():
+        study.truth = json.loads(truth.read_text(encoding="utf-8"))
+    if read_responses and survey_cfg is not None and survey_cfg.responses is not None and instrument is not None:
+        from .survey.io import read_responses as _read
+
+        responses = _read(survey_cfg.responses, instrument, extra_columns=survey_cfg.extra_columns,
+                          weight=survey_cfg.weight, strata=survey_cfg.strata, cluster=survey_cfg.cluster,
+                          display_root=root)
+        problems = []
+        if assignment.columns:
+            missing = [c for c in assignment.columns if c not in responses.columns]
+            if missing:
+                problems.append(Problem(f"persona rules need column(s) {missing}", STUDY_FILE, column="persona_assignment",
+                                        fix="add them to the instrument and responses, or change the rules"))
+            else:
+                responses["persona"] = assign_personas(responses, assignment)
+                if assignment.column:
+                    unknown_p = sorted(set(responses["persona"].dropna()) - set(journey.persona_ids))
+                    if unknown_p:
+                        problems.append(Problem(f"persona column holds unknown persona(s) {unknown_p}",
+                                                survey_cfg.responses.name, column=assignment.column,
+                                                fix="declare them under `personas:` in study.yml"))
+        elif "persona" not in responses.columns:
+            responses["persona"] = pd.Series(pd.NA, index=responses.index, dtype="string")
+        for col in margins:
+            if col not in responses.columns:
+                problems.append(Problem(f"margin column {col!r} is not in the responses", STUDY_FILE, column=f"margins.{col}",
+                                        fix="margins must name response columns (or `persona`)"))
+        if problems:
+            raise StudyError(f"The study in {root} has problems", problems)
+        study.responses = responses
+    return study

@@ -1,0 +1,1 @@
+"""Bundled templates: journey stage templates and the report's HTML template."""

@@ -1,0 +1,1 @@
+"""Questionnaire definitions (YAML), shipped in the package as ``parcours_research.instruments``."""
