@@ -150,10 +150,9 @@ class Condition:
     def mask(self, data: pd.DataFrame) -> np.ndarray:
         col = data[self.column]
         if self.op == "in":
-            return col.astype("string").isin([str(v) for v in self.values]).fillna(False).to_numpy(bool)
+            return self._isin(col)
         if self.op == "not_in":
-            m = col.astype("string").isin([str(v) for v in self.values]).fillna(False).to_numpy(bool)
-            return ~m & col.notna().to_numpy()
+            return ~self._isin(col) & col.notna().to_numpy()
         num = pd.to_numeric(col, errors="coerce")
         if self.op == "min":
             return (num >= float(self.values[0])).fillna(False).to_numpy(bool)
@@ -162,6 +161,17 @@ class Condition:
         if self.op == "missing":
             return (col.isna() == bool(self.values[0])).to_numpy(bool)
         raise StudyError(f"Unknown persona rule operator {self.op!r}.")
+
+    def _isin(self, col: pd.Series) -> np.ndarray:
+        """Equality with any listed value: as text, and as numbers for a numeric column (so that
+        the rule value ``1`` matches an answer read as ``1.0``)."""
+        m = col.astype("string").isin([str(v) for v in self.values]).fillna(False).to_numpy(bool)
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            nums = [float(v) for v in self.values
+                    if not isinstance(v, bool) and pd.notna(pd.to_numeric(str(v), errors="coerce"))]
+            if nums:
+                m = m | col.astype(float).isin(nums).to_numpy(bool)
+        return m
 
 
 @dataclass(frozen=True)

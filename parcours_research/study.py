@@ -11,7 +11,9 @@ configuration and :func:`parcours_research.traces.read_events` reads it lazily.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from .journey import (
     Touchpoint,
     assign_personas,
 )
-from .survey.instrument import Instrument, load_instrument
+from .survey.instrument import Instrument, bundled_instruments, load_instrument
 
 __all__ = [
     "Study",
@@ -220,6 +222,12 @@ def stage_templates() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _did_you_mean(value: Any, options) -> str:
+    """``"did you mean 'x'? "`` for the closest option, or an empty string."""
+    near = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"did you mean {near[0]!r}? " if near else ""
+
+
 class _Checker:
     """Collects problems while reading one YAML file."""
 
@@ -237,14 +245,15 @@ class _Checker:
             return None
         return value
 
-    def number(self, key: str, value: Any, lo: float | None = None, hi: float | None = None) -> float | None:
+    def number(self, key: str, value: Any, lo: float | None = None, hi: float | None = None,
+               fix: str | None = None) -> float | None:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.add(key, f"{value!r} is not a number")
+            self.add(key, f"{value!r} is not a number", fix or "write a number such as 0.5 (no quotes, no %)")
             return None
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.add(key, f"{value} is outside [{lo}, {hi}]")
+            self.add(key, f"{value} is outside [{lo}, {hi}]", fix or f"write a number between {lo} and {hi}")
             return None
         return float(value)
 
@@ -258,7 +267,8 @@ def _stages(raw: Any, ck: _Checker) -> list[Stage]:
     if items is None:
         tname = raw.get("template")
         if tname not in templates:
-            ck.add("journey.template", f"unknown template {tname!r}", f"use one of {sorted(templates)} or list `stages:`")
+            ck.add("journey.template", f"unknown template {tname!r}",
+                   f"{_did_you_mean(tname, templates)}use one of {sorted(templates)} or list `stages:`")
             return []
         items = templates[tname]["stages"]
     if not isinstance(items, list) or not items:
@@ -277,7 +287,7 @@ def _stages(raw: Any, ck: _Checker) -> list[Stage]:
         if sid is None:
             continue
         if sid in seen:
-            ck.add(f"{key}.id", f"stage {sid!r} is listed twice")
+            ck.add(f"{key}.id", f"stage {sid!r} is listed twice", "list each stage once, in journey order")
             continue
         seen.add(sid)
         tc = s.get("target_conversion", overrides.get(sid) if isinstance(overrides, Mapping) else None)
@@ -298,21 +308,27 @@ def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) 
     for i, t in enumerate(raw):
         key = f"touchpoints[{i}]"
         if not isinstance(t, Mapping):
-            ck.add(key, "must be a mapping")
+            ck.add(key, "must be a mapping", "write `- {id: ..., label: ..., stage: ..., channel: ...}`")
             continue
         tid = ck.ident(f"{key}.id", t.get("id"))
         if tid and tid in seen_ids:
-            ck.add(f"{key}.id", f"touchpoint {tid!r} is listed twice")
+            ck.add(f"{key}.id", f"touchpoint {tid!r} is listed twice",
+                   "give each touchpoint its own id (survey columns and codes refer to it)")
             tid = None
+        elif tid:
+            seen_ids.add(tid)  # even if the touchpoint has other problems: report duplicates in one pass
         stage = t.get("stage")
-        if stage not in stage_order:
-            ck.add(f"{key}.stage", f"unknown stage {stage!r}", f"use one of {list(stage_order)}")
+        if stage not in stage_order and stages:
+            ck.add(f"{key}.stage", f"unknown stage {stage!r}",
+                   f"{_did_you_mean(stage, stage_order)}use one of {list(stage_order)}")
         channel = t.get("channel")
         if channel not in CHANNELS:
-            ck.add(f"{key}.channel", f"unknown channel {channel!r}", f"use one of {', '.join(CHANNELS)}")
+            ck.add(f"{key}.channel", f"unknown channel {channel!r}",
+                   f"{_did_you_mean(channel, CHANNELS)}use one of {', '.join(CHANNELS)}")
         nature = t.get("nature", "tangible" if channel in ("store", "call_centre", "post") else "digital")
         if nature not in NATURES:
-            ck.add(f"{key}.nature", f"must be one of {NATURES}, not {nature!r}")
+            ck.add(f"{key}.nature", f"must be one of {NATURES}, not {nature!r}",
+                   "digital for web, app, e-mail, SMS; tangible for a shop, a letter, a person")
         events = t.get("events") or []
         if isinstance(events, str):
             events = [events]
@@ -328,10 +344,9 @@ def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) 
         target = ck.number(f"{key}.target_satisfaction", target, 0, 10)
         mot = t.get("moment_of_truth", False)
         if not isinstance(mot, bool):
-            ck.add(f"{key}.moment_of_truth", f"must be true or false, not {mot!r}")
+            ck.add(f"{key}.moment_of_truth", f"must be true or false, not {mot!r}", "write true or false")
             mot = False
         if tid and stage in stage_order and channel in CHANNELS and nature in NATURES:
-            seen_ids.add(tid)
             out.append(Touchpoint(tid, Label.parse(t.get("label"), tid), stage, channel, nature, mot,
                                   tuple(str(e) for e in events), target))
     # journey order: by stage, then as listed
@@ -354,7 +369,7 @@ def _personas(raw: Any, ck: _Checker) -> list[Persona]:
             continue
         pid = ck.ident(f"{key}.id", p.get("id"))
         if pid and pid in seen:
-            ck.add(f"{key}.id", f"persona {pid!r} is listed twice")
+            ck.add(f"{key}.id", f"persona {pid!r} is listed twice", "give each persona its own id")
             continue
         if pid:
             seen.add(pid)
@@ -378,29 +393,49 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
             ck.add(key, "a rule needs `persona` and a `when` mapping of column: condition")
             continue
         if r["persona"] not in ids:
-            ck.add(f"{key}.persona", f"unknown persona {r['persona']!r}", f"use one of {sorted(ids)}")
+            ck.add(f"{key}.persona", f"unknown persona {r['persona']!r}",
+                   f"{_did_you_mean(r['persona'], ids)}use one of {sorted(ids)} (declared under `personas:`)")
+        if not r["when"]:
+            ck.add(f"{key}.when", "the rule has no condition", "give at least one `column: condition`")
         conds = []
         for col, spec in r["when"].items():
+            where = f"{key}.when.{col}"
             if isinstance(spec, Mapping):
                 bad = set(spec) - set(RULE_OPERATORS)
                 if bad:
-                    ck.add(f"{key}.when.{col}", f"unknown operator(s) {sorted(bad)}", f"use {', '.join(RULE_OPERATORS)}")
+                    ck.add(where, f"unknown operator(s) {sorted(map(str, bad))}",
+                           f"{_did_you_mean(sorted(map(str, bad))[0], RULE_OPERATORS)}use {', '.join(RULE_OPERATORS)}")
                     continue
                 for op, v in spec.items():
                     if op in ("in", "not_in"):
-                        conds.append(Condition(str(col), op, tuple(v if isinstance(v, list) else [v])))
+                        vals = v if isinstance(v, list) else [v]
+                        if any(isinstance(x, Mapping | list) for x in vals):
+                            ck.add(f"{where}.{op}", "must be a list of values", "write e.g. [55+, 35-54]")
+                            continue
+                        conds.append(Condition(str(col), op, tuple(vals)))
+                    elif op in ("min", "max"):
+                        if ck.number(f"{where}.{op}", v) is not None:
+                            conds.append(Condition(str(col), op, (v,)))
+                        elif v is None:
+                            ck.add(f"{where}.{op}", "is empty", "write a number")
+                    elif not isinstance(v, bool):
+                        ck.add(f"{where}.{op}", f"must be true or false, not {v!r}", "write `missing: true`")
                     else:
                         conds.append(Condition(str(col), op, (v,)))
-            elif isinstance(spec, list):
+            elif isinstance(spec, list) and not any(isinstance(x, Mapping | list) for x in spec):
                 conds.append(Condition(str(col), "in", tuple(spec)))
+            elif isinstance(spec, list):
+                ck.add(where, "must be a list of values", "write e.g. `age_band: [55+]`")
             else:
                 conds.append(Condition(str(col), "in", (spec,)))
         rules.append(PersonaRule(str(r["persona"]), tuple(conds)))
     default = raw.get("default")
     if default is not None and default not in ids:
-        ck.add("persona_assignment.default", f"unknown persona {default!r}", f"use one of {sorted(ids)}")
-    if not rules and "column" not in raw:
-        ck.add("persona_assignment", "has neither `column` nor `rules`")
+        ck.add("persona_assignment.default", f"unknown persona {default!r}",
+               f"{_did_you_mean(default, ids)}use one of {sorted(ids)}")
+    if not raw.get("rules") and "column" not in raw:
+        ck.add("persona_assignment", "has neither `column` nor `rules`",
+               "name the column holding persona ids, or list rules over profile answers")
     return PersonaAssignment(rules=tuple(rules), default=default)
 
 
@@ -411,12 +446,17 @@ def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = Tru
         ck.add(key, f"must be a path relative to the study folder, not {value!r}")
         return None
     p = Path(value)
-    if p.is_absolute() or ".." in p.parts:
-        ck.add(key, f"{value!r} leaves the study folder", "give a path relative to the folder holding study.yml")
+    if p.is_absolute() or ".." in p.parts or p.drive:
+        ck.add(key, f"{value!r} leaves the study folder",
+               "copy the file into the study folder and give its path relative to the folder holding study.yml")
         return None
     full = root / p
     if must_exist and not full.exists():
-        ck.add(key, f"file {value!r} does not exist", "check the path (relative to the study folder)")
+        near = ""
+        if full.parent.is_dir():
+            names = [str((full.parent / n).relative_to(root)) for n in sorted(os.listdir(full.parent))]
+            near = _did_you_mean(value, names)
+        ck.add(key, f"file {value!r} does not exist", f"{near}check the path (relative to the study folder)")
         return None
     return full
 
@@ -448,13 +488,17 @@ def _margins(raw: Any, root: Path, ck: _Checker) -> dict[str, dict[str, float]]:
             ck.add(key, "must map each level to its population share")
             continue
         shares = {}
+        valid = True
         for lvl, v in levels.items():
-            x = ck.number(f"{key}.{lvl}", v, 0, 1)
-            if x is not None:
+            x = ck.number(f"{key}.{lvl}", v, 0, 1, fix="write a share between 0 and 1 (0.25 for 25%)")
+            if x is None:
+                valid = False
+            else:
                 shares[str(lvl)] = x
         total = sum(shares.values())
-        if shares and abs(total - 1) > 1e-6:
-            ck.add(key, f"shares sum to {total:.6g}, not 1", "population shares of a margin must add up to 1")
+        if valid and shares and abs(total - 1) > 1e-6:
+            ck.add(key, f"shares sum to {total:.6g}, not 1",
+                   "population shares of a margin must add up to 1; check for a missing or mistyped level")
         out[str(col)] = shares
     return out
 
@@ -553,11 +597,18 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
         return None, None
     inst_name = raw.get("instrument", "standard_touchpoint")
     inst_ref: str = str(inst_name)
+    inst_ok = True
     if isinstance(inst_name, str) and inst_name.endswith((".yml", ".yaml")):
         p = _path(root, inst_name, "survey.instrument", ck)
         if p is None:
             return None, None
         inst_ref = str(p)
+    elif inst_ref not in bundled_instruments():
+        bundled = bundled_instruments()
+        ck.add("survey.instrument", f"unknown instrument {inst_name!r}",
+               f"{_did_you_mean(inst_name, bundled)}name a bundled questionnaire ({', '.join(bundled)}) "
+               "or the path of a YAML file in the study folder")
+        inst_ok = False
     tps = tuple(raw.get("touchpoints") or ())
     if journey is not None:
         unknown = [t for t in tps if t not in journey.touchpoint_ids]
@@ -565,12 +616,13 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
             ck.add("survey.touchpoints", f"unknown touchpoint(s) {unknown}", "use ids from `touchpoints:`")
             tps = tuple(t for t in tps if t in journey.touchpoint_ids)
     instrument = None
-    if journey is not None:
+    if journey is not None and inst_ok:
         try:
             instrument = load_instrument(inst_ref, journey, tps or None)
         except StudyError as e:
-            for p in e.problems or [Problem(e.summary, inst_ref)]:
-                ck.problems.append(p)
+            shown = str(inst_name)
+            for p in e.problems or [Problem(e.summary, shown, fix="check survey.instrument in study.yml")]:
+                ck.problems.append(Problem(p.message, shown if p.file == inst_ref else p.file, p.row, p.column, p.fix))
     responses = _path(root, raw.get("responses"), "survey.responses", ck) if raw.get("responses") else None
     cfg = SurveyConfig(
         instrument=inst_ref, responses=responses,
@@ -633,27 +685,42 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     file = p if p.is_file() else p / STUDY_FILE
     root = file.parent
     if not file.exists():
-        raise StudyError(
-            f"No {STUDY_FILE} in {p}: this is not a study folder. "
-            "Create one with `parcours sample OUT` and adapt it, or point to the right folder."
-        )
+        fix = "create one with `parcours sample OUT` and adapt it, or point to the right folder"
+        if not p.exists():
+            msg = f"the folder {p} does not exist"
+        else:
+            msg = f"no {STUDY_FILE} in {p}: this is not a study folder"
+            other = [n for n in ("study.yaml", "Study.yml", "study.yml.txt") if (p / n).exists()]
+            if other:
+                fix = f"rename {other[0]} to {STUDY_FILE}"
+        raise StudyError(f"Cannot load a study from {p}", [Problem(msg, STUDY_FILE, fix=fix)])
+    summary = f"Cannot read {file}"
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise StudyError(f"{file} is not UTF-8 text; save it as UTF-8.") from None
+        raise StudyError(summary, [Problem("the file is not UTF-8 text", file.name,
+                                           fix="save it as UTF-8 from your editor")]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise StudyError(f"{file} is not valid YAML{where}: {getattr(e, 'problem', e)}. Check indentation and quotes.") from None
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        what = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        msg = f"not valid YAML: {what}" + (f" ({context})" if context else "")
+        raise StudyError(summary, [Problem(msg, file.name, column=where,
+                                           fix="check the indentation (spaces, not tabs), colons and quotes "
+                                               "on this line and the one above")]) from None
     if not isinstance(raw, Mapping):
-        raise StudyError(f"{file} must hold a mapping (name, journey, touchpoints, personas, ...).")
+        raise StudyError(summary, [Problem("the file must hold a mapping of keys (name, journey, touchpoints, "
+                                           f"personas, ...), not {type(raw).__name__}", file.name,
+                                           fix="start from the study.yml written by `parcours sample OUT`")])
     ck = _Checker(STUDY_FILE)
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    unknown = sorted(set(raw) - _TOP_KEYS, key=str)
     for k in unknown:
-        ck.add(str(k), "unknown key", f"known keys are {', '.join(sorted(_TOP_KEYS))}")
+        ck.add(str(k), "unknown key",
+               f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}")
     language = raw.get("language", "fr")
     if language not in ("fr", "en"):
-        ck.add("language", f"must be fr or en, not {language!r}")
+        ck.add("language", f"must be fr or en, not {language!r}", "write `language: fr` or `language: en`")
         language = "fr"
     targets = raw.get("targets") or {}
     if not isinstance(targets, Mapping):
@@ -674,7 +741,9 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     if stages and touchpoints:
         journey = JourneyMap(str(raw.get("name", root.name)), tuple(stages), tuple(touchpoints), tuple(personas),
                              assignment, language)
-        empty = [s.id for s in stages if not any(t.stage == s.id for t in touchpoints)]
+        # a stage is empty only if no touchpoint names it (not if its touchpoints had problems)
+        named = {t.get("stage") for t in raw.get("touchpoints") or [] if isinstance(t, Mapping)}
+        empty = [s.id for s in stages if s.id not in named]
         for s in empty:
             ck.add("touchpoints", f"stage {s!r} has no touchpoint", "add one or remove the stage")
     survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)

@@ -1,0 +1,4 @@
+"""Digital traces: read, clean, stitch identities, sessionize, funnels and paths."""
+from .engine import DuckDBEngine, Engine, SparkEngine, default_engine
+from .eventlog import CANONICAL, EventLog
+from .io import read_events

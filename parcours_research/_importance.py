@@ -1,0 +1,218 @@
+"""Key-driver importance from (weighted) correlation matrices (private, pure numpy).
+
+Everything is batched over a leading axis of replicates, so one call handles the point
+estimate (one replicate: the analysis weights) and every bootstrap replicate at once.
+
+* :func:`weighted_corr` - pairwise-complete weighted Pearson correlations, one matrix per
+  weight vector, from four matrix products.
+* :func:`subset_r2` - R² of the outcome on every subset of drivers (indexed by bitmask: bit j
+  set = driver j in the model), growing a Cholesky factor depth-first over the subsets.
+* :func:`shapley` - Shapley value / LMG / general dominance weights from the subset R².
+* :func:`conditional_dominance`, :func:`complete_dominance` - Budescu (1993), Azen & Budescu
+  (2003) dominance analysis from the same subset R².
+* :func:`relative_weights` - Johnson (2000) relative weights.
+"""
+
+from __future__ import annotations
+
+from math import comb, factorial
+
+import numpy as np
+
+__all__ = [
+    "weighted_corr",
+    "subset_r2",
+    "shapley",
+    "conditional_dominance",
+    "complete_dominance",
+    "relative_weights",
+    "popcounts",
+]
+
+_CHUNK_ROWS = 20_000
+
+
+def weighted_corr(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete weighted Pearson correlation matrices.
+
+    Parameters
+    ----------
+    x : array (n, q)
+        Data, NaN where missing.
+    weights : array (B, n) or (n,)
+        One weight vector per replicate.
+
+    Returns
+    -------
+    corr : array (B, q, q)
+        ``corr[b, i, j]`` is the weighted correlation of columns i and j over the rows where
+        both are present, with weights ``weights[b]`` (means and variances also taken over
+        those rows, as ``pandas.DataFrame.corr`` does without weights).
+    wsum : array (B, q, q)
+        The sum of weights over those rows.
+    """
+    x = np.asarray(x, dtype=float)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    n, q = x.shape
+    m = ~np.isnan(x)
+    # centring by the column means reduces cancellation in E[x^2] - E[x]^2
+    centre = np.array([np.nanmean(x[:, j]) if m[:, j].any() else 0.0 for j in range(q)])
+    x0 = np.where(m, x - centre, 0.0)
+    mf = m.astype(float)
+    b = w.shape[0]
+    s0 = np.zeros((b, q * q))
+    s1 = np.zeros((b, q * q))
+    s2 = np.zeros((b, q * q))
+    s11 = np.zeros((b, q * q))
+    for start in range(0, n, _CHUNK_ROWS):
+        sl = slice(start, min(n, start + _CHUNK_ROWS))
+        xs, ms, ws = x0[sl], mf[sl], w[:, sl]
+        k = xs.shape[0]
+        s0 += ws @ (ms[:, :, None] * ms[:, None, :]).reshape(k, q * q)
+        s1 += ws @ (xs[:, :, None] * ms[:, None, :]).reshape(k, q * q)
+        s2 += ws @ ((xs * xs)[:, :, None] * ms[:, None, :]).reshape(k, q * q)
+        s11 += ws @ (xs[:, :, None] * xs[:, None, :]).reshape(k, q * q)
+    s0, s1, s2, s11 = (a.reshape(b, q, q) for a in (s0, s1, s2, s11))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_ij = s1 / s0  # mean of x_i over rows where i and j are present
+        mean_ji = np.swapaxes(mean_ij, 1, 2)
+        var_ij = s2 / s0 - mean_ij**2
+        var_ji = np.swapaxes(var_ij, 1, 2)
+        cov = s11 / s0 - mean_ij * mean_ji
+        corr = cov / np.sqrt(var_ij * var_ji)
+    idx = np.arange(q)
+    corr[:, idx, idx] = 1.0
+    return corr, s0
+
+
+def popcounts(p: int) -> np.ndarray:
+    """Number of set bits of every mask 0 .. 2**p - 1."""
+    v = np.arange(1 << p)
+    out = np.zeros_like(v)
+    while v.any():
+        out += v & 1
+        v >>= 1
+    return out
+
+
+def subset_r2(corr: np.ndarray) -> np.ndarray:
+    """R² of the outcome (variable 0) on every subset of the drivers (variables 1..p).
+
+    Parameters
+    ----------
+    corr : array (B, p + 1, p + 1)
+        Correlation matrices, outcome first.
+
+    Returns
+    -------
+    array (B, 2**p)
+        ``r2[b, mask]``; bit j of ``mask`` set means driver j (variable j + 1) is in the model.
+        ``r2[:, 0] = 0``.
+
+    Notes
+    -----
+    Depth-first over the subsets, growing a Cholesky factor one driver at a time: a subset S
+    keeps ``M_S = L_S^-1 R[S, :]`` (``L_S`` the Cholesky factor of ``R[S, S]``), so that adding
+    driver j costs one row, ``m = (R[j, :] - l' M_S) / sqrt(1 - l'l)`` with ``l = M_S[:, j]``,
+    and ``R²(S + j) = R²(S) + m[y]^2``: O(k q) per subset instead of a k x k solve. A driver
+    collinear with S (``1 - l'l`` ~ 0) adds nothing.
+    """
+    corr = np.asarray(corr, dtype=float)
+    b, q, _ = corr.shape
+    p = q - 1
+    out = np.zeros((b, 1 << p))
+    stack = [(0, np.zeros((b, 0, q)), np.zeros(b), -1)]
+    while stack:
+        mask, m_s, r2, last = stack.pop()
+        for j in range(last + 1, p):
+            v = j + 1
+            lvec = m_s[:, :, v]
+            d2 = 1.0 - np.einsum("bk,bk->b", lvec, lvec)
+            row = corr[:, v, :] - np.einsum("bk,bkq->bq", lvec, m_s)
+            ok = d2 > 1e-12
+            row = np.where(ok[:, None], row / np.sqrt(np.where(ok, d2, 1.0))[:, None], 0.0)
+            r2_child = r2 + row[:, 0] ** 2
+            child = mask | (1 << j)
+            out[:, child] = r2_child
+            if j < p - 1:
+                stack.append((child, np.concatenate([m_s, row[:, None, :]], axis=1), r2_child, j))
+    return out
+
+
+def _weights_by_size(p: int) -> np.ndarray:
+    """Shapley weight of a subset of size s not containing the driver: s!(p-s-1)!/p!."""
+    return np.array([factorial(s) * factorial(p - s - 1) / factorial(p) for s in range(p)])
+
+
+def _gains(r2: np.ndarray, p: int, j: int) -> np.ndarray:
+    """``R²(S + j) - R²(S)`` for every S without j, shape ``(B, 2**(p-1))``, the subsets in
+    the order of their masks with bit j removed (a reshape, no gather)."""
+    view = r2.reshape(r2.shape[0], 1 << (p - 1 - j), 2, 1 << j)
+    return (view[:, :, 1, :] - view[:, :, 0, :]).reshape(r2.shape[0], -1)
+
+
+def shapley(r2: np.ndarray, p: int) -> np.ndarray:
+    """Shapley value (LMG, general dominance) of every driver, shape ``(B, p)``.
+
+    ``phi_j = sum over S not containing j of |S|!(p-|S|-1)!/p! * (R²(S + j) - R²(S))``;
+    the values sum to the R² of the full model.
+    """
+    wts = _weights_by_size(p)[popcounts(p - 1)]  # sizes of the subsets of the p - 1 others
+    out = np.empty((r2.shape[0], p))
+    for j in range(p):
+        out[:, j] = _gains(r2, p, j) @ wts
+    return out
+
+
+def conditional_dominance(r2: np.ndarray, p: int) -> np.ndarray:
+    """Average R² gain of adding each driver to models of each size, shape ``(B, p, p)``.
+
+    ``c[b, j, s]`` is the mean of ``R²(S + j) - R²(S)`` over the subsets S of size ``s``
+    without driver j (Azen & Budescu 2003). Their mean over ``s`` is the Shapley value.
+    """
+    sizes = popcounts(p - 1)
+    onehot = (sizes[:, None] == np.arange(p)[None, :]) / np.array([comb(p - 1, s) for s in range(p)])
+    out = np.empty((r2.shape[0], p, p))
+    for j in range(p):
+        out[:, j, :] = _gains(r2, p, j) @ onehot
+    return out
+
+
+def complete_dominance(r2: np.ndarray, p: int, tol: float = 0.0) -> np.ndarray:
+    """Complete dominance between every pair of drivers, shape ``(B, p, p)``.
+
+    ``d[b, i, j] = 1`` when adding driver i raises R² more than adding driver j to every
+    subset containing neither (including the empty one), ``-1`` when j always wins, ``0``
+    otherwise (undetermined). The diagonal is 0.
+    """
+    b = r2.shape[0]
+    out = np.zeros((b, p, p), dtype=np.int8)
+    for i in range(p):
+        for j in range(i + 1, p):
+            view = r2.reshape(b, 1 << (p - 1 - j), 2, 1 << (j - 1 - i), 2, 1 << i)
+            diff = view[:, :, 0, :, 1, :] - view[:, :, 1, :, 0, :]  # S + i  minus  S + j
+            diff = diff.reshape(b, -1)
+            i_wins = np.all(diff > tol, axis=1)
+            j_wins = np.all(diff < -tol, axis=1)
+            out[:, i, j] = np.where(i_wins, 1, np.where(j_wins, -1, 0))
+            out[:, j, i] = -out[:, i, j]
+    return out
+
+
+def relative_weights(corr: np.ndarray) -> np.ndarray:
+    """Johnson's (2000) relative weights, shape ``(B, p)``; they sum to the full-model R².
+
+    With ``R_xx = V diag(l) V'``, ``L = V diag(sqrt(l)) V'`` (the symmetric square root), the
+    drivers' orthogonal counterparts ``Z`` have ``beta = L^-1 r_xy``; the weight of driver j is
+    ``sum_k L[j, k]^2 beta[k]^2``.
+    """
+    corr = np.asarray(corr, dtype=float)
+    rxx = corr[:, 1:, 1:]
+    rxy = corr[:, 1:, 0]
+    vals, vecs = np.linalg.eigh(rxx)
+    half = (vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]) @ np.swapaxes(vecs, 1, 2)
+    try:
+        beta = np.linalg.solve(half, rxy[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        beta = (np.linalg.pinv(half) @ rxy[..., None])[..., 0]
+    return np.einsum("bjk,bk->bj", half**2, beta**2)

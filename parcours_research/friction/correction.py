@@ -1,0 +1,100 @@
+"""Multiple-comparison correction by family of tests.
+
+A friction analysis runs many tests (touchpoints × personas × comparisons). Each *family*
+(by default one source and one kind of test, e.g. ``survey:vs_target``) is corrected on its
+own, with Benjamini–Hochberg (false discovery rate) by default or Holm (family-wise error)
+on request, through ``statsmodels.stats.multitest.multipletests``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AnalysisError, Problem, check_one_of
+
+__all__ = ["correct", "CORRECTIONS", "FAMILY_LEVELS"]
+
+#: Accepted names for ``correction=`` and the statsmodels method they stand for.
+CORRECTIONS = {
+    "bh": "fdr_bh",
+    "fdr_bh": "fdr_bh",
+    "holm": "holm",
+    "bonferroni": "bonferroni",
+    "by": "fdr_by",
+    "fdr_by": "fdr_by",
+    "none": None,
+}
+#: How tests are grouped into families: by test (``source:test``), by source, or all together.
+FAMILY_LEVELS = ("test", "source", "all")
+
+
+def family_names(table: pd.DataFrame, level: str) -> pd.Series:
+    """The family of every row of a test table for a grouping ``level``."""
+    check_one_of("family", level, FAMILY_LEVELS)
+    if level == "all":
+        return pd.Series("all", index=table.index, dtype="string")
+    if level == "source":
+        return table["source"].astype("string")
+    return (table["source"].astype("string") + ":" + table["test"].astype("string")).astype("string")
+
+
+def correct(table: pd.DataFrame, correction: str = "bh", alpha: float = 0.05,
+            family: str | None = None) -> pd.DataFrame:
+    """Adjust the p-values of a test table within each family.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A test table with ``p_value`` and ``family`` columns (or ``source`` and ``test`` when
+        ``family`` is given).
+    correction : {"bh", "holm", "bonferroni", "by", "none"}, default "bh"
+        Benjamini–Hochberg (``fdr_bh``), Holm, Bonferroni, Benjamini–Yekutieli, or none.
+    alpha : float, default 0.05
+        Level of the ``significant`` column (``p_adj < alpha``).
+    family : {"test", "source", "all"}, optional
+        Regroup the rows into families first: one per ``source:test`` (default of the
+        ``test_*`` functions), one per source, or a single family. Without it the existing
+        ``family`` column is used.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``family``, ``p_adj``, ``correction`` and ``significant`` set. Rows whose
+        ``p_value`` is missing (not enough data) keep a missing ``p_adj`` and are not
+        significant; they do not count in their family's size.
+    """
+    check_one_of("correction", correction, list(CORRECTIONS))
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise AnalysisError(f"alpha={alpha!r} is not valid: it must be between 0 and 1.")
+    out = table.copy()
+    if family is not None:
+        missing = [c for c in ("source", "test") if c not in out.columns]
+        if missing:
+            raise AnalysisError("correct: the table lacks columns to build families.",
+                                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")])
+        out["family"] = family_names(out, family)
+    for col in ("p_value", "family"):
+        if col not in out.columns:
+            raise AnalysisError(f"correct: the table has no {col!r} column.",
+                                [Problem(f"missing column {col!r}", fix="pass a table made by pr.friction")])
+    from statsmodels.stats.multitest import multipletests
+
+    p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    adj = np.full(p.shape, np.nan)
+    method = CORRECTIONS[correction]
+    fam = out["family"].astype("string").fillna("").to_numpy()
+    for name in pd.unique(fam):
+        idx = np.flatnonzero((fam == name) & np.isfinite(p))
+        if idx.size == 0:
+            continue
+        if method is None:
+            adj[idx] = p[idx]
+        else:
+            adj[idx] = multipletests(p[idx], alpha=alpha, method=method)[1]
+    out["p_adj"] = adj
+    out["correction"] = "none" if method is None else method
+    out["significant"] = np.isfinite(adj) & (adj < alpha)
+    if "direction" in out.columns:
+        out["friction"] = out["significant"] & (out["direction"] == "worse")
+    return out

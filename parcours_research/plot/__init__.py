@@ -1,0 +1,34 @@
+"""Figures of a journey study, drawn with matplotlib only.
+
+* :func:`journey_curves`: persona satisfaction curves against the target, with bands, moments
+  of truth, friction points and stages;
+* :func:`valence_curve`: the interviews' valence curve under the survey curve;
+* :func:`funnel`: the conversion funnel per persona;
+* :func:`importance_performance`: the importance–performance matrix;
+* :func:`transitions`: the main transitions between touchpoints (an arc diagram);
+* :func:`save`: write a figure as PNG and SVG; :func:`style`: the fixed look (fonts, sizes,
+  Okabe–Ito palette) as a context manager.
+
+Every function takes a tidy table produced by the analyses and returns a matplotlib
+``Figure``; none computes statistics.
+"""
+
+from __future__ import annotations
+
+from ._style import OKABE_ITO, save, savefig, style
+from .curves import journey_curves, valence_curve
+from .funnel import funnel
+from .matrix import importance_performance
+from .paths import transitions
+
+__all__ = [
+    "OKABE_ITO",
+    "funnel",
+    "importance_performance",
+    "journey_curves",
+    "save",
+    "savefig",
+    "style",
+    "transitions",
+    "valence_curve",
+]

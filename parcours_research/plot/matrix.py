@@ -1,0 +1,1 @@
+def importance_performance(*a, **k): raise NotImplementedError

@@ -1,0 +1,415 @@
+"""Read coded excerpts from a CSV file (or a DataFrame, or the study's ``qual:`` file).
+
+A CSV of excerpts has one row per coded excerpt with at least ``participant``, ``text`` and a
+``code`` or a ``touchpoint``; optional columns are ``excerpt_id``, ``customer_id``,
+``persona``, ``valence`` (a number on the valence scale or a word such as ``négatif``),
+``coder`` and ``source``. French headers are understood (``participant·e``, ``verbatim``,
+``extrait``, ``texte``, ``codeur``, ``point_de_contact``, ``tonalité`` ...). Semicolon- or
+tab-separated files and Windows-1252 exports (Excel in French) are read as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import Problem, QualDataError, StudyError
+from .schema import CodeMapper, PersonaLookup, finalise, normalise_key, parse_valence
+
+__all__ = ["read_excerpts", "COLUMN_ALIASES"]
+
+#: Header names understood for each standard column (compared after normalise_key).
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "excerpt_id": (
+        "excerpt_id",
+        "excerpt",
+        "id",
+        "extrait_id",
+        "id_extrait",
+        "segment_id",
+        "quote_id",
+    ),
+    "participant": (
+        "participant",
+        "participante",
+        "participant_e",
+        "participant_id",
+        "interviewee",
+        "respondent",
+        "enquete",
+        "enquetee",
+        "interviewe",
+        "case",
+        "cas",
+    ),
+    "customer_id": ("customer_id", "client_id", "id_client", "numero_client", "customer"),
+    "persona": ("persona", "profil"),
+    "touchpoint": ("touchpoint", "point_de_contact", "touchpoint_id", "point_contact"),
+    "code": ("code", "codes", "theme", "category", "categorie"),
+    "valence": ("valence", "tonalite", "emotion", "sentiment", "ressenti"),
+    "coder": ("coder", "codeur", "codeuse", "codeur_euse", "annotator", "analyst", "analyste"),
+    "text": (
+        "text",
+        "texte",
+        "verbatim",
+        "extrait",
+        "quote",
+        "citation",
+        "excerpt_text",
+        "segment",
+    ),
+    "source": ("source", "document", "fichier", "file", "interview", "entretien"),
+}
+
+
+def _sniff(raw: bytes, label: str) -> tuple[str, str]:
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes nearly everything
+        raise QualDataError(f"{label}: neither UTF-8 nor Windows-1252 text; save it as UTF-8 CSV.")
+    head = text[:20000]
+    try:
+        sep = csv.Sniffer().sniff(head.split("\n", 1)[0] or head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    return text, sep
+
+
+def _rename(frame: pd.DataFrame, columns: Mapping[str, str] | None, label: str) -> pd.DataFrame:
+    columns = dict(columns or {})
+    unknown = [k for k in columns if k not in COLUMN_ALIASES]
+    problems = [
+        Problem(
+            f"columns= names {k!r}, which is not a standard column",
+            label,
+            fix=f"use one of {sorted(COLUMN_ALIASES)}",
+        )
+        for k in unknown
+    ]
+    absent = [v for v in columns.values() if v not in frame.columns]
+    problems += [
+        Problem(
+            f"columns= refers to column {v!r}, which the file lacks",
+            label,
+            fix=f"the file has {list(frame.columns)}",
+        )
+        for v in absent
+    ]
+    if problems:
+        raise QualDataError(f"{label}: the column mapping has problems", problems)
+    rename = {v: k for k, v in columns.items()}
+    taken = set(columns)
+    by_norm = {normalise_key(c): c for c in frame.columns if c not in rename}
+    for std, aliases in COLUMN_ALIASES.items():
+        if std in taken:
+            continue
+        for a in aliases:
+            if a in by_norm and by_norm[a] not in rename:
+                rename[by_norm[a]] = std
+                taken.add(std)
+                break
+    return frame.rename(columns=rename)
+
+
+def _is_study(obj) -> bool:
+    return hasattr(obj, "journey") and hasattr(obj, "qual") and hasattr(obj, "root")
+
+
+def _from_study(study, code_map, kwargs):
+    if study.qual is None:
+        raise StudyError(
+            f"The study {study.name!r} has no qualitative material: add `qual: {{excerpts: qual/excerpts.csv}}` "
+            "to study.yml."
+        )
+    cfg = study.qual
+    kwargs.setdefault("journey", study.journey)
+    if study.responses is not None and "persona" in study.responses.columns:
+        cid = getattr(study.survey, "customer_id", None) or "customer_id"
+        if cid in study.responses.columns:
+            kwargs.setdefault(
+                "personas",
+                study.responses[[cid, "persona"]].rename(columns={cid: "customer_id"}),
+            )
+    code_map = code_map if code_map is not None else cfg.code_map
+    if cfg.format == "qdpx":
+        from .qdpx import read_qdpx
+
+        kwargs.pop("columns", None)
+        kwargs.pop("sep", None)
+        kwargs.pop("encoding", None)
+        return read_qdpx(cfg.excerpts, code_map, **kwargs)
+    if cfg.valence and cfg.valence != "valence":
+        cols = dict(kwargs.get("columns") or {})
+        cols.setdefault("valence", cfg.valence)
+        kwargs["columns"] = cols
+    return read_excerpts(cfg.excerpts, code_map, **kwargs)
+
+
+def read_excerpts(
+    source,
+    code_map=None,
+    *,
+    journey=None,
+    personas=None,
+    columns: Mapping[str, str] | None = None,
+    valence_scale: tuple[float, float] = (-2, 2),
+    valence_labels: Mapping[str, float] | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
+    **qdpx_options,
+) -> pd.DataFrame:
+    """Read coded excerpts: one row per coded excerpt, keyed by touchpoint and persona ids.
+
+    Parameters
+    ----------
+    source : str, Path, DataFrame or Study
+        A CSV file, a DataFrame with the same columns, a REFI-QDA ``.qdpx`` file (handed to
+        :func:`read_qdpx`), or a loaded :class:`~parcours_research.study.Study`, whose
+        ``qual:`` file, code map, journey and survey personas are used.
+    code_map : dict, DataFrame or path, optional
+        Code-to-touchpoint table (``{code: touchpoint}`` or columns ``code, touchpoint``).
+        Without it, a code equal to a touchpoint id or label maps to that touchpoint.
+    journey : JourneyMap, optional
+        Touchpoint and persona ids are checked against it and stages filled from it.
+    personas : DataFrame or dict, optional
+        Persona of each participant when the file has none: a table with ``persona`` and
+        ``customer_id`` or ``participant`` columns (e.g. the survey responses), or a mapping.
+    columns : dict, optional
+        ``{standard name: column in the file}`` when headers are not recognised.
+    valence_scale : (low, high), default (-2, 2)
+        Valid valence range.
+    valence_labels : dict, optional
+        Extra words read as valence values (``{"frustration": -2}``).
+    sep, encoding : str, optional
+        CSV separator and encoding (sniffed when omitted).
+    **qdpx_options
+        Passed to :func:`read_qdpx` for ``.qdpx`` files.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``excerpt_id, source, participant, customer_id, persona, stage, touchpoint,
+        code, valence, coder, text, start, end`` (see :mod:`parcours_research.qual.schema`),
+        then any other column of the file.
+
+    Raises
+    ------
+    QualDataError
+        Listing every problem at once (missing columns; rows without participant, text or
+        code; unreadable or out-of-range valence; unknown touchpoints or personas), each with
+        its file, row and column.
+    """
+    kwargs = dict(
+        journey=journey,
+        personas=personas,
+        columns=columns,
+        valence_scale=valence_scale,
+        valence_labels=valence_labels,
+        sep=sep,
+        encoding=encoding,
+        **qdpx_options,
+    )
+    if _is_study(source):
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return _from_study(source, code_map, kwargs)
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".qdpx", ".qde"):
+        from .qdpx import read_qdpx
+
+        return read_qdpx(
+            source,
+            code_map,
+            journey=journey,
+            personas=personas,
+            valence_scale=valence_scale,
+            valence_labels=valence_labels,
+            **qdpx_options,
+        )
+    if qdpx_options:
+        raise StudyError(
+            f"read_excerpts got unexpected argument(s) {sorted(qdpx_options)} for a CSV file."
+        )
+
+    if isinstance(source, pd.DataFrame):
+        label = "excerpts"
+        frame = source.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        frame = frame.astype("object").where(frame.notna(), None).astype("string")
+    else:
+        path = Path(source)
+        label = path.name
+        if not path.exists():
+            raise QualDataError(f"{label}: file not found ({path}).")
+        raw = path.read_bytes()
+        if encoding:
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise QualDataError(
+                    f"{label}: not {encoding} text (byte {e.start}); pass the right "
+                    "encoding= or save the file as UTF-8."
+                ) from None
+            _, sniffed = _sniff(raw, label)
+        else:
+            text, sniffed = _sniff(raw, label)
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=sep or sniffed,
+                dtype="string",
+                keep_default_na=False,
+                na_values=[""],
+                skipinitialspace=False,
+            )
+        except pd.errors.ParserError as e:
+            raise QualDataError(
+                f"{label}: cannot be read as CSV ({e}). Check quotes and separators "
+                "on the row named."
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise QualDataError(f"{label}: the file is empty.") from None
+    return _validate(
+        frame, label, code_map, journey, personas, columns, valence_scale, valence_labels
+    )
+
+
+def _validate(frame, label, code_map, journey, personas, columns, valence_scale, valence_labels):
+    frame = _rename(frame, columns, label)
+    problems: list[Problem] = []
+    missing = [c for c in ("participant", "text") if c not in frame.columns]
+    if "code" not in frame.columns and "touchpoint" not in frame.columns:
+        missing.append("code or touchpoint")
+    if missing:
+        raise QualDataError(
+            f"{label}: required column(s) missing",
+            [
+                Problem(
+                    f"no column {m!r} (the file has {list(frame.columns)})",
+                    label,
+                    column=m,
+                    fix="rename the column or pass columns={standard: yours}",
+                )
+                for m in missing
+            ],
+        )
+    mapper = CodeMapper(journey, code_map, label="code_map")
+    lookup = PersonaLookup(personas)
+    n = len(frame)
+    for c in frame.columns:
+        if frame[c].dtype == "string":
+            frame[c] = frame[c].str.strip().replace("", pd.NA)
+
+    def col(name):
+        return (
+            frame[name]
+            if name in frame.columns
+            else pd.Series(pd.NA, index=frame.index, dtype="string")
+        )
+
+    participant, text = col("participant"), col("text")
+    code, tp_raw = col("code"), col("touchpoint")
+    lo, hi = valence_scale
+    valence = [None] * n
+    touchpoint = [None] * n
+    stage = [None] * n
+    for i in range(n):
+        row = i + 2
+        if pd.isna(participant.iat[i]):
+            problems.append(
+                Problem(
+                    "participant is empty",
+                    label,
+                    row,
+                    "participant",
+                    "name who speaks (an id or a pseudonym)",
+                )
+            )
+        if pd.isna(text.iat[i]):
+            problems.append(
+                Problem("text is empty", label, row, "text", "paste the excerpt or delete the row")
+            )
+        c, t = code.iat[i], tp_raw.iat[i]
+        if pd.isna(c) and pd.isna(t):
+            problems.append(
+                Problem(
+                    "neither code nor touchpoint is given",
+                    label,
+                    row,
+                    "code",
+                    "code the excerpt or delete the row",
+                )
+            )
+        if not pd.isna(t):
+            resolved = mapper.resolve_touchpoint(t)
+            if resolved is None:
+                problems.append(
+                    Problem(
+                        f"unknown touchpoint {t!r}",
+                        label,
+                        row,
+                        "touchpoint",
+                        f"use one of {journey.touchpoint_ids}",
+                    )
+                )
+            touchpoint[i] = resolved
+            stage[i] = mapper.stage(resolved)
+        elif not pd.isna(c):
+            touchpoint[i], stage[i] = mapper.map(c)
+        if "valence" in frame.columns:
+            v, ok = parse_valence(frame["valence"].iat[i], valence_labels)
+            if not ok:
+                problems.append(
+                    Problem(
+                        f"valence {frame['valence'].iat[i]!r} is not a number or a known word",
+                        label,
+                        row,
+                        "valence",
+                        f"use a number from {lo:g} to {hi:g} or a word such as négatif/positif",
+                    )
+                )
+            elif v is not None and not lo <= v <= hi:
+                problems.append(
+                    Problem(
+                        f"valence {v:g} is outside the scale {lo:g}..{hi:g}",
+                        label,
+                        row,
+                        "valence",
+                        "fix the value or pass valence_scale=",
+                    )
+                )
+            else:
+                valence[i] = v
+    if journey is not None and "persona" in frame.columns:
+        known = set(journey.persona_ids)
+        for i, p in enumerate(frame["persona"]):
+            if not pd.isna(p) and p not in known:
+                problems.append(
+                    Problem(
+                        f"unknown persona {p!r}",
+                        label,
+                        i + 2,
+                        "persona",
+                        f"use one of {sorted(known)}",
+                    )
+                )
+    if problems:
+        raise QualDataError(f"{label}: the excerpts have problems", problems)
+
+    out = frame.copy()
+    out["touchpoint"] = pd.array(touchpoint, dtype="string")
+    out["stage"] = pd.array(stage, dtype="string")
+    out["valence"] = pd.array(valence, dtype="Float64")
+    if "code" not in out.columns:
+        out["code"] = out["touchpoint"]
+    if "source" not in out.columns:
+        out["source"] = label
+    if "excerpt_id" not in out.columns:
+        out["excerpt_id"] = [f"{label}:{i + 2}" for i in range(n)]
+    return finalise(out, mapper, lookup, label)

@@ -1,0 +1,398 @@
+"""The study report: one self-contained HTML file, with its figures (PNG, SVG) and tables (CSV).
+
+``parcours report STUDY -o OUT`` (or :func:`build_report`) runs the whole study — journey map,
+cleaning log of the traces, funnels and paths, weighting diagnostics, touchpoint scores, drivers,
+friction points with quotes, persona curves — and writes::
+
+    OUT/report.html        self-contained (figures embedded), opens without a server
+    OUT/figures/*.png|svg  every figure, for slides
+    OUT/tables/*.csv       every table, unrounded, for further work
+
+The report holds no statistics of its own: every number comes from the package's analyses.
+A section whose evidence source is absent from the study (no event log, no interviews) says so;
+an analysis that fails stops the report with its error rather than printing a partial result.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .errors import StudyError
+from .study import Study, load_study
+
+__all__ = ["build_report", "ReportResult", "add_cli"]
+
+_T = {
+    "fr": {
+        "title": "Rapport d'étude de parcours client", "generated": "Généré le {date}",
+        "journey": "Le parcours", "data": "Données chargées", "traces": "Traces numériques",
+        "weighting": "Pondération de l'échantillon", "scores": "Satisfaction par point de contact",
+        "drivers": "Importance des points de contact", "friction": "Points de friction",
+        "curves": "Courbes de satisfaction par persona", "no_traces": "Pas de journal d'événements dans study.yml.",
+        "no_survey": "Pas d'enquête dans study.yml.", "no_qual": "Pas d'extraits codés dans study.yml.",
+        "footer": "Chiffres non arrondis dans tables/*.csv. Identifiants pseudonymisés, citations nettoyées des noms, "
+                  "e-mails et numéros de téléphone.",
+    },
+    "en": {
+        "title": "Customer journey study report", "generated": "Generated on {date}",
+        "journey": "The journey", "data": "Data loaded", "traces": "Digital traces",
+        "weighting": "Sample weighting", "scores": "Satisfaction per touchpoint",
+        "drivers": "Touchpoint importance", "friction": "Friction points",
+        "curves": "Satisfaction curves per persona", "no_traces": "No event log in study.yml.",
+        "no_survey": "No survey in study.yml.", "no_qual": "No coded excerpts in study.yml.",
+        "footer": "Unrounded figures in tables/*.csv. Ids pseudonymised; quotes scrubbed of names, e-mails "
+                  "and phone numbers.",
+    },
+}
+
+
+@dataclass
+class _Block:
+    kind: str
+    html: str = ""
+    caption: str = ""
+    files: str = ""
+    png64: str = ""
+    items: list = field(default_factory=list)
+
+
+@dataclass
+class _Section:
+    id: str
+    title: str
+    status: str = "ok"
+    note: str = ""
+    blocks: list[_Block] = field(default_factory=list)
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The HTML report.
+    figures, tables : list of Path
+        Every figure (PNG and SVG) and table (CSV) written.
+    timings : DataFrame
+        ``section, seconds``: where the time went.
+    missing : list of str
+        Sections left out because their evidence source is absent.
+    """
+
+    path: Path
+    figures: list[Path]
+    tables: list[Path]
+    timings: pd.DataFrame
+    missing: list[str]
+
+    def __repr__(self) -> str:
+        return (f"ReportResult({self.path.name!r}, {len(self.figures)} figure files, {len(self.tables)} tables, "
+                f"missing={self.missing})")
+
+
+class _Context:
+    """Shared state of one report run: the study, the output folder, cached analyses."""
+
+    def __init__(self, study: Study, out: Path, lang: str, seed: int, n_boot: int):
+        self.study, self.out, self.lang, self.seed, self.n_boot = study, out, lang, seed, n_boot
+        self.figures: list[Path] = []
+        self.tables: list[Path] = []
+        self._cache: dict[str, object] = {}
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+
+    def cached(self, key: str, fn: Callable):
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    # ---- output helpers ---------------------------------------------------------------------
+    def table(self, name: str, df: pd.DataFrame, caption: str = "", max_rows: int = 40, digits: int = 3) -> _Block:
+        path = self.out / "tables" / f"{name}.csv"
+        df.to_csv(path, index=False)
+        self.tables.append(path)
+        shown = df.head(max_rows)
+        fmt = {c: (lambda x, d=digits: "" if pd.isna(x) else f"{x:,.{d}f}") for c in shown.columns
+               if pd.api.types.is_float_dtype(shown[c])}
+        body = shown.to_html(index=False, formatters=fmt, na_rep="", escape=True, border=0)
+        if len(df) > max_rows:
+            caption = (caption + " " if caption else "") + f"({max_rows} of {len(df)} rows shown)"
+        return _Block("table", html=body, caption=html.escape(caption), files=f"tables/{name}.csv")
+
+    def figure(self, name: str, fig, caption: str) -> _Block:
+        import matplotlib.pyplot as plt
+
+        from .plot import save
+
+        paths = save(fig, self.out / "figures" / name)
+        plt.close(fig)
+        self.figures.extend(paths)
+        png = next(p for p in paths if p.suffix == ".png")
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        return _Block("figure", caption=html.escape(caption), files=", ".join(f"figures/{p.name}" for p in paths),
+                      png64=data)
+
+    # ---- shared analyses --------------------------------------------------------------------
+    def weights(self) -> pd.Series | None:
+        st = self.study
+        if st.responses is None or not st.margins:
+            return None
+        from .weighting import rake
+
+        return self.cached("rake", lambda: rake(st)).weights
+
+    def responses_weighted(self) -> pd.DataFrame:
+        r = self.study.responses.copy()
+        w = self.weights()
+        r["weight"] = 1.0 if w is None else w.to_numpy()
+        return r
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------
+def _s_journey(ctx: _Context, sec: _Section) -> None:
+    j = ctx.study.journey
+    st = j.stages_frame(ctx.lang)
+    tp = j.touchpoints_frame(ctx.lang).drop(columns=["events"]).assign(
+        events=[", ".join(t.events) for t in j.touchpoints])
+    n_mot = len(j.moments_of_truth)
+    sec.blocks.append(_Block("text", html.escape(
+        f"{len(j.stages)} stages, {len(j.touchpoints)} touchpoints ({n_mot} moments of truth), "
+        f"{len(j.personas)} personas." if ctx.lang == "en" else
+        f"{len(j.stages)} étapes, {len(j.touchpoints)} points de contact (dont {n_mot} moments de vérité), "
+        f"{len(j.personas)} personas.")))
+    sec.blocks.append(ctx.table("journey_stages", st, "Stages and target conversion" if ctx.lang == "en"
+                                else "Étapes et conversion cible"))
+    sec.blocks.append(ctx.table("journey_touchpoints", tp, "Touchpoints and targets" if ctx.lang == "en"
+                                else "Points de contact et cibles"))
+    sec.blocks.append(ctx.table("personas", j.personas_frame(ctx.lang)))
+
+
+def _s_data(ctx: _Context, sec: _Section) -> None:
+    sec.blocks.append(ctx.table("study_summary", ctx.study.summary()))
+
+
+def _s_weighting(ctx: _Context, sec: _Section) -> None:
+    st = ctx.study
+    if st.responses is None:
+        sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
+        return
+    if not st.margins:
+        sec.status = "missing"
+        sec.note = ("No population margins in study.yml: the analyses use the sample unweighted."
+                    if ctx.lang == "en" else "Pas de marges de population : analyses non pondérées.")
+        return
+    res = ctx.cached("rake", lambda: __import__("parcours_research.weighting", fromlist=["rake"]).rake(st))
+    sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
+    sec.blocks.append(ctx.table("weighting_margins", res.summary))
+    sec.blocks.append(ctx.table("weighting_weights", res.weight_stats()))
+
+
+def _long_weighted(ctx: _Context) -> pd.DataFrame:
+    def make():
+        st = ctx.study
+        long = st.ratings_long()
+        w = ctx.weights()
+        if w is not None:
+            wmap = dict(zip(st.responses[st.instrument.respondent_id], w.to_numpy()))
+            long["weight"] = long["respondent_id"].map(wmap)
+        else:
+            long["weight"] = 1.0
+        return long
+
+    return ctx.cached("long", make)
+
+
+def _s_scores(ctx: _Context, sec: _Section) -> None:
+    from .satisfaction import scores
+
+    st = ctx.study
+    if st.responses is None:
+        sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
+        return
+    long = _long_weighted(ctx)
+    overall = ctx.cached("scores_overall", lambda: scores(long, "score", by=None, weight="weight",
+                                                          cluster="respondent_id"))
+    per = ctx.cached("scores_persona", lambda: scores(long, "score", by="persona", weight="weight",
+                                                      cluster="respondent_id"))
+    labels = st.journey.touchpoints_frame(ctx.lang).set_index("touchpoint")
+    ov = overall.merge(labels[["label", "target_satisfaction", "order"]], left_on="touchpoint", right_index=True)
+    ov = ov.sort_values("order").drop(columns="order")
+    sec.blocks.append(_Block("text", html.escape(
+        "Weighted mean satisfaction (1-5) per touchpoint, design-based 95% intervals (respondent as cluster)."
+        if ctx.lang == "en" else
+        "Satisfaction moyenne pondérée (1-5) par point de contact, intervalles à 95 % fondés sur le plan "
+        "(le répondant comme grappe).")))
+    sec.blocks.append(ctx.table("scores_touchpoint", ov))
+    sec.blocks.append(ctx.table("scores_touchpoint_persona", per, max_rows=80))
+    r = ctx.responses_weighted()
+    kpis = []
+    for col, metric in ((st.instrument.first("overall"), "mean"), (st.instrument.first("nps"), "nps"),
+                        (st.instrument.first("effort"), "mean")):
+        if col and col in r.columns:
+            t = scores(r, col, touchpoint=None, by=None, metric=metric, weight="weight")
+            kpis.append(t.assign(question=col))
+    if kpis:
+        sec.blocks.append(ctx.table("scores_kpis", pd.concat(kpis, ignore_index=True)))
+
+
+def _s_drivers(ctx: _Context, sec: _Section) -> None:
+    from .satisfaction import drivers, importance_performance
+
+    st = ctx.study
+    if st.responses is None or not st.instrument.first("overall"):
+        sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
+        return
+    r = ctx.responses_weighted()
+    cols = st.touchpoint_columns
+    res = ctx.cached("drivers", lambda: drivers(r, outcome=st.instrument.first("overall"), drivers=cols,
+                                                weight="weight", n_boot=ctx.n_boot, seed=ctx.seed))
+    sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
+    sec.blocks.append(ctx.table("drivers", res.summary))
+    overall = ctx._cache.get("scores_overall")
+    if overall is not None:
+        targets = {t.id: t.target_satisfaction for t in st.journey.touchpoints}
+        ipa = importance_performance(res, overall, targets)
+        sec.blocks.append(ctx.table("importance_performance", ipa))
+        try:
+            from .plot import importance_performance as plot_ipa
+
+            fig = plot_ipa(ipa, journey=st.journey, lang=ctx.lang)
+            sec.blocks.append(ctx.figure("importance_performance", fig, "Importance–performance"))
+        except NotImplementedError:
+            pass
+
+
+def _s_curves(ctx: _Context, sec: _Section) -> None:
+    from .curves import journey_curves
+    from .plot import journey_curves as plot_curves
+
+    st = ctx.study
+    if st.responses is None:
+        sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
+        return
+    weight = "rake" if st.margins else None
+    table = ctx.cached("curves", lambda: journey_curves(st, weight=weight, band="simultaneous", n_boot=ctx.n_boot,
+                                                        seed=ctx.seed, lang=ctx.lang))
+    friction = ctx._cache.get("friction")
+    fig = plot_curves(table, journey=st.journey, friction=friction, lang=ctx.lang, facet=True)
+    sec.blocks.append(ctx.figure("journey_curves", fig, "Persona curves (as it is) against the target "
+                                 "(as it should be), simultaneous 95% bands" if ctx.lang == "en" else
+                                 "Courbes par persona (tel quel) face à la cible (tel qu'il devrait être), bandes "
+                                 "simultanées à 95 %"))
+    sec.blocks.append(ctx.table("journey_curves", table, max_rows=70))
+
+
+SECTIONS: list[tuple[str, Callable[[_Context, _Section], None]]] = [
+    ("journey", _s_journey),
+    ("data", _s_data),
+    ("weighting", _s_weighting),
+    ("scores", _s_scores),
+    ("drivers", _s_drivers),
+    ("curves", _s_curves),
+]
+
+
+def build_report(
+    study: Study | str | Path,
+    out: str | Path,
+    *,
+    lang: str | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+) -> ReportResult:
+    """Run the whole study and write the report.
+
+    Parameters
+    ----------
+    study : Study or path
+        A loaded study or its folder.
+    out : str or Path
+        Output folder (created; existing report files in it are replaced).
+    lang : {"fr", "en"}, optional
+        Language of the report (default: the study's).
+    n_boot : int, default 200
+        Bootstrap replicates for driver intervals and simultaneous curve bands.
+    seed : int, default 0
+        Seed of every random draw: the same inputs give the same report tables.
+    progress : bool, default True
+        Show a progress bar on standard error.
+
+    Returns
+    -------
+    ReportResult
+    """
+    from jinja2 import Environment, select_autoescape
+    from tqdm.auto import tqdm
+
+    if not isinstance(study, Study):
+        study = load_study(study)
+    lang = lang or study.journey.language
+    if lang not in _T:
+        raise StudyError(f"lang={lang!r} is not valid: it must be 'fr' or 'en'.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = _Context(study, out, lang, seed, n_boot)
+    sections, timings = [], []
+    bar = tqdm(SECTIONS, desc="report", unit="section", disable=not progress, leave=False)
+    for sid, fn in bar:
+        bar.set_postfix_str(sid)
+        sec = _Section(sid, _T[lang].get(sid, sid))
+        t0 = time.perf_counter()
+        fn(ctx, sec)
+        timings.append({"section": sid, "seconds": time.perf_counter() - t0})
+        sections.append(sec)
+    bar.close()
+    env = Environment(autoescape=select_autoescape(["html", "j2"]))
+    template = env.from_string(
+        (resources.files("parcours_research.templates") / "report.html.j2").read_text(encoding="utf-8"))
+    page = template.render(
+        lang=lang, title=f"{_T[lang]['title']} — {study.name}", description=study.description,
+        generated_label=_T[lang]["generated"].format(date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        version=__version__, sections=sections, footer=_T[lang]["footer"],
+    )
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return ReportResult(path, ctx.figures, ctx.tables, pd.DataFrame(timings),
+                        [s.id for s in sections if s.status != "ok"])
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+def _cmd_report(args) -> int:
+    t0 = time.perf_counter()
+    res = build_report(args.study, args.out, lang=args.lang, n_boot=args.n_boot, seed=args.seed,
+                       progress=not args.quiet)
+    print(f"Report written to {res.path} ({len(res.figures)} figure files, {len(res.tables)} tables) "
+          f"in {time.perf_counter() - t0:.1f} s.")
+    if res.missing:
+        print("Sections without data: " + ", ".join(res.missing))
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Add the ``report`` verb to the ``parcours`` command."""
+    r = sub.add_parser("report", help="write the HTML report of a study (figures PNG/SVG, tables CSV)",
+                       description="Run the whole study and write OUT/report.html, OUT/figures/, OUT/tables/.")
+    r.add_argument("study", help="study folder (holding study.yml)")
+    r.add_argument("-o", "--out", default="parcours-report", help="output folder (default parcours-report)")
+    r.add_argument("--lang", choices=["fr", "en"], default=None, help="language (default: the study's)")
+    r.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
+    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_report)

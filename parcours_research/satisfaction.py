@@ -1,0 +1,1075 @@
+"""Touchpoint satisfaction: scores with design-based uncertainty, and what drives satisfaction.
+
+Two meanings of "weighting satisfaction per touchpoint" live here and in
+:mod:`parcours_research.weighting`:
+
+* *representativeness*: survey weights (:func:`parcours_research.weighting.rake`) enter every
+  function below through ``weight=`` (with optional ``strata=`` and ``cluster=``);
+* *importance*: how much each touchpoint matters to overall satisfaction (:func:`drivers`,
+  :func:`penalty_reward`, :func:`kano`), set against performance in
+  :func:`importance_performance`.
+
+Ratings are analysed in long format (:func:`to_long`: one row per respondent and rated
+touchpoint). Several ratings by one person are not independent, so the respondent is the
+cluster of the design whenever a respondent has several rows (see :func:`scores`).
+
+Variances are design-based (Taylor linearisation) and come from ``svy``; confidence intervals
+use the design degrees of freedom. Do not use statsmodels' weighted statistics for survey
+data: they treat weights as frequencies.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import _importance as imp
+from ._design import (
+    as_list,
+    bootstrap_weights,
+    check_columns,
+    check_frame,
+    kish,
+    svy_errors,
+    svy_sample,
+    weight_problems,
+    weights_of,
+)
+from .errors import AnalysisError, Problem, check_one_of
+
+__all__ = [
+    "METRICS",
+    "KANO_TABLE",
+    "QUADRANTS",
+    "to_long",
+    "scores",
+    "drivers",
+    "DriverResult",
+    "penalty_reward",
+    "kano",
+    "kano_category",
+    "importance_performance",
+]
+
+METRICS = ("mean", "top2", "csat", "nps", "ces")
+SCORE_COLUMNS = ["metric", "estimate", "se", "ci_low", "ci_high", "df", "n", "n_eff"]
+_PROP_CI = ("korn-graubard", "beta", "logit", "wilson")
+_DEFAULT_SCALE = {"top2": (1, 5), "csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+# ---------------------------------------------------------------------------------------------
+# long format
+# ---------------------------------------------------------------------------------------------
+def to_long(
+    responses: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    *,
+    id: str = "respondent_id",  # noqa: A002 - the survey's own word
+    keep: Sequence[str] | None = None,
+    prefix: str = "sat_",
+) -> pd.DataFrame:
+    """Melt wide touchpoint ratings into one row per respondent and rated touchpoint.
+
+    A blank rating means the respondent did not experience the touchpoint: it is not an answer,
+    so it does not become a row.
+
+    Parameters
+    ----------
+    responses : DataFrame
+        One row per respondent.
+    columns : dict, optional
+        ``{touchpoint: column}`` (``instrument.touchpoint_columns()``). Default: every column
+        starting with ``prefix``, the touchpoint being the rest of the name.
+    id : str, default "respondent_id"
+        The respondent identifier column (must be unique).
+    keep : list of str, optional
+        Respondent-level columns to carry to every row (``persona``, ``weight``, strata...).
+    prefix : str, default "sat_"
+        Used only when ``columns`` is None.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``respondent_id``, the ``keep`` columns, ``touchpoint``, ``score`` (float);
+        rows ordered by touchpoint (in the order of ``columns``) then respondent.
+
+    Raises
+    ------
+    AnalysisError
+        A named column is missing, identifiers are duplicated or missing, or a rating is not
+        a number.
+    """
+    where = "to_long"
+    responses = check_frame(responses, where)
+    if columns is None:
+        columns = {c[len(prefix):]: c for c in responses.columns if isinstance(c, str) and c.startswith(prefix)}
+        if not columns:
+            raise AnalysisError(f"{where}: no column starts with {prefix!r}.",
+                                [Problem("no touchpoint rating columns found",
+                                         fix="pass columns={touchpoint: column}")])
+    keep = [c for c in as_list(keep) if c != id]
+    problems = check_columns(responses, {"id": id, "keep": keep, "columns": list(columns.values())}, where)
+    if problems:
+        raise AnalysisError("Cannot reshape the responses to long format.", problems)
+    ids = responses[id]
+    if ids.isna().any():
+        problems.append(Problem(f"{int(ids.isna().sum())} respondent(s) have no identifier", column=id,
+                                fix="give every respondent an identifier"))
+    dup = ids[ids.duplicated(keep=False) & ids.notna()]
+    if len(dup):
+        shown = ", ".join(map(str, dup.unique()[:5]))
+        problems.append(Problem(f"{dup.nunique()} identifier(s) appear on several rows ({shown})",
+                                column=id, fix="one row per respondent: remove the duplicates"))
+    for tp, col in columns.items():
+        vals = responses[col]
+        num = pd.to_numeric(vals, errors="coerce")
+        bad = vals.notna() & num.isna()
+        if bad.any():
+            first = int(np.flatnonzero(bad.to_numpy())[0])
+            problems.append(Problem(
+                f"{int(bad.sum())} rating(s) of touchpoint {tp!r} are not numbers "
+                f"(e.g. {vals[bad].iloc[0]!r})", row=first + 2, column=col,
+                fix="ratings must be numbers; leave blank when not experienced"))
+    if problems:
+        raise AnalysisError("Cannot reshape the responses to long format.", problems)
+    parts = []
+    for tp, col in columns.items():
+        score = pd.to_numeric(responses[col], errors="coerce").astype(float)
+        ok = score.notna().to_numpy()
+        part = {"respondent_id": responses[id].to_numpy()[ok]}
+        part.update({k: responses[k].to_numpy()[ok] for k in keep})
+        part["touchpoint"] = str(tp)
+        part["score"] = score.to_numpy()[ok]
+        parts.append(pd.DataFrame(part))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["respondent_id", *keep, "touchpoint", "score"])
+    return out[["respondent_id", *keep, "touchpoint", "score"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# scores
+# ---------------------------------------------------------------------------------------------
+def scores(
+    data: pd.DataFrame,
+    score: str = "score",
+    *,
+    touchpoint: str | None = "touchpoint",
+    by: str | Sequence[str] | None = "persona",
+    metric: str | Sequence[str] = "mean",
+    weight: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    respondent: str | None = "respondent_id",
+    level: float = 0.95,
+    scale: tuple[float, float] | None = None,
+    satisfied: float | None = None,
+    ci: str | None = None,
+    singleton: str | None = None,
+) -> pd.DataFrame:
+    """Satisfaction scores per touchpoint (and group) with design-based uncertainty.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Ratings, usually long format (:func:`to_long`): one row per respondent and rated
+        touchpoint. Wide data works too with ``touchpoint=None`` (e.g. ``score="nps"``).
+        Missing scores are left out of the estimates but kept in the design.
+    score : str, default "score"
+        The rating column.
+    touchpoint : str or None, default "touchpoint"
+        The touchpoint column (first grouping column); None for a score over all rows.
+    by : str or list of str or None, default "persona"
+        Further grouping columns (domains). Rows must all have a value.
+    metric : str or list of str, default "mean"
+        * ``"mean"``: mean rating.
+        * ``"top2"``: share of ratings in the top two points of ``scale`` (default 1-5).
+        * ``"csat"``: share of satisfied ratings, at or above ``satisfied`` (default: the top
+          two points of ``scale``, so equal to ``"top2"`` unless set).
+        * ``"nps"``: Net Promoter Score on 0-10 answers: % promoters (9-10) minus % detractors
+          (0-6), in points from -100 to 100.
+        * ``"ces"``: Customer Effort Score, the mean on a 1-7 scale (checked).
+        A list gives one block of rows per metric.
+    weight, strata, cluster : str, optional
+        Survey design columns. Without ``cluster``, if ``respondent`` names a column in which a
+        respondent has several rows, the respondent is the cluster; otherwise each row is its
+        own cluster. Cluster codes are read within strata (the same code in two strata is two
+        clusters, as R's ``nest=TRUE``).
+    respondent : str or None, default "respondent_id"
+        The respondent identifier of long data.
+    level : float, default 0.95
+        Confidence level.
+    scale : (min, max), optional
+        The answer scale; ratings outside it raise. Defaults: 1-5 for top2/csat, 0-10 for nps,
+        1-7 for ces, not checked for mean.
+    satisfied : float, optional
+        Lowest satisfied rating for ``"csat"``.
+    ci : str, optional
+        Interval method. Means: Student t with the design degrees of freedom. Shares:
+        ``"korn-graubard"`` (default; Korn & Graubard 1998 as in the NCHS Data Presentation
+        Standards for Proportions, Parker et al. 2017: good for small domains and shares near
+        0 or 1), ``"beta"`` (the same without truncating the effective n at n, as R's
+        ``svyciprop(method="beta")``), ``"logit"`` (Stata's default) or ``"wilson"``. NPS:
+        ``"adjusted_wald"`` (default; Rocks 2016: add 3/4 promoter and 3/4 detractor out of 3
+        pseudo-respondents, on the design-effective sample size) or ``"wald"`` (t with the
+        design df on the design SE).
+    singleton : str, optional
+        svy's rule for strata with a single cluster (``"center"``, ``"scale"``, ...).
+
+    Returns
+    -------
+    DataFrame
+        Grouping columns (``touchpoint`` and ``by``) then ``metric, estimate, se, ci_low,
+        ci_high, df, n, n_eff``: ``se`` the Taylor-linearised standard error, ``df`` the design
+        degrees of freedom, ``n`` the ratings in the group, ``n_eff`` Kish's effective sample
+        size of their weights. Shares are proportions (0-1), NPS is in points.
+
+    Raises
+    ------
+    AnalysisError
+        Missing columns, non-numeric or out-of-scale ratings, missing group values, invalid
+        weights, one respondent rating a touchpoint twice, or a design svy cannot use.
+    """
+    where = "scores"
+    data = check_frame(data, where)
+    metrics = as_list(metric)
+    if not metrics:
+        raise AnalysisError("scores needs at least one metric.", [Problem("metric=[]")])
+    for m in metrics:
+        check_one_of("metric", m, METRICS)
+    if not (0 < level < 1):
+        raise AnalysisError(f"level={level!r} must be between 0 and 1 (e.g. 0.95).")
+    groups = as_list(touchpoint) + [g for g in as_list(by) if g not in as_list(touchpoint)]
+    problems = check_columns(
+        data, {"score": score, "touchpoint": touchpoint, "by": by, "weight": weight, "strata": strata,
+               "cluster": cluster}, where)
+    if problems:
+        raise AnalysisError("Cannot compute scores.", problems)
+
+    y_all = pd.to_numeric(data[score], errors="coerce")
+    bad = data[score].notna() & y_all.isna()
+    if bad.any():
+        problems.append(Problem(f"{int(bad.sum())} value(s) of {score!r} are not numbers "
+                                f"(e.g. {data.loc[bad, score].iloc[0]!r})", column=score,
+                                fix="ratings must be numbers (blank when not answered)"))
+    for g in groups + as_list(strata) + as_list(cluster):
+        n_na = int(data[g].isna().sum())
+        if n_na:
+            problems.append(Problem(f"{n_na} row(s) have no value in {g!r}", column=g,
+                                    fix="fill them (e.g. 'unknown') or filter the data first"))
+    if weight is not None:
+        problems += weight_problems(data[weight], weight, where)
+    if cluster is None and respondent is not None and respondent in data.columns:
+        if data[respondent].duplicated().any():
+            cluster = respondent
+            key = [respondent, *as_list(touchpoint)]
+            dup = data.duplicated(subset=key, keep=False) & data[score].notna()
+            if touchpoint is not None and dup.any():
+                problems.append(Problem(
+                    f"{int(dup.sum())} rows repeat a respondent and touchpoint", column=respondent,
+                    fix="keep one rating per respondent and touchpoint"))
+    if strata is not None and cluster is not None and cluster == respondent:
+        per = data.groupby(cluster, observed=True)[strata].nunique()
+        if (per > 1).any():
+            problems.append(Problem(f"{int((per > 1).sum())} respondent(s) are in several strata",
+                                    column=strata, fix="a respondent belongs to one stratum"))
+    scales = {}
+    for m in metrics:
+        sc = scale if scale is not None else _DEFAULT_SCALE.get(m)
+        if m == "nps" and scale is None:
+            sc = (0, 10)
+        scales[m] = sc
+        if sc is not None:
+            lo, hi = sc
+            out = y_all.notna() & ((y_all < lo) | (y_all > hi))
+            if out.any():
+                problems.append(Problem(
+                    f"metric {m!r}: {int(out.sum())} rating(s) of {score!r} are outside the scale "
+                    f"{lo}-{hi} (e.g. {y_all[out].iloc[0]:g})", column=score,
+                    fix="pass scale=(min, max) of the question, or check the data"))
+        if m in ("top2", "csat", "nps"):
+            y_nn = y_all.dropna()
+            if (y_nn != np.round(y_nn)).any():
+                problems.append(Problem(f"metric {m!r} needs whole-number ratings", column=score))
+    if ci is not None:
+        allowed = set()
+        for m in metrics:
+            allowed |= {"mean": {"t"}, "ces": {"t"}, "top2": set(_PROP_CI), "csat": set(_PROP_CI),
+                        "nps": {"adjusted_wald", "wald"}}[m]
+        check_one_of("ci", ci, sorted(allowed))
+    if problems:
+        raise AnalysisError("Cannot compute scores.", problems)
+
+    frames = []
+    for m in metrics:
+        frames.append(_score_one(data, y_all, m, groups, weight, strata, cluster, level, scales[m],
+                                 satisfied, ci, singleton))
+    out = pd.concat(frames, ignore_index=True)
+    return out[[*groups, *SCORE_COLUMNS]]
+
+
+def _score_one(data, y_all, metric, groups, weight, strata, cluster, level, scale, satisfied, ci,
+               singleton) -> pd.DataFrame:
+    alpha = 1 - level
+    frame = pd.DataFrame(index=data.index)
+    keys = [f"__g{i}" for i in range(len(groups))]
+    for k, g in zip(keys, groups):
+        frame[k] = data[g].astype(str).to_numpy()
+    for col in (weight, strata, cluster):
+        if col is not None and col not in frame.columns:
+            frame[col] = data[col].to_numpy() if col == weight else data[col].astype(str).to_numpy()
+    y = y_all.astype(float)
+    if metric in ("top2", "csat"):
+        lo, hi = scale
+        cut = hi - 1 if metric == "top2" or satisfied is None else satisfied
+        frame["__y"] = np.where(y.isna(), np.nan, (y >= cut).astype(float))
+    elif metric == "nps":
+        frame["__y"] = np.where(y.isna(), np.nan, np.where(y >= 9, 1.0, np.where(y <= 6, -1.0, 0.0)))
+    else:
+        frame["__y"] = y.to_numpy()
+    if weight is not None:
+        frame[weight] = pd.to_numeric(data[weight]).astype(float).to_numpy()
+
+    sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster, singleton=singleton)
+    by = tuple(keys) if len(keys) > 1 else (keys[0] if keys else None)
+    with svy_errors(f"estimating the {metric} of the ratings"):
+        if metric in ("top2", "csat"):
+            method = ci or "korn-graubard"
+            res = sample.estimation.prop("__y", by=by, alpha=alpha, ci_method=method, drop_nulls=True)
+            est = res.to_polars().to_pandas()
+            est = est[est["__y"].astype(float) == 1.0].drop(columns="__y")
+        else:
+            res = sample.estimation.mean("__y", by=by, alpha=alpha, drop_nulls=True)
+            est = res.to_polars().to_pandas()
+    est = est.rename(columns={"est": "estimate", "lci": "ci_low", "uci": "ci_high"})
+    for k in keys:
+        est[k] = est[k].astype(str)
+
+    # the domains, in order of first appearance, with n and Kish's n_eff
+    used = frame[frame["__y"].notna()]
+    w = used[weight] if weight is not None else pd.Series(1.0, index=used.index)
+    dom = _domains(used, keys, w, data, groups)
+    if metric == "nps":
+        pos = (used["__y"] == 1).astype(float) * w
+        neg = (used["__y"] == -1).astype(float) * w
+        agg = pd.DataFrame({"w": w, "pos": pos, "neg": neg})
+        if keys:
+            sums = agg.groupby([used[k] for k in keys], sort=False).sum().reset_index()
+        else:
+            sums = agg.sum().to_frame().T
+        dom = dom.merge(sums, on=keys, how="left") if keys else dom.assign(**sums.iloc[0].to_dict())
+    out = dom.merge(est[[*keys, "estimate", "se", "ci_low", "ci_high", "df"]], on=keys, how="left") \
+        if keys else dom.assign(**est[["estimate", "se", "ci_low", "ci_high", "df"]].iloc[0].to_dict())
+
+    if metric == "nps":
+        p_pos = (out["pos"] / out["w"]).to_numpy()
+        p_neg = (out["neg"] / out["w"]).to_numpy()
+        if (ci or "adjusted_wald") == "adjusted_wald":
+            lo_, hi_ = _nps_adjusted_wald(p_pos, p_neg, out["n"].to_numpy(float),
+                                          out["se"].to_numpy(float) ** 2, level)
+            out["ci_low"], out["ci_high"] = lo_, hi_
+        for c in ("estimate", "se", "ci_low", "ci_high"):
+            out[c] = out[c] * 100.0
+        out["ci_low"] = out["ci_low"].clip(lower=-100.0)
+        out["ci_high"] = out["ci_high"].clip(upper=100.0)
+    out["metric"] = metric
+    out["df"] = out["df"].astype("Int64")
+    return out.drop(columns=keys).reset_index(drop=True)
+
+
+def _domains(used, keys, w, data, groups) -> pd.DataFrame:
+    """One row per domain (first-appearance order; categorical order when the column is
+    categorical): the original group values, ``n`` and Kish's ``n_eff``."""
+    if not keys:
+        deff, neff = kish(w.to_numpy())
+        return pd.DataFrame({"n": [len(used)], "n_eff": [neff]})
+    sq = w * w
+    agg = pd.DataFrame({"n": 1, "s1": w, "s2": sq}, index=used.index)
+    g = agg.groupby([used[k] for k in keys], sort=False).sum()
+    g["n_eff"] = g["s1"] ** 2 / g["s2"]
+    g = g.reset_index()
+    orig = data.loc[used.index, groups].drop_duplicates()
+    orig_keys = orig.astype(str)
+    orig_keys.columns = keys
+    lookup = pd.concat([orig_keys.reset_index(drop=True), orig.reset_index(drop=True)], axis=1)
+    g = g.merge(lookup, on=keys, how="left")
+    # categorical columns keep their category order
+    sort_cols, sort_keys = [], []
+    for col in groups:
+        if isinstance(data[col].dtype, pd.CategoricalDtype):
+            sort_cols.append(col)
+            sort_keys.append(pd.Categorical(g[col], categories=data[col].cat.categories).codes)
+    if sort_cols:
+        order = np.lexsort(sort_keys[::-1])
+        g = g.iloc[order]
+    return g[[*keys, *groups, "n", "n_eff"]].reset_index(drop=True).astype({"n": int})
+
+
+def _nps_adjusted_wald(p_pos, p_neg, n, var, level):
+    """Rocks (2016) adjusted-Wald interval for NPS (as a difference of shares, -1..1).
+
+    On the design-effective sample size ``n* = n / deff``, ``deff = var / (s2 / (n - 1))`` with
+    ``s2 = p+ + p- - (p+ - p-)^2`` (so an unweighted simple random sample uses n itself): add
+    3/4 promoter and 3/4 detractor out of 3 pseudo-respondents, then Wald with z.
+    """
+    s2 = p_pos + p_neg - (p_pos - p_neg) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_star = np.where((var > 0) & (n > 1), n * s2 / ((n - 1) * var), n)
+    n_star = np.where(np.isfinite(n_star) & (n_star > 0), n_star, n)
+    n_adj = n_star + 3
+    pp = (n_star * p_pos + 0.75) / n_adj
+    pn = (n_star * p_neg + 0.75) / n_adj
+    d = pp - pn
+    se = np.sqrt((pp + pn - d**2) / n_adj)
+    z = stats.norm.ppf(1 - (1 - level) / 2)
+    return np.clip(d - z * se, -1, 1), np.clip(d + z * se, -1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# driver importance
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class DriverResult:
+    """Importance of each driver of an outcome (key-driver analysis).
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per driver, most important first: ``driver, importance, share, rank, ci_low,
+        ci_high, n``. ``importance`` is the driver's part of R² (they sum to ``r2``), ``share``
+        its part of R² as a proportion, ``ci_low``/``ci_high`` percentile bootstrap limits
+        (NaN when ``n_boot=0``), ``n`` the rows where the driver and the outcome are both
+        present.
+    r2 : float
+        R² of the weighted linear regression of the outcome on all drivers.
+    r2_ci : (float, float)
+        Bootstrap interval of R².
+    method, missing, outcome : str
+    n : int
+        Rows used (outcome present and, for ``missing="listwise"``, every driver).
+    n_boot : int
+    replicates : DataFrame or None
+        Bootstrap importance, one row per replicate and driver: ``replicate, driver,
+        importance``.
+    """
+
+    summary: pd.DataFrame
+    r2: float
+    r2_ci: tuple[float, float]
+    method: str
+    missing: str
+    outcome: str
+    n: int
+    n_boot: int
+    level: float
+    replicates: pd.DataFrame | None = None
+    _dominance: dict | None = field(default=None)
+
+    def _need_dominance(self) -> dict:
+        if self._dominance is None:
+            raise AnalysisError("Dominance tables were not computed: call drivers(..., dominance=True).")
+        return self._dominance
+
+    @property
+    def dominance(self) -> pd.DataFrame:
+        """Pairwise dominance (Azen & Budescu 2003): ``driver, other, complete, conditional,
+        general`` (True when ``driver`` dominates ``other`` in that sense), plus
+        ``complete_repro, conditional_repro, general_repro``: the share of bootstrap replicates
+        in which the same relation holds (NaN without bootstrap)."""
+        return self._need_dominance()["pairs"]
+
+    @property
+    def conditional_dominance(self) -> pd.DataFrame:
+        """Mean R² gain of adding each driver to models with ``size`` other drivers:
+        ``driver, size, gain``. The mean of ``gain`` over sizes is the Shapley importance."""
+        return self._need_dominance()["conditional"]
+
+    def _lines(self) -> list[str]:
+        name = {"shapley": "Shapley/LMG", "relative_weights": "Johnson's relative weights"}[self.method]
+        ci = "" if self.n_boot == 0 else f", {self.level:.0%} CI [{self.r2_ci[0]:.3f}, {self.r2_ci[1]:.3f}]"
+        lines = [
+            f"DriverResult: {name} importance of {len(self.summary)} drivers of {self.outcome!r}",
+            f"R2 = {self.r2:.3f}{ci}; n = {self.n:,}, missing = {self.missing}, bootstrap replicates = "
+            f"{self.n_boot}",
+        ]
+        for r in self.summary.itertuples():
+            band = "" if self.n_boot == 0 else f"  [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+            lines.append(f"  {r.rank:>2}. {r.driver:<24} {r.importance:.3f} ({r.share:.0%}){band}")
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(html.escape(x) for x in self._lines()[:2])
+        return f"<p>{head}</p>" + self.summary.to_html(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+def drivers(
+    data: pd.DataFrame,
+    outcome: str,
+    drivers: Sequence[str] | Mapping[str, str],
+    *,
+    weight: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    method: str = "shapley",
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int | None = 0,
+    missing: str = "pairwise",
+    dominance: bool = False,
+) -> DriverResult:
+    """Importance of each driver (e.g. touchpoint satisfaction) to an outcome (overall
+    satisfaction), from the weighted correlation matrix.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent (wide).
+    outcome : str
+        The outcome column.
+    drivers : list of str or dict
+        Driver columns, or ``{name: column}`` (e.g. ``{touchpoint: "sat_<touchpoint>"}``) to
+        report drivers by name.
+    weight : str, optional
+        Survey weights: the correlations are weighted.
+    strata, cluster : str, optional
+        Design of the bootstrap: clusters are resampled within strata (Rao–Wu rescaled
+        bootstrap, drawn by svy).
+    method : {"shapley", "relative_weights"}
+        ``"shapley"``: Shapley value of R² = LMG = general dominance weight, the average gain
+        in R² from adding the driver over all orders (exact over all 2^p subsets; at most 16
+        drivers). ``"relative_weights"``: Johnson's (2000) relative weights (any number of
+        drivers; close to Shapley in practice). Both sum to R².
+    n_boot : int, default 200
+        Bootstrap replicates for the intervals; 0 skips them.
+    level : float, default 0.95
+        Confidence level of the percentile intervals.
+    seed : int, optional
+        Seed of the bootstrap.
+    missing : {"pairwise", "listwise"}
+        ``"pairwise"`` (default): each correlation uses the rows where both variables are
+        present. Suits journeys, where a driver is blank when the touchpoint was not
+        experienced; listwise deletion would keep only respondents who experienced every
+        touchpoint. ``"listwise"``: only rows with the outcome and every driver. Rows without
+        the outcome are never used.
+    dominance : bool, default False
+        Also compute complete and conditional dominance (``.dominance``,
+        ``.conditional_dominance``).
+
+    Returns
+    -------
+    DriverResult
+        ``.summary`` (``driver, importance, share, rank, ci_low, ci_high, n``), ``.r2``,
+        ``.r2_ci``, ``.replicates``, and on request ``.dominance`` and
+        ``.conditional_dominance``.
+
+    Raises
+    ------
+    AnalysisError
+        Missing or non-numeric columns, a driver with no variance or too few rows, invalid
+        weights, or drivers so collinear that the correlation matrix is singular.
+    """
+    where = "drivers"
+    data = check_frame(data, where)
+    check_one_of("method", method, ["shapley", "relative_weights"])
+    check_one_of("missing", missing, ["pairwise", "listwise"])
+    if isinstance(drivers, str):
+        drivers = [drivers]
+    names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in drivers]
+    cols = list(drivers.values()) if isinstance(drivers, Mapping) else list(drivers)
+    problems = check_columns(data, {"outcome": outcome, "drivers": cols, "weight": weight,
+                                    "strata": strata, "cluster": cluster}, where)
+    if not cols:
+        problems.append(Problem("no driver given", fix="pass drivers=[column, ...]"))
+    if len(set(cols)) < len(cols) or outcome in cols:
+        problems.append(Problem("drivers must be distinct columns, other than the outcome"))
+    if method == "shapley" and len(cols) > 16:
+        problems.append(Problem(f"{len(cols)} drivers: exact Shapley importance is limited to 16",
+                                fix="use method='relative_weights' or fewer drivers"))
+    if not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        problems.append(Problem(f"n_boot={n_boot!r} must be a non-negative integer"))
+    if not (0 < level < 1):
+        problems.append(Problem(f"level={level!r} must be between 0 and 1"))
+    if problems:
+        raise AnalysisError("Cannot compute driver importance.", problems)
+
+    x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
+    for c in [outcome, *cols]:
+        bad = data[c].notna() & x[c].isna()
+        if bad.any():
+            problems.append(Problem(f"{int(bad.sum())} value(s) of {c!r} are not numbers", column=c))
+    keep = x[outcome].notna()
+    if missing == "listwise":
+        keep &= x[cols].notna().all(axis=1)
+    if weight is not None:
+        problems += weight_problems(data.loc[keep, weight], weight, where)
+    for c in as_list(strata) + as_list(cluster):
+        if data.loc[keep, c].isna().any():
+            problems.append(Problem(f"{int(data.loc[keep, c].isna().sum())} row(s) have no {c!r}", column=c))
+    x = x[keep]
+    n = len(x)
+    pair_n = x[cols].notna().sum().to_numpy()
+    for name, c, k in zip(names, cols, pair_n):
+        if k < 3:
+            problems.append(Problem(f"driver {name!r} has {k} row(s) with the outcome", column=c,
+                                    fix="drop this driver, or use missing='pairwise'"))
+    if problems:
+        raise AnalysisError("Cannot compute driver importance.", problems)
+
+    arr = x.to_numpy(dtype=float)
+    w = weights_of(data.loc[keep], weight)
+    corr, _ = imp.weighted_corr(arr, w)
+    for j, (name, c) in enumerate(zip([outcome, *names], [outcome, *cols])):
+        if not np.isfinite(corr[0, j]).all() or not np.isfinite(corr[0, :, j]).all():
+            problems.append(Problem(f"{name!r} has no variance (or no row shared with another "
+                                    "variable)", column=c, fix="drop it from the analysis"))
+    if problems:
+        raise AnalysisError("Cannot compute driver importance.", problems)
+    rxx = corr[0, 1:, 1:]
+    eig = np.linalg.eigvalsh(rxx)
+    if eig.min() <= 1e-10:
+        off = np.abs(rxx - np.eye(len(cols)))
+        i, j = np.unravel_index(np.argmax(off), off.shape)
+        raise AnalysisError(
+            "Cannot compute driver importance: the drivers' correlation matrix is singular or not "
+            "positive definite.",
+            [Problem(f"e.g. {names[i]!r} and {names[j]!r} correlate at {rxx[i, j]:.3f} "
+                     f"(smallest eigenvalue {eig.min():.2g})",
+                     fix="drop or merge collinear drivers"
+                         + (", or use missing='listwise'" if missing == "pairwise" else ""))])
+
+    p = len(cols)
+    if n_boot:
+        reps = bootstrap_weights(
+            w, int(n_boot),
+            strata=None if strata is None else data.loc[keep, strata].to_numpy(),
+            cluster=None if cluster is None else data.loc[keep, cluster].to_numpy(),
+            seed=seed,
+        )
+        corr = np.concatenate([corr, imp.weighted_corr(arr, reps)[0]], axis=0)
+    need_r2 = method == "shapley" or dominance
+    r2_sub = imp.subset_r2(corr) if need_r2 else None
+    if method == "shapley":
+        values = imp.shapley(r2_sub, p)
+    else:
+        values = imp.relative_weights(corr)
+    r2_all = values.sum(axis=1)
+    point = values[0]
+    r2 = float(r2_all[0])
+    alpha = 1 - level
+    if n_boot:
+        boot = values[1:]
+        lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+        r2_ci = tuple(float(v) for v in np.nanquantile(r2_all[1:], [alpha / 2, 1 - alpha / 2]))
+        replicates = pd.DataFrame({
+            "replicate": np.repeat(np.arange(1, n_boot + 1), p),
+            "driver": np.tile(names, n_boot),
+            "importance": boot.reshape(-1),
+        })
+    else:
+        lo = hi = np.full(p, np.nan)
+        r2_ci = (float("nan"), float("nan"))
+        replicates = None
+    rank = pd.Series(point).rank(ascending=False, method="min").astype(int).to_numpy()
+    summary = pd.DataFrame({
+        "driver": names,
+        "importance": point,
+        "share": point / r2 if r2 > 0 else np.nan,
+        "rank": rank,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n": pair_n.astype(int),
+    }).sort_values(["rank", "driver"], kind="stable").reset_index(drop=True)
+    dom = _dominance_tables(r2_sub, p, names, n_boot) if dominance else None
+    return DriverResult(summary=summary, r2=r2, r2_ci=r2_ci, method=method, missing=missing,
+                        outcome=str(outcome), n=int(n), n_boot=int(n_boot), level=level,
+                        replicates=replicates, _dominance=dom)
+
+
+def _dominance_tables(r2_sub, p, names, n_boot) -> dict:
+    cond = imp.conditional_dominance(r2_sub, p)  # (B, p, p)
+    comp = imp.complete_dominance(r2_sub, p)  # (B, p, p)
+    gen = imp.shapley(r2_sub, p)  # (B, p)
+    cond_dom = np.all(cond[:, :, None, :] > cond[:, None, :, :], axis=3)  # (B, i, j)
+    gen_dom = gen[:, :, None] > gen[:, None, :]
+    rows = []
+    for i in range(p):
+        for j in range(p):
+            if i == j:
+                continue
+            row = {
+                "driver": names[i],
+                "other": names[j],
+                "complete": bool(comp[0, i, j] == 1),
+                "conditional": bool(cond_dom[0, i, j]),
+                "general": bool(gen_dom[0, i, j]),
+            }
+            if n_boot:
+                row["complete_repro"] = float(np.mean(comp[1:, i, j] == comp[0, i, j]))
+                row["conditional_repro"] = float(np.mean(cond_dom[1:, i, j] == cond_dom[0, i, j]))
+                row["general_repro"] = float(np.mean(gen_dom[1:, i, j] == gen_dom[0, i, j]))
+            else:
+                row["complete_repro"] = row["conditional_repro"] = row["general_repro"] = np.nan
+            rows.append(row)
+    conditional = pd.DataFrame(
+        [(names[j], s, float(cond[0, j, s])) for j in range(p) for s in range(p)],
+        columns=["driver", "size", "gain"],
+    )
+    return {"pairs": pd.DataFrame(rows), "conditional": conditional}
+
+
+# ---------------------------------------------------------------------------------------------
+# penalty-reward contrast analysis
+# ---------------------------------------------------------------------------------------------
+def penalty_reward(
+    data: pd.DataFrame,
+    outcome: str,
+    drivers: Sequence[str] | Mapping[str, str],
+    *,
+    weight: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    low: float = 2,
+    high: float = 4,
+    threshold: float = 0.2,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Penalty–reward contrast analysis (Brandt 1987): basic, performance and excitement factors.
+
+    Each driver rating is coded into two dummies, *dissatisfied* (rating <= ``low``) and
+    *delighted* (rating >= ``high``), the middle ratings being the reference; the outcome is
+    regressed on all dummies (survey-weighted least squares, design-based standard errors from
+    svy). The dissatisfied coefficient is the **penalty** (how much overall satisfaction drops
+    when the touchpoint disappoints), the delighted coefficient the **reward**.
+
+    The factor follows the impact asymmetry ``IA = (RI - PI) / (RI + PI)`` with ``PI =
+    max(-penalty, 0)`` and ``RI = max(reward, 0)`` (Mikulić & Prebežac 2008): ``"basic"`` when
+    ``IA < -threshold`` (dissatisfaction hurts, satisfaction is taken for granted),
+    ``"excitement"`` when ``IA > threshold``, ``"performance"`` in between, and ``"unclear"``
+    when neither coefficient differs from zero at ``1 - level``. The threshold is a convention,
+    not a test: read the intervals.
+
+    Rows are used when the outcome and every driver are present (listwise), as the regression
+    needs all dummies; see ``n`` in ``.attrs``.
+
+    Returns
+    -------
+    DataFrame
+        One row per driver: ``driver, n_low, n_high, penalty, penalty_se, penalty_p, reward,
+        reward_se, reward_p, range_of_impact, impact_asymmetry, factor``.
+    """
+    where = "penalty_reward"
+    data = check_frame(data, where)
+    names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in as_list(drivers)]
+    cols = list(drivers.values()) if isinstance(drivers, Mapping) else as_list(drivers)
+    problems = check_columns(data, {"outcome": outcome, "drivers": cols, "weight": weight,
+                                    "strata": strata, "cluster": cluster}, where)
+    if not low < high:
+        problems.append(Problem(f"low={low} must be below high={high}"))
+    if problems:
+        raise AnalysisError("Cannot run the penalty-reward analysis.", problems)
+    x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
+    keep = x.notna().all(axis=1)
+    n = int(keep.sum())
+    frame = pd.DataFrame({"__y": x.loc[keep, outcome].to_numpy()})
+    terms = []
+    counts = {}
+    for name, c in zip(names, cols):
+        v = x.loc[keep, c].to_numpy()
+        lo_d, hi_d = (v <= low).astype(float), (v >= high).astype(float)
+        n_mid = int(((v > low) & (v < high)).sum())
+        counts[name] = (int(lo_d.sum()), int(hi_d.sum()))
+        if n_mid == 0:
+            problems.append(Problem(f"driver {name!r} has no rating between {low} and {high} (the "
+                                    "reference)", column=c, fix="change low= / high="))
+        for suffix, d in (("low", lo_d), ("high", hi_d)):
+            if d.sum() > 0:
+                frame[f"__{len(terms)}"] = d
+                terms.append((name, suffix, f"__{len(terms)}"))
+    if n <= len(terms) + 1:
+        problems.append(Problem(f"only {n} complete row(s) for {len(terms)} dummies",
+                                fix="use fewer drivers"))
+    if weight is not None:
+        problems += weight_problems(data.loc[keep, weight], weight, where)
+    if problems:
+        raise AnalysisError("Cannot run the penalty-reward analysis.", problems)
+    if weight is not None:
+        frame[weight] = pd.to_numeric(data.loc[keep, weight]).astype(float).to_numpy()
+    for c in as_list(strata) + as_list(cluster):
+        frame[c] = data.loc[keep, c].astype(str).to_numpy()
+    sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster)
+    with svy_errors("fitting the penalty-reward regression"):
+        model = sample.glm.fit(y="__y", x=[t[2] for t in terms], family="gaussian",
+                               alpha=1 - level)
+        coef = model.to_polars().to_pandas().set_index("term")
+    rows = []
+    for name in names:
+        rec = {"driver": name, "n_low": counts[name][0], "n_high": counts[name][1]}
+        for suffix, label in (("low", "penalty"), ("high", "reward")):
+            term = next((t[2] for t in terms if t[0] == name and t[1] == suffix), None)
+            if term is None:
+                rec[label] = rec[f"{label}_se"] = rec[f"{label}_p"] = np.nan
+            else:
+                rec[label] = float(coef.loc[term, "estimate"])
+                rec[f"{label}_se"] = float(coef.loc[term, "std_err"])
+                rec[f"{label}_p"] = float(coef.loc[term, "p_value"])
+        pi = max(-rec["penalty"], 0.0) if np.isfinite(rec["penalty"]) else 0.0
+        ri = max(rec["reward"], 0.0) if np.isfinite(rec["reward"]) else 0.0
+        rios = pi + ri
+        ia = (ri - pi) / rios if rios > 0 else np.nan
+        rec["range_of_impact"] = rios
+        rec["impact_asymmetry"] = ia
+        sig = any(np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - level for k in ("penalty", "reward"))
+        if not sig or not np.isfinite(ia):
+            factor = "unclear"
+        elif ia < -threshold:
+            factor = "basic"
+        elif ia > threshold:
+            factor = "excitement"
+        else:
+            factor = "performance"
+        rec["factor"] = factor
+        rows.append(rec)
+    out = pd.DataFrame(rows)
+    out.attrs["n"] = n
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Kano
+# ---------------------------------------------------------------------------------------------
+#: Kano evaluation table (Berger et al. 1993), answers 1 like, 2 must-be / expect it,
+#: 3 neutral, 4 can live with it, 5 dislike. Keys (functional, dysfunctional).
+KANO_TABLE: dict[tuple[int, int], str] = {}
+_KANO_ROWS = {
+    1: ["questionable", "attractive", "attractive", "attractive", "one_dimensional"],
+    2: ["reverse", "indifferent", "indifferent", "indifferent", "must_be"],
+    3: ["reverse", "indifferent", "indifferent", "indifferent", "must_be"],
+    4: ["reverse", "indifferent", "indifferent", "indifferent", "must_be"],
+    5: ["reverse", "reverse", "reverse", "reverse", "questionable"],
+}
+for _f, _row in _KANO_ROWS.items():
+    for _d, _cat in enumerate(_row, start=1):
+        KANO_TABLE[(_f, _d)] = _cat
+KANO_CATEGORIES = ("must_be", "one_dimensional", "attractive", "indifferent", "reverse", "questionable")
+
+
+def kano_category(functional, dysfunctional) -> pd.Series:
+    """Kano category of each pair of answers (missing when either answer is missing).
+
+    Answers are on the 1-5 scale of :data:`KANO_TABLE`; other values raise.
+    """
+    f = pd.Series(functional).reset_index(drop=True)
+    d = pd.Series(dysfunctional).reset_index(drop=True)
+    fn, dn = pd.to_numeric(f, errors="coerce"), pd.to_numeric(d, errors="coerce")
+    ok = fn.notna() & dn.notna()
+    bad = ok & ~(fn.isin([1, 2, 3, 4, 5]) & dn.isin([1, 2, 3, 4, 5]))
+    bad |= (f.notna() & fn.isna()) | (d.notna() & dn.isna())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise AnalysisError("Kano answers must be 1-5 (1 like, 2 expect, 3 neutral, 4 live with, "
+                            "5 dislike).", [Problem(f"{int(bad.sum())} answer pair(s) are not, e.g. "
+                                                    f"({f.iloc[i]!r}, {d.iloc[i]!r})")])
+    out = pd.Series([None] * len(f), dtype=object)
+    idx = np.flatnonzero(ok.to_numpy())
+    out.iloc[idx] = [KANO_TABLE[(int(a), int(b))] for a, b in zip(fn.iloc[idx], dn.iloc[idx])]
+    return out
+
+
+def kano(
+    data: pd.DataFrame,
+    pairs: Sequence[tuple[str, str, str]] | Mapping[str, tuple[str, str]],
+    *,
+    weight: str | None = None,
+    by: str | Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Kano classification with Berger's satisfaction coefficients.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent.
+    pairs : list of (touchpoint, functional, dysfunctional) or dict
+        The Kano question pairs (``instrument.kano_pairs()``), or ``{touchpoint: (functional,
+        dysfunctional)}``.
+    weight : str, optional
+        Survey weights: category shares are weighted.
+    by : str or list of str, optional
+        Grouping columns (e.g. ``"persona"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per touchpoint (and group): ``touchpoint``, the ``by`` columns, ``n``,
+        ``n_eff``, the weighted shares ``must_be, one_dimensional, attractive, indifferent,
+        reverse, questionable``, ``category`` (the most frequent; ties broken in the order
+        must-be > one-dimensional > attractive > indifferent, Berger et al. 1993), ``cs_plus =
+        (A + O) / (A + O + M + I)`` and ``cs_minus = -(O + M) / (A + O + M + I)``.
+    """
+    where = "kano"
+    data = check_frame(data, where)
+    if isinstance(pairs, Mapping):
+        plist = [(tp, fd[0], fd[1]) for tp, fd in pairs.items()]
+    else:
+        plist = [tuple(p) for p in pairs]
+    groups = as_list(by)
+    cols = [c for _, f, d in plist for c in (f, d)]
+    problems = check_columns(data, {"pairs": cols, "weight": weight, "by": groups}, where)
+    if not plist:
+        problems.append(Problem("no Kano pair given", fix="pass instrument.kano_pairs()"))
+    if weight is not None and not problems:
+        problems += weight_problems(data[weight], weight, where)
+    if problems:
+        raise AnalysisError("Cannot classify the Kano answers.", problems)
+    w_all = pd.Series(weights_of(data, weight), index=data.index)
+    rows = []
+    for tp, f, d in plist:
+        try:
+            cat = kano_category(data[f], data[d])
+        except AnalysisError as exc:
+            raise AnalysisError(f"Kano pair of {tp!r} ({f}, {d}): {exc.summary}", exc.problems) from None
+        cat.index = data.index
+        ok = cat.notna()
+        if groups:
+            grouped = data.loc[ok].groupby(groups, sort=False, observed=True).groups.items()
+        else:
+            grouped = [((), data.index[ok])]
+        for key, idx in grouped:
+            key = key if isinstance(key, tuple) else (key,)
+            w = w_all.loc[idx]
+            c = cat.loc[idx]
+            tot = float(w.sum())
+            share = {k: float(w[c == k].sum()) / tot if tot > 0 else np.nan for k in KANO_CATEGORIES}
+            a, o, m, i = (share["attractive"], share["one_dimensional"], share["must_be"],
+                          share["indifferent"])
+            base = a + o + m + i
+            ranked = sorted(KANO_CATEGORIES, key=lambda k: -share[k])  # stable: table order on ties
+            rec = {"touchpoint": tp, **dict(zip(groups, key)), "n": len(idx),
+                   "n_eff": kish(w.to_numpy())[1], **share, "category": ranked[0],
+                   "cs_plus": (a + o) / base if base > 0 else np.nan,
+                   "cs_minus": -(o + m) / base if base > 0 else np.nan}
+            rows.append(rec)
+    cols_out = ["touchpoint", *groups, "n", "n_eff", *KANO_CATEGORIES, "category", "cs_plus", "cs_minus"]
+    return pd.DataFrame(rows, columns=cols_out)
+
+
+# ---------------------------------------------------------------------------------------------
+# importance-performance
+# ---------------------------------------------------------------------------------------------
+QUADRANTS = ("fix first", "keep up", "possible overkill", "low priority")
+
+
+def importance_performance(
+    importance,
+    scores: pd.DataFrame,
+    targets=None,
+    *,
+    by: str | Sequence[str] | None = None,
+    cut: str | float = "mean",
+) -> pd.DataFrame:
+    """Place each touchpoint by importance and performance, in one of four quadrants.
+
+    Parameters
+    ----------
+    importance : DriverResult or DataFrame
+        Importance per touchpoint: a :class:`DriverResult` (drivers named by touchpoint), or a
+        table with ``touchpoint`` (or ``driver``) and ``importance`` (optionally ``ci_low``,
+        ``ci_high``).
+    scores : DataFrame
+        Performance: output of :func:`scores` (``touchpoint, estimate, ci_low, ci_high``), one
+        metric.
+    targets : dict, Series, JourneyMap or Study, optional
+        Target performance per touchpoint (``target_satisfaction`` of the journey map).
+        Without a target, a touchpoint's reference is the mean performance.
+    by : str or list of str, optional
+        Grouping columns present in both tables (e.g. ``"persona"``).
+    cut : "mean", "median" or float, default "mean"
+        Where importance is "high" (at or above the cut).
+
+    Returns
+    -------
+    DataFrame
+        One row per touchpoint (and group): ``touchpoint``, the ``by`` columns, ``importance,
+        importance_low, importance_high, performance, performance_low, performance_high,
+        target, reference, gap, high_importance, below_target, quadrant``, with ``gap =
+        performance - reference`` and ``quadrant`` one of "fix first" (important, below
+        reference), "keep up" (important, at or above), "possible overkill" (less important,
+        at or above), "low priority" (less important, below). Ready to plot.
+    """
+    where = "importance_performance"
+    groups = as_list(by)
+    if hasattr(importance, "summary") and isinstance(importance.summary, pd.DataFrame):
+        imp_t = importance.summary
+    else:
+        imp_t = check_frame(importance, where)
+    imp_t = imp_t.rename(columns={"driver": "touchpoint"}) if "touchpoint" not in imp_t.columns else imp_t
+    scores = check_frame(scores, where)
+    problems = check_columns(imp_t, {"importance table": ["touchpoint", "importance", *groups]}, where)
+    problems += check_columns(scores, {"scores table": ["touchpoint", "estimate", *groups]}, where)
+    if "metric" in scores.columns and scores["metric"].nunique() > 1:
+        problems.append(Problem("the scores table holds several metrics",
+                                fix="filter it to one metric (e.g. scores[scores.metric == 'mean'])"))
+    if problems:
+        raise AnalysisError("Cannot build the importance-performance table.", problems)
+    keys = ["touchpoint", *groups]
+    left = pd.DataFrame({k: imp_t[k] for k in keys})
+    left["importance"] = imp_t["importance"].to_numpy()
+    left["importance_low"] = imp_t["ci_low"].to_numpy() if "ci_low" in imp_t else np.nan
+    left["importance_high"] = imp_t["ci_high"].to_numpy() if "ci_high" in imp_t else np.nan
+    right = pd.DataFrame({k: scores[k] for k in keys})
+    right["performance"] = scores["estimate"].to_numpy()
+    right["performance_low"] = scores["ci_low"].to_numpy() if "ci_low" in scores else np.nan
+    right["performance_high"] = scores["ci_high"].to_numpy() if "ci_high" in scores else np.nan
+    if right.duplicated(keys).any():
+        raise AnalysisError("Cannot build the importance-performance table.",
+                            [Problem("the scores table has several rows per touchpoint",
+                                     fix="pass by= for its grouping columns, or filter it")])
+    out = left.merge(right, on=keys, how="inner")
+    missing_tp = sorted(set(left["touchpoint"]) ^ set(right["touchpoint"]))
+    if out.empty:
+        raise AnalysisError("Cannot build the importance-performance table.",
+                            [Problem("no touchpoint is in both tables",
+                                     fix="name drivers by touchpoint: drivers(..., drivers={tp: column})")])
+    tmap = _targets(targets)
+    out["target"] = out["touchpoint"].map(tmap).astype(float) if tmap else np.nan
+    grp = out.groupby(groups, sort=False) if groups else None
+    mean_perf = grp["performance"].transform("mean") if groups else out["performance"].mean()
+    out["reference"] = out["target"].where(out["target"].notna(), mean_perf)
+    out["gap"] = out["performance"] - out["reference"]
+    if cut == "mean":
+        cut_v = grp["importance"].transform("mean") if groups else out["importance"].mean()
+    elif cut == "median":
+        cut_v = grp["importance"].transform("median") if groups else out["importance"].median()
+    elif isinstance(cut, int | float):
+        cut_v = float(cut)
+    else:
+        raise AnalysisError(f"cut={cut!r} must be 'mean', 'median' or a number.")
+    out["high_importance"] = out["importance"] >= cut_v
+    out["below_target"] = out["gap"] < 0
+    out["quadrant"] = np.select(
+        [out["high_importance"] & out["below_target"], out["high_importance"] & ~out["below_target"],
+         ~out["high_importance"] & ~out["below_target"]],
+        ["fix first", "keep up", "possible overkill"], default="low priority")
+    out.attrs["unmatched_touchpoints"] = missing_tp
+    return out.reset_index(drop=True)
+
+
+def _targets(targets) -> dict:
+    if targets is None:
+        return {}
+    journey = getattr(targets, "journey", targets)
+    if hasattr(journey, "touchpoints_frame"):
+        tf = journey.touchpoints_frame()
+        return {r.touchpoint: r.target_satisfaction for r in tf.itertuples()
+                if r.target_satisfaction is not None and np.isfinite(float(r.target_satisfaction))}
+    if isinstance(targets, pd.Series):
+        return targets.dropna().to_dict()
+    if isinstance(targets, Mapping):
+        return {k: v for k, v in targets.items() if v is not None}
+    raise AnalysisError("targets must be a dict {touchpoint: target}, a Series, a JourneyMap or a Study.")

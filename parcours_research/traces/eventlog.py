@@ -1,0 +1,218 @@
+"""The event log object, the canonical columns, and how a pandas DataFrame becomes one.
+
+An :class:`EventLog` is a lazy table inside an :class:`~.engine.Engine` (a DuckDB view over a
+file, a DuckDB temporary table, a Spark view). Every public function of
+:mod:`parcours_research.traces` accepts either an :class:`EventLog` or a pandas DataFrame with
+the canonical columns; it returns an :class:`EventLog` for an :class:`EventLog` (still lazy) and
+a DataFrame for a DataFrame. Only small results (tables of counts) are pulled into memory.
+
+Canonical columns
+-----------------
+``row_id``       position of the row in the file (0-based); breaks ties between equal
+                 timestamps the same way in every engine.
+``user_id``      the customer id when known (after :func:`stitch`, the device id otherwise).
+``device_id``    device or cookie id, when known.
+``timestamp``    time-zone-aware instant (stored in UTC; shown in the log's time zone).
+``event``        event name.
+``session_id``   after :func:`sessionize`: ``"<user>:<n>"``, n = 1, 2, ... per user.
+``touchpoint``   after :func:`map_touchpoints`: the touchpoint id of the event.
+``user_agent``   browser user agent, when known.
+
+Analyses identify a person by ``user_id`` and fall back on ``device_id`` when ``user_id`` is
+missing (before stitching).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import Problem, TraceDataError
+from .engine import Engine, default_engine
+
+__all__ = ["CANONICAL", "EventLog", "as_log", "to_us"]
+
+CANONICAL = ("row_id", "user_id", "device_id", "timestamp", "event", "session_id", "touchpoint",
+             "user_agent")
+#: SQL expression of the person key used by analyses.
+PERSON = "coalesce(user_id, device_id)"
+
+
+def to_us(value, what: str) -> int:
+    """Microseconds in a duration given as ``"30min"``, ``"7D"``, ``"1s"``, a number of seconds,
+    or a :class:`pandas.Timedelta` / :class:`datetime.timedelta`."""
+    try:
+        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+            td = pd.Timedelta(seconds=float(value))
+        else:
+            td = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise TraceDataError(
+            f"{what}={value!r} is not a duration: write it like '30min', '7D' or '1s'."
+        ) from exc
+    if pd.isna(td) or td < pd.Timedelta(0):
+        raise TraceDataError(f"{what}={value!r} must be a positive duration such as '30min'.")
+    return int(td / pd.Timedelta(microseconds=1))
+
+
+class EventLog:
+    """A lazy event log held by an engine.
+
+    Attributes
+    ----------
+    engine : Engine
+        Where the table lives (DuckDB by default).
+    name : str
+        Name of the view or table inside the engine.
+    timezone : str
+        Time zone in which timestamps are shown (they are stored as UTC instants).
+
+    Methods give the data when asked: :meth:`to_pandas`, :meth:`head`, :meth:`count`;
+    :meth:`persist` materialises a chain of lazy steps once.
+    """
+
+    def __init__(self, engine: Engine, name: str, timezone: str = "UTC", *, arrays=None,
+                 meta: dict | None = None):
+        self.engine = engine
+        #: study settings carried along (period, identity_map, session_gap, funnel, journey...)
+        self.meta = dict(meta or {})
+        self.name = name
+        self.timezone = timezone or "UTC"
+        self._arrays = arrays
+        self._columns: list[str] | None = None
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            self._columns = self.engine.columns(self.name)
+        return self._columns
+
+    @property
+    def ref(self) -> str:
+        """The quoted table name, for SQL."""
+        return self.engine.q(self.name)
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+    def derive(self, name: str, *, arrays=None) -> EventLog:
+        """A new log over table ``name`` in the same engine and time zone."""
+        return EventLog(self.engine, name, self.timezone, arrays=arrays, meta=self.meta)
+
+    # -- data -------------------------------------------------------------------------------
+    def count(self) -> int:
+        """Number of rows."""
+        return int(self.engine.scalar(f"SELECT count(*) FROM {self.ref}"))
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def to_pandas(self, limit: int | None = None) -> pd.DataFrame:
+        """The rows as a DataFrame, in file order (``row_id``), canonical columns first and
+        timestamps in the log's time zone."""
+        sql = f"SELECT * FROM {self.ref} ORDER BY row_id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return _tidy_frame(self.engine.fetch(sql), self.timezone)
+
+    def head(self, n: int = 5) -> pd.DataFrame:
+        return self.to_pandas(limit=n)
+
+    def persist(self) -> EventLog:
+        """Materialise the log as a table in its engine (DuckDB spills to disk beyond its
+        memory limit; Spark caches) so that later steps do not recompute it."""
+        return self.derive(self.engine.table(f"SELECT * FROM {self.ref}", "persist"),
+                           arrays=self._arrays)
+
+    def __repr__(self) -> str:
+        return f"EventLog(engine={self.engine.name!r}, columns={self.columns}, timezone={self.timezone!r})"
+
+    def _repr_html_(self) -> str:
+        head = self.head(5)
+        return (f"<p><b>EventLog</b> on {self.engine.name} ({self.timezone}); first rows:</p>"
+                + head.to_html(index=False))
+
+
+def _tidy_frame(df: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    if "timestamp" in df.columns:
+        ts = df["timestamp"]
+        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = pd.to_datetime(ts, utc=True)
+        df["timestamp"] = ts.dt.tz_convert(timezone)
+    first = [c for c in CANONICAL if c in df.columns]
+    df = df[first + [c for c in df.columns if c not in first]]
+    return df.reset_index(drop=True)
+
+
+def as_log(events, engine: Engine | None = None) -> tuple[EventLog, bool]:
+    """``(EventLog, was_frame)`` for an :class:`EventLog` or a pandas DataFrame.
+
+    A DataFrame must have ``timestamp`` (time-zone aware), ``event`` and at least one of
+    ``user_id`` / ``device_id``; ``row_id`` is added (the row's position) when absent.
+    """
+    if isinstance(events, EventLog):
+        return events, False
+    if not isinstance(events, pd.DataFrame):
+        raise TraceDataError(
+            f"Expected an EventLog or a pandas DataFrame of events, got {type(events).__name__}.",
+            [Problem("not an event log", fix="read the file with pr.traces.read_events(...)")],
+        )
+    df = events
+    problems = []
+    for col in ("timestamp", "event"):
+        if col not in df.columns:
+            problems.append(Problem(f"missing column {col!r}", column=col,
+                                    fix="rename your columns to the canonical names"))
+    if "user_id" not in df.columns and "device_id" not in df.columns:
+        problems.append(Problem("needs a user_id or a device_id column", column="user_id",
+                                fix="rename the person or device column to user_id / device_id"))
+    if "timestamp" in df.columns and not isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
+        problems.append(Problem(
+            f"timestamp has dtype {df['timestamp'].dtype}, not a time-zone-aware datetime",
+            column="timestamp",
+            fix="parse it with pd.to_datetime(..., utc=True) or .dt.tz_localize('Europe/Paris')"))
+    if "row_id" in df.columns and problems == [] and not df["row_id"].is_unique:
+        problems.append(Problem("row_id has repeated values", column="row_id",
+                                fix="drop the column: it is recreated from the row positions"))
+    if problems:
+        raise TraceDataError("These events cannot be analysed as given", problems)
+    tz = str(df["timestamp"].dt.tz)
+    frame = df.copy()
+    if "row_id" not in frame.columns:
+        frame.insert(0, "row_id", np.arange(len(frame), dtype="int64"))
+    for col in ("user_id", "device_id"):
+        if col not in frame.columns:
+            frame[col] = pd.Series([None] * len(frame), index=frame.index, dtype="string")
+    frame["timestamp"] = frame["timestamp"].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    for col in ("user_id", "device_id", "event", "session_id", "touchpoint", "user_agent"):
+        if col in frame.columns:
+            frame[col] = frame[col].astype("string")
+    frame["row_id"] = frame["row_id"].astype("int64")
+    eng = engine or default_engine()
+    name = eng.register(frame, "frame")
+    cols = ", ".join(eng.q(c) for c in frame.columns)
+    return EventLog(eng, eng.view(f"SELECT {cols} FROM {eng.q(name)}", "events"), tz), True
+
+
+def output(log: EventLog, was_frame: bool):
+    """Return ``log`` as the caller gave it: a DataFrame for a DataFrame."""
+    return log.to_pandas() if was_frame else log
+
+
+def select_list(log: EventLog, replace: dict[str, str] | None = None, add: dict[str, str] | None = None,
+                drop: tuple[str, ...] = ()) -> str:
+    """``col, col, expr AS col`` for every column of ``log`` with some replaced, dropped or
+    added (explicit lists: Spark has no ``SELECT * EXCLUDE``)."""
+    add = add or {}
+    replace = {**(replace or {}), **{c: e for c, e in add.items() if c in log.columns}}
+    eng = log.engine
+    parts = []
+    for c in log.columns:
+        if c in drop:
+            continue
+        parts.append(f"{replace[c]} AS {eng.q(c)}" if c in replace else eng.q(c))
+    for c, e in add.items():
+        if c not in log.columns:
+            parts.append(f"{e} AS {eng.q(c)}")
+    return ", ".join(parts)

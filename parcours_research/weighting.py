@@ -1,0 +1,566 @@
+"""Representativeness weights: raking survey respondents to known population margins.
+
+>>> import parcours_research as pr
+>>> res = pr.weighting.rake(responses, margins={"persona": {...}, "region": {...}})  # doctest: +SKIP
+>>> responses["weight"] = res.weights                                                # doctest: +SKIP
+
+Margins come from ``study.yml`` (``study.margins``) or from data, e.g. the real mix of personas
+among active customers in the digital traces (:func:`margins_from`).
+
+Raking is iterative proportional fitting (Deming & Stephan 1940): each margin in turn, the
+weights of every level are multiplied by target total / current total, until every margin is
+met. Bounded raking clips the adjustment factor ``g = w / w0`` to ``bounds`` inside every step
+and trimming caps the weights at multiples of the mean weight the same way, so the result
+meets the margins *and* the limits when both can hold. The engine is a few vectorised lines of
+numpy (written here rather than calling ``svy``'s raking because svy only *checks* bounds after
+raking and does not report iterations); the tests compare it with a plain IPF and with svy.
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._design import check_frame, kish, weight_problems
+from .errors import ParcoursWarning, Problem, WeightingError, check_one_of
+
+__all__ = [
+    "rake",
+    "RakeResult",
+    "margins_from",
+    "kish_design_effect",
+    "effective_n",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Kish
+# ---------------------------------------------------------------------------------------------
+def kish_design_effect(weights) -> float:
+    """Kish's design effect due to unequal weights, ``n * sum(w^2) / sum(w)^2``.
+
+    Kish (1965), *Survey Sampling*, eq. 11.7.6. Equal weights give 1.
+    """
+    return kish(np.asarray(weights, dtype=float))[0]
+
+
+def effective_n(weights) -> float:
+    """Kish's effective sample size, ``sum(w)^2 / sum(w^2)`` (``n / deff``)."""
+    return kish(np.asarray(weights, dtype=float))[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# margins
+# ---------------------------------------------------------------------------------------------
+def margins_from(
+    data: pd.DataFrame,
+    columns: str | Sequence[str],
+    *,
+    weight: str | None = None,
+    dropna: bool = False,
+) -> dict[str, dict]:
+    """Population margins ``{column: {level: share}}`` computed from a table.
+
+    Use it on a frame that describes the population, e.g. one row per active customer built
+    from the digital traces or the CRM, to rake the survey to the real mix of personas or
+    channels.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per population unit.
+    columns : str or list of str
+        The margin columns.
+    weight : str, optional
+        A column of unit weights (counts, or sampling weights of the population file).
+    dropna : bool, default False
+        Leave out rows with a missing value in a margin column (per column). By default they
+        raise, since a share computed without them may not describe the population.
+
+    Returns
+    -------
+    dict
+        ``{column: {level: share}}``, shares summing to 1, levels in sorted order.
+
+    Raises
+    ------
+    WeightingError
+        A column is missing, has missing values (unless ``dropna``), or weights are invalid.
+    """
+    where = "margins_from"
+    data = check_frame(data, where, WeightingError)
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    problems = [
+        Problem(f"column {c!r} is not in the data", column=str(c), fix="pass a column of the data")
+        for c in cols
+        if c not in data.columns
+    ]
+    if weight is not None:
+        if weight not in data.columns:
+            problems.append(Problem(f"weight column {weight!r} is not in the data", column=weight,
+                                    fix="pass a column of the data or weight=None"))
+        else:
+            problems += weight_problems(data[weight], weight, where)
+    for c in cols:
+        if c in data.columns and not dropna:
+            n_na = int(data[c].isna().sum())
+            if n_na:
+                problems.append(Problem(
+                    f"{n_na} row(s) have no value in margin column {c!r}", column=str(c),
+                    fix="fill them with a level of their own, or pass dropna=True"))
+    if problems:
+        raise WeightingError("Cannot compute margins from the data.", problems)
+    w = (pd.Series(1.0, index=data.index) if weight is None
+         else pd.to_numeric(data[weight]).astype(float))
+    out: dict[str, dict] = {}
+    for c in cols:
+        ok = data[c].notna()
+        totals = w[ok].groupby(data.loc[ok, c], sort=True, observed=True).sum()
+        s = float(totals.sum())
+        if s <= 0:
+            raise WeightingError("Cannot compute margins from the data.",
+                                 [Problem(f"margin column {c!r} has no weighted row", column=str(c))])
+        out[str(c)] = {_plain(k): float(v) / s for k, v in totals.items()}
+    return out
+
+
+def _plain(value):
+    """numpy scalars -> Python scalars (so margins print and serialise cleanly)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# result
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class RakeResult:
+    """Raked weights and how they were obtained.
+
+    Attributes
+    ----------
+    weights : Series
+        The raked weights, aligned with the rows (index) of ``data``, named ``"weight"``. They
+        sum to ``total`` (the sum of the starting weights, or ``n`` without them).
+    converged : bool
+        Whether every margin was met within ``tol`` (and the bounds and trimming held).
+    n_iter : int
+        Full raking sweeps (all margins once) performed.
+    max_error : float
+        Largest absolute difference between a weighted share and its target after the last
+        sweep.
+    summary : DataFrame
+        One row per margin level: ``column, level, n, sample_share, target_share,
+        weighted_share`` (``n`` respondents in the level; ``sample_share`` unweighted;
+        ``weighted_share`` with the raked weights).
+    start_weights : Series
+        The starting (design) weights rescaled to ``total``.
+    bounds, trim : tuple or None
+        The limits used.
+    """
+
+    weights: pd.Series
+    converged: bool
+    n_iter: int
+    max_error: float
+    summary: pd.DataFrame
+    start_weights: pd.Series
+    tol: float
+    bounds: tuple | None = None
+    trim: tuple | None = None
+    margins: dict = field(default_factory=dict)
+
+    @property
+    def design_effect(self) -> float:
+        """Kish's design effect of the raked weights, ``n sum(w^2) / sum(w)^2``."""
+        return kish(self.weights.to_numpy())[0]
+
+    @property
+    def n_eff(self) -> float:
+        """Kish's effective sample size of the raked weights."""
+        return kish(self.weights.to_numpy())[1]
+
+    @property
+    def adjustment(self) -> pd.Series:
+        """The adjustment factors ``g = weight / start weight``."""
+        return (self.weights / self.start_weights).rename("g")
+
+    def weight_stats(self) -> pd.DataFrame:
+        """Distribution of the weights as a two-column table (``statistic, value``)."""
+        w = self.weights.to_numpy()
+        g = self.adjustment.to_numpy()
+        rows = [
+            ("n", float(w.size)),
+            ("sum", float(w.sum())),
+            ("min", float(w.min())),
+            ("max", float(w.max())),
+            ("max / min", float(w.max() / w.min()) if w.min() > 0 else float("inf")),
+            ("min g", float(g.min())),
+            ("max g", float(g.max())),
+            ("design_effect", self.design_effect),
+            ("n_eff", self.n_eff),
+        ]
+        return pd.DataFrame(rows, columns=["statistic", "value"])
+
+    def _lines(self) -> list[str]:
+        w = self.weights.to_numpy()
+        cols = self.summary.groupby("column", sort=False).size()
+        margins = ", ".join(f"{c} ({k} levels)" for c, k in cols.items())
+        if self.converged:
+            status = f"converged in {self.n_iter} iterations (max share error < {self.tol:g})"
+        else:
+            status = (f"DID NOT CONVERGE after {self.n_iter} iterations "
+                      f"(max share error {self.max_error:.2g})")
+        limits = []
+        if self.bounds is not None:
+            limits.append(f"g = w / w0 within {_pair(self.bounds)}")
+        if self.trim is not None:
+            limits.append(f"weights within {_pair(self.trim)} x mean weight")
+        lines = [
+            f"RakeResult: {w.size:,} respondents raked on {margins}",
+            status + (f"; {', '.join(limits)}" if limits else ""),
+            f"weights: min {w.min():.3f}, max {w.max():.3f}, sum {w.sum():,.1f}; "
+            f"Kish design effect {self.design_effect:.3f}, effective n {self.n_eff:,.1f}",
+        ]
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(html.escape(line) for line in self._lines())
+        table = self.summary.to_html(index=False, float_format=lambda x: f"{x:.4f}")
+        return f"<p>{head}</p>{table}"
+
+
+# ---------------------------------------------------------------------------------------------
+# raking
+# ---------------------------------------------------------------------------------------------
+def rake(
+    data: pd.DataFrame,
+    margins: Mapping[str, Mapping] | None = None,
+    *,
+    weight: str | None = None,
+    bounds: tuple[float | None, float | None] | None = None,
+    trim: float | tuple[float | None, float | None] | None = None,
+    total: float | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-10,
+    share_tol: float = 1e-3,
+    on_nonconvergence: str = "warn",
+) -> RakeResult:
+    """Rake respondents to population margins (iterative proportional fitting).
+
+    Parameters
+    ----------
+    data : DataFrame or Study
+        One row per respondent, with a column per margin. A loaded ``Study`` stands for its
+        responses, and its ``margins`` are used when ``margins`` is None.
+    margins : dict
+        ``{column: {level: share}}``: the population share of every level of every margin
+        column. Shares of a margin must sum to 1 (within ``share_tol``; they are then rescaled
+        to sum to exactly 1). Every level present in the data must have a share, and every
+        level with a positive share must have at least one respondent.
+    weight : str, optional
+        Column of starting (design) weights; raking adjusts them. Default: equal weights.
+    bounds : (low, high), optional
+        Bounded raking: limits on the adjustment factor ``g = w / w0`` (w0 the starting
+        weights rescaled to ``total``), e.g. ``(0.3, 3)``. Either side may be None.
+    trim : float or (low, high), optional
+        Trimming: limits on the weights as multiples of the mean weight, e.g. ``5`` caps every
+        weight at five times the mean, ``(0.2, 5)`` also floors them. Applied inside the
+        raking, so the margins still hold when the caps allow it.
+    total : float, optional
+        What the weights sum to (e.g. the population size). Default: the sum of the starting
+        weights (``n`` without them).
+    max_iter : int, default 1000
+        Maximum number of sweeps over all margins.
+    tol : float, default 1e-10
+        Convergence: the largest absolute difference between a weighted share and its target.
+    share_tol : float, default 1e-3
+        How far the given shares of a margin may sum from 1.
+    on_nonconvergence : {"warn", "error"}
+        What to do when the margins cannot be met within ``max_iter`` (usually because the
+        bounds or the trimming are too tight for them).
+
+    Returns
+    -------
+    RakeResult
+        ``.weights`` (Series aligned with ``data``), ``.converged``, ``.n_iter``,
+        ``.design_effect`` and ``.n_eff`` (Kish), ``.summary`` with columns ``column, level,
+        n, sample_share, target_share, weighted_share``.
+
+    Raises
+    ------
+    WeightingError
+        Listing every impossible margin at once: a column that is missing or has missing
+        values, a level in the data without a share, a level with a share but no respondent,
+        shares that are not numbers, negative, or do not sum to 1; invalid weights or limits.
+    """
+    where = "rake"
+    if margins is None and hasattr(data, "margins") and hasattr(data, "responses"):
+        margins = data.margins
+    if hasattr(data, "responses") and not isinstance(data, pd.DataFrame):
+        data = data.responses
+    data = check_frame(data, where, WeightingError)
+    check_one_of("on_nonconvergence", on_nonconvergence, ["warn", "error"])
+    problems: list[Problem] = []
+    if not isinstance(margins, Mapping) or not margins:
+        raise WeightingError(
+            "rake needs margins: a dict {column: {level: share}}.",
+            [Problem("no margins given", fix="pass margins={'persona': {'connecte': 0.4, ...}, ...} "
+                     "or the study's margins (study.margins)")],
+        )
+    if not isinstance(max_iter, int | np.integer) or max_iter < 1:
+        problems.append(Problem(f"max_iter={max_iter!r} must be a positive integer"))
+    if not (isinstance(tol, float | int) and tol > 0):
+        problems.append(Problem(f"tol={tol!r} must be a positive number"))
+
+    n = len(data)
+    if n == 0:
+        raise WeightingError("Cannot rake an empty table.", [Problem("data has no rows")])
+
+    # starting weights
+    if weight is not None:
+        if weight not in data.columns:
+            problems.append(Problem(f"weight column {weight!r} is not in the data", column=str(weight),
+                                    fix="pass a column of the data, or weight=None for equal weights"))
+            w0 = np.ones(n)
+        else:
+            wp = weight_problems(data[weight], str(weight), "starting weights", allow_zero=False)
+            problems += wp
+            w0 = (np.ones(n) if wp else
+                  pd.to_numeric(data[weight]).to_numpy(dtype=float))
+    else:
+        w0 = np.ones(n)
+
+    codes, targets, levels, counts = [], [], [], []
+    for col, spec in margins.items():
+        parsed = _parse_margin(data, col, spec, share_tol, problems)
+        if parsed is not None:
+            codes.append(parsed[0])
+            targets.append(parsed[1])
+            levels.append(parsed[2])
+            counts.append(parsed[3])
+
+    if total is None:
+        total_ = float(w0.sum())
+    elif not (isinstance(total, int | float) and np.isfinite(total) and total > 0):
+        problems.append(Problem(f"total={total!r} must be a positive number"))
+        total_ = float(w0.sum())
+    else:
+        total_ = float(total)
+
+    bounds_t = _limits("bounds", bounds, problems)
+    trim_t = _limits("trim", (None, trim) if isinstance(trim, int | float) else trim, problems)
+    if problems:
+        raise WeightingError("Cannot rake to these margins.", problems)
+
+    start = w0 * (total_ / w0.sum())
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    if bounds_t is not None:
+        if bounds_t[0] is not None:
+            lo = np.maximum(lo, bounds_t[0] * start)
+        if bounds_t[1] is not None:
+            hi = np.minimum(hi, bounds_t[1] * start)
+    if trim_t is not None:
+        mean_w = total_ / n
+        if trim_t[0] is not None:
+            lo = np.maximum(lo, trim_t[0] * mean_w)
+        if trim_t[1] is not None:
+            hi = np.minimum(hi, trim_t[1] * mean_w)
+    clash = int((lo > hi).sum())
+    if clash:
+        raise WeightingError(
+            "Cannot rake to these margins.",
+            [Problem(f"the bounds and the trimming leave no admissible weight for {clash} respondent(s)",
+                     fix="widen bounds= or trim=")],
+        )
+    limited = bounds_t is not None or trim_t is not None
+    target_totals = [t * total_ for t in targets]
+    w, converged, n_iter, err = _ipf(
+        start, codes, target_totals, total_,
+        lo if limited else None, hi if limited else None, int(max_iter), float(tol),
+    )
+
+    summary = _summary(list(margins), codes, targets, levels, counts, w, n)
+    if not converged:
+        worst = summary.assign(gap=(summary["weighted_share"] - summary["target_share"]).abs())
+        worst = worst.sort_values("gap", ascending=False).head(3)
+        where_off = "; ".join(
+            f"{r.column}={r.level!r}: {r.weighted_share:.4f} vs target {r.target_share:.4f}"
+            for r in worst.itertuples()
+        )
+        msg = (f"Raking did not converge after {n_iter} iterations (largest share error {err:.2g}): "
+               f"{where_off}.")
+        fix = ("widen bounds= or trim=, collapse sparse levels, or raise max_iter"
+               if limited else "collapse sparse levels or raise max_iter")
+        if on_nonconvergence == "error":
+            raise WeightingError(msg, [Problem("margins not met", fix=fix)])
+        warnings.warn(f"{msg} -> {fix}", ParcoursWarning, stacklevel=2)
+
+    return RakeResult(
+        weights=pd.Series(w, index=data.index, name="weight"),
+        converged=converged,
+        n_iter=n_iter,
+        max_error=err,
+        summary=summary,
+        start_weights=pd.Series(start, index=data.index, name="start_weight"),
+        tol=float(tol),
+        bounds=bounds_t,
+        trim=trim_t,
+        margins={str(c): dict(zip(lv, t.tolist())) for c, lv, t in zip(margins, levels, targets)},
+    )
+
+
+def _pair(pair) -> str:
+    return "[" + ", ".join("-" if v is None else f"{v:g}" for v in pair) + "]"
+
+
+def _limits(name: str, value, problems: list[Problem]) -> tuple | None:
+    """Validate a (low, high) pair of positive numbers or None sides."""
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        problems.append(Problem(f"{name}={value!r} must be a number or a pair (low, high)"))
+        return None
+    out = []
+    for side in value:
+        if side is None:
+            out.append(None)
+        elif isinstance(side, bool) or not isinstance(side, int | float | np.number) or not np.isfinite(side) or side <= 0:
+            problems.append(Problem(f"{name}={tuple(value)!r}: each side must be a positive number or None"))
+            return None
+        else:
+            out.append(float(side))
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        problems.append(Problem(f"{name}={tuple(value)!r}: low is above high"))
+        return None
+    if name == "bounds" and ((out[0] is not None and out[0] > 1) or (out[1] is not None and out[1] < 1)):
+        problems.append(Problem(f"bounds={tuple(value)!r} exclude g = 1 (no adjustment)",
+                                fix="bounds limit g = w / w0; use low <= 1 <= high, e.g. (0.3, 3)"))
+        return None
+    return tuple(out)
+
+
+def _parse_margin(data, col, spec, share_tol, problems):
+    """Codes of every row, target shares, level keys and respondent counts of one margin."""
+    label = f"margins.{col}"
+    if col not in data.columns:
+        problems.append(Problem(f"margin column {col!r} is not in the data", column=label,
+                                fix="name margins after columns of the responses"))
+        return None
+    if not isinstance(spec, Mapping) or not spec:
+        problems.append(Problem("expected a non-empty dict {level: share}", column=label))
+        return None
+    keys = list(spec)
+    shares = []
+    bad = False
+    for k in keys:
+        v = spec[k]
+        if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
+            problems.append(Problem(f"the share of level {k!r} is {v!r}, not a number",
+                                    column=label, fix="give a share between 0 and 1"))
+            bad = True
+        elif v < 0:
+            problems.append(Problem(f"the share of level {k!r} is negative ({v})",
+                                    column=label, fix="give a share between 0 and 1"))
+            bad = True
+        else:
+            shares.append(float(v))
+    if not bad:
+        s = sum(shares)
+        if abs(s - 1) > share_tol:
+            fix = ("these look like percentages: divide them by 100" if abs(s - 100) <= 100 * share_tol
+                   else "shares of one margin must sum to 1")
+            problems.append(Problem(f"the shares sum to {s:g}, not 1", column=label, fix=fix))
+            bad = True
+    str_keys = [str(k) for k in keys]
+    if len(set(str_keys)) < len(str_keys):
+        dup = sorted({k for k in str_keys if str_keys.count(k) > 1})
+        problems.append(Problem(f"level(s) {dup} are given twice (e.g. as 1 and '1')",
+                                column=label))
+        bad = True
+
+    n_na = int(data[col].isna().sum())
+    if n_na:
+        problems.append(Problem(
+            f"{n_na} respondent(s) have no value in column {col!r}", column=label,
+            fix="raking needs a level for every respondent: fill them (e.g. a level 'unknown' with "
+                "its own share) or drop those rows"))
+        bad = True
+    codes_u, uniques = pd.factorize(data[col], use_na_sentinel=True)
+    uniq_str = [str(u) for u in uniques]
+    index_of = {k: i for i, k in enumerate(str_keys)}
+    unknown = [(u, int((codes_u == j).sum())) for j, u in enumerate(uniques) if str(u) not in index_of]
+    if unknown:
+        shown = ", ".join(f"{_plain(u)!r} ({c} respondents)" for u, c in unknown[:10])
+        problems.append(Problem(
+            f"level(s) in the data have no share: {shown}", column=label,
+            fix="add them to the margin, or recode/collapse them into a level that has a share"))
+        bad = True
+    counts = np.zeros(len(keys), dtype=np.int64)
+    if not unknown:
+        map_u = np.array([index_of[s] for s in uniq_str], dtype=np.int64)
+        valid = codes_u >= 0
+        codes = np.full(len(codes_u), -1, dtype=np.int64)
+        codes[valid] = map_u[codes_u[valid]]
+        counts = np.bincount(codes[valid], minlength=len(keys))
+    else:
+        codes = None
+    if not bad:
+        for i, k in enumerate(keys):
+            if counts[i] == 0 and shares[i] > 0:
+                problems.append(Problem(
+                    f"level {k!r} has a target share of {shares[i]:g} but no respondent",
+                    column=label,
+                    fix="collapse it with a neighbouring level (summing their shares), or drop it "
+                        "and rescale the other shares"))
+                bad = True
+            elif counts[i] > 0 and shares[i] == 0:
+                problems.append(Problem(
+                    f"level {k!r} has a target share of 0 but {counts[i]} respondent(s)",
+                    column=label, fix="give it a positive share, or drop those respondents"))
+                bad = True
+    if bad:
+        return None
+    t = np.asarray(shares, dtype=float)
+    return codes, t / t.sum(), [_plain(k) for k in keys], counts
+
+
+def _ipf(w, codes, targets, total, lo, hi, max_iter, tol):
+    """Iterative proportional fitting, optionally clipped to the box [lo, hi] after each step."""
+    w = w.copy()
+    sizes = [len(t) for t in targets]
+    err = np.inf
+    for it in range(1, max_iter + 1):
+        for c, t, k in zip(codes, targets, sizes):
+            s = np.bincount(c, weights=w, minlength=k)
+            f = np.divide(t, s, out=np.ones(k), where=s > 0)
+            w *= f[c]
+            if lo is not None:
+                np.clip(w, lo, hi, out=w)
+        err = max(
+            float(np.max(np.abs(np.bincount(c, weights=w, minlength=k) - t))) / total
+            for c, t, k in zip(codes, targets, sizes)
+        )
+        if err <= tol:
+            return w, True, it, err
+    return w, False, max_iter, err
+
+
+def _summary(columns, codes, targets, levels, counts, w, n) -> pd.DataFrame:
+    rows = []
+    total = w.sum()
+    for col, c, t, lv, cnt in zip(columns, codes, targets, levels, counts):
+        ws = np.bincount(c, weights=w, minlength=len(t)) / total
+        for i, level in enumerate(lv):
+            rows.append((str(col), level, int(cnt[i]), cnt[i] / n, float(t[i]), float(ws[i])))
+    out = pd.DataFrame(rows, columns=["column", "level", "n", "sample_share", "target_share",
+                                      "weighted_share"])
+    return out.astype({"level": object})
