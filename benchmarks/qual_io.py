@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import parcours_research as pr
+import parcours_research.qual  # noqa: F401  (import outside the timings)
 from parcours_research.errors import ParcoursWarning
 
 

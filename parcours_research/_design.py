@@ -48,7 +48,12 @@ def check_frame(data, where: str, cls: type = AnalysisError) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise cls(
             f"{where}: data must be a pandas DataFrame, got {type(data).__name__}.",
-            [Problem("not a DataFrame", fix="pass a pandas DataFrame (pd.read_csv(...), study.responses)")],
+            [
+                Problem(
+                    "not a DataFrame",
+                    fix="pass a pandas DataFrame (pd.read_csv(...), study.responses)",
+                )
+            ],
         )
     # a shallow copy without ``attrs``: metadata holding arrays breaks pandas' concat/merge
     data = data.copy(deep=False)
@@ -78,35 +83,67 @@ def check_columns(
     return problems
 
 
-def weight_problems(values: pd.Series, name: str, where: str, allow_zero: bool = True) -> list[Problem]:
+def weight_problems(
+    values: pd.Series, name: str, where: str, allow_zero: bool = True
+) -> list[Problem]:
     """Problems with a weight column: missing, non-numeric, infinite, negative, all zero."""
     problems = []
     num = pd.to_numeric(values, errors="coerce")
     bad_type = int((num.isna() & values.notna()).sum())
     if bad_type:
-        problems.append(Problem(f"{where}: {bad_type} weight(s) are not numbers", column=name,
-                                fix="weights must be positive numbers"))
+        problems.append(
+            Problem(
+                f"{where}: {bad_type} weight(s) are not numbers",
+                column=name,
+                fix="weights must be positive numbers",
+            )
+        )
     n_missing = int(values.isna().sum())
     if n_missing:
-        problems.append(Problem(f"{where}: {n_missing} weight(s) are missing", column=name,
-                                fix="give every row a weight (or drop those rows before the analysis)"))
+        problems.append(
+            Problem(
+                f"{where}: {n_missing} weight(s) are missing",
+                column=name,
+                fix="give every row a weight (or drop those rows before the analysis)",
+            )
+        )
     arr = num.to_numpy(dtype=float, na_value=np.nan)
     finite = np.isfinite(arr)
     n_inf = int((~finite & ~np.isnan(arr)).sum())
     if n_inf:
-        problems.append(Problem(f"{where}: {n_inf} weight(s) are infinite", column=name,
-                                fix="weights must be finite"))
+        problems.append(
+            Problem(
+                f"{where}: {n_inf} weight(s) are infinite",
+                column=name,
+                fix="weights must be finite",
+            )
+        )
     neg = int((arr[finite] < 0).sum())
     if neg:
-        problems.append(Problem(f"{where}: {neg} weight(s) are negative", column=name,
-                                fix="weights must be positive"))
+        problems.append(
+            Problem(
+                f"{where}: {neg} weight(s) are negative",
+                column=name,
+                fix="weights must be positive",
+            )
+        )
     zero = int((arr[finite] == 0).sum())
     if zero and not allow_zero:
-        problems.append(Problem(f"{where}: {zero} weight(s) are zero", column=name,
-                                fix="raking needs positive starting weights; drop those rows first"))
+        problems.append(
+            Problem(
+                f"{where}: {zero} weight(s) are zero",
+                column=name,
+                fix="raking needs positive starting weights; drop those rows first",
+            )
+        )
     if finite.any() and not problems and float(arr[finite].sum()) <= 0:
-        problems.append(Problem(f"{where}: the weights sum to zero", column=name,
-                                fix="give some rows a positive weight"))
+        problems.append(
+            Problem(
+                f"{where}: the weights sum to zero",
+                column=name,
+                fix="give some rows a positive weight",
+            )
+        )
     return problems
 
 
@@ -176,14 +213,22 @@ def svy_errors(what: str):
         import svy.errors as se
 
         base = getattr(se, "SvyError", None)
-        if base is not None and not isinstance(exc, base) and not isinstance(exc, ValueError | ArithmeticError):
+        if (
+            base is not None
+            and not isinstance(exc, base)
+            and not isinstance(exc, ValueError | ArithmeticError)
+        ):
             raise
         message = " ".join(str(exc).split())
         fix = "check the design columns (weights, strata, clusters) and the analysed column"
         if "singleton" in message.lower() or "single psu" in message.lower():
-            fix = ("a stratum has a single cluster: merge it with a neighbouring stratum, or pass "
-                   "singleton='center' (R's lonely.psu='adjust')")
-        raise AnalysisError(f"Survey estimation failed while {what}.", [Problem(message, fix=fix)]) from exc
+            fix = (
+                "a stratum has a single cluster: merge it with a neighbouring stratum, or pass "
+                "singleton='center' (R's lonely.psu='adjust')"
+            )
+        raise AnalysisError(
+            f"Survey estimation failed while {what}.", [Problem(message, fix=fix)]
+        ) from exc
 
 
 def bootstrap_weights(

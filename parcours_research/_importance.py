@@ -171,7 +171,9 @@ def conditional_dominance(r2: np.ndarray, p: int) -> np.ndarray:
     without driver j (Azen & Budescu 2003). Their mean over ``s`` is the Shapley value.
     """
     sizes = popcounts(p - 1)
-    onehot = (sizes[:, None] == np.arange(p)[None, :]) / np.array([comb(p - 1, s) for s in range(p)])
+    onehot = (sizes[:, None] == np.arange(p)[None, :]) / np.array(
+        [comb(p - 1, s) for s in range(p)]
+    )
     out = np.empty((r2.shape[0], p, p))
     for j in range(p):
         out[:, j, :] = _gains(r2, p, j) @ onehot

@@ -107,34 +107,61 @@ def to_long(
     where = "to_long"
     responses = check_frame(responses, where)
     if columns is None:
-        columns = {c[len(prefix):]: c for c in responses.columns if isinstance(c, str) and c.startswith(prefix)}
+        columns = {
+            c[len(prefix) :]: c
+            for c in responses.columns
+            if isinstance(c, str) and c.startswith(prefix)
+        }
         if not columns:
-            raise AnalysisError(f"{where}: no column starts with {prefix!r}.",
-                                [Problem("no touchpoint rating columns found",
-                                         fix="pass columns={touchpoint: column}")])
+            raise AnalysisError(
+                f"{where}: no column starts with {prefix!r}.",
+                [
+                    Problem(
+                        "no touchpoint rating columns found",
+                        fix="pass columns={touchpoint: column}",
+                    )
+                ],
+            )
     keep = [c for c in as_list(keep) if c != id]
-    problems = check_columns(responses, {"id": id, "keep": keep, "columns": list(columns.values())}, where)
+    problems = check_columns(
+        responses, {"id": id, "keep": keep, "columns": list(columns.values())}, where
+    )
     if problems:
         raise AnalysisError("Cannot reshape the responses to long format.", problems)
     ids = responses[id]
     if ids.isna().any():
-        problems.append(Problem(f"{int(ids.isna().sum())} respondent(s) have no identifier", column=id,
-                                fix="give every respondent an identifier"))
+        problems.append(
+            Problem(
+                f"{int(ids.isna().sum())} respondent(s) have no identifier",
+                column=id,
+                fix="give every respondent an identifier",
+            )
+        )
     dup = ids[ids.duplicated(keep=False) & ids.notna()]
     if len(dup):
         shown = ", ".join(map(str, dup.unique()[:5]))
-        problems.append(Problem(f"{dup.nunique()} identifier(s) appear on several rows ({shown})",
-                                column=id, fix="one row per respondent: remove the duplicates"))
+        problems.append(
+            Problem(
+                f"{dup.nunique()} identifier(s) appear on several rows ({shown})",
+                column=id,
+                fix="one row per respondent: remove the duplicates",
+            )
+        )
     for tp, col in columns.items():
         vals = responses[col]
         num = pd.to_numeric(vals, errors="coerce")
         bad = vals.notna() & num.isna()
         if bad.any():
             first = int(np.flatnonzero(bad.to_numpy())[0])
-            problems.append(Problem(
-                f"{int(bad.sum())} rating(s) of touchpoint {tp!r} are not numbers "
-                f"(e.g. {vals[bad].iloc[0]!r})", row=first + 2, column=col,
-                fix="ratings must be numbers; leave blank when not experienced"))
+            problems.append(
+                Problem(
+                    f"{int(bad.sum())} rating(s) of touchpoint {tp!r} are not numbers "
+                    f"(e.g. {vals[bad].iloc[0]!r})",
+                    row=first + 2,
+                    column=col,
+                    fix="ratings must be numbers; leave blank when not experienced",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot reshape the responses to long format.", problems)
     parts = []
@@ -146,8 +173,11 @@ def to_long(
         part["touchpoint"] = str(tp)
         part["score"] = score.to_numpy()[ok]
         parts.append(pd.DataFrame(part))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["respondent_id", *keep, "touchpoint", "score"])
+    out = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["respondent_id", *keep, "touchpoint", "score"])
+    )
     return out[["respondent_id", *keep, "touchpoint", "score"]]
 
 
@@ -245,22 +275,41 @@ def scores(
         raise AnalysisError(f"level={level!r} must be between 0 and 1 (e.g. 0.95).")
     groups = as_list(touchpoint) + [g for g in as_list(by) if g not in as_list(touchpoint)]
     problems = check_columns(
-        data, {"score": score, "touchpoint": touchpoint, "by": by, "weight": weight, "strata": strata,
-               "cluster": cluster}, where)
+        data,
+        {
+            "score": score,
+            "touchpoint": touchpoint,
+            "by": by,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+        },
+        where,
+    )
     if problems:
         raise AnalysisError("Cannot compute scores.", problems)
 
     y_all = pd.to_numeric(data[score], errors="coerce")
     bad = data[score].notna() & y_all.isna()
     if bad.any():
-        problems.append(Problem(f"{int(bad.sum())} value(s) of {score!r} are not numbers "
-                                f"(e.g. {data.loc[bad, score].iloc[0]!r})", column=score,
-                                fix="ratings must be numbers (blank when not answered)"))
+        problems.append(
+            Problem(
+                f"{int(bad.sum())} value(s) of {score!r} are not numbers "
+                f"(e.g. {data.loc[bad, score].iloc[0]!r})",
+                column=score,
+                fix="ratings must be numbers (blank when not answered)",
+            )
+        )
     for g in groups + as_list(strata) + as_list(cluster):
         n_na = int(data[g].isna().sum())
         if n_na:
-            problems.append(Problem(f"{n_na} row(s) have no value in {g!r}", column=g,
-                                    fix="fill them (e.g. 'unknown') or filter the data first"))
+            problems.append(
+                Problem(
+                    f"{n_na} row(s) have no value in {g!r}",
+                    column=g,
+                    fix="fill them (e.g. 'unknown') or filter the data first",
+                )
+            )
     if weight is not None:
         problems += weight_problems(data[weight], weight, where)
     if cluster is None and respondent is not None and respondent in data.columns:
@@ -269,14 +318,23 @@ def scores(
             key = [respondent, *as_list(touchpoint)]
             dup = data.duplicated(subset=key, keep=False) & data[score].notna()
             if touchpoint is not None and dup.any():
-                problems.append(Problem(
-                    f"{int(dup.sum())} rows repeat a respondent and touchpoint", column=respondent,
-                    fix="keep one rating per respondent and touchpoint"))
+                problems.append(
+                    Problem(
+                        f"{int(dup.sum())} rows repeat a respondent and touchpoint",
+                        column=respondent,
+                        fix="keep one rating per respondent and touchpoint",
+                    )
+                )
     if strata is not None and cluster is not None and cluster == respondent:
         per = data.groupby(cluster, observed=True)[strata].nunique()
         if (per > 1).any():
-            problems.append(Problem(f"{int((per > 1).sum())} respondent(s) are in several strata",
-                                    column=strata, fix="a respondent belongs to one stratum"))
+            problems.append(
+                Problem(
+                    f"{int((per > 1).sum())} respondent(s) are in several strata",
+                    column=strata,
+                    fix="a respondent belongs to one stratum",
+                )
+            )
     scales = {}
     for m in metrics:
         sc = scale if scale is not None else _DEFAULT_SCALE.get(m)
@@ -287,10 +345,14 @@ def scores(
             lo, hi = sc
             out = y_all.notna() & ((y_all < lo) | (y_all > hi))
             if out.any():
-                problems.append(Problem(
-                    f"metric {m!r}: {int(out.sum())} rating(s) of {score!r} are outside the scale "
-                    f"{lo}-{hi} (e.g. {y_all[out].iloc[0]:g})", column=score,
-                    fix="pass scale=(min, max) of the question, or check the data"))
+                problems.append(
+                    Problem(
+                        f"metric {m!r}: {int(out.sum())} rating(s) of {score!r} are outside the scale "
+                        f"{lo}-{hi} (e.g. {y_all[out].iloc[0]:g})",
+                        column=score,
+                        fix="pass scale=(min, max) of the question, or check the data",
+                    )
+                )
         if m in ("top2", "csat", "nps"):
             y_nn = y_all.dropna()
             if (y_nn != np.round(y_nn)).any():
@@ -298,22 +360,42 @@ def scores(
     if ci is not None:
         allowed = set()
         for m in metrics:
-            allowed |= {"mean": {"t"}, "ces": {"t"}, "top2": set(_PROP_CI), "csat": set(_PROP_CI),
-                        "nps": {"adjusted_wald", "wald"}}[m]
+            allowed |= {
+                "mean": {"t"},
+                "ces": {"t"},
+                "top2": set(_PROP_CI),
+                "csat": set(_PROP_CI),
+                "nps": {"adjusted_wald", "wald"},
+            }[m]
         check_one_of("ci", ci, sorted(allowed))
     if problems:
         raise AnalysisError("Cannot compute scores.", problems)
 
     frames = []
     for m in metrics:
-        frames.append(_score_one(data, y_all, m, groups, weight, strata, cluster, level, scales[m],
-                                 satisfied, ci, singleton))
+        frames.append(
+            _score_one(
+                data,
+                y_all,
+                m,
+                groups,
+                weight,
+                strata,
+                cluster,
+                level,
+                scales[m],
+                satisfied,
+                ci,
+                singleton,
+            )
+        )
     out = pd.concat(frames, ignore_index=True)
     return out[[*groups, *SCORE_COLUMNS]]
 
 
-def _score_one(data, y_all, metric, groups, weight, strata, cluster, level, scale, satisfied, ci,
-               singleton) -> pd.DataFrame:
+def _score_one(
+    data, y_all, metric, groups, weight, strata, cluster, level, scale, satisfied, ci, singleton
+) -> pd.DataFrame:
     alpha = 1 - level
     frame = pd.DataFrame(index=data.index)
     keys = [f"__g{i}" for i in range(len(groups))]
@@ -328,7 +410,9 @@ def _score_one(data, y_all, metric, groups, weight, strata, cluster, level, scal
         cut = hi - 1 if metric == "top2" or satisfied is None else satisfied
         frame["__y"] = np.where(y.isna(), np.nan, (y >= cut).astype(float))
     elif metric == "nps":
-        frame["__y"] = np.where(y.isna(), np.nan, np.where(y >= 9, 1.0, np.where(y <= 6, -1.0, 0.0)))
+        frame["__y"] = np.where(
+            y.isna(), np.nan, np.where(y >= 9, 1.0, np.where(y <= 6, -1.0, 0.0))
+        )
     else:
         frame["__y"] = y.to_numpy()
     if weight is not None:
@@ -339,7 +423,9 @@ def _score_one(data, y_all, metric, groups, weight, strata, cluster, level, scal
     with svy_errors(f"estimating the {metric} of the ratings"):
         if metric in ("top2", "csat"):
             method = ci or "korn-graubard"
-            res = sample.estimation.prop("__y", by=by, alpha=alpha, ci_method=method, drop_nulls=True)
+            res = sample.estimation.prop(
+                "__y", by=by, alpha=alpha, ci_method=method, drop_nulls=True
+            )
             est = res.to_polars().to_pandas()
             est = est[est["__y"].astype(float) == 1.0].drop(columns="__y")
         else:
@@ -362,15 +448,19 @@ def _score_one(data, y_all, metric, groups, weight, strata, cluster, level, scal
         else:
             sums = agg.sum().to_frame().T
         dom = dom.merge(sums, on=keys, how="left") if keys else dom.assign(**sums.iloc[0].to_dict())
-    out = dom.merge(est[[*keys, "estimate", "se", "ci_low", "ci_high", "df"]], on=keys, how="left") \
-        if keys else dom.assign(**est[["estimate", "se", "ci_low", "ci_high", "df"]].iloc[0].to_dict())
+    out = (
+        dom.merge(est[[*keys, "estimate", "se", "ci_low", "ci_high", "df"]], on=keys, how="left")
+        if keys
+        else dom.assign(**est[["estimate", "se", "ci_low", "ci_high", "df"]].iloc[0].to_dict())
+    )
 
     if metric == "nps":
         p_pos = (out["pos"] / out["w"]).to_numpy()
         p_neg = (out["neg"] / out["w"]).to_numpy()
         if (ci or "adjusted_wald") == "adjusted_wald":
-            lo_, hi_ = _nps_adjusted_wald(p_pos, p_neg, out["n"].to_numpy(float),
-                                          out["se"].to_numpy(float) ** 2, level)
+            lo_, hi_ = _nps_adjusted_wald(
+                p_pos, p_neg, out["n"].to_numpy(float), out["se"].to_numpy(float) ** 2, level
+            )
             out["ci_low"], out["ci_high"] = lo_, hi_
         for c in ("estimate", "se", "ci_low", "ci_high"):
             out[c] = out[c] * 100.0
@@ -471,7 +561,9 @@ class DriverResult:
 
     def _need_dominance(self) -> dict:
         if self._dominance is None:
-            raise AnalysisError("Dominance tables were not computed: call drivers(..., dominance=True).")
+            raise AnalysisError(
+                "Dominance tables were not computed: call drivers(..., dominance=True)."
+            )
         return self._dominance
 
     @property
@@ -489,8 +581,14 @@ class DriverResult:
         return self._need_dominance()["conditional"]
 
     def _lines(self) -> list[str]:
-        name = {"shapley": "Shapley/LMG", "relative_weights": "Johnson's relative weights"}[self.method]
-        ci = "" if self.n_boot == 0 else f", {self.level:.0%} CI [{self.r2_ci[0]:.3f}, {self.r2_ci[1]:.3f}]"
+        name = {"shapley": "Shapley/LMG", "relative_weights": "Johnson's relative weights"}[
+            self.method
+        ]
+        ci = (
+            ""
+            if self.n_boot == 0
+            else f", {self.level:.0%} CI [{self.r2_ci[0]:.3f}, {self.r2_ci[1]:.3f}]"
+        )
         lines = [
             f"DriverResult: {name} importance of {len(self.summary)} drivers of {self.outcome!r}",
             f"R2 = {self.r2:.3f}{ci}; n = {self.n:,}, missing = {self.missing}, bootstrap replicates = "
@@ -506,7 +604,9 @@ class DriverResult:
 
     def _repr_html_(self) -> str:
         head = "<br>".join(html.escape(x) for x in self._lines()[:2])
-        return f"<p>{head}</p>" + self.summary.to_html(index=False, float_format=lambda x: f"{x:.4f}")
+        return f"<p>{head}</p>" + self.summary.to_html(
+            index=False, float_format=lambda x: f"{x:.4f}"
+        )
 
 
 def drivers(
@@ -583,15 +683,28 @@ def drivers(
         drivers = [drivers]
     names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in drivers]
     cols = list(drivers.values()) if isinstance(drivers, Mapping) else list(drivers)
-    problems = check_columns(data, {"outcome": outcome, "drivers": cols, "weight": weight,
-                                    "strata": strata, "cluster": cluster}, where)
+    problems = check_columns(
+        data,
+        {
+            "outcome": outcome,
+            "drivers": cols,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+        },
+        where,
+    )
     if not cols:
         problems.append(Problem("no driver given", fix="pass drivers=[column, ...]"))
     if len(set(cols)) < len(cols) or outcome in cols:
         problems.append(Problem("drivers must be distinct columns, other than the outcome"))
     if method == "shapley" and len(cols) > 16:
-        problems.append(Problem(f"{len(cols)} drivers: exact Shapley importance is limited to 16",
-                                fix="use method='relative_weights' or fewer drivers"))
+        problems.append(
+            Problem(
+                f"{len(cols)} drivers: exact Shapley importance is limited to 16",
+                fix="use method='relative_weights' or fewer drivers",
+            )
+        )
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         problems.append(Problem(f"n_boot={n_boot!r} must be a non-negative integer"))
     if not (0 < level < 1):
@@ -603,7 +716,9 @@ def drivers(
     for c in [outcome, *cols]:
         bad = data[c].notna() & x[c].isna()
         if bad.any():
-            problems.append(Problem(f"{int(bad.sum())} value(s) of {c!r} are not numbers", column=c))
+            problems.append(
+                Problem(f"{int(bad.sum())} value(s) of {c!r} are not numbers", column=c)
+            )
     keep = x[outcome].notna()
     if missing == "listwise":
         keep &= x[cols].notna().all(axis=1)
@@ -611,14 +726,21 @@ def drivers(
         problems += weight_problems(data.loc[keep, weight], weight, where)
     for c in as_list(strata) + as_list(cluster):
         if data.loc[keep, c].isna().any():
-            problems.append(Problem(f"{int(data.loc[keep, c].isna().sum())} row(s) have no {c!r}", column=c))
+            problems.append(
+                Problem(f"{int(data.loc[keep, c].isna().sum())} row(s) have no {c!r}", column=c)
+            )
     x = x[keep]
     n = len(x)
     pair_n = x[cols].notna().sum().to_numpy()
     for name, c, k in zip(names, cols, pair_n):
         if k < 3:
-            problems.append(Problem(f"driver {name!r} has {k} row(s) with the outcome", column=c,
-                                    fix="drop this driver, or use missing='pairwise'"))
+            problems.append(
+                Problem(
+                    f"driver {name!r} has {k} row(s) with the outcome",
+                    column=c,
+                    fix="drop this driver, or use missing='pairwise'",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot compute driver importance.", problems)
 
@@ -627,8 +749,13 @@ def drivers(
     corr, _ = imp.weighted_corr(arr, w)
     for j, (name, c) in enumerate(zip([outcome, *names], [outcome, *cols])):
         if not np.isfinite(corr[0, j]).all() or not np.isfinite(corr[0, :, j]).all():
-            problems.append(Problem(f"{name!r} has no variance (or no row shared with another "
-                                    "variable)", column=c, fix="drop it from the analysis"))
+            problems.append(
+                Problem(
+                    f"{name!r} has no variance (or no row shared with another variable)",
+                    column=c,
+                    fix="drop it from the analysis",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot compute driver importance.", problems)
     rxx = corr[0, 1:, 1:]
@@ -639,15 +766,21 @@ def drivers(
         raise AnalysisError(
             "Cannot compute driver importance: the drivers' correlation matrix is singular or not "
             "positive definite.",
-            [Problem(f"e.g. {names[i]!r} and {names[j]!r} correlate at {rxx[i, j]:.3f} "
-                     f"(smallest eigenvalue {eig.min():.2g})",
-                     fix="drop or merge collinear drivers"
-                         + (", or use missing='listwise'" if missing == "pairwise" else ""))])
+            [
+                Problem(
+                    f"e.g. {names[i]!r} and {names[j]!r} correlate at {rxx[i, j]:.3f} "
+                    f"(smallest eigenvalue {eig.min():.2g})",
+                    fix="drop or merge collinear drivers"
+                    + (", or use missing='listwise'" if missing == "pairwise" else ""),
+                )
+            ],
+        )
 
     p = len(cols)
     if n_boot:
         reps = bootstrap_weights(
-            w, int(n_boot),
+            w,
+            int(n_boot),
             strata=None if strata is None else data.loc[keep, strata].to_numpy(),
             cluster=None if cluster is None else data.loc[keep, cluster].to_numpy(),
             seed=seed,
@@ -667,29 +800,47 @@ def drivers(
         boot = values[1:]
         lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
         r2_ci = tuple(float(v) for v in np.nanquantile(r2_all[1:], [alpha / 2, 1 - alpha / 2]))
-        replicates = pd.DataFrame({
-            "replicate": np.repeat(np.arange(1, n_boot + 1), p),
-            "driver": np.tile(names, n_boot),
-            "importance": boot.reshape(-1),
-        })
+        replicates = pd.DataFrame(
+            {
+                "replicate": np.repeat(np.arange(1, n_boot + 1), p),
+                "driver": np.tile(names, n_boot),
+                "importance": boot.reshape(-1),
+            }
+        )
     else:
         lo = hi = np.full(p, np.nan)
         r2_ci = (float("nan"), float("nan"))
         replicates = None
     rank = pd.Series(point).rank(ascending=False, method="min").astype(int).to_numpy()
-    summary = pd.DataFrame({
-        "driver": names,
-        "importance": point,
-        "share": point / r2 if r2 > 0 else np.nan,
-        "rank": rank,
-        "ci_low": lo,
-        "ci_high": hi,
-        "n": pair_n.astype(int),
-    }).sort_values(["rank", "driver"], kind="stable").reset_index(drop=True)
+    summary = (
+        pd.DataFrame(
+            {
+                "driver": names,
+                "importance": point,
+                "share": point / r2 if r2 > 0 else np.nan,
+                "rank": rank,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": pair_n.astype(int),
+            }
+        )
+        .sort_values(["rank", "driver"], kind="stable")
+        .reset_index(drop=True)
+    )
     dom = _dominance_tables(r2_sub, p, names, n_boot) if dominance else None
-    return DriverResult(summary=summary, r2=r2, r2_ci=r2_ci, method=method, missing=missing,
-                        outcome=str(outcome), n=int(n), n_boot=int(n_boot), level=level,
-                        replicates=replicates, _dominance=dom)
+    return DriverResult(
+        summary=summary,
+        r2=r2,
+        r2_ci=r2_ci,
+        method=method,
+        missing=missing,
+        outcome=str(outcome),
+        n=int(n),
+        n_boot=int(n_boot),
+        level=level,
+        replicates=replicates,
+        _dominance=dom,
+    )
 
 
 def _dominance_tables(r2_sub, p, names, n_boot) -> dict:
@@ -768,8 +919,17 @@ def penalty_reward(
     data = check_frame(data, where)
     names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in as_list(drivers)]
     cols = list(drivers.values()) if isinstance(drivers, Mapping) else as_list(drivers)
-    problems = check_columns(data, {"outcome": outcome, "drivers": cols, "weight": weight,
-                                    "strata": strata, "cluster": cluster}, where)
+    problems = check_columns(
+        data,
+        {
+            "outcome": outcome,
+            "drivers": cols,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+        },
+        where,
+    )
     if not low < high:
         problems.append(Problem(f"low={low} must be below high={high}"))
     if problems:
@@ -786,15 +946,21 @@ def penalty_reward(
         n_mid = int(((v > low) & (v < high)).sum())
         counts[name] = (int(lo_d.sum()), int(hi_d.sum()))
         if n_mid == 0:
-            problems.append(Problem(f"driver {name!r} has no rating between {low} and {high} (the "
-                                    "reference)", column=c, fix="change low= / high="))
+            problems.append(
+                Problem(
+                    f"driver {name!r} has no rating between {low} and {high} (the reference)",
+                    column=c,
+                    fix="change low= / high=",
+                )
+            )
         for suffix, d in (("low", lo_d), ("high", hi_d)):
             if d.sum() > 0:
                 frame[f"__{len(terms)}"] = d
                 terms.append((name, suffix, f"__{len(terms)}"))
     if n <= len(terms) + 1:
-        problems.append(Problem(f"only {n} complete row(s) for {len(terms)} dummies",
-                                fix="use fewer drivers"))
+        problems.append(
+            Problem(f"only {n} complete row(s) for {len(terms)} dummies", fix="use fewer drivers")
+        )
     if weight is not None:
         problems += weight_problems(data.loc[keep, weight], weight, where)
     if problems:
@@ -805,8 +971,7 @@ def penalty_reward(
         frame[c] = data.loc[keep, c].astype(str).to_numpy()
     sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster)
     with svy_errors("fitting the penalty-reward regression"):
-        model = sample.glm.fit(y="__y", x=[t[2] for t in terms], family="gaussian",
-                               alpha=1 - level)
+        model = sample.glm.fit(y="__y", x=[t[2] for t in terms], family="gaussian", alpha=1 - level)
         coef = model.to_polars().to_pandas().set_index("term")
     rows = []
     for name in names:
@@ -825,7 +990,9 @@ def penalty_reward(
         ia = (ri - pi) / rios if rios > 0 else np.nan
         rec["range_of_impact"] = rios
         rec["impact_asymmetry"] = ia
-        sig = any(np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - level for k in ("penalty", "reward"))
+        sig = any(
+            np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - level for k in ("penalty", "reward")
+        )
         if not sig or not np.isfinite(ia):
             factor = "unclear"
         elif ia < -threshold:
@@ -857,7 +1024,14 @@ _KANO_ROWS = {
 for _f, _row in _KANO_ROWS.items():
     for _d, _cat in enumerate(_row, start=1):
         KANO_TABLE[(_f, _d)] = _cat
-KANO_CATEGORIES = ("must_be", "one_dimensional", "attractive", "indifferent", "reverse", "questionable")
+KANO_CATEGORIES = (
+    "must_be",
+    "one_dimensional",
+    "attractive",
+    "indifferent",
+    "reverse",
+    "questionable",
+)
 
 
 def kano_category(functional, dysfunctional) -> pd.Series:
@@ -873,9 +1047,14 @@ def kano_category(functional, dysfunctional) -> pd.Series:
     bad |= (f.notna() & fn.isna()) | (d.notna() & dn.isna())
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise AnalysisError("Kano answers must be 1-5 (1 like, 2 expect, 3 neutral, 4 live with, "
-                            "5 dislike).", [Problem(f"{int(bad.sum())} answer pair(s) are not, e.g. "
-                                                    f"({f.iloc[i]!r}, {d.iloc[i]!r})")])
+        raise AnalysisError(
+            "Kano answers must be 1-5 (1 like, 2 expect, 3 neutral, 4 live with, 5 dislike).",
+            [
+                Problem(
+                    f"{int(bad.sum())} answer pair(s) are not, e.g. ({f.iloc[i]!r}, {d.iloc[i]!r})"
+                )
+            ],
+        )
     out = pd.Series([None] * len(f), dtype=object)
     idx = np.flatnonzero(ok.to_numpy())
     out.iloc[idx] = [KANO_TABLE[(int(a), int(b))] for a, b in zip(fn.iloc[idx], dn.iloc[idx])]
@@ -933,7 +1112,9 @@ def kano(
         try:
             cat = kano_category(data[f], data[d])
         except AnalysisError as exc:
-            raise AnalysisError(f"Kano pair of {tp!r} ({f}, {d}): {exc.summary}", exc.problems) from None
+            raise AnalysisError(
+                f"Kano pair of {tp!r} ({f}, {d}): {exc.summary}", exc.problems
+            ) from None
         cat.index = data.index
         ok = cat.notna()
         if groups:
@@ -945,17 +1126,38 @@ def kano(
             w = w_all.loc[idx]
             c = cat.loc[idx]
             tot = float(w.sum())
-            share = {k: float(w[c == k].sum()) / tot if tot > 0 else np.nan for k in KANO_CATEGORIES}
-            a, o, m, i = (share["attractive"], share["one_dimensional"], share["must_be"],
-                          share["indifferent"])
+            share = {
+                k: float(w[c == k].sum()) / tot if tot > 0 else np.nan for k in KANO_CATEGORIES
+            }
+            a, o, m, i = (
+                share["attractive"],
+                share["one_dimensional"],
+                share["must_be"],
+                share["indifferent"],
+            )
             base = a + o + m + i
             ranked = sorted(KANO_CATEGORIES, key=lambda k: -share[k])  # stable: table order on ties
-            rec = {"touchpoint": tp, **dict(zip(groups, key)), "n": len(idx),
-                   "n_eff": kish(w.to_numpy())[1], **share, "category": ranked[0],
-                   "cs_plus": (a + o) / base if base > 0 else np.nan,
-                   "cs_minus": -(o + m) / base if base > 0 else np.nan}
+            rec = {
+                "touchpoint": tp,
+                **dict(zip(groups, key)),
+                "n": len(idx),
+                "n_eff": kish(w.to_numpy())[1],
+                **share,
+                "category": ranked[0],
+                "cs_plus": (a + o) / base if base > 0 else np.nan,
+                "cs_minus": -(o + m) / base if base > 0 else np.nan,
+            }
             rows.append(rec)
-    cols_out = ["touchpoint", *groups, "n", "n_eff", *KANO_CATEGORIES, "category", "cs_plus", "cs_minus"]
+    cols_out = [
+        "touchpoint",
+        *groups,
+        "n",
+        "n_eff",
+        *KANO_CATEGORIES,
+        "category",
+        "cs_plus",
+        "cs_minus",
+    ]
     return pd.DataFrame(rows, columns=cols_out)
 
 
@@ -1008,13 +1210,23 @@ def importance_performance(
         imp_t = importance.summary
     else:
         imp_t = check_frame(importance, where)
-    imp_t = imp_t.rename(columns={"driver": "touchpoint"}) if "touchpoint" not in imp_t.columns else imp_t
+    imp_t = (
+        imp_t.rename(columns={"driver": "touchpoint"})
+        if "touchpoint" not in imp_t.columns
+        else imp_t
+    )
     scores = check_frame(scores, where)
-    problems = check_columns(imp_t, {"importance table": ["touchpoint", "importance", *groups]}, where)
+    problems = check_columns(
+        imp_t, {"importance table": ["touchpoint", "importance", *groups]}, where
+    )
     problems += check_columns(scores, {"scores table": ["touchpoint", "estimate", *groups]}, where)
     if "metric" in scores.columns and scores["metric"].nunique() > 1:
-        problems.append(Problem("the scores table holds several metrics",
-                                fix="filter it to one metric (e.g. scores[scores.metric == 'mean'])"))
+        problems.append(
+            Problem(
+                "the scores table holds several metrics",
+                fix="filter it to one metric (e.g. scores[scores.metric == 'mean'])",
+            )
+        )
     if problems:
         raise AnalysisError("Cannot build the importance-performance table.", problems)
     keys = ["touchpoint", *groups]
@@ -1027,15 +1239,27 @@ def importance_performance(
     right["performance_low"] = scores["ci_low"].to_numpy() if "ci_low" in scores else np.nan
     right["performance_high"] = scores["ci_high"].to_numpy() if "ci_high" in scores else np.nan
     if right.duplicated(keys).any():
-        raise AnalysisError("Cannot build the importance-performance table.",
-                            [Problem("the scores table has several rows per touchpoint",
-                                     fix="pass by= for its grouping columns, or filter it")])
+        raise AnalysisError(
+            "Cannot build the importance-performance table.",
+            [
+                Problem(
+                    "the scores table has several rows per touchpoint",
+                    fix="pass by= for its grouping columns, or filter it",
+                )
+            ],
+        )
     out = left.merge(right, on=keys, how="inner")
     missing_tp = sorted(set(left["touchpoint"]) ^ set(right["touchpoint"]))
     if out.empty:
-        raise AnalysisError("Cannot build the importance-performance table.",
-                            [Problem("no touchpoint is in both tables",
-                                     fix="name drivers by touchpoint: drivers(..., drivers={tp: column})")])
+        raise AnalysisError(
+            "Cannot build the importance-performance table.",
+            [
+                Problem(
+                    "no touchpoint is in both tables",
+                    fix="name drivers by touchpoint: drivers(..., drivers={tp: column})",
+                )
+            ],
+        )
     tmap = _targets(targets)
     out["target"] = out["touchpoint"].map(tmap).astype(float) if tmap else np.nan
     grp = out.groupby(groups, sort=False) if groups else None
@@ -1053,9 +1277,14 @@ def importance_performance(
     out["high_importance"] = out["importance"] >= cut_v
     out["below_target"] = out["gap"] < 0
     out["quadrant"] = np.select(
-        [out["high_importance"] & out["below_target"], out["high_importance"] & ~out["below_target"],
-         ~out["high_importance"] & ~out["below_target"]],
-        ["fix first", "keep up", "possible overkill"], default="low priority")
+        [
+            out["high_importance"] & out["below_target"],
+            out["high_importance"] & ~out["below_target"],
+            ~out["high_importance"] & ~out["below_target"],
+        ],
+        ["fix first", "keep up", "possible overkill"],
+        default="low priority",
+    )
     out.attrs["unmatched_touchpoints"] = missing_tp
     return out.reset_index(drop=True)
 
@@ -1066,10 +1295,15 @@ def _targets(targets) -> dict:
     journey = getattr(targets, "journey", targets)
     if hasattr(journey, "touchpoints_frame"):
         tf = journey.touchpoints_frame()
-        return {r.touchpoint: r.target_satisfaction for r in tf.itertuples()
-                if r.target_satisfaction is not None and np.isfinite(float(r.target_satisfaction))}
+        return {
+            r.touchpoint: r.target_satisfaction
+            for r in tf.itertuples()
+            if r.target_satisfaction is not None and np.isfinite(float(r.target_satisfaction))
+        }
     if isinstance(targets, pd.Series):
         return targets.dropna().to_dict()
     if isinstance(targets, Mapping):
         return {k: v for k, v in targets.items() if v is not None}
-    raise AnalysisError("targets must be a dict {touchpoint: target}, a Series, a JourneyMap or a Study.")
+    raise AnalysisError(
+        "targets must be a dict {touchpoint: target}, a Series, a JourneyMap or a Study."
+    )

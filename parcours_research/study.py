@@ -222,6 +222,51 @@ def stage_templates() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that records repeated keys in a mapping (plain PyYAML keeps the last
+    one silently)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int, int]] = []
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _value in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            loader.duplicates.append((key, line, seen[key]))
+        else:
+            seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def _load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
+    """Parse YAML safely (no object construction); returns the data and the repeated keys
+    ``(key, line, first line)``."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A YAML list of names (a single name is a list of one)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
 def _did_you_mean(value: Any, options) -> str:
     """``"did you mean 'x'? "`` for the closest option, or an empty string."""
     near = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
@@ -609,7 +654,7 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
                f"{_did_you_mean(inst_name, bundled)}name a bundled questionnaire ({', '.join(bundled)}) "
                "or the path of a YAML file in the study folder")
         inst_ok = False
-    tps = tuple(raw.get("touchpoints") or ())
+    tps = _names(raw.get("touchpoints"))
     if journey is not None:
         unknown = [t for t in tps if t not in journey.touchpoint_ids]
         if unknown:
@@ -628,7 +673,7 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
         instrument=inst_ref, responses=responses,
         respondent_id=instrument.respondent_id if instrument else str(raw.get("respondent_id", "respondent_id")),
         customer_id=raw.get("customer_id", "customer_id"), weight=raw.get("weight"), strata=raw.get("strata"),
-        cluster=raw.get("cluster"), touchpoints=tps, extra_columns=tuple(raw.get("extra_columns") or ()),
+        cluster=raw.get("cluster"), touchpoints=tps, extra_columns=_names(raw.get("extra_columns")),
     )
     return cfg, instrument
 
@@ -696,7 +741,7 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
         raise StudyError(f"Cannot load a study from {p}", [Problem(msg, STUDY_FILE, fix=fix)])
     summary = f"Cannot read {file}"
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw, duplicates = _load_yaml(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise StudyError(summary, [Problem("the file is not UTF-8 text", file.name,
                                            fix="save it as UTF-8 from your editor")]) from None
@@ -714,6 +759,9 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
                                            f"personas, ...), not {type(raw).__name__}", file.name,
                                            fix="start from the study.yml written by `parcours sample OUT`")])
     ck = _Checker(STUDY_FILE)
+    for key, line, first in duplicates:
+        ck.add(f"line {line}", f"key {key!r} appears again (first on line {first}); YAML would keep only the last one",
+               "merge the two into one entry")
     unknown = sorted(set(raw) - _TOP_KEYS, key=str)
     for k in unknown:
         ck.add(str(k), "unknown key",
@@ -765,7 +813,15 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
         study.customers = _read_customers(customers_path, root, assignment, journey)
     truth = root / "truth.json"
     if truth.exists():
-        study.truth = json.loads(truth.read_text(encoding="utf-8"))
+        try:
+            study.truth = json.loads(truth.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            line = getattr(e, "lineno", None)
+            raise StudyError(f"The study in {root} has problems", [
+                Problem(f"not valid JSON: {getattr(e, 'msg', e)}", "truth.json",
+                        column=f"line {line}" if line else None,
+                        fix="regenerate it with `parcours sample`, or delete it (only synthetic studies have one)")
+            ]) from None
     if read_responses and survey_cfg is not None and survey_cfg.responses is not None and instrument is not None:
         from .survey.io import read_responses as _read
 

@@ -102,29 +102,43 @@ def margins_from(
     ]
     if weight is not None:
         if weight not in data.columns:
-            problems.append(Problem(f"weight column {weight!r} is not in the data", column=weight,
-                                    fix="pass a column of the data or weight=None"))
+            problems.append(
+                Problem(
+                    f"weight column {weight!r} is not in the data",
+                    column=weight,
+                    fix="pass a column of the data or weight=None",
+                )
+            )
         else:
             problems += weight_problems(data[weight], weight, where)
     for c in cols:
         if c in data.columns and not dropna:
             n_na = int(data[c].isna().sum())
             if n_na:
-                problems.append(Problem(
-                    f"{n_na} row(s) have no value in margin column {c!r}", column=str(c),
-                    fix="fill them with a level of their own, or pass dropna=True"))
+                problems.append(
+                    Problem(
+                        f"{n_na} row(s) have no value in margin column {c!r}",
+                        column=str(c),
+                        fix="fill them with a level of their own, or pass dropna=True",
+                    )
+                )
     if problems:
         raise WeightingError("Cannot compute margins from the data.", problems)
-    w = (pd.Series(1.0, index=data.index) if weight is None
-         else pd.to_numeric(data[weight]).astype(float))
+    w = (
+        pd.Series(1.0, index=data.index)
+        if weight is None
+        else pd.to_numeric(data[weight]).astype(float)
+    )
     out: dict[str, dict] = {}
     for c in cols:
         ok = data[c].notna()
         totals = w[ok].groupby(data.loc[ok, c], sort=True, observed=True).sum()
         s = float(totals.sum())
         if s <= 0:
-            raise WeightingError("Cannot compute margins from the data.",
-                                 [Problem(f"margin column {c!r} has no weighted row", column=str(c))])
+            raise WeightingError(
+                "Cannot compute margins from the data.",
+                [Problem(f"margin column {c!r} has no weighted row", column=str(c))],
+            )
         out[str(c)] = {_plain(k): float(v) / s for k, v in totals.items()}
     return out
 
@@ -213,8 +227,10 @@ class RakeResult:
         if self.converged:
             status = f"converged in {self.n_iter} iterations (max share error < {self.tol:g})"
         else:
-            status = (f"DID NOT CONVERGE after {self.n_iter} iterations "
-                      f"(max share error {self.max_error:.2g})")
+            status = (
+                f"DID NOT CONVERGE after {self.n_iter} iterations "
+                f"(max share error {self.max_error:.2g})"
+            )
         limits = []
         if self.bounds is not None:
             limits.append(f"g = w / w0 within {_pair(self.bounds)}")
@@ -312,8 +328,13 @@ def rake(
     if not isinstance(margins, Mapping) or not margins:
         raise WeightingError(
             "rake needs margins: a dict {column: {level: share}}.",
-            [Problem("no margins given", fix="pass margins={'persona': {'connecte': 0.4, ...}, ...} "
-                     "or the study's margins (study.margins)")],
+            [
+                Problem(
+                    "no margins given",
+                    fix="pass margins={'persona': {'connecte': 0.4, ...}, ...} "
+                    "or the study's margins (study.margins)",
+                )
+            ],
         )
     if not isinstance(max_iter, int | np.integer) or max_iter < 1:
         problems.append(Problem(f"max_iter={max_iter!r} must be a positive integer"))
@@ -327,14 +348,18 @@ def rake(
     # starting weights
     if weight is not None:
         if weight not in data.columns:
-            problems.append(Problem(f"weight column {weight!r} is not in the data", column=str(weight),
-                                    fix="pass a column of the data, or weight=None for equal weights"))
+            problems.append(
+                Problem(
+                    f"weight column {weight!r} is not in the data",
+                    column=str(weight),
+                    fix="pass a column of the data, or weight=None for equal weights",
+                )
+            )
             w0 = np.ones(n)
         else:
             wp = weight_problems(data[weight], str(weight), "starting weights", allow_zero=False)
             problems += wp
-            w0 = (np.ones(n) if wp else
-                  pd.to_numeric(data[weight]).to_numpy(dtype=float))
+            w0 = np.ones(n) if wp else pd.to_numeric(data[weight]).to_numpy(dtype=float)
     else:
         w0 = np.ones(n)
 
@@ -378,14 +403,24 @@ def rake(
     if clash:
         raise WeightingError(
             "Cannot rake to these margins.",
-            [Problem(f"the bounds and the trimming leave no admissible weight for {clash} respondent(s)",
-                     fix="widen bounds= or trim=")],
+            [
+                Problem(
+                    f"the bounds and the trimming leave no admissible weight for {clash} respondent(s)",
+                    fix="widen bounds= or trim=",
+                )
+            ],
         )
     limited = bounds_t is not None or trim_t is not None
     target_totals = [t * total_ for t in targets]
     w, converged, n_iter, err = _ipf(
-        start, codes, target_totals, total_,
-        lo if limited else None, hi if limited else None, int(max_iter), float(tol),
+        start,
+        codes,
+        target_totals,
+        total_,
+        lo if limited else None,
+        hi if limited else None,
+        int(max_iter),
+        float(tol),
     )
 
     summary = _summary(list(margins), codes, targets, levels, counts, w, n)
@@ -396,10 +431,15 @@ def rake(
             f"{r.column}={r.level!r}: {r.weighted_share:.4f} vs target {r.target_share:.4f}"
             for r in worst.itertuples()
         )
-        msg = (f"Raking did not converge after {n_iter} iterations (largest share error {err:.2g}): "
-               f"{where_off}.")
-        fix = ("widen bounds= or trim=, collapse sparse levels, or raise max_iter"
-               if limited else "collapse sparse levels or raise max_iter")
+        msg = (
+            f"Raking did not converge after {n_iter} iterations (largest share error {err:.2g}): "
+            f"{where_off}."
+        )
+        fix = (
+            "widen bounds= or trim=, collapse sparse levels, or raise max_iter"
+            if limited
+            else "collapse sparse levels or raise max_iter"
+        )
         if on_nonconvergence == "error":
             raise WeightingError(msg, [Problem("margins not met", fix=fix)])
         warnings.warn(f"{msg} -> {fix}", ParcoursWarning, stacklevel=2)
@@ -433,17 +473,30 @@ def _limits(name: str, value, problems: list[Problem]) -> tuple | None:
     for side in value:
         if side is None:
             out.append(None)
-        elif isinstance(side, bool) or not isinstance(side, int | float | np.number) or not np.isfinite(side) or side <= 0:
-            problems.append(Problem(f"{name}={tuple(value)!r}: each side must be a positive number or None"))
+        elif (
+            isinstance(side, bool)
+            or not isinstance(side, int | float | np.number)
+            or not np.isfinite(side)
+            or side <= 0
+        ):
+            problems.append(
+                Problem(f"{name}={tuple(value)!r}: each side must be a positive number or None")
+            )
             return None
         else:
             out.append(float(side))
     if out[0] is not None and out[1] is not None and out[0] > out[1]:
         problems.append(Problem(f"{name}={tuple(value)!r}: low is above high"))
         return None
-    if name == "bounds" and ((out[0] is not None and out[0] > 1) or (out[1] is not None and out[1] < 1)):
-        problems.append(Problem(f"bounds={tuple(value)!r} exclude g = 1 (no adjustment)",
-                                fix="bounds limit g = w / w0; use low <= 1 <= high, e.g. (0.3, 3)"))
+    if name == "bounds" and (
+        (out[0] is not None and out[0] > 1) or (out[1] is not None and out[1] < 1)
+    ):
+        problems.append(
+            Problem(
+                f"bounds={tuple(value)!r} exclude g = 1 (no adjustment)",
+                fix="bounds limit g = w / w0; use low <= 1 <= high, e.g. (0.3, 3)",
+            )
+        )
         return None
     return tuple(out)
 
@@ -452,8 +505,13 @@ def _parse_margin(data, col, spec, share_tol, problems):
     """Codes of every row, target shares, level keys and respondent counts of one margin."""
     label = f"margins.{col}"
     if col not in data.columns:
-        problems.append(Problem(f"margin column {col!r} is not in the data", column=label,
-                                fix="name margins after columns of the responses"))
+        problems.append(
+            Problem(
+                f"margin column {col!r} is not in the data",
+                column=label,
+                fix="name margins after columns of the responses",
+            )
+        )
         return None
     if not isinstance(spec, Mapping) or not spec:
         problems.append(Problem("expected a non-empty dict {level: share}", column=label))
@@ -464,45 +522,69 @@ def _parse_margin(data, col, spec, share_tol, problems):
     for k in keys:
         v = spec[k]
         if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
-            problems.append(Problem(f"the share of level {k!r} is {v!r}, not a number",
-                                    column=label, fix="give a share between 0 and 1"))
+            problems.append(
+                Problem(
+                    f"the share of level {k!r} is {v!r}, not a number",
+                    column=label,
+                    fix="give a share between 0 and 1",
+                )
+            )
             bad = True
         elif v < 0:
-            problems.append(Problem(f"the share of level {k!r} is negative ({v})",
-                                    column=label, fix="give a share between 0 and 1"))
+            problems.append(
+                Problem(
+                    f"the share of level {k!r} is negative ({v})",
+                    column=label,
+                    fix="give a share between 0 and 1",
+                )
+            )
             bad = True
         else:
             shares.append(float(v))
     if not bad:
         s = sum(shares)
         if abs(s - 1) > share_tol:
-            fix = ("these look like percentages: divide them by 100" if abs(s - 100) <= 100 * share_tol
-                   else "shares of one margin must sum to 1")
+            fix = (
+                "these look like percentages: divide them by 100"
+                if abs(s - 100) <= 100 * share_tol
+                else "shares of one margin must sum to 1"
+            )
             problems.append(Problem(f"the shares sum to {s:g}, not 1", column=label, fix=fix))
             bad = True
     str_keys = [str(k) for k in keys]
     if len(set(str_keys)) < len(str_keys):
         dup = sorted({k for k in str_keys if str_keys.count(k) > 1})
-        problems.append(Problem(f"level(s) {dup} are given twice (e.g. as 1 and '1')",
-                                column=label))
+        problems.append(
+            Problem(f"level(s) {dup} are given twice (e.g. as 1 and '1')", column=label)
+        )
         bad = True
 
     n_na = int(data[col].isna().sum())
     if n_na:
-        problems.append(Problem(
-            f"{n_na} respondent(s) have no value in column {col!r}", column=label,
-            fix="raking needs a level for every respondent: fill them (e.g. a level 'unknown' with "
-                "its own share) or drop those rows"))
+        problems.append(
+            Problem(
+                f"{n_na} respondent(s) have no value in column {col!r}",
+                column=label,
+                fix="raking needs a level for every respondent: fill them (e.g. a level 'unknown' with "
+                "its own share) or drop those rows",
+            )
+        )
         bad = True
     codes_u, uniques = pd.factorize(data[col], use_na_sentinel=True)
     uniq_str = [str(u) for u in uniques]
     index_of = {k: i for i, k in enumerate(str_keys)}
-    unknown = [(u, int((codes_u == j).sum())) for j, u in enumerate(uniques) if str(u) not in index_of]
+    unknown = [
+        (u, int((codes_u == j).sum())) for j, u in enumerate(uniques) if str(u) not in index_of
+    ]
     if unknown:
         shown = ", ".join(f"{_plain(u)!r} ({c} respondents)" for u, c in unknown[:10])
-        problems.append(Problem(
-            f"level(s) in the data have no share: {shown}", column=label,
-            fix="add them to the margin, or recode/collapse them into a level that has a share"))
+        problems.append(
+            Problem(
+                f"level(s) in the data have no share: {shown}",
+                column=label,
+                fix="add them to the margin, or recode/collapse them into a level that has a share",
+            )
+        )
         bad = True
     counts = np.zeros(len(keys), dtype=np.int64)
     if not unknown:
@@ -516,16 +598,23 @@ def _parse_margin(data, col, spec, share_tol, problems):
     if not bad:
         for i, k in enumerate(keys):
             if counts[i] == 0 and shares[i] > 0:
-                problems.append(Problem(
-                    f"level {k!r} has a target share of {shares[i]:g} but no respondent",
-                    column=label,
-                    fix="collapse it with a neighbouring level (summing their shares), or drop it "
-                        "and rescale the other shares"))
+                problems.append(
+                    Problem(
+                        f"level {k!r} has a target share of {shares[i]:g} but no respondent",
+                        column=label,
+                        fix="collapse it with a neighbouring level (summing their shares), or drop it "
+                        "and rescale the other shares",
+                    )
+                )
                 bad = True
             elif counts[i] > 0 and shares[i] == 0:
-                problems.append(Problem(
-                    f"level {k!r} has a target share of 0 but {counts[i]} respondent(s)",
-                    column=label, fix="give it a positive share, or drop those respondents"))
+                problems.append(
+                    Problem(
+                        f"level {k!r} has a target share of 0 but {counts[i]} respondent(s)",
+                        column=label,
+                        fix="give it a positive share, or drop those respondents",
+                    )
+                )
                 bad = True
     if bad:
         return None
@@ -561,6 +650,7 @@ def _summary(columns, codes, targets, levels, counts, w, n) -> pd.DataFrame:
         ws = np.bincount(c, weights=w, minlength=len(t)) / total
         for i, level in enumerate(lv):
             rows.append((str(col), level, int(cnt[i]), cnt[i] / n, float(t[i]), float(ws[i])))
-    out = pd.DataFrame(rows, columns=["column", "level", "n", "sample_share", "target_share",
-                                      "weighted_share"])
+    out = pd.DataFrame(
+        rows, columns=["column", "level", "n", "sample_share", "target_share", "weighted_share"]
+    )
     return out.astype({"level": object})

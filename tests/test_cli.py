@@ -40,10 +40,14 @@ def test_no_verb_prints_help_and_exits_2(capsys):
 def test_validate_sample(capsys, sample_dir):
     code, out, err = run(capsys, "validate", str(sample_dir))
     assert code == 0, err
-    assert "stages (6): Sensibiliser > Acquérir > Intégrer > Engager > Fidéliser > Promouvoir" in out
+    assert (
+        "stages (6): Sensibiliser > Acquérir > Intégrer > Engager > Fidéliser > Promouvoir" in out
+    )
     assert "touchpoints: 16" in out and "moments of truth: signup, id_verification, claim" in out
     assert "personas (4): connecte" in out
-    assert re.search(r"respondents: 800 \(connecte \d+, prudent \d+, senior \d+, explorateur \d+\)", out)
+    assert re.search(
+        r"respondents: 800 \(connecte \d+, prudent \d+, senior \d+, explorateur \d+\)", out
+    )
     n_events = len(pd.read_csv(sample_dir / "traces" / "events.csv.gz", dtype=str))
     assert f"events: {n_events:,} raw rows" in out
     n_excerpts = len(pd.read_csv(sample_dir / "qual" / "excerpts.csv", dtype=str))
@@ -51,8 +55,10 @@ def test_validate_sample(capsys, sample_dir):
     assert out.rstrip().endswith("OK: the study is valid.")
 
 
-@pytest.mark.parametrize("case", ["several_problems_study", "several_problems_responses", "invalid_yaml",
-                                  "missing_study_yml"])
+@pytest.mark.parametrize(
+    "case",
+    ["several_problems_study", "several_problems_responses", "invalid_yaml", "missing_study_yml"],
+)
 def test_validate_broken_folder_lists_problems_on_stderr(capsys, case):
     code, out, err = run(capsys, "validate", str(BROKEN / case))
     assert code == 1
@@ -73,7 +79,9 @@ def test_codebook_of_a_study(capsys, sample_dir, tmp_path):
     md = (tmp_path / "codebook_standard_touchpoint.md").read_text(encoding="utf-8")
     cb = pd.read_csv(tmp_path / "codebook_standard_touchpoint.csv")
     assert "sat_id_verification" in cb["column"].tolist()
-    assert len(cb) == 1 + 1 + 30  # respondent id, customer id, 30 questions expanded over 16 touchpoints
+    assert (
+        len(cb) == 1 + 1 + 30
+    )  # respondent id, customer id, 30 questions expanded over 16 touchpoints
     table_rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert len(table_rows) == len(cb) + 1  # header + one line per column
     assert "Vérification d'identité" in md
@@ -93,8 +101,22 @@ def test_codebook_of_an_unknown_instrument_exits_1(capsys, tmp_path):
 
 
 def test_sample_verb(capsys, tmp_path):
-    args = ["sample", str(tmp_path / "s"), "--seed", "4", "--customers", "80", "--prospects", "20",
-            "--respondents", "40", "--participants", "8", "--days", "14"]
+    args = [
+        "sample",
+        str(tmp_path / "s"),
+        "--seed",
+        "4",
+        "--customers",
+        "80",
+        "--prospects",
+        "20",
+        "--respondents",
+        "40",
+        "--participants",
+        "8",
+        "--days",
+        "14",
+    ]
     code, out, _ = run(capsys, *args)
     assert code == 0 and "truth.json" in out
     assert (tmp_path / "s" / "study.yml").exists()
@@ -105,8 +127,12 @@ def test_sample_verb(capsys, tmp_path):
 
 
 def test_installed_entry_point(sample_dir):
-    exe = shutil.which("parcours", path=str(Path(sys.executable).parent)) or shutil.which("parcours")
+    exe = shutil.which("parcours", path=str(Path(sys.executable).parent)) or shutil.which(
+        "parcours"
+    )
     assert exe, "the `parcours` entry point is not installed (pip install -e .)"
-    done = subprocess.run([exe, "validate", str(sample_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "validate", str(sample_dir)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "OK: the study is valid." in done.stdout

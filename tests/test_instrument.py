@@ -9,10 +9,24 @@ import pandas as pd
 import pytest
 
 from parcours_research.errors import StudyError
-from parcours_research.survey.instrument import QUESTION_TYPES, ROLES, bundled_instruments, load_instrument
+from parcours_research.survey.instrument import (
+    QUESTION_TYPES,
+    ROLES,
+    bundled_instruments,
+    load_instrument,
+)
 
 CODEBOOK_COLUMNS = [
-    "column", "type", "role", "required", "touchpoint", "min", "max", "options", "value_labels", "text",
+    "column",
+    "type",
+    "role",
+    "required",
+    "touchpoint",
+    "min",
+    "max",
+    "options",
+    "value_labels",
+    "text",
 ]
 
 
@@ -24,12 +38,21 @@ def test_standard_questionnaire_alone():
     inst = load_instrument("standard_touchpoint")
     assert inst.id == "standard_touchpoint" and inst.respondent_id == "respondent_id"
     assert inst.touchpoint_columns() == {}  # no journey, no per-touchpoint question
-    assert (inst.first("overall"), inst.first("nps"), inst.first("effort")) == ("overall_sat", "nps", "ces")
+    assert (inst.first("overall"), inst.first("nps"), inst.first("effort")) == (
+        "overall_sat",
+        "nps",
+        "ces",
+    )
     scales = {q.id: (q.min, q.max) for q in inst.questions if q.numeric}
     assert scales["overall_sat"] == (1, 5) and scales["nps"] == (0, 10) and scales["ces"] == (1, 7)
     required = {q.id for q in inst.questions if q.required}
     assert required == {"overall_sat", "nps", "age_band", "channel_pref"}
-    assert {q.id for q in inst.by_role("profile")} >= {"age_band", "channel_pref", "tenure_years", "region"}
+    assert {q.id for q in inst.by_role("profile")} >= {
+        "age_band",
+        "channel_pref",
+        "tenure_years",
+        "region",
+    }
     assert inst.by_role("comment")[0].type == "text"
     assert inst.question("age_band").options == ("18-34", "35-54", "55+")
     assert inst.question("overall_sat").value_labels[5].get("en") == "Very satisfied"

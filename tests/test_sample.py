@@ -15,7 +15,13 @@ from parcours_research.errors import StudyError
 from parcours_research.journey import assign_personas
 from parcours_research.study import load_study
 
-SMALL = {"n_customers": 120, "n_prospects": 40, "n_respondents": 60, "n_participants": 8, "days": 21}
+SMALL = {
+    "n_customers": 120,
+    "n_prospects": 40,
+    "n_respondents": 60,
+    "n_participants": 8,
+    "days": 21,
+}
 
 
 def hashes(folder) -> dict[str, str]:
@@ -30,15 +36,27 @@ def test_same_seed_same_bytes(tmp_path):
     a = sample.make_sample(tmp_path / "a", seed=7, **SMALL)
     b = sample.make_sample(tmp_path / "b", seed=7, **SMALL)
     ha, hb = hashes(a), hashes(b)
-    assert set(ha) >= {"study.yml", "truth.json", "survey/responses.csv", "traces/events.csv.gz",
-                       "traces/identity.csv", "qual/excerpts.csv", "crm/customers.csv"}
+    assert set(ha) >= {
+        "study.yml",
+        "truth.json",
+        "survey/responses.csv",
+        "traces/events.csv.gz",
+        "traces/identity.csv",
+        "qual/excerpts.csv",
+        "crm/customers.csv",
+    }
     assert ha == hb
 
 
 def test_different_seed_different_data(tmp_path):
     a = hashes(sample.make_sample(tmp_path / "a", seed=1, **SMALL))
     b = hashes(sample.make_sample(tmp_path / "b", seed=2, **SMALL))
-    for f in ["survey/responses.csv", "traces/events.csv.gz", "qual/excerpts.csv", "crm/customers.csv"]:
+    for f in [
+        "survey/responses.csv",
+        "traces/events.csv.gz",
+        "qual/excerpts.csv",
+        "crm/customers.csv",
+    ]:
         assert a[f] != b[f], f
 
 
@@ -53,7 +71,9 @@ def test_committed_sample_is_current_and_small(sample_dir, tmp_path):
     size = sum(p.stat().st_size for p in sample_dir.rglob("*") if p.is_file())
     assert size < 2_000_000  # "well under 5 MB"
     fresh = sample.make_sample(tmp_path / "fresh", seed=0)
-    assert hashes(fresh) == hashes(sample_dir), "regenerate: parcours sample data/sample --seed 0 --overwrite"
+    assert hashes(fresh) == hashes(sample_dir), (
+        "regenerate: parcours sample data/sample --seed 0 --overwrite"
+    )
 
 
 def test_refuses_to_overwrite_and_bad_arguments(tmp_path):
@@ -85,7 +105,9 @@ def test_bot_share_is_the_share_of_bot_rows(sample_dir):
     truth = json.loads((sample_dir / "truth.json").read_text(encoding="utf-8"))
     events = pd.read_csv(sample_dir / "traces" / "events.csv.gz", dtype=str)
     assert len(events) == truth["events"]["n_rows"]
-    assert truth["bot_share"] == pytest.approx(truth["events"]["n_bot_rows"] / len(events), abs=1e-6)
+    assert truth["bot_share"] == pytest.approx(
+        truth["events"]["n_bot_rows"] / len(events), abs=1e-6
+    )
     assert truth["bot_share"] == pytest.approx(sample.SAMPLE_DEFAULTS["bot_share"], abs=0.002)
     # at least the user-agent bots are plainly visible in the raw log
     ua_bots = events["user_agent"].str.contains("bot|python-requests|Headless", case=False).mean()
@@ -114,7 +136,9 @@ def test_planted_friction_is_visible_in_raw_means(sample_study):
     others = r.loc[r["persona"] != "senior", col].mean()
     assert others - senior > 0.8
     # and only there: elsewhere seniors rate like the others
-    gaps = r.groupby(r["persona"] == "senior")[[c for c in r.columns if c.startswith("sat_")]].mean()
+    gaps = r.groupby(r["persona"] == "senior")[
+        [c for c in r.columns if c.startswith("sat_")]
+    ].mean()
     gap = gaps.loc[False] - gaps.loc[True]
     assert gap.drop(col).abs().max() < 0.4
 

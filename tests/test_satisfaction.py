@@ -117,10 +117,26 @@ def test_svy_mean_zinc_matches_stata(nhanes):
     # Stata [SVY] svy estimation, `svy: mean zinc` on nhanes2 (svyset psuid [pweight=finalwgt],
     # strata(stratid)): Number of obs 9,189; design df 31; mean 87.18207, linearized
     # SE .4944827, 95% CI [86.17356, 88.19057]. R survey's svymean gives the same.
-    out = sat.scores(nhanes, "zinc", touchpoint=None, by=None, weight="finalwgt",
-                     strata="stratid", cluster="psuid")
+    out = sat.scores(
+        nhanes,
+        "zinc",
+        touchpoint=None,
+        by=None,
+        weight="finalwgt",
+        strata="stratid",
+        cluster="psuid",
+    )
     row = out.iloc[0]
-    assert list(out.columns) == ["metric", "estimate", "se", "ci_low", "ci_high", "df", "n", "n_eff"]
+    assert list(out.columns) == [
+        "metric",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "n",
+        "n_eff",
+    ]
     assert row["estimate"] == pytest.approx(87.18207, abs=5e-6)
     assert row["se"] == pytest.approx(0.4944827, abs=5e-8)
     assert row["ci_low"] == pytest.approx(86.17356, abs=5e-6)
@@ -129,11 +145,23 @@ def test_svy_mean_zinc_matches_stata(nhanes):
 
 
 def test_domain_means_match_hand_linearisation(nhanes):
-    out = sat.scores(nhanes, "zinc", touchpoint=None, by="highbp", weight="finalwgt",
-                     strata="stratid", cluster="psuid")
+    out = sat.scores(
+        nhanes,
+        "zinc",
+        touchpoint=None,
+        by="highbp",
+        weight="finalwgt",
+        strata="stratid",
+        cluster="psuid",
+    )
     for _, row in out.iterrows():
-        est, se = taylor_mean(nhanes["zinc"], nhanes["finalwgt"], nhanes["stratid"],
-                              nhanes["psuid"], domain=nhanes["highbp"] == row["highbp"])
+        est, se = taylor_mean(
+            nhanes["zinc"],
+            nhanes["finalwgt"],
+            nhanes["stratid"],
+            nhanes["psuid"],
+            domain=nhanes["highbp"] == row["highbp"],
+        )
         assert row["estimate"] == pytest.approx(est, rel=1e-12)
         assert row["se"] == pytest.approx(se, rel=1e-9)
 
@@ -145,21 +173,48 @@ def test_proportion_intervals_match_closed_forms(nhanes):
     n = len(data)
     df = 62 - 31
     alpha = 0.05
-    kg = sat.scores(data, "rating", touchpoint=None, by=None, metric="csat", scale=(0, 1),
-                    satisfied=1, weight="finalwgt", strata="stratid", cluster="psuid").iloc[0]
+    kg = sat.scores(
+        data,
+        "rating",
+        touchpoint=None,
+        by=None,
+        metric="csat",
+        scale=(0, 1),
+        satisfied=1,
+        weight="finalwgt",
+        strata="stratid",
+        cluster="psuid",
+    ).iloc[0]
     assert kg["estimate"] == pytest.approx(p_hat, rel=1e-12)
     assert kg["se"] == pytest.approx(se_ref, rel=1e-9)
     # Korn & Graubard (1998) eq. 2.1-2.2, Clopper-Pearson on the df-adjusted effective n,
     # truncated at n (NCHS, Parker et al. 2017)
-    n_star = min(n, p_hat * (1 - p_hat) / se_ref**2
-                 * (stats.t.ppf(1 - alpha / 2, n - 1) / stats.t.ppf(1 - alpha / 2, df)) ** 2)
+    n_star = min(
+        n,
+        p_hat
+        * (1 - p_hat)
+        / se_ref**2
+        * (stats.t.ppf(1 - alpha / 2, n - 1) / stats.t.ppf(1 - alpha / 2, df)) ** 2,
+    )
     x = n_star * p_hat
     assert kg["ci_low"] == pytest.approx(stats.beta.ppf(alpha / 2, x, n_star - x + 1), rel=1e-7)
-    assert kg["ci_high"] == pytest.approx(stats.beta.ppf(1 - alpha / 2, x + 1, n_star - x), rel=1e-7)
+    assert kg["ci_high"] == pytest.approx(
+        stats.beta.ppf(1 - alpha / 2, x + 1, n_star - x), rel=1e-7
+    )
     # logit interval (Stata's default for svy: proportion)
-    lg = sat.scores(data, "rating", touchpoint=None, by=None, metric="csat", scale=(0, 1), ci="logit",
-                    satisfied=1,
-                    weight="finalwgt", strata="stratid", cluster="psuid").iloc[0]
+    lg = sat.scores(
+        data,
+        "rating",
+        touchpoint=None,
+        by=None,
+        metric="csat",
+        scale=(0, 1),
+        ci="logit",
+        satisfied=1,
+        weight="finalwgt",
+        strata="stratid",
+        cluster="psuid",
+    ).iloc[0]
     t = stats.t.ppf(1 - alpha / 2, df)
     half = t * se_ref / (p_hat * (1 - p_hat))
     logit = math.log(p_hat / (1 - p_hat))
@@ -169,7 +224,9 @@ def test_proportion_intervals_match_closed_forms(nhanes):
 
 def test_top2_csat_definitions():
     rng = np.random.default_rng(1)
-    df = pd.DataFrame({"score": rng.integers(1, 6, 300).astype(float), "g": rng.choice(["a", "b"], 300)})
+    df = pd.DataFrame(
+        {"score": rng.integers(1, 6, 300).astype(float), "g": rng.choice(["a", "b"], 300)}
+    )
     out = sat.scores(df, touchpoint=None, by="g", metric=["top2", "csat"], satisfied=5)
     for g, grp in df.groupby("g"):
         top2 = out[(out.g == g) & (out.metric == "top2")]["estimate"].item()
@@ -178,8 +235,9 @@ def test_top2_csat_definitions():
         assert csat == pytest.approx((grp["score"] >= 5).mean())
     with pytest.raises(AnalysisError, match="outside the scale 1-5"):
         sat.scores(df.assign(score=df.score + 2), touchpoint=None, by=None, metric="top2")
-    seven = sat.scores(df.assign(score=df.score + 2), touchpoint=None, by=None, metric="top2",
-                       scale=(1, 7)).iloc[0]
+    seven = sat.scores(
+        df.assign(score=df.score + 2), touchpoint=None, by=None, metric="top2", scale=(1, 7)
+    ).iloc[0]
     assert seven["estimate"] == pytest.approx((df["score"] + 2 >= 6).mean())
 
 
@@ -188,7 +246,9 @@ def test_top2_csat_definitions():
 # ---------------------------------------------------------------------------------------------
 def nps_frame(n_pro, n_pas, n_det, seed=0):
     rng = np.random.default_rng(seed)
-    vals = np.concatenate([rng.integers(9, 11, n_pro), rng.integers(7, 9, n_pas), rng.integers(0, 7, n_det)])
+    vals = np.concatenate(
+        [rng.integers(9, 11, n_pro), rng.integers(7, 9, n_pas), rng.integers(0, 7, n_det)]
+    )
     return pd.DataFrame({"nps": rng.permutation(vals).astype(float)})
 
 
@@ -225,22 +285,45 @@ def test_nps_srs_matches_closed_forms(n_pro, n_pas, n_det):
 def test_nps_design_se_matches_linearisation():
     rng = np.random.default_rng(5)
     n = 500
-    df = pd.DataFrame({
-        "nps": rng.integers(0, 11, n).astype(float),
-        "w": rng.uniform(0.5, 4, n),
-        "stratum": rng.integers(0, 4, n),
-    })
+    df = pd.DataFrame(
+        {
+            "nps": rng.integers(0, 11, n).astype(float),
+            "w": rng.uniform(0.5, 4, n),
+            "stratum": rng.integers(0, 4, n),
+        }
+    )
     df["psu"] = df["stratum"] * 100 + rng.integers(0, 8, n)
     trinomial = np.where(df.nps >= 9, 1.0, np.where(df.nps <= 6, -1.0, 0.0))
     est, se = taylor_mean(trinomial, df.w, df.stratum, df.psu)
-    out = sat.scores(df, "nps", touchpoint=None, by=None, metric="nps", weight="w", strata="stratum",
-                     cluster="psu").iloc[0]
+    out = sat.scores(
+        df,
+        "nps",
+        touchpoint=None,
+        by=None,
+        metric="nps",
+        weight="w",
+        strata="stratum",
+        cluster="psu",
+    ).iloc[0]
     assert out["estimate"] == pytest.approx(100 * est, rel=1e-12)
     assert out["se"] == pytest.approx(100 * se, rel=1e-9)
-    # the adjusted-Wald interval on the design-effective n: wider when the design is less
-    # efficient than a simple random sample of the same size
-    srs = sat.scores(df.assign(w=1.0), "nps", touchpoint=None, by=None, metric="nps").iloc[0]
-    assert (out["ci_high"] - out["ci_low"]) > (srs["ci_high"] - srs["ci_low"])
+    # Rocks' adjusted Wald on the design-effective n: n* = n s2 / ((n - 1) v), s2 the weighted
+    # trinomial variance p+ + p- - d^2, v the linearised variance (n* = n for an unweighted
+    # simple random sample, as in the closed-form test above)
+    pp = np.sum(df.w * (trinomial == 1)) / df.w.sum()
+    pn = np.sum(df.w * (trinomial == -1)) / df.w.sum()
+    n_star = n * (pp + pn - (pp - pn) ** 2) / ((n - 1) * se**2)
+    pa, qa = (n_star * pp + 0.75) / (n_star + 3), (n_star * pn + 0.75) / (n_star + 3)
+    half = stats.norm.ppf(0.975) * math.sqrt((pa + qa - (pa - qa) ** 2) / (n_star + 3))
+    assert out["ci_low"] == pytest.approx(100 * (pa - qa - half), rel=1e-9)
+    assert out["ci_high"] == pytest.approx(100 * (pa - qa + half), rel=1e-9)
+    # clusters of alike answers: less information than as many independent answers
+    alike = df.assign(nps=df.groupby("psu")["nps"].transform("first"))
+    clustered = sat.scores(
+        alike, "nps", touchpoint=None, by=None, metric="nps", cluster="psu", strata="stratum"
+    ).iloc[0]
+    srs = sat.scores(alike, "nps", touchpoint=None, by=None, metric="nps").iloc[0]
+    assert (clustered["ci_high"] - clustered["ci_low"]) > 2 * (srs["ci_high"] - srs["ci_low"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,11 +331,13 @@ def test_nps_design_se_matches_linearisation():
 # ---------------------------------------------------------------------------------------------
 def wide_responses(n=300, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "respondent_id": [f"R{i:04d}" for i in range(n)],
-        "persona": rng.choice(["connecte", "senior"], n),
-        "weight": rng.uniform(0.5, 2.5, n),
-    })
+    df = pd.DataFrame(
+        {
+            "respondent_id": [f"R{i:04d}" for i in range(n)],
+            "persona": rng.choice(["connecte", "senior"], n),
+            "weight": rng.uniform(0.5, 2.5, n),
+        }
+    )
     person = rng.normal(0, 0.8, n)  # a person effect: ratings by one respondent correlate
     for tp in ("signup", "billing", "claim"):
         score = np.clip(np.round(3.5 + person + rng.normal(0, 0.7, n)), 1, 5)
@@ -264,17 +349,23 @@ def wide_responses(n=300, seed=0):
 
 def test_to_long_drops_blanks_and_keeps_columns():
     wide = wide_responses()
-    long = sat.to_long(wide, {"signup": "sat_signup", "billing": "sat_billing", "claim": "sat_claim"},
-                       keep=["persona", "weight"])
+    long = sat.to_long(
+        wide,
+        {"signup": "sat_signup", "billing": "sat_billing", "claim": "sat_claim"},
+        keep=["persona", "weight"],
+    )
     assert list(long.columns) == ["respondent_id", "persona", "weight", "touchpoint", "score"]
     n_answers = int(wide[["sat_signup", "sat_billing", "sat_claim"]].notna().sum().sum())
     assert len(long) == n_answers and long["score"].notna().all()
     assert list(long["touchpoint"].unique()) == ["signup", "billing", "claim"]
     r = wide.iloc[7]
     got = long[long.respondent_id == r["respondent_id"]].set_index("touchpoint")["score"]
-    assert got.to_dict() == {tp: r[f"sat_{tp}"] for tp in ("signup", "billing", "claim")
-                             if not np.isnan(r[f"sat_{tp}"])}
-    assert sat.to_long(wide).shape == long[["respondent_id", "touchpoint", "score"]].shape  # sat_ prefix
+    assert got.to_dict() == {
+        tp: r[f"sat_{tp}"] for tp in ("signup", "billing", "claim") if not np.isnan(r[f"sat_{tp}"])
+    }
+    assert (
+        sat.to_long(wide).shape == long[["respondent_id", "touchpoint", "score"]].shape
+    )  # sat_ prefix
 
 
 def test_to_long_errors():
@@ -295,8 +386,13 @@ def test_respondent_is_the_cluster_in_long_data():
     wide = wide_responses()
     long = sat.to_long(wide, keep=["persona", "weight"])
     out = sat.scores(long, touchpoint=None, by="persona", weight="weight")
-    independent = sat.scores(long.assign(row=np.arange(len(long))), touchpoint=None, by="persona",
-                             weight="weight", cluster="row")
+    independent = sat.scores(
+        long.assign(row=np.arange(len(long))),
+        touchpoint=None,
+        by="persona",
+        weight="weight",
+        cluster="row",
+    )
     for _, row in out.iterrows():
         dom = long["persona"] == row["persona"]
         est, se = taylor_mean(long["score"], long["weight"], psu=long["respondent_id"], domain=dom)
@@ -312,7 +408,7 @@ def test_equal_weights_give_unweighted_scores(c, metric):
     wide = wide_responses(120, seed=3)
     long = sat.to_long(wide, keep=["persona"])
     if metric == "nps":
-        long["score"] = (long["score"] - 1) * 2.5
+        long["score"] = (long["score"] - 1) * 2 + 2  # 2..10
     if metric == "ces":
         long["score"] = long["score"] + 1
     a = sat.scores(long, metric=metric)
@@ -325,8 +421,18 @@ def test_scores_table_shape_and_order():
     wide = wide_responses()
     long = sat.to_long(wide, keep=["persona", "weight"])
     out = sat.scores(long, weight="weight", metric=["mean", "top2"])
-    assert list(out.columns) == ["touchpoint", "persona", "metric", "estimate", "se", "ci_low",
-                                 "ci_high", "df", "n", "n_eff"]
+    assert list(out.columns) == [
+        "touchpoint",
+        "persona",
+        "metric",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "df",
+        "n",
+        "n_eff",
+    ]
     assert len(out) == 2 * 3 * 2
     assert list(out["touchpoint"].unique()) == ["signup", "billing", "claim"]
     counts = long.groupby(["touchpoint", "persona"]).size()
@@ -364,8 +470,9 @@ def test_shapley_equals_brute_force_over_orderings(p):
     ref, _ = brute_shapley(df["y"].to_numpy(), df[cols].to_numpy(), df["w"].to_numpy())
     got = res.summary.set_index("driver").loc[cols, "importance"].to_numpy()
     np.testing.assert_allclose(got, ref, atol=1e-10)
-    assert res.r2 == pytest.approx(wls_r2(df["y"].to_numpy(), df[cols].to_numpy(), df["w"].to_numpy()),
-                                   abs=1e-12)
+    assert res.r2 == pytest.approx(
+        wls_r2(df["y"].to_numpy(), df[cols].to_numpy(), df["w"].to_numpy()), abs=1e-12
+    )
 
 
 def test_dominance_equals_brute_force():
@@ -379,15 +486,20 @@ def test_dominance_equals_brute_force():
     for j in range(p):
         others = [k for k in range(p) if k != j]
         for s in range(p):
-            gains = [r2[tuple(sorted((*S, j)))] - r2[tuple(sorted(S))]
-                     for S in itertools.combinations(others, s)]
+            gains = [
+                r2[tuple(sorted((*S, j)))] - r2[tuple(sorted(S))]
+                for S in itertools.combinations(others, s)
+            ]
             assert cond[(cols[j], s)] == pytest.approx(np.mean(gains), abs=1e-10)
     # complete: i beats j in every subset holding neither
     pairs = res.dominance.set_index(["driver", "other"])
     for i, j in itertools.permutations(range(p), 2):
         rest = [k for k in range(p) if k not in (i, j)]
-        wins = all(r2[tuple(sorted((*S, i)))] > r2[tuple(sorted((*S, j)))]
-                   for s in range(len(rest) + 1) for S in itertools.combinations(rest, s))
+        wins = all(
+            r2[tuple(sorted((*S, i)))] > r2[tuple(sorted((*S, j)))]
+            for s in range(len(rest) + 1)
+            for S in itertools.combinations(rest, s)
+        )
         assert pairs.loc[(cols[i], cols[j]), "complete"] == wins
     shap = res.summary.set_index("driver")["importance"]
     np.testing.assert_allclose(cond.groupby(level=0).mean().loc[cols], shap.loc[cols], atol=1e-12)
@@ -410,8 +522,9 @@ def test_relative_weights_equal_relativeimp_package():
     rep = df.loc[df.index.repeat(df["k"])]
     ref = relativeImp(rep, outcomeName="y", driverNames=cols).set_index("driver")["rawRelaImpt"]
     got = sat.drivers(df, "y", cols, weight="k", method="relative_weights", n_boot=0).summary
-    np.testing.assert_allclose(got.set_index("driver").loc[cols, "importance"], ref.loc[cols].astype(float),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        got.set_index("driver").loc[cols, "importance"], ref.loc[cols].astype(float), atol=1e-10
+    )
 
 
 def test_pairwise_correlations_match_numpy():
@@ -426,17 +539,25 @@ def test_pairwise_correlations_match_numpy():
     rxx, rxy = corr[1:, 1:], corr[1:, 0]
     res = sat.drivers(df, "y", cols, weight="w", n_boot=0)
     assert res.r2 == pytest.approx(rxy @ np.linalg.solve(rxx, rxy), abs=1e-12)
-    assert res.summary.set_index("driver").loc[cols, "n"].tolist() == df[cols].notna().sum().tolist()
+    assert (
+        res.summary.set_index("driver").loc[cols, "n"].tolist() == df[cols].notna().sum().tolist()
+    )
     lw = sat.drivers(df, "y", cols, weight="w", n_boot=0, missing="listwise")
     complete = df.dropna(subset=cols)
     assert lw.n == len(complete)
-    assert lw.r2 == pytest.approx(wls_r2(complete["y"].to_numpy(), complete[cols].to_numpy(),
-                                         complete["w"].to_numpy()), abs=1e-12)
+    assert lw.r2 == pytest.approx(
+        wls_r2(complete["y"].to_numpy(), complete[cols].to_numpy(), complete["w"].to_numpy()),
+        abs=1e-12,
+    )
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(2, 7), st.integers(0, 1000), st.sampled_from(["shapley", "relative_weights"]),
-       st.sampled_from([0.0, 0.15]))
+@given(
+    st.integers(2, 7),
+    st.integers(0, 1000),
+    st.sampled_from(["shapley", "relative_weights"]),
+    st.sampled_from([0.0, 0.15]),
+)
 def test_importance_sums_to_r2(p, seed, method, missing):
     df = driver_data(n=150, p=p, seed=seed, missing=missing)
     cols = [f"d{j}" for j in range(p)]
@@ -475,11 +596,21 @@ def test_bootstrap_intervals_are_seeded_and_cover():
 def test_driver_result_display():
     df = driver_data(p=3)
     res = sat.drivers(df, "y", {"claim": "d0", "billing": "d1", "signup": "d2"}, n_boot=20)
-    assert list(res.summary.columns) == ["driver", "importance", "share", "rank", "ci_low", "ci_high", "n"]
+    assert list(res.summary.columns) == [
+        "driver",
+        "importance",
+        "share",
+        "rank",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
     assert res.summary["rank"].tolist() == [1, 2, 3]
     assert set(res.summary["driver"]) == {"claim", "billing", "signup"}
     text = repr(res)
-    assert "0x" not in text and text.startswith("DriverResult: Shapley/LMG importance of 3 drivers of 'y'")
+    assert "0x" not in text and text.startswith(
+        "DriverResult: Shapley/LMG importance of 3 drivers of 'y'"
+    )
     assert "<table" in res._repr_html_()
 
 
@@ -492,8 +623,11 @@ def test_driver_errors():
     with pytest.raises(AnalysisError, match="singular"):
         sat.drivers(df, "y", ["d0", "copy", "d1"], n_boot=0)
     with pytest.raises(AnalysisError, match="limited to 16"):
-        sat.drivers(pd.DataFrame(np.ones((5, 18)), columns=[f"c{i}" for i in range(18)]),
-                    "c0", [f"c{i}" for i in range(1, 18)])
+        sat.drivers(
+            pd.DataFrame(np.ones((5, 18)), columns=[f"c{i}" for i in range(18)]),
+            "c0",
+            [f"c{i}" for i in range(1, 18)],
+        )
     with pytest.raises(AnalysisError, match="not in the data"):
         sat.drivers(df, "y", ["d0", "nope"])
 
@@ -506,10 +640,15 @@ def prca_data(n=3000, seed=0):
     df = pd.DataFrame({k: rng.integers(1, 6, n).astype(float) for k in ("a", "b", "c", "d")})
     low = {k: (df[k] <= 2).astype(float) for k in df}
     high = {k: (df[k] >= 4).astype(float) for k in df}
-    df["overall"] = (3 - 1.0 * low["a"]                       # basic: only a penalty
-                     + 0.9 * high["b"]                        # excitement: only a reward
-                     - 0.6 * low["c"] + 0.6 * high["c"]       # performance: both
-                     + rng.normal(0, 0.5, n))                 # d: nothing
+    # a: basic (only a penalty), b: excitement (only a reward), c: performance (both), d: none
+    df["overall"] = (
+        3
+        - 1.0 * low["a"]
+        + 0.9 * high["b"]
+        - 0.6 * low["c"]
+        + 0.6 * high["c"]
+        + rng.normal(0, 0.5, n)
+    )
     df["w"] = rng.uniform(0.5, 2, n)
     return df
 
@@ -518,7 +657,11 @@ def test_penalty_reward_classifies_and_matches_wls():
     df = prca_data()
     out = sat.penalty_reward(df, "overall", ["a", "b", "c", "d"], weight="w")
     assert out.set_index("driver")["factor"].to_dict() == {
-        "a": "basic", "b": "excitement", "c": "performance", "d": "unclear"}
+        "a": "basic",
+        "b": "excitement",
+        "c": "performance",
+        "d": "unclear",
+    }
     # coefficients: weighted least squares closed form; SEs: the linearisation sandwich
     # (X'WX)^-1 [n/(n-1) sum u u'] (X'WX)^-1, u_i = w_i x_i e_i (Binder 1983; Stata svy: regress)
     cols = []
@@ -549,10 +692,22 @@ def test_penalty_reward_classifies_and_matches_wls():
 @pytest.mark.parametrize(
     "f, d, expected",
     [  # Berger et al. (1993) evaluation table; 1 like, 2 must-be, 3 neutral, 4 live with, 5 dislike
-        (1, 5, "one_dimensional"), (1, 2, "attractive"), (1, 3, "attractive"), (1, 4, "attractive"),
-        (2, 5, "must_be"), (3, 5, "must_be"), (4, 5, "must_be"), (3, 3, "indifferent"),
-        (2, 4, "indifferent"), (4, 2, "indifferent"), (1, 1, "questionable"), (5, 5, "questionable"),
-        (5, 1, "reverse"), (2, 1, "reverse"), (5, 3, "reverse"), (4, 1, "reverse"),
+        (1, 5, "one_dimensional"),
+        (1, 2, "attractive"),
+        (1, 3, "attractive"),
+        (1, 4, "attractive"),
+        (2, 5, "must_be"),
+        (3, 5, "must_be"),
+        (4, 5, "must_be"),
+        (3, 3, "indifferent"),
+        (2, 4, "indifferent"),
+        (4, 2, "indifferent"),
+        (1, 1, "questionable"),
+        (5, 5, "questionable"),
+        (5, 1, "reverse"),
+        (2, 1, "reverse"),
+        (5, 3, "reverse"),
+        (4, 1, "reverse"),
     ],
 )
 def test_kano_table(f, d, expected):
@@ -587,16 +742,32 @@ def test_kano_ties_follow_m_o_a_i():
 # ---------------------------------------------------------------------------------------------
 def test_importance_performance_quadrants():
     imp_t = pd.DataFrame({"driver": ["a", "b", "c", "d"], "importance": [0.30, 0.25, 0.05, 0.02]})
-    perf = pd.DataFrame({"touchpoint": ["a", "b", "c", "d"], "estimate": [3.5, 4.4, 4.5, 3.0],
-                         "ci_low": [3.3, 4.2, 4.3, 2.8], "ci_high": [3.7, 4.6, 4.7, 3.2]})
+    perf = pd.DataFrame(
+        {
+            "touchpoint": ["a", "b", "c", "d"],
+            "estimate": [3.5, 4.4, 4.5, 3.0],
+            "ci_low": [3.3, 4.2, 4.3, 2.8],
+            "ci_high": [3.7, 4.6, 4.7, 3.2],
+        }
+    )
     out = sat.importance_performance(imp_t, perf, {"a": 4.0, "b": 4.0, "c": 4.0, "d": 4.0})
     assert out.set_index("touchpoint")["quadrant"].to_dict() == {
-        "a": "fix first", "b": "keep up", "c": "possible overkill", "d": "low priority"}
+        "a": "fix first",
+        "b": "keep up",
+        "c": "possible overkill",
+        "d": "low priority",
+    }
     assert out["gap"].tolist() == pytest.approx([-0.5, 0.4, 0.5, -1.0])
     # without targets: the reference is the mean performance (3.85)
     out = sat.importance_performance(imp_t, perf)
     assert out["reference"].tolist() == pytest.approx([3.85] * 4)
-    assert set(out.columns) >= {"importance", "performance", "performance_low", "target", "quadrant"}
+    assert set(out.columns) >= {
+        "importance",
+        "performance",
+        "performance_low",
+        "target",
+        "quadrant",
+    }
     with pytest.raises(AnalysisError, match="no touchpoint is in both"):
         sat.importance_performance(imp_t.assign(driver=list("wxyz")), perf)
 
@@ -612,8 +783,14 @@ def test_sample_study_scores_and_drivers(sample_study):
     sc = sat.scores(long, weight="weight")
     assert set(sc["touchpoint"]) == set(study.touchpoint_columns)
     assert sc["se"].gt(0).all()
-    res = sat.drivers(resp, study.instrument.first("overall") or "overall_sat", study.touchpoint_columns,
-                      weight="weight", n_boot=30, seed=0)
+    res = sat.drivers(
+        resp,
+        study.instrument.first("overall") or "overall_sat",
+        study.touchpoint_columns,
+        weight="weight",
+        n_boot=30,
+        seed=0,
+    )
     rank = res.summary.set_index("driver")["rank"]
     assert max(rank[d] for d in truth["drivers"]) < min(rank[d] for d in truth["non_drivers"])
     ci_low = res.summary.set_index("driver")["ci_low"]

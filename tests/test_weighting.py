@@ -44,7 +44,9 @@ def make_data(n=600, seed=0):
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
         {
-            "persona": rng.choice(["connecte", "prudent", "senior", "explorateur"], n, p=[0.45, 0.3, 0.1, 0.15]),
+            "persona": rng.choice(
+                ["connecte", "prudent", "senior", "explorateur"], n, p=[0.45, 0.3, 0.1, 0.15]
+            ),
             "region": rng.choice(["idf", "north", "south", "west", "east"], n),
             "age_band": rng.choice([1, 2, 3], n, p=[0.5, 0.3, 0.2]),  # integer levels
             "design_w": rng.uniform(0.5, 3.0, n),
@@ -94,14 +96,23 @@ def test_summary_reports_every_level():
     data = make_data()
     res = pr.weighting.rake(data, MARGINS)
     s = res.summary
-    assert list(s.columns) == ["column", "level", "n", "sample_share", "target_share", "weighted_share"]
+    assert list(s.columns) == [
+        "column",
+        "level",
+        "n",
+        "sample_share",
+        "target_share",
+        "weighted_share",
+    ]
     assert len(s) == 4 + 5 + 3
     np.testing.assert_allclose(s["weighted_share"], s["target_share"], atol=1e-10)
     persona_n = data["persona"].value_counts()
     got = s[s.column == "persona"].set_index("level")["n"]
     assert got.to_dict() == persona_n.to_dict()
-    np.testing.assert_allclose(s[s.column == "persona"].set_index("level")["sample_share"],
-                               persona_n.reindex(got.index) / len(data))
+    np.testing.assert_allclose(
+        s[s.column == "persona"].set_index("level")["sample_share"],
+        persona_n.reindex(got.index) / len(data),
+    )
 
 
 def test_kish_closed_form():
@@ -147,7 +158,9 @@ def raking_problem(draw):
     rng = np.random.default_rng(seed)
     # every cross cell populated, so that every set of positive margins can be met
     base = pd.MultiIndex.from_product([range(k1), range(k2), range(k3)]).to_frame(index=False)
-    extra = pd.DataFrame({0: rng.integers(0, k1, 200), 1: rng.integers(0, k2, 200), 2: rng.integers(0, k3, 200)})
+    extra = pd.DataFrame(
+        {0: rng.integers(0, k1, 200), 1: rng.integers(0, k2, 200), 2: rng.integers(0, k3, 200)}
+    )
     data = pd.concat([base, extra], ignore_index=True)
     data.columns = ["a", "b", "c"]
     data["a"] = "a" + data["a"].astype(str)
@@ -199,7 +212,9 @@ def test_bounded_raking_feasible_case():
     res = pr.weighting.rake(data, MARGINS, bounds=(lo, hi))
     assert res.converged
     assert res.adjustment.min() >= lo - 1e-12 and res.adjustment.max() <= hi + 1e-12
-    np.testing.assert_allclose(res.summary["weighted_share"], res.summary["target_share"], atol=1e-10)
+    np.testing.assert_allclose(
+        res.summary["weighted_share"], res.summary["target_share"], atol=1e-10
+    )
     assert res.adjustment.max() == pytest.approx(hi) and res.adjustment.min() == pytest.approx(lo)
 
 
@@ -212,7 +227,9 @@ def test_trimming_caps_weights_and_keeps_margins():
     res = pr.weighting.rake(data, MARGINS, weight="design_w", trim=cap)
     assert res.converged
     assert res.weights.max() <= cap * mean_w * (1 + 1e-12)
-    np.testing.assert_allclose(res.summary["weighted_share"], res.summary["target_share"], atol=1e-10)
+    np.testing.assert_allclose(
+        res.summary["weighted_share"], res.summary["target_share"], atol=1e-10
+    )
     res2 = pr.weighting.rake(data, MARGINS, weight="design_w", trim=(0.3, cap))
     assert res2.weights.min() >= 0.3 * mean_w * (1 - 1e-12)
 
@@ -255,10 +272,22 @@ def test_impossible_margins_listed_at_once():
 @pytest.mark.parametrize(
     "margins, needle",
     [
-        ({"persona": {"connecte": 0.5, "prudent": 0.3, "senior": 0.1, "explorateur": 0.05}}, "sum to 0.95"),
-        ({"persona": {"connecte": 0.5, "prudent": 0.3, "senior": -0.1, "explorateur": 0.3}}, "negative"),
-        ({"persona": {"connecte": "a lot", "prudent": 0.3, "senior": 0.1, "explorateur": 0.1}}, "not a number"),
-        ({"persona": {"connecte": 0.5, "prudent": 0.5, "senior": 0.0, "explorateur": 0.0}}, "target share of 0"),
+        (
+            {"persona": {"connecte": 0.5, "prudent": 0.3, "senior": 0.1, "explorateur": 0.05}},
+            "sum to 0.95",
+        ),
+        (
+            {"persona": {"connecte": 0.5, "prudent": 0.3, "senior": -0.1, "explorateur": 0.3}},
+            "negative",
+        ),
+        (
+            {"persona": {"connecte": "a lot", "prudent": 0.3, "senior": 0.1, "explorateur": 0.1}},
+            "not a number",
+        ),
+        (
+            {"persona": {"connecte": 0.5, "prudent": 0.5, "senior": 0.0, "explorateur": 0.0}},
+            "target share of 0",
+        ),
         ({"persona": {}}, "non-empty"),
         ({}, "needs margins"),
     ],
@@ -311,7 +340,9 @@ def test_repr_is_stable_and_html():
     res = pr.weighting.rake(make_data(), MARGINS, bounds=(0.5, 2))
     text = repr(res)
     assert "0x" not in text
-    assert text.startswith("RakeResult: 600 respondents raked on persona (4 levels), region (5 levels)")
+    assert text.startswith(
+        "RakeResult: 600 respondents raked on persona (4 levels), region (5 levels)"
+    )
     assert "converged in" in text and "Kish design effect" in text
     assert text == repr(pr.weighting.rake(make_data(), MARGINS, bounds=(0.5, 2)))
     html = res._repr_html_()

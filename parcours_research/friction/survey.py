@@ -401,6 +401,49 @@ def _long(frame, r, keep):
     return pd.concat(parts, ignore_index=True)
 
 
+def group_differences(sample, frame, y_cols, flag, w, min_n, conf, alpha, power, alternative, what="group"):
+    """Design-based difference of means between the rows flagged ``group`` and ``rest``.
+
+    One svy call estimates every column's domain means; each difference is the domain
+    contrast with its design standard error and degrees of freedom. Returns one dict per
+    column with at least ``min_n`` ratings on each side: ``y, statistic, p_value,
+    effect_size, ci_low, ci_high, n, n_ref, df, estimate, reference, std_effect,
+    std_ci_low, std_ci_high, mde, mde_std`` (standardised by the pooled weighted SD).
+    """
+    import svy
+
+    in_p = (frame[flag] == _GROUP).to_numpy()
+    in_r = (frame[flag] == _REST).to_numpy()
+    with svy_errors(f"estimating means for {what} and the others"):
+        res = sample.estimation.mean(list(y_cols), by=flag, drop_nulls=True)
+    res = res if isinstance(res, list) else [res]
+    alt = st.one_sided(alternative, -1)
+    out = []
+    for ycol, rr in zip(y_cols, res):
+        y = frame[ycol].to_numpy(dtype=float)
+        n1 = int(np.isfinite(y[in_p]).sum())
+        n2 = int(np.isfinite(y[in_r]).sum())
+        if n1 < min_n or n2 < min_n:
+            continue
+        tab = rr.to_polars().to_pandas().set_index(flag)
+        with svy_errors(f"contrasting {what} with the others on {ycol!r}"):
+            con = rr.contrast(svy.estd(_GROUP) - svy.estd(_REST)).to_polars().to_pandas().iloc[0]
+        diff, se, df = float(con["est"]), float(con["se"]), float(con["df"])
+        t = diff / se if se > 0 else np.nan
+        lo, hi = _t_interval(diff, se, df, conf)
+        s1, s2 = _wsd(np.where(in_p, y, np.nan), w), _wsd(np.where(in_r, y, np.nan), w)
+        w1, w2 = w[in_p & np.isfinite(y)].sum(), w[in_r & np.isfinite(y)].sum()
+        sd = float(np.sqrt((w1 * s1**2 + w2 * s2**2) / (w1 + w2)))
+        mde = float(st.mde_t(se, df, alpha, power, alternative))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append({"y": ycol, "statistic": t, "p_value": float(st.t_pvalue(t, df, alt)),
+                        "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": n1, "n_ref": n2, "df": df,
+                        "estimate": float(tab.loc[_GROUP, "est"]), "reference": float(tab.loc[_REST, "est"]),
+                        "std_effect": diff / sd, "std_ci_low": lo / sd, "std_ci_high": hi / sd,
+                        "mde": mde, "mde_std": mde / sd})
+    return out
+
+
 def _persona_tests(frame, ratings, w, personas, tests, *, cut, wcol, scol, ccol, conf, alpha, power,
                    alternative, min_n, singleton):
     import svy
@@ -429,33 +472,12 @@ def _persona_tests(frame, ratings, w, personas, tests, *, cut, wcol, scol, ccol,
         in_p = (f[flag] == _GROUP).to_numpy()
         in_r = (f[flag] == _REST).to_numpy()
         if "persona_means" in tests:
-            with svy_errors(f"estimating mean ratings for persona {p!r} and the others"):
-                res = sample.estimation.mean(y_cols, by=flag, drop_nulls=True)
-            res = res if isinstance(res, list) else [res]
-            for tp, rr in zip(tps, res):
-                y = ratings[tp].to_numpy()
-                n1 = int(np.isfinite(y[in_p]).sum())
-                n2 = int(np.isfinite(y[in_r]).sum())
-                if n1 < min_n or n2 < min_n:
-                    continue
-                tab = rr.to_polars().to_pandas().set_index(flag)
-                with svy_errors(f"contrasting persona {p!r} with the others on {tp!r}"):
-                    con = rr.contrast(svy.estd(_GROUP) - svy.estd(_REST)).to_polars().to_pandas().iloc[0]
-                diff, se, df = float(con["est"]), float(con["se"]), float(con["df"])
-                t = diff / se if se > 0 else np.nan
-                lo, hi = _t_interval(diff, se, df, conf)
-                s1, s2 = _wsd(np.where(in_p, y, np.nan), w), _wsd(np.where(in_r, y, np.nan), w)
-                w1, w2 = w[in_p & np.isfinite(y)].sum(), w[in_r & np.isfinite(y)].sum()
-                sd = float(np.sqrt((w1 * s1**2 + w2 * s2**2) / (w1 + w2)))
-                mde = float(st.mde_t(se, df, alpha, power, alternative))
-                rows.append({"touchpoint": tp, "persona": p, "test": "persona_means", "statistic": t,
-                             "p_value": float(st.t_pvalue(t, df, alt)), "effect_size": diff, "ci_low": lo,
-                             "ci_high": hi, "n": n1, "n_ref": n2, "df": df,
-                             "estimate": float(tab.loc[_GROUP, "est"]), "reference": float(tab.loc[_REST, "est"]),
+            for r in group_differences(sample, f, y_cols, flag, w, min_n, conf, alpha, power, alternative,
+                                       what=f"persona {p!r}"):
+                tp = tps[y_cols.index(r.pop("y"))]
+                rows.append({"touchpoint": tp, "persona": p, "test": "persona_means", **r,
                              "comparison": "other personas", "method": "design-based Wald t",
-                             "effect_measure": "difference in rating points", "std_measure": "smd",
-                             "std_effect": diff / sd, "std_ci_low": lo / sd, "std_ci_high": hi / sd,
-                             "mde": mde, "mde_std": mde / sd})
+                             "effect_measure": "difference in rating points", "std_measure": "smd"})
         if "persona_distribution" in tests:
             with svy_errors(f"estimating dissatisfied shares for persona {p!r} and the others"):
                 res = sample.estimation.mean(d_cols, by=flag, drop_nulls=True)

@@ -236,11 +236,14 @@ def test_traces(
             parts.append(d[keys].reset_index(drop=True).assign(**rows, n=n1[ok], n_ref=n2[ok],
                                                                test="vs_personas", comparison="other personas"))
     if "vs_previous_period" in tests and has_period:
-        periods = list(pd.unique(c["period"].dropna()))
-        try:
-            periods = sorted(periods)
-        except TypeError:
-            pass
+        if isinstance(c["period"].dtype, pd.CategoricalDtype) and c["period"].cat.ordered:
+            periods = [p for p in c["period"].cat.categories if (c["period"] == p).any()]
+        else:
+            periods = list(pd.unique(c["period"].dropna()))
+            try:
+                periods = sorted(periods)
+            except TypeError:
+                pass
         last, prev = periods[-1], periods[-2]
         cur = c[c["period"] == last].set_index(["step", "persona"])
         old = c[c["period"] == prev].set_index(["step", "persona"])

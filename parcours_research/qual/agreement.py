@@ -147,7 +147,7 @@ def krippendorff_alpha(data, level: str = "nominal") -> float:
         )
         return float("nan")
     observed = float((o * d2).sum())
-    return 1.0 - (n - 1) * observed / expected
+    return float(1.0 - (n - 1) * observed / expected)
 
 
 @dataclass(frozen=True)

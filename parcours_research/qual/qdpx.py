@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ParcoursWarning, Problem, QualDataError, StudyError
@@ -670,12 +671,14 @@ def write_qdpx(
         if c not in df.columns:
             df[c] = pd.NA
     problems = []
-    for i in range(len(df)):
-        for c in ("participant", "text"):
-            if pd.isna(df.at[i, c]) or not str(df.at[i, c]):
-                problems.append(Problem(f"{c} is empty", "excerpts", i + 1, c))
-        if pd.isna(df.at[i, "code"]) and pd.isna(df.at[i, "valence"]):
-            problems.append(Problem("neither code nor valence to write", "excerpts", i + 1, "code"))
+    for c in ("participant", "text"):
+        empty = df[c].isna() | (df[c].astype("string").fillna("") == "")
+        for i in np.flatnonzero(empty.to_numpy()):
+            problems.append(Problem(f"{c} is empty", "excerpts", int(i) + 1, c))
+    for i in np.flatnonzero((df["code"].isna() & df["valence"].isna()).to_numpy()):
+        problems.append(
+            Problem("neither code nor valence to write", "excerpts", int(i) + 1, "code")
+        )
     df["excerpt_id"] = [
         str(e) if not pd.isna(e) else f"row{i + 1}" for i, e in enumerate(df["excerpt_id"])
     ]

@@ -201,7 +201,7 @@ def output(log: EventLog, was_frame: bool):
 
 
 def select_list(log: EventLog, replace: dict[str, str] | None = None, add: dict[str, str] | None = None,
-                drop: tuple[str, ...] = ()) -> str:
+                drop: tuple[str, ...] = (), alias: str | None = None) -> str:
     """``col, col, expr AS col`` for every column of ``log`` with some replaced, dropped or
     added (explicit lists: Spark has no ``SELECT * EXCLUDE``)."""
     add = add or {}
@@ -211,7 +211,8 @@ def select_list(log: EventLog, replace: dict[str, str] | None = None, add: dict[
     for c in log.columns:
         if c in drop:
             continue
-        parts.append(f"{replace[c]} AS {eng.q(c)}" if c in replace else eng.q(c))
+        ref = f"{alias}.{eng.q(c)}" if alias else eng.q(c)
+        parts.append(f"{replace[c]} AS {eng.q(c)}" if c in replace else ref)
     for c, e in add.items():
         if c not in log.columns:
             parts.append(f"{e} AS {eng.q(c)}")

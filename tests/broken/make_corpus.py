@@ -229,6 +229,22 @@ case(
     error(1, P(S, "not valid YAML", column=f"line {_TAB_LINE}, column 1", fix="spaces, not tabs")),
     study=lambda d: INVALID_YAML,
 )
+DUPLICATE_KEY = yaml.safe_dump(BASE_STUDY, sort_keys=False, allow_unicode=True) + "margins: {}\n"
+_LINES = DUPLICATE_KEY.splitlines()
+case(
+    "duplicate_yaml_key",
+    "`margins:` appears twice; plain YAML would keep the second silently.",
+    error(
+        1,
+        P(
+            S,
+            f"key 'margins' appears again (first on line {_LINES.index('margins:') + 2})",
+            column=f"line {len(_LINES) + 1}",  # + the comment line on top
+            fix="merge the two",
+        ),
+    ),
+    study=lambda d: DUPLICATE_KEY,
+)
 case(
     "unknown_top_key",
     "`touchpoint:` (typo) next to `touchpoints:`.",

@@ -1,0 +1,177 @@
+"""Satisfaction by actual path: do respondents who took a path, or made a move, rate lower?
+
+Survey respondents are customers; their traces say which path they really took. Joining the
+two (on ``customer_id``), :func:`test_paths` compares, for every path variant and every
+transition taken by enough respondents, the outcome (overall satisfaction, NPS, ...) of the
+respondents who took it with that of the other respondents who have traces (design-based
+difference of means, Wald t with the design SE; NPS as the mean of +100 promoters, 0
+passives, −100 detractors, i.e. in NPS points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._design import check_columns, svy_sample
+from ..errors import AnalysisError, Problem, check_one_of
+from ._table import ALL, check_common, finish
+from .survey import _GROUP, _REST, group_differences, survey_design
+
+__all__ = ["test_paths", "PATH_COLUMNS"]
+
+#: Columns of a paths table: one row per customer and path feature.
+PATH_COLUMNS = ["customer_id", "kind", "value"]
+
+
+def _nps_points(v: pd.Series) -> np.ndarray:
+    x = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isnan(x), np.nan, np.where(x >= 9, 100.0, np.where(x <= 6, -100.0, 0.0)))
+
+
+def test_paths(
+    data,
+    paths: pd.DataFrame,
+    *,
+    outcomes: Sequence[str] = ("overall_sat", "nps"),
+    nps: Sequence[str] = ("nps",),
+    customer_id: str = "customer_id",
+    touchpoints: Mapping[str, str] | None = None,
+    weight: str | None = "auto",
+    strata: str | None = None,
+    cluster: str | None = None,
+    min_n: int = 20,
+    alternative: str = "two-sided",
+    conf: float = 0.95,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    correction: str = "bh",
+    family: str = "test",
+    singleton: str | None = None,
+) -> pd.DataFrame:
+    """Test whether satisfaction or NPS differs by the path respondents actually took.
+
+    Parameters
+    ----------
+    data : Study or DataFrame
+        A loaded study (its responses and survey design, raked to its margins unless the
+        survey declares weights) or survey responses with ``customer_id`` and the outcomes.
+    paths : DataFrame
+        What each customer did, one row per customer and feature: ``customer_id, kind,
+        value`` with ``kind`` ``"variant"`` (the customer's path, e.g. ``"signup >
+        id_verification"``: one per customer) or ``"transition"`` (a move made, e.g.
+        ``"signup → id_verification"``: as many as made), and optionally ``touchpoint`` (the
+        touchpoint the feature points at, e.g. the transition's destination).
+    outcomes : sequence of str, default ("overall_sat", "nps")
+        Outcome columns of the responses.
+    nps : sequence of str, default ("nps",)
+        Outcomes on 0-10 recoded to NPS points (+100 promoter 9-10, 0 passive, −100
+        detractor 0-6), so that the mean is the NPS.
+    customer_id : str, default "customer_id"
+    touchpoints : dict, optional
+        ``{value: touchpoint}`` for the ``touchpoint`` column when ``paths`` has none.
+    weight, strata, cluster, singleton
+        Survey design (as in :func:`test_survey`).
+    min_n : int, default 20
+        Paths and transitions taken by fewer respondents (or with fewer others) are not tested.
+    alternative : {"two-sided", "worse"}, default "two-sided"
+        A path may be better or worse; ``"worse"`` tests one-sided for a lower outcome.
+    conf, alpha, power, correction, family
+        As in :func:`test_traces`; families are ``paths:<kind>:<outcome>`` with
+        ``family="test"``.
+
+    Returns
+    -------
+    DataFrame
+        The test table (see :func:`test_traces`), source ``paths``, test ``<kind>:<outcome>``,
+        ``group`` the variant or transition, ``touchpoint`` the touchpoint it points at,
+        persona ``"all"``, ``estimate`` and ``reference`` the outcome means of the
+        respondents with and without it, ``effect_size`` their difference (points of the
+        outcome; NPS points) with its design-based interval, ``std_effect`` the standardised
+        difference.
+    """
+    check_common(alternative, conf, alpha, power, correction, family)
+    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
+        study = data
+        data, design = survey_design(study, weight)
+        weight = design["weight"]
+        strata = strata if strata is not None else design["strata"]
+        cluster = cluster if cluster is not None else design["cluster"]
+        customer_id = getattr(study.survey, "customer_id", None) or customer_id
+    elif weight in ("auto", "rake"):
+        weight = None
+    if not isinstance(data, pd.DataFrame):
+        raise AnalysisError("test_paths: data must be a Study or a DataFrame of responses.")
+    outcomes = [outcomes] if isinstance(outcomes, str) else list(outcomes)
+    problems = check_columns(data, {"outcomes": outcomes, "customer_id": customer_id, "weight": weight,
+                                    "strata": strata, "cluster": cluster}, "test_paths")
+    if not isinstance(paths, pd.DataFrame):
+        problems.append(Problem("paths must be a DataFrame with customer_id, kind, value",
+                                fix="build it from the traces (variants and transitions per customer)"))
+    else:
+        key = "customer_id" if "customer_id" in paths.columns else "user_id"
+        miss = [c for c in ("kind", "value") if c not in paths.columns]
+        if key not in paths.columns or miss:
+            problems.append(Problem(f"paths lacks column(s) {miss or [key]}", column="paths",
+                                    fix="paths has columns customer_id (or user_id), kind, value"))
+    if problems:
+        raise AnalysisError("Cannot test satisfaction by path.", problems)
+    for k in pd.unique(paths["kind"].dropna()):
+        check_one_of("paths kind", k, ("variant", "transition"))
+    p = paths.rename(columns={key: "customer_id"})
+    p = p[p["customer_id"].notna() & p["value"].notna()].copy()
+    p["customer_id"] = p["customer_id"].astype("string")
+    if "touchpoint" not in p.columns:
+        p["touchpoint"] = p["value"].map(dict(touchpoints or {})) if touchpoints else pd.NA
+
+    frame = pd.DataFrame(index=data.index)
+    cid = data[customer_id].astype("string")
+    with_path = cid.isin(set(p["customer_id"])).to_numpy()
+    ycols = []
+    for i, o in enumerate(outcomes):
+        col = f"__o{i}"
+        frame[col] = _nps_points(data[o]) if o in nps else pd.to_numeric(data[o], errors="coerce").astype(float)
+        frame.loc[~with_path, col] = np.nan
+        ycols.append(col)
+    for k, c in (("__w", weight), ("__s", strata), ("__c", cluster)):
+        if c is not None:
+            frame[k] = pd.to_numeric(data[c]).astype(float).to_numpy() if k == "__w" else \
+                data[c].astype("string").to_numpy()
+    w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
+    feats = (p.groupby(["kind", "value"], sort=False)
+             .agg(n=("customer_id", "nunique"), touchpoint=("touchpoint", "first")).reset_index())
+    respondents = set(cid[with_path].dropna())
+    flags = {}
+    members = p.groupby(["kind", "value"], sort=False)["customer_id"].agg(set)
+    n_resp = len(respondents)
+    for j, f in enumerate(feats.itertuples()):
+        who = members[(f.kind, f.value)] & respondents
+        if len(who) < min_n or n_resp - len(who) < min_n:
+            continue
+        name = f"__f{j}"
+        frame[name] = np.where(cid.isin(who).to_numpy(), _GROUP, np.where(with_path, _REST, None))
+        flags[name] = f
+    if not flags:
+        return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
+                      family=family)
+    sample = svy_sample(frame, weight="__w" if weight is not None else None,
+                        strata="__s" if strata is not None else None,
+                        cluster="__c" if cluster is not None else None, singleton=singleton)
+    rows = []
+    for name, f in flags.items():
+        for r in group_differences(sample, frame, ycols, name, w, min_n, conf, alpha, power, alternative,
+                                   what=f"{f.kind} {f.value!r}"):
+            o = outcomes[ycols.index(r.pop("y"))]
+            rows.append({"touchpoint": f.touchpoint, "persona": ALL, "test": f"{f.kind}:{o}", "group": str(f.value),
+                         **r, "comparison": f"respondents without this {f.kind}",
+                         "method": "design-based Wald t",
+                         "effect_measure": "difference in NPS points" if o in nps else f"difference in {o}",
+                         "std_measure": "smd"})
+    out = pd.DataFrame(rows)
+    out["source"] = "paths"
+    return finish(out, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha, family=family)
+
+
+test_paths.__test__ = False  # not a pytest test

@@ -1,0 +1,73 @@
+"""Placing point labels without overlaps (a small deterministic greedy search)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["place_labels"]
+
+#: Candidate offsets in points (dx, dy, ha, va), tried in this order.
+_CANDIDATES = [
+    (7, 5, "left", "bottom"), (7, -5, "left", "top"), (-7, 5, "right", "bottom"), (-7, -5, "right", "top"),
+    (0, 9, "center", "bottom"), (0, -9, "center", "top"), (14, 14, "left", "bottom"), (14, -14, "left", "top"),
+    (-14, 14, "right", "bottom"), (-14, -14, "right", "top"), (0, 20, "center", "bottom"),
+    (0, -20, "center", "top"), (24, 0, "left", "center"), (-24, 0, "right", "center"),
+]
+# farther positions, reached by a thin leader line: rings of 8 directions
+for _r in (30, 45, 62, 80, 100):
+    for _a in (30, -30, 150, -150, 90, -90, 0, 180):
+        _dx, _dy = _r * np.cos(np.radians(_a)), _r * np.sin(np.radians(_a))
+        _ha = "left" if _dx > 1 else "right" if _dx < -1 else "center"
+        _va = "bottom" if _dy > 1 else "top" if _dy < -1 else "center"
+        _CANDIDATES.append((round(float(_dx), 1), round(float(_dy), 1), _ha, _va))
+_LEADER = 26  # offsets farther than this (points) get a leader line
+
+
+def _overlaps(box, boxes) -> bool:
+    for b in boxes:
+        if box.x0 < b.x1 and box.x1 > b.x0 and box.y0 < b.y1 and box.y1 > b.y0:
+            return True
+    return False
+
+
+def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[str], *, fontsize: float = 9,
+                 color="#222222", point_radius: float = 6.0, gid: str = "point_label"):
+    """Annotate points ``(x, y)`` with ``labels``, each at the first candidate offset whose
+    box overlaps no other label, no point and stays inside the axes. Falls back to the first
+    candidate. Returns the list of annotation artists."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    pts = ax.transData.transform(np.column_stack([x, y]))
+    r = point_radius * fig.dpi / 72
+    from matplotlib.transforms import Bbox
+
+    point_boxes = [Bbox([[px - r, py - r], [px + r, py + r]]) for px, py in pts]
+    axes_box = ax.get_window_extent(renderer)
+    placed_boxes: list = []
+    out = []
+    for i in np.argsort(-pts[:, 1], kind="stable"):
+        others = [b for j, b in enumerate(point_boxes) if j != i]
+        chosen = None
+        for dx, dy, ha, va in _CANDIDATES:
+            leader = (dx * dx + dy * dy) ** 0.5 > _LEADER
+            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                            fontsize=fontsize, color=color, gid=gid, zorder=6,
+                            arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7,
+                                        "shrinkA": 1, "shrinkB": 4} if leader else None)
+            box = t.get_window_extent(renderer).expanded(1.04, 1.08)
+            inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
+                      and box.y1 <= axes_box.y1)
+            if inside and not _overlaps(box, placed_boxes) and not _overlaps(box, others):
+                chosen = (t, box)
+                break
+            t.remove()
+        if chosen is None:
+            dx, dy, ha, va = _CANDIDATES[0]
+            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                            fontsize=fontsize, color=color, gid=gid, zorder=6)
+            chosen = (t, t.get_window_extent(renderer))
+        placed_boxes.append(chosen[1])
+        out.append(chosen[0])
+    return out

@@ -1,0 +1,336 @@
+"""Remove parasitic signals from an event log, and account for every row removed.
+
+:func:`clean` gives each input row exactly one outcome, by this precedence (the first that
+applies wins):
+
+1. ``unparseable``      no readable timestamp, no event name, or neither user nor device id;
+2. ``outside_period``   timestamp outside the study period (``start <= t < end``);
+3. ``bot_user_agent``   the user agent names a robot (crawler, monitor, scripted client);
+4. ``bot_behaviour``    the *actor* (device id, or user id when there is no device) behaves like
+                        a robot: more than ``max_per_minute`` events in one calendar minute, or at
+                        least ``min_events`` events at inhumanly regular intervals (coefficient
+                        of variation of the gaps below ``max_interval_cv``);
+5. ``exact_duplicate``  identical to an earlier row (every column but ``row_id``, timestamps
+                        compared as instants); the first occurrence is kept;
+6. ``near_duplicate``   same actor and event as the actor's previous remaining event of that
+                        name, at most ``near_duplicates`` later (a double click or a double fire);
+7. ``kept``.
+
+Detection runs on the cleanest rows available: robot behaviour is measured on rows that passed
+1-3 without their exact duplicates (so that a double-firing tag does not make a person look like
+a robot), and near duplicates are looked for among the rows that passed 1-5. Every filter but the
+first can be turned off to see how sensitive the results are to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from ..errors import TraceDataError
+from .eventlog import EventLog, as_log, output, select_list, to_us
+
+__all__ = ["clean", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
+
+#: Outcomes of :func:`clean`, in order of precedence after ``kept``.
+REASONS = ("kept", "unparseable", "outside_period", "bot_user_agent", "bot_behaviour",
+           "exact_duplicate", "near_duplicate")
+
+_DESCRIPTIONS = {
+    "kept": "kept for analysis",
+    "unparseable": "timestamp, event or identity cannot be read",
+    "outside_period": "outside the study period",
+    "bot_user_agent": "robot user agent",
+    "bot_behaviour": "robot behaviour (rate or regularity)",
+    "exact_duplicate": "exact duplicate of an earlier row",
+    "near_duplicate": "same event repeated by the same actor within the tolerance",
+}
+
+#: Lower-case fragments of user agents that belong to robots (crawlers, monitors, scripts).
+BOT_PATTERNS = (
+    "bot", "crawl", "spider", "slurp", "scrape", "headless", "phantomjs", "python-requests",
+    "python-urllib", "aiohttp", "curl/", "wget", "httpclient", "java/", "go-http-client",
+    "node-fetch", "axios/", "scrapy", "selenium", "puppeteer", "playwright", "lighthouse",
+    "pingdom", "uptimerobot", "facebookexternalhit", "embedly", "datadog", "newrelic",
+    "statuscake", "site24x7", "ahrefs", "semrush", "yandex", "baiduspider", "bingpreview",
+)
+
+
+@dataclass(frozen=True)
+class BotRules:
+    """Thresholds of the behavioural robot filter.
+
+    Attributes
+    ----------
+    max_per_minute : int
+        An actor with more events than this in one calendar minute is a robot.
+    min_events : int
+        Regularity is judged only for actors with at least this many events.
+    max_interval_cv : float
+        An actor whose gaps between consecutive events have a coefficient of variation
+        (standard deviation / mean) below this is a robot. People's gaps vary widely (CV near
+        or above 1); a script clicking every 2 seconds has CV 0.
+    """
+
+    max_per_minute: int = 30
+    min_events: int = 20
+    max_interval_cv: float = 0.1
+
+
+@dataclass
+class CleaningLog:
+    """What :func:`clean` did to every row.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per outcome in :data:`REASONS` order: ``reason, n, share, enabled,
+        description``. ``n`` adds up to the number of input rows exactly.
+    bots : DataFrame
+        Actors flagged by behaviour: ``actor, n_events, max_per_minute, interval_cv, rule``
+        (``rule`` is ``rate``, ``regularity`` or ``rate+regularity``).
+    settings : dict
+        The filters and thresholds used.
+    """
+
+    summary: pd.DataFrame
+    bots: pd.DataFrame
+    settings: dict
+    _removed: EventLog | None = None
+
+    @property
+    def n_input(self) -> int:
+        return int(self.summary["n"].sum())
+
+    @property
+    def n_kept(self) -> int:
+        return int(self.summary.loc[self.summary["reason"] == "kept", "n"].sum())
+
+    @property
+    def bot_share(self) -> float:
+        """Share of input rows removed as robots (user agent or behaviour)."""
+        s = self.summary.set_index("reason")["n"]
+        return float((s["bot_user_agent"] + s["bot_behaviour"]) / max(self.n_input, 1))
+
+    def removed(self) -> pd.DataFrame:
+        """The removed rows: ``row_id, reason`` (sorted by ``row_id``)."""
+        if self._removed is None:
+            return pd.DataFrame({"row_id": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")})
+        return self._removed.engine.fetch(f"SELECT row_id, reason FROM {self._removed.ref} ORDER BY row_id")
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{r}={n}" for r, n in zip(self.summary["reason"], self.summary["n"]))
+        return f"CleaningLog(n_input={self.n_input}, {parts})"
+
+    def _repr_html_(self) -> str:
+        shown = self.summary.assign(share=self.summary["share"].map(lambda x: f"{x:.2%}"))
+        return "<p><b>Cleaning log</b></p>" + shown.to_html(index=False)
+
+
+def _bound(value, tz: str, is_end: bool) -> int | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    whole_day = False
+    if isinstance(value, str):
+        text = value.strip()
+        whole_day = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
+        ts = pd.Timestamp(text)
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        whole_day, ts = True, pd.Timestamp(value)
+    else:
+        ts = pd.Timestamp(value)
+        whole_day = ts.tzinfo is None and ts == ts.normalize()
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(tz)
+    if whole_day and is_end:
+        ts = (ts.tz_localize(None) + pd.Timedelta(days=1)).tz_localize(tz)
+    return int((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(microseconds=1))
+
+
+def _period(period, log: EventLog):
+    if period is None:
+        period = log.meta.get("period")
+    if period is None or period is False:
+        return None
+    try:
+        start, end = period
+    except (TypeError, ValueError) as exc:
+        raise TraceDataError(f"period={period!r} must be a pair (start, end); use None for an "
+                             "open end.") from exc
+    try:
+        lo, hi = _bound(start, log.timezone, False), _bound(end, log.timezone, True)
+    except (ValueError, TypeError) as exc:
+        raise TraceDataError(f"period={period!r}: cannot read the dates ({exc}); write them as "
+                             "'2026-01-05' or '2026-01-05 08:00'.") from exc
+    if lo is not None and hi is not None and lo >= hi:
+        raise TraceDataError(f"period={period!r}: the start is not before the end.")
+    return lo, hi
+
+
+def _ua_pattern(bots_ua) -> str | None:
+    if bots_ua is False or bots_ua is None:
+        return None
+    if bots_ua is True:
+        tokens = BOT_PATTERNS
+    elif isinstance(bots_ua, str):
+        return bots_ua.lower()
+    else:
+        tokens = tuple(str(t).lower() for t in bots_ua)
+    return "|".join(re.escape(t) for t in tokens)
+
+
+def _rules(bots_behaviour) -> BotRules | None:
+    if bots_behaviour is False or bots_behaviour is None:
+        return None
+    if bots_behaviour is True:
+        return BotRules()
+    if isinstance(bots_behaviour, BotRules):
+        return bots_behaviour
+    if isinstance(bots_behaviour, dict):
+        try:
+            return BotRules(**bots_behaviour)
+        except TypeError as exc:
+            raise TraceDataError(f"bots_behaviour={bots_behaviour!r}: {exc}; the keys are "
+                                 "max_per_minute, min_events, max_interval_cv.") from exc
+    raise TraceDataError(f"bots_behaviour={bots_behaviour!r} must be True, False, a dict or a "
+                         "BotRules.")
+
+
+def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
+          near_duplicates="1s", period=None):
+    """Remove robots, duplicates and unusable rows, and say why each row went.
+
+    Parameters
+    ----------
+    events : EventLog or DataFrame
+        Events with the canonical columns (see :mod:`parcours_research.traces`).
+    bots_ua : bool, str or list of str, default True
+        Remove rows whose user agent names a robot: ``True`` uses :data:`BOT_PATTERNS`; a list
+        gives other lower-case fragments; a string is a regular expression (on the lower-cased
+        user agent). ``False`` turns the filter off.
+    bots_behaviour : bool, dict or BotRules, default True
+        Remove every row of actors that behave like robots (see :class:`BotRules`).
+    duplicates : bool, default True
+        Remove exact duplicates (the first occurrence stays).
+    near_duplicates : duration or None, default "1s"
+        Remove an event repeated by the same actor within this delay; ``None`` turns it off.
+    period : (start, end), None or False
+        Keep ``start <= timestamp < end``. Dates without a time cover the whole day (an end of
+        ``"2026-03-29"`` keeps that day); times without a zone are in the log's time zone.
+        ``None`` uses the study's period when the log was read from a study; ``False`` keeps
+        every date.
+
+    Returns
+    -------
+    cleaned : EventLog or DataFrame
+        The kept rows, same columns as ``events`` (a DataFrame for a DataFrame).
+    log : CleaningLog
+        ``log.summary`` has one row per outcome (``reason, n, share, enabled, description``)
+        whose ``n`` add up to the number of input rows; ``log.bots`` lists the actors removed for
+        their behaviour.
+    """
+    log, was_frame = as_log(events)
+    eng = log.engine
+    pattern = _ua_pattern(bots_ua)
+    rules = _rules(bots_behaviour)
+    tol = None if near_duplicates in (None, False) else to_us(near_duplicates, "near_duplicates")
+    bounds = _period(period, log)
+    q = eng.q
+    src = log.ref
+    t = eng.us("timestamp")
+
+    cond = ["WHEN timestamp IS NULL OR event IS NULL OR (user_id IS NULL AND device_id IS NULL) "
+            "THEN 'unparseable'"]
+    if bounds is not None:
+        lo, hi = bounds
+        tests = ([f"{t} < {lo}"] if lo is not None else []) + ([f"{t} >= {hi}"] if hi is not None else [])
+        if tests:
+            cond.append(f"WHEN {' OR '.join(tests)} THEN 'outside_period'")
+    ua_join = ""
+    if pattern is not None and log.has("user_agent"):
+        ua_tab = eng.table(
+            f"SELECT user_agent, {eng.regex('lower(user_agent)', pattern)} AS is_bot "
+            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL", "ua")
+        ua_join = f"LEFT JOIN {q(ua_tab)} AS ua ON e.user_agent = ua.user_agent"
+        cond.append("WHEN ua.is_bot THEN 'bot_user_agent'")
+    others = [c for c in log.columns if c != "row_id"]
+    cols_e = ", ".join(f"e.{q(c)}" for c in others)
+    te = eng.us("e.timestamp")
+    flagged = eng.view(
+        f"SELECT e.row_id, {cols_e}, coalesce(e.device_id, e.user_id) AS _actor, {te} AS _t, "
+        f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}", "clean_flag")
+    f = q(flagged)
+    part_all = ", ".join(q(c) for c in others)
+    k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)" if duplicates else "1"
+    dup = eng.table(f"SELECT row_id, _actor, _t, event, {k} AS _k FROM {f} WHERE _r1 IS NULL",
+                    "clean_dup")
+    d = q(dup)
+    bots_tab = None
+    if rules is not None:
+        bots_tab = eng.table(f"""
+            SELECT a.actor, a.n_events, m.max_per_minute, a.interval_cv,
+                   CASE WHEN m.max_per_minute > {rules.max_per_minute} AND a.regular THEN 'rate+regularity'
+                        WHEN m.max_per_minute > {rules.max_per_minute} THEN 'rate'
+                        ELSE 'regularity' END AS rule
+            FROM (SELECT actor, n_events, interval_cv,
+                         (n_events >= {rules.min_events} AND interval_cv < {float(rules.max_interval_cv)!r}) AS regular
+                  FROM (SELECT _actor AS actor, count(*) AS n_events,
+                               CASE WHEN avg(_g) = 0 THEN 0.0 ELSE stddev_pop(_g) / avg(_g) END AS interval_cv
+                        FROM (SELECT _actor, _t - lag(_t) OVER (PARTITION BY _actor ORDER BY _t, row_id) AS _g
+                              FROM {d} WHERE _k = 1) AS g
+                        GROUP BY _actor) AS s) AS a
+            JOIN (SELECT _actor AS actor, max(n) AS max_per_minute
+                  FROM (SELECT _actor, floor(_t / 60000000) AS m, count(*) AS n FROM {d} WHERE _k = 1
+                        GROUP BY _actor, floor(_t / 60000000)) AS c
+                  GROUP BY _actor) AS m ON a.actor = m.actor
+            WHERE a.regular OR m.max_per_minute > {rules.max_per_minute}""", "bots")
+    bot_join = f"LEFT JOIN {q(bots_tab)} AS bt ON d._actor = bt.actor" if bots_tab else ""
+    is_bot = "bt.actor IS NOT NULL" if bots_tab else "FALSE"
+    if tol is not None:
+        near = (f"SELECT row_id, 'near_duplicate' AS reason FROM ("
+                f"SELECT row_id, _t - lag(_t) OVER (PARTITION BY _actor, event ORDER BY _t, row_id) AS _g "
+                f"FROM (SELECT d.row_id, d._actor, d.event, d._t FROM {d} AS d {bot_join} "
+                f"WHERE d._k = 1 AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}")
+    else:
+        near = None
+    removed_sql = (
+        f"SELECT row_id, _r1 AS reason FROM {f} WHERE _r1 IS NOT NULL "
+        f"UNION ALL SELECT d.row_id, CASE WHEN {is_bot} THEN 'bot_behaviour' ELSE 'exact_duplicate' END "
+        f"FROM {d} AS d {bot_join} WHERE {is_bot} OR d._k > 1"
+        + (f" UNION ALL {near}" if near else ""))
+    removed = eng.table(removed_sql, "removed")
+    counts = eng.fetch(
+        f"SELECT coalesce(r.reason, 'kept') AS reason, count(*) AS n FROM {src} AS e "
+        f"LEFT JOIN {q(removed)} AS r ON e.row_id = r.row_id GROUP BY coalesce(r.reason, 'kept')")
+    n_by = dict(zip(counts["reason"], counts["n"].astype("int64")))
+    total = sum(n_by.values())
+    enabled = {"kept": True, "unparseable": True, "outside_period": bounds is not None,
+               "bot_user_agent": pattern is not None and log.has("user_agent"),
+               "bot_behaviour": rules is not None, "exact_duplicate": bool(duplicates),
+               "near_duplicate": tol is not None}
+    summary = pd.DataFrame({
+        "reason": list(REASONS),
+        "n": [int(n_by.get(r, 0)) for r in REASONS],
+        "share": [n_by.get(r, 0) / total if total else 0.0 for r in REASONS],
+        "enabled": [enabled[r] for r in REASONS],
+        "description": [_DESCRIPTIONS[r] for r in REASONS],
+    })
+    if bots_tab:
+        bots = eng.fetch(f"SELECT actor, n_events, max_per_minute, interval_cv, rule FROM {q(bots_tab)} "
+                         "ORDER BY actor")
+        bots["n_events"] = bots["n_events"].astype("int64")
+        bots["max_per_minute"] = bots["max_per_minute"].astype("int64")
+    else:
+        bots = pd.DataFrame({"actor": pd.Series(dtype="string"), "n_events": pd.Series(dtype="int64"),
+                             "max_per_minute": pd.Series(dtype="int64"),
+                             "interval_cv": pd.Series(dtype="float64"), "rule": pd.Series(dtype="string")})
+    settings = {"bots_ua": pattern, "bots_behaviour": asdict(rules) if rules else None,
+                "duplicates": bool(duplicates), "near_duplicates_us": tol, "period_us": bounds}
+    kept = log.derive(eng.view(
+        f"SELECT {select_list(log, alias='e')} FROM {src} AS e "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
+        "cleaned"))
+    return output(kept, was_frame), CleaningLog(summary, bots, settings, log.derive(removed))

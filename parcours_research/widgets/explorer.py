@@ -1,0 +1,233 @@
+"""The journey explorer: pick personas, a stage, weighting and a source; the curve, the friction
+table and the quotes update together.
+
+State lives in the widgets; every number comes from the package (:mod:`parcours_research.curves`,
+:mod:`parcours_research.friction`, :mod:`parcours_research.qual`), computed once per choice of
+weighting and source and cached, so that a click in a workshop answers at once.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+
+import ipywidgets as w
+import pandas as pd
+
+from ..errors import StudyError
+from ..study import Study
+
+__all__ = ["JourneyExplorer", "SOURCES"]
+
+#: Evidence sources the explorer can draw the curve from.
+SOURCES = ("survey", "interviews", "workshop")
+_LABELS = {
+    "fr": {"survey": "Enquête", "interviews": "Entretiens", "workshop": "Atelier", "all": "Toutes les étapes",
+           "weighted": "Pondérer (marges de population)", "personas": "Personas", "stage": "Étape",
+           "source": "Source", "quotes_for": "Citations pour", "no_friction": "Aucun point de friction confirmé ici.",
+           "no_quotes": "Pas de citation pour ce point de contact.", "no_data": "Pas de données pour cette source."},
+    "en": {"survey": "Survey", "interviews": "Interviews", "workshop": "Workshop", "all": "All stages",
+           "weighted": "Weight to population margins", "personas": "Personas", "stage": "Stage",
+           "source": "Source", "quotes_for": "Quotes for", "no_friction": "No confirmed friction point here.",
+           "no_quotes": "No quote for this touchpoint.", "no_data": "No data for this source."},
+}
+
+
+class JourneyExplorer:
+    """Explore the persona journey curves with a workshop group.
+
+    Parameters
+    ----------
+    study : Study
+    ratings_path : str or Path, optional
+        The workshop rating file (see :class:`~parcours_research.widgets.board.RatingBoard`),
+        for the ``workshop`` source.
+    lang : {"fr", "en"}
+    n_boot : int
+        Bootstrap replicates of the curve bands.
+    seed : int
+        Seed of the bootstrap.
+
+    Attributes
+    ----------
+    personas, stage, weighted, source, quote_touchpoint : ipywidgets controls
+    image : ipywidgets.Image
+        The curve (PNG).
+    caption : ipywidgets.HTML
+        Says what the curve shows (personas, source, weighting); its text changes with the curve.
+    friction, quotes : ipywidgets.HTML
+    widget : ipywidgets.VBox
+    """
+
+    def __init__(self, study: Study, ratings_path: str | Path | None = None, lang: str = "fr",
+                 n_boot: int = 200, seed: int = 0):
+        self.study, self.lang, self.n_boot, self.seed = study, lang, n_boot, seed
+        self.ratings_path = Path(ratings_path) if ratings_path else None
+        self._curves: dict[tuple, pd.DataFrame] = {}
+        self._friction: pd.DataFrame | None = None
+        self._excerpts: pd.DataFrame | None = None
+        L = _LABELS[lang]
+        j = study.journey
+        self.personas = w.SelectMultiple(options=[(p.label.get(lang), p.id) for p in j.personas],
+                                         value=tuple(j.persona_ids), description=L["personas"], rows=len(j.personas))
+        self.stage = w.Dropdown(options=[(L["all"], "")] + [(s.label.get(lang), s.id) for s in j.stages],
+                                description=L["stage"])
+        self.weighted = w.Checkbox(value=bool(study.margins), description=L["weighted"], disabled=not study.margins)
+        sources = [s for s in SOURCES if s != "interviews" or study.qual is not None]
+        self.source = w.ToggleButtons(options=[(L[s], s) for s in sources], value="survey", description=L["source"])
+        self.quote_touchpoint = w.Dropdown(options=[(t.label.get(lang), t.id) for t in j.touchpoints],
+                                           description=L["quotes_for"])
+        self.image = w.Image(format="png", layout=w.Layout(width="100%"))
+        self.caption = w.HTML()
+        self.friction = w.HTML()
+        self.quotes = w.HTML()
+        for ctl in (self.personas, self.stage, self.weighted, self.source):
+            ctl.observe(self._on_change, names="value")
+        self.quote_touchpoint.observe(lambda _c: self._update_quotes(), names="value")
+        self.widget = w.VBox([
+            w.HBox([self.personas, w.VBox([self.stage, self.weighted, self.source])]),
+            self.caption, self.image, self.friction, self.quote_touchpoint, self.quotes,
+        ])
+        self.update()
+
+    # ---- data (computed by the package, cached) -----------------------------------------------
+    def curves(self) -> pd.DataFrame:
+        """The curve table for the current weighting and source (all personas)."""
+        from ..curves import journey_curves
+
+        key = (self.source.value, bool(self.weighted.value))
+        if key not in self._curves:
+            weight = "rake" if self.weighted.value else None
+            if self.source.value == "survey":
+                t = journey_curves(self.study, weight=weight, n_boot=self.n_boot, seed=self.seed, lang=self.lang)
+            elif self.source.value == "interviews":
+                from ..qual import mean_valence
+
+                ex = self.excerpts()
+                t = mean_valence(ex, by=["persona", "touchpoint"], journey=self.study.journey)
+            else:
+                t = self._workshop_curves()
+            self._curves[key] = t
+        return self._curves[key]
+
+    def _workshop_curves(self) -> pd.DataFrame:
+        from ..curves import journey_curves
+        from ..ratings import ratings_long, read_ratings
+
+        if self.ratings_path is None or not self.ratings_path.exists():
+            return pd.DataFrame()
+        long = ratings_long(read_ratings(self.ratings_path), self.study.journey).dropna(subset=["persona"])
+        if long.empty:
+            return pd.DataFrame()
+        return journey_curves(long, journey=self.study.journey, band="pointwise", n_boot=0, lang=self.lang)
+
+    def friction_table(self) -> pd.DataFrame:
+        """The triangulated friction table of the study (computed once)."""
+        if self._friction is None:
+            from ..friction import triangulate
+
+            self._friction = triangulate(self.study)
+        return self._friction
+
+    def excerpts(self) -> pd.DataFrame:
+        if self._excerpts is None:
+            from ..qual import read_excerpts
+
+            self._excerpts = read_excerpts(self.study)
+        return self._excerpts
+
+    # ---- views ------------------------------------------------------------------------------------
+    def selection(self) -> pd.DataFrame:
+        """Rows of the current curve table for the selected personas and stage."""
+        t = self.curves()
+        if t.empty:
+            return t
+        t = t[t["persona"].isin(self.personas.value)]
+        if self.stage.value:
+            t = t[t["stage"] == self.stage.value]
+        return t
+
+    def _on_change(self, _change) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Redraw the curve, the friction table and the quotes for the current choices."""
+        L = _LABELS[self.lang]
+        sel = self.selection()
+        names = ", ".join(self.study.journey.label(p, self.lang) for p in self.personas.value)
+        src = L[self.source.value]
+        weighted = " · " + L["weighted"].split(" (")[0] if self.weighted.value else ""
+        self.caption.value = (f"<p class='parcours-curve-caption' data-personas='{' '.join(self.personas.value)}'>"
+                              f"{html.escape(src)}{html.escape(weighted)} — {html.escape(names) or '—'}</p>")
+        self.image.value = self._png(sel) if not sel.empty else b""
+        if sel.empty:
+            self.caption.value += f"<p>{L['no_data']}</p>"
+        self._update_friction()
+        self._update_quotes()
+
+    def _png(self, sel: pd.DataFrame) -> bytes:
+        import matplotlib.pyplot as plt
+
+        from .. import plot
+
+        if self.source.value == "interviews":
+            fig = plot.valence_curve(sel, journey=self.study.journey, lang=self.lang)
+        else:
+            fric = None
+            try:
+                fric = self.friction_table()
+            except StudyError:
+                fric = None
+            fig = plot.journey_curves(sel, journey=self.study.journey, friction=fric, lang=self.lang,
+                                      facet=len(self.personas.value) > 1)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def _update_friction(self) -> None:
+        L = _LABELS[self.lang]
+        try:
+            t = self.friction_table()
+        except StudyError as e:
+            self.friction.value = f"<p>{html.escape(e.summary)}</p>"
+            return
+        t = t[t["persona"].isin(self.personas.value)]
+        if self.stage.value:
+            stage_of = {tp.id: tp.stage for tp in self.study.journey.touchpoints}
+            t = t[t["touchpoint"].map(stage_of) == self.stage.value]
+        conf = t[t["confirmed"]]
+        if conf.empty:
+            self.friction.value = f"<p>{L['no_friction']}</p>"
+            return
+        cols = [c for c in ("touchpoint", "persona", "n_sources_significant", "sources_agree", "effect_size_survey",
+                            "p_adj_survey", "p_adj_traces", "p_adj_qual") if c in conf.columns]
+        self.friction.value = conf[cols].to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0,
+                                                 classes="parcours-friction")
+
+    def _update_quotes(self) -> None:
+        L = _LABELS[self.lang]
+        if self.study.qual is None:
+            self.quotes.value = ""
+            return
+        from ..qual import quotes
+
+        personas = list(self.personas.value)
+        q = quotes(self.excerpts(), touchpoint=self.quote_touchpoint.value, persona=personas, n=3,
+                   valence="negative", salt=self.study.privacy_salt)
+        if q.empty:
+            self.quotes.value = f"<p>{L['no_quotes']}</p>"
+            return
+        items = "".join(f"<blockquote>{html.escape(str(r.text))} <small>— {html.escape(str(r.participant))}"
+                        f"{', ' + html.escape(str(r.persona)) if 'persona' in q.columns else ''}</small></blockquote>"
+                        for r in q.itertuples())
+        self.quotes.value = items
+
+    def _ipython_display_(self):  # pragma: no cover - display hook
+        from IPython.display import display
+
+        display(self.widget)
+
+    def __repr__(self) -> str:
+        return f"JourneyExplorer({self.study.name!r}, personas={list(self.personas.value)}, source={self.source.value!r})"
