@@ -48,10 +48,18 @@ def raking_case(n: int, seed: int = 0):
             "persona": rng.choice(["connecte", "prudent", "senior"], n, p=[0.5, 0.3, 0.2]),
             "channel": rng.choice(["digital", "physical"], n, p=[0.6, 0.4]),
             "region": rng.choice(["idf", "north", "south", "west", "east", "overseas"], n),
-            "age_band": rng.choice(["18-34", "35-54", "55-64", "65+"], n, p=[0.1, 0.2, 0.3, 0.4]),
             "design_w": rng.lognormal(0, 0.5, n),
         }
     )
+    # associated margins (seniors are older and less digital), so raking needs several sweeps
+    senior = (data["persona"] == "senior").to_numpy()
+    ages = np.array(["18-34", "35-54", "55-64", "65+"])
+    data["age_band"] = np.where(
+        senior,
+        rng.choice(ages, n, p=[0.02, 0.08, 0.3, 0.6]),
+        rng.choice(ages, n, p=[0.3, 0.4, 0.2, 0.1]),
+    )
+    data.loc[senior & (rng.random(n) < 0.5), "channel"] = "physical"
     margins = {
         "persona": {"connecte": 0.4, "prudent": 0.35, "senior": 0.25},
         "channel": {"digital": 0.5, "physical": 0.5},

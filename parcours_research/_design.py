@@ -219,7 +219,7 @@ def svy_errors(what: str):
             and not isinstance(exc, ValueError | ArithmeticError)
         ):
             raise
-        message = " ".join(str(exc).split())
+        message = " ".join(str(exc).split()).lstrip("❌ ")
         fix = "check the design columns (weights, strata, clusters) and the analysed column"
         if "singleton" in message.lower() or "single psu" in message.lower():
             fix = (

@@ -167,8 +167,11 @@ class Condition:
         the rule value ``1`` matches an answer read as ``1.0``)."""
         m = col.astype("string").isin([str(v) for v in self.values]).fillna(False).to_numpy(bool)
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            nums = [float(v) for v in self.values
-                    if not isinstance(v, bool) and pd.notna(pd.to_numeric(str(v), errors="coerce"))]
+            nums = [
+                float(v)
+                for v in self.values
+                if not isinstance(v, bool) and pd.notna(pd.to_numeric(str(v), errors="coerce"))
+            ]
             if nums:
                 m = m | col.astype(float).isin(nums).to_numpy(bool)
         return m
@@ -343,7 +346,10 @@ class JourneyMap:
         """One row per persona: ``persona, label, description``."""
         lang = lang or self.language
         return pd.DataFrame(
-            [{"persona": p.id, "label": p.label.get(lang), "description": p.description} for p in self.personas]
+            [
+                {"persona": p.id, "label": p.label.get(lang), "description": p.description}
+                for p in self.personas
+            ]
         )
 
     def __repr__(self) -> str:

@@ -300,18 +300,6 @@ def scores(
                 fix="ratings must be numbers (blank when not answered)",
             )
         )
-    for g in groups + as_list(strata) + as_list(cluster):
-        n_na = int(data[g].isna().sum())
-        if n_na:
-            problems.append(
-                Problem(
-                    f"{n_na} row(s) have no value in {g!r}",
-                    column=g,
-                    fix="fill them (e.g. 'unknown') or filter the data first",
-                )
-            )
-    if weight is not None:
-        problems += weight_problems(data[weight], weight, where)
     if cluster is None and respondent is not None and respondent in data.columns:
         if data[respondent].duplicated().any():
             cluster = respondent
@@ -325,6 +313,18 @@ def scores(
                         fix="keep one rating per respondent and touchpoint",
                     )
                 )
+    for g in groups + as_list(strata) + as_list(cluster):
+        n_na = int(data[g].isna().sum())
+        if n_na:
+            problems.append(
+                Problem(
+                    f"{n_na} row(s) have no value in {g!r}",
+                    column=g,
+                    fix="fill them (e.g. 'unknown') or filter the data first",
+                )
+            )
+    if weight is not None:
+        problems += weight_problems(data[weight], weight, where)
     if strata is not None and cluster is not None and cluster == respondent:
         per = data.groupby(cluster, observed=True)[strata].nunique()
         if (per > 1).any():
@@ -426,8 +426,7 @@ def _score_one(
             res = sample.estimation.prop(
                 "__y", by=by, alpha=alpha, ci_method=method, drop_nulls=True
             )
-            est = res.to_polars().to_pandas()
-            est = est[est["__y"].astype(float) == 1.0].drop(columns="__y")
+            est = _share_of_ones(res.to_polars().to_pandas(), keys)
         else:
             res = sample.estimation.mean("__y", by=by, alpha=alpha, drop_nulls=True)
             est = res.to_polars().to_pandas()
@@ -469,6 +468,28 @@ def _score_one(
     out["metric"] = metric
     out["df"] = out["df"].astype("Int64")
     return out.drop(columns=keys).reset_index(drop=True)
+
+
+def _share_of_ones(est: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The rows of level 1 of svy's two-level proportion table; a domain with no 1 at all
+    (svy then has no level-1 row when no row of the data is 1) takes the complement of its
+    level-0 row (the intervals used are symmetric under p -> 1 - p)."""
+    level = est["__y"].astype(float)
+    ones = est[level == 1.0].drop(columns="__y")
+    zeros = est[level == 0.0].drop(columns="__y")
+    if keys:
+        have = (
+            pd.MultiIndex.from_frame(ones[keys].astype(str))
+            if len(ones)
+            else pd.MultiIndex.from_tuples([], names=keys)
+        )
+        zeros = zeros[~pd.MultiIndex.from_frame(zeros[keys].astype(str)).isin(have)]
+    elif len(ones):
+        zeros = zeros.iloc[0:0]
+    if len(zeros):
+        zeros = zeros.assign(est=1.0 - zeros["est"], lci=1.0 - zeros["uci"], uci=1.0 - zeros["lci"])
+        ones = pd.concat([ones, zeros], ignore_index=True)
+    return ones
 
 
 def _domains(used, keys, w, data, groups) -> pd.DataFrame:
@@ -1104,6 +1125,15 @@ def kano(
         problems.append(Problem("no Kano pair given", fix="pass instrument.kano_pairs()"))
     if weight is not None and not problems:
         problems += weight_problems(data[weight], weight, where)
+    for g in groups:
+        if g in data.columns and data[g].isna().any():
+            problems.append(
+                Problem(
+                    f"{int(data[g].isna().sum())} row(s) have no value in {g!r}",
+                    column=g,
+                    fix="fill them (e.g. 'unknown') or filter the data first",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot classify the Kano answers.", problems)
     w_all = pd.Series(weights_of(data, weight), index=data.index)

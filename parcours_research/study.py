@@ -54,11 +54,32 @@ __all__ = [
 STUDY_FILE = "study.yml"
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {
-    "name", "description", "language", "journey", "touchpoints", "personas", "persona_assignment",
-    "targets", "survey", "margins", "traces", "qual", "privacy", "period", "customers",
+    "name",
+    "description",
+    "language",
+    "journey",
+    "touchpoints",
+    "personas",
+    "persona_assignment",
+    "targets",
+    "survey",
+    "margins",
+    "traces",
+    "qual",
+    "privacy",
+    "period",
+    "customers",
 }
 TRACE_FORMATS = ("csv", "parquet", "jsonl", "ga4")
-CANONICAL_EVENT_COLUMNS = ("user_id", "device_id", "timestamp", "event", "user_agent", "session_id", "properties")
+CANONICAL_EVENT_COLUMNS = (
+    "user_id",
+    "device_id",
+    "timestamp",
+    "event",
+    "user_agent",
+    "session_id",
+    "properties",
+)
 
 
 @dataclass(frozen=True)
@@ -153,20 +174,28 @@ class Study:
         """``{touchpoint: satisfaction column}`` of the survey."""
         return self.instrument.touchpoint_columns() if self.instrument else {}
 
-    def ratings_long(self, role: str = "touchpoint_satisfaction", keep: list[str] | None = None) -> pd.DataFrame:
+    def ratings_long(
+        self, role: str = "touchpoint_satisfaction", keep: list[str] | None = None
+    ) -> pd.DataFrame:
         """Touchpoint ratings in long format, one row per respondent and rated touchpoint.
 
         Blank answers (touchpoint not experienced) are not rows. Columns: ``respondent_id,
         touchpoint, stage, order, score`` and ``persona`` plus the ``keep`` columns.
         """
         if self.responses is None or self.instrument is None:
-            raise StudyError(f"The study {self.name!r} has no survey responses; add `survey:` to study.yml.")
+            raise StudyError(
+                f"The study {self.name!r} has no survey responses; add `survey:` to study.yml."
+            )
         cols = self.instrument.touchpoint_columns(role)
         rid = self.instrument.respondent_id
         keep = [c for c in ["persona", *(keep or [])] if c in self.responses.columns]
         wide = self.responses[[rid, *keep, *cols.values()]].rename(columns={rid: "respondent_id"})
-        long = wide.melt(id_vars=["respondent_id", *keep], value_vars=list(cols.values()),
-                         var_name="_column", value_name="score")
+        long = wide.melt(
+            id_vars=["respondent_id", *keep],
+            value_vars=list(cols.values()),
+            var_name="_column",
+            value_name="score",
+        )
         long = long[long["score"].notna()].copy()
         inv = {v: k for k, v in cols.items()}
         long["touchpoint"] = long.pop("_column").map(inv)
@@ -174,7 +203,11 @@ class Study:
         long = long.merge(tps, on="touchpoint", how="left")
         long["score"] = long["score"].astype(float)
         first = ["respondent_id", *keep, "touchpoint", "stage", "order", "score"]
-        return long[first].sort_values(["order", "respondent_id"], kind="stable").reset_index(drop=True)
+        return (
+            long[first]
+            .sort_values(["order", "respondent_id"], kind="stable")
+            .reset_index(drop=True)
+        )
 
     def summary(self) -> pd.DataFrame:
         """What was loaded, as a two-column table (``item, value``)."""
@@ -195,8 +228,16 @@ class Study:
                 rows.append(("  no persona", n_unassigned))
         rows.append(("margins", ", ".join(self.margins) or "none"))
         if self.traces is not None:
-            rows.append(("event log", str(self.traces.events.relative_to(self.root)
-                                          if self.traces.events.is_relative_to(self.root) else self.traces.events)))
+            rows.append(
+                (
+                    "event log",
+                    str(
+                        self.traces.events.relative_to(self.root)
+                        if self.traces.events.is_relative_to(self.root)
+                        else self.traces.events
+                    ),
+                )
+            )
         if self.qual is not None:
             rows.append(("excerpts file", str(self.qual.excerpts.name)))
         return pd.DataFrame(rows, columns=["item", "value"]).astype({"value": str})
@@ -218,7 +259,9 @@ class Study:
 # ---------------------------------------------------------------------------------------------
 def stage_templates() -> dict[str, Any]:
     """The bundled stage templates (``lifecycle6``, ``purchase4``) as read from YAML."""
-    text = (resources.files("parcours_research.templates") / "stages.yml").read_text(encoding="utf-8")
+    text = (resources.files("parcours_research.templates") / "stages.yml").read_text(
+        encoding="utf-8"
+    )
     return yaml.safe_load(text)
 
 
@@ -245,7 +288,9 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
 
 
 def _load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
@@ -285,20 +330,37 @@ class _Checker:
 
     def ident(self, key: str, value: Any) -> str | None:
         if not isinstance(value, str) or not _ID.match(value):
-            self.add(key, f"{value!r} is not a valid id",
-                     "ids start with a letter and hold only letters, digits and underscores")
+            self.add(
+                key,
+                f"{value!r} is not a valid id",
+                "ids start with a letter and hold only letters, digits and underscores",
+            )
             return None
         return value
 
-    def number(self, key: str, value: Any, lo: float | None = None, hi: float | None = None,
-               fix: str | None = None) -> float | None:
+    def number(
+        self,
+        key: str,
+        value: Any,
+        lo: float | None = None,
+        hi: float | None = None,
+        fix: str | None = None,
+    ) -> float | None:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.add(key, f"{value!r} is not a number", fix or "write a number such as 0.5 (no quotes, no %)")
+            self.add(
+                key,
+                f"{value!r} is not a number",
+                fix or "write a number such as 0.5 (no quotes, no %)",
+            )
             return None
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.add(key, f"{value} is outside [{lo}, {hi}]", fix or f"write a number between {lo} and {hi}")
+            self.add(
+                key,
+                f"{value} is outside [{lo}, {hi}]",
+                fix or f"write a number between {lo} and {hi}",
+            )
             return None
         return float(value)
 
@@ -306,14 +368,21 @@ class _Checker:
 def _stages(raw: Any, ck: _Checker) -> list[Stage]:
     templates = stage_templates()
     if not isinstance(raw, Mapping):
-        ck.add("journey", "missing or not a mapping", "write `journey: {template: lifecycle6}` or list `stages:`")
+        ck.add(
+            "journey",
+            "missing or not a mapping",
+            "write `journey: {template: lifecycle6}` or list `stages:`",
+        )
         return []
     items = raw.get("stages")
     if items is None:
         tname = raw.get("template")
         if tname not in templates:
-            ck.add("journey.template", f"unknown template {tname!r}",
-                   f"{_did_you_mean(tname, templates)}use one of {sorted(templates)} or list `stages:`")
+            ck.add(
+                "journey.template",
+                f"unknown template {tname!r}",
+                f"{_did_you_mean(tname, templates)}use one of {sorted(templates)} or list `stages:`",
+            )
             return []
         items = templates[tname]["stages"]
     if not isinstance(items, list) or not items:
@@ -332,55 +401,101 @@ def _stages(raw: Any, ck: _Checker) -> list[Stage]:
         if sid is None:
             continue
         if sid in seen:
-            ck.add(f"{key}.id", f"stage {sid!r} is listed twice", "list each stage once, in journey order")
+            ck.add(
+                f"{key}.id",
+                f"stage {sid!r} is listed twice",
+                "list each stage once, in journey order",
+            )
             continue
         seen.add(sid)
-        tc = s.get("target_conversion", overrides.get(sid) if isinstance(overrides, Mapping) else None)
-        stages.append(Stage(sid, Label.parse(s.get("label"), sid), i, ck.number(f"{key}.target_conversion", tc, 0, 1)))
+        tc = s.get(
+            "target_conversion", overrides.get(sid) if isinstance(overrides, Mapping) else None
+        )
+        stages.append(
+            Stage(
+                sid,
+                Label.parse(s.get("label"), sid),
+                i,
+                ck.number(f"{key}.target_conversion", tc, 0, 1),
+            )
+        )
     return stages
 
 
 def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) -> list[Touchpoint]:
     if not isinstance(raw, list) or not raw:
-        ck.add("touchpoints", "missing or empty", "list the touchpoints with id, label, stage and channel")
+        ck.add(
+            "touchpoints",
+            "missing or empty",
+            "list the touchpoints with id, label, stage and channel",
+        )
         return []
     stage_order = {s.id: s.order for s in stages}
-    default_target = (targets.get("satisfaction") or {}).get("default") if isinstance(targets.get("satisfaction"), Mapping) else None
-    per_tp_target = targets.get("satisfaction") if isinstance(targets.get("satisfaction"), Mapping) else {}
+    default_target = (
+        (targets.get("satisfaction") or {}).get("default")
+        if isinstance(targets.get("satisfaction"), Mapping)
+        else None
+    )
+    per_tp_target = (
+        targets.get("satisfaction") if isinstance(targets.get("satisfaction"), Mapping) else {}
+    )
     out: list[Touchpoint] = []
     seen_ids: set[str] = set()
     seen_events: dict[str, str] = {}
     for i, t in enumerate(raw):
         key = f"touchpoints[{i}]"
         if not isinstance(t, Mapping):
-            ck.add(key, "must be a mapping", "write `- {id: ..., label: ..., stage: ..., channel: ...}`")
+            ck.add(
+                key,
+                "must be a mapping",
+                "write `- {id: ..., label: ..., stage: ..., channel: ...}`",
+            )
             continue
         tid = ck.ident(f"{key}.id", t.get("id"))
         if tid and tid in seen_ids:
-            ck.add(f"{key}.id", f"touchpoint {tid!r} is listed twice",
-                   "give each touchpoint its own id (survey columns and codes refer to it)")
+            ck.add(
+                f"{key}.id",
+                f"touchpoint {tid!r} is listed twice",
+                "give each touchpoint its own id (survey columns and codes refer to it)",
+            )
             tid = None
         elif tid:
-            seen_ids.add(tid)  # even if the touchpoint has other problems: report duplicates in one pass
+            seen_ids.add(
+                tid
+            )  # even if the touchpoint has other problems: report duplicates in one pass
         stage = t.get("stage")
         if stage not in stage_order and stages:
-            ck.add(f"{key}.stage", f"unknown stage {stage!r}",
-                   f"{_did_you_mean(stage, stage_order)}use one of {list(stage_order)}")
+            ck.add(
+                f"{key}.stage",
+                f"unknown stage {stage!r}",
+                f"{_did_you_mean(stage, stage_order)}use one of {list(stage_order)}",
+            )
         channel = t.get("channel")
         if channel not in CHANNELS:
-            ck.add(f"{key}.channel", f"unknown channel {channel!r}",
-                   f"{_did_you_mean(channel, CHANNELS)}use one of {', '.join(CHANNELS)}")
-        nature = t.get("nature", "tangible" if channel in ("store", "call_centre", "post") else "digital")
+            ck.add(
+                f"{key}.channel",
+                f"unknown channel {channel!r}",
+                f"{_did_you_mean(channel, CHANNELS)}use one of {', '.join(CHANNELS)}",
+            )
+        nature = t.get(
+            "nature", "tangible" if channel in ("store", "call_centre", "post") else "digital"
+        )
         if nature not in NATURES:
-            ck.add(f"{key}.nature", f"must be one of {NATURES}, not {nature!r}",
-                   "digital for web, app, e-mail, SMS; tangible for a shop, a letter, a person")
+            ck.add(
+                f"{key}.nature",
+                f"must be one of {NATURES}, not {nature!r}",
+                "digital for web, app, e-mail, SMS; tangible for a shop, a letter, a person",
+            )
         events = t.get("events") or []
         if isinstance(events, str):
             events = [events]
         for e in events:
             if e in seen_events:
-                ck.add(f"{key}.events", f"event {e!r} already marks touchpoint {seen_events[e]!r}",
-                       "an event can mark only one touchpoint")
+                ck.add(
+                    f"{key}.events",
+                    f"event {e!r} already marks touchpoint {seen_events[e]!r}",
+                    "an event can mark only one touchpoint",
+                )
             elif tid:
                 seen_events[e] = tid
         target = t.get("target_satisfaction", per_tp_target.get(tid) if tid else None)
@@ -389,11 +504,25 @@ def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) 
         target = ck.number(f"{key}.target_satisfaction", target, 0, 10)
         mot = t.get("moment_of_truth", False)
         if not isinstance(mot, bool):
-            ck.add(f"{key}.moment_of_truth", f"must be true or false, not {mot!r}", "write true or false")
+            ck.add(
+                f"{key}.moment_of_truth",
+                f"must be true or false, not {mot!r}",
+                "write true or false",
+            )
             mot = False
         if tid and stage in stage_order and channel in CHANNELS and nature in NATURES:
-            out.append(Touchpoint(tid, Label.parse(t.get("label"), tid), stage, channel, nature, mot,
-                                  tuple(str(e) for e in events), target))
+            out.append(
+                Touchpoint(
+                    tid,
+                    Label.parse(t.get("label"), tid),
+                    stage,
+                    channel,
+                    nature,
+                    mot,
+                    tuple(str(e) for e in events),
+                    target,
+                )
+            )
     # journey order: by stage, then as listed
     out.sort(key=lambda tp: stage_order[tp.stage])
     out = [Touchpoint(**{**tp.__dict__, "order": k}) for k, tp in enumerate(out, 1)]
@@ -418,7 +547,9 @@ def _personas(raw: Any, ck: _Checker) -> list[Persona]:
             continue
         if pid:
             seen.add(pid)
-            out.append(Persona(pid, Label.parse(p.get("label"), pid), str(p.get("description", "") or "")))
+            out.append(
+                Persona(pid, Label.parse(p.get("label"), pid), str(p.get("description", "") or ""))
+            )
     return out
 
 
@@ -434,28 +565,44 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
     rules = []
     for i, r in enumerate(raw.get("rules") or []):
         key = f"persona_assignment.rules[{i}]"
-        if not isinstance(r, Mapping) or "persona" not in r or not isinstance(r.get("when"), Mapping):
+        if (
+            not isinstance(r, Mapping)
+            or "persona" not in r
+            or not isinstance(r.get("when"), Mapping)
+        ):
             ck.add(key, "a rule needs `persona` and a `when` mapping of column: condition")
             continue
         if r["persona"] not in ids:
-            ck.add(f"{key}.persona", f"unknown persona {r['persona']!r}",
-                   f"{_did_you_mean(r['persona'], ids)}use one of {sorted(ids)} (declared under `personas:`)")
+            ck.add(
+                f"{key}.persona",
+                f"unknown persona {r['persona']!r}",
+                f"{_did_you_mean(r['persona'], ids)}use one of {sorted(ids)} (declared under `personas:`)",
+            )
         if not r["when"]:
-            ck.add(f"{key}.when", "the rule has no condition", "give at least one `column: condition`")
+            ck.add(
+                f"{key}.when", "the rule has no condition", "give at least one `column: condition`"
+            )
         conds = []
         for col, spec in r["when"].items():
             where = f"{key}.when.{col}"
             if isinstance(spec, Mapping):
                 bad = set(spec) - set(RULE_OPERATORS)
                 if bad:
-                    ck.add(where, f"unknown operator(s) {sorted(map(str, bad))}",
-                           f"{_did_you_mean(sorted(map(str, bad))[0], RULE_OPERATORS)}use {', '.join(RULE_OPERATORS)}")
+                    ck.add(
+                        where,
+                        f"unknown operator(s) {sorted(map(str, bad))}",
+                        f"{_did_you_mean(sorted(map(str, bad))[0], RULE_OPERATORS)}use {', '.join(RULE_OPERATORS)}",
+                    )
                     continue
                 for op, v in spec.items():
                     if op in ("in", "not_in"):
                         vals = v if isinstance(v, list) else [v]
                         if any(isinstance(x, Mapping | list) for x in vals):
-                            ck.add(f"{where}.{op}", "must be a list of values", "write e.g. [55+, 35-54]")
+                            ck.add(
+                                f"{where}.{op}",
+                                "must be a list of values",
+                                "write e.g. [55+, 35-54]",
+                            )
                             continue
                         conds.append(Condition(str(col), op, tuple(vals)))
                     elif op in ("min", "max"):
@@ -464,7 +611,11 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
                         elif v is None:
                             ck.add(f"{where}.{op}", "is empty", "write a number")
                     elif not isinstance(v, bool):
-                        ck.add(f"{where}.{op}", f"must be true or false, not {v!r}", "write `missing: true`")
+                        ck.add(
+                            f"{where}.{op}",
+                            f"must be true or false, not {v!r}",
+                            "write `missing: true`",
+                        )
                     else:
                         conds.append(Condition(str(col), op, (v,)))
             elif isinstance(spec, list) and not any(isinstance(x, Mapping | list) for x in spec):
@@ -476,11 +627,17 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
         rules.append(PersonaRule(str(r["persona"]), tuple(conds)))
     default = raw.get("default")
     if default is not None and default not in ids:
-        ck.add("persona_assignment.default", f"unknown persona {default!r}",
-               f"{_did_you_mean(default, ids)}use one of {sorted(ids)}")
+        ck.add(
+            "persona_assignment.default",
+            f"unknown persona {default!r}",
+            f"{_did_you_mean(default, ids)}use one of {sorted(ids)}",
+        )
     if not raw.get("rules") and "column" not in raw:
-        ck.add("persona_assignment", "has neither `column` nor `rules`",
-               "name the column holding persona ids, or list rules over profile answers")
+        ck.add(
+            "persona_assignment",
+            "has neither `column` nor `rules`",
+            "name the column holding persona ids, or list rules over profile answers",
+        )
     return PersonaAssignment(rules=tuple(rules), default=default)
 
 
@@ -492,16 +649,25 @@ def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = Tru
         return None
     p = Path(value)
     if p.is_absolute() or ".." in p.parts or p.drive:
-        ck.add(key, f"{value!r} leaves the study folder",
-               "copy the file into the study folder and give its path relative to the folder holding study.yml")
+        ck.add(
+            key,
+            f"{value!r} leaves the study folder",
+            "copy the file into the study folder and give its path relative to the folder holding study.yml",
+        )
         return None
     full = root / p
     if must_exist and not full.exists():
         near = ""
         if full.parent.is_dir():
-            names = [str((full.parent / n).relative_to(root)) for n in sorted(os.listdir(full.parent))]
+            names = [
+                str((full.parent / n).relative_to(root)) for n in sorted(os.listdir(full.parent))
+            ]
             near = _did_you_mean(value, names)
-        ck.add(key, f"file {value!r} does not exist", f"{near}check the path (relative to the study folder)")
+        ck.add(
+            key,
+            f"file {value!r} does not exist",
+            f"{near}check the path (relative to the study folder)",
+        )
         return None
     return full
 
@@ -520,7 +686,9 @@ def _margins(raw: Any, root: Path, ck: _Checker) -> dict[str, dict[str, float]]:
             return {}
         need = {"column", "level", "share"}
         if not need <= set(df.columns):
-            ck.add("margins", f"{raw} must have columns column, level, share (has {list(df.columns)})")
+            ck.add(
+                "margins", f"{raw} must have columns column, level, share (has {list(df.columns)})"
+            )
             return {}
         raw = {c: dict(zip(g["level"], g["share"])) for c, g in df.groupby("column", sort=False)}
     if not isinstance(raw, Mapping):
@@ -535,15 +703,20 @@ def _margins(raw: Any, root: Path, ck: _Checker) -> dict[str, dict[str, float]]:
         shares = {}
         valid = True
         for lvl, v in levels.items():
-            x = ck.number(f"{key}.{lvl}", v, 0, 1, fix="write a share between 0 and 1 (0.25 for 25%)")
+            x = ck.number(
+                f"{key}.{lvl}", v, 0, 1, fix="write a share between 0 and 1 (0.25 for 25%)"
+            )
             if x is None:
                 valid = False
             else:
                 shares[str(lvl)] = x
         total = sum(shares.values())
         if valid and shares and abs(total - 1) > 1e-6:
-            ck.add(key, f"shares sum to {total:.6g}, not 1",
-                   "population shares of a margin must add up to 1; check for a missing or mistyped level")
+            ck.add(
+                key,
+                f"shares sum to {total:.6g}, not 1",
+                "population shares of a margin must add up to 1; check for a missing or mistyped level",
+            )
         out[str(col)] = shares
     return out
 
@@ -591,12 +764,18 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
         cols = {}
     bad = set(cols) - set(CANONICAL_EVENT_COLUMNS)
     if bad:
-        ck.add("traces.columns", f"unknown canonical column(s) {sorted(bad)}", f"use {', '.join(CANONICAL_EVENT_COLUMNS)}")
+        ck.add(
+            "traces.columns",
+            f"unknown canonical column(s) {sorted(bad)}",
+            f"use {', '.join(CANONICAL_EVENT_COLUMNS)}",
+        )
     tz = str(raw.get("timezone", "UTC"))
     try:
         pd.Timestamp("2020-01-01", tz=tz)
     except Exception:  # noqa: BLE001
-        ck.add("traces.timezone", f"unknown time zone {tz!r}", "use an IANA name such as Europe/Paris")
+        ck.add(
+            "traces.timezone", f"unknown time zone {tz!r}", "use an IANA name such as Europe/Paris"
+        )
     ident = _path(root, raw.get("identity_map"), "traces.identity_map", ck)
     for k in ("session_gap", "funnel_window"):
         if k in raw:
@@ -607,10 +786,16 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
     if events is None or fmt not in TRACE_FORMATS:
         return None
     return TracesConfig(
-        events=events, format=fmt, columns={str(k): str(v) for k, v in cols.items()}, timezone=tz,
-        period=_period(raw.get("period"), "traces.period", ck), identity_map=ident,
-        session_gap=str(raw.get("session_gap", "30min")), funnel=tuple(raw.get("funnel") or ()),
-        funnel_window=str(raw.get("funnel_window", "7D")), login_events=tuple(raw.get("login_events") or ()),
+        events=events,
+        format=fmt,
+        columns={str(k): str(v) for k, v in cols.items()},
+        timezone=tz,
+        period=_period(raw.get("period"), "traces.period", ck),
+        identity_map=ident,
+        session_gap=str(raw.get("session_gap", "30min")),
+        funnel=tuple(raw.get("funnel") or ()),
+        funnel_window=str(raw.get("funnel_window", "7D")),
+        login_events=tuple(raw.get("login_events") or ()),
     )
 
 
@@ -634,7 +819,9 @@ def _qual(raw: Any, root: Path, ck: _Checker) -> QualConfig | None:
     return QualConfig(path, fmt, code_map, str(raw.get("valence", "valence")))
 
 
-def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> tuple[SurveyConfig | None, Instrument | None]:
+def _survey(
+    raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker
+) -> tuple[SurveyConfig | None, Instrument | None]:
     if raw is None:
         return None, None
     if not isinstance(raw, Mapping):
@@ -650,15 +837,22 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
         inst_ref = str(p)
     elif inst_ref not in bundled_instruments():
         bundled = bundled_instruments()
-        ck.add("survey.instrument", f"unknown instrument {inst_name!r}",
-               f"{_did_you_mean(inst_name, bundled)}name a bundled questionnaire ({', '.join(bundled)}) "
-               "or the path of a YAML file in the study folder")
+        ck.add(
+            "survey.instrument",
+            f"unknown instrument {inst_name!r}",
+            f"{_did_you_mean(inst_name, bundled)}name a bundled questionnaire ({', '.join(bundled)}) "
+            "or the path of a YAML file in the study folder",
+        )
         inst_ok = False
     tps = _names(raw.get("touchpoints"))
     if journey is not None:
         unknown = [t for t in tps if t not in journey.touchpoint_ids]
         if unknown:
-            ck.add("survey.touchpoints", f"unknown touchpoint(s) {unknown}", "use ids from `touchpoints:`")
+            ck.add(
+                "survey.touchpoints",
+                f"unknown touchpoint(s) {unknown}",
+                "use ids from `touchpoints:`",
+            )
             tps = tuple(t for t in tps if t in journey.touchpoint_ids)
     instrument = None
     if journey is not None and inst_ok:
@@ -666,19 +860,36 @@ def _survey(raw: Any, root: Path, journey: JourneyMap | None, ck: _Checker) -> t
             instrument = load_instrument(inst_ref, journey, tps or None)
         except StudyError as e:
             shown = str(inst_name)
-            for p in e.problems or [Problem(e.summary, shown, fix="check survey.instrument in study.yml")]:
-                ck.problems.append(Problem(p.message, shown if p.file == inst_ref else p.file, p.row, p.column, p.fix))
-    responses = _path(root, raw.get("responses"), "survey.responses", ck) if raw.get("responses") else None
+            for p in e.problems or [
+                Problem(e.summary, shown, fix="check survey.instrument in study.yml")
+            ]:
+                ck.problems.append(
+                    Problem(
+                        p.message, shown if p.file == inst_ref else p.file, p.row, p.column, p.fix
+                    )
+                )
+    responses = (
+        _path(root, raw.get("responses"), "survey.responses", ck) if raw.get("responses") else None
+    )
     cfg = SurveyConfig(
-        instrument=inst_ref, responses=responses,
-        respondent_id=instrument.respondent_id if instrument else str(raw.get("respondent_id", "respondent_id")),
-        customer_id=raw.get("customer_id", "customer_id"), weight=raw.get("weight"), strata=raw.get("strata"),
-        cluster=raw.get("cluster"), touchpoints=tps, extra_columns=_names(raw.get("extra_columns")),
+        instrument=inst_ref,
+        responses=responses,
+        respondent_id=instrument.respondent_id
+        if instrument
+        else str(raw.get("respondent_id", "respondent_id")),
+        customer_id=raw.get("customer_id", "customer_id"),
+        weight=raw.get("weight"),
+        strata=raw.get("strata"),
+        cluster=raw.get("cluster"),
+        touchpoints=tps,
+        extra_columns=_names(raw.get("extra_columns")),
     )
     return cfg, instrument
 
 
-def _read_customers(path: Path, root: Path, assignment: PersonaAssignment, journey: JourneyMap) -> pd.DataFrame:
+def _read_customers(
+    path: Path, root: Path, assignment: PersonaAssignment, journey: JourneyMap
+) -> pd.DataFrame:
     name = str(path.relative_to(root))
     try:
         df = pd.read_csv(path, dtype={"customer_id": "string"}, sep=None, engine="python")
@@ -686,23 +897,45 @@ def _read_customers(path: Path, root: Path, assignment: PersonaAssignment, journ
         raise StudyError(f"Cannot read the customer file {name}: {e}") from None
     problems = []
     if "customer_id" not in df.columns:
-        problems.append(Problem("the customer file needs a `customer_id` column", name, column="customer_id"))
+        problems.append(
+            Problem("the customer file needs a `customer_id` column", name, column="customer_id")
+        )
     else:
         dup = df["customer_id"].duplicated(keep=False) & df["customer_id"].notna()
         for cid in df.loc[dup, "customer_id"].unique()[:20]:
             rows = [int(i) + 2 for i in df.index[df["customer_id"] == cid][:5]]
-            problems.append(Problem(f"customer {cid!r} appears on rows {rows}", name, row=rows[0], column="customer_id",
-                                    fix="each customer must appear once"))
+            problems.append(
+                Problem(
+                    f"customer {cid!r} appears on rows {rows}",
+                    name,
+                    row=rows[0],
+                    column="customer_id",
+                    fix="each customer must appear once",
+                )
+            )
     if problems:
         raise StudyError(f"The customer file {name} has problems", problems)
-    if "persona" not in df.columns and assignment.columns and all(c in df.columns for c in assignment.columns):
+    if (
+        "persona" not in df.columns
+        and assignment.columns
+        and all(c in df.columns for c in assignment.columns)
+    ):
         df["persona"] = assign_personas(df, assignment)
     elif "persona" in df.columns:
         df["persona"] = df["persona"].astype("string")
         unknown = sorted(set(df["persona"].dropna()) - set(journey.persona_ids))
         if unknown:
-            raise StudyError(f"The customer file {name} has problems", [
-                Problem(f"unknown persona(s) {unknown}", name, column="persona", fix="declare them under `personas:`")])
+            raise StudyError(
+                f"The customer file {name} has problems",
+                [
+                    Problem(
+                        f"unknown persona(s) {unknown}",
+                        name,
+                        column="persona",
+                        fix="declare them under `personas:`",
+                    )
+                ],
+            )
     return df
 
 
@@ -743,32 +976,58 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     try:
         raw, duplicates = _load_yaml(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise StudyError(summary, [Problem("the file is not UTF-8 text", file.name,
-                                           fix="save it as UTF-8 from your editor")]) from None
+        raise StudyError(
+            summary,
+            [
+                Problem(
+                    "the file is not UTF-8 text", file.name, fix="save it as UTF-8 from your editor"
+                )
+            ],
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         what = getattr(e, "problem", None) or str(e)
         context = getattr(e, "context", None)
         msg = f"not valid YAML: {what}" + (f" ({context})" if context else "")
-        raise StudyError(summary, [Problem(msg, file.name, column=where,
-                                           fix="check the indentation (spaces, not tabs), colons and quotes "
-                                               "on this line and the one above")]) from None
+        if isinstance(e, yaml.constructor.ConstructorError):
+            fix = "remove the `!!` tag: study.yml holds plain values only (text, numbers, lists, mappings)"
+        else:
+            fix = "check the indentation (spaces, not tabs), colons and quotes on this line and the one above"
+        raise StudyError(summary, [Problem(msg, file.name, column=where, fix=fix)]) from None
     if not isinstance(raw, Mapping):
-        raise StudyError(summary, [Problem("the file must hold a mapping of keys (name, journey, touchpoints, "
-                                           f"personas, ...), not {type(raw).__name__}", file.name,
-                                           fix="start from the study.yml written by `parcours sample OUT`")])
+        raise StudyError(
+            summary,
+            [
+                Problem(
+                    "the file must hold a mapping of keys (name, journey, touchpoints, "
+                    f"personas, ...), not {type(raw).__name__}",
+                    file.name,
+                    fix="start from the study.yml written by `parcours sample OUT`",
+                )
+            ],
+        )
     ck = _Checker(STUDY_FILE)
     for key, line, first in duplicates:
-        ck.add(f"line {line}", f"key {key!r} appears again (first on line {first}); YAML would keep only the last one",
-               "merge the two into one entry")
+        ck.add(
+            f"line {line}",
+            f"key {key!r} appears again (first on line {first}); YAML would keep only the last one",
+            "merge the two into one entry",
+        )
     unknown = sorted(set(raw) - _TOP_KEYS, key=str)
     for k in unknown:
-        ck.add(str(k), "unknown key",
-               f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}")
+        ck.add(
+            str(k),
+            "unknown key",
+            f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}",
+        )
     language = raw.get("language", "fr")
     if language not in ("fr", "en"):
-        ck.add("language", f"must be fr or en, not {language!r}", "write `language: fr` or `language: en`")
+        ck.add(
+            "language",
+            f"must be fr or en, not {language!r}",
+            "write `language: fr` or `language: en`",
+        )
         language = "fr"
     targets = raw.get("targets") or {}
     if not isinstance(targets, Mapping):
@@ -781,14 +1040,24 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     stages = _stages(journey_raw, ck)
     if isinstance(conversion, Mapping) and stages:
         for s in sorted(set(conversion) - {st.id for st in stages}):
-            ck.add(f"targets.conversion.{s}", f"unknown stage {s!r}", f"use one of {[st.id for st in stages]}")
+            ck.add(
+                f"targets.conversion.{s}",
+                f"unknown stage {s!r}",
+                f"use one of {[st.id for st in stages]}",
+            )
     touchpoints = _touchpoints(raw.get("touchpoints"), stages, targets, ck)
     personas = _personas(raw.get("personas"), ck)
     assignment = _assignment(raw.get("persona_assignment"), personas, ck)
     journey = None
     if stages and touchpoints:
-        journey = JourneyMap(str(raw.get("name", root.name)), tuple(stages), tuple(touchpoints), tuple(personas),
-                             assignment, language)
+        journey = JourneyMap(
+            str(raw.get("name", root.name)),
+            tuple(stages),
+            tuple(touchpoints),
+            tuple(personas),
+            assignment,
+            language,
+        )
         # a stage is empty only if no touchpoint names it (not if its touchpoints had problems)
         named = {t.get("stage") for t in raw.get("touchpoints") or [] if isinstance(t, Mapping)}
         empty = [s.id for s in stages if s.id not in named]
@@ -803,10 +1072,21 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     if ck.problems:
         raise StudyError(f"The study in {root} has problems", ck.problems)
     assert journey is not None
-    study = Study(root=root, name=journey.name, journey=journey, instrument=instrument, margins=margins,
-                  survey=survey_cfg, traces=traces, qual=qual, privacy_salt=salt or f"parcours:{journey.name}",
-                  description=str(raw.get("description", "") or ""))
-    customers_path = _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
+    study = Study(
+        root=root,
+        name=journey.name,
+        journey=journey,
+        instrument=instrument,
+        margins=margins,
+        survey=survey_cfg,
+        traces=traces,
+        qual=qual,
+        privacy_salt=salt or f"parcours:{journey.name}",
+        description=str(raw.get("description", "") or ""),
+    )
+    customers_path = (
+        _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
+    )
     if ck.problems:
         raise StudyError(f"The study in {root} has problems", ck.problems)
     if customers_path is not None:
@@ -817,37 +1097,73 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
             study.truth = json.loads(truth.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             line = getattr(e, "lineno", None)
-            raise StudyError(f"The study in {root} has problems", [
-                Problem(f"not valid JSON: {getattr(e, 'msg', e)}", "truth.json",
+            raise StudyError(
+                f"The study in {root} has problems",
+                [
+                    Problem(
+                        f"not valid JSON: {getattr(e, 'msg', e)}",
+                        "truth.json",
                         column=f"line {line}" if line else None,
-                        fix="regenerate it with `parcours sample`, or delete it (only synthetic studies have one)")
-            ]) from None
-    if read_responses and survey_cfg is not None and survey_cfg.responses is not None and instrument is not None:
+                        fix="regenerate it with `parcours sample`, or delete it (only synthetic studies have one)",
+                    )
+                ],
+            ) from None
+    if (
+        read_responses
+        and survey_cfg is not None
+        and survey_cfg.responses is not None
+        and instrument is not None
+    ):
         from .survey.io import read_responses as _read
 
-        responses = _read(survey_cfg.responses, instrument, extra_columns=survey_cfg.extra_columns,
-                          weight=survey_cfg.weight, strata=survey_cfg.strata, cluster=survey_cfg.cluster,
-                          display_root=root)
+        responses = _read(
+            survey_cfg.responses,
+            instrument,
+            extra_columns=survey_cfg.extra_columns,
+            weight=survey_cfg.weight,
+            strata=survey_cfg.strata,
+            cluster=survey_cfg.cluster,
+            display_root=root,
+        )
         problems = []
         if assignment.columns:
             missing = [c for c in assignment.columns if c not in responses.columns]
             if missing:
-                problems.append(Problem(f"persona rules need column(s) {missing}", STUDY_FILE, column="persona_assignment",
-                                        fix="add them to the instrument and responses, or change the rules"))
+                problems.append(
+                    Problem(
+                        f"persona rules need column(s) {missing}",
+                        STUDY_FILE,
+                        column="persona_assignment",
+                        fix="add them to the instrument and responses, or change the rules",
+                    )
+                )
             else:
                 responses["persona"] = assign_personas(responses, assignment)
                 if assignment.column:
-                    unknown_p = sorted(set(responses["persona"].dropna()) - set(journey.persona_ids))
+                    unknown_p = sorted(
+                        set(responses["persona"].dropna()) - set(journey.persona_ids)
+                    )
                     if unknown_p:
-                        problems.append(Problem(f"persona column holds unknown persona(s) {unknown_p}",
-                                                survey_cfg.responses.name, column=assignment.column,
-                                                fix="declare them under `personas:` in study.yml"))
+                        problems.append(
+                            Problem(
+                                f"persona column holds unknown persona(s) {unknown_p}",
+                                survey_cfg.responses.name,
+                                column=assignment.column,
+                                fix="declare them under `personas:` in study.yml",
+                            )
+                        )
         elif "persona" not in responses.columns:
             responses["persona"] = pd.Series(pd.NA, index=responses.index, dtype="string")
         for col in margins:
             if col not in responses.columns:
-                problems.append(Problem(f"margin column {col!r} is not in the responses", STUDY_FILE, column=f"margins.{col}",
-                                        fix="margins must name response columns (or `persona`)"))
+                problems.append(
+                    Problem(
+                        f"margin column {col!r} is not in the responses",
+                        STUDY_FILE,
+                        column=f"margins.{col}",
+                        fix="margins must name response columns (or `persona`)",
+                    )
+                )
         if problems:
             raise StudyError(f"The study in {root} has problems", problems)
         study.responses = responses

@@ -801,3 +801,24 @@ def test_sample_study_scores_and_drivers(sample_study):
     assert len(ipa) == len(study.touchpoint_columns)
     kano = sat.kano(resp, study.instrument.kano_pairs(), weight="weight")
     assert set(kano["category"]) <= set(sat.KANO_CATEGORIES)
+
+
+def test_share_with_no_success_anywhere_uses_clopper_pearson_edge():
+    # no rating reaches the top two boxes: p = 0, and the Korn-Graubard interval falls back to
+    # Clopper-Pearson with n (design effect 1), whose upper limit is 1 - (alpha/2)^(1/n)
+    df = pd.DataFrame({"score": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 2.0], "g": list("aaabbbb")})
+    out = sat.scores(df, touchpoint=None, by="g", metric="top2").set_index("g")
+    for g, n in (("a", 3), ("b", 4)):
+        assert out.loc[g, "estimate"] == 0.0
+        assert out.loc[g, "ci_low"] == 0.0
+        assert out.loc[g, "ci_high"] == pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9)
+
+
+def test_singleton_strata_error_and_rule():
+    df = pd.DataFrame(
+        {"score": [5.0, 4, 5, 1, 2, 3], "s": [1, 1, 2, 2, 3, 3], "c": [1, 1, 2, 2, 3, 4]}
+    )
+    with pytest.raises(AnalysisError, match="singleton='center'"):
+        sat.scores(df, touchpoint=None, by=None, strata="s", cluster="c")
+    out = sat.scores(df, touchpoint=None, by=None, strata="s", cluster="c", singleton="center")
+    assert np.isfinite(out["se"]).all()

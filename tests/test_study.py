@@ -473,3 +473,21 @@ def test_persona_rules_need_their_columns():
 def test_lazy_top_level_names():
     assert pr.load_study is load_study
     assert issubclass(pr.StudyError, ValueError)
+
+
+def test_broken_truth_json_is_a_clean_error(tmp_path):
+    folder = write_study(tmp_path / "s")
+    (folder / "truth.json").write_text('{"friction": [}', encoding="utf-8")
+    with pytest.raises(errors.StudyError) as info:
+        load_study(folder)
+    (p,) = info.value.problems
+    assert (p.file, p.column) == ("truth.json", "line 1") and "not valid JSON" in p.message
+
+
+def test_survey_touchpoints_may_be_a_single_name(tmp_path):
+    base = copy.deepcopy(CORPUS.BASE_STUDY)
+    base["survey"]["touchpoints"] = "checkout"
+    header = [c for c in CORPUS.HEADER if c != "sat_delivery"]
+    rows = [[v for c, v in zip(CORPUS.HEADER, r) if c != "sat_delivery"] for r in CORPUS.BASE_ROWS]
+    study = load_study(write_study(tmp_path / "s", base, CORPUS.csv_text(header, rows)))
+    assert study.touchpoint_columns == {"checkout": "sat_checkout"}

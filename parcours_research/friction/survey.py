@@ -505,12 +505,13 @@ def _persona_tests(frame, ratings, w, personas, tests, *, cut, wcol, scol, ccol,
                     con = rr.contrast(svy.estd(_GROUP) - svy.estd(_REST)).to_polars().to_pandas().iloc[0]
                 diff, se, df = float(con["est"]), float(con["se"]), float(con["df"])
                 lo, hi = _t_interval(diff, se, df, conf)
-                z = stats.norm.ppf(0.5 + conf / 2)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    h = float(st.cohens_h(p1, p2))
-                    se_h = np.sqrt(se1**2 / (p1 * (1 - p1)) + se2**2 / (p2 * (1 - p2)))
-                    log_or = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
-                    se_or = np.sqrt(se1**2 / (p1 * (1 - p1)) ** 2 + se2**2 / (p2 * (1 - p2)) ** 2)
+                # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when
+                # the share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
+                ne1 = p1 * (1 - p1) / se1**2 if 0 < p1 < 1 and se1 > 0 else float(n1)
+                ne2 = p2 * (1 - p2) / se2**2 if 0 < p2 < 1 and se2 > 0 else float(n2)
+                h = float(st.cohens_h(p1, p2))
+                h_lo, h_hi = (float(x) for x in st.h_interval(h, ne1, ne2, conf))
+                orr, or_lo, or_hi = (float(x) for x in st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf))
                 mde = float(st.mde_t(se, df, alpha, power, alternative))
                 rows.append({"touchpoint": tp, "persona": p, "test": "persona_distribution",
                              "statistic": fs["f"], "p_value": fs["p_value"], "df": fs["df_num"],
@@ -518,8 +519,7 @@ def _persona_tests(frame, ratings, w, personas, tests, *, cut, wcol, scol, ccol,
                              "n": n1, "n_ref": n2, "estimate": p1, "reference": p2,
                              "comparison": "other personas", "method": "Rao-Scott F (2nd order)",
                              "effect_measure": f"difference in share rating <= {cut:g}", "std_measure": "cohen_h",
-                             "std_effect": h, "std_ci_low": h - z * se_h, "std_ci_high": h + z * se_h,
-                             "odds_ratio": float(np.exp(log_or)), "or_ci_low": float(np.exp(log_or - z * se_or)),
-                             "or_ci_high": float(np.exp(log_or + z * se_or)),
-                             "mde": mde, "mde_std": float(st.mde_t(se_h, df, alpha, power, alternative))})
+                             "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi,
+                             "odds_ratio": orr, "or_ci_low": or_lo, "or_ci_high": or_hi,
+                             "mde": mde, "mde_std": float(st.mde_h(ne1, ne2, alpha, power, alternative))})
     return pd.DataFrame(rows) if rows else None

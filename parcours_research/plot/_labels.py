@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.text import Text
 
 __all__ = ["place_labels"]
 
@@ -56,7 +57,8 @@ def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[st
                             fontsize=fontsize, color=color, gid=gid, zorder=6,
                             arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7,
                                         "shrinkA": 1, "shrinkB": 4} if leader else None)
-            box = t.get_window_extent(renderer).expanded(1.04, 1.08)
+            t.update_positions(renderer)
+            box = Text.get_window_extent(t, renderer).expanded(1.04, 1.08)  # the text, not its leader
             inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
                       and box.y1 <= axes_box.y1)
             if inside and not _overlaps(box, placed_boxes) and not _overlaps(box, others):
@@ -67,7 +69,8 @@ def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[st
             dx, dy, ha, va = _CANDIDATES[0]
             t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
                             fontsize=fontsize, color=color, gid=gid, zorder=6)
-            chosen = (t, t.get_window_extent(renderer))
+            t.update_positions(renderer)
+            chosen = (t, Text.get_window_extent(t, renderer))
         placed_boxes.append(chosen[1])
         out.append(chosen[0])
     return out

@@ -77,10 +77,11 @@ def importance_performance(
         nr = math.ceil(n / nc)
         fig, axes = plt.subplots(nr, nc, figsize=figsize, squeeze=False, layout="constrained")
         flat = list(axes.ravel())
+        pending = []
         for k, g in enumerate(groups):
             ax = flat[k]
             d = table if g is None else table[table[by] == g]
-            _panel(ax, d, j, lang, cut, intervals, has_ref)
+            pending.append((ax, *_panel(ax, d, j, lang, cut, intervals, has_ref)))
             if g is not None:
                 lab = j.label(str(g), lang) if (j is not None and by == "persona") else str(g)
                 ax.set_title(lab, loc="left", fontweight="bold")
@@ -95,6 +96,11 @@ def importance_performance(
             title = text("ipa_title", lang)
         if title:
             fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
+        # labels are placed once the layout is final, then the layout is frozen
+        fig.draw_without_rendering()
+        for ax, xs, ys, labels in pending:
+            place_labels(ax, xs, ys, labels, fontsize=9)
+        fig.set_layout_engine("none")
     return fig
 
 
@@ -144,4 +150,4 @@ def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
                 color=QUADRANT_COLORS[q], alpha=0.85, zorder=1)
     labels = [j.label(str(t), lang) if j is not None else str(t) for t in d["touchpoint"]]
     ok = np.isfinite(x) & np.isfinite(imp)
-    place_labels(ax, x[ok], imp[ok], [lab for lab, o in zip(labels, ok) if o], fontsize=9)
+    return x[ok], imp[ok], [lab for lab, o in zip(labels, ok) if o]

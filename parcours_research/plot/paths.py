@@ -1,1 +1,190 @@
-def transitions(*a, **k): raise NotImplementedError
+"""The main transitions between touchpoints, as an arc diagram along the journey."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
+
+from ..errors import AnalysisError, Problem
+from ._style import OKABE_ITO, STAGE_SHADE, check_lang, check_table, journey_of, style, text
+
+__all__ = ["transitions"]
+
+_PRODUCER = "pr.traces.transitions(..., by='touchpoint')"
+_FORWARD = OKABE_ITO["blue"]
+_BACKWARD = OKABE_ITO["vermillion"]
+_RAD = {True: 0.45, False: 0.28}  # arc curvature (forward, backward): the apex rises rad / 2 x the chord
+
+
+def transitions(
+    table: pd.DataFrame,
+    *,
+    count: str | None = None,
+    top: int = 20,
+    min_share: float = 0.0,
+    self_loops: bool = False,
+    order: Sequence[str] | None = None,
+    journey=None,
+    lang: str = "fr",
+    labels: Mapping[str, str] | None = None,
+    label_top: int = 8,
+    title: str | None = None,
+    figsize: tuple[float, float] = (13.33, 7.5),
+    rotation: float = 40,
+):
+    """Draw the main paths: the most frequent transitions as arcs along the journey.
+
+    Nodes sit on a line in journey order (touchpoints of a study), or in ``order``; forward
+    transitions are blue arcs, backward ones (returns to an earlier touchpoint) flatter
+    vermilion arcs. Arc width grows with the number of transitions. The layout is fixed by the order, so
+    the same table always gives the same figure.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The output of :func:`parcours_research.traces.transitions` (``source, target, n``).
+    count : str, optional
+        The count column (default ``n``, else ``count``).
+    top : int, default 20
+        Draw the ``top`` most frequent transitions.
+    min_share : float, default 0
+        Leave out transitions under this share of all transitions.
+    self_loops : bool, default False
+        Keep repeats of the same node (they are not drawn as arcs, only counted in node size).
+    order : list, optional
+        Node order on the line (default: the journey's touchpoint order, then the other nodes
+        by decreasing net outflow).
+    journey : Study or JourneyMap, optional
+        Order, labels and stage bands.
+    lang : {"fr", "en"}
+    labels : dict, optional
+        Display names of nodes.
+    label_top : int, default 8
+        Write the count on the ``label_top`` widest arcs.
+    title, figsize, rotation
+        Title (default in ``lang``; ``""`` for none), size in inches, node label rotation.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Arcs are ``FancyArrowPatch`` artists with ``gid`` ``"arc:<source>-><target>"``;
+        nodes ``nodes``; count labels ``arc_label``.
+    """
+    check_lang(lang)
+    if count is None:
+        count = "n" if isinstance(table, pd.DataFrame) and "n" in table.columns else "count"
+    check_table(table, ("source", "target", count), "plot.transitions", _PRODUCER)
+    if not isinstance(top, int | np.integer) or top < 1:
+        raise AnalysisError(f"top={top!r} must be a positive integer.")
+    j = journey_of(journey)
+    d = pd.DataFrame({"source": table["source"].astype("string"), "target": table["target"].astype("string"),
+                      "n": pd.to_numeric(table[count], errors="coerce")})
+    bad = d["n"].isna() | (d["n"] < 0)
+    if bad.any():
+        raise AnalysisError("plot.transitions: counts must be non-negative numbers.",
+                            [Problem(f"{int(bad.sum())} row(s) have no valid count", column=count)])
+    d = d.dropna(subset=["source", "target"])
+    d = d.groupby(["source", "target"], as_index=False, sort=False)["n"].sum()
+    through = pd.concat([d.groupby("source")["n"].sum(), d.groupby("target")["n"].sum()], axis=1).fillna(0).max(axis=1)
+    total = float(d["n"].sum())
+    if not self_loops:
+        d = d[d["source"] != d["target"]]
+    if min_share > 0 and total > 0:
+        d = d[d["n"] / total >= min_share]
+    d = d.sort_values(["n", "source", "target"], ascending=[False, True, True], kind="stable").head(int(top))
+    if d.empty:
+        raise AnalysisError("plot.transitions: no transition is left to draw.",
+                            [Problem("every transition was filtered out", fix="lower min_share or raise top")])
+    nodes = pd.unique(pd.concat([d["source"], d["target"]])).tolist()
+    if order is not None:
+        missing = [n for n in nodes if n not in list(order)]
+        seq = [n for n in order if n in nodes] + sorted(missing)
+    else:
+        known = j.touchpoint_ids if j is not None else []
+        seq = [n for n in known if n in nodes]
+        rest = [n for n in nodes if n not in seq]
+        out_n = d.groupby("source")["n"].sum()
+        in_n = d.groupby("target")["n"].sum()
+        net = {n: float(out_n.get(n, 0) - in_n.get(n, 0)) for n in rest}
+        rest.sort(key=lambda n: (-net[n], n))
+        seq += rest
+    pos = {n: i for i, n in enumerate(seq)}
+    names = dict(labels or {})
+
+    def name(n):
+        if n in names:
+            return str(names[n])
+        if j is not None and n in j.touchpoint_ids:
+            return j.label(n, lang)
+        return {"start": text("start", lang), "end": text("end", lang)}.get(str(n), str(n))
+
+    nmax = float(d["n"].max())
+    with style():
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        span = max((abs(pos[t] - pos[s]) for s, t in zip(d["source"], d["target"])), default=1)
+        h = _RAD[True] / 2 * span
+        ax.set_xlim(-0.7, len(seq) - 0.3)
+        ax.set_ylim(-0.5, h + 0.5)
+        ax.set_aspect("equal", adjustable="datalim")
+        # stage bands
+        if j is not None:
+            stage_of = {t.id: t.stage for t in j.touchpoints}
+            runs, cur, start = [], None, 0
+            for i, n in enumerate([*seq, None]):
+                st = stage_of.get(n) if n is not None else object()
+                if i == len(seq) or st != cur:
+                    if cur is not None:
+                        runs.append((cur, start, i - 1))
+                    cur, start = st, i
+            for k, (st, a, b) in enumerate(runs):
+                if st is None:
+                    continue
+                if k % 2 == 0:
+                    ax.axvspan(a - 0.5, b + 0.5, color=STAGE_SHADE, zorder=0, lw=0)
+                ax.text((a + b) / 2, 1.0, j.label(st, lang), transform=ax.get_xaxis_transform(), ha="center",
+                        va="bottom", fontsize=10, color="#444444")
+        ax.axhline(0, color="#BBBBBB", lw=1, zorder=1)
+        widths = 1.0 + 9.0 * d["n"].to_numpy(dtype=float) / nmax
+        for (s, t, n), lw in zip(d[["source", "target", "n"]].itertuples(index=False), widths):
+            xa, xb = pos[s], pos[t]
+            forward = xb > xa
+            color = _FORWARD if forward else _BACKWARD
+            # matplotlib's arc3 bends to the right of A->B for rad > 0: both kinds arc upwards
+            rad = -_RAD[True] if forward else _RAD[False]
+            arrow = FancyArrowPatch((xa, 0), (xb, 0), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                    mutation_scale=8 + lw, lw=lw, color=color, alpha=0.55, zorder=2,
+                                    shrinkA=6, shrinkB=6, gid=f"arc:{s}->{t}")
+            ax.add_patch(arrow)
+        for k, (s, t, n) in enumerate(d[["source", "target", "n"]].itertuples(index=False)):
+            if k >= label_top:
+                break
+            xa, xb = pos[s], pos[t]
+            apex = _RAD[xb > xa] / 2 * abs(xb - xa)
+            ax.text((xa + xb) / 2, apex, f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
+                    ha="center", va="center", fontsize=9, color="#222222", zorder=5, gid="arc_label",
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
+        size = np.array([float(through.get(n, 0.0)) for n in seq])
+        size = 40 + 260 * (size / size.max() if size.max() > 0 else size)
+        ax.scatter(np.arange(len(seq)), np.zeros(len(seq)), s=size, color="#333333", edgecolor="white", lw=1.2,
+                   zorder=4, gid="nodes")
+        ax.set_xticks(np.arange(len(seq)))
+        ax.set_xticklabels([name(n) for n in seq], rotation=rotation, ha="right" if rotation else "center",
+                           rotation_mode="anchor")
+        ax.set_yticks([])
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        ax.grid(False)
+        handles = [Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
+                   Line2D([], [], color=_BACKWARD, lw=4, alpha=0.6, label=text("backward", lang))]
+        fig.legend(handles=handles, loc="outside right upper", frameon=False)
+        if title is None:
+            title = text("paths_title", lang)
+        if title:
+            fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
+        ax.set_xlabel(text("paths_note", lang), fontsize=9, color="#555555")
+    return fig

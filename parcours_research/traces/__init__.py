@@ -1,5 +1,29 @@
-"""Digital traces: read, clean, stitch identities, sessionize, funnels and paths."""
+"""Digital traces: read, clean, stitch identities, sessionize, funnels and paths.
+
+>>> import parcours_research as pr
+>>> events = pr.traces.read_events(study)                     # doctest: +SKIP
+>>> cleaned, log = pr.traces.clean(events)                    # doctest: +SKIP
+>>> stitched, conflicts = pr.traces.stitch(cleaned)           # doctest: +SKIP
+>>> sessions = pr.traces.sessionize(stitched)                 # doctest: +SKIP
+>>> pr.traces.funnel(sessions, steps=[...], window="7D")      # doctest: +SKIP
+
+Every function takes an :class:`EventLog` (lazy, held by DuckDB or Spark) or a pandas
+DataFrame with the canonical columns (``row_id, user_id, device_id, timestamp, event,
+session_id, touchpoint, user_agent``); see :mod:`.eventlog` for their meaning.
+"""
+
+from .clean import BOT_PATTERNS, REASONS, BotRules, CleaningLog, clean
 from .engine import DuckDBEngine, Engine, SparkEngine, default_engine
 from .eventlog import CANONICAL, EventLog
-from .io import read_events
-from .clean import BOT_PATTERNS, REASONS, BotRules, CleaningLog, clean
+from .funnel import ORDERS, funnel
+from .identity import read_identity_map, stitch
+from .io import FORMATS, read_events
+from .paths import SEPARATOR, TimeToStep, time_to_step, transitions, variants
+from .sessions import attach, map_touchpoints, sessionize
+
+__all__ = [
+    "BOT_PATTERNS", "CANONICAL", "FORMATS", "ORDERS", "REASONS", "SEPARATOR", "BotRules",
+    "CleaningLog", "DuckDBEngine", "Engine", "EventLog", "SparkEngine", "TimeToStep", "attach",
+    "clean", "default_engine", "funnel", "map_touchpoints", "read_events", "read_identity_map",
+    "sessionize", "stitch", "time_to_step", "transitions", "variants",
+]

@@ -138,8 +138,8 @@ class Engine(ABC):
     def cast_str(self, expr: str) -> str:
         return f"CAST({expr} AS STRING)"
 
-    def drop(self, name: str) -> None:  # pragma: no cover - best effort
-        pass
+    def drop(self, name: str) -> None:  # noqa: B027 - optional clean-up hook
+        """Forget a registered object (best effort)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -36,6 +36,8 @@ CANONICAL = ("row_id", "user_id", "device_id", "timestamp", "event", "session_id
              "user_agent")
 #: SQL expression of the person key used by analyses.
 PERSON = "coalesce(user_id, device_id)"
+#: Rows the analyses use: a timestamp and a person. (Cleaning removes the others.)
+USABLE = "(timestamp IS NOT NULL AND coalesce(user_id, device_id) IS NOT NULL)"
 
 
 def to_us(value, what: str) -> int:

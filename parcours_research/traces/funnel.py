@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError, check_one_of
-from .eventlog import PERSON, EventLog, as_log, to_us
+from .eventlog import PERSON, USABLE, EventLog, as_log, to_us
 
 __all__ = ["funnel", "FunnelSpec", "ORDERS"]
 
@@ -130,7 +130,7 @@ def _per_user_sql(log: EventLog, spec: FunnelSpec) -> str:
     ex = ", ".join(eng.lit(e) for e in spec.exclude)
     excl_expr = f"CASE WHEN {col} IN ({ex}) THEN 1 ELSE 0 END" if spec.exclude else "0"
     relevant = ", ".join(eng.lit(e) for e in [*steps, *spec.exclude])
-    where = "" if spec.order == "strict" else f"WHERE {col} IN ({relevant})"
+    where = f"WHERE {USABLE}" + ("" if spec.order == "strict" else f" AND {col} IN ({relevant})")
     base = (f"SELECT {PERSON} AS _p, {t} AS _t, row_id, {step_expr} AS _s, {excl_expr} AS _x "
             f"FROM {log.ref} {where}")
     order = "_t, _s, row_id"
@@ -186,9 +186,9 @@ def _groups_sql(log: EventLog, by: list[str]) -> str:
     t = eng.us("timestamp")
     cols = "".join(f", {eng.q(c)}" for c in by)
     if not by:
-        return f"SELECT DISTINCT {PERSON} AS _p FROM {log.ref}"
+        return f"SELECT DISTINCT {PERSON} AS _p FROM {log.ref} WHERE {USABLE}"
     return (f"SELECT _p{cols} FROM (SELECT {PERSON} AS _p{cols}, row_number() OVER (PARTITION BY "
-            f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref}) AS g WHERE _rn = 1")
+            f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1")
 
 
 def funnel(events, steps=None, window=None, order: str = "sequential", by=None, exclude=None,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import Problem, TraceDataError
-from .eventlog import EventLog, as_log, output, select_list
+from .eventlog import as_log, output, select_list
 
 __all__ = ["stitch", "read_identity_map"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisError, check_one_of
-from .eventlog import PERSON, EventLog, as_log
+from .eventlog import PERSON, USABLE, EventLog, as_log
 
 __all__ = ["transitions", "variants", "time_to_step", "TimeToStep", "SEPARATOR"]
 
@@ -71,7 +71,8 @@ def transitions(events, by: str = "event", within: str = "session", gap=None) ->
         raw = eng.fetch(
             f"SELECT source, target, count(*) AS n, {eng.median('_d')} AS _med FROM ("
             f"SELECT {by} AS source, lead({by}) {w} AS target, lead({t}) {w} - {t} AS _d "
-            f"FROM {log.ref} WHERE {by} IS NOT NULL) AS x WHERE target IS NOT NULL "
+            f"FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL) AS x "
+            f"WHERE target IS NOT NULL "
             f"GROUP BY source, target")
     return _transitions_table(raw)
 
@@ -115,12 +116,12 @@ def variants(events, top: int | None = 10, by: str = "event", within: str = "ses
         t = eng.us("timestamp")
         agg = eng.ordered_concat(eng.cast_str(by), [t, "row_id"], SEPARATOR)
         per_case = (f"SELECT {agg} AS variant, count(*) AS n_steps FROM {log.ref} "
-                    f"WHERE {by} IS NOT NULL GROUP BY {case}")
+                    f"WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL GROUP BY {case}")
         limit = f" LIMIT {int(top)}" if top is not None else ""
         table = eng.fetch(f"SELECT variant, n_steps, count(*) AS n FROM ({per_case}) AS c "
                           f"GROUP BY variant, n_steps ORDER BY n DESC, variant{limit}")
-        total = int(eng.scalar(f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL")
-                    or 0)
+        total = int(eng.scalar(f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL "
+                               f"AND {USABLE}") or 0)
     out = pd.DataFrame({"variant": table["variant"].astype("string"),
                         "n_steps": table["n_steps"].astype("int64"), "n": table["n"].astype("int64")})
     out["share"] = out["n"] / total if total else np.nan
@@ -198,8 +199,8 @@ def time_to_step(events, step, by=None, start=None, end=None) -> TimeToStep:
         f"event IN ({', '.join(eng.lit(s) for s in ([start] if isinstance(start, str) else start))})")
     gcols = "".join(f", {eng.q(c)}" for c in by)
     first = (f"SELECT _p{gcols} FROM (SELECT {PERSON} AS _p{gcols}, row_number() OVER (PARTITION BY "
-             f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref}) AS g WHERE _rn = 1")
-    starts = (f"SELECT {PERSON} AS _p, min({t}) AS _st FROM {log.ref} WHERE {start_cond} "
+             f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1")
+    starts = (f"SELECT {PERSON} AS _p, min({t}) AS _st FROM {log.ref} WHERE {start_cond} AND {USABLE} "
               f"GROUP BY {PERSON}")
     reach = (f"SELECT s._p, s._st, min(CASE WHEN e.event IN ({lit}) AND {t.replace('timestamp', 'e.timestamp')} >= s._st "
              f"THEN {t.replace('timestamp', 'e.timestamp')} END) AS _rt FROM ({starts}) AS s JOIN {log.ref} AS e "

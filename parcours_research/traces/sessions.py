@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ..errors import TraceDataError
-from .eventlog import PERSON, EventLog, as_log, output, select_list, to_us
+from .eventlog import PERSON, USABLE, EventLog, as_log, output, select_list, to_us
 
 __all__ = ["sessionize", "map_touchpoints", "attach", "touchpoint_mapping"]
 
@@ -51,14 +51,16 @@ def sessionize(events, gap=None):
 def _sessionize_sql(log: EventLog, gap_us: int) -> str:
     eng = log.engine
     t = eng.us("timestamp")
-    inner = (f"SELECT {select_list(log, drop=('session_id',))}, {PERSON} AS _p, {t} AS _t FROM {log.ref}")
-    flagged = (f"SELECT *, CASE WHEN _t - lag(_t) OVER (PARTITION BY _p ORDER BY _t, row_id) <= {gap_us} "
+    inner = (f"SELECT {select_list(log, drop=('session_id',))}, {PERSON} AS _p, {t} AS _t, "
+             f"CASE WHEN {USABLE} THEN 1 ELSE 0 END AS _u FROM {log.ref}")
+    part = "PARTITION BY _p, _u ORDER BY _t, row_id"
+    flagged = (f"SELECT *, CASE WHEN _t - lag(_t) OVER ({part}) <= {gap_us} "
                f"THEN 0 ELSE 1 END AS _new FROM ({inner}) AS a")
-    numbered = (f"SELECT *, sum(_new) OVER (PARTITION BY _p ORDER BY _t, row_id ROWS BETWEEN "
+    numbered = (f"SELECT *, sum(_new) OVER ({part} ROWS BETWEEN "
                 f"UNBOUNDED PRECEDING AND CURRENT ROW) AS _n FROM ({flagged}) AS b")
     cols = [c for c in log.columns if c != "session_id"]
     keep = ", ".join(eng.q(c) for c in cols)
-    return (f"SELECT {keep}, concat(_p, ':', {eng.cast_str('_n')}) AS session_id "
+    return (f"SELECT {keep}, CASE WHEN _u = 1 THEN concat(_p, ':', {eng.cast_str('_n')}) END AS session_id "
             f"FROM ({numbered}) AS c")
 
 

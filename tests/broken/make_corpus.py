@@ -245,6 +245,23 @@ case(
     ),
     study=lambda d: DUPLICATE_KEY,
 )
+PYTHON_TAG = 'name: !!python/object/apply:os.system ["echo pwned > pwned.txt"]\n' + yaml.safe_dump(
+    {k: v for k, v in BASE_STUDY.items() if k != "name"}, sort_keys=False, allow_unicode=True
+)
+case(
+    "yaml_python_tag",
+    "A YAML tag that would run a command if study.yml were read unsafely: refused, nothing runs.",
+    error(
+        1,
+        P(
+            S,
+            "could not determine a constructor",
+            column="line 2, column 7",
+            fix="remove the `!!` tag",
+        ),
+    ),
+    study=lambda d: PYTHON_TAG,
+)
 case(
     "unknown_top_key",
     "`touchpoint:` (typo) next to `touchpoints:`.",
