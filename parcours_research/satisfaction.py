@@ -702,7 +702,7 @@ def drivers(
     check_one_of("missing", missing, ["pairwise", "listwise"])
     if isinstance(drivers, str):
         drivers = [drivers]
-    names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in drivers]
+    names = [str(d) for d in drivers]
     cols = list(drivers.values()) if isinstance(drivers, Mapping) else list(drivers)
     problems = check_columns(
         data,
@@ -930,6 +930,24 @@ def penalty_reward(
     Rows are used when the outcome and every driver are present (listwise), as the regression
     needs all dummies; see ``n`` in ``.attrs``.
 
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent (wide).
+    outcome : str
+        Overall satisfaction column.
+    drivers : list of str or dict
+        Driver columns, or ``{name: column}``.
+    weight, strata, cluster : str, optional
+        Survey design columns (design-based standard errors).
+    low, high : float, default 2 and 4
+        Ratings at or below ``low`` are "dissatisfied", at or above ``high`` "delighted"; the
+        ratings in between are the reference and must occur.
+    threshold : float, default 0.2
+        Impact-asymmetry threshold of the factor labels.
+    level : float, default 0.95
+        Confidence level; coefficients with ``p < 1 - level`` count as significant.
+
     Returns
     -------
     DataFrame
@@ -938,7 +956,7 @@ def penalty_reward(
     """
     where = "penalty_reward"
     data = check_frame(data, where)
-    names = list(drivers) if isinstance(drivers, Mapping) else [str(d) for d in as_list(drivers)]
+    names = [str(d) for d in (drivers if isinstance(drivers, Mapping) else as_list(drivers))]
     cols = list(drivers.values()) if isinstance(drivers, Mapping) else as_list(drivers)
     problems = check_columns(
         data,

@@ -488,15 +488,19 @@ def _limits(name: str, value, problems: list[Problem]) -> tuple | None:
     if out[0] is not None and out[1] is not None and out[0] > out[1]:
         problems.append(Problem(f"{name}={tuple(value)!r}: low is above high"))
         return None
-    if name == "bounds" and (
-        (out[0] is not None and out[0] > 1) or (out[1] is not None and out[1] < 1)
-    ):
-        problems.append(
-            Problem(
-                f"bounds={tuple(value)!r} exclude g = 1 (no adjustment)",
-                fix="bounds limit g = w / w0; use low <= 1 <= high, e.g. (0.3, 3)",
+    if (out[0] is not None and out[0] > 1) or (out[1] is not None and out[1] < 1):
+        what, fix = (
+            (
+                "g = 1 (no adjustment)",
+                "bounds limit g = w / w0; use low <= 1 <= high, e.g. (0.3, 3)",
+            )
+            if name == "bounds"
+            else (
+                "the mean weight",
+                "trim limits w / mean(w); use low <= 1 <= high, e.g. 5 or (0.2, 5)",
             )
         )
+        problems.append(Problem(f"{name}={tuple(value)!r} exclude {what}", fix=fix))
         return None
     return tuple(out)
 

@@ -158,7 +158,7 @@ class Triangulation:
 
 
 def triangulate(
-    study,
+    study=None,
     *,
     sources: Sequence[str] = SOURCES,
     tables: Mapping[str, pd.DataFrame] | None = None,
@@ -174,13 +174,16 @@ def triangulate(
     traces_options: Mapping | None = None,
     survey_options: Mapping | None = None,
     qual_options: Mapping | None = None,
+    excerpts: pd.DataFrame | None = None,
 ) -> Triangulation:
     """Triangulate friction evidence from traces, surveys and interviews.
 
     Parameters
     ----------
-    study : Study
-        The loaded study.
+    study : Study, optional
+        The loaded study. Without it, ``tables`` must hold the test tables; the cells are
+        then the touchpoints and personas found in them, and there are no quotes unless
+        ``excerpts`` is given.
     sources : sequence of str, default ("traces", "survey", "qual")
         Sources to use (those the study lacks are skipped).
     tables : dict, optional
@@ -207,6 +210,8 @@ def triangulate(
     traces_options, survey_options, qual_options : dict, optional
         Extra arguments of :func:`test_traces` (and :func:`trace_counts`),
         :func:`test_survey`, :func:`test_qual`.
+    excerpts : DataFrame, optional
+        Coded excerpts for the quotes (default: the study's).
 
     Returns
     -------
@@ -221,9 +226,12 @@ def triangulate(
     check_one_of("quotes_for", quotes_for, ("flagged", "all"))
     if not isinstance(min_sources, int | np.integer) or min_sources < 1:
         raise AnalysisError(f"min_sources={min_sources!r} must be a positive integer.")
-    if not hasattr(study, "journey"):
-        raise AnalysisError("triangulate needs a loaded study (pr.load_study(path)).",
+    if study is not None and not hasattr(study, "journey"):
+        raise AnalysisError("triangulate needs a loaded study (pr.load_study(path)) or tables=.",
                             [Problem(f"got {type(study).__name__}")])
+    if study is None and not tables:
+        raise AnalysisError("triangulate needs a study or tables={source: test table}.",
+                            [Problem("nothing to triangulate", fix="pass pr.load_study(path)")])
     from .qual import test_qual
     from .survey import test_survey
     from .traces import test_traces
@@ -232,10 +240,11 @@ def triangulate(
     common = {"alternative": alternative, "alpha": alpha, "correction": correction, "family": "source"}
     runners = {
         "traces": (lambda: test_traces(study, **common, **dict(traces_options or {})),
-                   study.traces is not None),
+                   study is not None and study.traces is not None),
         "survey": (lambda: test_survey(study, **common, **dict(survey_options or {})),
-                   study.responses is not None),
-        "qual": (lambda: test_qual(study, **common, **dict(qual_options or {})), study.qual is not None),
+                   study is not None and study.responses is not None),
+        "qual": (lambda: test_qual(study, **common, **dict(qual_options or {})),
+                 study is not None and study.qual is not None),
     }
     used = []
     parts = []
@@ -253,15 +262,20 @@ def triangulate(
         used.append(s)
         parts.append(t[t["source"] == s] if "source" in t.columns else t)
     if not parts:
-        raise AnalysisError(f"The study {study.name!r} has none of the sources {list(sources)}.")
+        raise AnalysisError(f"Nothing to triangulate: no table and no study data for the sources {list(sources)}.")
     tests = correct(pd.concat(parts, ignore_index=True), correction=correction, alpha=alpha, family=family)
 
-    personas = list(study.journey.persona_ids) or []
+    if study is not None:
+        personas = list(study.journey.persona_ids)
+        tps = [t.id for t in study.journey.touchpoints]
+        stage_of = {t.id: t.stage for t in study.journey.touchpoints}
+    else:
+        personas = [p for p in pd.unique(tests["persona"].dropna()) if p != ALL]
+        tps = [t for t in pd.unique(tests["touchpoint"].dropna())]
+        stage_of = {}
     cell_personas = ([ALL] if include_overall or not personas else []) + personas
-    tps = [t.id for t in study.journey.touchpoints]
-    stage_of = {t.id: t.stage for t in study.journey.touchpoints}
     grid = pd.DataFrame([(tp, p) for tp in tps for p in cell_personas], columns=["touchpoint", "persona"])
-    grid.insert(1, "stage", grid["touchpoint"].map(stage_of))
+    grid.insert(1, "stage", grid["touchpoint"].map(stage_of).astype("string"))
     fields = ["evidence", "test", "p_adj", "effect", "ci_low", "ci_high", "std_effect", "direction", "n", "mde"]
     records = {(tp, p): {} for tp, p in zip(grid["touchpoint"], grid["persona"])}
     sub = tests[tests["persona"].isin(cell_personas) & tests["touchpoint"].isin(tps)]
@@ -294,15 +308,18 @@ def triangulate(
     # quotes
     qrows = []
     summary["quotes"] = pd.Series(pd.NA, index=summary.index, dtype="string")
-    if n_quotes and "qual" in used and study.qual is not None:
-        from ..qual import quotes as pick_quotes
+    if excerpts is None and n_quotes and study is not None and study.qual is not None and "qual" in used:
         from ..qual import read_excerpts
 
         excerpts = read_excerpts(study)
+    if n_quotes and excerpts is not None:
+        from ..qual import quotes as pick_quotes
+
         want = summary if quotes_for == "all" else summary[(summary["n_friction"] >= 1) | summary["confirmed"]]
         for i, r in want.iterrows():
             q = pick_quotes(excerpts, touchpoint=r["touchpoint"], persona=None if r["persona"] == ALL else r["persona"],
-                            n=int(n_quotes), valence="negative", salt=study.privacy_salt)
+                            n=int(n_quotes), valence="negative",
+                            salt=study.privacy_salt if study is not None else None)
             if len(q):
                 summary.loc[i, "quotes"] = " | ".join(q["text"].astype(str))
                 qrows.append(q.assign(touchpoint=r["touchpoint"], persona=r["persona"])[

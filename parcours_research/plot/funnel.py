@@ -51,7 +51,8 @@ def funnel(
     groups, group_labels : optional
         Which personas to draw and their display names.
     step_labels : dict, optional
-        Display names of the steps (default: the step names).
+        Display names of the steps (default: the label of the touchpoint an event marks, when
+        ``journey`` is given, with the event name; else the step names).
     annotate : bool, default True
         Write the percentage above every bar (when there are at most five groups).
     title, figsize, rotation
@@ -96,7 +97,16 @@ def funnel(
     names = {g: labels.get(g, text("all", lang) if g == "all" else
                            j.label(str(g), lang) if (j is not None and by == "persona") else str(g))
              for g in present}
-    slabels = [str((step_labels or {}).get(s, s)) for s in steps]
+    ev_tp = j.event_touchpoints() if j is not None else {}
+
+    def step_name(s):
+        if step_labels and s in step_labels:
+            return str(step_labels[s])
+        if s in ev_tp:  # an event that marks a touchpoint: show the touchpoint, then the event
+            return f"{j.label(ev_tp[s], lang)}\n({s})"
+        return str(s)
+
+    slabels = [step_name(s) for s in steps]
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         k = len(present)
@@ -127,7 +137,7 @@ def funnel(
         ax.set_xlabel(text("funnel_step", lang))
         ax.grid(False, axis="x")
         fig.legend(loc="outside right upper", frameon=False,
-                   title=text("persona", lang) if by == "persona" else by)
+                   title=text("persona", lang) if by == "persona" else by, alignment="left")
         if title is None:
             title = text("funnel_title", lang)
         if title:

@@ -18,7 +18,21 @@ __all__ = ["transitions"]
 _PRODUCER = "pr.traces.transitions(..., by='touchpoint')"
 _FORWARD = OKABE_ITO["blue"]
 _BACKWARD = OKABE_ITO["vermillion"]
-_RAD = {True: 0.45, False: 0.28}  # arc curvature (forward, backward): the apex rises rad / 2 x the chord
+_HEIGHT = {True: 0.38, False: 0.24}  # apex height of an arc over one step (forward, backward)
+
+
+def _apex(dx: float, forward: bool) -> float:
+    """Height of the arc between nodes ``dx`` apart: grows slower than the chord so that long
+    jumps stay in the frame and short ones stay visible."""
+    return _HEIGHT[forward] * abs(dx) ** 0.7
+
+
+def _arc(xa: float, xb: float, forward: bool, t0: float = 0.0, t1: float = 1.0, n: int = 60) -> np.ndarray:
+    """Points of the quadratic Bézier arc from node ``xa`` to node ``xb`` for t in [t0, t1]."""
+    h = _apex(xb - xa, forward)
+    p0, c, p2 = np.array([xa, 0.0]), np.array([(xa + xb) / 2, 2 * h]), np.array([xb, 0.0])
+    t = np.linspace(t0, t1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t**2 * p2
 
 
 def transitions(
@@ -72,8 +86,9 @@ def transitions(
     Returns
     -------
     matplotlib.figure.Figure
-        Arcs are ``FancyArrowPatch`` artists with ``gid`` ``"arc:<source>-><target>"``;
-        nodes ``nodes``; count labels ``arc_label``.
+        Arcs are lines with ``gid`` ``"arc:<source>-><target>"`` and an arrow head
+        (``FancyArrowPatch``, ``"arrow:<source>-><target>"``); nodes ``nodes``; count labels
+        ``arc_label``.
     """
     check_lang(lang)
     if count is None:
@@ -127,10 +142,8 @@ def transitions(
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         span = max((abs(pos[t] - pos[s]) for s, t in zip(d["source"], d["target"])), default=1)
-        h = _RAD[True] / 2 * span
-        ax.set_xlim(-0.7, len(seq) - 0.3)
-        ax.set_ylim(-0.5, h + 0.5)
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlim(-0.6, len(seq) - 0.4)
+        ax.set_ylim(-0.3, _apex(span, True) + 0.35)
         # stage bands
         if j is not None:
             stage_of = {t.id: t.stage for t in j.touchpoints}
@@ -149,22 +162,23 @@ def transitions(
                 ax.text((a + b) / 2, 1.0, j.label(st, lang), transform=ax.get_xaxis_transform(), ha="center",
                         va="bottom", fontsize=10, color="#444444")
         ax.axhline(0, color="#BBBBBB", lw=1, zorder=1)
-        widths = 1.0 + 9.0 * d["n"].to_numpy(dtype=float) / nmax
+        widths = 1.0 + 6.0 * d["n"].to_numpy(dtype=float) / nmax
         for (s, t, n), lw in zip(d[["source", "target", "n"]].itertuples(index=False), widths):
             xa, xb = pos[s], pos[t]
             forward = xb > xa
             color = _FORWARD if forward else _BACKWARD
-            # matplotlib's arc3 bends to the right of A->B for rad > 0: both kinds arc upwards
-            rad = -_RAD[True] if forward else _RAD[False]
-            arrow = FancyArrowPatch((xa, 0), (xb, 0), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                    mutation_scale=8 + lw, lw=lw, color=color, alpha=0.55, zorder=2,
-                                    shrinkA=6, shrinkB=6, gid=f"arc:{s}->{t}")
-            ax.add_patch(arrow)
+            pts = _arc(xa, xb, forward)
+            ax.plot(pts[:, 0], pts[:, 1], color=color, lw=lw, alpha=0.55, zorder=2, solid_capstyle="butt",
+                    gid=f"arc:{s}->{t}")
+            head = _arc(xa, xb, forward, 0.70, 0.74, 2)  # the direction, shown on the way down
+            ax.add_patch(FancyArrowPatch(tuple(head[0]), tuple(head[1]), arrowstyle="-|>", lw=0,
+                                         mutation_scale=10 + 2.2 * lw, color=color, alpha=0.9, zorder=3,
+                                         shrinkA=0, shrinkB=0, gid=f"arrow:{s}->{t}"))
         for k, (s, t, n) in enumerate(d[["source", "target", "n"]].itertuples(index=False)):
             if k >= label_top:
                 break
             xa, xb = pos[s], pos[t]
-            apex = _RAD[xb > xa] / 2 * abs(xb - xa)
+            apex = _apex(xb - xa, xb > xa)
             ax.text((xa + xb) / 2, apex, f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
                     ha="center", va="center", fontsize=9, color="#222222", zorder=5, gid="arc_label",
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
@@ -176,7 +190,8 @@ def transitions(
         ax.set_xticklabels([name(n) for n in seq], rotation=rotation, ha="right" if rotation else "center",
                            rotation_mode="anchor")
         ax.set_yticks([])
-        for side in ("left", "right", "top"):
+        ax.tick_params(axis="x", length=0)
+        for side in ("left", "right", "top", "bottom"):
             ax.spines[side].set_visible(False)
         ax.grid(False)
         handles = [Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
