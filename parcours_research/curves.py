@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,9 +53,28 @@ __all__ = [
 #: Columns of the table returned by :func:`journey_curves`, in order (``persona`` is replaced
 #: by the name of the ``by`` column).
 CURVE_COLUMNS = (
-    "persona", "stage", "stage_label", "stage_order", "touchpoint", "label", "order",
-    "moment_of_truth", "target", "estimate", "se", "ci_low", "ci_high", "n", "n_eff",
-    "gap", "below_target", "valence", "n_excerpts", "band", "level_ci", "crit",
+    "persona",
+    "stage",
+    "stage_label",
+    "stage_order",
+    "touchpoint",
+    "label",
+    "order",
+    "moment_of_truth",
+    "target",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_eff",
+    "gap",
+    "below_target",
+    "valence",
+    "n_excerpts",
+    "band",
+    "level_ci",
+    "crit",
 )
 
 _LEVELS = ("touchpoint", "stage")
@@ -90,7 +110,9 @@ def sup_t_critical(replicates, estimates=None, level: float = 0.95) -> float:
     """
     r = np.asarray(replicates, dtype=float)
     if r.ndim != 2:
-        raise AnalysisError(f"replicates must be a 2-D array (replicates x points), got shape {r.shape}.")
+        raise AnalysisError(
+            f"replicates must be a 2-D array (replicates x points), got shape {r.shape}."
+        )
     if not 0 < level < 1:
         raise AnalysisError(f"level={level!r} must be between 0 and 1.")
     centre = np.nanmean(r, axis=0) if estimates is None else np.asarray(estimates, dtype=float)
@@ -129,36 +151,38 @@ def _is_study(obj) -> bool:
     return hasattr(obj, "journey") and hasattr(obj, "responses") and hasattr(obj, "ratings_long")
 
 
-def _journey_of(journey):
-    if journey is None:
-        return None
-    if hasattr(journey, "journey") and hasattr(journey, "touchpoints_frame") is False:
-        return journey.journey
-    return journey
-
-
+@dataclass
 class _Inputs:
-    """Respondents (one row each, with design and margin columns) and their ratings (long)."""
+    """What an analysis needs, whatever the input was.
 
-    def __init__(self, respondents, ratings, group_col, journey, weight_col, strata_col, cluster_col,
-                 margins, source):
-        self.respondents = respondents  # index 0..n-1; columns _rid, _group, [weight, strata, cluster, margins]
-        self.ratings = ratings          # columns _pos, touchpoint, score (+ stage/order/target if known)
-        self.group_col = group_col
-        self.journey = journey
-        self.weight_col = weight_col
-        self.strata_col = strata_col
-        self.cluster_col = cluster_col
-        self.margins = margins
-        self.source = source
+    ``respondents``: one row per respondent (index 0..n-1) with ``_rid``, ``_group`` and the
+    weight, strata, cluster and margin columns; ``ratings``: one row per rating with ``_pos``
+    (the respondent's row), ``touchpoint``, ``score`` (and ``stage``, ``order``, ``target``
+    when a table brings them).
+    """
+
+    respondents: pd.DataFrame
+    ratings: pd.DataFrame
+    group_col: str
+    journey: object
+    weight_col: str | None
+    strata_col: str | None
+    cluster_col: str | None
+    margins: Mapping | None
 
 
 def _from_study(study, by, weight, strata, cluster, margins, problems) -> _Inputs | None:
     if study.responses is None or study.instrument is None:
         raise StudyError(
             f"journey_curves: the study {study.name!r} has no survey responses.",
-            [Problem("no responses loaded", "study.yml", column="survey",
-                     fix="add `survey: {instrument: ..., responses: ...}` to study.yml")],
+            [
+                Problem(
+                    "no responses loaded",
+                    "study.yml",
+                    column="survey",
+                    fix="add `survey: {instrument: ..., responses: ...}` to study.yml",
+                )
+            ],
         )
     resp = study.responses
     rid = study.instrument.respondent_id
@@ -174,92 +198,171 @@ def _from_study(study, by, weight, strata, cluster, margins, problems) -> _Input
     need = {"by": by, "weight": weight_col, "strata": strata, "cluster": cluster}
     for arg, col in need.items():
         if col is not None and col not in resp.columns:
-            problems.append(Problem(f"column {col!r} (argument {arg}=) is not in the responses",
-                                    column=str(col),
-                                    fix=f"use one of the responses' columns ({', '.join(map(str, resp.columns[:15]))}, ...)"))
+            problems.append(
+                Problem(
+                    f"column {col!r} (argument {arg}=) is not in the responses",
+                    column=str(col),
+                    fix=f"use one of the responses' columns ({', '.join(map(str, resp.columns[:15]))}, ...)",
+                )
+            )
     if weight == "rake":
         if not margins:
-            problems.append(Problem("weight='rake' needs population margins", "study.yml", column="margins",
-                                    fix="add `margins:` to study.yml or pass margins={column: {level: share}}"))
+            problems.append(
+                Problem(
+                    "weight='rake' needs population margins",
+                    "study.yml",
+                    column="margins",
+                    fix="add `margins:` to study.yml or pass margins={column: {level: share}}",
+                )
+            )
         for col in margins or {}:
             if col not in resp.columns:
-                problems.append(Problem(f"margin column {col!r} is not in the responses", column=str(col),
-                                        fix="margins must name columns of the responses"))
+                problems.append(
+                    Problem(
+                        f"margin column {col!r} is not in the responses",
+                        column=str(col),
+                        fix="margins must name columns of the responses",
+                    )
+                )
     if problems:
         return None
-    extra = [c for c in dict.fromkeys([weight_col if weight != "rake" else design_w, strata, cluster,
-                                       *((margins or {}) if weight == "rake" else {})]) if c]
+    extra = [
+        c
+        for c in dict.fromkeys(
+            [
+                weight_col if weight != "rake" else design_w,
+                strata,
+                cluster,
+                *((margins or {}) if weight == "rake" else {}),
+            ]
+        )
+        if c
+    ]
     cols = [rid, *([by] if by else []), *[c for c in extra if c not in (rid, by)]]
     R = resp[cols].rename(columns={rid: "_rid"}).reset_index(drop=True)
     R["_group"] = R[by] if by else ALL
     long = study.ratings_long()
     pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
-    L = pd.DataFrame({
-        "_pos": pos.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy(),
-        "touchpoint": long["touchpoint"].astype(str).to_numpy(),
-        "score": long["score"].astype(float).to_numpy(),
-    })
-    return _Inputs(R, L, by or "persona", study.journey, weight_col if weight != "rake" else design_w,
-                   strata, cluster, margins, "survey")
+    L = pd.DataFrame(
+        {
+            "_pos": pos.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy(),
+            "touchpoint": long["touchpoint"].astype(str).to_numpy(),
+            "score": long["score"].astype(float).to_numpy(),
+        }
+    )
+    return _Inputs(
+        R,
+        L,
+        by or "persona",
+        study.journey,
+        weight_col if weight != "rake" else design_w,
+        strata,
+        cluster,
+        margins,
+    )
 
 
-def _from_frame(data, by, respondent, touchpoint, score, weight, strata, cluster, margins, journey,
-                problems) -> _Inputs | None:
+def _from_frame(
+    data, by, respondent, touchpoint, score, weight, strata, cluster, margins, journey, problems
+) -> _Inputs | None:
     weight_col = None if weight in (None, "rake") else weight
-    need = {"respondent": respondent, "touchpoint": touchpoint, "score": score, "by": by,
-            "weight": weight_col, "strata": strata, "cluster": cluster}
+    need = {
+        "respondent": respondent,
+        "touchpoint": touchpoint,
+        "score": score,
+        "by": by,
+        "weight": weight_col,
+        "strata": strata,
+        "cluster": cluster,
+    }
     for arg, col in need.items():
         if col is not None and col not in data.columns:
-            problems.append(Problem(f"column {col!r} (argument {arg}=) is not in the data", column=str(col),
-                                    fix=f"pass {arg}= naming one of the data's columns "
-                                        f"({', '.join(map(str, data.columns[:15]))})"))
+            problems.append(
+                Problem(
+                    f"column {col!r} (argument {arg}=) is not in the data",
+                    column=str(col),
+                    fix=f"pass {arg}= naming one of the data's columns "
+                    f"({', '.join(map(str, data.columns[:15]))})",
+                )
+            )
     if weight == "rake":
         if not margins:
-            problems.append(Problem("weight='rake' needs margins={column: {level: share}}",
-                                    fix="pass margins=, or pass the Study instead of a table"))
+            problems.append(
+                Problem(
+                    "weight='rake' needs margins={column: {level: share}}",
+                    fix="pass margins=, or pass the Study instead of a table",
+                )
+            )
         for col in margins or {}:
             if col not in data.columns:
-                problems.append(Problem(f"margin column {col!r} is not in the data", column=str(col),
-                                        fix="margins must name columns of the data"))
+                problems.append(
+                    Problem(
+                        f"margin column {col!r} is not in the data",
+                        column=str(col),
+                        fix="margins must name columns of the data",
+                    )
+                )
     if problems:
         return None
     sc = pd.to_numeric(data[score], errors="coerce")
     bad = int((sc.isna() & data[score].notna()).sum())
     if bad:
-        problems.append(Problem(f"{bad} score(s) are not numbers", column=score,
-                                fix="scores must be numbers (blank when the touchpoint was not rated)"))
+        problems.append(
+            Problem(
+                f"{bad} score(s) are not numbers",
+                column=score,
+                fix="scores must be numbers (blank when the touchpoint was not rated)",
+            )
+        )
         return None
-    resp_cols = [c for c in dict.fromkeys([by, weight_col, strata, cluster,
-                                           *((margins or {}) if weight == "rake" else {})]) if c]
+    resp_cols = [
+        c
+        for c in dict.fromkeys(
+            [by, weight_col, strata, cluster, *((margins or {}) if weight == "rake" else {})]
+        )
+        if c
+    ]
     resp_cols = [c for c in resp_cols if c != respondent]
     rid = data[respondent].astype("string")
     if rid.isna().any():
-        problems.append(Problem(f"{int(rid.isna().sum())} row(s) have no respondent id", column=respondent,
-                                fix="give every rating the id of the person who gave it"))
+        problems.append(
+            Problem(
+                f"{int(rid.isna().sum())} row(s) have no respondent id",
+                column=respondent,
+                fix="give every rating the id of the person who gave it",
+            )
+        )
         return None
     first = data.assign(_rid=rid).drop_duplicates("_rid")
     if resp_cols:
         n_var = data.assign(_rid=rid).groupby("_rid", sort=False)[resp_cols].nunique(dropna=False)
         varying = [c for c in resp_cols if (n_var[c] > 1).any()]
         for c in varying:
-            problems.append(Problem(f"column {c!r} changes within a respondent", column=c,
-                                    fix="group, weight, strata, cluster and margin columns describe the "
-                                        "respondent and must be constant across their rows"))
+            problems.append(
+                Problem(
+                    f"column {c!r} changes within a respondent",
+                    column=c,
+                    fix="group, weight, strata, cluster and margin columns describe the "
+                    "respondent and must be constant across their rows",
+                )
+            )
         if varying:
             return None
     R = first[["_rid", *resp_cols]].reset_index(drop=True)
     R["_group"] = R[by] if by else ALL
     pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
     keep = sc.notna().to_numpy()
-    L = pd.DataFrame({
-        "_pos": pos.reindex(rid[keep].astype(str).to_numpy()).to_numpy(),
-        "touchpoint": data.loc[keep, touchpoint].astype(str).to_numpy(),
-        "score": sc[keep].astype(float).to_numpy(),
-    })
+    L = pd.DataFrame(
+        {
+            "_pos": pos.reindex(rid[keep].astype(str).to_numpy()).to_numpy(),
+            "touchpoint": data.loc[keep, touchpoint].astype(str).to_numpy(),
+            "score": sc[keep].astype(float).to_numpy(),
+        }
+    )
     for extra in ("stage", "order", "target", "target_satisfaction", "moment_of_truth"):
         if extra in data.columns and journey is None:
             L[extra] = data.loc[keep, extra].to_numpy()
-    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, margins, "data")
+    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, margins)
 
 
 def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
@@ -271,12 +374,27 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
         if unknown:
             raise AnalysisError(
                 "journey_curves: the ratings name touchpoints the journey does not have.",
-                [Problem(f"unknown touchpoint(s) {unknown[:10]}", column="touchpoint",
-                         fix=f"use the journey's ids ({', '.join(tf['touchpoint'][:8])}, ...)")],
+                [
+                    Problem(
+                        f"unknown touchpoint(s) {unknown[:10]}",
+                        column="touchpoint",
+                        fix=f"use the journey's ids ({', '.join(tf['touchpoint'][:8])}, ...)",
+                    )
+                ],
             )
         tf = tf.rename(columns={"target_satisfaction": "target"})
-        tf = tf[["touchpoint", "label", "stage", "stage_label", "stage_order", "order", "moment_of_truth",
-                 "target"]]
+        tf = tf[
+            [
+                "touchpoint",
+                "label",
+                "stage",
+                "stage_label",
+                "stage_order",
+                "order",
+                "moment_of_truth",
+                "target",
+            ]
+        ]
     else:
         L = inp.ratings
         tf = pd.DataFrame({"touchpoint": pd.unique(L["touchpoint"])})
@@ -287,10 +405,19 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
             tf["order"] = tf["touchpoint"].map(first["order"]).astype(float)
         else:
             tf["order"] = np.arange(1, len(tf) + 1, dtype=float)
-        tcol = "target" if "target" in L else "target_satisfaction" if "target_satisfaction" in L else None
+        tcol = (
+            "target"
+            if "target" in L
+            else "target_satisfaction"
+            if "target_satisfaction" in L
+            else None
+        )
         tf["target"] = tf["touchpoint"].map(first[tcol]).astype(float) if tcol else np.nan
-        tf["moment_of_truth"] = (tf["touchpoint"].map(first["moment_of_truth"]).astype(bool)
-                                 if "moment_of_truth" in L else False)
+        tf["moment_of_truth"] = (
+            tf["touchpoint"].map(first["moment_of_truth"]).astype(bool)
+            if "moment_of_truth" in L
+            else False
+        )
         tf = tf.sort_values("order", kind="stable").reset_index(drop=True)
         tf["order"] = np.arange(1, len(tf) + 1)
         stages = pd.unique(tf["stage"].dropna()) if tf["stage"].notna().any() else []
@@ -302,17 +429,40 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
     if tf["stage"].isna().all():
         raise AnalysisError(
             "journey_curves(level='stage') needs the stage of each touchpoint.",
-            [Problem("no stage known", column="stage",
-                     fix="pass journey= (or the Study), or add a `stage` column to the data")],
+            [
+                Problem(
+                    "no stage known",
+                    column="stage",
+                    fix="pass journey= (or the Study), or add a `stage` column to the data",
+                )
+            ],
         )
-    st = tf.groupby("stage", sort=False).agg(
-        stage_label=("stage_label", "first"), stage_order=("stage_order", "first"),
-        moment_of_truth=("moment_of_truth", "any"), target=("target", "mean")).reset_index()
+    st = (
+        tf.groupby("stage", sort=False)
+        .agg(
+            stage_label=("stage_label", "first"),
+            stage_order=("stage_order", "first"),
+            moment_of_truth=("moment_of_truth", "any"),
+            target=("target", "mean"),
+        )
+        .reset_index()
+    )
     st = st.sort_values("stage_order", kind="stable").reset_index(drop=True)
     st["touchpoint"] = pd.NA
     st["label"] = st["stage_label"]
     st["order"] = st["stage_order"]
-    return st[["touchpoint", "label", "stage", "stage_label", "stage_order", "order", "moment_of_truth", "target"]]
+    return st[
+        [
+            "touchpoint",
+            "label",
+            "stage",
+            "stage_label",
+            "stage_order",
+            "order",
+            "moment_of_truth",
+            "target",
+        ]
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,11 +513,24 @@ def _cells(inp: _Inputs, level: str, groups: list, units: pd.DataFrame) -> pd.Da
     L = inp.ratings
     R = inp.respondents
     L = L[L["_pos"].notna()]
-    d = pd.DataFrame({"_pos": L["_pos"].astype(np.int64).to_numpy(),
-                      "_unit": L["touchpoint"].to_numpy(), "score": L["score"].to_numpy()})
+    d = pd.DataFrame(
+        {
+            "_pos": L["_pos"].astype(np.int64).to_numpy(),
+            "_unit": L["touchpoint"].to_numpy(),
+            "score": L["score"].to_numpy(),
+        }
+    )
     if level == "stage":
-        stage_of = dict(zip(inp.journey.touchpoints_frame()["touchpoint"], inp.journey.touchpoints_frame()["stage"])
-                        ) if inp.journey is not None else dict(zip(L["touchpoint"], L["stage"]))
+        stage_of = (
+            dict(
+                zip(
+                    inp.journey.touchpoints_frame()["touchpoint"],
+                    inp.journey.touchpoints_frame()["stage"],
+                )
+            )
+            if inp.journey is not None
+            else dict(zip(L["touchpoint"], L["stage"]))
+        )
         d["_unit"] = d["_unit"].map(stage_of)
         d = d.groupby(["_pos", "_unit"], sort=False, as_index=False)["score"].mean()
     d["_group"] = R["_group"].to_numpy()[d["_pos"].to_numpy()]
@@ -381,7 +544,9 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
     from . import satisfaction
 
     R = inp.respondents
-    frame = cells.assign(_weight=w[cells["_pos"].to_numpy()], _rid=R["_rid"].to_numpy()[cells["_pos"].to_numpy()])
+    frame = cells.assign(
+        _weight=w[cells["_pos"].to_numpy()], _rid=R["_rid"].to_numpy()[cells["_pos"].to_numpy()]
+    )
     kw = {}
     if inp.strata_col is not None:
         frame["_strata"] = R[inp.strata_col].to_numpy()[cells["_pos"].to_numpy()]
@@ -391,8 +556,17 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
         kw["cluster"] = "_cluster"
     else:
         kw["cluster"] = "_rid"
-    res = satisfaction.scores(frame, score="score", touchpoint="_unit", by="_group", weight="_weight",
-                              metric="mean", level=level_ci, respondent=None, **kw)
+    res = satisfaction.scores(
+        frame,
+        score="score",
+        touchpoint="_unit",
+        by="_group",
+        weight="_weight",
+        metric="mean",
+        level=level_ci,
+        respondent=None,
+        **kw,
+    )
     return res.reset_index(drop=True)
 
 
@@ -426,20 +600,34 @@ def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFr
     else:
         raise AnalysisError(
             f"journey_curves: qual= must be None (the study's excerpts), False or a DataFrame, not "
-            f"{type(qual).__name__}.")
+            f"{type(qual).__name__}."
+        )
     unit = "touchpoint" if level == "touchpoint" else "stage"
     if {"estimate", "n"} <= set(excerpts.columns) and "valence" not in excerpts.columns:
         table = excerpts  # already a mean_valence table
     else:
         d = excerpts
         if unit == "stage" and "stage" not in d.columns and inp.journey is not None:
-            d = d.assign(stage=d["touchpoint"].map({t.id: t.stage for t in inp.journey.touchpoints}))
-        by = [unit] + ([group_col] if group_col in d.columns and inp.respondents["_group"].ne(ALL).any() else [])
+            d = d.assign(
+                stage=d["touchpoint"].map({t.id: t.stage for t in inp.journey.touchpoints})
+            )
+        by = [unit] + (
+            [group_col]
+            if group_col in d.columns and inp.respondents["_group"].ne(ALL).any()
+            else []
+        )
         missing = [c for c in [unit, "valence"] if c not in d.columns]
         if missing:
-            raise AnalysisError(f"journey_curves: the excerpts lack column(s) {missing}.",
-                                [Problem("cannot compute the valence", column=str(missing[0]),
-                                         fix="read them with pr.qual.read_excerpts, or pass qual=False")])
+            raise AnalysisError(
+                f"journey_curves: the excerpts lack column(s) {missing}.",
+                [
+                    Problem(
+                        "cannot compute the valence",
+                        column=str(missing[0]),
+                        fix="read them with pr.qual.read_excerpts, or pass qual=False",
+                    )
+                ],
+            )
         d = d[d[unit].notna()]
         if d.empty:
             return None
@@ -449,11 +637,14 @@ def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFr
     if unit not in table.columns:
         return None
     if group_col not in table.columns:
-        table = table.assign(**{group_col: ALL}) if inp.respondents["_group"].eq(ALL).all() else None
+        table = (
+            table.assign(**{group_col: ALL}) if inp.respondents["_group"].eq(ALL).all() else None
+        )
         if table is None:
             return None
     return table[[group_col, unit, "estimate", "n"]].rename(
-        columns={group_col: "_group", unit: "_unit", "estimate": "valence", "n": "n_excerpts"})
+        columns={group_col: "_group", unit: "_unit", "estimate": "valence", "n": "n_excerpts"}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,11 +771,18 @@ def journey_curves(
     check_one_of("family", family, _FAMILIES)
     problems: list[Problem] = []
     if isinstance(level_ci, bool) or not isinstance(level_ci, float | int) or not 0 < level_ci < 1:
-        problems.append(Problem(f"level_ci={level_ci!r} must be between 0 and 1", fix="e.g. level_ci=0.95"))
-    if band == "simultaneous" and (isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer)
-                                   or n_boot < 50):
-        problems.append(Problem(f"n_boot={n_boot!r} is too small for a simultaneous band",
-                                fix="use n_boot >= 200 (500 or more for a 95% band)"))
+        problems.append(
+            Problem(f"level_ci={level_ci!r} must be between 0 and 1", fix="e.g. level_ci=0.95")
+        )
+    if band == "simultaneous" and (
+        isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 50
+    ):
+        problems.append(
+            Problem(
+                f"n_boot={n_boot!r} is too small for a simultaneous band",
+                fix="use n_boot >= 200 (500 or more for a 95% band)",
+            )
+        )
     if lang is not None and lang not in ("fr", "en"):
         problems.append(Problem(f"lang={lang!r} must be 'fr' or 'en'"))
 
@@ -593,12 +791,24 @@ def journey_curves(
         inp = _from_study(study, by, weight, strata, cluster, margins, problems)
     elif isinstance(study_or_data, pd.DataFrame):
         j = journey.journey if _is_study(journey) else journey
-        inp = _from_frame(study_or_data, by, respondent, touchpoint, score, weight, strata, cluster,
-                          margins, j, problems)
+        inp = _from_frame(
+            study_or_data,
+            by,
+            respondent,
+            touchpoint,
+            score,
+            weight,
+            strata,
+            cluster,
+            margins,
+            j,
+            problems,
+        )
     else:
         raise AnalysisError(
             f"journey_curves takes a Study or a DataFrame of ratings, not {type(study_or_data).__name__}.",
-            [Problem("wrong input", fix="pass pr.load_study(...) or study.ratings_long()")])
+            [Problem("wrong input", fix="pass pr.load_study(...) or study.ratings_long()")],
+        )
     if problems or inp is None:
         raise AnalysisError("journey_curves cannot run with these arguments.", problems)
 
@@ -608,7 +818,8 @@ def journey_curves(
     present = [g for g in pd.unique(R["_group"].dropna())]
     if inp.journey is not None and by == "persona":
         order = [p for p in inp.journey.persona_ids if p in present] + sorted(
-            set(present) - set(inp.journey.persona_ids), key=str)
+            set(present) - set(inp.journey.persona_ids), key=str
+        )
     else:
         order = sorted(present, key=str)
     if groups is not None:
@@ -616,19 +827,31 @@ def journey_curves(
         if unknown:
             raise AnalysisError(
                 "journey_curves: some groups= have no respondent.",
-                [Problem(f"no respondent in {group_col}={g!r}", column=group_col,
-                         fix=f"choose among {order}") for g in unknown])
+                [
+                    Problem(
+                        f"no respondent in {group_col}={g!r}",
+                        column=group_col,
+                        fix=f"choose among {order}",
+                    )
+                    for g in unknown
+                ],
+            )
         order = [g for g in order if g in set(groups)]
     n_nogroup = int(R["_group"].isna().sum())
     if n_nogroup and by:
-        warnings.warn(f"journey_curves: {n_nogroup} respondent(s) have no {by!r} and are left out of the curves.",
-                      ParcoursWarning, stacklevel=2)
+        warnings.warn(
+            f"journey_curves: {n_nogroup} respondent(s) have no {by!r} and are left out of the curves.",
+            ParcoursWarning,
+            stacklevel=2,
+        )
 
     units = _units(inp, level, lang)
     cells = _cells(inp, level, order, units)
     if cells.empty:
-        raise AnalysisError("journey_curves: no rating to analyse.",
-                            [Problem("every score is blank", fix="check the responses and the touchpoint columns")])
+        raise AnalysisError(
+            "journey_curves: no rating to analyse.",
+            [Problem("every score is blank", fix="check the responses and the touchpoint columns")],
+        )
 
     # weights
     w0 = _base_weights(inp)
@@ -636,9 +859,16 @@ def journey_curves(
         try:
             w = _rake(R, inp.margins, w0)
         except ParcoursWarning as warn:
-            raise AnalysisError("journey_curves: raking to the margins did not converge.",
-                                [Problem(str(warn), column="margins",
-                                         fix="collapse sparse levels or pass your own weights")]) from None
+            raise AnalysisError(
+                "journey_curves: raking to the margins did not converge.",
+                [
+                    Problem(
+                        str(warn),
+                        column="margins",
+                        fix="collapse sparse levels or pass your own weights",
+                    )
+                ],
+            ) from None
     else:
         w = w0
 
@@ -650,24 +880,37 @@ def journey_curves(
     with np.errstate(invalid="ignore", divide="ignore"):
         q_point = np.where(ok, (point["ci_high"].to_numpy(dtype=float) - est) / se, np.nan)
     crit = q_point.copy()
-    dfs = pd.to_numeric(point["df"], errors="coerce").to_numpy(dtype=float, na_value=np.nan) \
-        if "df" in point else np.full(len(point), np.nan)
+    dfs = (
+        pd.to_numeric(point["df"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if "df" in point
+        else np.full(len(point), np.nan)
+    )
     lo = np.where(ok, point["ci_low"].to_numpy(dtype=float), np.nan)
     hi = np.where(ok, point["ci_high"].to_numpy(dtype=float), np.nan)
 
     if band != "pointwise":
-        fam = keys["_group"].to_numpy() if family == "group" else np.full(len(keys), ALL, dtype=object)
+        fam = (
+            keys["_group"].to_numpy()
+            if family == "group"
+            else np.full(len(keys), ALL, dtype=object)
+        )
         if band == "simultaneous":
-            strata_v = (R[inp.strata_col].astype(str).to_numpy() if inp.strata_col
-                        else R["_group"].astype("string").fillna("__none__").to_numpy())
+            strata_v = (
+                R[inp.strata_col].astype(str).to_numpy()
+                if inp.strata_col
+                else R["_group"].astype("string").fillna("__none__").to_numpy()
+            )
             cluster_v = R[inp.cluster_col].astype(str).to_numpy() if inp.cluster_col else None
             reps = bootstrap_weights(w0, int(n_boot), strata=strata_v, cluster=cluster_v, seed=seed)
             if weight == "rake":
                 reps, failed = _rake_replicates(R, inp.margins, reps)
                 if failed:
-                    warnings.warn(f"journey_curves: {failed} of {n_boot} bootstrap replicates could not be raked "
-                                  "(a margin level had no respondent) and were left out.",
-                                  ParcoursWarning, stacklevel=2)
+                    warnings.warn(
+                        f"journey_curves: {failed} of {n_boot} bootstrap replicates could not be raked "
+                        "(a margin level had no respondent) and were left out.",
+                        ParcoursWarning,
+                        stacklevel=2,
+                    )
             theta = _replicate_matrix(cells, keys, reps)
         for f in pd.unique(fam):
             m = (fam == f) & ok
@@ -682,12 +925,19 @@ def journey_curves(
         lo = np.where(ok, est - crit * se, np.nan)
         hi = np.where(ok, est + crit * se, np.nan)
 
-    out = pd.DataFrame({
-        "_group": keys["_group"].to_numpy(), "_unit": keys["_unit"].to_numpy(),
-        "estimate": est, "se": np.where(ok, se, np.nan), "ci_low": lo, "ci_high": hi,
-        "n": point["n"].to_numpy(), "n_eff": point["n_eff"].to_numpy(dtype=float),
-        "crit": np.where(ok, crit, np.nan),
-    })
+    out = pd.DataFrame(
+        {
+            "_group": keys["_group"].to_numpy(),
+            "_unit": keys["_unit"].to_numpy(),
+            "estimate": est,
+            "se": np.where(ok, se, np.nan),
+            "ci_low": lo,
+            "ci_high": hi,
+            "n": point["n"].to_numpy(),
+            "n_eff": point["n_eff"].to_numpy(dtype=float),
+            "crit": np.where(ok, crit, np.nan),
+        }
+    )
     unit_key = "touchpoint" if level == "touchpoint" else "stage"
     u = units.assign(_unit=units[unit_key])
     out = out.merge(u, on="_unit", how="left")
@@ -711,9 +961,15 @@ def journey_curves(
     out = out[cols].reset_index(drop=True)
     out["n"] = out["n"].astype(np.int64)
     out["moment_of_truth"] = out["moment_of_truth"].astype(bool)
-    out.attrs.update({"by": group_col, "level": level, "band": band, "level_ci": float(level_ci),
-                      "weight": weight, "n_boot": int(n_boot) if band == "simultaneous" else 0,
-                      "family": family})
+    out.attrs.update(
+        {
+            "by": group_col,
+            "level": level,
+            "band": band,
+            "level_ci": float(level_ci),
+            "weight": weight,
+            "n_boot": int(n_boot) if band == "simultaneous" else 0,
+            "family": family,
+        }
+    )
     return out
-
-

@@ -19,19 +19,23 @@ from parcours_research.errors import AnalysisError, StudyError
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def simulate(n=120, means=(3.0, 3.5, 4.0, 3.2, 3.8, 3.6), rho=0.5, missing=0.15, seed=0, personas=None):
+def simulate(
+    n=120, means=(3.0, 3.5, 4.0, 3.2, 3.8, 3.6), rho=0.5, missing=0.15, seed=0, personas=None
+):
     """Long ratings with a respondent effect: corr(y_ij, y_ik) = rho within a respondent."""
     rng = np.random.default_rng(seed)
     J = len(means)
     u = rng.normal(0, np.sqrt(rho), n)
     e = rng.normal(0, np.sqrt(1 - rho), (n, J))
     y = np.asarray(means)[None, :] + u[:, None] + e
-    df = pd.DataFrame({
-        "respondent_id": np.repeat([f"r{i:04d}" for i in range(n)], J),
-        "touchpoint": np.tile([f"t{j}" for j in range(J)], n),
-        "order": np.tile(np.arange(1, J + 1), n),
-        "score": y.ravel(),
-    })
+    df = pd.DataFrame(
+        {
+            "respondent_id": np.repeat([f"r{i:04d}" for i in range(n)], J),
+            "touchpoint": np.tile([f"t{j}" for j in range(J)], n),
+            "order": np.tile(np.arange(1, J + 1), n),
+            "score": y.ravel(),
+        }
+    )
     if personas is not None:
         df["persona"] = np.repeat(rng.choice(personas, n), J)
     keep = rng.random(len(df)) >= missing
@@ -49,7 +53,10 @@ def equicorrelated_quantile(J: int, rho: float, level: float) -> float:
     r = np.sqrt(rho)
 
     def prob(c):
-        f = lambda w: stats.norm.pdf(w) * (stats.norm.cdf((c - r * w) / s) - stats.norm.cdf((-c - r * w) / s)) ** J  # noqa: E731
+        def f(w):
+            inner = stats.norm.cdf((c - r * w) / s) - stats.norm.cdf((-c - r * w) / s)
+            return stats.norm.pdf(w) * inner**J
+
         return integrate.quad(f, -9, 9, limit=200)[0]
 
     return optimize.brentq(lambda c: prob(c) - level, 0.5, 6)
@@ -84,10 +91,10 @@ def test_sup_t_equicorrelated_matches_integral(rho):
 def test_sup_t_ignores_missing_and_constant_points():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(20_000, 3))
-    z[:50, 1] = np.nan       # a point without data in a few replicates
-    z[:, 2] = 4.0            # a point without variance
+    z[:50, 1] = np.nan  # a point without data in a few replicates
+    z[:, 2] = 4.0  # a point without variance
     c = sup_t_critical(z, np.array([0.0, 0.0, 4.0]), 0.95)
-    sidak2 = stats.norm.ppf((1 + 0.95 ** 0.5) / 2)
+    sidak2 = stats.norm.ppf((1 + 0.95**0.5) / 2)
     assert c == pytest.approx(sidak2, abs=0.04)
     assert np.isnan(sup_t_critical(np.ones((10, 2)), None, 0.95))
     with pytest.raises(AnalysisError):
@@ -107,8 +114,9 @@ def test_bonferroni_closed_form():
 def test_estimates_are_weighted_means_and_domain_se():
     df = simulate(n=150, seed=4, personas=["a", "b"])
     rng = np.random.default_rng(5)
-    w = pd.Series(rng.uniform(0.5, 2.0, df["respondent_id"].nunique()),
-                  index=df["respondent_id"].unique())
+    w = pd.Series(
+        rng.uniform(0.5, 2.0, df["respondent_id"].nunique()), index=df["respondent_id"].unique()
+    )
     df["w"] = df["respondent_id"].map(w)
     out = pr.curves.journey_curves(df, weight="w", qual=False)
     assert list(out.columns) == list(CURVE_COLUMNS)
@@ -169,9 +177,16 @@ def test_dataframe_input_with_journey_equals_study_input(sample_study):
 
 def test_workshop_ratings_format():
     # the long format of pr.ratings.ratings_long (a fourth evidence source)
-    df = pd.DataFrame({"respondent_id": ["P1", "P1", "P2", "P2", "P3"], "persona": ["x", "x", "x", "x", "x"],
-                       "touchpoint": ["a", "b", "a", "b", "a"], "score": [4, 2, 5, 3, 3],
-                       "source": "workshop", "session": "s1"})
+    df = pd.DataFrame(
+        {
+            "respondent_id": ["P1", "P1", "P2", "P2", "P3"],
+            "persona": ["x", "x", "x", "x", "x"],
+            "touchpoint": ["a", "b", "a", "b", "a"],
+            "score": [4, 2, 5, 3, 3],
+            "source": "workshop",
+            "session": "s1",
+        }
+    )
     out = pr.curves.journey_curves(df, qual=False)
     assert out["estimate"].tolist() == pytest.approx([4.0, 2.5])
     assert out["n"].tolist() == [3, 2]
@@ -202,7 +217,9 @@ def test_simultaneous_coverage_by_simulation():
     n_sim, hit_sim, hit_pw = 120, 0, 0
     for s in range(n_sim):
         df = simulate(n=100, means=means, rho=0.4, missing=0.1, seed=1000 + s)
-        out = pr.curves.journey_curves(df, by=None, band="simultaneous", n_boot=199, seed=s, qual=False)
+        out = pr.curves.journey_curves(
+            df, by=None, band="simultaneous", n_boot=199, seed=s, qual=False
+        )
         truth = means[out["order"].to_numpy() - 1]
         hit_sim += bool(np.all((out.ci_low <= truth) & (truth <= out.ci_high)))
         q = stats.t.ppf(0.975, df["respondent_id"].nunique() - 1)
@@ -220,16 +237,23 @@ def test_family_all_is_wider_than_group_and_seed_reproducible():
     pd.testing.assert_frame_equal(g1, g2)
     g3 = pr.curves.journey_curves(df, band="simultaneous", n_boot=300, seed=4, qual=False)
     assert not np.allclose(g1.crit, g3.crit)
-    al = pr.curves.journey_curves(df, band="simultaneous", n_boot=300, seed=3, qual=False, family="all")
+    al = pr.curves.journey_curves(
+        df, band="simultaneous", n_boot=300, seed=3, qual=False, family="all"
+    )
     assert al["crit"].nunique() == 1
     assert (al["crit"].to_numpy() >= g1["crit"].to_numpy() - 1e-12).all()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), rho=st.floats(0.0, 0.9), band=st.sampled_from(["pointwise", "bonferroni",
-                                                                                      "simultaneous"]))
+@given(
+    seed=st.integers(0, 10_000),
+    rho=st.floats(0.0, 0.9),
+    band=st.sampled_from(["pointwise", "bonferroni", "simultaneous"]),
+)
 def test_band_invariants(seed, rho, band):
-    df = simulate(n=40, means=(3, 4, 2.5, 3.5), rho=rho, missing=0.2, seed=seed, personas=["a", "b"])
+    df = simulate(
+        n=40, means=(3, 4, 2.5, 3.5), rho=rho, missing=0.2, seed=seed, personas=["a", "b"]
+    )
     df["target"] = 3.2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -262,7 +286,9 @@ def test_sample_senior_dips_at_id_verification_only(sample_study, band):
     # and nowhere else is a whole band below target (loyalty_sms is at target for everyone)
     flagged = out.loc[out.below_target, ["persona", "touchpoint"]]
     assert flagged.values.tolist() == [[truth["persona"], truth["touchpoint"]]]
-    assert not out.loc[out.touchpoint.isin(sample_study.truth["no_effect_touchpoints"]), "below_target"].any()
+    assert not out.loc[
+        out.touchpoint.isin(sample_study.truth["no_effect_touchpoints"]), "below_target"
+    ].any()
 
 
 def test_sample_columns_order_and_valence(sample_study):
@@ -271,12 +297,16 @@ def test_sample_columns_order_and_valence(sample_study):
     assert out["persona"].unique().tolist() == sample_study.journey.persona_ids
     assert len(out) == 4 * 16
     assert out.groupby("persona")["order"].apply(list).map(lambda o: o == list(range(1, 17))).all()
-    assert set(out.loc[out.moment_of_truth, "touchpoint"]) == set(sample_study.journey.moments_of_truth)
+    assert set(out.loc[out.moment_of_truth, "touchpoint"]) == set(
+        sample_study.journey.moments_of_truth
+    )
     # valence: the interviews' mean, as pr.qual.mean_valence computes it
     ex = pr.qual.read_excerpts(sample_study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mv = pr.qual.mean_valence(ex, by=["touchpoint", "persona"]).set_index(["touchpoint", "persona"])
+        mv = pr.qual.mean_valence(ex, by=["touchpoint", "persona"]).set_index(
+            ["touchpoint", "persona"]
+        )
     r = out[(out.persona == "senior") & (out.touchpoint == "id_verification")].iloc[0]
     assert r.valence == pytest.approx(mv.loc[("id_verification", "senior"), "estimate"])
     assert r.valence < 0 and r.n_excerpts > 0
@@ -305,8 +335,9 @@ def test_errors_list_every_problem(sample_study):
     with pytest.raises(StudyError, match="level="):
         pr.curves.journey_curves(sample_study, level="channel")
     with pytest.raises(AnalysisError) as e:
-        pr.curves.journey_curves(sample_study, by="nope", weight="wgt", band="simultaneous", n_boot=10,
-                                 level_ci=1.5)
+        pr.curves.journey_curves(
+            sample_study, by="nope", weight="wgt", band="simultaneous", n_boot=10, level_ci=1.5
+        )
     text = str(e.value)
     for needle in ("'nope'", "'wgt'", "n_boot=10", "level_ci=1.5"):
         assert needle in text
@@ -329,3 +360,74 @@ def test_stage_level_needs_stages():
     df = simulate(n=20, seed=1)
     with pytest.raises(AnalysisError, match="stage"):
         pr.curves.journey_curves(df, by=None, level="stage", qual=False)
+
+
+def test_cluster_and_strata_reach_the_design():
+    # two ratings per cluster-mate: households (clusters) of 3 respondents in 2 strata
+    rng = np.random.default_rng(8)
+    n_h = 60
+    hh = np.repeat(np.arange(n_h), 3)
+    strata = np.where(hh < n_h // 2, "north", "south")
+    y_resp = rng.normal(0, 1, n_h)[hh] + rng.normal(0, 0.5, len(hh))
+    rows = []
+    for i, (h, s_, base) in enumerate(zip(hh, strata, y_resp)):
+        for tp in ("a", "b"):
+            rows.append(
+                {
+                    "respondent_id": f"r{i}",
+                    "hh": f"h{h}",
+                    "st": s_,
+                    "touchpoint": tp,
+                    "score": 3 + base + rng.normal(0, 0.3),
+                }
+            )
+    df = pd.DataFrame(rows)
+    out = pr.curves.journey_curves(df, by=None, strata="st", cluster="hh", qual=False)
+    # Taylor linearisation of a mean under a stratified cluster design (Cochran 1977, eq. 11.30;
+    # Lumley 2010, sec. 2.2): se^2 = sum_h m_h/(m_h-1) sum_c (z_c - zbar_h)^2,
+    # z_c = sum_{i in c} (y_i - ybar) / n
+    for r in out.itertuples():
+        g = df[df.touchpoint == r.touchpoint]
+        z = ((g.score - g.score.mean()) / len(g)).groupby([g.st, g.hh]).sum()
+        var = sum(
+            len(zh) / (len(zh) - 1) * ((zh - zh.mean()) ** 2).sum() for _, zh in z.groupby(level=0)
+        )
+        assert r.se == pytest.approx(np.sqrt(var), rel=1e-9)
+    flat = pr.curves.journey_curves(df, by=None, qual=False)
+    assert (out["se"] > flat["se"] * 1.2).all()  # clustering matters here
+    sim = pr.curves.journey_curves(
+        df, by=None, strata="st", cluster="hh", band="simultaneous", n_boot=200, qual=False
+    )
+    # two almost perfectly correlated points: the sup-t value falls to the pointwise one
+    bon = pr.curves.journey_curves(
+        df, by=None, strata="st", cluster="hh", band="bonferroni", qual=False
+    )
+    assert (sim["crit"] >= out["crit"]).all() and (sim["crit"] < bon["crit"]).all()
+
+
+def test_rake_a_dataframe_with_margins():
+    df = simulate(n=200, seed=9, personas=["a", "b"])
+    margins = {"persona": {"a": 0.3, "b": 0.7}}
+    out = pr.curves.journey_curves(df, weight="rake", margins=margins, qual=False)
+    resp = df.drop_duplicates("respondent_id")
+    share_a = (resp.persona == "a").mean()
+    # raking on persona alone gives every respondent of a persona the same weight, so the
+    # persona curves equal the unweighted ones and n_eff = n
+    plain = pr.curves.journey_curves(df, qual=False)
+    np.testing.assert_allclose(out["estimate"], plain["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(out["n_eff"], out["n"], rtol=1e-9)
+    # and the curve of everybody is reweighted to 30/70
+    all_ = pr.curves.journey_curves(df, by=None, weight="rake", margins=margins, qual=False)
+    tp = df[df.touchpoint == "t0"]
+    w = np.where(tp.persona == "a", 0.3 / share_a, 0.7 / (1 - share_a))
+    assert all_.loc[all_.touchpoint == "t0", "estimate"].iloc[0] == pytest.approx(
+        np.average(tp.score, weights=w)
+    )
+
+
+def test_respondents_without_group_are_reported():
+    df = simulate(n=60, seed=10, personas=["a", "b"])
+    df.loc[df.respondent_id.isin(["r0000", "r0001"]), "persona"] = None
+    with pytest.warns(pr.ParcoursWarning, match="2 respondent"):
+        out = pr.curves.journey_curves(df, qual=False)
+    assert set(out.persona) == {"a", "b"}

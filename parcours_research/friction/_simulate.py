@@ -127,9 +127,9 @@ def run_one(design: SimDesign, seed: int, *, alpha: float = 0.05, correction: st
     counts, resp, excerpts, targets = simulate_sources(design, rng)
     opts = {"alpha": alpha, "correction": correction, "family": "source"}
     tables = {
-        "traces": test_traces(counts, **opts),
+        "traces": test_traces(counts, odds_ratio="woolf", **opts),
         "survey": test_survey(resp, targets=targets, weight="weight", **opts),
-        "qual": test_qual(excerpts, **opts),
+        "qual": test_qual(excerpts, odds_ratio="woolf", **opts),
     }
     tri = triangulate(tables=tables, alpha=alpha, correction=correction, n_quotes=0)
     tp, p = f"t{design.touchpoint}", design.personas[design.persona]

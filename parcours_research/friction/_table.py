@@ -55,15 +55,30 @@ def empty_table() -> pd.DataFrame:
     return out
 
 
+BY = "__by__"
+
+
+def by_name(by: str | None) -> str | None:
+    """The output column holding the levels of ``by=``: its own name unless it clashes."""
+    if by is None:
+        return None
+    return by if by not in TEST_COLUMNS + EXTRA_COLUMNS else "by"
+
+
 def finish(rows: pd.DataFrame, *, worse_sign, alternative: str, correction: str, alpha: float,
-           family: str) -> pd.DataFrame:
+           family: str, by: str | None = None) -> pd.DataFrame:
     """Add direction, families, corrected p-values and significance; order the columns.
 
     ``worse_sign`` (scalar or per row): the sign of ``effect_size`` that means friction
-    (-1 when lower is worse).
+    (-1 when lower is worse). With ``by``, ``rows`` has a ``__by__`` column of levels: it
+    becomes the first column (named after ``by``) and families are within levels.
     """
+    bcol = by_name(by)
     if rows is None or len(rows) == 0:
-        return empty_table()
+        out = empty_table()
+        if bcol:
+            out.insert(0, bcol, pd.Series(dtype="string"))
+        return out
     out = rows.reset_index(drop=True).copy()
     for c in TEST_COLUMNS + EXTRA_COLUMNS:
         if c not in out.columns:
@@ -81,5 +96,8 @@ def finish(rows: pd.DataFrame, *, worse_sign, alternative: str, correction: str,
     from .correction import family_names
 
     out["family"] = family_names(out, family)
+    if bcol:
+        out[bcol] = out.pop(BY).astype("string")
+        out["family"] = (out[bcol] + "|" + out["family"]).astype("string")
     out = correct(out, correction=correction, alpha=alpha)
-    return out[TEST_COLUMNS + EXTRA_COLUMNS]
+    return out[([bcol] if bcol else []) + TEST_COLUMNS + EXTRA_COLUMNS]

@@ -18,7 +18,8 @@ import pandas as pd
 from .._design import check_columns, svy_sample
 from ..errors import AnalysisError, Problem, check_one_of
 from ._table import ALL, check_common, finish
-from .survey import _GROUP, _REST, group_differences, survey_design
+from ._table import BY
+from .survey import _GROUP, _REST, Design, group_differences, survey_design
 
 __all__ = ["test_paths", "PATH_COLUMNS"]
 
@@ -127,6 +128,7 @@ def test_paths(
         p["touchpoint"] = p["value"].map(dict(touchpoints or {})) if touchpoints else pd.NA
 
     frame = pd.DataFrame(index=data.index)
+    frame[BY] = ""
     cid = data[customer_id].astype("string")
     with_path = cid.isin(set(p["customer_id"])).to_numpy()
     ycols = []
@@ -156,13 +158,16 @@ def test_paths(
     if not flags:
         return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
                       family=family)
-    sample = svy_sample(frame, weight="__w" if weight is not None else None,
+    sample = svy_sample(frame.drop(columns=[BY]), weight="__w" if weight is not None else None,
                         strata="__s" if strata is not None else None,
                         cluster="__c" if cluster is not None else None, singleton=singleton)
+    design = Design(weight="__w" if weight is not None else None, strata="__s" if strata is not None else None,
+                    cluster="__c" if cluster is not None else None, singleton=singleton)
     rows = []
     for name, f in flags.items():
-        for r in group_differences(sample, frame, ycols, name, w, min_n, conf, alpha, power, alternative,
-                                   what=f"{f.kind} {f.value!r}"):
+        res = group_differences(sample, frame, ycols, name, w, min_n, conf, alpha, power, alternative,
+                                what=f"{f.kind} {f.value!r}", design=design)
+        for r in res.drop(columns=[BY], errors="ignore").to_dict("records"):
             o = outcomes[ycols.index(r.pop("y"))]
             rows.append({"touchpoint": f.touchpoint, "persona": ALL, "test": f"{f.kind}:{o}", "group": str(f.value),
                          **r, "comparison": f"respondents without this {f.kind}",

@@ -78,6 +78,7 @@ def test_qual(
     negative_below: float = 0.0,
     min_excerpts: int = 3,
     min_participants: int = 10,
+    odds_ratio: str = "auto",
     alternative: str = "worse",
     conf: float = 0.95,
     alpha: float = 0.05,
@@ -106,6 +107,9 @@ def test_qual(
     min_excerpts : int, default 3
         Cells with fewer excerpts are not tested.
     min_participants : int, default 10
+    odds_ratio : {"auto", "woolf"}, default "auto"
+        Conditional maximum-likelihood odds ratio with its exact interval for Fisher rows
+        (``"auto"``), or Woolf's everywhere (faster).
     alternative, conf, alpha, power, correction, family
         As in :func:`parcours_research.friction.test_traces`; ``"worse"`` means *more*
         negative excerpts.
@@ -124,6 +128,7 @@ def test_qual(
     check_common(alternative, conf, alpha, power, correction, family)
     check_one_of("baseline", baseline, ("study", "persona"))
     check_one_of("method", method, ("auto", "cluster", "fisher"))
+    check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         from ..qual import read_excerpts
 
@@ -177,7 +182,8 @@ def test_qual(
             else:
                 res = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alt)
                 lo, hi = st.newcombe_interval(k1, n1, k2, n2, conf)
-                orr, or_lo, or_hi = st.odds_ratio_exact(k1, n1, k2, n2, conf)
+                orr, or_lo, or_hi = (st.odds_ratio_exact(k1, n1, k2, n2, conf) if odds_ratio == "auto"
+                                     else st.odds_ratio_woolf(k1, n1, k2, n2, conf))
                 mh = st.mde_h(n1, n2, alpha, power, alternative)
                 row.update({"statistic": float(res.statistic), "p_value": float(res.pvalue),
                             "effect_size": p1 - p2, "ci_low": float(lo), "ci_high": float(hi),

@@ -27,6 +27,7 @@ its interval, and the minimum detectable difference for the design at hand (Bloo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,13 +36,15 @@ from scipy import stats
 from .._design import check_columns, check_frame, svy_errors, svy_sample, weight_problems
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
-from ._table import ALL, check_common, finish
+from ._table import ALL, BY, check_common, finish
 
 __all__ = ["test_survey", "rao_scott", "SURVEY_TESTS", "survey_design"]
 
 SURVEY_TESTS = ("vs_target", "vs_journey", "persona_means", "persona_distribution")
 _NONE = "__no_persona__"
 _GROUP, _REST = "group", "rest"
+_BY = BY
+_SEP = "\x1f"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +161,7 @@ def test_survey(
     strata: str | None = None,
     cluster: str | None = None,
     respondent: str = "respondent_id",
+    by: str | None = None,
     tests: Sequence[str] = SURVEY_TESTS,
     dissatisfied: float | None = None,
     scale: tuple[float, float] = (1, 5),
@@ -191,6 +195,12 @@ def test_survey(
     strata, cluster : str, optional
         Design columns (a study's declared ones by default).
     respondent : str, default "respondent_id"
+    by : str, optional
+        Run every test separately within each level of this column (a survey wave, a country,
+        a simulated study): targets are shared, but journey levels, "other personas" and the
+        correction families are within the level, and the table gets a ``by`` column. The
+        levels are analysed as strata of one design, which gives the estimates, standard
+        errors and degrees of freedom of separate analyses in far fewer computations.
     tests : sequence of str
         Among ``"vs_target", "vs_journey", "persona_means", "persona_distribution"``.
     dissatisfied : float, optional
@@ -217,7 +227,9 @@ def test_survey(
         ``persona_distribution``) with a design-based interval; ``std_effect`` the
         standardised difference (``smd``, ``d_z`` or ``cohen_h``) with its interval;
         ``odds_ratio`` for ``persona_distribution``; ``mde`` the smallest drop detectable at
-        ``alpha`` with ``power``; ``df`` (and ``df2`` for F) the design degrees of freedom.
+        ``alpha`` with ``power``; ``df`` (and ``df2`` for F) the design degrees of freedom
+        (for ``persona_means`` and ``persona_distribution`` contrasts: clusters with data
+        minus strata, as svy for a single analysis).
     """
     check_common(alternative, conf, alpha, power, correction, family)
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
@@ -240,7 +252,7 @@ def test_survey(
         columns = {c[4:]: c for c in data.columns if isinstance(c, str) and c.startswith("sat_")}
     columns = dict(columns)
     problems = check_columns(data, {"columns": list(columns.values()), "persona": persona, "weight": weight,
-                                    "strata": strata, "cluster": cluster, "respondent": respondent},
+                                    "strata": strata, "cluster": cluster, "respondent": respondent, "by": by},
                              "test_survey")
     if not columns:
         problems.append(Problem("no touchpoint rating column", fix="pass columns={touchpoint: column}"))
@@ -248,6 +260,10 @@ def test_survey(
         problems += weight_problems(data[weight], weight, "test_survey")
     if problems:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
+    for name, col in (("by", by), ("strata", strata), ("cluster", cluster)):
+        if col is not None and data[col].isna().any():
+            problems.append(Problem(f"{int(data[col].isna().sum())} row(s) have no {name} value", column=col,
+                                    fix=f"fill the {name} column or drop those rows"))
     for tp, col in columns.items():
         v = pd.to_numeric(data[col], errors="coerce")
         bad = data[col].notna() & v.isna()
@@ -262,129 +278,75 @@ def test_survey(
     targets = {str(k): float(v) for k, v in (targets or {}).items()}
     cut = float(dissatisfied) if dissatisfied is not None else float(scale[0] + 1)
 
-    # a clean frame: ratings as floats, persona as text, design columns
+    # a clean frame: ratings as floats, persona as text, design columns (levels of `by` become
+    # strata, clusters are nested in them)
     frame = pd.DataFrame(index=data.index)
-    frame["respondent_id"] = data[respondent].astype("string").to_numpy()
-    if persona is not None:
-        frame["persona"] = data[persona].astype("string").fillna(_NONE).to_numpy()
-    for k, c in (("__w", weight), ("__s", strata), ("__c", cluster)):
-        if c is not None:
-            frame[k] = pd.to_numeric(data[c]).astype(float).to_numpy() if k == "__w" else \
-                data[c].astype("string").to_numpy()
-    wcol = "__w" if weight is not None else None
-    scol = "__s" if strata is not None else None
-    ccol = "__c" if cluster is not None else None
+    level = data[by].astype("string").to_numpy(dtype=object) if by is not None else np.full(len(data), "", object)
+    rid = data[respondent].astype("string").to_numpy(dtype=object)
+    frame["respondent_id"] = (level + "|" + rid) if by is not None else rid
+    frame[_BY] = level
+    frame["persona"] = data[persona].astype("string").fillna(_NONE).to_numpy() if persona is not None else _NONE
+    if weight is not None:
+        frame["__w"] = pd.to_numeric(data[weight]).astype(float).to_numpy()
+    if strata is not None or by is not None:
+        s_val = data[strata].astype("string").to_numpy(dtype=object) if strata is not None else ""
+        frame["__s"] = level + "|" + s_val
+    if cluster is not None:
+        frame["__c"] = level + "|" + data[cluster].astype("string").to_numpy(dtype=object)
+    dsg = Design(weight="__w" if weight is not None else None, strata="__s" if "__s" in frame.columns else None,
+                 cluster="__c" if cluster is not None else None, by=by is not None, singleton=singleton)
     ratings = pd.DataFrame({tp: pd.to_numeric(data[c], errors="coerce").astype(float).to_numpy()
                             for tp, c in columns.items()}, index=data.index)
-    w = frame["__w"].to_numpy() if wcol else np.ones(len(frame))
-    personas = [p for p in pd.unique(frame["persona"]) if p != _NONE] if persona is not None else []
+    w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
+    personas = [p for p in pd.unique(frame["persona"]) if p != _NONE]
     parts = []
-    common = dict(wcol=wcol, scol=scol, ccol=ccol, conf=conf, alpha=alpha, power=power,
-                  alternative=alternative, min_n=min_n, singleton=singleton)
-    if "vs_target" in tests and targets:
-        parts.append(_vs_reference(frame, ratings, w, personas, targets=targets, **common))
-    if "vs_journey" in tests and ratings.shape[1] >= 2:
-        parts.append(_vs_reference(frame, ratings, w, personas, targets=None, **common))
+    common = dict(conf=conf, alpha=alpha, power=power, alternative=alternative, min_n=min_n)
+    parts.append(_vs_reference(frame, ratings, w, personas, dsg, targets=targets,
+                               do_target="vs_target" in tests and bool(targets),
+                               do_journey="vs_journey" in tests and ratings.shape[1] >= 2, **common))
     if len(personas) >= 2 and ("persona_means" in tests or "persona_distribution" in tests):
-        parts.append(_persona_tests(frame, ratings, w, personas, tests, cut=cut, **common))
+        parts.append(_persona_tests(frame, ratings, w, personas, tests, dsg, cut=cut, **common))
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family)
+                      family=family, by=by)
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "survey"
     order = {tp: i for i, tp in enumerate(columns)}
     rank_t = {t: i for i, t in enumerate(SURVEY_TESTS)}
-    out = out.assign(_t=out["test"].map(rank_t), _tp=out["touchpoint"].map(order),
+    lv_order = {lv: i for i, lv in enumerate(pd.unique(frame[_BY]))}
+    out = out.assign(_l=out[_BY].map(lv_order), _t=out["test"].map(rank_t), _tp=out["touchpoint"].map(order),
                      _p=(out["persona"] != ALL).astype(int))
-    out = out.sort_values(["_t", "_tp", "_p"], kind="stable").drop(columns=["_t", "_tp", "_p"])
+    out = out.sort_values(["_l", "_t", "_tp", "_p"], kind="stable").drop(columns=["_l", "_t", "_tp", "_p"])
+    if by is None:
+        out = out.drop(columns=_BY)
     worse = np.where(out["test"] == "persona_distribution", 1, -1)
     return finish(out, worse_sign=worse, alternative=alternative, correction=correction, alpha=alpha,
-                  family=family)
+                  family=family, by=by)
 
 
 test_survey.__test__ = False  # not a pytest test
 
 
-def _scores(long, score, by, wcol, scol, ccol, conf, singleton):
-    from ..satisfaction import scores
+@dataclass(frozen=True)
+class Design:
+    """Design columns of the internal frame (private)."""
 
-    return scores(long, score, touchpoint="touchpoint", by=by, metric="mean", weight=wcol, strata=scol,
-                  cluster=ccol, respondent="respondent_id", level=conf, singleton=singleton)
+    weight: str | None = None
+    strata: str | None = None
+    cluster: str | None = None
+    by: bool = False
+    singleton: str | None = None
 
 
-def _vs_reference(frame, ratings, w, personas, *, targets, wcol, scol, ccol, conf, alpha, power,
-                  alternative, min_n, singleton):
-    """One-sample (``targets``) or paired (``targets=None``: against the journey level) tests."""
-    keep = [c for c in ("persona", "__w", "__s", "__c") if c in frame.columns]
-    tps = list(ratings.columns)
-    if targets is not None:
-        tps = [tp for tp in tps if tp in targets]
-        if not tps:
-            return None
-    r = ratings[tps]
-    if targets is None:
-        # journey level: mean of the respondent's other ratings
-        full = ratings.to_numpy()
-        tot = np.nansum(full, axis=1, keepdims=True)
-        cnt = np.sum(np.isfinite(full), axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            other = (tot - np.nan_to_num(full)) / (cnt - np.isfinite(full))
-        values = np.where(np.isfinite(full) & (cnt > 1), full - other, np.nan)
-        levels = np.where(np.isfinite(values), other, np.nan)
-        r = pd.DataFrame(values, columns=ratings.columns, index=ratings.index)
-        lvl = pd.DataFrame(levels, columns=ratings.columns, index=ratings.index)
-    long = _long(frame, r, keep)
-    if long.empty:
-        return None
-    rows = []
-    by_sets = [(None, ALL)] + ([("persona", None)] if personas else [])
-    for by, label in by_sets:
-        sc = _scores(long, "score", by, wcol, scol, ccol, conf, singleton)
-        if by is None:
-            sc["persona"] = label
-        rows.append(sc)
-    sc = pd.concat(rows, ignore_index=True)
-    sc = sc[(sc["persona"] != _NONE) & (sc["n"] >= min_n)].reset_index(drop=True)
-    if sc.empty:
-        return None
-    # standardiser: the weighted SD of the analysed values in the domain
-    sds = []
-    means_ref = []
-    for tp, p in zip(sc["touchpoint"], sc["persona"]):
-        mask = np.ones(len(frame), dtype=bool) if p == ALL else (frame["persona"] == p).to_numpy()
-        y = r[tp].to_numpy()
-        sds.append(_wsd(np.where(mask, y, np.nan), w))
-        if targets is None:
-            lv = lvl[tp].to_numpy()
-            ok = mask & np.isfinite(lv)
-            means_ref.append(float(np.average(lv[ok], weights=w[ok])) if ok.any() else np.nan)
-    est = sc["estimate"].to_numpy(float)
-    se = sc["se"].to_numpy(float)
-    df = sc["df"].astype(float).to_numpy()
-    ref = sc["touchpoint"].map(targets).to_numpy(float) if targets is not None else np.zeros(len(sc))
-    diff = est - ref
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = diff / se
-    alt = st.one_sided(alternative, -1)
-    lo, hi = _t_interval(diff, se, df, conf)
-    sd = np.asarray(sds)
-    mde = st.mde_t(se, df, alpha, power, alternative)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = pd.DataFrame({
-            "touchpoint": sc["touchpoint"].astype(str), "persona": sc["persona"].astype(str),
-            "test": "vs_target" if targets is not None else "vs_journey",
-            "statistic": t, "p_value": st.t_pvalue(t, df, alt), "effect_size": diff, "ci_low": lo, "ci_high": hi,
-            "n": sc["n"].to_numpy(), "df": df,
-            "estimate": est if targets is not None else np.asarray(means_ref) + diff,
-            "reference": ref if targets is not None else np.asarray(means_ref),
-            "comparison": "target satisfaction" if targets is not None else "own journey level (paired)",
-            "method": "design-based t", "effect_measure": "difference in rating points",
-            "std_effect": diff / sd, "std_ci_low": lo / sd, "std_ci_high": hi / sd,
-            "std_measure": "smd" if targets is not None else "d_z",
-            "mde": mde, "mde_std": mde / sd,
-        })
-    return out
+def _wstats(frame: pd.DataFrame, keys: list[str], y: str, w: str) -> pd.DataFrame:
+    """Weighted mean and SD of ``y`` by ``keys`` (rows with a value)."""
+    d = frame[[*keys, y, w]].dropna(subset=[y])
+    d = d.assign(_wy=d[w] * d[y], _wy2=d[w] * d[y] ** 2)
+    g = d.groupby(keys, sort=False, observed=True)[[w, "_wy", "_wy2"]].sum()
+    mean = g["_wy"] / g[w]
+    var = (g["_wy2"] / g[w] - mean**2).clip(lower=0)
+    return pd.DataFrame({"mean": mean, "sd": np.sqrt(var)})
 
 
 def _long(frame, r, keep):
@@ -401,125 +363,290 @@ def _long(frame, r, keep):
     return pd.concat(parts, ignore_index=True)
 
 
-def group_differences(sample, frame, y_cols, flag, w, min_n, conf, alpha, power, alternative, what="group"):
-    """Design-based difference of means between the rows flagged ``group`` and ``rest``.
+def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_journey, conf, alpha, power,
+                  alternative, min_n):
+    """One-sample tests against the targets and paired tests against the journey level (the
+    mean of the respondent's other ratings), all domains in two svy calls."""
+    from ..satisfaction import scores
 
-    One svy call estimates every column's domain means; each difference is the domain
-    contrast with its design standard error and degrees of freedom. Returns one dict per
-    column with at least ``min_n`` ratings on each side: ``y, statistic, p_value,
-    effect_size, ci_low, ci_high, n, n_ref, df, estimate, reference, std_effect,
-    std_ci_low, std_ci_high, mde, mde_std`` (standardised by the pooled weighted SD).
-    """
+    keep = [c for c in (_BY, "persona", "__w", "__s", "__c") if c in frame.columns]
+    blocks = {}
+    if do_target:
+        tps = [tp for tp in ratings.columns if tp in targets]
+        if tps:
+            blocks["vs_target"] = (ratings[tps], None)
+    if do_journey:
+        full = ratings.to_numpy()
+        tot = np.nansum(full, axis=1, keepdims=True)
+        cnt = np.sum(np.isfinite(full), axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            other = (tot - np.nan_to_num(full)) / (cnt - np.isfinite(full))
+        values = np.where(np.isfinite(full) & (cnt > 1), full - other, np.nan)
+        levels = np.where(np.isfinite(values), other, np.nan)
+        blocks["vs_journey"] = (pd.DataFrame(values, columns=ratings.columns, index=ratings.index),
+                                pd.DataFrame(levels, columns=ratings.columns, index=ratings.index))
+    if not blocks:
+        return None
+    longs = []
+    for kind, (r, lvl) in blocks.items():
+        part = _long(frame, r, keep)
+        if len(part):
+            part["level"] = _long(frame, lvl, [])["score"].to_numpy() if lvl is not None else np.nan
+            part["touchpoint"] = kind + _SEP + part["touchpoint"]
+            longs.append(part)
+    if not longs:
+        return None
+    long = pd.concat(longs, ignore_index=True)
+    if "__w" not in long.columns:
+        long["__w"] = 1.0
+    lv = [_BY] if dsg.by else []
+    rows = []
+    for extra in [[]] + ([["persona"]] if personas else []):
+        groups = lv + extra
+        sc = scores(long, "score", touchpoint="touchpoint", by=groups or None, metric="mean",
+                    weight=dsg.weight, strata=dsg.strata, cluster=dsg.cluster, respondent="respondent_id",
+                    level=conf, singleton=dsg.singleton)
+        stats_ = _wstats(long, ["touchpoint", *groups], "score", "__w")
+        lvl_ = _wstats(long, ["touchpoint", *groups], "level", "__w")["mean"].rename("ref_level")
+        sc = sc.merge(stats_.join(lvl_).reset_index(), on=["touchpoint", *groups], how="left")
+        if not extra:
+            sc["persona"] = ALL
+        if not dsg.by:
+            sc[_BY] = ""
+        rows.append(sc)
+    sc = pd.concat(rows, ignore_index=True)
+    sc = sc[(sc["persona"] != _NONE) & (sc["n"] >= min_n)].reset_index(drop=True)
+    if sc.empty:
+        return None
+    key = sc["touchpoint"].astype(str).str.split(_SEP, n=1, expand=True)
+    sc["test"], sc["touchpoint"] = key[0], key[1]
+    target = (sc["test"] == "vs_target").to_numpy()
+    est = sc["estimate"].to_numpy(float)
+    se = sc["se"].to_numpy(float)
+    df = sc["df"].astype(float).to_numpy()
+    sds = sc["sd"].to_numpy(float)
+    ref = np.where(target, sc["touchpoint"].map(targets).to_numpy(float), sc["ref_level"].to_numpy(float))
+    diff = np.where(target, est - ref, est)
+    alt = st.one_sided(alternative, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, diff / se, np.nan)
+        lo, hi = _t_interval(diff, se, df, conf)
+        mde = st.mde_t(se, df, alpha, power, alternative)
+        return pd.DataFrame({
+            _BY: sc[_BY].astype(str), "touchpoint": sc["touchpoint"].astype(str),
+            "persona": sc["persona"].astype(str), "test": sc["test"],
+            "statistic": t, "p_value": st.t_pvalue(t, df, alt), "effect_size": diff, "ci_low": lo, "ci_high": hi,
+            "n": sc["n"].to_numpy(), "df": df, "estimate": np.where(target, est, ref + diff), "reference": ref,
+            "comparison": np.where(target, "target satisfaction", "own journey level (paired)"),
+            "method": "design-based t", "effect_measure": "difference in rating points",
+            "std_effect": diff / sds, "std_ci_low": lo / sds, "std_ci_high": hi / sds,
+            "std_measure": np.where(target, "smd", "d_z"), "mde": mde, "mde_std": mde / sds,
+        })
+
+
+def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
+    """Domain means of ``cols`` for the rows flagged ``group`` and ``rest`` (within each level of
+    the by-column) and their design-based contrast; one svy call for the means, one contrast
+    call per column. Columns ``level, col, n1, n2, est1, se1, est2, se2, diff, se, df``; the
+    contrast's df is the number of clusters with data in the level minus its strata (svy's
+    for a single analysis)."""
     import svy
 
-    in_p = (frame[flag] == _GROUP).to_numpy()
-    in_r = (frame[flag] == _REST).to_numpy()
+    lv_codes, lv_names = pd.factorize(frame[_BY])
+    n_lv = len(lv_names)
+    fl = frame[flag].to_numpy()
+    has_flag = pd.notna(fl)
+    is_group = fl == _GROUP
+    psu = pd.factorize(frame[dsg.cluster])[0] if dsg.cluster else np.arange(len(frame))
+    stra = pd.factorize(frame[dsg.strata])[0] if dsg.strata else np.zeros(len(frame), dtype=int)
+
+    def per_level(codes, mask):
+        """Number of distinct ``codes`` among ``mask`` rows, per level."""
+        key = np.unique(lv_codes[mask].astype(np.int64) * (int(codes.max()) + 1) + codes[mask])
+        return np.bincount(key // (int(codes.max()) + 1), minlength=n_lv)
+
+    by = (_BY, flag) if dsg.by else flag
     with svy_errors(f"estimating means for {what} and the others"):
-        res = sample.estimation.mean(list(y_cols), by=flag, drop_nulls=True)
+        res = sample.estimation.mean(list(cols), by=by, drop_nulls=True)
     res = res if isinstance(res, list) else [res]
-    alt = st.one_sided(alternative, -1)
     out = []
-    for ycol, rr in zip(y_cols, res):
-        y = frame[ycol].to_numpy(dtype=float)
-        n1 = int(np.isfinite(y[in_p]).sum())
-        n2 = int(np.isfinite(y[in_r]).sum())
-        if n1 < min_n or n2 < min_n:
+    for col, rr in zip(cols, res):
+        y = frame[col].to_numpy(dtype=float)
+        ok = np.isfinite(y) & has_flag
+        n1 = np.bincount(lv_codes[ok & is_group], minlength=n_lv)
+        n = np.bincount(lv_codes[ok], minlength=n_lv)
+        n_psu, n_str = per_level(psu, ok), per_level(stra, ok)
+        agg = pd.DataFrame({"n1": n1, "n2": n - n1, "psu": n_psu, "strata": n_str}, index=lv_names)
+        agg = agg[(agg["n1"] > 0) & (agg["n2"] > 0)]
+        if agg.empty:
             continue
-        tab = rr.to_polars().to_pandas().set_index(flag)
-        with svy_errors(f"contrasting {what} with the others on {ycol!r}"):
-            con = rr.contrast(svy.estd(_GROUP) - svy.estd(_REST)).to_polars().to_pandas().iloc[0]
-        diff, se, df = float(con["est"]), float(con["se"]), float(con["df"])
-        t = diff / se if se > 0 else np.nan
-        lo, hi = _t_interval(diff, se, df, conf)
+        dom = {}
+        for r in rr.to_polars().iter_rows(named=True):
+            dom[(r[_BY] if dsg.by else "", r[flag])] = r
+        levels = [lvl for lvl in agg.index if (lvl, _GROUP) in dom and (lvl, _REST) in dom]
+        if not levels:
+            continue
+        if dsg.by:
+            exprs = {str(i): svy.estd((lvl, _GROUP)) - svy.estd((lvl, _REST)) for i, lvl in enumerate(levels)}
+        else:
+            exprs = {"0": svy.estd(_GROUP) - svy.estd(_REST)}
+        with svy_errors(f"contrasting {what} with the others on {col!r}"):
+            con = rr.contrast(exprs).to_polars()
+        cmap = {r["contrast"]: r for r in con.iter_rows(named=True)}
+        for i, lvl in enumerate(levels):
+            c = cmap[str(i)] if dsg.by else next(iter(cmap.values()))
+            a = agg.loc[lvl]
+            out.append({"level": lvl, "col": col, "n1": int(a["n1"]), "n2": int(a["n2"]),
+                        "est1": dom[(lvl, _GROUP)]["est"], "se1": dom[(lvl, _GROUP)]["se"],
+                        "est2": dom[(lvl, _REST)]["est"], "se2": dom[(lvl, _REST)]["se"],
+                        "diff": c["est"], "se": c["se"], "df": float(a["psu"] - a["strata"])})
+    return pd.DataFrame(out)
+
+
+def _pooled_sd(frame, raw, flag, w) -> np.ndarray:
+    """Pooled weighted SD of group and rest for every (level, column) row of ``raw``."""
+    out = np.empty(len(raw))
+    lv = frame[_BY].to_numpy()
+    fl = frame[flag].to_numpy()
+    for i, (lvl, col) in enumerate(zip(raw["level"], raw["col"])):
+        y = frame[col].to_numpy(dtype=float)
+        base = (lv == lvl) & np.isfinite(y)
+        in_p, in_r = base & (fl == _GROUP), base & (fl == _REST)
         s1, s2 = _wsd(np.where(in_p, y, np.nan), w), _wsd(np.where(in_r, y, np.nan), w)
-        w1, w2 = w[in_p & np.isfinite(y)].sum(), w[in_r & np.isfinite(y)].sum()
-        sd = float(np.sqrt((w1 * s1**2 + w2 * s2**2) / (w1 + w2)))
-        mde = float(st.mde_t(se, df, alpha, power, alternative))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append({"y": ycol, "statistic": t, "p_value": float(st.t_pvalue(t, df, alt)),
-                        "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": n1, "n_ref": n2, "df": df,
-                        "estimate": float(tab.loc[_GROUP, "est"]), "reference": float(tab.loc[_REST, "est"]),
-                        "std_effect": diff / sd, "std_ci_low": lo / sd, "std_ci_high": hi / sd,
-                        "mde": mde, "mde_std": mde / sd})
+        w1, w2 = w[in_p].sum(), w[in_r].sum()
+        out[i] = np.sqrt((w1 * s1**2 + w2 * s2**2) / (w1 + w2))
     return out
 
 
-def _persona_tests(frame, ratings, w, personas, tests, *, cut, wcol, scol, ccol, conf, alpha, power,
-                   alternative, min_n, singleton):
-    import svy
+def _mean_rows(raw: pd.DataFrame, sd, conf, alpha, power, alternative) -> pd.DataFrame:
+    """Test columns of group-vs-rest mean differences, vectorised over rows."""
+    diff, se, df = raw["diff"].to_numpy(float), raw["se"].to_numpy(float), raw["df"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, diff / se, np.nan)
+        lo, hi = _t_interval(diff, se, df, conf)
+        mde = st.mde_t(se, df, alpha, power, alternative)
+        return pd.DataFrame({
+            _BY: raw["level"].to_numpy(), "statistic": t, "p_value": st.t_pvalue(t, df, st.one_sided(alternative, -1)),
+            "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": raw["n1"].to_numpy(),
+            "n_ref": raw["n2"].to_numpy(), "df": df, "estimate": raw["est1"].to_numpy(float),
+            "reference": raw["est2"].to_numpy(float), "std_effect": diff / sd, "std_ci_low": lo / sd,
+            "std_ci_high": hi / sd, "mde": mde, "mde_std": mde / sd})
 
+
+def group_differences(sample, frame, y_cols, flag, w, min_n, conf, alpha, power, alternative, what="group",
+                      design: Design | None = None):
+    """Design-based difference of means between the rows flagged ``group`` and ``rest``.
+
+    ``frame`` holds a ``__by__`` column (one level when there is no by-grouping) and the
+    design columns named by ``design``. One svy call estimates every column's domain means;
+    each difference is the domain contrast with its design standard error. Returns a
+    DataFrame with one row per level and column with at least ``min_n`` values on each side:
+    ``y, __by__, statistic, p_value, effect_size, ci_low, ci_high, n, n_ref, df, estimate,
+    reference, std_effect, std_ci_low, std_ci_high, mde, mde_std`` (standardised by the
+    pooled weighted SD).
+    """
+    dsg = design or Design()
+    raw = _contrasts(sample, frame, y_cols, flag, dsg, what)
+    if raw.empty:
+        return raw
+    raw = raw[(raw["n1"] >= min_n) & (raw["n2"] >= min_n)].reset_index(drop=True)
+    if raw.empty:
+        return raw
+    out = _mean_rows(raw, _pooled_sd(frame, raw, flag, w), conf, alpha, power, alternative)
+    out.insert(0, "y", raw["col"].to_numpy())
+    return out
+
+
+def _persona_tests(frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha, power, alternative, min_n):
     tps = list(ratings.columns)
     f = frame.copy()
-    names = {}
+    y_cols = [f"__y{i}" for i in range(len(tps))]
+    d_cols = [f"__d{i}" for i in range(len(tps))]
+    k_cols = [f"__k{i}" for i in range(len(tps))]
+    tp_of = {}
     for i, tp in enumerate(tps):
-        names[tp] = f"__y{i}"
-        f[names[tp]] = ratings[tp].to_numpy()
-        f[f"__d{i}"] = np.where(np.isfinite(ratings[tp].to_numpy()),
-                                (ratings[tp].to_numpy() <= cut).astype(float), np.nan)
-        f[f"__k{i}"] = pd.Series(ratings[tp].to_numpy()).map(lambda v: None if pd.isna(v) else f"{v:g}").to_numpy()
+        y = ratings[tp].to_numpy()
+        f[y_cols[i]] = y
+        f[d_cols[i]] = np.where(np.isfinite(y), (y <= cut).astype(float), np.nan)
+        f[k_cols[i]] = np.array([None if np.isnan(v) else f"{v:g}" for v in y], dtype=object)
+        tp_of[y_cols[i]] = tp_of[d_cols[i]] = tp
     flags = {}
     for j, p in enumerate(personas):
         flags[p] = f"__f{j}"
         f[flags[p]] = np.where(f["persona"] == p, _GROUP, np.where(f["persona"] == _NONE, None, _REST))
     f = f.drop(columns=["persona", "respondent_id"])
-    sample = svy_sample(f, weight=wcol, strata=scol, cluster=ccol, singleton=singleton)
-    alt = st.one_sided(alternative, -1)
-    rows = []
-    y_cols = [names[tp] for tp in tps]
-    d_cols = [f"__d{i}" for i in range(len(tps))]
+    design_cols = [c for c in (dsg.weight, dsg.strata, dsg.cluster) if c]
+    sample = svy_sample(f[[_BY, *design_cols, *y_cols, *d_cols, *k_cols, *flags.values()]], weight=dsg.weight,
+                        strata=dsg.strata, cluster=dsg.cluster, singleton=dsg.singleton)
+    do_means = "persona_means" in tests
+    do_dist = "persona_distribution" in tests
+    cols = (y_cols if do_means else []) + (d_cols if do_dist else [])
+    mean_parts, share_parts = [], []
     for p in personas:
         flag = flags[p]
-        in_p = (f[flag] == _GROUP).to_numpy()
-        in_r = (f[flag] == _REST).to_numpy()
-        if "persona_means" in tests:
-            for r in group_differences(sample, f, y_cols, flag, w, min_n, conf, alpha, power, alternative,
-                                       what=f"persona {p!r}"):
-                tp = tps[y_cols.index(r.pop("y"))]
-                rows.append({"touchpoint": tp, "persona": p, "test": "persona_means", **r,
-                             "comparison": "other personas", "method": "design-based Wald t",
-                             "effect_measure": "difference in rating points", "std_measure": "smd"})
-        if "persona_distribution" in tests:
-            with svy_errors(f"estimating dissatisfied shares for persona {p!r} and the others"):
-                res = sample.estimation.mean(d_cols, by=flag, drop_nulls=True)
-            res = res if isinstance(res, list) else [res]
-            for i, (tp, rr) in enumerate(zip(tps, res)):
-                y = ratings[tp].to_numpy()
-                n1 = int(np.isfinite(y[in_p]).sum())
-                n2 = int(np.isfinite(y[in_r]).sum())
-                if n1 < min_n or n2 < min_n:
+        raw = _contrasts(sample, f, cols, flag, dsg, f"persona {p!r}")
+        if raw.empty:
+            continue
+        raw = raw[(raw["n1"] >= min_n) & (raw["n2"] >= min_n)].reset_index(drop=True)
+        raw["touchpoint"] = raw["col"].map(tp_of)
+        raw["persona"] = p
+        raw["flag"] = flag
+        means = raw[raw["col"].isin(y_cols)].reset_index(drop=True)
+        if len(means):
+            part = _mean_rows(means, _pooled_sd(f, means, flag, w), conf, alpha, power, alternative)
+            part.insert(1, "touchpoint", means["touchpoint"].to_numpy())
+            part.insert(2, "persona", p)
+            mean_parts.append(part)
+        share_parts.append(raw[raw["col"].isin(d_cols)])
+    parts = []
+    if mean_parts:
+        m = pd.concat(mean_parts, ignore_index=True)
+        m["test"] = "persona_means"
+        m["comparison"] = "other personas"
+        m["method"] = "design-based Wald t"
+        m["effect_measure"] = "difference in rating points"
+        m["std_measure"] = "smd"
+        parts.append(m)
+    d = pd.concat(share_parts, ignore_index=True) if share_parts else pd.DataFrame()
+    if len(d):
+        # Rao-Scott F of the answer distribution, persona against the others, in each level
+        fstats = {}
+        lv = f[_BY].to_numpy()
+        for lvl, g in d.groupby("level", sort=False):
+            smp = sample if not dsg.by else svy_sample(
+                f.loc[lv == lvl, [*design_cols, *k_cols, *g["flag"].unique()]], weight=dsg.weight,
+                strata=dsg.strata, cluster=dsg.cluster, singleton=dsg.singleton)
+            sub = f if not dsg.by else f.loc[lv == lvl]
+            for r in g.itertuples(index=False):
+                kcol = k_cols[d_cols.index(r.col)]
+                both = sub[r.flag].notna().to_numpy()
+                if pd.Series(sub.loc[both, kcol]).dropna().nunique() < 2:
+                    fstats[(lvl, r.col, r.flag)] = (np.nan, np.nan, np.nan, 1.0)
                     continue
-                kcol = f"__k{i}"
-                levels = pd.Series(f.loc[in_p | in_r, kcol]).dropna().nunique()
-                if levels < 2:
-                    fs = {"f": np.nan, "df_num": np.nan, "df_den": np.nan, "p_value": 1.0}
-                else:
-                    with svy_errors(f"tabulating answers to {tp!r} by persona {p!r}"):
-                        tab2 = sample.categorical.tabulate(kcol, flag, drop_nulls=True)
-                    s = tab2.stats.f
-                    fs = {"f": float(s.value), "df_num": float(s.df_num), "df_den": float(s.df_den),
-                          "p_value": float(s.p_value)}
-                tab = rr.to_polars().to_pandas().set_index(flag)
-                p1, se1 = float(tab.loc[_GROUP, "est"]), float(tab.loc[_GROUP, "se"])
-                p2, se2 = float(tab.loc[_REST, "est"]), float(tab.loc[_REST, "se"])
-                with svy_errors(f"contrasting dissatisfied shares of persona {p!r} on {tp!r}"):
-                    con = rr.contrast(svy.estd(_GROUP) - svy.estd(_REST)).to_polars().to_pandas().iloc[0]
-                diff, se, df = float(con["est"]), float(con["se"]), float(con["df"])
-                lo, hi = _t_interval(diff, se, df, conf)
-                # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when
-                # the share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
-                ne1 = p1 * (1 - p1) / se1**2 if 0 < p1 < 1 and se1 > 0 else float(n1)
-                ne2 = p2 * (1 - p2) / se2**2 if 0 < p2 < 1 and se2 > 0 else float(n2)
-                h = float(st.cohens_h(p1, p2))
-                h_lo, h_hi = (float(x) for x in st.h_interval(h, ne1, ne2, conf))
-                orr, or_lo, or_hi = (float(x) for x in st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf))
-                mde = float(st.mde_t(se, df, alpha, power, alternative))
-                rows.append({"touchpoint": tp, "persona": p, "test": "persona_distribution",
-                             "statistic": fs["f"], "p_value": fs["p_value"], "df": fs["df_num"],
-                             "df2": fs["df_den"], "effect_size": diff, "ci_low": lo, "ci_high": hi,
-                             "n": n1, "n_ref": n2, "estimate": p1, "reference": p2,
-                             "comparison": "other personas", "method": "Rao-Scott F (2nd order)",
-                             "effect_measure": f"difference in share rating <= {cut:g}", "std_measure": "cohen_h",
-                             "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi,
-                             "odds_ratio": orr, "or_ci_low": or_lo, "or_ci_high": or_hi,
-                             "mde": mde, "mde_std": float(st.mde_h(ne1, ne2, alpha, power, alternative))})
-    return pd.DataFrame(rows) if rows else None
+                with svy_errors(f"tabulating answers to {r.touchpoint!r} by persona {r.persona!r}"):
+                    s = smp.categorical.tabulate(kcol, r.flag, drop_nulls=True).stats.f
+                fstats[(lvl, r.col, r.flag)] = (float(s.value), float(s.df_num), float(s.df_den), float(s.p_value))
+        fs = np.array([fstats[(lvl, c, fl)] for lvl, c, fl in zip(d["level"], d["col"], d["flag"])], dtype=float)
+        p1, p2 = d["est1"].to_numpy(float), d["est2"].to_numpy(float)
+        se1, se2 = d["se1"].to_numpy(float), d["se2"].to_numpy(float)
+        diff, se, df = d["diff"].to_numpy(float), d["se"].to_numpy(float), d["df"].to_numpy(float)
+        # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when the
+        # share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ne1 = np.where((p1 > 0) & (p1 < 1) & (se1 > 0), p1 * (1 - p1) / se1**2, d["n1"].to_numpy(float))
+            ne2 = np.where((p2 > 0) & (p2 < 1) & (se2 > 0), p2 * (1 - p2) / se2**2, d["n2"].to_numpy(float))
+        h = st.cohens_h(p1, p2)
+        h_lo, h_hi = st.h_interval(h, ne1, ne2, conf)
+        orr, or_lo, or_hi = st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf)
+        lo, hi = _t_interval(diff, se, df, conf)
+        parts.append(pd.DataFrame({
+            _BY: d["level"].to_numpy(), "touchpoint": d["touchpoint"].to_numpy(), "persona": d["persona"].to_numpy(),
+            "test": "persona_distribution", "statistic": fs[:, 0], "p_value": fs[:, 3], "df": fs[:, 1],
+            "df2": fs[:, 2], "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": d["n1"].to_numpy(),
+            "n_ref": d["n2"].to_numpy(), "estimate": p1, "reference": p2, "comparison": "other personas",
+            "method": "Rao-Scott F (2nd order)", "effect_measure": f"difference in share rating <= {cut:g}",
+            "std_measure": "cohen_h", "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi,
+            "odds_ratio": orr, "or_ci_low": or_lo, "or_ci_high": or_hi,
+            "mde": st.mde_t(se, df, alpha, power, alternative),
+            "mde_std": st.mde_h(ne1, ne2, alpha, power, alternative)}))
+    return pd.concat(parts, ignore_index=True) if parts else None

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import AnalysisError, Problem
+from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from ._table import ALL, check_common, finish
 
@@ -83,7 +83,7 @@ def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
     return c
 
 
-def _two_group_rows(k1, n1, k2, n2, *, alternative, conf, exact, worse_sign=-1):
+def _two_group_rows(k1, n1, k2, n2, *, alternative, conf, exact, odds_ratio="auto", worse_sign=-1):
     """Columns of a two-group proportion comparison (group 1 minus group 2)."""
     alt = st.one_sided(alternative, worse_sign)
     stat, p, used = st.two_proportions(k1, n1, k2, n2, alternative=alt, method=exact)
@@ -94,7 +94,7 @@ def _two_group_rows(k1, n1, k2, n2, *, alternative, conf, exact, worse_sign=-1):
     h_lo, h_hi = st.h_interval(h, n1, n2, conf)
     orr, or_lo, or_hi = st.odds_ratio_woolf(k1, n1, k2, n2, conf)
     fisher = used == "fisher"
-    if fisher.any():
+    if fisher.any() and odds_ratio == "auto":
         e_or, e_lo, e_hi = st.odds_ratio_exact(k1[fisher], n1[fisher], k2[fisher], n2[fisher], conf)
         orr, or_lo, or_hi = orr.copy(), or_lo.copy(), or_hi.copy()
         orr[fisher], or_lo[fisher], or_hi[fisher] = e_or, e_lo, e_hi
@@ -117,6 +117,7 @@ def test_traces(
     tests=("vs_target", "vs_personas", "vs_previous_period"),
     alternative: str = "worse",
     exact: str = "auto",
+    odds_ratio: str = "auto",
     conf: float = 0.95,
     alpha: float = 0.05,
     power: float = 0.8,
@@ -145,6 +146,11 @@ def test_traces(
     exact : {"auto", "fisher", "z"}, default "auto"
         Two-group test: Fisher's exact test when an expected count is under 5 (``"auto"``),
         always, or never. The one-sample test against a target is always exact (binomial).
+    odds_ratio : {"auto", "woolf"}, default "auto"
+        Odds ratio and interval: the conditional maximum-likelihood estimate with its exact
+        interval where Fisher's test is used (``"auto"``), else the sample odds ratio with
+        Woolf's logit interval (0.5 added to every cell of a table with a zero); ``"woolf"``
+        everywhere (faster).
     conf : float, default 0.95
         Confidence level of the intervals.
     alpha : float, default 0.05
@@ -172,10 +178,10 @@ def test_traces(
         ``significant`` and in the worse direction.
     """
     check_common(alternative, conf, alpha, power, correction, family)
+    check_one_of("exact", exact, ("auto", "fisher", "z"))
+    check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
     for t in tests:
-        from ..errors import check_one_of
-
         check_one_of("tests", t, ("vs_target", "vs_personas", "vs_previous_period"))
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         from .counts import trace_counts
@@ -231,7 +237,7 @@ def test_traces(
             ok = (n1 > 0) & (n2 > 0)
             d = pers[ok]
             rows = _two_group_rows(k1[ok], n1[ok], k2[ok], n2[ok], alternative=alternative, conf=conf,
-                                   exact=exact)
+                                   exact=exact, odds_ratio=odds_ratio)
             _mde(rows, n1[ok], n2[ok], rows["reference"], alpha, power, alternative)
             parts.append(d[keys].reset_index(drop=True).assign(**rows, n=n1[ok], n_ref=n2[ok],
                                                                test="vs_personas", comparison="other personas"))
@@ -254,7 +260,8 @@ def test_traces(
         if len(cur):
             k1, n1 = cur["k"].to_numpy(), cur["n"].to_numpy()
             k2, n2 = old["k"].to_numpy(), old["n"].to_numpy()
-            rows = _two_group_rows(k1, n1, k2, n2, alternative=alternative, conf=conf, exact=exact)
+            rows = _two_group_rows(k1, n1, k2, n2, alternative=alternative, conf=conf, exact=exact,
+                                   odds_ratio=odds_ratio)
             _mde(rows, n1, n2, rows["reference"], alpha, power, alternative)
             part = cur.reset_index()[["step", "persona", "touchpoint"]].assign(
                 **rows, n=n1, n_ref=n2, test="vs_previous_period", comparison=f"period {last} vs {prev}")

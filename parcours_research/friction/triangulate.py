@@ -46,29 +46,6 @@ SOURCES = ("traces", "survey", "qual")
 RULES = ("two_sources", "one_source_uncontradicted")
 
 
-def _evidence(group: pd.DataFrame) -> dict:
-    """What one source says about one touchpoint and persona (its rows of the test table)."""
-    sig_worse = group["significant"] & (group["direction"] == "worse")
-    sig_better = group["significant"] & (group["direction"] == "better")
-    tested = group["p_value"].notna()
-    if not tested.any():
-        return {}
-    # the row that speaks for the source: the strongest friction test if any, else the
-    # strongest test overall (smallest corrected p-value, ties by the raw one)
-    pool = group[sig_worse] if sig_worse.any() else group[tested]
-    best = pool.sort_values(["p_adj", "p_value"], kind="stable").iloc[0]
-    if sig_worse.any():
-        verdict = "friction"
-    elif sig_better.any():
-        verdict = "contradicts"
-    else:
-        verdict = "none"
-    return {"evidence": verdict, "test": best["test"], "p_adj": best["p_adj"], "effect": best["effect_size"],
-            "ci_low": best["ci_low"], "ci_high": best["ci_high"], "std_effect": best["std_effect"],
-            "direction": best["direction"], "n": best["n"], "mde": best["mde"],
-            "n_tests": int(tested.sum()), "n_friction": int(sig_worse.sum())}
-
-
 def _apply_rule(summary: pd.DataFrame, rule, min_sources: int, sources: Sequence[str]) -> pd.Series:
     if callable(rule):
         return summary.apply(lambda r: bool(rule(r)), axis=1).astype(bool)
@@ -277,19 +254,26 @@ def triangulate(
     grid = pd.DataFrame([(tp, p) for tp in tps for p in cell_personas], columns=["touchpoint", "persona"])
     grid.insert(1, "stage", grid["touchpoint"].map(stage_of).astype("string"))
     fields = ["evidence", "test", "p_adj", "effect", "ci_low", "ci_high", "std_effect", "direction", "n", "mde"]
-    records = {(tp, p): {} for tp, p in zip(grid["touchpoint"], grid["persona"])}
-    sub = tests[tests["persona"].isin(cell_personas) & tests["touchpoint"].isin(tps)]
-    for (src, tp, p), g in sub.groupby(["source", "touchpoint", "persona"], sort=False):
-        ev = _evidence(g)
-        if ev:
-            records[(tp, p)].update({f"{src}_{k}": ev[k] for k in fields})
+    keys = ["source", "touchpoint", "persona"]
+    sub = tests[tests["persona"].isin(cell_personas) & tests["touchpoint"].isin(tps) & tests["p_value"].notna()]
+    sub = sub.assign(_sw=(sub["significant"] & (sub["direction"] == "worse")).astype(bool),
+                     _sb=(sub["significant"] & (sub["direction"] == "better")).astype(bool))
+    # the row that speaks for a source: its strongest friction test if any, else its strongest
+    # test (smallest corrected p-value, ties by the raw one)
+    best = (sub.sort_values(["_sw", "p_adj", "p_value"], ascending=[False, True, True], kind="stable")
+            .drop_duplicates(keys).set_index(keys))
+    flags = sub.groupby(keys, sort=False)[["_sw", "_sb"]].any()
+    best = best.join(flags, rsuffix="_any")
+    best["evidence"] = np.where(best["_sw_any"], "friction", np.where(best["_sb_any"], "contradicts", "none"))
+    best = best.rename(columns={"effect_size": "effect"})
     summary = grid.copy()
     for s in SOURCES:
         if s not in used:
             continue
+        b = best.xs(s, level="source") if s in best.index.get_level_values("source") else best.iloc[0:0].droplevel(0)
+        b = b.reindex(pd.MultiIndex.from_frame(grid[["touchpoint", "persona"]]))
         for k in fields:
-            col = f"{s}_{k}"
-            summary[col] = [records[(tp, p)].get(col) for tp, p in zip(grid["touchpoint"], grid["persona"])]
+            summary[f"{s}_{k}"] = b[k].to_numpy()
         for k in ("p_adj", "effect", "ci_low", "ci_high", "std_effect", "mde"):
             summary[f"{s}_{k}"] = pd.to_numeric(summary[f"{s}_{k}"], errors="coerce").astype(float)
         summary[f"{s}_n"] = pd.to_numeric(summary[f"{s}_n"], errors="coerce").astype("Int64")
@@ -301,8 +285,8 @@ def triangulate(
     summary["n_friction"] = (evid == "friction").fillna(False).sum(axis=1).astype(int)
     summary["n_contradict"] = (evid == "contradicts").fillna(False).sum(axis=1).astype(int)
     dirs = summary[[f"{s}_direction" for s in used]]
-    n_dirs = dirs.apply(lambda r: r.dropna()[r.dropna() != "none"].nunique(), axis=1)
-    summary["agree"] = ((n_dirs <= 1) & (summary["n_contradict"] == 0)).astype(bool)
+    mixed = (dirs == "worse").fillna(False).any(axis=1) & (dirs == "better").fillna(False).any(axis=1)
+    summary["agree"] = (~mixed & (summary["n_contradict"] == 0)).astype(bool)
     summary["confirmed"] = _apply_rule(summary, rule, min_sources, used).astype(bool)
 
     # quotes

@@ -11,10 +11,20 @@ __all__ = ["place_labels"]
 
 #: Candidate offsets in points (dx, dy, ha, va), tried in this order.
 _CANDIDATES = [
-    (7, 5, "left", "bottom"), (7, -5, "left", "top"), (-7, 5, "right", "bottom"), (-7, -5, "right", "top"),
-    (0, 9, "center", "bottom"), (0, -9, "center", "top"), (14, 14, "left", "bottom"), (14, -14, "left", "top"),
-    (-14, 14, "right", "bottom"), (-14, -14, "right", "top"), (0, 20, "center", "bottom"),
-    (0, -20, "center", "top"), (24, 0, "left", "center"), (-24, 0, "right", "center"),
+    (7, 5, "left", "bottom"),
+    (7, -5, "left", "top"),
+    (-7, 5, "right", "bottom"),
+    (-7, -5, "right", "top"),
+    (0, 9, "center", "bottom"),
+    (0, -9, "center", "top"),
+    (14, 14, "left", "bottom"),
+    (14, -14, "left", "top"),
+    (-14, 14, "right", "bottom"),
+    (-14, -14, "right", "top"),
+    (0, 20, "center", "bottom"),
+    (0, -20, "center", "top"),
+    (24, 0, "left", "center"),
+    (-24, 0, "right", "center"),
 ]
 # farther positions, reached by a thin leader line: rings of 8 directions
 for _r in (30, 45, 62, 80, 100):
@@ -33,8 +43,17 @@ def _overlaps(box, boxes) -> bool:
     return False
 
 
-def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[str], *, fontsize: float = 9,
-                 color="#222222", point_radius: float = 6.0, gid: str = "point_label"):
+def place_labels(
+    ax,
+    x: Sequence[float],
+    y: Sequence[float],
+    labels: Sequence[str],
+    *,
+    fontsize: float = 9,
+    color="#222222",
+    point_radius: float = 6.0,
+    gid: str = "point_label",
+):
     """Annotate points ``(x, y)`` with ``labels``, each at the first candidate offset whose
     box overlaps no other label, no point and stays inside the axes. Falls back to the first
     candidate. Returns the list of annotation artists."""
@@ -53,22 +72,55 @@ def place_labels(ax, x: Sequence[float], y: Sequence[float], labels: Sequence[st
         chosen = None
         for dx, dy, ha, va in _CANDIDATES:
             leader = (dx * dx + dy * dy) ** 0.5 > _LEADER
-            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
-                            fontsize=fontsize, color=color, gid=gid, zorder=6,
-                            arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.7,
-                                        "shrinkA": 1, "shrinkB": 4} if leader else None)
+            t = ax.annotate(
+                labels[i],
+                (x[i], y[i]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=fontsize,
+                color=color,
+                gid=gid,
+                zorder=6,
+                arrowprops={
+                    "arrowstyle": "-",
+                    "color": "#999999",
+                    "lw": 0.7,
+                    "shrinkA": 1,
+                    "shrinkB": 4,
+                }
+                if leader
+                else None,
+            )
             t.update_positions(renderer)
-            box = Text.get_window_extent(t, renderer).expanded(1.04, 1.08)  # the text, not its leader
-            inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
-                      and box.y1 <= axes_box.y1)
+            box = Text.get_window_extent(t, renderer).expanded(
+                1.04, 1.08
+            )  # the text, not its leader
+            inside = (
+                box.x0 >= axes_box.x0
+                and box.x1 <= axes_box.x1
+                and box.y0 >= axes_box.y0
+                and box.y1 <= axes_box.y1
+            )
             if inside and not _overlaps(box, placed_boxes) and not _overlaps(box, others):
                 chosen = (t, box)
                 break
             t.remove()
         if chosen is None:
             dx, dy, ha, va = _CANDIDATES[0]
-            t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
-                            fontsize=fontsize, color=color, gid=gid, zorder=6)
+            t = ax.annotate(
+                labels[i],
+                (x[i], y[i]),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=fontsize,
+                color=color,
+                gid=gid,
+                zorder=6,
+            )
             t.update_positions(renderer)
             chosen = (t, Text.get_window_extent(t, renderer))
         placed_boxes.append(chosen[1])

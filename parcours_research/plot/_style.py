@@ -27,7 +27,15 @@ OKABE_ITO = {
     "black": "#000000",
 }
 #: Order in which groups get colours (yellow last: weak on white).
-GROUP_ORDER = ("blue", "orange", "bluish_green", "reddish_purple", "sky_blue", "vermillion", "yellow")
+GROUP_ORDER = (
+    "blue",
+    "orange",
+    "bluish_green",
+    "reddish_purple",
+    "sky_blue",
+    "vermillion",
+    "yellow",
+)
 GROUP_COLORS = tuple(OKABE_ITO[k] for k in GROUP_ORDER)
 MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 TARGET_COLOR = "#333333"
@@ -195,15 +203,23 @@ def journey_of(obj):
 def check_table(table, columns: Iterable[str], where: str, produced_by: str) -> pd.DataFrame:
     """Raise one clear error when ``table`` is not a DataFrame with ``columns``."""
     if not isinstance(table, pd.DataFrame):
-        raise AnalysisError(f"{where} draws a DataFrame ({produced_by}), not {type(table).__name__}.",
-                            [Problem("wrong input", fix=f"pass the table returned by {produced_by}")])
+        raise AnalysisError(
+            f"{where} draws a DataFrame ({produced_by}), not {type(table).__name__}.",
+            [Problem("wrong input", fix=f"pass the table returned by {produced_by}")],
+        )
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise AnalysisError(
             f"{where}: the table lacks column(s) {missing}.",
-            [Problem(f"column {c!r} is missing", column=c,
-                     fix=f"pass the table returned by {produced_by} (it has {list(table.columns)[:12]})")
-             for c in missing])
+            [
+                Problem(
+                    f"column {c!r} is missing",
+                    column=c,
+                    fix=f"pass the table returned by {produced_by} (it has {list(table.columns)[:12]})",
+                )
+                for c in missing
+            ],
+        )
     if table.empty:
         raise AnalysisError(f"{where}: the table is empty; there is nothing to draw.")
     return table
@@ -237,7 +253,11 @@ def save(fig, path_stem, formats: Sequence[str] = ("png", "svg"), dpi: float = 1
             fmt = fmt.lower().lstrip(".")
             check_one_of("format", fmt, ("png", "svg", "pdf"))
             path = stem.with_name(f"{stem.name}.{fmt}")
-            meta = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+            meta = {
+                "png": {"Software": None},
+                "svg": {"Date": None},
+                "pdf": {"CreationDate": None},
+            }[fmt]
             fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
             out.append(path)
     return out
@@ -246,7 +266,9 @@ def save(fig, path_stem, formats: Sequence[str] = ("png", "svg"), dpi: float = 1
 savefig = save
 
 
-def nice_limits(values: Iterable[float], pad: float = 0.08, lo_bound=None, hi_bound=None) -> tuple[float, float]:
+def nice_limits(
+    values: Iterable[float], pad: float = 0.08, lo_bound=None, hi_bound=None
+) -> tuple[float, float]:
     """Axis limits around the finite ``values`` with a relative padding."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     v = v[np.isfinite(v)]

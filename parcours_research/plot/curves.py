@@ -46,10 +46,21 @@ def _group_col(table: pd.DataFrame) -> str | None:
 class _Curves:
     """The table in drawing order: points (x positions), groups, labels."""
 
-    def __init__(self, table: pd.DataFrame, journey, lang: str, groups, group_labels):
+    def __init__(self, table: pd.DataFrame, journey, lang: str, groups, group_labels, by=None):
         self.table = table
         self.lang = lang
-        gcol = _group_col(table)
+        if by is not None and by not in table.columns:
+            raise AnalysisError(
+                f"plot: by={by!r} is not a column of the table.",
+                [
+                    Problem(
+                        "unknown grouping column",
+                        column=str(by),
+                        fix="pass the table's group column",
+                    )
+                ],
+            )
+        gcol = by or _group_col(table)
         if gcol is None:
             table = table.assign(_group="all")
             gcol = "_group"
@@ -60,27 +71,48 @@ class _Curves:
             if unknown:
                 raise AnalysisError(
                     "plot.journey_curves: some groups= are not in the table.",
-                    [Problem(f"{gcol}={g!r} has no row", column=gcol, fix=f"choose among {present}")
-                     for g in unknown])
+                    [
+                        Problem(
+                            f"{gcol}={g!r} has no row", column=gcol, fix=f"choose among {present}"
+                        )
+                        for g in unknown
+                    ],
+                )
             present = [g for g in groups]
         self.groups = present
         self.data = table[table[gcol].isin(present)]
-        pts = self.data.sort_values("order", kind="stable").drop_duplicates("order").reset_index(drop=True)
+        pts = (
+            self.data.sort_values("order", kind="stable")
+            .drop_duplicates("order")
+            .reset_index(drop=True)
+        )
         self.points = pts
         self.x_of = {o: i for i, o in enumerate(pts["order"])}
         self.x = np.arange(len(pts), dtype=float)
-        self.level = "stage" if "touchpoint" in pts and pts["touchpoint"].isna().all() else "touchpoint"
+        self.level = (
+            "stage" if "touchpoint" in pts and pts["touchpoint"].isna().all() else "touchpoint"
+        )
         j = journey_of(journey)
         self.journey = j
-        ids = pts["touchpoint"] if self.level == "touchpoint" and "touchpoint" in pts else pts.get("stage")
+        ids = (
+            pts["touchpoint"]
+            if self.level == "touchpoint" and "touchpoint" in pts
+            else pts.get("stage")
+        )
         if j is not None and ids is not None:
             self.labels = [j.label(str(i), lang) for i in ids]
         else:
             self.labels = [str(v) for v in pts["label"]]
-        self.mot = (pts["moment_of_truth"].fillna(False).astype(bool).to_numpy()
-                    if "moment_of_truth" in pts else np.zeros(len(pts), bool))
-        self.target = (pd.to_numeric(pts["target"], errors="coerce").to_numpy(dtype=float)
-                       if "target" in pts else np.full(len(pts), np.nan))
+        self.mot = (
+            pts["moment_of_truth"].fillna(False).astype(bool).to_numpy()
+            if "moment_of_truth" in pts
+            else np.zeros(len(pts), bool)
+        )
+        self.target = (
+            pd.to_numeric(pts["target"], errors="coerce").to_numpy(dtype=float)
+            if "target" in pts
+            else np.full(len(pts), np.nan)
+        )
         # stages: spans of consecutive points
         self.stages = []
         if "stage" in pts and pts["stage"].notna().any():
@@ -88,8 +120,13 @@ class _Curves:
             for i, s in enumerate(list(pts["stage"]) + [object()]):
                 if i == len(pts) or s != cur:
                     if cur is not None:
-                        lab = (j.label(str(cur), lang) if j is not None else
-                               str(pts.loc[start, "stage_label"]) if "stage_label" in pts else str(cur))
+                        lab = (
+                            j.label(str(cur), lang)
+                            if j is not None
+                            else str(pts.loc[start, "stage_label"])
+                            if "stage_label" in pts
+                            else str(cur)
+                        )
                         self.stages.append((cur, lab, start, i - 1))
                     cur, start = s, i
         colors = group_colors(self.groups)
@@ -109,28 +146,54 @@ class _Curves:
 
     def series(self, group, column: str) -> np.ndarray:
         d = self.data[self.data[self.gcol] == group]
-        s = pd.Series(pd.to_numeric(d[column], errors="coerce").to_numpy(dtype=float),
-                      index=d["order"].to_numpy())
+        s = pd.Series(
+            pd.to_numeric(d[column], errors="coerce").to_numpy(dtype=float),
+            index=d["order"].to_numpy(),
+        )
         s = s[~s.index.duplicated()]
         return s.reindex(self.points["order"].to_numpy()).to_numpy(dtype=float)
 
 
 def _friction_points(friction, cur: _Curves) -> list[tuple]:
-    """(group, x, effect, row) for each significant friction point drawn on the curves."""
+    """(group, x, effect, unit, row) for each friction point to mark on the curves.
+
+    Which rows: ``confirmed`` (a triangulation), else ``friction`` (significant and in the
+    worse direction), else ``significant``. Which effect: ``effect_size`` (preferring survey
+    rows, whose effect is in the curve's units, then the smallest ``p_adj``), else a
+    triangulation's ``survey_effect`` / ``traces_effect`` / ``qual_effect``."""
     if friction is None:
         return []
+    if hasattr(friction, "summary") and isinstance(friction.summary, pd.DataFrame):
+        friction = friction.summary
     if not isinstance(friction, pd.DataFrame):
-        raise AnalysisError(f"friction= must be a DataFrame (pr.friction tables), not {type(friction).__name__}.")
-    flag = "significant" if "significant" in friction else "confirmed" if "confirmed" in friction else None
-    need = [c for c in ("touchpoint", "effect_size") if c not in friction.columns]
+        raise AnalysisError(
+            "friction= must be a friction table or a triangulation (pr.friction), not "
+            f"{type(friction).__name__}."
+        )
+    flag = next((c for c in ("confirmed", "friction", "significant") if c in friction), None)
+    effect_cols = [
+        c for c in ("effect_size", "survey_effect", "traces_effect", "qual_effect") if c in friction
+    ]
+    need = [] if "touchpoint" in friction else ["touchpoint"]
+    if not effect_cols:
+        need.append("effect_size")
     if flag is None:
         need.append("significant")
     if need:
         raise AnalysisError(
-            "plot.journey_curves: the friction table lacks column(s) " + ", ".join(map(repr, need)) + ".",
-            [Problem(f"column {c!r} is missing", column=c,
-                     fix="pass a table from pr.friction (touchpoint, persona, effect_size, significant)")
-             for c in need])
+            "plot.journey_curves: the friction table lacks column(s) "
+            + ", ".join(map(repr, need))
+            + ".",
+            [
+                Problem(
+                    f"column {c!r} is missing",
+                    column=c,
+                    fix="pass a table from pr.friction (touchpoint, persona, effect_size, significant) "
+                    "or pr.friction.triangulate(...)",
+                )
+                for c in need
+            ],
+        )
     f = friction[friction[flag].fillna(False).astype(bool)].copy()
     if f.empty:
         return []
@@ -139,13 +202,31 @@ def _friction_points(friction, cur: _Curves) -> list[tuple]:
         f["_pref"] = (f["source"] != "survey").astype(int)
     else:
         f["_pref"] = 0
+    if "test" in f:  # against the target first: the comparison the figure shows
+        f["_pref"] = 2 * f["_pref"] + (f["test"] != "vs_target").astype(int)
     f["_p"] = pd.to_numeric(f["p_adj"], errors="coerce") if "p_adj" in f else 0.0
     f = f.sort_values(["_pref", "_p"], kind="stable")
+
+    def effect_of(row) -> tuple[float, str]:
+        for c in effect_cols:
+            v = pd.to_numeric(pd.Series([row[c]]), errors="coerce").iloc[0]
+            if pd.notna(v):
+                measure = str(row.get("effect_measure", "") or "")
+                share = c in ("traces_effect", "qual_effect") or (
+                    c == "effect_size" and ("conversion" in measure or "share" in measure)
+                )
+                if c == "effect_size" and "source" in row and row["source"] in ("traces", "qual"):
+                    share = True
+                return float(v), "share" if share else "points"
+        return float("nan"), "points"
+
     if cur.level == "touchpoint":
         pos = {tp: cur.x[i] for i, tp in enumerate(cur.points["touchpoint"])}
         key = f["touchpoint"]
     else:
-        stage_of = ({t.id: t.stage for t in cur.journey.touchpoints} if cur.journey is not None else {})
+        stage_of = (
+            {t.id: t.stage for t in cur.journey.touchpoints} if cur.journey is not None else {}
+        )
         pos = {s: cur.x[i] for i, s in enumerate(cur.points["stage"])}
         key = f["stage"] if "stage" in f else f["touchpoint"].map(stage_of)
     out, seen = [], set()
@@ -154,17 +235,20 @@ def _friction_points(friction, cur: _Curves) -> list[tuple]:
             continue
         persona = row.get("persona") if "persona" in f else None
         targets = cur.groups if persona is None or pd.isna(persona) else [persona]
+        effect, unit = effect_of(row)
         for g in targets:
             if g in cur.groups and (g, k) not in seen:
                 seen.add((g, k))
-                out.append((g, pos[k], float(row["effect_size"]), row))
+                out.append((g, pos[k], effect, unit, row))
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # drawing
 # ---------------------------------------------------------------------------------------------
-def _stage_bands(ax, cur: _Curves, top_labels: bool, fontsize: float = 10, axes_width: float = 9.0) -> None:
+def _stage_bands(
+    ax, cur: _Curves, top_labels: bool, fontsize: float = 10, axes_width: float = 9.0
+) -> None:
     """Alternating shaded spans for the stages, with the stage names above the axes.
 
     Names that would not fit their span (estimated from ``axes_width`` in inches) are
@@ -180,7 +264,10 @@ def _stage_bands(ax, cur: _Curves, top_labels: bool, fontsize: float = 10, axes_
         slot = axes_width / max(len(cur.x), 1)
         char = fontsize * 0.62 / 72
         crowded = any(len(lab) * char > (b - a + 1) * slot * 0.95 for _, lab, a, b in cur.stages)
-        labels = [f"{lab}\n" if crowded and k % 2 == 1 else lab for k, (_, lab, _a, _b) in enumerate(cur.stages)]
+        labels = [
+            f"{lab}\n" if crowded and k % 2 == 1 else lab
+            for k, (_, lab, _a, _b) in enumerate(cur.stages)
+        ]
         sec.set_xticks(centres)
         sec.set_xticklabels(labels, fontsize=fontsize, color="#444444")
         sec.tick_params(axis="x", length=0, pad=2)
@@ -209,8 +296,12 @@ def _x_axis(ax, cur: _Curves, show_labels: bool, rotation: float) -> None:
     ax.set_xlim(-0.5, len(cur.x) - 0.5)
     ax.grid(False, axis="x")
     if show_labels:
-        ax.set_xticklabels(cur.labels, rotation=rotation, ha="right" if rotation else "center",
-                           rotation_mode="anchor")
+        ax.set_xticklabels(
+            cur.labels,
+            rotation=rotation,
+            ha="right" if rotation else "center",
+            rotation_mode="anchor",
+        )
         for tick, mot in zip(ax.get_xticklabels(), cur.mot):
             if mot:
                 tick.set_fontweight("bold")
@@ -218,15 +309,36 @@ def _x_axis(ax, cur: _Curves, show_labels: bool, rotation: float) -> None:
         ax.tick_params(axis="x", labelbottom=False)
     if cur.mot.any():
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.plot(cur.x[cur.mot], np.zeros(int(cur.mot.sum())), ls="none", marker="*", ms=15,
-                color="#000000", mec="white", mew=0.8, transform=trans, clip_on=False, zorder=6,
-                gid="moments_of_truth")
+        ax.plot(
+            cur.x[cur.mot],
+            np.zeros(int(cur.mot.sum())),
+            ls="none",
+            marker="*",
+            ms=15,
+            color="#000000",
+            mec="white",
+            mew=0.8,
+            transform=trans,
+            clip_on=False,
+            zorder=6,
+            gid="moments_of_truth",
+        )
 
 
 def _draw_target(ax, cur: _Curves, lang: str):
     if np.isfinite(cur.target).any():
-        ax.plot(cur.x, cur.target, ls=(0, (5, 3)), color=TARGET_COLOR, lw=1.8, marker="_", ms=12,
-                zorder=3, gid="target", label=text("target", lang))
+        ax.plot(
+            cur.x,
+            cur.target,
+            ls=(0, (5, 3)),
+            color=TARGET_COLOR,
+            lw=1.8,
+            marker="_",
+            ms=12,
+            zorder=3,
+            gid="target",
+            label=text("target", lang),
+        )
 
 
 def _draw_group(ax, cur: _Curves, g, bands: bool, alpha: float, below: bool):
@@ -235,19 +347,49 @@ def _draw_group(ax, cur: _Curves, g, bands: bool, alpha: float, below: bool):
     if bands:
         lo, hi = cur.series(g, "ci_low"), cur.series(g, "ci_high")
         ok = np.isfinite(lo) & np.isfinite(hi)
-        ax.fill_between(cur.x, lo, hi, where=ok, color=c, alpha=alpha, lw=0, zorder=1,
-                        interpolate=False, gid=f"band:{g}")
-    ax.plot(cur.x, est, color=c, marker=m, ms=6.5, mec="white", mew=0.8, zorder=4, gid=f"curve:{g}",
-            label=cur.group_labels[g])
+        ax.fill_between(
+            cur.x,
+            lo,
+            hi,
+            where=ok,
+            color=c,
+            alpha=alpha,
+            lw=0,
+            zorder=1,
+            interpolate=False,
+            gid=f"band:{g}",
+        )
+    ax.plot(
+        cur.x,
+        est,
+        color=c,
+        marker=m,
+        ms=6.5,
+        mec="white",
+        mew=0.8,
+        zorder=4,
+        gid=f"curve:{g}",
+        label=cur.group_labels[g],
+    )
     if below and "below_target" in cur.data:
         flag = cur.series(g, "below_target") > 0
         if flag.any():
-            ax.plot(cur.x[flag], est[flag], ls="none", marker="o", ms=15, mfc="none", mec="#000000",
-                    mew=1.6, zorder=5, gid=f"below_target:{g}")
+            ax.plot(
+                cur.x[flag],
+                est[flag],
+                ls="none",
+                marker="o",
+                ms=15,
+                mfc="none",
+                mec="#000000",
+                mew=1.6,
+                zorder=5,
+                gid=f"below_target:{g}",
+            )
 
 
-def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str, draw_group: set):
-    for g, x, effect, row in items:
+def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str | None, draw_group: set):
+    for g, x, effect, unit, row in items:
         if g not in draw_group:
             continue
         est = cur.series(g, "estimate")
@@ -255,7 +397,15 @@ def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str, draw_group:
         y = est[i] if i < len(est) else np.nan
         if not np.isfinite(y):
             continue
-        label = fmt.format(effect=effect, effect_size=effect).replace("-", "−")
+        if fmt is None:
+            label = (
+                f"friction {effect:+.2f} pt"
+                if unit == "points"
+                else f"friction {100 * effect:+.0f} pp"
+            )
+        else:
+            label = fmt.format(effect=effect, effect_size=effect)
+        label = label.replace("-", "−")
         tp = row.get("touchpoint")
         if cur.level == "stage" and isinstance(tp, str):
             name = cur.journey.label(tp, lang) if cur.journey is not None else tp
@@ -263,40 +413,119 @@ def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str, draw_group:
         if lang == "fr":
             label = label.replace(".", ",")
         right = x < len(cur.x) * 0.7
-        ax.plot([x], [y], ls="none", marker="v", ms=11, color=FRICTION_COLOR, mec="white", mew=0.8,
-                zorder=6, gid=f"friction:{g}")
-        ax.annotate(label, xy=(x, y), xytext=(28 if right else -28, -6), textcoords="offset points",
-                    ha="left" if right else "right", va="center", fontsize=10, color=FRICTION_COLOR,
-                    fontweight="bold", zorder=7, gid=f"friction_label:{g}",
-                    bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": FRICTION_COLOR, "lw": 1},
-                    arrowprops={"arrowstyle": "-", "color": FRICTION_COLOR, "lw": 1.2})
+        ax.plot(
+            [x],
+            [y],
+            ls="none",
+            marker="v",
+            ms=11,
+            color=FRICTION_COLOR,
+            mec="white",
+            mew=0.8,
+            zorder=6,
+            gid=f"friction:{g}",
+        )
+        ax.annotate(
+            label,
+            xy=(x, y),
+            xytext=(28 if right else -28, -6),
+            textcoords="offset points",
+            ha="left" if right else "right",
+            va="center",
+            fontsize=10,
+            color=FRICTION_COLOR,
+            fontweight="bold",
+            zorder=7,
+            gid=f"friction_label:{g}",
+            bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": FRICTION_COLOR, "lw": 1},
+            arrowprops={"arrowstyle": "-", "color": FRICTION_COLOR, "lw": 1.2},
+        )
 
 
-def _legend(fig, cur: _Curves, handles_groups: bool, lang: str, band: str | None, level: float,
-            has_target: bool, has_below: bool, has_friction: bool, extra=()):
+def _legend(
+    fig,
+    cur: _Curves,
+    handles_groups: bool,
+    lang: str,
+    band: str | None,
+    level: float,
+    has_target: bool,
+    has_below: bool,
+    has_friction: bool,
+    extra=(),
+):
     handles = []
     if handles_groups:
         for g in cur.groups:
-            handles.append(Line2D([], [], color=cur.colors[g], marker=cur.markers[g], mec="white",
-                                  label=cur.group_labels[g]))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=cur.colors[g],
+                    marker=cur.markers[g],
+                    mec="white",
+                    label=cur.group_labels[g],
+                )
+            )
     if has_target:
-        handles.append(Line2D([], [], color=TARGET_COLOR, ls=(0, (5, 3)), lw=1.8, label=text("target", lang)))
+        handles.append(
+            Line2D([], [], color=TARGET_COLOR, ls=(0, (5, 3)), lw=1.8, label=text("target", lang))
+        )
     if band is not None:
-        key = {"pointwise": "band_pointwise", "simultaneous": "band_simultaneous",
-               "bonferroni": "band_bonferroni"}.get(band, "band_pointwise")
-        handles.append(Patch(color="#888888", alpha=0.35, lw=0, label=text(key, lang, level=100 * level)))
+        key = {
+            "pointwise": "band_pointwise",
+            "simultaneous": "band_simultaneous",
+            "bonferroni": "band_bonferroni",
+        }.get(band, "band_pointwise")
+        handles.append(
+            Patch(color="#888888", alpha=0.35, lw=0, label=text(key, lang, level=100 * level))
+        )
     if cur.mot.any():
-        handles.append(Line2D([], [], ls="none", marker="*", ms=14, color="#000000",
-                              label=text("moment_of_truth", lang)))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="*",
+                ms=14,
+                color="#000000",
+                label=text("moment_of_truth", lang),
+            )
+        )
     if has_below:
-        handles.append(Line2D([], [], ls="none", marker="o", ms=13, mfc="none", mec="#000000", mew=1.6,
-                              label=text("below_target", lang)))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                ms=13,
+                mfc="none",
+                mec="#000000",
+                mew=1.6,
+                label=text("below_target", lang),
+            )
+        )
     if has_friction:
-        handles.append(Line2D([], [], ls="none", marker="v", ms=11, color=FRICTION_COLOR,
-                              label=text("friction", lang)))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="v",
+                ms=11,
+                color=FRICTION_COLOR,
+                label=text("friction", lang),
+            )
+        )
     handles.extend(extra)
-    return fig.legend(handles=handles, loc="outside right upper", frameon=False,
-                      title=text("persona", lang) if handles_groups else None, alignment="left")
+    return fig.legend(
+        handles=handles,
+        loc="outside right upper",
+        frameon=False,
+        title=text("persona", lang) if handles_groups else None,
+        alignment="left",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +538,7 @@ def journey_curves(
     friction: pd.DataFrame | None = None,
     journey=None,
     lang: str = "fr",
+    by: str | None = None,
     groups: Sequence[str] | None = None,
     group_labels: Mapping[str, str] | None = None,
     target: bool = True,
@@ -331,15 +561,21 @@ def journey_curves(
         stage_label, touchpoint, moment_of_truth, target, below_target``).
     facet : bool, default False
         One panel per persona (sharing axes), or all curves overlaid on one panel.
-    friction : DataFrame, optional
-        A friction table (:mod:`parcours_research.friction`: ``touchpoint, persona,
-        effect_size`` and ``significant`` or ``confirmed``). Significant points are marked
-        on the persona's curve with their effect size. A missing persona marks every curve.
+    friction : DataFrame or Triangulation, optional
+        A friction test table (:mod:`parcours_research.friction`: ``touchpoint, persona,
+        effect_size`` and ``friction`` or ``significant``) or the result of
+        :func:`parcours_research.friction.triangulate` (its ``confirmed`` rows). The points
+        are marked on the persona's curve with their effect size (a survey effect against
+        the target first). A missing persona marks every curve; ``"all"`` marks a curve of
+        everybody only.
     journey : Study or JourneyMap, optional
         Labels of touchpoints, stages and personas in ``lang`` (default: the table's labels
         and the persona ids).
     lang : {"fr", "en"}, default "fr"
         Language of the figure's texts.
+    by : str, optional
+        The group column (default: the ``by`` the table was computed with, else
+        ``persona``).
     groups : list, optional
         Personas to draw (default: all in the table, in its order).
     group_labels : dict, optional
@@ -357,8 +593,9 @@ def journey_curves(
     ncols : int, optional
         Panels per row when ``facet`` (default 2 up to four personas, else 3).
     effect_format : str, optional
-        Text of a friction annotation, formatted with ``effect``; default ``"friction
-        {effect:+.2f}"``.
+        Text of a friction annotation, formatted with ``effect``; default ``"friction -1.31
+        pt"`` for a difference in rating points, ``"friction -32 pp"`` for a difference in
+        conversion or share (percentage points).
     rotation : float, default 40
         Rotation of the touchpoint labels.
 
@@ -371,12 +608,20 @@ def journey_curves(
     """
     check_lang(lang)
     check_table(table, _NEEDED, "plot.journey_curves", _PRODUCER)
-    cur = _Curves(table, journey, lang, groups, group_labels)
+    cur = _Curves(table, journey, lang, groups, group_labels, by)
     band = table["band"].iloc[0] if "band" in table else table.attrs.get("band", "pointwise")
-    level = float(table["level_ci"].iloc[0]) if "level_ci" in table else float(table.attrs.get("level_ci", 0.95))
+    level = (
+        float(table["level_ci"].iloc[0])
+        if "level_ci" in table
+        else float(table.attrs.get("level_ci", 0.95))
+    )
     items = _friction_points(friction, cur)
-    fmt = effect_format or "friction {effect:+.2f}"
-    has_below = below_target and "below_target" in cur.data and bool(cur.data["below_target"].fillna(False).any())
+    fmt = effect_format
+    has_below = (
+        below_target
+        and "below_target" in cur.data
+        and bool(cur.data["below_target"].fillna(False).any())
+    )
     has_target = target and np.isfinite(cur.target).any()
 
     if ylim is None:
@@ -393,14 +638,23 @@ def journey_curves(
             nc = ncols or (2 if n <= 4 else 3)
             nc = max(1, min(nc, n))
             nr = math.ceil(n / nc)
-            fig, axes = plt.subplots(nr, nc, figsize=figsize, sharex=True, sharey=True, squeeze=False,
-                                     layout="constrained")
+            fig, axes = plt.subplots(
+                nr,
+                nc,
+                figsize=figsize,
+                sharex=True,
+                sharey=True,
+                squeeze=False,
+                layout="constrained",
+            )
             flat = list(axes.ravel())
             for k, g in enumerate(cur.groups):
                 ax = flat[k]
                 row = k // nc
                 last_row = (k + nc) >= n
-                _stage_bands(ax, cur, top_labels=(row == 0), fontsize=9, axes_width=0.78 * figsize[0] / nc)
+                _stage_bands(
+                    ax, cur, top_labels=(row == 0), fontsize=9, axes_width=0.78 * figsize[0] / nc
+                )
                 if has_target:
                     _draw_target(ax, cur, lang)
                 _draw_group(ax, cur, g, bands, 0.25, below_target)
@@ -409,13 +663,28 @@ def journey_curves(
                 _x_axis(ax, cur, show_labels=last_row, rotation=rotation)
                 if last_row and not (row == nr - 1):
                     ax.tick_params(axis="x", labelbottom=True)
-                ax.set_title(cur.group_labels[g], loc="left", fontsize=12, fontweight="bold",
-                             color=cur.colors[g])
+                ax.set_title(
+                    cur.group_labels[g],
+                    loc="left",
+                    fontsize=12,
+                    fontweight="bold",
+                    color=cur.colors[g],
+                )
                 if k % nc == 0:
                     ax.set_ylabel(text("satisfaction", lang))
             for ax in flat[n:]:
                 ax.set_visible(False)
-            _legend(fig, cur, False, lang, band if bands else None, level, has_target, has_below, bool(items))
+            _legend(
+                fig,
+                cur,
+                False,
+                lang,
+                band if bands else None,
+                level,
+                has_target,
+                has_below,
+                bool(items),
+            )
         else:
             fig, ax = plt.subplots(figsize=figsize, layout="constrained")
             _stage_bands(ax, cur, top_labels=True, axes_width=0.72 * figsize[0])
@@ -428,7 +697,17 @@ def journey_curves(
             ax.set_ylim(*ylim)
             _x_axis(ax, cur, show_labels=True, rotation=rotation)
             ax.set_ylabel(text("satisfaction", lang))
-            _legend(fig, cur, True, lang, band if bands else None, level, has_target, has_below, bool(items))
+            _legend(
+                fig,
+                cur,
+                True,
+                lang,
+                band if bands else None,
+                level,
+                has_target,
+                has_below,
+                bool(items),
+            )
         if title is None:
             title = text("curves_title", lang)
         if title:
@@ -442,6 +721,7 @@ def valence_curve(
     *,
     journey=None,
     lang: str = "fr",
+    by: str | None = None,
     groups: Sequence[str] | None = None,
     group_labels: Mapping[str, str] | None = None,
     title: str | None = None,
@@ -458,7 +738,7 @@ def valence_curve(
     valence : DataFrame, optional
         A :func:`parcours_research.qual.mean_valence` table by ``["touchpoint", "persona"]``
         (``estimate, ci_low, ci_high, n``): draws intervals on the valence points.
-    journey, lang, groups, group_labels, title, figsize, rotation
+    journey, lang, by, groups, group_labels, title, figsize, rotation
         As in :func:`journey_curves`.
 
     Returns
@@ -471,15 +751,16 @@ def valence_curve(
     """
     check_lang(lang)
     check_table(table, _NEEDED, "plot.valence_curve", _PRODUCER)
-    cur = _Curves(table, journey, lang, groups, group_labels)
+    cur = _Curves(table, journey, lang, groups, group_labels, by)
     if valence is not None:
         check_table(valence, ("estimate",), "plot.valence_curve", "pr.qual.mean_valence")
     band = table["band"].iloc[0] if "band" in table else "pointwise"
     level = float(table["level_ci"].iloc[0]) if "level_ci" in table else 0.95
     has_target = np.isfinite(cur.target).any()
     with style():
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=figsize, sharex=True, layout="constrained",
-                                          height_ratios=[1.25, 1])
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=figsize, sharex=True, layout="constrained", height_ratios=[1.25, 1]
+        )
         _stage_bands(top, cur, top_labels=True, axes_width=0.72 * figsize[0])
         _stage_bands(bottom, cur, top_labels=False)
         if has_target:
@@ -487,7 +768,12 @@ def valence_curve(
         alpha = 0.22 if len(cur.groups) <= 2 else 0.14
         for g in cur.groups:
             _draw_group(top, cur, g, True, alpha, False)
-        vals = list(cur.data["estimate"]) + list(cur.data["ci_low"]) + list(cur.data["ci_high"]) + list(cur.target)
+        vals = (
+            list(cur.data["estimate"])
+            + list(cur.data["ci_low"])
+            + list(cur.data["ci_high"])
+            + list(cur.target)
+        )
         top.set_ylim(*nice_limits(vals, pad=0.1))
         top.set_ylabel(_wrap(text("satisfaction", lang), 22))
         top.set_title(text("survey", lang), loc="left", fontsize=12, fontweight="bold")
@@ -501,7 +787,11 @@ def valence_curve(
             else:
                 v = cur.series(g, "valence")
                 lo = hi = np.full(len(v), np.nan)
-                n = cur.series(g, "n_excerpts") if "n_excerpts" in cur.data else np.where(np.isfinite(v), 3, 0)
+                n = (
+                    cur.series(g, "n_excerpts")
+                    if "n_excerpts" in cur.data
+                    else np.where(np.isfinite(v), 3, 0)
+                )
             ok = np.isfinite(v)
             xs = cur.x + off
             bottom.plot(xs[ok], v[ok], color=c, lw=1.2, alpha=0.6, zorder=2)
@@ -509,8 +799,17 @@ def valence_curve(
                 e = np.isfinite(lo) & np.isfinite(hi) & ok
                 bottom.vlines(xs[e], lo[e], hi[e], color=c, lw=1.4, alpha=0.7, zorder=2)
             sizes = 20 + 14 * np.sqrt(np.nan_to_num(n[ok], nan=0.0))
-            bottom.scatter(xs[ok], v[ok], s=sizes, color=c, marker=m, edgecolor="white", lw=0.8, zorder=4,
-                           gid=f"valence:{g}")
+            bottom.scatter(
+                xs[ok],
+                v[ok],
+                s=sizes,
+                color=c,
+                marker=m,
+                edgecolor="white",
+                lw=0.8,
+                zorder=4,
+                gid=f"valence:{g}",
+            )
         bottom.set_ylim(-2.2, 2.2)
         bottom.set_yticks([-2, -1, 0, 1, 2])
         bottom.set_ylabel(_wrap(text("valence", lang), 22))

@@ -76,27 +76,48 @@ def funnel(
     else:
         by_col = by
     order_col = "step_index" if "step_index" in d else None
-    steps = (d.sort_values(order_col, kind="stable")["step"].drop_duplicates().tolist() if order_col
-             else d["step"].drop_duplicates().tolist())
+    steps = (
+        d.sort_values(order_col, kind="stable")["step"].drop_duplicates().tolist()
+        if order_col
+        else d["step"].drop_duplicates().tolist()
+    )
     present = list(pd.unique(d[by_col].dropna()))
     if j is not None and by == "persona":
-        present = [p for p in j.persona_ids if p in present] + [p for p in present if p not in j.persona_ids]
+        present = [p for p in j.persona_ids if p in present] + [
+            p for p in present if p not in j.persona_ids
+        ]
     if groups is not None:
         unknown = [g for g in groups if g not in present]
         if unknown:
-            raise AnalysisError("plot.funnel: some groups= are not in the table.",
-                                [Problem(f"{by}={g!r} has no row", fix=f"choose among {present}") for g in unknown])
+            raise AnalysisError(
+                "plot.funnel: some groups= are not in the table.",
+                [Problem(f"{by}={g!r} has no row", fix=f"choose among {present}") for g in unknown],
+            )
         present = list(groups)
     dup = d.duplicated([by_col, "step"])
     if dup.any():
-        raise AnalysisError("plot.funnel: the table has several rows per step and group.",
-                            [Problem(f"{int(dup.sum())} repeated (step, {by or 'group'}) rows",
-                                     fix="pass a funnel broken down by one column (by='persona')")])
+        raise AnalysisError(
+            "plot.funnel: the table has several rows per step and group.",
+            [
+                Problem(
+                    f"{int(dup.sum())} repeated (step, {by or 'group'}) rows",
+                    fix="pass a funnel broken down by one column (by='persona')",
+                )
+            ],
+        )
     colors = group_colors(present)
     labels = dict(group_labels or {})
-    names = {g: labels.get(g, text("all", lang) if g == "all" else
-                           j.label(str(g), lang) if (j is not None and by == "persona") else str(g))
-             for g in present}
+    names = {
+        g: labels.get(
+            g,
+            text("all", lang)
+            if g == "all"
+            else j.label(str(g), lang)
+            if (j is not None and by == "persona")
+            else str(g),
+        )
+        for g in present
+    }
     ev_tp = j.event_touchpoints() if j is not None else {}
 
     def step_name(s):
@@ -116,28 +137,50 @@ def funnel(
             sub = d[d[by_col] == g].set_index("step")
             v = pd.to_numeric(sub[value], errors="coerce").reindex(steps).to_numpy(dtype=float)
             xs = x - 0.4 + width * (i + 0.5)
-            bars = ax.bar(xs, np.nan_to_num(v, nan=0.0), width=width * 0.92, color=colors[g], label=names[g],
-                          gid=f"funnel:{g}", zorder=3)
+            bars = ax.bar(
+                xs,
+                np.nan_to_num(v, nan=0.0),
+                width=width * 0.92,
+                color=colors[g],
+                label=names[g],
+                gid=f"funnel:{g}",
+                zorder=3,
+            )
             for b in bars:
                 b.set_gid(f"funnel:{g}")
             if annotate and k <= 5:
                 for xi, vi in zip(xs, v):
                     if np.isfinite(vi):
                         s = f"{100 * vi:.0f} %" if lang == "fr" else f"{100 * vi:.0f}%"
-                        ax.annotate(s, (xi, vi), xytext=(0, 3), textcoords="offset points", ha="center",
-                                    va="bottom", fontsize=9 if k <= 3 else 8, color="#333333", gid="funnel_label")
+                        ax.annotate(
+                            s,
+                            (xi, vi),
+                            xytext=(0, 3),
+                            textcoords="offset points",
+                            ha="center",
+                            va="bottom",
+                            fontsize=9 if k <= 3 else 8,
+                            color="#333333",
+                            gid="funnel_label",
+                        )
         ax.set_xticks(x)
-        ax.set_xticklabels(slabels, rotation=rotation, ha="right" if rotation else "center",
-                           rotation_mode="anchor")
+        ax.set_xticklabels(
+            slabels, rotation=rotation, ha="right" if rotation else "center", rotation_mode="anchor"
+        )
         ax.set_xlim(-0.6, len(steps) - 0.4)
         ax.set_ylim(0, 1.08)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0,
-                                                      symbol=" %" if lang == "fr" else "%"))
+        ax.yaxis.set_major_formatter(
+            PercentFormatter(1.0, decimals=0, symbol=" %" if lang == "fr" else "%")
+        )
         ax.set_ylabel(text("funnel_y", lang) if value == "rate_from_first" else "")
         ax.set_xlabel(text("funnel_step", lang))
         ax.grid(False, axis="x")
-        fig.legend(loc="outside right upper", frameon=False,
-                   title=text("persona", lang) if by == "persona" else by, alignment="left")
+        fig.legend(
+            loc="outside right upper",
+            frameon=False,
+            title=text("persona", lang) if by == "persona" else by,
+            alignment="left",
+        )
         if title is None:
             title = text("funnel_title", lang)
         if title:

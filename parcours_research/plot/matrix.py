@@ -65,12 +65,16 @@ def importance_performance(
         ``ipa_points``, ``point_label``, ``importance_cut``, ``target_line``.
     """
     check_lang(lang)
-    check_table(table, ("touchpoint", "importance", "performance"), "plot.importance_performance", _PRODUCER)
+    check_table(
+        table, ("touchpoint", "importance", "performance"), "plot.importance_performance", _PRODUCER
+    )
     if by is not None:
         check_table(table, (by,), "plot.importance_performance", _PRODUCER)
     j = journey_of(journey)
     groups = list(pd.unique(table[by])) if by else [None]
-    has_ref = "reference" in table and pd.to_numeric(table["reference"], errors="coerce").notna().any()
+    has_ref = (
+        "reference" in table and pd.to_numeric(table["reference"], errors="coerce").notna().any()
+    )
     with style():
         n = len(groups)
         nc = ncols or min(n, 2)
@@ -87,9 +91,15 @@ def importance_performance(
                 ax.set_title(lab, loc="left", fontweight="bold")
         for ax in flat[n:]:
             ax.set_visible(False)
-        quads = [q for q in QUADRANT_COLORS if "quadrant" in table and (table["quadrant"] == q).any()]
-        handles = [Line2D([], [], ls="none", marker="o", ms=9, color=QUADRANT_COLORS[q], label=text(q, lang))
-                   for q in quads]
+        quads = [
+            q for q in QUADRANT_COLORS if "quadrant" in table and (table["quadrant"] == q).any()
+        ]
+        handles = [
+            Line2D(
+                [], [], ls="none", marker="o", ms=9, color=QUADRANT_COLORS[q], label=text(q, lang)
+            )
+            for q in quads
+        ]
         if handles:
             fig.legend(handles=handles, loc="outside right upper", frameon=False)
         if title is None:
@@ -107,23 +117,48 @@ def importance_performance(
 def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
     imp = pd.to_numeric(d["importance"], errors="coerce").to_numpy(dtype=float)
     perf = pd.to_numeric(d["performance"], errors="coerce").to_numpy(dtype=float)
-    ref = pd.to_numeric(d["reference"], errors="coerce").to_numpy(dtype=float) if has_ref else np.zeros(len(d))
+    ref = (
+        pd.to_numeric(d["reference"], errors="coerce").to_numpy(dtype=float)
+        if has_ref
+        else np.zeros(len(d))
+    )
     x = perf - ref if has_ref else perf
-    colors = [QUADRANT_COLORS.get(q, "#444444") for q in d["quadrant"]] if "quadrant" in d else ["#444444"] * len(d)
+    colors = (
+        [QUADRANT_COLORS.get(q, "#444444") for q in d["quadrant"]]
+        if "quadrant" in d
+        else ["#444444"] * len(d)
+    )
     if intervals:
-        for lo_c, hi_c, axis in (("performance_low", "performance_high", "x"), ("importance_low", "importance_high", "y")):
+        for lo_c, hi_c, axis in (
+            ("performance_low", "performance_high", "x"),
+            ("importance_low", "importance_high", "y"),
+        ):
             if lo_c in d and hi_c in d:
                 lo = pd.to_numeric(d[lo_c], errors="coerce").to_numpy(dtype=float)
                 hi = pd.to_numeric(d[hi_c], errors="coerce").to_numpy(dtype=float)
                 if axis == "x":
                     lo, hi = lo - (ref if has_ref else 0), hi - (ref if has_ref else 0)
                     ok = np.isfinite(lo) & np.isfinite(hi)
-                    ax.hlines(imp[ok], lo[ok], hi[ok], colors=np.array(colors, dtype=object)[ok], lw=1.2, alpha=0.5,
-                              zorder=2)
+                    ax.hlines(
+                        imp[ok],
+                        lo[ok],
+                        hi[ok],
+                        colors=np.array(colors, dtype=object)[ok],
+                        lw=1.2,
+                        alpha=0.5,
+                        zorder=2,
+                    )
                 else:
                     ok = np.isfinite(lo) & np.isfinite(hi)
-                    ax.vlines(x[ok], lo[ok], hi[ok], colors=np.array(colors, dtype=object)[ok], lw=1.2, alpha=0.5,
-                              zorder=2)
+                    ax.vlines(
+                        x[ok],
+                        lo[ok],
+                        hi[ok],
+                        colors=np.array(colors, dtype=object)[ok],
+                        lw=1.2,
+                        alpha=0.5,
+                        zorder=2,
+                    )
     ax.scatter(x, imp, s=70, c=colors, edgecolor="white", lw=1, zorder=4, gid="ipa_points")
     if cut == "mean":
         c = float(np.nanmean(imp))
@@ -143,11 +178,25 @@ def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
     ax.set_xlabel(text("ipa_x" if has_ref else "ipa_x_noref", lang))
     ax.set_ylabel(text("ipa_y", lang))
     # quadrant names in the corners
-    for q, (qx, qy, ha, va) in {"fix first": (0.02, 0.98, "left", "top"), "keep up": (0.98, 0.98, "right", "top"),
-                                "possible overkill": (0.98, 0.02, "right", "bottom"),
-                                "low priority": (0.02, 0.02, "left", "bottom")}.items():
-        ax.text(qx, qy, text(q, lang), transform=ax.transAxes, ha=ha, va=va, fontsize=11, fontweight="bold",
-                color=QUADRANT_COLORS[q], alpha=0.85, zorder=1)
+    for q, (qx, qy, ha, va) in {
+        "fix first": (0.02, 0.98, "left", "top"),
+        "keep up": (0.98, 0.98, "right", "top"),
+        "possible overkill": (0.98, 0.02, "right", "bottom"),
+        "low priority": (0.02, 0.02, "left", "bottom"),
+    }.items():
+        ax.text(
+            qx,
+            qy,
+            text(q, lang),
+            transform=ax.transAxes,
+            ha=ha,
+            va=va,
+            fontsize=11,
+            fontweight="bold",
+            color=QUADRANT_COLORS[q],
+            alpha=0.85,
+            zorder=1,
+        )
     labels = [j.label(str(t), lang) if j is not None else str(t) for t in d["touchpoint"]]
     ok = np.isfinite(x) & np.isfinite(imp)
     return x[ok], imp[ok], [lab for lab, o in zip(labels, ok) if o]

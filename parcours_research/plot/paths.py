@@ -27,7 +27,9 @@ def _apex(dx: float, forward: bool) -> float:
     return _HEIGHT[forward] * abs(dx) ** 0.7
 
 
-def _arc(xa: float, xb: float, forward: bool, t0: float = 0.0, t1: float = 1.0, n: int = 60) -> np.ndarray:
+def _arc(
+    xa: float, xb: float, forward: bool, t0: float = 0.0, t1: float = 1.0, n: int = 60
+) -> np.ndarray:
     """Points of the quadratic Bézier arc from node ``xa`` to node ``xb`` for t in [t0, t1]."""
     h = _apex(xb - xa, forward)
     p0, c, p2 = np.array([xa, 0.0]), np.array([(xa + xb) / 2, 2 * h]), np.array([xb, 0.0])
@@ -97,24 +99,39 @@ def transitions(
     if not isinstance(top, int | np.integer) or top < 1:
         raise AnalysisError(f"top={top!r} must be a positive integer.")
     j = journey_of(journey)
-    d = pd.DataFrame({"source": table["source"].astype("string"), "target": table["target"].astype("string"),
-                      "n": pd.to_numeric(table[count], errors="coerce")})
+    d = pd.DataFrame(
+        {
+            "source": table["source"].astype("string"),
+            "target": table["target"].astype("string"),
+            "n": pd.to_numeric(table[count], errors="coerce"),
+        }
+    )
     bad = d["n"].isna() | (d["n"] < 0)
     if bad.any():
-        raise AnalysisError("plot.transitions: counts must be non-negative numbers.",
-                            [Problem(f"{int(bad.sum())} row(s) have no valid count", column=count)])
+        raise AnalysisError(
+            "plot.transitions: counts must be non-negative numbers.",
+            [Problem(f"{int(bad.sum())} row(s) have no valid count", column=count)],
+        )
     d = d.dropna(subset=["source", "target"])
     d = d.groupby(["source", "target"], as_index=False, sort=False)["n"].sum()
-    through = pd.concat([d.groupby("source")["n"].sum(), d.groupby("target")["n"].sum()], axis=1).fillna(0).max(axis=1)
+    through = (
+        pd.concat([d.groupby("source")["n"].sum(), d.groupby("target")["n"].sum()], axis=1)
+        .fillna(0)
+        .max(axis=1)
+    )
     total = float(d["n"].sum())
     if not self_loops:
         d = d[d["source"] != d["target"]]
     if min_share > 0 and total > 0:
         d = d[d["n"] / total >= min_share]
-    d = d.sort_values(["n", "source", "target"], ascending=[False, True, True], kind="stable").head(int(top))
+    d = d.sort_values(["n", "source", "target"], ascending=[False, True, True], kind="stable").head(
+        int(top)
+    )
     if d.empty:
-        raise AnalysisError("plot.transitions: no transition is left to draw.",
-                            [Problem("every transition was filtered out", fix="lower min_share or raise top")])
+        raise AnalysisError(
+            "plot.transitions: no transition is left to draw.",
+            [Problem("every transition was filtered out", fix="lower min_share or raise top")],
+        )
     nodes = pd.unique(pd.concat([d["source"], d["target"]])).tolist()
     if order is not None:
         missing = [n for n in nodes if n not in list(order)]
@@ -159,43 +176,94 @@ def transitions(
                     continue
                 if k % 2 == 0:
                     ax.axvspan(a - 0.5, b + 0.5, color=STAGE_SHADE, zorder=0, lw=0)
-                ax.text((a + b) / 2, 1.0, j.label(st, lang), transform=ax.get_xaxis_transform(), ha="center",
-                        va="bottom", fontsize=10, color="#444444")
+                ax.text(
+                    (a + b) / 2,
+                    1.0,
+                    j.label(st, lang),
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=10,
+                    color="#444444",
+                )
         ax.axhline(0, color="#BBBBBB", lw=1, zorder=1)
         widths = 1.0 + 6.0 * d["n"].to_numpy(dtype=float) / nmax
-        for (s, t, n), lw in zip(d[["source", "target", "n"]].itertuples(index=False), widths):
+        for (s, t), lw in zip(d[["source", "target"]].itertuples(index=False), widths):
             xa, xb = pos[s], pos[t]
             forward = xb > xa
             color = _FORWARD if forward else _BACKWARD
             pts = _arc(xa, xb, forward)
-            ax.plot(pts[:, 0], pts[:, 1], color=color, lw=lw, alpha=0.55, zorder=2, solid_capstyle="butt",
-                    gid=f"arc:{s}->{t}")
+            ax.plot(
+                pts[:, 0],
+                pts[:, 1],
+                color=color,
+                lw=lw,
+                alpha=0.55,
+                zorder=2,
+                solid_capstyle="butt",
+                gid=f"arc:{s}->{t}",
+            )
             head = _arc(xa, xb, forward, 0.70, 0.74, 2)  # the direction, shown on the way down
-            ax.add_patch(FancyArrowPatch(tuple(head[0]), tuple(head[1]), arrowstyle="-|>", lw=0,
-                                         mutation_scale=10 + 2.2 * lw, color=color, alpha=0.9, zorder=3,
-                                         shrinkA=0, shrinkB=0, gid=f"arrow:{s}->{t}"))
+            ax.add_patch(
+                FancyArrowPatch(
+                    tuple(head[0]),
+                    tuple(head[1]),
+                    arrowstyle="-|>",
+                    lw=0,
+                    mutation_scale=10 + 2.2 * lw,
+                    color=color,
+                    alpha=0.9,
+                    zorder=3,
+                    shrinkA=0,
+                    shrinkB=0,
+                    gid=f"arrow:{s}->{t}",
+                )
+            )
         for k, (s, t, n) in enumerate(d[["source", "target", "n"]].itertuples(index=False)):
             if k >= label_top:
                 break
             xa, xb = pos[s], pos[t]
             apex = _apex(xb - xa, xb > xa)
-            ax.text((xa + xb) / 2, apex, f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
-                    ha="center", va="center", fontsize=9, color="#222222", zorder=5, gid="arc_label",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
+            ax.text(
+                (xa + xb) / 2,
+                apex,
+                f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="#222222",
+                zorder=5,
+                gid="arc_label",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+            )
         size = np.array([float(through.get(n, 0.0)) for n in seq])
         size = 40 + 260 * (size / size.max() if size.max() > 0 else size)
-        ax.scatter(np.arange(len(seq)), np.zeros(len(seq)), s=size, color="#333333", edgecolor="white", lw=1.2,
-                   zorder=4, gid="nodes")
+        ax.scatter(
+            np.arange(len(seq)),
+            np.zeros(len(seq)),
+            s=size,
+            color="#333333",
+            edgecolor="white",
+            lw=1.2,
+            zorder=4,
+            gid="nodes",
+        )
         ax.set_xticks(np.arange(len(seq)))
-        ax.set_xticklabels([name(n) for n in seq], rotation=rotation, ha="right" if rotation else "center",
-                           rotation_mode="anchor")
+        ax.set_xticklabels(
+            [name(n) for n in seq],
+            rotation=rotation,
+            ha="right" if rotation else "center",
+            rotation_mode="anchor",
+        )
         ax.set_yticks([])
         ax.tick_params(axis="x", length=0)
         for side in ("left", "right", "top", "bottom"):
             ax.spines[side].set_visible(False)
         ax.grid(False)
-        handles = [Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
-                   Line2D([], [], color=_BACKWARD, lw=4, alpha=0.6, label=text("backward", lang))]
+        handles = [
+            Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
+            Line2D([], [], color=_BACKWARD, lw=4, alpha=0.6, label=text("backward", lang)),
+        ]
         fig.legend(handles=handles, loc="outside right upper", frameon=False)
         if title is None:
             title = text("paths_title", lang)

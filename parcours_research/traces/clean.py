@@ -18,7 +18,8 @@ applies wins):
 
 Detection runs on the cleanest rows available: robot behaviour is measured on rows that passed
 1-3 without their exact duplicates (so that a double-firing tag does not make a person look like
-a robot), and near duplicates are looked for among the rows that passed 1-5. Every filter but the
+a robot; this holds even when the duplicate filter is off), and near duplicates are looked for
+among the rows that remain after 1-5. Every filter but the
 first can be turned off to see how sensitive the results are to it.
 """
 
@@ -264,9 +265,12 @@ def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
         f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}", "clean_flag")
     f = q(flagged)
     part_all = ", ".join(q(c) for c in others)
-    k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)" if duplicates else "1"
+    # exact duplicates are always found (robot behaviour is judged without them); they are
+    # removed as such only when ``duplicates`` is on
+    k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)"
     dup = eng.table(f"SELECT row_id, _actor, _t, event, {k} AS _k FROM {f} WHERE _r1 IS NULL",
                     "clean_dup")
+    is_dup = "d._k > 1" if duplicates else "FALSE"
     d = q(dup)
     bots_tab = None
     if rules is not None:
@@ -293,13 +297,13 @@ def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
         near = (f"SELECT row_id, 'near_duplicate' AS reason FROM ("
                 f"SELECT row_id, _t - lag(_t) OVER (PARTITION BY _actor, event ORDER BY _t, row_id) AS _g "
                 f"FROM (SELECT d.row_id, d._actor, d.event, d._t FROM {d} AS d {bot_join} "
-                f"WHERE d._k = 1 AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}")
+                f"WHERE NOT ({is_dup}) AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}")
     else:
         near = None
     removed_sql = (
         f"SELECT row_id, _r1 AS reason FROM {f} WHERE _r1 IS NOT NULL "
         f"UNION ALL SELECT d.row_id, CASE WHEN {is_bot} THEN 'bot_behaviour' ELSE 'exact_duplicate' END "
-        f"FROM {d} AS d {bot_join} WHERE {is_bot} OR d._k > 1"
+        f"FROM {d} AS d {bot_join} WHERE {is_bot} OR {is_dup}"
         + (f" UNION ALL {near}" if near else ""))
     removed = eng.table(removed_sql, "removed")
     counts = eng.fetch(

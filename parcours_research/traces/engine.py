@@ -278,7 +278,7 @@ class DuckDBEngine(Engine):
         return f"timezone({literal(timezone)}, CAST({expr} AS TIMESTAMP))"
 
     def param_value(self, params: str, key: str, field: str) -> str:
-        return f"list_filter({params}, x -> x.key = {literal(key)})[1].value.{field}"
+        return f"list_filter({params}, lambda x: x.key = {literal(key)})[1].value.{field}"
 
     def cast_str(self, expr: str) -> str:
         return f"CAST({expr} AS VARCHAR)"

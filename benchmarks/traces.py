@@ -1,0 +1,302 @@
+"""Benchmark of the trace pipeline against pandas and pm4py on synthetic event logs.
+
+    python benchmarks/traces.py                 # 1e6 and 1e7 events
+    python benchmarks/traces.py --sizes 1e6     # one size
+    python benchmarks/traces.py --sizes 1e8     # the long run (tens of minutes)
+
+For each size it writes a raw event log (Parquet: device_id, customer_id, ts, event_name,
+user_agent) with robots, duplicates and customers on several devices, then runs, each in its own
+process (so that peak memory is its own):
+
+- ``parcours``: the package on DuckDB -- clean, stitch, sessionize (30 min), a 5-step funnel in a
+  7-day window, transitions within sessions, top 10 variants;
+- ``pandas``: the same pipeline written with idiomatic pandas (categoricals, sort once,
+  groupby/shift);
+- ``pm4py``: ``discover_dfg`` and ``get_variants`` on the cleaned sessions (transitions and
+  variants only, as pm4py has no cleaning or funnels).
+
+It prints wall time and peak resident memory of each, and the ratios. Results of parcours and
+pandas are compared (funnel counts, transition counts, top variants) so that the race is fair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EVENTS = ["home", "search", "product_page", "simulator", "add_to_cart", "signup", "login",
+          "checkout", "payment", "confirmation", "help", "faq", "contact", "account", "logout",
+          "app_open", "app_usage", "billing", "claim", "review"]
+FUNNEL = ["home", "search", "product_page", "add_to_cart", "checkout"]
+HUMAN_UA = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"]
+BOT_UA = ["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "python-requests/2.32"]
+START_US = 1_767_225_600_000_000  # 2026-01-01 UTC
+
+
+def _chunk(n: int, seed: int, dev_offset: int):
+    """One chunk of ``n`` events: sessions walk a Markov chain over EVENTS."""
+    rng = np.random.default_rng(seed)
+    k = len(EVENTS)
+    trans = rng.dirichlet(np.ones(k) * 0.3, size=k)
+    for i in range(9):
+        trans[i, i + 1] += 1.5
+    cdf = np.cumsum(trans / trans.sum(1, keepdims=True), 1)
+    n_sess = int(n / 8) + 1
+    lens = np.minimum(rng.geometric(0.1, n_sess), 60)
+    cs = np.cumsum(lens)
+    keep = int(np.searchsorted(cs, n)) + 1
+    lens = lens[:keep].copy()
+    lens[-1] -= int(cs[keep - 1] - n)
+    n_sess = len(lens)
+    n_dev = max(n_sess // 3, 1)
+    dev = rng.integers(0, n_dev, n_sess)
+    start = START_US + rng.integers(0, 60 * 86400, n_sess) * 1_000_000
+    first = np.cumsum(lens) - lens
+    ev = np.empty(n, np.int16)
+    cur = rng.choice(k, n_sess, p=np.r_[0.5, 0.2, 0.1, [0.2 / (k - 3)] * (k - 3)])
+    for pos in range(int(lens.max())):
+        alive = lens > pos
+        ev[first[alive] + pos] = cur[alive]
+        cur = (rng.random(n_sess)[:, None] > cdf[cur]).sum(1).clip(max=k - 1)
+    gaps = rng.exponential(40e6, n).astype(np.int64) + 1_000_000
+    gaps[first] = 0
+    sess = np.repeat(np.arange(n_sess), lens)
+    csum = np.cumsum(gaps)
+    ts = start[sess] + csum - csum[first][sess]
+    d = dev[sess]
+    # behavioural robots: 0.5% of devices click every 2 seconds
+    robots = rng.random(n_dev) < 0.005
+    rob_rows = robots[d]
+    order_in = np.arange(n) - first[sess]
+    ts = np.where(rob_rows, start[sess] + order_in * 2_000_000, ts)
+    # customers: 2 devices per customer on average, logged in on 60% of events
+    cust = rng.integers(0, max(n_dev // 2, 1), n_dev)
+    logged = rng.random(n) < 0.6
+    ua = rng.choice(len(HUMAN_UA) + len(BOT_UA), n_dev, p=[0.4, 0.33, 0.25, 0.01, 0.01])
+    ua = np.where(robots, 0, ua)
+    # 1% exact duplicates, 0.5% near duplicates (+0.3 s)
+    dup = rng.random(n) < 0.01
+    near = rng.random(n) < 0.005
+    idx = np.r_[np.arange(n), np.flatnonzero(dup), np.flatnonzero(near)]
+    shift = np.r_[np.zeros(n + dup.sum(), np.int64), np.full(near.sum(), 300_000)]
+    return (d[idx] + dev_offset, np.where(logged, cust[d] + dev_offset // 2, -1)[idx],
+            ts[idx] + shift, ev[idx], ua[d][idx])
+
+
+def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
+    """Write about ``n`` raw events to ``path`` (Parquet), chunk by chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    total = 0
+    dev_offset = 0
+    uas = pa.array(HUMAN_UA + BOT_UA)
+    evs = pa.array(EVENTS)
+    for i, start in enumerate(range(0, n, chunk)):
+        m = min(chunk, n - start)
+        d, c, ts, ev, ua = _chunk(m, seed + i, dev_offset)
+        dev_offset += int(d.max()) + 1
+        dev_txt = pa.array(np.char.add("d", d.astype(str)))
+        cust_txt = pa.array(np.char.add("C", c.astype(str)), mask=c < 0)
+        table = pa.table({
+            "device_id": dev_txt, "customer_id": cust_txt,
+            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "event_name": pa.DictionaryArray.from_arrays(pa.array(ev.astype(np.int32)), evs),
+            "user_agent": pa.DictionaryArray.from_arrays(pa.array(ua.astype(np.int32)), uas),
+        })
+        order = np.argsort(ts, kind="stable")  # exports come roughly in time order
+        table = table.take(pa.array(order))
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=1_000_000)
+        total += table.num_rows
+        print(f"  generated {total:,} rows", file=sys.stderr, flush=True)
+    writer.close()
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+def run_parcours(path: str) -> dict:
+    import parcours_research as pr
+
+    eng = pr.traces.DuckDBEngine(threads=2, memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", "1500MB"))
+    log = pr.traces.read_events(path, columns={"user_id": "customer_id", "timestamp": "ts",
+                                               "event": "event_name"}, engine=eng)
+    cleaned, clog = pr.traces.clean(log)
+    stitched, conflicts = pr.traces.stitch(cleaned, identity_map=False)
+    sessions = pr.traces.sessionize(stitched, gap="30min")
+    fun = pr.traces.funnel(sessions, steps=FUNNEL, window="7D")
+    tr = pr.traces.transitions(sessions)
+    va = pr.traces.variants(sessions, top=10)
+    return {"kept": clog.n_kept, "funnel": fun["converted"].tolist(), "n_transitions": int(tr["n"].sum()),
+            "top_variants": va["variant"].tolist(), "top_n": va["n"].tolist()}
+
+
+def run_pandas(path: str) -> dict:
+    """The same pipeline in idiomatic pandas."""
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    df["row_id"] = np.arange(len(df))
+    for c in ("device_id", "customer_id", "event_name", "user_agent"):
+        df[c] = df[c].astype("category")
+    df["actor"] = df["device_id"]
+    reason = pd.Series("", index=df.index)
+    # robots by user agent
+    bot_ua = df["user_agent"].cat.categories.str.lower().str.contains(
+        "bot|crawl|spider|python-requests|curl/|wget|headless")
+    reason[df["user_agent"].isin(df["user_agent"].cat.categories[bot_ua])] = "bot_user_agent"
+    ok = reason.eq("")
+    dup = df.duplicated(["device_id", "customer_id", "ts", "event_name", "user_agent"]) & ok
+    # robots by behaviour, measured without duplicates
+    d = df[ok & ~dup].sort_values(["actor", "ts", "row_id"])
+    per_min = d.groupby(["actor", d["ts"].dt.floor("min")], observed=True).size()
+    gaps = d.groupby("actor", observed=True)["ts"].diff().dt.total_seconds()
+    st = gaps.groupby(d["actor"], observed=True).agg(["mean", "std", "size"])
+    cv = st["std"] * np.sqrt((st["size"] - 1) / st["size"]) / st["mean"]
+    n_ev = d.groupby("actor", observed=True).size()
+    robots = set(per_min[per_min > 30].index.get_level_values(0)) | set(cv[(cv < 0.1) & (n_ev >= 20)].index)
+    reason[ok & df["actor"].isin(list(robots))] = "bot_behaviour"
+    reason[reason.eq("") & dup] = "exact_duplicate"
+    d = df[reason.eq("")].sort_values(["actor", "event_name", "ts", "row_id"])
+    gap = d.groupby(["actor", "event_name"], observed=True)["ts"].diff()
+    reason[d.index[gap <= pd.Timedelta("1s")]] = "near_duplicate"
+    ev = df[reason.eq("")]
+    # stitching by login events
+    links = ev.dropna(subset=["customer_id"]).groupby(["device_id", "customer_id"], observed=True).size()
+    per_dev = links.groupby(level=0, observed=True).size()
+    unique = links[links.index.get_level_values(0).isin(per_dev[per_dev == 1].index)].reset_index()
+    dev_to_cust = dict(zip(unique["device_id"], unique["customer_id"]))
+    user = ev["customer_id"].astype(object)
+    user = user.where(user.notna(), ev["device_id"].astype(object).map(dev_to_cust))
+    user = user.where(user.notna(), ev["device_id"].astype(object))
+    ev = ev.assign(user_id=pd.Categorical(user))
+    # sessions
+    ev = ev.sort_values(["user_id", "ts", "row_id"])
+    g = ev.groupby("user_id", observed=True)["ts"].diff()
+    ev["session"] = (g.isna() | (g > pd.Timedelta("30min"))).cumsum()
+    # funnel (ClickHouse windowFunnel semantics, by running maxima)
+    step = ev["event_name"].map({e: i for i, e in enumerate(FUNNEL, 1)}).astype("float").fillna(0).astype(int)
+    f = ev[step > 0].assign(step=step[step > 0]).sort_values(["user_id", "ts", "step", "row_id"])
+    f["f1"] = f["ts"].where(f["step"].eq(1))
+    w = pd.Timedelta("7D")
+    for k in range(2, len(FUNNEL) + 1):
+        m = f.groupby("user_id", observed=True)[f"f{k - 1}"].transform(lambda s: s.ffill().shift())
+        f[f"f{k}"] = m.where(f["step"].eq(k) & (f["ts"] <= m + w))
+    reached = f.groupby("user_id", observed=True)[[f"f{k}" for k in range(1, 6)]].max().notna().sum()
+    # transitions within sessions and variants
+    nxt = ev.groupby("session")["event_name"].shift(-1)
+    dt = ev.groupby("session")["ts"].shift(-1) - ev["ts"]
+    tr = pd.DataFrame({"source": ev["event_name"], "target": nxt, "dt": dt}).dropna()
+    tr = tr.groupby(["source", "target"], observed=True)["dt"].agg(["size", "median"])
+    codes = ev["event_name"].cat.codes.to_numpy()
+    variants = ev.assign(code=codes).groupby("session")["code"].agg(tuple).value_counts()
+    names = ev["event_name"].cat.categories
+    top = [(" > ".join(names[c] for c in v), int(n)) for v, n in variants.items()]
+    top.sort(key=lambda x: (-x[1], x[0]))
+    return {"kept": int(len(ev)), "funnel": [int(x) for x in reached.tolist()],
+            "n_transitions": int(tr["size"].sum()), "top_variants": [v for v, _ in top[:10]],
+            "top_n": [n for _, n in top[:10]]}
+
+
+def run_pm4py(path: str) -> dict:
+    """pm4py's discover_dfg and variants on the kept, sessionized events (case = session)."""
+    import warnings
+
+    import pandas as pd
+    import pm4py
+
+    df = pd.read_parquet(path, columns=["device_id", "customer_id", "ts", "event_name"])
+    case = df["customer_id"].astype(object).where(df["customer_id"].notna(), df["device_id"].astype(object))
+    df = pd.DataFrame({"case:concept:name": case, "concept:name": df["event_name"].astype(str),
+                       "time:timestamp": df["ts"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
+                                    timestamp_key="time:timestamp")
+        dfg, _, _ = pm4py.discover_dfg(df)
+        variants = pm4py.get_variants(df)
+    return {"n_transitions": int(sum(dfg.values())), "n_variants": len(variants)}
+
+
+RUNNERS = {"parcours": run_parcours, "pandas": run_pandas, "pm4py": run_pm4py}
+
+
+def _child(which: str, path: str, out: str) -> None:
+    t0 = time.perf_counter()
+    result = RUNNERS[which](path)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps({"wall_s": wall, "peak_mb": peak, "result": result}))
+
+
+def measure(which: str, path: str, timeout: float) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = fh.name
+    print(f"  running {which} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, __file__, "--child", which, path, out], timeout=timeout)
+    if proc.returncode != 0:
+        return {"wall_s": float("nan"), "peak_mb": float("nan"), "result": None, "failed": True}
+    data = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated event counts (1e8 on request)")
+    ap.add_argument("--only", default="parcours,pandas,pm4py", help="which contestants")
+    ap.add_argument("--dir", default=None, help="where to write the generated logs")
+    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    folder = Path(args.dir or tempfile.mkdtemp(prefix="parcours_bench_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    who = [w.strip() for w in args.only.split(",") if w.strip()]
+    print(f"{'events':>12} {'contestant':>10} {'wall s':>8} {'peak MB':>8}  notes")
+    for size in [int(float(s)) for s in args.sizes.split(",")]:
+        path = folder / f"events_{size:.0e}.parquet".replace("+", "")
+        if not path.exists():
+            t0 = time.perf_counter()
+            n = generate(path, size)
+            print(f"  wrote {n:,} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        res = {w: measure(w, str(path), args.timeout) for w in who}
+        for w in who:
+            r = res[w]
+            print(f"{size:>12.0e} {w:>10} {r['wall_s']:>8.2f} {r['peak_mb']:>8.0f}  "
+                  + ("FAILED" if r.get("failed") else ""), flush=True)
+        base = res.get("parcours")
+        if base and not base.get("failed"):
+            for w in who:
+                if w != "parcours" and not res[w].get("failed"):
+                    print(f"{'':>12} {'ratio':>10} {w}/parcours wall = "
+                          f"{res[w]['wall_s'] / base['wall_s']:.2f}x, peak = "
+                          f"{res[w]['peak_mb'] / base['peak_mb']:.2f}x", flush=True)
+            pd_res = res.get("pandas", {}).get("result")
+            if pd_res:
+                same = {k: pd_res[k] == base["result"][k] for k in ("kept", "funnel", "n_transitions",
+                                                                       "top_variants", "top_n")}
+                print(f"{'':>12} {'check':>10} parcours == pandas: {same}", flush=True)
+            pm = res.get("pm4py", {}).get("result")
+            if pm:
+                print(f"{'':>12} {'check':>10} pm4py transitions (uncleaned, per person) = "
+                      f"{pm['n_transitions']:,}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
