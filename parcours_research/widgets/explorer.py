@@ -127,7 +127,7 @@ class JourneyExplorer:
         if self._friction is None:
             from ..friction import triangulate
 
-            self._friction = triangulate(self.study)
+            self._friction = triangulate(self.study).summary
         return self._friction
 
     def excerpts(self) -> pd.DataFrame:
@@ -201,8 +201,9 @@ class JourneyExplorer:
         if conf.empty:
             self.friction.value = f"<p>{L['no_friction']}</p>"
             return
-        cols = [c for c in ("touchpoint", "persona", "n_sources_significant", "sources_agree", "effect_size_survey",
-                            "p_adj_survey", "p_adj_traces", "p_adj_qual") if c in conf.columns]
+        cols = [c for c in ("touchpoint", "persona", "n_friction", "n_sources", "agree", "survey_effect",
+                            "survey_p_adj", "traces_effect", "traces_p_adj", "qual_effect", "qual_p_adj")
+                if c in conf.columns]
         self.friction.value = conf[cols].to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0,
                                                  classes="parcours-friction")
 
