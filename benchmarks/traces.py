@@ -33,14 +33,38 @@ from pathlib import Path
 
 import numpy as np
 
-EVENTS = ["home", "search", "product_page", "simulator", "add_to_cart", "signup", "login",
-          "checkout", "payment", "confirmation", "help", "faq", "contact", "account", "logout",
-          "app_open", "app_usage", "billing", "claim", "review"]
+EVENTS = [
+    "home",
+    "search",
+    "product_page",
+    "simulator",
+    "add_to_cart",
+    "signup",
+    "login",
+    "checkout",
+    "payment",
+    "confirmation",
+    "help",
+    "faq",
+    "contact",
+    "account",
+    "logout",
+    "app_open",
+    "app_usage",
+    "billing",
+    "claim",
+    "review",
+]
 FUNNEL = ["home", "search", "product_page", "add_to_cart", "checkout"]
-HUMAN_UA = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
-            "Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36"]
-BOT_UA = ["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "python-requests/2.32"]
+HUMAN_UA = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 15; Pixel 8) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36",
+]
+BOT_UA = [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "python-requests/2.32",
+]
 START_US = 1_767_225_600_000_000  # 2026-01-01 UTC
 
 
@@ -90,8 +114,13 @@ def _chunk(n: int, seed: int, dev_offset: int):
     near = rng.random(n) < 0.005
     idx = np.r_[np.arange(n), np.flatnonzero(dup), np.flatnonzero(near)]
     shift = np.r_[np.zeros(n + dup.sum(), np.int64), np.full(near.sum(), 300_000)]
-    return (d[idx] + dev_offset, np.where(logged, cust[d] + dev_offset // 2, -1)[idx],
-            ts[idx] + shift, ev[idx], ua[d][idx])
+    return (
+        d[idx] + dev_offset,
+        np.where(logged, cust[d] + dev_offset // 2, -1)[idx],
+        ts[idx] + shift,
+        ev[idx],
+        ua[d][idx],
+    )
 
 
 def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
@@ -110,12 +139,15 @@ def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
         dev_offset += int(d.max()) + 1
         dev_txt = pa.array(np.char.add("d", d.astype(str)))
         cust_txt = pa.array(np.char.add("C", c.astype(str)), mask=c < 0)
-        table = pa.table({
-            "device_id": dev_txt, "customer_id": cust_txt,
-            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "event_name": pa.DictionaryArray.from_arrays(pa.array(ev.astype(np.int32)), evs),
-            "user_agent": pa.DictionaryArray.from_arrays(pa.array(ua.astype(np.int32)), uas),
-        })
+        table = pa.table(
+            {
+                "device_id": dev_txt,
+                "customer_id": cust_txt,
+                "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+                "event_name": pa.DictionaryArray.from_arrays(pa.array(ev.astype(np.int32)), evs),
+                "user_agent": pa.DictionaryArray.from_arrays(pa.array(ua.astype(np.int32)), uas),
+            }
+        )
         order = np.argsort(ts, kind="stable")  # exports come roughly in time order
         table = table.take(pa.array(order))
         if writer is None:
@@ -131,17 +163,27 @@ def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
 def run_parcours(path: str) -> dict:
     import parcours_research as pr
 
-    eng = pr.traces.DuckDBEngine(threads=2, memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", "1500MB"))
-    log = pr.traces.read_events(path, columns={"user_id": "customer_id", "timestamp": "ts",
-                                               "event": "event_name"}, engine=eng)
+    eng = pr.traces.DuckDBEngine(
+        threads=2, memory_limit=os.environ.get("BENCH_DUCKDB_MEMORY", "1500MB")
+    )
+    log = pr.traces.read_events(
+        path,
+        columns={"user_id": "customer_id", "timestamp": "ts", "event": "event_name"},
+        engine=eng,
+    )
     cleaned, clog = pr.traces.clean(log)
     stitched, conflicts = pr.traces.stitch(cleaned, identity_map=False)
     sessions = pr.traces.sessionize(stitched, gap="30min")
     fun = pr.traces.funnel(sessions, steps=FUNNEL, window="7D")
     tr = pr.traces.transitions(sessions)
     va = pr.traces.variants(sessions, top=10)
-    return {"kept": clog.n_kept, "funnel": fun["converted"].tolist(), "n_transitions": int(tr["n"].sum()),
-            "top_variants": va["variant"].tolist(), "top_n": va["n"].tolist()}
+    return {
+        "kept": clog.n_kept,
+        "funnel": fun["converted"].tolist(),
+        "n_transitions": int(tr["n"].sum()),
+        "top_variants": va["variant"].tolist(),
+        "top_n": va["n"].tolist(),
+    }
 
 
 def run_pandas(path: str) -> dict:
@@ -155,8 +197,11 @@ def run_pandas(path: str) -> dict:
     df["actor"] = df["device_id"]
     reason = pd.Series("", index=df.index)
     # robots by user agent
-    bot_ua = df["user_agent"].cat.categories.str.lower().str.contains(
-        "bot|crawl|spider|python-requests|curl/|wget|headless")
+    bot_ua = (
+        df["user_agent"]
+        .cat.categories.str.lower()
+        .str.contains("bot|crawl|spider|python-requests|curl/|wget|headless")
+    )
     reason[df["user_agent"].isin(df["user_agent"].cat.categories[bot_ua])] = "bot_user_agent"
     ok = reason.eq("")
     dup = df.duplicated(["device_id", "customer_id", "ts", "event_name", "user_agent"]) & ok
@@ -167,7 +212,9 @@ def run_pandas(path: str) -> dict:
     st = gaps.groupby(d["actor"], observed=True).agg(["mean", "std", "size"])
     cv = st["std"] * np.sqrt((st["size"] - 1) / st["size"]) / st["mean"]
     n_ev = d.groupby("actor", observed=True).size()
-    robots = set(per_min[per_min > 30].index.get_level_values(0)) | set(cv[(cv < 0.1) & (n_ev >= 20)].index)
+    robots = set(per_min[per_min > 30].index.get_level_values(0)) | set(
+        cv[(cv < 0.1) & (n_ev >= 20)].index
+    )
     reason[ok & df["actor"].isin(list(robots))] = "bot_behaviour"
     reason[reason.eq("") & dup] = "exact_duplicate"
     d = df[reason.eq("")].sort_values(["actor", "event_name", "ts", "row_id"])
@@ -175,7 +222,11 @@ def run_pandas(path: str) -> dict:
     reason[d.index[gap <= pd.Timedelta("1s")]] = "near_duplicate"
     ev = df[reason.eq("")]
     # stitching by login events
-    links = ev.dropna(subset=["customer_id"]).groupby(["device_id", "customer_id"], observed=True).size()
+    links = (
+        ev.dropna(subset=["customer_id"])
+        .groupby(["device_id", "customer_id"], observed=True)
+        .size()
+    )
     per_dev = links.groupby(level=0, observed=True).size()
     unique = links[links.index.get_level_values(0).isin(per_dev[per_dev == 1].index)].reset_index()
     dev_to_cust = dict(zip(unique["device_id"], unique["customer_id"]))
@@ -188,14 +239,22 @@ def run_pandas(path: str) -> dict:
     g = ev.groupby("user_id", observed=True)["ts"].diff()
     ev["session"] = (g.isna() | (g > pd.Timedelta("30min"))).cumsum()
     # funnel (ClickHouse windowFunnel semantics, by running maxima)
-    step = ev["event_name"].map({e: i for i, e in enumerate(FUNNEL, 1)}).astype("float").fillna(0).astype(int)
+    step = (
+        ev["event_name"]
+        .map({e: i for i, e in enumerate(FUNNEL, 1)})
+        .astype("float")
+        .fillna(0)
+        .astype(int)
+    )
     f = ev[step > 0].assign(step=step[step > 0]).sort_values(["user_id", "ts", "step", "row_id"])
     f["f1"] = f["ts"].where(f["step"].eq(1))
     w = pd.Timedelta("7D")
     for k in range(2, len(FUNNEL) + 1):
         m = f.groupby("user_id", observed=True)[f"f{k - 1}"].transform(lambda s: s.ffill().shift())
         f[f"f{k}"] = m.where(f["step"].eq(k) & (f["ts"] <= m + w))
-    reached = f.groupby("user_id", observed=True)[[f"f{k}" for k in range(1, 6)]].max().notna().sum()
+    reached = (
+        f.groupby("user_id", observed=True)[[f"f{k}" for k in range(1, 6)]].max().notna().sum()
+    )
     # transitions within sessions and variants
     nxt = ev.groupby("session")["event_name"].shift(-1)
     dt = ev.groupby("session")["ts"].shift(-1) - ev["ts"]
@@ -206,9 +265,13 @@ def run_pandas(path: str) -> dict:
     names = ev["event_name"].cat.categories
     top = [(" > ".join(names[c] for c in v), int(n)) for v, n in variants.items()]
     top.sort(key=lambda x: (-x[1], x[0]))
-    return {"kept": int(len(ev)), "funnel": [int(x) for x in reached.tolist()],
-            "n_transitions": int(tr["size"].sum()), "top_variants": [v for v, _ in top[:10]],
-            "top_n": [n for _, n in top[:10]]}
+    return {
+        "kept": int(len(ev)),
+        "funnel": [int(x) for x in reached.tolist()],
+        "n_transitions": int(tr["size"].sum()),
+        "top_variants": [v for v, _ in top[:10]],
+        "top_n": [n for _, n in top[:10]],
+    }
 
 
 def run_pm4py(path: str) -> dict:
@@ -219,13 +282,26 @@ def run_pm4py(path: str) -> dict:
     import pm4py
 
     df = pd.read_parquet(path, columns=["device_id", "customer_id", "ts", "event_name"])
-    case = df["customer_id"].astype(object).where(df["customer_id"].notna(), df["device_id"].astype(object))
-    df = pd.DataFrame({"case:concept:name": case, "concept:name": df["event_name"].astype(str),
-                       "time:timestamp": df["ts"]})
+    case = (
+        df["customer_id"]
+        .astype(object)
+        .where(df["customer_id"].notna(), df["device_id"].astype(object))
+    )
+    df = pd.DataFrame(
+        {
+            "case:concept:name": case,
+            "concept:name": df["event_name"].astype(str),
+            "time:timestamp": df["ts"],
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
-                                    timestamp_key="time:timestamp")
+        df = pm4py.format_dataframe(
+            df,
+            case_id="case:concept:name",
+            activity_key="concept:name",
+            timestamp_key="time:timestamp",
+        )
         dfg, _, _ = pm4py.discover_dfg(df)
         variants = pm4py.get_variants(df)
     return {"n_transitions": int(sum(dfg.values())), "n_variants": len(variants)}
@@ -255,8 +331,12 @@ def measure(which: str, path: str, timeout: float) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated event counts (1e8 on request)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes", default="1e6,1e7", help="comma-separated event counts (1e8 on request)"
+    )
     ap.add_argument("--only", default="parcours,pandas,pm4py", help="which contestants")
     ap.add_argument("--dir", default=None, help="where to write the generated logs")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -278,24 +358,35 @@ def main() -> None:
         res = {w: measure(w, str(path), args.timeout) for w in who}
         for w in who:
             r = res[w]
-            print(f"{size:>12.0e} {w:>10} {r['wall_s']:>8.2f} {r['peak_mb']:>8.0f}  "
-                  + ("FAILED" if r.get("failed") else ""), flush=True)
+            print(
+                f"{size:>12.0e} {w:>10} {r['wall_s']:>8.2f} {r['peak_mb']:>8.0f}  "
+                + ("FAILED" if r.get("failed") else ""),
+                flush=True,
+            )
         base = res.get("parcours")
         if base and not base.get("failed"):
             for w in who:
                 if w != "parcours" and not res[w].get("failed"):
-                    print(f"{'':>12} {'ratio':>10} {w}/parcours wall = "
-                          f"{res[w]['wall_s'] / base['wall_s']:.2f}x, peak = "
-                          f"{res[w]['peak_mb'] / base['peak_mb']:.2f}x", flush=True)
+                    print(
+                        f"{'':>12} {'ratio':>10} {w}/parcours wall = "
+                        f"{res[w]['wall_s'] / base['wall_s']:.2f}x, peak = "
+                        f"{res[w]['peak_mb'] / base['peak_mb']:.2f}x",
+                        flush=True,
+                    )
             pd_res = res.get("pandas", {}).get("result")
             if pd_res:
-                same = {k: pd_res[k] == base["result"][k] for k in ("kept", "funnel", "n_transitions",
-                                                                       "top_variants", "top_n")}
+                same = {
+                    k: pd_res[k] == base["result"][k]
+                    for k in ("kept", "funnel", "n_transitions", "top_variants", "top_n")
+                }
                 print(f"{'':>12} {'check':>10} parcours == pandas: {same}", flush=True)
             pm = res.get("pm4py", {}).get("result")
             if pm:
-                print(f"{'':>12} {'check':>10} pm4py transitions (uncleaned, per person) = "
-                      f"{pm['n_transitions']:,}", flush=True)
+                print(
+                    f"{'':>12} {'check':>10} pm4py transitions (uncleaned, per person) = "
+                    f"{pm['n_transitions']:,}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,13 @@ T0 = pd.Timestamp("2026-01-10 12:00", tz="Europe/Paris")
 
 
 def _row(dev, cust, seconds, event, ua=HUMAN):
-    return {"device_id": dev, "user_id": cust, "timestamp": T0 + pd.Timedelta(seconds=seconds),
-            "event": event, "user_agent": ua}
+    return {
+        "device_id": dev,
+        "user_id": cust,
+        "timestamp": T0 + pd.Timedelta(seconds=seconds),
+        "event": event,
+        "user_agent": ua,
+    }
 
 
 def handmade() -> tuple[pd.DataFrame, list[str]]:
@@ -30,23 +35,23 @@ def handmade() -> tuple[pd.DataFrame, list[str]]:
         why.append(reason)
 
     add(_row("d1", None, 0, "home"), "kept")
-    add(_row("d1", None, 0, "home"), "exact_duplicate")          # same as row 0
-    add(_row("d1", None, 0.4, "home"), "near_duplicate")         # 0.4 s after row 0
-    add(_row("d1", None, 1.2, "home"), "near_duplicate")         # 0.8 s after row 2 (chain)
+    add(_row("d1", None, 0, "home"), "exact_duplicate")  # same as row 0
+    add(_row("d1", None, 0.4, "home"), "near_duplicate")  # 0.4 s after row 0
+    add(_row("d1", None, 1.2, "home"), "near_duplicate")  # 0.8 s after row 2 (chain)
     add(_row("d1", None, 30, "home"), "kept")
-    add(_row("d1", None, 30.5, "quote"), "kept")                 # other event: not a duplicate
+    add(_row("d1", None, 30.5, "quote"), "kept")  # other event: not a duplicate
     add(_row("d2", "C1", -86400 * 30, "home"), "outside_period")
     add(_row("d2", "C1", 86400 * 60, "home"), "outside_period")
     add(_row("d3", None, 5, "home", BOT), "bot_user_agent")
-    add(_row("d3", None, 5, "home", BOT), "bot_user_agent")      # a bot's duplicate is a bot row
-    for i in range(25):                                          # metronome: one event every 4 s
+    add(_row("d3", None, 5, "home", BOT), "bot_user_agent")  # a bot's duplicate is a bot row
+    for i in range(25):  # metronome: one event every 4 s
         add(_row("d4", None, 100 + 4 * i, "product"), "bot_behaviour")
-    add(_row("d4", None, 100, "product"), "bot_behaviour")       # its exact duplicate too
-    for i in range(35):                       # 35 irregular events within one calendar minute
+    add(_row("d4", None, 100, "product"), "bot_behaviour")  # its exact duplicate too
+    for i in range(35):  # 35 irregular events within one calendar minute
         add(_row("d5", None, 1020 + 1.5 * i + (i % 2), f"e{i % 5}"), "bot_behaviour")
     add(_row("d6", "C2", 50, "home"), "kept")
-    add(_row(None, None, 60, "home"), "unparseable")             # no identity
-    add(_row("d6", "C2", 70, None), "unparseable")               # no event
+    add(_row(None, None, 60, "home"), "unparseable")  # no identity
+    add(_row("d6", "C2", 70, None), "unparseable")  # no event
     df = pd.DataFrame(rows)
     df["event"] = df["event"].astype("string")
     bad = df.index[df["event"].isna()]
@@ -68,7 +73,8 @@ def test_each_row_gets_the_expected_reason():
     assert got == why
     counts = pd.Series(why).value_counts()
     assert dict(zip(log.summary["reason"], log.summary["n"])) == {
-        r: int(counts.get(r, 0)) for r in pr.traces.REASONS}
+        r: int(counts.get(r, 0)) for r in pr.traces.REASONS
+    }
     assert len(cleaned) == counts["kept"]
     assert sorted(cleaned["row_id"]) == [i for i, w in enumerate(why) if w == "kept"]
     assert set(log.bots["actor"]) == {"d4", "d5"}
@@ -77,8 +83,14 @@ def test_each_row_gets_the_expected_reason():
 
 def test_filters_can_be_turned_off():
     df, why = handmade()
-    _, log = pr.traces.clean(df, period=False, bots_ua=False, bots_behaviour=False,
-                             duplicates=False, near_duplicates=None)
+    _, log = pr.traces.clean(
+        df,
+        period=False,
+        bots_ua=False,
+        bots_behaviour=False,
+        duplicates=False,
+        near_duplicates=None,
+    )
     s = log.summary.set_index("reason")
     assert s.loc["kept", "n"] == len(df) - why.count("unparseable")
     assert not s.loc["bot_user_agent", "enabled"] and s.loc["unparseable", "enabled"]
@@ -90,13 +102,19 @@ def test_filters_can_be_turned_off():
 
 def test_custom_bot_patterns_and_rules():
     df, why = handmade()
-    _, log = pr.traces.clean(df, period=PERIOD, bots_ua=["chrome"],
-                             bots_behaviour={"max_per_minute": 1000, "min_events": 1000})
+    _, log = pr.traces.clean(
+        df,
+        period=PERIOD,
+        bots_ua=["chrome"],
+        bots_behaviour={"max_per_minute": 1000, "min_events": 1000},
+    )
     s = log.summary.set_index("reason")["n"]
     assert s["bot_behaviour"] == 0
     earlier = pd.Series(why).isin(["unparseable", "outside_period"]).to_numpy()
-    assert s["bot_user_agent"] == (df["user_agent"].str.lower().str.contains("chrome").to_numpy()
-                                   & ~earlier).sum()
+    assert (
+        s["bot_user_agent"]
+        == (df["user_agent"].str.lower().str.contains("chrome").to_numpy() & ~earlier).sum()
+    )
     with pytest.raises(TraceDataError, match="max_per_minute"):
         pr.traces.clean(df, bots_behaviour={"per_minute": 3})
 
@@ -104,37 +122,76 @@ def test_custom_bot_patterns_and_rules():
 def test_period_bounds():
     df, _ = handmade()
     # an end date covers its whole day: 2026-01-10 ends at midnight Paris time
-    _, log = pr.traces.clean(df, period=("2026-01-10", "2026-01-10"), bots_ua=False,
-                             bots_behaviour=False, duplicates=False, near_duplicates=None)
-    inside = df["timestamp"].between(pd.Timestamp("2026-01-10", tz="Europe/Paris"),
-                                     pd.Timestamp("2026-01-11", tz="Europe/Paris"), inclusive="left")
-    usable = df["timestamp"].notna() & df["event"].notna() & (df["device_id"].notna() | df["user_id"].notna())
+    _, log = pr.traces.clean(
+        df,
+        period=("2026-01-10", "2026-01-10"),
+        bots_ua=False,
+        bots_behaviour=False,
+        duplicates=False,
+        near_duplicates=None,
+    )
+    inside = df["timestamp"].between(
+        pd.Timestamp("2026-01-10", tz="Europe/Paris"),
+        pd.Timestamp("2026-01-11", tz="Europe/Paris"),
+        inclusive="left",
+    )
+    usable = (
+        df["timestamp"].notna()
+        & df["event"].notna()
+        & (df["device_id"].notna() | df["user_id"].notna())
+    )
     s = log.summary.set_index("reason")["n"]
     assert s["outside_period"] == (usable & ~inside).sum()
     with pytest.raises(TraceDataError, match="start is not before"):
         pr.traces.clean(df, period=("2026-02-01", "2026-01-01"))
 
 
-log_rows = st.lists(st.tuples(
-    st.sampled_from(["d1", "d2", "d3", None]), st.sampled_from(["C1", None]),
-    st.integers(0, 200), st.sampled_from(["a", "b", None]), st.sampled_from([HUMAN, BOT, None]),
-    st.booleans()), min_size=0, max_size=60)
+log_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["d1", "d2", "d3", None]),
+        st.sampled_from(["C1", None]),
+        st.integers(0, 200),
+        st.sampled_from(["a", "b", None]),
+        st.sampled_from([HUMAN, BOT, None]),
+        st.booleans(),
+    ),
+    min_size=0,
+    max_size=60,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=log_rows, near=st.sampled_from([None, "1s", "30s"]), dup=st.booleans(),
-       beh=st.booleans(), ua=st.booleans())
+@given(
+    rows=log_rows,
+    near=st.sampled_from([None, "1s", "30s"]),
+    dup=st.booleans(),
+    beh=st.booleans(),
+    ua=st.booleans(),
+)
 def test_hypothesis_counts_add_up(rows, near, dup, beh, ua):
-    df = pd.DataFrame({
-        "device_id": pd.Series([r[0] for r in rows], dtype="string"),
-        "user_id": pd.Series([r[1] for r in rows], dtype="string"),
-        "timestamp": pd.Series([pd.NaT if r[5] and r[2] % 7 == 0 else T0 + pd.Timedelta(seconds=r[2] / 4)
-                                for r in rows], dtype="datetime64[us, Europe/Paris]"),
-        "event": pd.Series([r[3] for r in rows], dtype="string"),
-        "user_agent": pd.Series([r[4] for r in rows], dtype="string"),
-    })
-    cleaned, log = pr.traces.clean(df, near_duplicates=near, duplicates=dup, bots_behaviour=beh,
-                                   bots_ua=ua, period=(T0, T0 + pd.Timedelta(seconds=40)))
+    df = pd.DataFrame(
+        {
+            "device_id": pd.Series([r[0] for r in rows], dtype="string"),
+            "user_id": pd.Series([r[1] for r in rows], dtype="string"),
+            "timestamp": pd.Series(
+                [
+                    pd.NaT if r[5] and r[2] % 7 == 0 else T0 + pd.Timedelta(seconds=r[2] / 4)
+                    for r in rows
+                ],
+                dtype="datetime64[us, Europe/Paris]",
+            ),
+            "event": pd.Series([r[3] for r in rows], dtype="string"),
+            "user_agent": pd.Series([r[4] for r in rows], dtype="string"),
+        }
+    )
+    cleaned, log = pr.traces.clean(
+        df,
+        near_duplicates=near,
+        duplicates=dup,
+        bots_behaviour=beh,
+        bots_ua=ua,
+        period=(T0, T0 + pd.Timedelta(seconds=40)),
+    )
     assert log.n_input == len(df)
     assert log.summary["n"].sum() == len(df)
     assert log.n_kept == len(cleaned)

@@ -14,10 +14,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import parcours_research as pr
-from parcours_research.errors import AnalysisError, StudyError
-
 from traces_fixtures import (
     awkward_log,
     brute_force_any,
@@ -27,6 +23,9 @@ from traces_fixtures import (
     log_on,
     person_rows,
 )
+
+import parcours_research as pr
+from parcours_research.errors import AnalysisError, StudyError
 
 MIN = 60_000_000
 STEPS = ["a", "b", "c", "d"]
@@ -43,8 +42,10 @@ def _ours(df, engine, **kw):
 def test_furthest_step_matches_clickhouse(seed, order):
     df = awkward_log(seed)
     rows = person_rows(df)
-    expected = {p: clickhouse_window_funnel(r, STEP_OF, 4, 10 * MIN, strict_order=order == "strict")
-                for p, r in rows.items()}
+    expected = {
+        p: clickhouse_window_funnel(r, STEP_OF, 4, 10 * MIN, strict_order=order == "strict")
+        for p, r in rows.items()
+    }
     for eng in engines():
         got = _ours(df, eng, steps=STEPS, window="10min", order=order)
         assert got == expected, (eng, order)
@@ -60,8 +61,14 @@ def test_sequential_matches_brute_force_with_optional_and_exclusion(seed):
             reach = brute_force_reached(r, STEP_OF, 4, 10 * MIN, optional, exclude)
             expected[p] = max(reach) if reach else 0
         for eng in engines():
-            got = _ours(df, eng, steps=STEPS, window="10min", optional=list(optional) or None,
-                        exclude=list(exclude) or None)
+            got = _ours(
+                df,
+                eng,
+                steps=STEPS,
+                window="10min",
+                optional=list(optional) or None,
+                exclude=list(exclude) or None,
+            )
             assert got == expected, (optional, exclude, eng)
 
 
@@ -75,31 +82,51 @@ def test_any_order_matches_brute_force(seed):
             reach = brute_force_any(r, STEP_OF, 4, 10 * MIN, optional, exclude)
             expected[p] = max(reach) if reach else 0
         for eng in engines():
-            got = _ours(df, eng, steps=STEPS, window="10min", order="any",
-                        optional=list(optional) or None, exclude=list(exclude) or None)
+            got = _ours(
+                df,
+                eng,
+                steps=STEPS,
+                window="10min",
+                order="any",
+                optional=list(optional) or None,
+                exclude=list(exclude) or None,
+            )
             assert got == expected
 
 
 events_st = st.lists(
     st.tuples(st.integers(0, 4), st.integers(0, 25), st.sampled_from(["a", "b", "c", "d", "x"])),
-    min_size=1, max_size=40)
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=events_st, window=st.integers(0, 15), strict=st.booleans())
 def test_hypothesis_clickhouse_and_monotone(events, window, strict):
-    df = pd.DataFrame({"user_id": [f"u{u}" for u, _, _ in events],
-                       "timestamp": [pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(minutes=m)
-                                     for _, m, _ in events],
-                       "event": [e for _, _, e in events]})
+    df = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u, _, _ in events],
+            "timestamp": [
+                pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(minutes=m) for _, m, _ in events
+            ],
+            "event": [e for _, _, e in events],
+        }
+    )
     rows = person_rows(df)
     order = "strict" if strict else "sequential"
-    expected = {p: clickhouse_window_funnel(r, STEP_OF, 4, window * MIN, strict_order=strict)
-                for p, r in rows.items()}
+    expected = {
+        p: clickhouse_window_funnel(r, STEP_OF, 4, window * MIN, strict_order=strict)
+        for p, r in rows.items()
+    }
     for eng in engines():
-        assert _ours(df, eng, steps=STEPS, window=pd.Timedelta(minutes=window), order=order) == expected
-        table = pr.traces.funnel(log_on(df, eng), steps=STEPS, window=pd.Timedelta(minutes=window),
-                                 order=order)
+        assert (
+            _ours(df, eng, steps=STEPS, window=pd.Timedelta(minutes=window), order=order)
+            == expected
+        )
+        table = pr.traces.funnel(
+            log_on(df, eng), steps=STEPS, window=pd.Timedelta(minutes=window), order=order
+        )
         conv = table["converted"].to_numpy()
         assert (np.diff(conv) <= 0).all()
         assert (np.diff(table["entered"].to_numpy()) <= 0).all()
@@ -116,10 +143,19 @@ def test_table_definitions_from_per_user_reference():
         assert table["entered"].tolist() == [len(rows), *conv[:-1]]
         assert table["drop_off"].tolist() == [e - c for e, c in zip(table["entered"], conv)]
         np.testing.assert_allclose(table["rate_from_first"], np.array(conv) / conv[0])
-        np.testing.assert_allclose(table["rate_from_previous"],
-                                   np.array(conv) / np.array([len(rows), *conv[:-1]]))
-        assert list(table.columns) == ["step", "step_index", "optional", "entered", "converted",
-                                       "rate_from_first", "rate_from_previous", "drop_off"]
+        np.testing.assert_allclose(
+            table["rate_from_previous"], np.array(conv) / np.array([len(rows), *conv[:-1]])
+        )
+        assert list(table.columns) == [
+            "step",
+            "step_index",
+            "optional",
+            "entered",
+            "converted",
+            "rate_from_first",
+            "rate_from_previous",
+            "drop_off",
+        ]
 
 
 def test_breakdown_by_group_uses_earliest_event_value():
@@ -130,7 +166,9 @@ def test_breakdown_by_group_uses_earliest_event_value():
         table = pr.traces.funnel(log_on(df, eng), steps=STEPS, window="10min", by="persona")
         for persona, g in table.groupby("persona"):
             users = [p for p in rows if (p[-1] in "02468") == (persona == "p_even")]
-            furthest = np.array([clickhouse_window_funnel(rows[p], STEP_OF, 4, 10 * MIN) for p in users])
+            furthest = np.array(
+                [clickhouse_window_funnel(rows[p], STEP_OF, 4, 10 * MIN) for p in users]
+            )
             assert g["converted"].tolist() == [int((furthest >= k).sum()) for k in range(1, 5)]
             assert g["entered"].iloc[0] == len(users)
 
@@ -146,22 +184,35 @@ def test_time_zone_does_not_change_the_funnel():
 
 def test_ties_count_in_step_order_and_window_is_inclusive():
     t0 = pd.Timestamp("2026-01-01 10:00", tz="UTC")
-    df = pd.DataFrame({
-        "user_id": ["u1", "u1", "u2", "u2", "u3", "u3"],
-        # u1: b written before a at the same instant: ClickHouse orders ties by step -> 2 steps
-        # u2: b exactly one window after a -> inside (inclusive); u3: one microsecond later -> out
-        "timestamp": [t0, t0, t0, t0 + pd.Timedelta("10min"), t0,
-                      t0 + pd.Timedelta("10min") + pd.Timedelta(microseconds=1)],
-        "event": ["b", "a", "a", "b", "a", "b"],
-    })
+    df = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2", "u3", "u3"],
+            # u1: b written before a at the same instant: ClickHouse orders ties by step -> 2 steps
+            # u2: b exactly one window after a -> inside (inclusive); u3: one microsecond later -> out
+            "timestamp": [
+                t0,
+                t0,
+                t0,
+                t0 + pd.Timedelta("10min"),
+                t0,
+                t0 + pd.Timedelta("10min") + pd.Timedelta(microseconds=1),
+            ],
+            "event": ["b", "a", "a", "b", "a", "b"],
+        }
+    )
     for eng in engines():
         got = _ours(df, eng, steps=["a", "b"], window="10min")
         assert got == {"u1": 2, "u2": 2, "u3": 1}
 
 
 def test_step_as_list_and_touchpoints():
-    df = pd.DataFrame({"user_id": ["u1"] * 3, "event": ["home", "quote_a", "buy"],
-                       "timestamp": pd.date_range("2026-01-01", periods=3, freq="min", tz="UTC")})
+    df = pd.DataFrame(
+        {
+            "user_id": ["u1"] * 3,
+            "event": ["home", "quote_a", "buy"],
+            "timestamp": pd.date_range("2026-01-01", periods=3, freq="min", tz="UTC"),
+        }
+    )
     for eng in engines():
         got = _ours(df, eng, steps=["home", ["quote_a", "quote_b"], "buy"], window="1D")
         assert got == {"u1": 3}

@@ -13,18 +13,29 @@ T0 = pd.Timestamp("2026-02-01 09:00", tz="UTC")
 
 def _log():
     rows = [
-        ("d1", None, "home"), ("d1", "C1", "login"), ("d1", None, "quote"),    # d1 -> C1 by login
-        ("d2", None, "home"),                                                  # d2 -> C2 by the map
-        ("d3", "C3", "login"), ("d3", "C4", "login"), ("d3", None, "home"),    # shared: conflict
-        ("d4", None, "home"),                                                  # unknown device
-        ("d5", None, "home"),                                                  # map says C5 and C6
+        ("d1", None, "home"),
+        ("d1", "C1", "login"),
+        ("d1", None, "quote"),  # d1 -> C1 by login
+        ("d2", None, "home"),  # d2 -> C2 by the map
+        ("d3", "C3", "login"),
+        ("d3", "C4", "login"),
+        ("d3", None, "home"),  # shared: conflict
+        ("d4", None, "home"),  # unknown device
+        ("d5", None, "home"),  # map says C5 and C6
     ]
-    return pd.DataFrame({"device_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
-                         "event": [r[2] for r in rows],
-                         "timestamp": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))]})
+    return pd.DataFrame(
+        {
+            "device_id": [r[0] for r in rows],
+            "user_id": [r[1] for r in rows],
+            "event": [r[2] for r in rows],
+            "timestamp": [T0 + pd.Timedelta(minutes=i) for i in range(len(rows))],
+        }
+    )
 
 
-IDMAP = pd.DataFrame({"device_id": ["d2", "d5", "d5", "d1"], "customer_id": ["C2", "C5", "C6", "C1"]})
+IDMAP = pd.DataFrame(
+    {"device_id": ["d2", "d5", "d5", "d1"], "customer_id": ["C2", "C5", "C6", "C1"]}
+)
 
 
 def test_stitch_fills_customers_and_reports_conflicts():
@@ -32,7 +43,11 @@ def test_stitch_fills_customers_and_reports_conflicts():
     assert out["user_id"].tolist() == ["C1", "C1", "C1", "C2", "C3", "C4", "d3", "d4", "d5"]
     assert out["identified"].tolist() == [True] * 6 + [False] * 3
     assert conflicts[["device_id", "user_id"]].values.tolist() == [
-        ["d3", "C3"], ["d3", "C4"], ["d5", "C5"], ["d5", "C6"]]
+        ["d3", "C3"],
+        ["d3", "C4"],
+        ["d5", "C5"],
+        ["d5", "C6"],
+    ]
     assert conflicts["source"].tolist() == ["events", "events", "identity_map", "identity_map"]
     assert conflicts["n_events"].tolist() == [1, 1, 0, 0]
     assert (conflicts["n_customers"] == 2).all()
@@ -49,8 +64,12 @@ def test_login_events_restriction_and_sources():
     assert out["user_id"].tolist()[:4] == ["C1", "C1", "C1", "C2"]
     both = pr.traces.stitch(_log(), identity_map=IDMAP)[1]
     assert "both" not in set(both["source"])
-    _, c = pr.traces.stitch(_log(), identity_map=IDMAP.assign(device_id=["d2", "d5", "d5", "d3"],
-                                                              customer_id=["C2", "C5", "C6", "C3"]))
+    _, c = pr.traces.stitch(
+        _log(),
+        identity_map=IDMAP.assign(
+            device_id=["d2", "d5", "d5", "d3"], customer_id=["C2", "C5", "C6", "C3"]
+        ),
+    )
     assert c.loc[(c["device_id"] == "d3") & (c["user_id"] == "C3"), "source"].item() == "both"
 
 

@@ -13,30 +13,54 @@ import pytest
 import parcours_research as pr
 from parcours_research.errors import TraceDataError
 
-RAW = pd.DataFrame({
-    "device": ["d1", "d1", "d2", "d2", "d3"],
-    "customer": ["", "C1", "C2", "", ""],
-    "when": ["2026-03-29T01:30:00+01:00", "2026-03-29 03:30:00", "2026-03-29T00:15:00Z",
-             "not-a-date", "2026-03-29T04:00:00.250+02:00"],
-    "what": ["home", "login", "home", "quote", "home"],
-    "ua": ["Mozilla/5.0", "Mozilla/5.0", "curl/8.0", "Mozilla/5.0", ""],
-    "page": ["/", "/login", "/", "/devis", "/"],
-})
-MAP = {"user_id": "customer", "device_id": "device", "timestamp": "when", "event": "what",
-       "user_agent": "ua"}
-EXPECTED_UTC = [pd.Timestamp("2026-03-29 00:30", tz="UTC"),
-                pd.Timestamp("2026-03-29 01:30", tz="UTC"),  # naive 03:30 Paris = 01:30 UTC (DST)
-                pd.Timestamp("2026-03-29 00:15", tz="UTC"), pd.NaT,
-                pd.Timestamp("2026-03-29 02:00:00.250", tz="UTC")]
+RAW = pd.DataFrame(
+    {
+        "device": ["d1", "d1", "d2", "d2", "d3"],
+        "customer": ["", "C1", "C2", "", ""],
+        "when": [
+            "2026-03-29T01:30:00+01:00",
+            "2026-03-29 03:30:00",
+            "2026-03-29T00:15:00Z",
+            "not-a-date",
+            "2026-03-29T04:00:00.250+02:00",
+        ],
+        "what": ["home", "login", "home", "quote", "home"],
+        "ua": ["Mozilla/5.0", "Mozilla/5.0", "curl/8.0", "Mozilla/5.0", ""],
+        "page": ["/", "/login", "/", "/devis", "/"],
+    }
+)
+MAP = {
+    "user_id": "customer",
+    "device_id": "device",
+    "timestamp": "when",
+    "event": "what",
+    "user_agent": "ua",
+}
+EXPECTED_UTC = [
+    pd.Timestamp("2026-03-29 00:30", tz="UTC"),
+    pd.Timestamp("2026-03-29 01:30", tz="UTC"),  # naive 03:30 Paris = 01:30 UTC (DST)
+    pd.Timestamp("2026-03-29 00:15", tz="UTC"),
+    pd.NaT,
+    pd.Timestamp("2026-03-29 02:00:00.250", tz="UTC"),
+]
 
 
 def _check(log):
     df = log.to_pandas()
-    assert list(df.columns[:6]) == ["row_id", "user_id", "device_id", "timestamp", "event", "user_agent"]
+    assert list(df.columns[:6]) == [
+        "row_id",
+        "user_id",
+        "device_id",
+        "timestamp",
+        "event",
+        "user_agent",
+    ]
     assert df["row_id"].tolist() == [0, 1, 2, 3, 4]
     assert str(df["timestamp"].dt.tz) == "Europe/Paris"
     got = df["timestamp"].dt.tz_convert("UTC").tolist()
-    assert [g if pd.notna(g) else None for g in got] == [e if pd.notna(e) else None for e in EXPECTED_UTC]
+    assert [g if pd.notna(g) else None for g in got] == [
+        e if pd.notna(e) else None for e in EXPECTED_UTC
+    ]
     assert df["user_id"].isna().tolist() == [True, False, False, True, True]
     assert df["user_agent"].isna().tolist() == [False, False, False, False, True]
     assert df["page"].tolist() == RAW["page"].tolist()
@@ -63,8 +87,13 @@ def test_jsonl_and_parquet(tmp_path):
 
 
 def test_parquet_timestamp_types_and_several_files(tmp_path):
-    aware = pd.DataFrame({"user_id": ["u1", "u2"], "event": ["a", "b"],
-                          "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00"], utc=True)})
+    aware = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "event": ["a", "b"],
+            "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00"], utc=True),
+        }
+    )
     naive = aware.assign(timestamp=aware["timestamp"].dt.tz_localize(None))
     pq.write_table(pa.Table.from_pandas(aware, preserve_index=False), tmp_path / "a.parquet")
     pq.write_table(pa.Table.from_pandas(naive, preserve_index=False), tmp_path / "b.parquet")
@@ -72,8 +101,13 @@ def test_parquet_timestamp_types_and_several_files(tmp_path):
     b = pr.traces.read_events(tmp_path / "b.parquet", timezone="Europe/Paris").to_pandas()
     assert a["timestamp"].tolist() == aware["timestamp"].tolist()
     # a naive 10:00 read as Paris time is 09:00 UTC
-    assert b["timestamp"].dt.tz_convert("UTC").tolist() == (aware["timestamp"] - pd.Timedelta("1h")).tolist()
-    both = pr.traces.read_events(str(tmp_path / "a.parquet").replace("a.parquet", "[ab].parquet")).to_pandas()
+    assert (
+        b["timestamp"].dt.tz_convert("UTC").tolist()
+        == (aware["timestamp"] - pd.Timedelta("1h")).tolist()
+    )
+    both = pr.traces.read_events(
+        str(tmp_path / "a.parquet").replace("a.parquet", "[ab].parquet")
+    ).to_pandas()
     assert both["row_id"].tolist() == [0, 1, 2, 3]
 
 
@@ -82,21 +116,50 @@ def test_numeric_timestamps_need_a_unit(tmp_path):
     df.to_parquet(tmp_path / "n.parquet")
     with pytest.raises(TraceDataError, match="timestamp_unit"):
         pr.traces.read_events(tmp_path / "n.parquet", columns={"timestamp": "ts"})
-    log = pr.traces.read_events(tmp_path / "n.parquet", columns={"timestamp": "ts"}, timestamp_unit="s")
+    log = pr.traces.read_events(
+        tmp_path / "n.parquet", columns={"timestamp": "ts"}, timestamp_unit="s"
+    )
     assert log.to_pandas()["timestamp"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")
 
 
 def _ga4_rows():
     def params(sid, page):
-        return [{"key": "ga_session_id", "value": {"string_value": None, "int_value": sid, "double_value": None}},
-                {"key": "page_location", "value": {"string_value": page, "int_value": None, "double_value": None}}]
+        return [
+            {
+                "key": "ga_session_id",
+                "value": {"string_value": None, "int_value": sid, "double_value": None},
+            },
+            {
+                "key": "page_location",
+                "value": {"string_value": page, "int_value": None, "double_value": None},
+            },
+        ]
+
     return [
-        {"event_date": "20260105", "event_timestamp": 1_767_600_000_000_000, "event_name": "page_view",
-         "user_pseudo_id": "p1", "user_id": None, "event_params": params(11, "https://x/")},
-        {"event_date": "20260105", "event_timestamp": 1_767_600_000_500_000, "event_name": "login",
-         "user_pseudo_id": "p1", "user_id": "C9", "event_params": params(11, "https://x/login")},
-        {"event_date": "20260105", "event_timestamp": 1_767_600_100_000_000, "event_name": "page_view",
-         "user_pseudo_id": "p2", "user_id": None, "event_params": params(12, "https://x/a")},
+        {
+            "event_date": "20260105",
+            "event_timestamp": 1_767_600_000_000_000,
+            "event_name": "page_view",
+            "user_pseudo_id": "p1",
+            "user_id": None,
+            "event_params": params(11, "https://x/"),
+        },
+        {
+            "event_date": "20260105",
+            "event_timestamp": 1_767_600_000_500_000,
+            "event_name": "login",
+            "user_pseudo_id": "p1",
+            "user_id": "C9",
+            "event_params": params(11, "https://x/login"),
+        },
+        {
+            "event_date": "20260105",
+            "event_timestamp": 1_767_600_100_000_000,
+            "event_name": "page_view",
+            "user_pseudo_id": "p2",
+            "user_id": None,
+            "event_params": params(12, "https://x/a"),
+        },
     ]
 
 
@@ -124,7 +187,9 @@ def test_errors_list_every_problem(tmp_path):
     path = tmp_path / "events.csv"
     RAW.to_csv(path, index=False)
     with pytest.raises(TraceDataError) as info:
-        pr.traces.read_events(path, columns={"user_id": "cust", "timestamp": "time", "event": "what"})
+        pr.traces.read_events(
+            path, columns={"user_id": "cust", "timestamp": "time", "event": "what"}
+        )
     msgs = [p.message for p in info.value.problems]
     assert any("'cust'" in m for m in msgs) and any("'time'" in m for m in msgs)
     with pytest.raises(TraceDataError, match="file not found"):
@@ -132,8 +197,11 @@ def test_errors_list_every_problem(tmp_path):
     with pytest.raises(TraceDataError, match="time zone"):
         pr.traces.read_events(path, columns=MAP, timezone="Mars/Olympus")
     with pytest.raises(TraceDataError, match="time-zone-aware"):
-        pr.traces.clean(pd.DataFrame({"user_id": ["u"], "event": ["a"],
-                                      "timestamp": [pd.Timestamp("2026-01-01")]}))
+        pr.traces.clean(
+            pd.DataFrame(
+                {"user_id": ["u"], "event": ["a"], "timestamp": [pd.Timestamp("2026-01-01")]}
+            )
+        )
 
 
 def test_study_integration():
@@ -142,7 +210,9 @@ def test_study_integration():
     assert log.timezone == study.traces.timezone
     assert log.meta["funnel"] == tuple(study.traces.funnel)
     head = log.head(3)
-    assert {"row_id", "user_id", "device_id", "timestamp", "event", "user_agent", "page"} <= set(head.columns)
+    assert {"row_id", "user_id", "device_id", "timestamp", "event", "user_agent", "page"} <= set(
+        head.columns
+    )
     table = pr.traces.funnel(pr.traces.sessionize(pr.traces.clean(log)[0]))
     assert table["step"].tolist() == list(study.traces.funnel)
     assert "EventLog(" in repr(log) and "<table" in log._repr_html_()

@@ -44,11 +44,23 @@ def test_sessionize_matches_reference(seed):
 
 def test_gap_of_exactly_the_limit_stays_in_the_session():
     t0 = pd.Timestamp("2026-01-01", tz="UTC")
-    df = pd.DataFrame({"user_id": ["u"] * 3, "event": ["a", "b", "c"],
-                       "timestamp": [t0, t0 + pd.Timedelta("30min"),
-                                     t0 + pd.Timedelta("60min") + pd.Timedelta(microseconds=1)]})
+    df = pd.DataFrame(
+        {
+            "user_id": ["u"] * 3,
+            "event": ["a", "b", "c"],
+            "timestamp": [
+                t0,
+                t0 + pd.Timedelta("30min"),
+                t0 + pd.Timedelta("60min") + pd.Timedelta(microseconds=1),
+            ],
+        }
+    )
     for eng in engines():
-        assert pr.traces.sessionize(log_on(df, eng)).to_pandas()["session_id"].tolist() == ["u:1", "u:1", "u:2"]
+        assert pr.traces.sessionize(log_on(df, eng)).to_pandas()["session_id"].tolist() == [
+            "u:1",
+            "u:1",
+            "u:2",
+        ]
     out = pr.traces.sessionize(df)
     assert isinstance(out, pd.DataFrame) and str(out["timestamp"].dt.tz) == "UTC"
 
@@ -56,9 +68,13 @@ def test_gap_of_exactly_the_limit_stays_in_the_session():
 def _pm4py_frame(df: pd.DataFrame, case: dict) -> pd.DataFrame:
     """The log in file order with its case id; pm4py sorts by (case, timestamp) with a stable
     lexsort, so ties keep file order, like row_id."""
-    out = pd.DataFrame({"case:concept:name": [case[i] for i in range(len(df))],
-                        "concept:name": df["event"].astype(str).to_numpy(),
-                        "time:timestamp": df["timestamp"].dt.tz_convert("UTC").to_numpy()})
+    out = pd.DataFrame(
+        {
+            "case:concept:name": [case[i] for i in range(len(df))],
+            "concept:name": df["event"].astype(str).to_numpy(),
+            "time:timestamp": df["timestamp"].dt.tz_convert("UTC").to_numpy(),
+        }
+    )
     return out
 
 
@@ -80,7 +96,8 @@ def test_transitions_and_variants_match_pm4py(seed, within):
         # not assigned) and reads cases as contiguous blocks: give it the frame sorted the way it
         # means to sort it, by (case, timestamp, position in the file).
         ordered = frame.rename_axis("_pos").sort_values(
-            ["case:concept:name", "time:timestamp", "_pos"], kind="stable")
+            ["case:concept:name", "time:timestamp", "_pos"], kind="stable"
+        )
         pm_variants = pm4py.get_variants(ordered)
     n_cases = frame["case:concept:name"].nunique()
     pm_variants = {k: (v if isinstance(v, int) else len(v)) for k, v in pm_variants.items()}
@@ -100,7 +117,9 @@ def test_transitions_and_variants_match_pm4py(seed, within):
 def test_transition_median_durations():
     df = awkward_log(7, n_users=25)
     ref = reference_sessions(df, GAP)
-    t = (df["timestamp"].dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    t = (df["timestamp"].dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(
+        microseconds=1
+    )
     durations: dict[tuple, list] = {}
     by_case: dict[str, list] = {}
     for i in range(len(df)):
@@ -135,10 +154,14 @@ def test_time_to_step_kaplan_meier_by_hand():
     t0 = pd.Timestamp("2026-01-01", tz="UTC")
     day = pd.Timedelta("1D")
     rows = [  # persona A: reach after 1, 2, censored at 4 (end = day 4); B: reach after 3
-        ("u1", t0, "start", "A"), ("u1", t0 + day, "buy", "A"),
-        ("u2", t0, "start", "A"), ("u2", t0 + 2 * day, "buy", "A"),
-        ("u3", t0, "start", "A"), ("u3", t0 + day / 2, "look", "A"),
-        ("u4", t0 + day, "start", "B"), ("u4", t0 + 4 * day, "buy", "B"),
+        ("u1", t0, "start", "A"),
+        ("u1", t0 + day, "buy", "A"),
+        ("u2", t0, "start", "A"),
+        ("u2", t0 + 2 * day, "buy", "A"),
+        ("u3", t0, "start", "A"),
+        ("u3", t0 + day / 2, "look", "A"),
+        ("u4", t0 + day, "start", "B"),
+        ("u4", t0 + 4 * day, "buy", "B"),
     ]
     df = pd.DataFrame(rows, columns=["user_id", "timestamp", "event", "persona"])
     res = pr.traces.time_to_step(df, step="buy", by="persona", end=t0 + 4 * day)

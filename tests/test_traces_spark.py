@@ -20,27 +20,45 @@ def spark():
         pytest.skip("Java is not installed")
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("parcours-test")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.ui.enabled", "false").getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("parcours-test")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
 
 def _pipeline(path, engine, idmap):
-    log = pr.traces.read_events(path, engine=engine, timezone="Europe/Paris",
-                                columns={"user_id": "customer", "device_id": "device",
-                                         "timestamp": "ts", "event": "name", "user_agent": "ua"})
+    log = pr.traces.read_events(
+        path,
+        engine=engine,
+        timezone="Europe/Paris",
+        columns={
+            "user_id": "customer",
+            "device_id": "device",
+            "timestamp": "ts",
+            "event": "name",
+            "user_agent": "ua",
+        },
+    )
     cleaned, clog = pr.traces.clean(log, period=("2026-03-28", "2026-03-30"))
     stitched, conflicts = pr.traces.stitch(cleaned, identity_map=idmap)
     sessions = pr.traces.sessionize(stitched, gap="5min")
-    out = {"log": clog.summary, "bots": clog.bots, "conflicts": conflicts,
-           "sessions": sessions.to_pandas()[["row_id", "user_id", "session_id"]]}
+    out = {
+        "log": clog.summary,
+        "bots": clog.bots,
+        "conflicts": conflicts,
+        "sessions": sessions.to_pandas()[["row_id", "user_id", "session_id"]],
+    }
     for order in ("sequential", "strict", "any"):
         out[order] = pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min", order=order)
-    out["per_user"] = pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min", per_user=True,
-                                       exclude="x", optional=[2])
+    out["per_user"] = pr.traces.funnel(
+        sessions, steps=["a", "b", "c"], window="10min", per_user=True, exclude="x", optional=[2]
+    )
     out["transitions"] = pr.traces.transitions(sessions)
     out["variants"] = pr.traces.variants(sessions, top=None)
     return out
@@ -48,27 +66,40 @@ def _pipeline(path, engine, idmap):
 
 def test_spark_matches_duckdb(spark, tmp_path):
     df = awkward_log(3, n_users=25)
-    raw = pd.DataFrame({
-        "device": [f"d{u[1:]}" for u in df["user_id"]],
-        "customer": [u if i % 3 == 0 else "" for i, u in enumerate(df["user_id"])],
-        "ts": df["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"(\d\d)$", r":\1", regex=True),
-        "name": df["event"],
-        "ua": ["Googlebot/2.1" if i % 41 == 0 else "Mozilla/5.0" for i in range(len(df))],
-    })
+    raw = pd.DataFrame(
+        {
+            "device": [f"d{u[1:]}" for u in df["user_id"]],
+            "customer": [u if i % 3 == 0 else "" for i, u in enumerate(df["user_id"])],
+            "ts": df["timestamp"]
+            .dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+            .str.replace(r"(\d\d)$", r":\1", regex=True),
+            "name": df["event"],
+            "ua": ["Googlebot/2.1" if i % 41 == 0 else "Mozilla/5.0" for i in range(len(df))],
+        }
+    )
     raw = pd.concat([raw, raw.iloc[[1, 2]]], ignore_index=True)  # exact duplicates
     raw.loc[len(raw) - 1, "ts"] = "garbage"
     path = tmp_path / "events.csv"
     raw.to_csv(path, index=False)
-    idmap = pd.DataFrame({"device_id": ["d001", "d002", "d002"], "customer_id": ["u001", "u002", "u777"]})
+    idmap = pd.DataFrame(
+        {"device_id": ["d001", "d002", "d002"], "customer_id": ["u001", "u002", "u777"]}
+    )
     duck = _pipeline(str(path), pr.traces.DuckDBEngine(), idmap)
     sp = _pipeline(str(path), pr.traces.SparkEngine(spark), idmap)
     for key in duck:
-        a = duck[key].sort_values(list(duck[key].columns[:2])).reset_index(drop=True) \
-            if key == "sessions" else duck[key]
-        b = sp[key].sort_values(list(sp[key].columns[:2])).reset_index(drop=True) \
-            if key == "sessions" else sp[key]
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True),
-                                      check_dtype=False, obj=key)
+        a = (
+            duck[key].sort_values(list(duck[key].columns[:2])).reset_index(drop=True)
+            if key == "sessions"
+            else duck[key]
+        )
+        b = (
+            sp[key].sort_values(list(sp[key].columns[:2])).reset_index(drop=True)
+            if key == "sessions"
+            else sp[key]
+        )
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False, obj=key
+        )
     assert duck["log"]["n"].sum() == len(raw)
     # the comparison is not between empty tables
     s = duck["log"].set_index("reason")["n"]

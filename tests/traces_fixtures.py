@@ -10,8 +10,13 @@ import parcours_research as pr
 VOCAB = ["a", "b", "c", "d", "x"]
 
 
-def awkward_log(seed: int, n_users: int = 30, tz: str = "Europe/Paris", max_events: int = 12,
-                spread_minutes: int = 40) -> pd.DataFrame:
+def awkward_log(
+    seed: int,
+    n_users: int = 30,
+    tz: str = "Europe/Paris",
+    max_events: int = 12,
+    spread_minutes: int = 40,
+) -> pd.DataFrame:
     """Events with ties (minute-rounded times), rows out of order, single-event users, and a
     time zone with a DST change (2026-03-29 in Europe/Paris)."""
     rng = np.random.default_rng(seed)
@@ -21,8 +26,13 @@ def awkward_log(seed: int, n_users: int = 30, tz: str = "Europe/Paris", max_even
         k = 1 if u % 7 == 0 else int(rng.integers(1, max_events + 1))
         for _ in range(k):
             minute = int(rng.integers(0, spread_minutes))
-            rows.append({"user_id": f"u{u:03d}", "timestamp": base + pd.Timedelta(minutes=minute),
-                         "event": str(rng.choice(VOCAB, p=[0.3, 0.25, 0.2, 0.15, 0.1]))})
+            rows.append(
+                {
+                    "user_id": f"u{u:03d}",
+                    "timestamp": base + pd.Timedelta(minutes=minute),
+                    "event": str(rng.choice(VOCAB, p=[0.3, 0.25, 0.2, 0.15, 0.1])),
+                }
+            )
     df = pd.DataFrame(rows)
     df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)  # out of order in the file
     df["timestamp"] = df["timestamp"].dt.tz_convert(tz)
@@ -31,7 +41,10 @@ def awkward_log(seed: int, n_users: int = 30, tz: str = "Europe/Paris", max_even
 
 def engines():
     """A fast DuckDB engine and a pure-SQL one (the same SQL Spark runs)."""
-    return [pr.traces.DuckDBEngine(fast=True, threads=1), pr.traces.DuckDBEngine(fast=False, threads=1)]
+    return [
+        pr.traces.DuckDBEngine(fast=True, threads=1),
+        pr.traces.DuckDBEngine(fast=False, threads=1),
+    ]
 
 
 def log_on(df: pd.DataFrame, engine):
@@ -42,7 +55,9 @@ def log_on(df: pd.DataFrame, engine):
 
 def person_rows(df: pd.DataFrame) -> dict[str, list[tuple[int, str, int]]]:
     """``{person: [(t_us, event, row_id), ...]}`` in file order."""
-    t = (df["timestamp"].dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    t = (df["timestamp"].dt.tz_convert("UTC") - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(
+        microseconds=1
+    )
     person = df["user_id"].astype(object).where(df["user_id"].notna(), df.get("device_id"))
     out: dict[str, list] = {}
     for i, (p, tt, e) in enumerate(zip(person, t, df["event"])):
@@ -51,11 +66,13 @@ def person_rows(df: pd.DataFrame) -> dict[str, list[tuple[int, str, int]]]:
 
 
 # -- funnel references ----------------------------------------------------------------------------
-def clickhouse_window_funnel(rows, step_of: dict, n: int, window: int, strict_order: bool = False) -> int:
+def clickhouse_window_funnel(
+    rows, step_of: dict, n: int, window: int, strict_order: bool = False
+) -> int:
     """A line-by-line transcription of ClickHouse's ``windowFunnel`` (AggregateFunctionWindowFunnel,
     getEventLevelNonStrictOnce) for one person: events sorted by (timestamp, condition index)."""
     lst = []
-    for ts, ev, rid in sorted(rows, key=lambda r: r[2]):  # insertion order: file order
+    for ts, ev, _rid in sorted(rows, key=lambda r: r[2]):  # insertion order: file order
         k = step_of.get(ev, 0)
         if k:
             lst.append((ts, k))

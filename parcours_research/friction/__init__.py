@@ -42,7 +42,7 @@ from __future__ import annotations
 from ._table import ALL, EXTRA_COLUMNS, TEST_COLUMNS
 from .correction import CORRECTIONS, correct
 from .counts import reach, trace_counts
-from .paths import test_paths
+from .paths import customer_paths, test_paths
 from .qual import test_qual
 from .survey import rao_scott, test_survey
 from .traces import test_traces
@@ -57,6 +57,7 @@ __all__ = [
     "TEST_COLUMNS",
     "Triangulation",
     "correct",
+    "customer_paths",
     "rao_scott",
     "reach",
     "test",
@@ -97,8 +98,10 @@ def test(data, source: str = "all", **options):
     if source != "all":
         return _RUNNERS[source](data, **options)
     if not hasattr(data, "journey"):
-        raise AnalysisError("source='all' needs a loaded study; pass source='traces', 'survey' or 'qual' "
-                            "for a DataFrame.")
+        raise AnalysisError(
+            "source='all' needs a loaded study; pass source='traces', 'survey' or 'qual' "
+            "for a DataFrame."
+        )
     import pandas as pd
 
     parts = []
@@ -108,8 +111,11 @@ def test(data, source: str = "all", **options):
         parts.append(test_survey(data, **options))
     if data.qual is not None:
         parts.append(test_qual(data, **options))
-    return pd.concat(parts, ignore_index=True) if parts else test_traces(pd.DataFrame(
-        columns=["step", "touchpoint", "persona", "n", "k"]))
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else test_traces(pd.DataFrame(columns=["step", "touchpoint", "persona", "n", "k"]))
+    )
 
 
 test.__test__ = False  # not a pytest test

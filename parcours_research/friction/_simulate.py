@@ -89,13 +89,23 @@ def simulate_sources(design: SimDesign, rng: np.random.Generator):
     n_pp = rng.multinomial(d.n_users, d.shares)
     for j, tp in enumerate(tps):
         for i, p in enumerate(personas):
-            rate = d.conversion - (d.conversion_drop if d.planted and i == d.persona and j == d.touchpoint else 0.0)
+            rate = d.conversion - (
+                d.conversion_drop if d.planted and i == d.persona and j == d.touchpoint else 0.0
+            )
             n_before = rng.binomial(n_pp[i], 0.5)
             for per, m in (("before", n_before), ("after", n_pp[i] - n_before)):
                 rows.append((f"s{j}", tp, p, per, m, rng.binomial(m, rate), d.conversion))
-    counts = pd.DataFrame(rows, columns=["step", "touchpoint", "persona", "period", "n", "k", "target"])
-    counts["period"] = pd.Categorical(counts["period"], categories=["before", "after"], ordered=True)
-    tot = counts.groupby(["step", "touchpoint", "period"], observed=True, sort=False)[["n", "k"]].sum().reset_index()
+    counts = pd.DataFrame(
+        rows, columns=["step", "touchpoint", "persona", "period", "n", "k", "target"]
+    )
+    counts["period"] = pd.Categorical(
+        counts["period"], categories=["before", "after"], ordered=True
+    )
+    tot = (
+        counts.groupby(["step", "touchpoint", "period"], observed=True, sort=False)[["n", "k"]]
+        .sum()
+        .reset_index()
+    )
     counts = pd.concat([counts, tot.assign(persona="all", target=d.conversion)], ignore_index=True)
     # interviews
     a = d.negative * d.negative_concentration
@@ -108,10 +118,16 @@ def simulate_sources(design: SimDesign, rng: np.random.Generator):
             p_neg = rng.beta(a, b)
             picks = rng.choice(T, size=min(d.excerpts_per_participant, T), replace=False)
             for t in picks:
-                pn = d.negative_share if d.planted and i == d.persona and t == d.touchpoint else p_neg
+                pn = (
+                    d.negative_share
+                    if d.planted and i == d.persona and t == d.touchpoint
+                    else p_neg
+                )
                 k += 1
                 ex_rows.append((f"E{k}", part, p, tps[t], -1.0 if rng.random() < pn else 1.0))
-    excerpts = pd.DataFrame(ex_rows, columns=["excerpt_id", "participant", "persona", "touchpoint", "valence"])
+    excerpts = pd.DataFrame(
+        ex_rows, columns=["excerpt_id", "participant", "persona", "touchpoint", "valence"]
+    )
     return counts, resp, excerpts, targets
 
 
@@ -135,6 +151,7 @@ def run_one(design: SimDesign, seed: int, *, alpha: float = 0.05, correction: st
     tp, p = f"t{design.touchpoint}", design.personas[design.persona]
     out = {"seed": seed}
     for s, t in tables.items():
+        out[f"{s}_m"] = int(t["p_value"].notna().sum())
         out[f"{s}_any"] = bool(t["significant"].any())
         out[f"{s}_friction_any"] = bool(t["friction"].any())
         cell = t[(t["touchpoint"] == tp) & (t["persona"] == p)]

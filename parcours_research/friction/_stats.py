@@ -12,6 +12,8 @@ Conventions: ``k`` successes out of ``n`` trials; differences are group minus re
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import stats
 
@@ -36,6 +38,7 @@ __all__ = [
 ALTERNATIVES = ("worse", "two-sided")
 
 
+@lru_cache(maxsize=64)
 def _z(conf: float) -> float:
     return float(stats.norm.ppf(0.5 + conf / 2))
 
@@ -160,12 +163,15 @@ def binom_exact(k, n, p0, alternative: str = "two-sided") -> np.ndarray:
     out = np.full(k.shape, np.nan)
     for i in range(k.size):
         if n[i] > 0 and 0 <= p0[i] <= 1:
-            out[i] = stats.binomtest(int(k[i]), int(n[i]), float(p0[i]), alternative=alternative).pvalue
+            out[i] = stats.binomtest(
+                int(k[i]), int(n[i]), float(p0[i]), alternative=alternative
+            ).pvalue
     return out
 
 
-def two_proportions(k1, n1, k2, n2, alternative: str = "two-sided", method: str = "auto",
-                    min_expected: float = 5.0):
+def two_proportions(
+    k1, n1, k2, n2, alternative: str = "two-sided", method: str = "auto", min_expected: float = 5.0
+):
     """Compare two independent proportions, group 1 against group 2.
 
     ``method="auto"`` uses Fisher's exact test when a cell of the 2×2 table has an expected
@@ -178,7 +184,9 @@ def two_proportions(k1, n1, k2, n2, alternative: str = "two-sided", method: str 
     k = k1 + k2
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = k / n
-        expected = np.minimum.reduce([n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled)])
+        expected = np.minimum.reduce(
+            [n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled)]
+        )
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (k1 / n1 - k2 / n2) / se
     if alternative == "less":
@@ -219,7 +227,9 @@ def t_pvalue(t, df, alternative: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # minimum detectable effects
 # ---------------------------------------------------------------------------------------------
-def mde_h(n1, n2=None, alpha: float = 0.05, power: float = 0.8, alternative: str = "worse") -> np.ndarray:
+def mde_h(
+    n1, n2=None, alpha: float = 0.05, power: float = 0.8, alternative: str = "worse"
+) -> np.ndarray:
     """Smallest Cohen's h a z test detects with probability ``power``.
 
     ``h = (z_{1−α'} + z_{power}) √(1/n1 + 1/n2)`` with ``α' = α`` one-sided, ``α/2`` two-sided
@@ -248,7 +258,9 @@ def h_to_difference(p_ref, h, worse_sign: int) -> np.ndarray:
     return np.abs(p - p_ref)
 
 
-def mde_t(se, df, alpha: float = 0.05, power: float = 0.8, alternative: str = "worse") -> np.ndarray:
+def mde_t(
+    se, df, alpha: float = 0.05, power: float = 0.8, alternative: str = "worse"
+) -> np.ndarray:
     """Minimum detectable effect of a t test with standard error ``se`` and ``df`` degrees of
     freedom: ``(t_{1−α', df} + t_{power, df}) × se`` (Bloom 1995, *Evaluation Review* 19:547).
     """

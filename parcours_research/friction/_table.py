@@ -12,25 +12,92 @@ from .correction import FAMILY_LEVELS, correct
 __all__ = ["TEST_COLUMNS", "EXTRA_COLUMNS", "ALL", "finish", "check_common", "empty_table"]
 
 #: The first columns of every test table, in this order.
-TEST_COLUMNS = ["touchpoint", "persona", "source", "test", "statistic", "p_value", "p_adj", "family",
-                "effect_size", "ci_low", "ci_high", "n", "significant"]
+TEST_COLUMNS = [
+    "touchpoint",
+    "persona",
+    "source",
+    "test",
+    "statistic",
+    "p_value",
+    "p_adj",
+    "family",
+    "effect_size",
+    "ci_low",
+    "ci_high",
+    "n",
+    "significant",
+]
 #: Further columns, in this order (see :func:`parcours_research.friction.test`).
-EXTRA_COLUMNS = ["direction", "friction", "step", "group", "comparison", "method", "estimate", "reference",
-                 "n_ref", "effect_measure", "std_effect", "std_measure", "std_ci_low", "std_ci_high",
-                 "odds_ratio", "or_ci_low", "or_ci_high", "mde", "mde_std", "df", "df2", "alternative",
-                 "correction"]
+EXTRA_COLUMNS = [
+    "direction",
+    "friction",
+    "step",
+    "group",
+    "comparison",
+    "method",
+    "estimate",
+    "reference",
+    "n_ref",
+    "effect_measure",
+    "std_effect",
+    "std_measure",
+    "std_ci_low",
+    "std_ci_high",
+    "odds_ratio",
+    "or_ci_low",
+    "or_ci_high",
+    "mde",
+    "mde_std",
+    "df",
+    "df2",
+    "alternative",
+    "correction",
+]
 #: The persona label of rows about everyone.
 ALL = "all"
 
-_STRING = ["touchpoint", "persona", "source", "test", "family", "direction", "step", "group", "comparison",
-           "method", "effect_measure", "std_measure", "alternative", "correction"]
-_FLOAT = ["statistic", "p_value", "p_adj", "effect_size", "ci_low", "ci_high", "estimate", "reference",
-          "std_effect", "std_ci_low", "std_ci_high", "odds_ratio", "or_ci_low", "or_ci_high", "mde", "mde_std",
-          "df", "df2", "n_ref"]
+_STRING = [
+    "touchpoint",
+    "persona",
+    "source",
+    "test",
+    "family",
+    "direction",
+    "step",
+    "group",
+    "comparison",
+    "method",
+    "effect_measure",
+    "std_measure",
+    "alternative",
+    "correction",
+]
+_FLOAT = [
+    "statistic",
+    "p_value",
+    "p_adj",
+    "effect_size",
+    "ci_low",
+    "ci_high",
+    "estimate",
+    "reference",
+    "std_effect",
+    "std_ci_low",
+    "std_ci_high",
+    "odds_ratio",
+    "or_ci_low",
+    "or_ci_high",
+    "mde",
+    "mde_std",
+    "df",
+    "df2",
+    "n_ref",
+]
 
 
-def check_common(alternative: str, conf: float, alpha: float, power: float, correction: str,
-                 family: str) -> None:
+def check_common(
+    alternative: str, conf: float, alpha: float, power: float, correction: str, family: str
+) -> None:
     """The checks every ``test_*`` function makes on its common arguments."""
     from .correction import CORRECTIONS
 
@@ -65,8 +132,16 @@ def by_name(by: str | None) -> str | None:
     return by if by not in TEST_COLUMNS + EXTRA_COLUMNS else "by"
 
 
-def finish(rows: pd.DataFrame, *, worse_sign, alternative: str, correction: str, alpha: float,
-           family: str, by: str | None = None) -> pd.DataFrame:
+def finish(
+    rows: pd.DataFrame,
+    *,
+    worse_sign,
+    alternative: str,
+    correction: str,
+    alpha: float,
+    family: str,
+    by: str | None = None,
+) -> pd.DataFrame:
     """Add direction, families, corrected p-values and significance; order the columns.
 
     ``worse_sign`` (scalar or per row): the sign of ``effect_size`` that means friction

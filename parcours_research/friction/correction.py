@@ -36,11 +36,14 @@ def family_names(table: pd.DataFrame, level: str) -> pd.Series:
         return pd.Series("all", index=table.index, dtype="string")
     if level == "source":
         return table["source"].astype("string")
-    return (table["source"].astype("string") + ":" + table["test"].astype("string")).astype("string")
+    return (table["source"].astype("string") + ":" + table["test"].astype("string")).astype(
+        "string"
+    )
 
 
-def correct(table: pd.DataFrame, correction: str = "bh", alpha: float = 0.05,
-            family: str | None = None) -> pd.DataFrame:
+def correct(
+    table: pd.DataFrame, correction: str = "bh", alpha: float = 0.05, family: str | None = None
+) -> pd.DataFrame:
     """Adjust the p-values of a test table within each family.
 
     Parameters
@@ -71,13 +74,17 @@ def correct(table: pd.DataFrame, correction: str = "bh", alpha: float = 0.05,
     if family is not None:
         missing = [c for c in ("source", "test") if c not in out.columns]
         if missing:
-            raise AnalysisError("correct: the table lacks columns to build families.",
-                                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")])
+            raise AnalysisError(
+                "correct: the table lacks columns to build families.",
+                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")],
+            )
         out["family"] = family_names(out, family)
     for col in ("p_value", "family"):
         if col not in out.columns:
-            raise AnalysisError(f"correct: the table has no {col!r} column.",
-                                [Problem(f"missing column {col!r}", fix="pass a table made by pr.friction")])
+            raise AnalysisError(
+                f"correct: the table has no {col!r} column.",
+                [Problem(f"missing column {col!r}", fix="pass a table made by pr.friction")],
+            )
     from statsmodels.stats.multitest import multipletests
 
     p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)

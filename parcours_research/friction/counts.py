@@ -142,25 +142,43 @@ def trace_counts(
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         study = data
         if study.traces is None:
-            raise AnalysisError(f"The study {study.name!r} has no event log.",
-                                [Problem("no traces", "study.yml", column="traces",
-                                         fix="add `traces: {events: ...}` to study.yml")])
+            raise AnalysisError(
+                f"The study {study.name!r} has no event log.",
+                [
+                    Problem(
+                        "no traces",
+                        "study.yml",
+                        column="traces",
+                        fix="add `traces: {events: ...}` to study.yml",
+                    )
+                ],
+            )
         events = _events_of_study(study, clean)
         journey = journey or study.journey
         funnel = funnel if funnel is not None else study.traces.funnel
         window = window if window is not None else study.traces.funnel_window
-        if personas is None and study.customers is not None and "persona" in study.customers.columns:
+        if (
+            personas is None
+            and study.customers is not None
+            and "persona" in study.customers.columns
+        ):
             personas = study.customers[["customer_id", "persona"]]
     elif isinstance(data, pd.DataFrame):
         events = data
     else:
-        raise AnalysisError("trace_counts: data must be a Study or a DataFrame of events.",
-                            [Problem(f"got {type(data).__name__}")])
+        raise AnalysisError(
+            "trace_counts: data must be a Study or a DataFrame of events.",
+            [Problem(f"got {type(data).__name__}")],
+        )
     missing = [c for c in ("user_id", "timestamp", "event") if c not in events.columns]
     if missing:
-        raise AnalysisError("trace_counts: the events lack columns.",
-                            [Problem(f"missing column(s) {missing}", fix="events need user_id, timestamp, event")])
-    ev = events[["user_id", "timestamp", "event", *(["persona"] if "persona" in events.columns else [])]].copy()
+        raise AnalysisError(
+            "trace_counts: the events lack columns.",
+            [Problem(f"missing column(s) {missing}", fix="events need user_id, timestamp, event")],
+        )
+    ev = events[
+        ["user_id", "timestamp", "event", *(["persona"] if "persona" in events.columns else [])]
+    ].copy()
     ev["timestamp"] = pd.to_datetime(ev["timestamp"], utc=True)
     ev = ev[ev["timestamp"].notna() & ev["user_id"].notna()]
     ev["user_id"] = ev["user_id"].astype("string")
@@ -171,7 +189,9 @@ def trace_counts(
         persona_of = ev.dropna(subset=["persona"]).groupby("user_id")["persona"].first()
     elif isinstance(personas, pd.DataFrame):
         key = "user_id" if "user_id" in personas.columns else "customer_id"
-        persona_of = personas.dropna(subset=[key]).set_index(personas[key].dropna().astype("string"))["persona"]
+        persona_of = personas.dropna(subset=[key]).set_index(
+            personas[key].dropna().astype("string")
+        )["persona"]
         persona_of = persona_of[~persona_of.index.duplicated()]
     elif isinstance(personas, Mapping):
         persona_of = pd.Series(dict(personas), dtype="string")
@@ -187,8 +207,11 @@ def trace_counts(
     stage_of: dict[str, str] = {}
     target_of: dict[str, float] = {}
     if journey is not None:
-        ev_tp = {str(k): str(v) for k, v in journey.event_touchpoints().items()} \
-            if hasattr(journey, "event_touchpoints") else {}
+        ev_tp = (
+            {str(k): str(v) for k, v in journey.event_touchpoints().items()}
+            if hasattr(journey, "event_touchpoints")
+            else {}
+        )
         for t in journey.touchpoints:
             stage_of[t.id] = t.stage
             for e in t.events:
@@ -201,14 +224,21 @@ def trace_counts(
                 if len(t.events) >= 2 and (t.events[0], t.events[-1], "funnel") not in step_defs:
                     step_defs.append((t.events[0], t.events[-1], "touchpoint"))
     if not step_defs:
-        raise AnalysisError("trace_counts: no step to count.",
-                            [Problem("no funnel of two events or more and no touchpoint with a start and an end "
-                                     "event", fix="set `traces: funnel:` in study.yml or pass funnel=[...]")])
+        raise AnalysisError(
+            "trace_counts: no step to count.",
+            [
+                Problem(
+                    "no funnel of two events or more and no touchpoint with a start and an end "
+                    "event",
+                    fix="set `traces: funnel:` in study.yml or pass funnel=[...]",
+                )
+            ],
+        )
 
     split = None
     if period_split is not None:
         if isinstance(period_split, str) and period_split == "half":
-            lo, hi = (study.traces.period if study is not None else (None, None))
+            lo, hi = study.traces.period if study is not None else (None, None)
             lo = pd.Timestamp(lo, tz="UTC") if lo is not None else ev["timestamp"].min()
             hi = pd.Timestamp(hi, tz="UTC") if hi is not None else ev["timestamp"].max()
             split = lo + (hi - lo) / 2
@@ -242,8 +272,14 @@ def trace_counts(
             start = start & (origin + win <= end)
         tp = ev_tp.get(b)
         stage = stage_of.get(tp) if tp else None
-        frame = pd.DataFrame({"start": start.to_numpy(), "reached": (start & reached).to_numpy(),
-                              "persona": persona_of.reindex(r.index).to_numpy()}, index=r.index)
+        frame = pd.DataFrame(
+            {
+                "start": start.to_numpy(),
+                "reached": (start & reached).to_numpy(),
+                "persona": persona_of.reindex(r.index).to_numpy(),
+            },
+            index=r.index,
+        )
         frame = frame[frame["start"]]
         if split is not None:
             frame["period"] = np.where(start_t[frame.index] < split, "before", "after")
@@ -251,17 +287,34 @@ def trace_counts(
         known = [p for p in (journey.persona_ids if journey is not None else []) if p in present]
         for p in [ALL, *known, *[p for p in present if p not in known]]:
             sub = frame if p == ALL else frame[frame["persona"] == p]
-            base = {"step": f"{a}{ARROW}{b}", "touchpoint": tp, "stage": stage, "kind": kind, "persona": p,
-                    "target": target_of.get(stage, np.nan) if stage else np.nan}
+            base = {
+                "step": f"{a}{ARROW}{b}",
+                "touchpoint": tp,
+                "stage": stage,
+                "kind": kind,
+                "persona": p,
+                "target": target_of.get(stage, np.nan) if stage else np.nan,
+            }
             if split is None:
                 rows.append({**base, "n": int(len(sub)), "k": int(sub["reached"].sum())})
             else:
                 for per in ("before", "after"):
                     s2 = sub[sub["period"] == per]
-                    rows.append({**base, "period": per, "n": int(len(s2)), "k": int(s2["reached"].sum())})
+                    rows.append(
+                        {**base, "period": per, "n": int(len(s2)), "k": int(s2["reached"].sum())}
+                    )
     out = pd.DataFrame(rows)
     if split is not None:
         out["period"] = pd.Categorical(out["period"], categories=["before", "after"], ordered=True)
-    cols = ["step", "touchpoint", "stage", "kind", "persona", *(["period"] if split is not None else []),
-            "n", "k", "target"]
+    cols = [
+        "step",
+        "touchpoint",
+        "stage",
+        "kind",
+        "persona",
+        *(["period"] if split is not None else []),
+        "n",
+        "k",
+        "target",
+    ]
     return out[cols]

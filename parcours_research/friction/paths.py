@@ -17,14 +17,94 @@ import pandas as pd
 
 from .._design import check_columns, svy_sample
 from ..errors import AnalysisError, Problem, check_one_of
-from ._table import ALL, check_common, finish
-from ._table import BY
+from ._table import ALL, BY, check_common, finish
 from .survey import _GROUP, _REST, Design, group_differences, survey_design
 
-__all__ = ["test_paths", "PATH_COLUMNS"]
+__all__ = ["test_paths", "customer_paths", "PATH_COLUMNS"]
 
 #: Columns of a paths table: one row per customer and path feature.
 PATH_COLUMNS = ["customer_id", "kind", "value"]
+
+
+def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
+    """Each customer's path through the touchpoints, and the moves they made.
+
+    Parameters
+    ----------
+    data : Study or DataFrame
+        A loaded study (its event log is read, cleaned and stitched with
+        :mod:`parcours_research.traces`) or events with ``user_id, timestamp, event``.
+    journey : JourneyMap, optional
+        Maps events to touchpoints (default the study's).
+    customers : iterable, optional
+        Keep only these user ids (default for a study: the survey's customer ids).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, kind, value, touchpoint``: one ``variant`` row per customer (the
+        touchpoints in time order, repeats in a row collapsed, joined by ``" > "``) and one
+        ``transition`` row per distinct move ``"a → b"`` (``touchpoint`` is ``b``).
+    """
+    from ..traces.sessions import touchpoint_mapping
+
+    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
+        from .counts import _events_of_study
+
+        study = data
+        journey = journey or study.journey
+        events = _events_of_study(study, True)
+        if customers is None and study.responses is not None:
+            cid = getattr(study.survey, "customer_id", None) or "customer_id"
+            if cid in study.responses.columns:
+                customers = study.responses[cid].dropna().astype(str).unique()
+    else:
+        events = data
+    mapping = touchpoint_mapping(journey) if journey is not None else {}
+    ev = events[["user_id", "timestamp", "event"]].copy()
+    ev["touchpoint"] = ev["event"].astype("string").map(mapping)
+    ev = ev[ev["touchpoint"].notna() & ev["user_id"].notna()]
+    ev["user_id"] = ev["user_id"].astype("string")
+    if customers is not None:
+        ev = ev[ev["user_id"].isin(set(map(str, customers)))]
+    ev = ev.sort_values(["user_id", "timestamp"], kind="stable")
+    same = (ev["user_id"] == ev["user_id"].shift()) & (ev["touchpoint"] == ev["touchpoint"].shift())
+    ev = ev[~same.fillna(False).to_numpy()]
+    variants = ev.groupby("user_id", sort=True)["touchpoint"].agg(
+        lambda s: " > ".join(s.astype(str))
+    )
+    prev = ev["touchpoint"].shift()
+    moves = ev.assign(source=prev)[
+        (ev["user_id"] == ev["user_id"].shift()).fillna(False).to_numpy()
+    ]
+    moves = moves.assign(
+        value=moves["source"].astype(str) + " → " + moves["touchpoint"].astype(str)
+    )
+    moves = moves.drop_duplicates(["user_id", "value"])
+    out = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "customer_id": variants.index,
+                    "kind": "variant",
+                    "value": variants.to_numpy(),
+                    "touchpoint": pd.NA,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "customer_id": moves["user_id"].to_numpy(),
+                    "kind": "transition",
+                    "value": moves["value"].to_numpy(),
+                    "touchpoint": moves["touchpoint"].to_numpy(),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    return out.astype(
+        {"customer_id": "string", "kind": "string", "value": "string", "touchpoint": "string"}
+    )
 
 
 def _nps_points(v: pd.Series) -> np.ndarray:
@@ -34,7 +114,7 @@ def _nps_points(v: pd.Series) -> np.ndarray:
 
 def test_paths(
     data,
-    paths: pd.DataFrame,
+    paths: pd.DataFrame | None = None,
     *,
     outcomes: Sequence[str] = ("overall_sat", "nps"),
     nps: Sequence[str] = ("nps",),
@@ -59,7 +139,8 @@ def test_paths(
     data : Study or DataFrame
         A loaded study (its responses and survey design, raked to its margins unless the
         survey declares weights) or survey responses with ``customer_id`` and the outcomes.
-    paths : DataFrame
+    paths : DataFrame, optional
+        Default for a study: :func:`customer_paths` of its event log.
         What each customer did, one row per customer and feature: ``customer_id, kind,
         value`` with ``kind`` ``"variant"`` (the customer's path, e.g. ``"signup >
         id_verification"``: one per customer) or ``"transition"`` (a move made, e.g.
@@ -96,6 +177,8 @@ def test_paths(
     check_common(alternative, conf, alpha, power, correction, family)
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         study = data
+        if paths is None:
+            paths = customer_paths(study)
         data, design = survey_design(study, weight)
         weight = design["weight"]
         strata = strata if strata is not None else design["strata"]
@@ -106,17 +189,35 @@ def test_paths(
     if not isinstance(data, pd.DataFrame):
         raise AnalysisError("test_paths: data must be a Study or a DataFrame of responses.")
     outcomes = [outcomes] if isinstance(outcomes, str) else list(outcomes)
-    problems = check_columns(data, {"outcomes": outcomes, "customer_id": customer_id, "weight": weight,
-                                    "strata": strata, "cluster": cluster}, "test_paths")
+    problems = check_columns(
+        data,
+        {
+            "outcomes": outcomes,
+            "customer_id": customer_id,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+        },
+        "test_paths",
+    )
     if not isinstance(paths, pd.DataFrame):
-        problems.append(Problem("paths must be a DataFrame with customer_id, kind, value",
-                                fix="build it from the traces (variants and transitions per customer)"))
+        problems.append(
+            Problem(
+                "paths must be a DataFrame with customer_id, kind, value",
+                fix="build it from the traces (variants and transitions per customer)",
+            )
+        )
     else:
         key = "customer_id" if "customer_id" in paths.columns else "user_id"
         miss = [c for c in ("kind", "value") if c not in paths.columns]
         if key not in paths.columns or miss:
-            problems.append(Problem(f"paths lacks column(s) {miss or [key]}", column="paths",
-                                    fix="paths has columns customer_id (or user_id), kind, value"))
+            problems.append(
+                Problem(
+                    f"paths lacks column(s) {miss or [key]}",
+                    column="paths",
+                    fix="paths has columns customer_id (or user_id), kind, value",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot test satisfaction by path.", problems)
     for k in pd.unique(paths["kind"].dropna()):
@@ -134,19 +235,29 @@ def test_paths(
     ycols = []
     for i, o in enumerate(outcomes):
         col = f"__o{i}"
-        frame[col] = _nps_points(data[o]) if o in nps else pd.to_numeric(data[o], errors="coerce").astype(float)
+        frame[col] = (
+            _nps_points(data[o])
+            if o in nps
+            else pd.to_numeric(data[o], errors="coerce").astype(float)
+        )
         frame.loc[~with_path, col] = np.nan
         ycols.append(col)
     for k, c in (("__w", weight), ("__s", strata), ("__c", cluster)):
         if c is not None:
-            frame[k] = pd.to_numeric(data[c]).astype(float).to_numpy() if k == "__w" else \
-                data[c].astype("string").to_numpy()
+            frame[k] = (
+                pd.to_numeric(data[c]).astype(float).to_numpy()
+                if k == "__w"
+                else data[c].astype("string").to_numpy()
+            )
     w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
-    feats = (p.groupby(["kind", "value"], sort=False)
-             .agg(n=("customer_id", "nunique"), touchpoint=("touchpoint", "first")).reset_index())
+    feats = (
+        p.groupby(["kind", "value"], sort=False)
+        .agg(n=("customer_id", "nunique"), touchpoint=("touchpoint", "first"))
+        .reset_index()
+    )
     respondents = set(cid[with_path].dropna())
     flags = {}
-    members = p.groupby(["kind", "value"], sort=False)["customer_id"].agg(set)
+    members = {k: set(v) for k, v in p.groupby(["kind", "value"], sort=False)["customer_id"]}
     n_resp = len(respondents)
     for j, f in enumerate(feats.itertuples()):
         who = members[(f.kind, f.value)] & respondents
@@ -156,27 +267,71 @@ def test_paths(
         frame[name] = np.where(cid.isin(who).to_numpy(), _GROUP, np.where(with_path, _REST, None))
         flags[name] = f
     if not flags:
-        return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family)
-    sample = svy_sample(frame.drop(columns=[BY]), weight="__w" if weight is not None else None,
-                        strata="__s" if strata is not None else None,
-                        cluster="__c" if cluster is not None else None, singleton=singleton)
-    design = Design(weight="__w" if weight is not None else None, strata="__s" if strata is not None else None,
-                    cluster="__c" if cluster is not None else None, singleton=singleton)
+        return finish(
+            None,
+            worse_sign=-1,
+            alternative=alternative,
+            correction=correction,
+            alpha=alpha,
+            family=family,
+        )
+    sample = svy_sample(
+        frame.drop(columns=[BY]),
+        weight="__w" if weight is not None else None,
+        strata="__s" if strata is not None else None,
+        cluster="__c" if cluster is not None else None,
+        singleton=singleton,
+    )
+    design = Design(
+        weight="__w" if weight is not None else None,
+        strata="__s" if strata is not None else None,
+        cluster="__c" if cluster is not None else None,
+        singleton=singleton,
+        user_strata=strata is not None,
+    )
     rows = []
     for name, f in flags.items():
-        res = group_differences(sample, frame, ycols, name, w, min_n, conf, alpha, power, alternative,
-                                what=f"{f.kind} {f.value!r}", design=design)
+        res = group_differences(
+            sample,
+            frame,
+            ycols,
+            name,
+            w,
+            min_n,
+            conf,
+            alpha,
+            power,
+            alternative,
+            what=f"{f.kind} {f.value!r}",
+            design=design,
+        )
         for r in res.drop(columns=[BY], errors="ignore").to_dict("records"):
             o = outcomes[ycols.index(r.pop("y"))]
-            rows.append({"touchpoint": f.touchpoint, "persona": ALL, "test": f"{f.kind}:{o}", "group": str(f.value),
-                         **r, "comparison": f"respondents without this {f.kind}",
-                         "method": "design-based Wald t",
-                         "effect_measure": "difference in NPS points" if o in nps else f"difference in {o}",
-                         "std_measure": "smd"})
+            rows.append(
+                {
+                    "touchpoint": f.touchpoint,
+                    "persona": ALL,
+                    "test": f"{f.kind}:{o}",
+                    "group": str(f.value),
+                    **r,
+                    "comparison": f"respondents without this {f.kind}",
+                    "method": "design-based Wald t",
+                    "effect_measure": "difference in NPS points"
+                    if o in nps
+                    else f"difference in {o}",
+                    "std_measure": "smd",
+                }
+            )
     out = pd.DataFrame(rows)
     out["source"] = "paths"
-    return finish(out, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha, family=family)
+    return finish(
+        out,
+        worse_sign=-1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
 
 
 test_paths.__test__ = False  # not a pytest test

@@ -39,18 +39,30 @@ def excerpt_level(data: pd.DataFrame, negative_below: float = 0.0) -> pd.DataFra
     need = ["excerpt_id", "participant", "touchpoint", "valence"]
     missing = [c for c in need if c not in data.columns]
     if missing:
-        raise AnalysisError("test_qual: the excerpts lack columns.",
-                            [Problem(f"missing column(s) {missing}",
-                                     fix="read them with pr.qual.read_excerpts (columns excerpt_id, "
-                                         "participant, touchpoint, valence, persona)")])
+        raise AnalysisError(
+            "test_qual: the excerpts lack columns.",
+            [
+                Problem(
+                    f"missing column(s) {missing}",
+                    fix="read them with pr.qual.read_excerpts (columns excerpt_id, "
+                    "participant, touchpoint, valence, persona)",
+                )
+            ],
+        )
     d = data.copy()
     if "persona" not in d.columns:
         d["persona"] = pd.NA
     d["valence"] = pd.to_numeric(d["valence"], errors="coerce")
     d = d[d["valence"].notna() & d["touchpoint"].notna()]
-    d = (d.groupby(["excerpt_id", "touchpoint"], sort=False, dropna=False)
-         .agg(participant=("participant", "first"), persona=("persona", "first"), valence=("valence", "mean"))
-         .reset_index())
+    d = (
+        d.groupby(["excerpt_id", "touchpoint"], sort=False, dropna=False)
+        .agg(
+            participant=("participant", "first"),
+            persona=("persona", "first"),
+            valence=("valence", "mean"),
+        )
+        .reset_index()
+    )
     d["negative"] = (d["valence"].astype(float) < negative_below).astype(float)
     for c in ("excerpt_id", "participant", "persona", "touchpoint"):
         d[c] = d[c].astype("string")
@@ -129,24 +141,37 @@ def test_qual(
     check_one_of("baseline", baseline, ("study", "persona"))
     check_one_of("method", method, ("auto", "cluster", "fisher"))
     check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
+    order_tp, order_p = [], []
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         from ..qual import read_excerpts
 
+        order_tp = [t.id for t in data.journey.touchpoints]
+        order_p = list(data.journey.persona_ids)
         data = read_excerpts(data)
     if not isinstance(data, pd.DataFrame):
-        raise AnalysisError("test_qual: data must be a Study or a DataFrame of excerpts.",
-                            [Problem(f"got {type(data).__name__}", fix="pass pr.qual.read_excerpts(study)")])
+        raise AnalysisError(
+            "test_qual: data must be a Study or a DataFrame of excerpts.",
+            [Problem(f"got {type(data).__name__}", fix="pass pr.qual.read_excerpts(study)")],
+        )
     ex = excerpt_level(data, negative_below)
     if ex.empty:
-        return finish(None, worse_sign=1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family)
+        return finish(
+            None,
+            worse_sign=1,
+            alternative=alternative,
+            correction=correction,
+            alpha=alpha,
+            family=family,
+        )
     y = ex["negative"].to_numpy()
     tp_arr = ex["touchpoint"].to_numpy(dtype=object)
     pers_arr = ex["persona"].fillna("\x00").to_numpy(dtype=object)
     groups = pd.factorize(ex["participant"].fillna("\x00"))[0]
     alt = st.one_sided(alternative, 1)
     tps = list(pd.unique(ex["touchpoint"]))
-    personas = [p for p in pd.unique(ex["persona"].dropna())]
+    tps = [t for t in order_tp if t in tps] + [t for t in tps if t not in order_tp]
+    personas = list(pd.unique(ex["persona"].dropna()))
+    personas = [p for p in order_p if p in personas] + [p for p in personas if p not in order_p]
     rows = []
     for tp in tps:
         for p in [ALL, *personas]:
@@ -167,40 +192,92 @@ def test_qual(
             p1, p2 = k1 / n1, k2 / n2
             h = float(st.cohens_h(p1, p2))
             h_lo, h_hi = st.h_interval(h, n1, n2, conf)
-            row = {"touchpoint": tp, "persona": p, "test": "vs_baseline", "n": n1, "n_ref": n2,
-                   "estimate": p1, "reference": p2, "std_effect": h, "std_ci_low": float(h_lo),
-                   "std_ci_high": float(h_hi), "group": f"{g_cell} participants",
-                   "comparison": "persona baseline" if (p != ALL and baseline == "persona") else "study baseline"}
+            row = {
+                "touchpoint": tp,
+                "persona": p,
+                "test": "vs_baseline",
+                "n": n1,
+                "n_ref": n2,
+                "estimate": p1,
+                "reference": p2,
+                "std_effect": h,
+                "std_ci_low": float(h_lo),
+                "std_ci_high": float(h_hi),
+                "group": f"{g_cell} participants",
+                "comparison": "persona baseline"
+                if (p != ALL and baseline == "persona")
+                else "study baseline",
+            }
             if use == "cluster":
                 sub = cell | ref
-                t, pv, diff, se, df, lo, hi = _cluster_test(y[sub], cell[sub], groups[sub], alt, conf)
+                t, pv, diff, se, df, lo, hi = _cluster_test(
+                    y[sub], cell[sub], groups[sub], alt, conf
+                )
                 orr, or_lo, or_hi = st.odds_ratio_woolf(k1, n1, k2, n2, conf)
                 mde = float(st.mde_t(se, df, alpha, power, alternative))
-                row.update({"statistic": t, "p_value": pv, "effect_size": diff, "ci_low": lo, "ci_high": hi,
-                            "df": df, "method": "cluster-robust t (participants)", "mde": mde,
-                            "mde_std": float(st.cohens_h(min(p2 + mde, 1.0), p2))})
+                row.update(
+                    {
+                        "statistic": t,
+                        "p_value": pv,
+                        "effect_size": diff,
+                        "ci_low": lo,
+                        "ci_high": hi,
+                        "df": df,
+                        "method": "cluster-robust t (participants)",
+                        "mde": mde,
+                        "mde_std": float(st.cohens_h(min(p2 + mde, 1.0), p2)),
+                    }
+                )
             else:
                 res = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alt)
                 lo, hi = st.newcombe_interval(k1, n1, k2, n2, conf)
-                orr, or_lo, or_hi = (st.odds_ratio_exact(k1, n1, k2, n2, conf) if odds_ratio == "auto"
-                                     else st.odds_ratio_woolf(k1, n1, k2, n2, conf))
+                orr, or_lo, or_hi = (
+                    st.odds_ratio_exact(k1, n1, k2, n2, conf)
+                    if odds_ratio == "auto"
+                    else st.odds_ratio_woolf(k1, n1, k2, n2, conf)
+                )
                 mh = st.mde_h(n1, n2, alpha, power, alternative)
-                row.update({"statistic": float(res.statistic), "p_value": float(res.pvalue),
-                            "effect_size": p1 - p2, "ci_low": float(lo), "ci_high": float(hi),
-                            "method": "Fisher exact (excerpts)", "mde_std": float(mh),
-                            "mde": float(st.h_to_difference(p2, mh, 1))})
-            row.update({"odds_ratio": float(np.asarray(orr).ravel()[0]),
-                        "or_ci_low": float(np.asarray(or_lo).ravel()[0]),
-                        "or_ci_high": float(np.asarray(or_hi).ravel()[0])})
+                row.update(
+                    {
+                        "statistic": float(res.statistic),
+                        "p_value": float(res.pvalue),
+                        "effect_size": p1 - p2,
+                        "ci_low": float(lo),
+                        "ci_high": float(hi),
+                        "method": "Fisher exact (excerpts)",
+                        "mde_std": float(mh),
+                        "mde": float(st.h_to_difference(p2, mh, 1)),
+                    }
+                )
+            row.update(
+                {
+                    "odds_ratio": float(np.asarray(orr).ravel()[0]),
+                    "or_ci_low": float(np.asarray(or_lo).ravel()[0]),
+                    "or_ci_high": float(np.asarray(or_hi).ravel()[0]),
+                }
+            )
             rows.append(row)
     if not rows:
-        return finish(None, worse_sign=1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family)
+        return finish(
+            None,
+            worse_sign=1,
+            alternative=alternative,
+            correction=correction,
+            alpha=alpha,
+            family=family,
+        )
     out = pd.DataFrame(rows)
     out["source"] = "qual"
     out["effect_measure"] = "difference in negative share"
     out["std_measure"] = "cohen_h"
-    return finish(out, worse_sign=1, alternative=alternative, correction=correction, alpha=alpha, family=family)
+    return finish(
+        out,
+        worse_sign=1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
 
 
 test_qual.__test__ = False  # not a pytest test

@@ -13,7 +13,9 @@ overall and per persona:
   the differences against 0). A touchpoint rated below the rest of the journey by the same
   people is a friction point even when everyone rates generously;
 * ``persona_means``: the persona's mean against the other personas' (Wald t test of the
-  domain contrast with its design standard error);
+  domain contrast with its design standard error: svy's contrast, or, when the two groups
+  share no cluster and no stratum, ``hypot(se1, se2)``, which is then exact because the two
+  domain means are uncorrelated; the tests check it against svy's contrast);
 * ``persona_distribution``: the persona's distribution of answers against the other
   personas' (Rao–Scott second-order corrected F test of the persona × answer table, as
   R ``survey::svychisq(statistic="F")``); the effect size is the difference in the share of
@@ -50,9 +52,17 @@ _SEP = "\x1f"
 # ---------------------------------------------------------------------------------------------
 # Rao–Scott
 # ---------------------------------------------------------------------------------------------
-def rao_scott(data: pd.DataFrame, row: str, col: str, *, weight: str | None = None,
-              strata: str | None = None, cluster: str | None = None, singleton: str | None = None,
-              drop_nulls: bool = True) -> dict:
+def rao_scott(
+    data: pd.DataFrame,
+    row: str,
+    col: str,
+    *,
+    weight: str | None = None,
+    strata: str | None = None,
+    cluster: str | None = None,
+    singleton: str | None = None,
+    drop_nulls: bool = True,
+) -> dict:
     """Rao–Scott test of independence of two categorical variables in a complex survey.
 
     The second-order corrected F test (Rao & Scott 1984; R ``survey::svychisq(~row + col,
@@ -79,8 +89,11 @@ def rao_scott(data: pd.DataFrame, row: str, col: str, *, weight: str | None = No
         chisq_p_value`` (first-order corrected chi-square), ``n`` (rows used).
     """
     data = check_frame(data, "rao_scott")
-    problems = check_columns(data, {"row": row, "col": col, "weight": weight, "strata": strata,
-                                    "cluster": cluster}, "rao_scott")
+    problems = check_columns(
+        data,
+        {"row": row, "col": col, "weight": weight, "strata": strata, "cluster": cluster},
+        "rao_scott",
+    )
     if weight is not None and weight in data.columns:
         problems += weight_problems(data[weight], weight, "rao_scott")
     if problems:
@@ -94,9 +107,16 @@ def rao_scott(data: pd.DataFrame, row: str, col: str, *, weight: str | None = No
         tab = sample.categorical.tabulate(row, col, drop_nulls=drop_nulls)
     s = tab.stats
     n = int((frame[row].notna() & frame[col].notna()).sum())
-    return {"f": float(s.f.value), "df_num": float(s.f.df_num), "df_den": float(s.f.df_den),
-            "p_value": float(s.f.p_value), "chisq": float(s.chisq.value), "chisq_df": float(s.chisq.df),
-            "chisq_p_value": float(s.chisq.p_value), "n": n}
+    return {
+        "f": float(s.f.value),
+        "df_num": float(s.f.df_num),
+        "df_den": float(s.f.df_den),
+        "p_value": float(s.f.p_value),
+        "chisq": float(s.chisq.value),
+        "chisq_df": float(s.chisq.df),
+        "chisq_p_value": float(s.chisq.p_value),
+        "n": n,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,12 +130,24 @@ def survey_design(study, weight="auto") -> tuple[pd.DataFrame, dict]:
     margins, otherwise none. A column name or None forces the choice; ``"rake"`` rakes.
     """
     if study.responses is None or study.instrument is None:
-        raise AnalysisError(f"The study {study.name!r} has no survey responses.",
-                            [Problem("no survey", "study.yml", column="survey",
-                                     fix="add `survey: {instrument: ..., responses: ...}`")])
+        raise AnalysisError(
+            f"The study {study.name!r} has no survey responses.",
+            [
+                Problem(
+                    "no survey",
+                    "study.yml",
+                    column="survey",
+                    fix="add `survey: {instrument: ..., responses: ...}`",
+                )
+            ],
+        )
     resp = study.responses
     cfg = study.survey
-    design = {"weight": None, "strata": getattr(cfg, "strata", None), "cluster": getattr(cfg, "cluster", None)}
+    design = {
+        "weight": None,
+        "strata": getattr(cfg, "strata", None),
+        "cluster": getattr(cfg, "cluster", None),
+    }
     declared = getattr(cfg, "weight", None)
     if weight == "auto":
         weight = declared if declared else ("rake" if study.margins else None)
@@ -131,7 +163,11 @@ def survey_design(study, weight="auto") -> tuple[pd.DataFrame, dict]:
 
 
 def _targets_of(study) -> dict[str, float]:
-    return {t.id: t.target_satisfaction for t in study.journey.touchpoints if t.target_satisfaction is not None}
+    return {
+        t.id: t.target_satisfaction
+        for t in study.journey.touchpoints
+        if t.target_satisfaction is not None
+    }
 
 
 def _wsd(y: np.ndarray, w: np.ndarray) -> float:
@@ -188,7 +224,8 @@ def test_survey(
         ``{touchpoint: target mean rating}``; default for a study: ``target_satisfaction``.
         Touchpoints without a target get no ``vs_target`` row.
     persona : str or None, default "persona"
-        The persona column (None: overall rows only).
+        The persona column (None: overall rows only). Respondents without a persona count in
+        the overall (``"all"``) rows only.
     weight : str, None or "auto", default "auto"
         Weight column. ``"auto"``: for a study, the declared survey weight, otherwise weights
         raked to the study's margins; for a DataFrame, no weights. ``"rake"``: rake a study.
@@ -237,6 +274,7 @@ def test_survey(
         check_one_of("tests", t, SURVEY_TESTS)
     if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
         study = data
+        persona_order = list(study.journey.persona_ids)
         data, design = survey_design(study, weight)
         weight = design["weight"]
         strata = strata if strata is not None else design["strata"]
@@ -245,34 +283,58 @@ def test_survey(
         targets = targets if targets is not None else _targets_of(study)
         respondent = study.instrument.respondent_id if study.instrument else respondent
     else:
+        persona_order = []
         data = check_frame(data, "test_survey")
         if weight == "auto" or weight == "rake":
             weight = None
     if columns is None:
         columns = {c[4:]: c for c in data.columns if isinstance(c, str) and c.startswith("sat_")}
     columns = dict(columns)
-    problems = check_columns(data, {"columns": list(columns.values()), "persona": persona, "weight": weight,
-                                    "strata": strata, "cluster": cluster, "respondent": respondent, "by": by},
-                             "test_survey")
+    problems = check_columns(
+        data,
+        {
+            "columns": list(columns.values()),
+            "persona": persona,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+            "respondent": respondent,
+            "by": by,
+        },
+        "test_survey",
+    )
     if not columns:
-        problems.append(Problem("no touchpoint rating column", fix="pass columns={touchpoint: column}"))
+        problems.append(
+            Problem("no touchpoint rating column", fix="pass columns={touchpoint: column}")
+        )
     if weight is not None and weight in data.columns:
         problems += weight_problems(data[weight], weight, "test_survey")
     if problems:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
     for name, col in (("by", by), ("strata", strata), ("cluster", cluster)):
         if col is not None and data[col].isna().any():
-            problems.append(Problem(f"{int(data[col].isna().sum())} row(s) have no {name} value", column=col,
-                                    fix=f"fill the {name} column or drop those rows"))
+            problems.append(
+                Problem(
+                    f"{int(data[col].isna().sum())} row(s) have no {name} value",
+                    column=col,
+                    fix=f"fill the {name} column or drop those rows",
+                )
+            )
     for tp, col in columns.items():
         v = pd.to_numeric(data[col], errors="coerce")
         bad = data[col].notna() & v.isna()
         out = v.notna() & ((v < scale[0]) | (v > scale[1]))
         if bad.any() or out.any():
             i = int(np.flatnonzero((bad | out).to_numpy())[0])
-            problems.append(Problem(f"{int(bad.sum() + out.sum())} rating(s) of {tp!r} are not numbers on the "
-                                    f"scale {scale[0]}-{scale[1]} (e.g. {data[col].iloc[i]!r})", row=i + 2,
-                                    column=col, fix="ratings are numbers on the scale; blank when not experienced"))
+            problems.append(
+                Problem(
+                    f"{int(bad.sum() + out.sum())} rating(s) of {tp!r} are not numbers on the "
+                    f"scale {scale[0]}-{scale[1]} (e.g. {data[col].iloc[i]!r})",
+                    row=i + 2,
+                    column=col,
+                    fix="ratings are numbers on the scale; blank when not experienced",
+                )
+            )
     if problems:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
     targets = {str(k): float(v) for k, v in (targets or {}).items()}
@@ -281,11 +343,17 @@ def test_survey(
     # a clean frame: ratings as floats, persona as text, design columns (levels of `by` become
     # strata, clusters are nested in them)
     frame = pd.DataFrame(index=data.index)
-    level = data[by].astype("string").to_numpy(dtype=object) if by is not None else np.full(len(data), "", object)
+    level = (
+        data[by].astype("string").to_numpy(dtype=object)
+        if by is not None
+        else np.full(len(data), "", object)
+    )
     rid = data[respondent].astype("string").to_numpy(dtype=object)
     frame["respondent_id"] = (level + "|" + rid) if by is not None else rid
     frame[_BY] = level
-    frame["persona"] = data[persona].astype("string").fillna(_NONE).to_numpy() if persona is not None else _NONE
+    frame["persona"] = (
+        data[persona].astype("string").fillna(_NONE).to_numpy() if persona is not None else _NONE
+    )
     if weight is not None:
         frame["__w"] = pd.to_numeric(data[weight]).astype(float).to_numpy()
     if strata is not None or by is not None:
@@ -293,36 +361,80 @@ def test_survey(
         frame["__s"] = level + "|" + s_val
     if cluster is not None:
         frame["__c"] = level + "|" + data[cluster].astype("string").to_numpy(dtype=object)
-    dsg = Design(weight="__w" if weight is not None else None, strata="__s" if "__s" in frame.columns else None,
-                 cluster="__c" if cluster is not None else None, by=by is not None, singleton=singleton)
-    ratings = pd.DataFrame({tp: pd.to_numeric(data[c], errors="coerce").astype(float).to_numpy()
-                            for tp, c in columns.items()}, index=data.index)
+    dsg = Design(
+        weight="__w" if weight is not None else None,
+        strata="__s" if "__s" in frame.columns else None,
+        cluster="__c" if cluster is not None else None,
+        by=by is not None,
+        singleton=singleton,
+        user_strata=strata is not None,
+    )
+    ratings = pd.DataFrame(
+        {
+            tp: pd.to_numeric(data[c], errors="coerce").astype(float).to_numpy()
+            for tp, c in columns.items()
+        },
+        index=data.index,
+    )
     w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
     personas = [p for p in pd.unique(frame["persona"]) if p != _NONE]
+    personas = [p for p in persona_order if p in personas] + [
+        p for p in personas if p not in persona_order
+    ]
     parts = []
     common = dict(conf=conf, alpha=alpha, power=power, alternative=alternative, min_n=min_n)
-    parts.append(_vs_reference(frame, ratings, w, personas, dsg, targets=targets,
-                               do_target="vs_target" in tests and bool(targets),
-                               do_journey="vs_journey" in tests and ratings.shape[1] >= 2, **common))
+    parts.append(
+        _vs_reference(
+            frame,
+            ratings,
+            w,
+            personas,
+            dsg,
+            targets=targets,
+            do_target="vs_target" in tests and bool(targets),
+            do_journey="vs_journey" in tests and ratings.shape[1] >= 2,
+            **common,
+        )
+    )
     if len(personas) >= 2 and ("persona_means" in tests or "persona_distribution" in tests):
         parts.append(_persona_tests(frame, ratings, w, personas, tests, dsg, cut=cut, **common))
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
-        return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family, by=by)
+        return finish(
+            None,
+            worse_sign=-1,
+            alternative=alternative,
+            correction=correction,
+            alpha=alpha,
+            family=family,
+            by=by,
+        )
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "survey"
     order = {tp: i for i, tp in enumerate(columns)}
     rank_t = {t: i for i, t in enumerate(SURVEY_TESTS)}
     lv_order = {lv: i for i, lv in enumerate(pd.unique(frame[_BY]))}
-    out = out.assign(_l=out[_BY].map(lv_order), _t=out["test"].map(rank_t), _tp=out["touchpoint"].map(order),
-                     _p=(out["persona"] != ALL).astype(int))
-    out = out.sort_values(["_l", "_t", "_tp", "_p"], kind="stable").drop(columns=["_l", "_t", "_tp", "_p"])
+    out = out.assign(
+        _l=out[_BY].map(lv_order),
+        _t=out["test"].map(rank_t),
+        _tp=out["touchpoint"].map(order),
+        _p=(out["persona"] != ALL).astype(int),
+    )
+    out = out.sort_values(["_l", "_t", "_tp", "_p"], kind="stable").drop(
+        columns=["_l", "_t", "_tp", "_p"]
+    )
     if by is None:
         out = out.drop(columns=_BY)
     worse = np.where(out["test"] == "persona_distribution", 1, -1)
-    return finish(out, worse_sign=worse, alternative=alternative, correction=correction, alpha=alpha,
-                  family=family, by=by)
+    return finish(
+        out,
+        worse_sign=worse,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+        by=by,
+    )
 
 
 test_survey.__test__ = False  # not a pytest test
@@ -337,6 +449,7 @@ class Design:
     cluster: str | None = None
     by: bool = False
     singleton: str | None = None
+    user_strata: bool = True
 
 
 def _wstats(frame: pd.DataFrame, keys: list[str], y: str, w: str) -> pd.DataFrame:
@@ -350,21 +463,36 @@ def _wstats(frame: pd.DataFrame, keys: list[str], y: str, w: str) -> pd.DataFram
 
 
 def _long(frame, r, keep):
-    parts = []
-    for tp in r.columns:
-        y = r[tp].to_numpy()
-        ok = np.isfinite(y)
-        part = frame.loc[ok, ["respondent_id", *keep]].copy()
-        part["touchpoint"] = tp
-        part["score"] = y[ok]
-        parts.append(part)
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
+    """``r`` (one column per touchpoint) melted to rows with a value, with the ``keep`` columns
+    of ``frame`` and ``respondent_id``; columns ``respondent_id, *keep, touchpoint, score``."""
+    vals = r.to_numpy(dtype=float)
+    ok = np.isfinite(vals)
+    rows, cols = np.nonzero(ok)
+    out = {"respondent_id": frame["respondent_id"].to_numpy()[rows]}
+    for k in keep:
+        out[k] = frame[k].to_numpy()[rows]
+    out["touchpoint"] = np.asarray(list(r.columns), dtype=object)[cols]
+    out["score"] = vals[rows, cols]
+    order = np.lexsort((rows, cols))  # touchpoint by touchpoint, respondents in order
+    return pd.DataFrame({k: v[order] for k, v in out.items()})
 
 
-def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_journey, conf, alpha, power,
-                  alternative, min_n):
+def _vs_reference(
+    frame,
+    ratings,
+    w,
+    personas,
+    dsg,
+    *,
+    targets,
+    do_target,
+    do_journey,
+    conf,
+    alpha,
+    power,
+    alternative,
+    min_n,
+):
     """One-sample tests against the targets and paired tests against the journey level (the
     mean of the respondent's other ratings), all domains in two svy calls."""
     from ..satisfaction import scores
@@ -383,8 +511,10 @@ def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_jo
             other = (tot - np.nan_to_num(full)) / (cnt - np.isfinite(full))
         values = np.where(np.isfinite(full) & (cnt > 1), full - other, np.nan)
         levels = np.where(np.isfinite(values), other, np.nan)
-        blocks["vs_journey"] = (pd.DataFrame(values, columns=ratings.columns, index=ratings.index),
-                                pd.DataFrame(levels, columns=ratings.columns, index=ratings.index))
+        blocks["vs_journey"] = (
+            pd.DataFrame(values, columns=ratings.columns, index=ratings.index),
+            pd.DataFrame(levels, columns=ratings.columns, index=ratings.index),
+        )
     if not blocks:
         return None
     longs = []
@@ -392,6 +522,7 @@ def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_jo
         part = _long(frame, r, keep)
         if len(part):
             part["level"] = _long(frame, lvl, [])["score"].to_numpy() if lvl is not None else np.nan
+            part["touchpoint"] = part["touchpoint"].astype(str)
             part["touchpoint"] = kind + _SEP + part["touchpoint"]
             longs.append(part)
     if not longs:
@@ -403,9 +534,19 @@ def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_jo
     rows = []
     for extra in [[]] + ([["persona"]] if personas else []):
         groups = lv + extra
-        sc = scores(long, "score", touchpoint="touchpoint", by=groups or None, metric="mean",
-                    weight=dsg.weight, strata=dsg.strata, cluster=dsg.cluster, respondent="respondent_id",
-                    level=conf, singleton=dsg.singleton)
+        sc = scores(
+            long,
+            "score",
+            touchpoint="touchpoint",
+            by=groups or None,
+            metric="mean",
+            weight=dsg.weight,
+            strata=dsg.strata,
+            cluster=dsg.cluster,
+            respondent="respondent_id",
+            level=conf,
+            singleton=dsg.singleton,
+        )
         stats_ = _wstats(long, ["touchpoint", *groups], "score", "__w")
         lvl_ = _wstats(long, ["touchpoint", *groups], "level", "__w")["mean"].rename("ref_level")
         sc = sc.merge(stats_.join(lvl_).reset_index(), on=["touchpoint", *groups], how="left")
@@ -425,23 +566,41 @@ def _vs_reference(frame, ratings, w, personas, dsg, *, targets, do_target, do_jo
     se = sc["se"].to_numpy(float)
     df = sc["df"].astype(float).to_numpy()
     sds = sc["sd"].to_numpy(float)
-    ref = np.where(target, sc["touchpoint"].map(targets).to_numpy(float), sc["ref_level"].to_numpy(float))
+    ref = np.where(
+        target, sc["touchpoint"].map(targets).to_numpy(float), sc["ref_level"].to_numpy(float)
+    )
     diff = np.where(target, est - ref, est)
     alt = st.one_sided(alternative, -1)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, diff / se, np.nan)
         lo, hi = _t_interval(diff, se, df, conf)
         mde = st.mde_t(se, df, alpha, power, alternative)
-        return pd.DataFrame({
-            _BY: sc[_BY].astype(str), "touchpoint": sc["touchpoint"].astype(str),
-            "persona": sc["persona"].astype(str), "test": sc["test"],
-            "statistic": t, "p_value": st.t_pvalue(t, df, alt), "effect_size": diff, "ci_low": lo, "ci_high": hi,
-            "n": sc["n"].to_numpy(), "df": df, "estimate": np.where(target, est, ref + diff), "reference": ref,
-            "comparison": np.where(target, "target satisfaction", "own journey level (paired)"),
-            "method": "design-based t", "effect_measure": "difference in rating points",
-            "std_effect": diff / sds, "std_ci_low": lo / sds, "std_ci_high": hi / sds,
-            "std_measure": np.where(target, "smd", "d_z"), "mde": mde, "mde_std": mde / sds,
-        })
+        return pd.DataFrame(
+            {
+                _BY: sc[_BY].astype(str),
+                "touchpoint": sc["touchpoint"].astype(str),
+                "persona": sc["persona"].astype(str),
+                "test": sc["test"],
+                "statistic": t,
+                "p_value": st.t_pvalue(t, df, alt),
+                "effect_size": diff,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": sc["n"].to_numpy(),
+                "df": df,
+                "estimate": np.where(target, est, ref + diff),
+                "reference": ref,
+                "comparison": np.where(target, "target satisfaction", "own journey level (paired)"),
+                "method": "design-based t",
+                "effect_measure": "difference in rating points",
+                "std_effect": diff / sds,
+                "std_ci_low": lo / sds,
+                "std_ci_high": hi / sds,
+                "std_measure": np.where(target, "smd", "d_z"),
+                "mde": mde,
+                "mde_std": mde / sds,
+            }
+        )
 
 
 def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
@@ -465,6 +624,14 @@ def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
         key = np.unique(lv_codes[mask].astype(np.int64) * (int(codes.max()) + 1) + codes[mask])
         return np.bincount(key // (int(codes.max()) + 1), minlength=n_lv)
 
+    # no user strata (the by-levels are strata holding whole domains) and no cluster with both
+    # group and rest rows
+    independent = dsg.user_strata is False
+    if independent and dsg.cluster:
+        per = (
+            pd.DataFrame({"c": psu[has_flag], "g": is_group[has_flag]}).groupby("c")["g"].nunique()
+        )
+        independent = bool((per <= 1).all())
     by = (_BY, flag) if dsg.by else flag
     with svy_errors(f"estimating means for {what} and the others"):
         res = sample.estimation.mean(list(cols), by=by, drop_nulls=True)
@@ -476,30 +643,61 @@ def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
         n1 = np.bincount(lv_codes[ok & is_group], minlength=n_lv)
         n = np.bincount(lv_codes[ok], minlength=n_lv)
         n_psu, n_str = per_level(psu, ok), per_level(stra, ok)
-        agg = pd.DataFrame({"n1": n1, "n2": n - n1, "psu": n_psu, "strata": n_str}, index=lv_names)
-        agg = agg[(agg["n1"] > 0) & (agg["n2"] > 0)]
-        if agg.empty:
+        keep_lv = np.flatnonzero((n1 > 0) & (n - n1 > 0))
+        if keep_lv.size == 0:
             continue
+        agg = {
+            lv_names[i]: (int(n1[i]), int(n[i] - n1[i]), float(n_psu[i] - n_str[i]))
+            for i in keep_lv
+        }
         dom = {}
         for r in rr.to_polars().iter_rows(named=True):
             dom[(r[_BY] if dsg.by else "", r[flag])] = r
-        levels = [lvl for lvl in agg.index if (lvl, _GROUP) in dom and (lvl, _REST) in dom]
+        levels = [lvl for lvl in agg if (lvl, _GROUP) in dom and (lvl, _REST) in dom]
         if not levels:
             continue
-        if dsg.by:
-            exprs = {str(i): svy.estd((lvl, _GROUP)) - svy.estd((lvl, _REST)) for i, lvl in enumerate(levels)}
+        if independent:
+            # group and rest share no cluster and no stratum other than the level: their
+            # domain means are uncorrelated and se(diff)^2 = se1^2 + se2^2 exactly (the
+            # linearised values of a domain mean sum to zero within each stratum holding it)
+            cmap = {
+                lvl: {
+                    "est": dom[(lvl, _GROUP)]["est"] - dom[(lvl, _REST)]["est"],
+                    "se": float(np.hypot(dom[(lvl, _GROUP)]["se"], dom[(lvl, _REST)]["se"])),
+                }
+                for lvl in levels
+            }
         else:
-            exprs = {"0": svy.estd(_GROUP) - svy.estd(_REST)}
-        with svy_errors(f"contrasting {what} with the others on {col!r}"):
-            con = rr.contrast(exprs).to_polars()
-        cmap = {r["contrast"]: r for r in con.iter_rows(named=True)}
-        for i, lvl in enumerate(levels):
-            c = cmap[str(i)] if dsg.by else next(iter(cmap.values()))
-            a = agg.loc[lvl]
-            out.append({"level": lvl, "col": col, "n1": int(a["n1"]), "n2": int(a["n2"]),
-                        "est1": dom[(lvl, _GROUP)]["est"], "se1": dom[(lvl, _GROUP)]["se"],
-                        "est2": dom[(lvl, _REST)]["est"], "se2": dom[(lvl, _REST)]["se"],
-                        "diff": c["est"], "se": c["se"], "df": float(a["psu"] - a["strata"])})
+            if dsg.by:
+                exprs = {
+                    str(i): svy.estd((lvl, _GROUP)) - svy.estd((lvl, _REST))
+                    for i, lvl in enumerate(levels)
+                }
+            else:
+                exprs = {"0": svy.estd(_GROUP) - svy.estd(_REST)}
+            with svy_errors(f"contrasting {what} with the others on {col!r}"):
+                con = rr.contrast(exprs).to_polars()
+            rows_ = list(con.iter_rows(named=True))
+            cmap = {lvl: rows_[i] for i, lvl in enumerate(levels)}
+        for lvl in levels:
+            c = cmap[lvl]
+            a1, a2, a_df = agg[lvl]
+            g, r = dom[(lvl, _GROUP)], dom[(lvl, _REST)]
+            out.append(
+                {
+                    "level": lvl,
+                    "col": col,
+                    "n1": a1,
+                    "n2": a2,
+                    "est1": g["est"],
+                    "se1": g["se"],
+                    "est2": r["est"],
+                    "se2": r["se"],
+                    "diff": c["est"],
+                    "se": c["se"],
+                    "df": a_df,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -525,16 +723,42 @@ def _mean_rows(raw: pd.DataFrame, sd, conf, alpha, power, alternative) -> pd.Dat
         t = np.where(se > 0, diff / se, np.nan)
         lo, hi = _t_interval(diff, se, df, conf)
         mde = st.mde_t(se, df, alpha, power, alternative)
-        return pd.DataFrame({
-            _BY: raw["level"].to_numpy(), "statistic": t, "p_value": st.t_pvalue(t, df, st.one_sided(alternative, -1)),
-            "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": raw["n1"].to_numpy(),
-            "n_ref": raw["n2"].to_numpy(), "df": df, "estimate": raw["est1"].to_numpy(float),
-            "reference": raw["est2"].to_numpy(float), "std_effect": diff / sd, "std_ci_low": lo / sd,
-            "std_ci_high": hi / sd, "mde": mde, "mde_std": mde / sd})
+        return pd.DataFrame(
+            {
+                _BY: raw["level"].to_numpy(),
+                "statistic": t,
+                "p_value": st.t_pvalue(t, df, st.one_sided(alternative, -1)),
+                "effect_size": diff,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": raw["n1"].to_numpy(),
+                "n_ref": raw["n2"].to_numpy(),
+                "df": df,
+                "estimate": raw["est1"].to_numpy(float),
+                "reference": raw["est2"].to_numpy(float),
+                "std_effect": diff / sd,
+                "std_ci_low": lo / sd,
+                "std_ci_high": hi / sd,
+                "mde": mde,
+                "mde_std": mde / sd,
+            }
+        )
 
 
-def group_differences(sample, frame, y_cols, flag, w, min_n, conf, alpha, power, alternative, what="group",
-                      design: Design | None = None):
+def group_differences(
+    sample,
+    frame,
+    y_cols,
+    flag,
+    w,
+    min_n,
+    conf,
+    alpha,
+    power,
+    alternative,
+    what="group",
+    design: Design | None = None,
+):
     """Design-based difference of means between the rows flagged ``group`` and ``rest``.
 
     ``frame`` holds a ``__by__`` column (one level when there is no by-grouping) and the
@@ -557,7 +781,9 @@ def group_differences(sample, frame, y_cols, flag, w, min_n, conf, alpha, power,
     return out
 
 
-def _persona_tests(frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha, power, alternative, min_n):
+def _persona_tests(
+    frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha, power, alternative, min_n
+):
     tps = list(ratings.columns)
     f = frame.copy()
     y_cols = [f"__y{i}" for i in range(len(tps))]
@@ -573,11 +799,18 @@ def _persona_tests(frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha,
     flags = {}
     for j, p in enumerate(personas):
         flags[p] = f"__f{j}"
-        f[flags[p]] = np.where(f["persona"] == p, _GROUP, np.where(f["persona"] == _NONE, None, _REST))
+        f[flags[p]] = np.where(
+            f["persona"] == p, _GROUP, np.where(f["persona"] == _NONE, None, _REST)
+        )
     f = f.drop(columns=["persona", "respondent_id"])
     design_cols = [c for c in (dsg.weight, dsg.strata, dsg.cluster) if c]
-    sample = svy_sample(f[[_BY, *design_cols, *y_cols, *d_cols, *k_cols, *flags.values()]], weight=dsg.weight,
-                        strata=dsg.strata, cluster=dsg.cluster, singleton=dsg.singleton)
+    sample = svy_sample(
+        f[[_BY, *design_cols, *y_cols, *d_cols, *k_cols, *flags.values()]],
+        weight=dsg.weight,
+        strata=dsg.strata,
+        cluster=dsg.cluster,
+        singleton=dsg.singleton,
+    )
     do_means = "persona_means" in tests
     do_dist = "persona_distribution" in tests
     cols = (y_cols if do_means else []) + (d_cols if do_dist else [])
@@ -613,9 +846,17 @@ def _persona_tests(frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha,
         fstats = {}
         lv = f[_BY].to_numpy()
         for lvl, g in d.groupby("level", sort=False):
-            smp = sample if not dsg.by else svy_sample(
-                f.loc[lv == lvl, [*design_cols, *k_cols, *g["flag"].unique()]], weight=dsg.weight,
-                strata=dsg.strata, cluster=dsg.cluster, singleton=dsg.singleton)
+            smp = (
+                sample
+                if not dsg.by
+                else svy_sample(
+                    f.loc[lv == lvl, [*design_cols, *k_cols, *g["flag"].unique()]],
+                    weight=dsg.weight,
+                    strata=dsg.strata,
+                    cluster=dsg.cluster,
+                    singleton=dsg.singleton,
+                )
+            )
             sub = f if not dsg.by else f.loc[lv == lvl]
             for r in g.itertuples(index=False):
                 kcol = k_cols[d_cols.index(r.col)]
@@ -625,28 +866,63 @@ def _persona_tests(frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha,
                     continue
                 with svy_errors(f"tabulating answers to {r.touchpoint!r} by persona {r.persona!r}"):
                     s = smp.categorical.tabulate(kcol, r.flag, drop_nulls=True).stats.f
-                fstats[(lvl, r.col, r.flag)] = (float(s.value), float(s.df_num), float(s.df_den), float(s.p_value))
-        fs = np.array([fstats[(lvl, c, fl)] for lvl, c, fl in zip(d["level"], d["col"], d["flag"])], dtype=float)
+                fstats[(lvl, r.col, r.flag)] = (
+                    float(s.value),
+                    float(s.df_num),
+                    float(s.df_den),
+                    float(s.p_value),
+                )
+        fs = np.array(
+            [fstats[(lvl, c, fl)] for lvl, c, fl in zip(d["level"], d["col"], d["flag"])],
+            dtype=float,
+        )
         p1, p2 = d["est1"].to_numpy(float), d["est2"].to_numpy(float)
         se1, se2 = d["se1"].to_numpy(float), d["se2"].to_numpy(float)
         diff, se, df = d["diff"].to_numpy(float), d["se"].to_numpy(float), d["df"].to_numpy(float)
         # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when the
         # share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
         with np.errstate(divide="ignore", invalid="ignore"):
-            ne1 = np.where((p1 > 0) & (p1 < 1) & (se1 > 0), p1 * (1 - p1) / se1**2, d["n1"].to_numpy(float))
-            ne2 = np.where((p2 > 0) & (p2 < 1) & (se2 > 0), p2 * (1 - p2) / se2**2, d["n2"].to_numpy(float))
+            ne1 = np.where(
+                (p1 > 0) & (p1 < 1) & (se1 > 0), p1 * (1 - p1) / se1**2, d["n1"].to_numpy(float)
+            )
+            ne2 = np.where(
+                (p2 > 0) & (p2 < 1) & (se2 > 0), p2 * (1 - p2) / se2**2, d["n2"].to_numpy(float)
+            )
         h = st.cohens_h(p1, p2)
         h_lo, h_hi = st.h_interval(h, ne1, ne2, conf)
         orr, or_lo, or_hi = st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf)
         lo, hi = _t_interval(diff, se, df, conf)
-        parts.append(pd.DataFrame({
-            _BY: d["level"].to_numpy(), "touchpoint": d["touchpoint"].to_numpy(), "persona": d["persona"].to_numpy(),
-            "test": "persona_distribution", "statistic": fs[:, 0], "p_value": fs[:, 3], "df": fs[:, 1],
-            "df2": fs[:, 2], "effect_size": diff, "ci_low": lo, "ci_high": hi, "n": d["n1"].to_numpy(),
-            "n_ref": d["n2"].to_numpy(), "estimate": p1, "reference": p2, "comparison": "other personas",
-            "method": "Rao-Scott F (2nd order)", "effect_measure": f"difference in share rating <= {cut:g}",
-            "std_measure": "cohen_h", "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi,
-            "odds_ratio": orr, "or_ci_low": or_lo, "or_ci_high": or_hi,
-            "mde": st.mde_t(se, df, alpha, power, alternative),
-            "mde_std": st.mde_h(ne1, ne2, alpha, power, alternative)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    _BY: d["level"].to_numpy(),
+                    "touchpoint": d["touchpoint"].to_numpy(),
+                    "persona": d["persona"].to_numpy(),
+                    "test": "persona_distribution",
+                    "statistic": fs[:, 0],
+                    "p_value": fs[:, 3],
+                    "df": fs[:, 1],
+                    "df2": fs[:, 2],
+                    "effect_size": diff,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": d["n1"].to_numpy(),
+                    "n_ref": d["n2"].to_numpy(),
+                    "estimate": p1,
+                    "reference": p2,
+                    "comparison": "other personas",
+                    "method": "Rao-Scott F (2nd order)",
+                    "effect_measure": f"difference in share rating <= {cut:g}",
+                    "std_measure": "cohen_h",
+                    "std_effect": h,
+                    "std_ci_low": h_lo,
+                    "std_ci_high": h_hi,
+                    "odds_ratio": orr,
+                    "or_ci_low": or_lo,
+                    "or_ci_high": or_hi,
+                    "mde": st.mde_t(se, df, alpha, power, alternative),
+                    "mde_std": st.mde_h(ne1, ne2, alpha, power, alternative),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True) if parts else None

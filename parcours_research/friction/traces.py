@@ -13,6 +13,10 @@ of users who went on (the conversion; drop-off is one minus it):
 * ``vs_previous_period``: with the previous period, when the counts have a ``period`` column
   with two levels or more (last period against the one before).
 
+The ``"all"`` rows count every user, including those without a persona (anonymous
+prospects): a change between periods in ``"all"`` may be a change of mix (more prospects, fewer
+customers) rather than of conversion; the persona rows tell them apart.
+
 Effect sizes: the difference in conversion (proportion; ×100 for points) with its interval,
 Cohen's h and the odds ratio with theirs, and the minimum detectable difference for the
 counts at hand.
@@ -37,15 +41,27 @@ COUNT_COLUMNS = ["step", "touchpoint", "persona", "n", "k"]
 
 def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(counts, pd.DataFrame):
-        raise AnalysisError("test_traces: data must be a Study or a DataFrame of step counts.",
-                            [Problem(f"got {type(counts).__name__}",
-                                     fix="pass the study, or pr.friction.trace_counts(study)")])
+        raise AnalysisError(
+            "test_traces: data must be a Study or a DataFrame of step counts.",
+            [
+                Problem(
+                    f"got {type(counts).__name__}",
+                    fix="pass the study, or pr.friction.trace_counts(study)",
+                )
+            ],
+        )
     missing = [c for c in COUNT_COLUMNS if c not in counts.columns]
     if missing:
-        raise AnalysisError("test_traces: the step counts lack columns.",
-                            [Problem(f"missing column(s) {missing}",
-                                     fix=f"a count table has columns {', '.join(COUNT_COLUMNS)} "
-                                         "(+ period, target): one row per step, persona (and period)")])
+        raise AnalysisError(
+            "test_traces: the step counts lack columns.",
+            [
+                Problem(
+                    f"missing column(s) {missing}",
+                    fix=f"a count table has columns {', '.join(COUNT_COLUMNS)} "
+                    "(+ period, target): one row per step, persona (and period)",
+                )
+            ],
+        )
     problems = []
     c = counts.copy()
     for col in ("n", "k"):
@@ -53,29 +69,53 @@ def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
         bad = v.isna() | (v < 0) | (v != np.round(v))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            problems.append(Problem(f"{int(bad.sum())} value(s) of {col!r} are not counts "
-                                    f"(e.g. {c[col].iloc[i]!r})", row=i + 2, column=col,
-                                    fix="counts are whole numbers >= 0"))
+            problems.append(
+                Problem(
+                    f"{int(bad.sum())} value(s) of {col!r} are not counts "
+                    f"(e.g. {c[col].iloc[i]!r})",
+                    row=i + 2,
+                    column=col,
+                    fix="counts are whole numbers >= 0",
+                )
+            )
         c[col] = v
     over = c["k"] > c["n"]
     if over.any():
         i = int(np.flatnonzero(over.to_numpy())[0])
-        problems.append(Problem(f"{int(over.sum())} row(s) have more conversions (k) than users (n)",
-                                row=i + 2, column="k", fix="k counts the users of n who went on"))
+        problems.append(
+            Problem(
+                f"{int(over.sum())} row(s) have more conversions (k) than users (n)",
+                row=i + 2,
+                column="k",
+                fix="k counts the users of n who went on",
+            )
+        )
     for col in ("step", "persona"):
         if c[col].isna().any():
-            problems.append(Problem(f"{int(c[col].isna().sum())} row(s) have no {col}", column=col,
-                                    fix=f"every row needs a {col} (persona {ALL!r} for everyone)"))
+            problems.append(
+                Problem(
+                    f"{int(c[col].isna().sum())} row(s) have no {col}",
+                    column=col,
+                    fix=f"every row needs a {col} (persona {ALL!r} for everyone)",
+                )
+            )
     keys = ["step", "persona"] + (["period"] if "period" in c.columns else [])
     dup = c.duplicated(subset=keys, keep=False)
     if dup.any():
-        problems.append(Problem(f"{int(dup.sum())} rows repeat a {', '.join(keys)} combination",
-                                column="step", fix="one row per " + ", ".join(keys)))
+        problems.append(
+            Problem(
+                f"{int(dup.sum())} rows repeat a {', '.join(keys)} combination",
+                column="step",
+                fix="one row per " + ", ".join(keys),
+            )
+        )
     if "target" in c.columns:
         t = pd.to_numeric(c["target"], errors="coerce")
         bad = t.notna() & ((t < 0) | (t > 1))
         if bad.any():
-            problems.append(Problem("targets must be conversion shares between 0 and 1", column="target"))
+            problems.append(
+                Problem("targets must be conversion shares between 0 and 1", column="target")
+            )
     if problems:
         raise AnalysisError("test_traces: the step counts have problems.", problems)
     c["n"] = c["n"].astype(float)
@@ -98,10 +138,22 @@ def _two_group_rows(k1, n1, k2, n2, *, alternative, conf, exact, odds_ratio="aut
         e_or, e_lo, e_hi = st.odds_ratio_exact(k1[fisher], n1[fisher], k2[fisher], n2[fisher], conf)
         orr, or_lo, or_hi = orr.copy(), or_lo.copy(), or_hi.copy()
         orr[fisher], or_lo[fisher], or_hi[fisher] = e_or, e_lo, e_hi
-    return {"statistic": stat, "p_value": p, "method": np.where(fisher, "Fisher exact", "score z"),
-            "estimate": p1, "reference": p2, "effect_size": p1 - p2, "ci_low": lo, "ci_high": hi,
-            "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi, "odds_ratio": orr,
-            "or_ci_low": or_lo, "or_ci_high": or_hi}
+    return {
+        "statistic": stat,
+        "p_value": p,
+        "method": np.where(fisher, "Fisher exact", "score z"),
+        "estimate": p1,
+        "reference": p2,
+        "effect_size": p1 - p2,
+        "ci_low": lo,
+        "ci_high": hi,
+        "std_effect": h,
+        "std_ci_low": h_lo,
+        "std_ci_high": h_hi,
+        "odds_ratio": orr,
+        "or_ci_low": or_lo,
+        "or_ci_high": or_hi,
+    }
 
 
 def _mde(rows: dict, n1, n2, p_ref, alpha, power, alternative, worse_sign=-1):
@@ -192,10 +244,14 @@ def test_traces(
     c = _check_counts(data)
     if targets:
         tmap = {str(k): float(v) for k, v in targets.items()}
-        by_step = c["step"].astype(str).map(tmap)
-        by_tp = c["touchpoint"].astype("string").map(tmap)
+        by_step = pd.to_numeric(c["step"].astype(str).map(tmap), errors="coerce").astype(float)
+        by_tp = pd.to_numeric(c["touchpoint"].astype(str).map(tmap), errors="coerce").astype(float)
         given = by_step.fillna(by_tp)
-        c["target"] = given.fillna(pd.to_numeric(c["target"], errors="coerce")) if "target" in c.columns else given
+        c["target"] = (
+            given.fillna(pd.to_numeric(c["target"], errors="coerce"))
+            if "target" in c.columns
+            else given
+        )
     if "target" not in c.columns:
         c["target"] = np.nan
     c["target"] = pd.to_numeric(c["target"], errors="coerce").astype(float)
@@ -203,8 +259,11 @@ def test_traces(
     # totals over periods
     keys = ["step", "touchpoint", "persona"]
     order = c.drop_duplicates("step")["step"].tolist()
-    tot = (c.groupby(keys, sort=False, dropna=False)
-           .agg(n=("n", "sum"), k=("k", "sum"), target=("target", "first")).reset_index())
+    tot = (
+        c.groupby(keys, sort=False, dropna=False)
+        .agg(n=("n", "sum"), k=("k", "sum"), target=("target", "first"))
+        .reset_index()
+    )
     parts = []
     if "vs_target" in tests:
         d = tot[tot["target"].notna() & (tot["n"] > 0)]
@@ -217,14 +276,28 @@ def test_traces(
             h_lo, h_hi = st.h_interval(h, n, None, conf)
             with np.errstate(divide="ignore", invalid="ignore"):
                 odds0 = p0 / (1 - p0)
-                rows = {"statistic": p, "p_value": st.binom_exact(k, n, p0, alt), "method": "exact binomial",
-                        "estimate": p, "reference": p0, "effect_size": p - p0, "ci_low": lo - p0,
-                        "ci_high": hi - p0, "std_effect": h, "std_ci_low": h_lo, "std_ci_high": h_hi,
-                        "odds_ratio": (p / (1 - p)) / odds0, "or_ci_low": (lo / (1 - lo)) / odds0,
-                        "or_ci_high": (hi / (1 - hi)) / odds0}
+                rows = {
+                    "statistic": p,
+                    "p_value": st.binom_exact(k, n, p0, alt),
+                    "method": "exact binomial",
+                    "estimate": p,
+                    "reference": p0,
+                    "effect_size": p - p0,
+                    "ci_low": lo - p0,
+                    "ci_high": hi - p0,
+                    "std_effect": h,
+                    "std_ci_low": h_lo,
+                    "std_ci_high": h_hi,
+                    "odds_ratio": (p / (1 - p)) / odds0,
+                    "or_ci_low": (lo / (1 - lo)) / odds0,
+                    "or_ci_high": (hi / (1 - hi)) / odds0,
+                }
             _mde(rows, n, None, p0, alpha, power, alternative)
-            part = d[keys].reset_index(drop=True).assign(**rows, n=n, n_ref=np.nan, test="vs_target",
-                                                          comparison="target conversion")
+            part = (
+                d[keys]
+                .reset_index(drop=True)
+                .assign(**rows, n=n, n_ref=np.nan, test="vs_target", comparison="target conversion")
+            )
             parts.append(part)
     if "vs_personas" in tests:
         pers = tot[tot["persona"].astype(str) != ALL]
@@ -236,11 +309,24 @@ def test_traces(
             n2, k2 = n_all - n1, k_all - k1
             ok = (n1 > 0) & (n2 > 0)
             d = pers[ok]
-            rows = _two_group_rows(k1[ok], n1[ok], k2[ok], n2[ok], alternative=alternative, conf=conf,
-                                   exact=exact, odds_ratio=odds_ratio)
+            rows = _two_group_rows(
+                k1[ok],
+                n1[ok],
+                k2[ok],
+                n2[ok],
+                alternative=alternative,
+                conf=conf,
+                exact=exact,
+                odds_ratio=odds_ratio,
+            )
             _mde(rows, n1[ok], n2[ok], rows["reference"], alpha, power, alternative)
-            parts.append(d[keys].reset_index(drop=True).assign(**rows, n=n1[ok], n_ref=n2[ok],
-                                                               test="vs_personas", comparison="other personas"))
+            parts.append(
+                d[keys]
+                .reset_index(drop=True)
+                .assign(
+                    **rows, n=n1[ok], n_ref=n2[ok], test="vs_personas", comparison="other personas"
+                )
+            )
     if "vs_previous_period" in tests and has_period:
         if isinstance(c["period"].dtype, pd.CategoricalDtype) and c["period"].cat.ordered:
             periods = [p for p in c["period"].cat.categories if (c["period"] == p).any()]
@@ -260,15 +346,34 @@ def test_traces(
         if len(cur):
             k1, n1 = cur["k"].to_numpy(), cur["n"].to_numpy()
             k2, n2 = old["k"].to_numpy(), old["n"].to_numpy()
-            rows = _two_group_rows(k1, n1, k2, n2, alternative=alternative, conf=conf, exact=exact,
-                                   odds_ratio=odds_ratio)
+            rows = _two_group_rows(
+                k1,
+                n1,
+                k2,
+                n2,
+                alternative=alternative,
+                conf=conf,
+                exact=exact,
+                odds_ratio=odds_ratio,
+            )
             _mde(rows, n1, n2, rows["reference"], alpha, power, alternative)
             part = cur.reset_index()[["step", "persona", "touchpoint"]].assign(
-                **rows, n=n1, n_ref=n2, test="vs_previous_period", comparison=f"period {last} vs {prev}")
+                **rows,
+                n=n1,
+                n_ref=n2,
+                test="vs_previous_period",
+                comparison=f"period {last} vs {prev}",
+            )
             parts.append(part[[*keys, *[x for x in part.columns if x not in keys]]])
     if not parts:
-        return finish(None, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
-                      family=family)
+        return finish(
+            None,
+            worse_sign=-1,
+            alternative=alternative,
+            correction=correction,
+            alpha=alpha,
+            family=family,
+        )
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "traces"
     out["effect_measure"] = "difference in conversion"
@@ -276,11 +381,20 @@ def test_traces(
     # journey order: steps as given, then personas as given, then tests
     step_rank = {s: i for i, s in enumerate(order)}
     test_rank = {"vs_target": 0, "vs_personas": 1, "vs_previous_period": 2}
-    out = out.assign(_s=out["step"].map(step_rank), _t=out["test"].map(test_rank),
-                     _p=(out["persona"].astype(str) != ALL).astype(int))
+    out = out.assign(
+        _s=out["step"].map(step_rank),
+        _t=out["test"].map(test_rank),
+        _p=(out["persona"].astype(str) != ALL).astype(int),
+    )
     out = out.sort_values(["_t", "_s", "_p"], kind="stable").drop(columns=["_s", "_t", "_p"])
-    return finish(out, worse_sign=-1, alternative=alternative, correction=correction, alpha=alpha,
-                  family=family)
+    return finish(
+        out,
+        worse_sign=-1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
 
 
 test_traces.__test__ = False  # not a pytest test

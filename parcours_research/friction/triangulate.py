@@ -116,7 +116,9 @@ class Triangulation:
             f"confirmed friction points: {int(s['confirmed'].sum())}",
         ]
         for r in self.confirmed.itertuples():
-            ev = ", ".join(src for src in self.sources if getattr(r, f"{src}_evidence") == "friction")
+            ev = ", ".join(
+                src for src in self.sources if getattr(r, f"{src}_evidence") == "friction"
+            )
             lines.append(f"  - {r.touchpoint} / {r.persona} (friction in {ev})")
         flagged = s[(s["n_friction"] >= 1) & ~s["confirmed"]]
         if len(flagged):
@@ -128,8 +130,15 @@ class Triangulation:
 
     def _repr_html_(self) -> str:
         head = "<br>".join(html.escape(x) for x in self._lines())
-        cols = ["touchpoint", "persona", *[f"{s}_evidence" for s in self.sources], "n_friction", "agree",
-                "confirmed", "quotes"]
+        cols = [
+            "touchpoint",
+            "persona",
+            *[f"{s}_evidence" for s in self.sources],
+            "n_friction",
+            "agree",
+            "confirmed",
+            "quotes",
+        ]
         shown = self.summary[(self.summary["n_friction"] >= 1) | self.summary["confirmed"]][cols]
         return f"<p>{head}</p>" + shown.to_html(index=False, na_rep="")
 
@@ -204,24 +213,39 @@ def triangulate(
     if not isinstance(min_sources, int | np.integer) or min_sources < 1:
         raise AnalysisError(f"min_sources={min_sources!r} must be a positive integer.")
     if study is not None and not hasattr(study, "journey"):
-        raise AnalysisError("triangulate needs a loaded study (pr.load_study(path)) or tables=.",
-                            [Problem(f"got {type(study).__name__}")])
+        raise AnalysisError(
+            "triangulate needs a loaded study (pr.load_study(path)) or tables=.",
+            [Problem(f"got {type(study).__name__}")],
+        )
     if study is None and not tables:
-        raise AnalysisError("triangulate needs a study or tables={source: test table}.",
-                            [Problem("nothing to triangulate", fix="pass pr.load_study(path)")])
+        raise AnalysisError(
+            "triangulate needs a study or tables={source: test table}.",
+            [Problem("nothing to triangulate", fix="pass pr.load_study(path)")],
+        )
     from .qual import test_qual
     from .survey import test_survey
     from .traces import test_traces
 
     tables = dict(tables or {})
-    common = {"alternative": alternative, "alpha": alpha, "correction": correction, "family": "source"}
+    common = {
+        "alternative": alternative,
+        "alpha": alpha,
+        "correction": correction,
+        "family": "source",
+    }
     runners = {
-        "traces": (lambda: test_traces(study, **common, **dict(traces_options or {})),
-                   study is not None and study.traces is not None),
-        "survey": (lambda: test_survey(study, **common, **dict(survey_options or {})),
-                   study is not None and study.responses is not None),
-        "qual": (lambda: test_qual(study, **common, **dict(qual_options or {})),
-                 study is not None and study.qual is not None),
+        "traces": (
+            lambda: test_traces(study, **common, **dict(traces_options or {})),
+            study is not None and study.traces is not None,
+        ),
+        "survey": (
+            lambda: test_survey(study, **common, **dict(survey_options or {})),
+            study is not None and study.responses is not None,
+        ),
+        "qual": (
+            lambda: test_qual(study, **common, **dict(qual_options or {})),
+            study is not None and study.qual is not None,
+        ),
     }
     used = []
     parts = []
@@ -232,15 +256,23 @@ def triangulate(
             t = runners[s][0]()
         else:
             continue
-        missing = [c for c in TEST_COLUMNS + ["direction", "std_effect", "mde"] if c not in t.columns]
+        missing = [
+            c for c in TEST_COLUMNS + ["direction", "std_effect", "mde"] if c not in t.columns
+        ]
         if missing:
-            raise AnalysisError(f"triangulate: the {s} table lacks columns.",
-                                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")])
+            raise AnalysisError(
+                f"triangulate: the {s} table lacks columns.",
+                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")],
+            )
         used.append(s)
         parts.append(t[t["source"] == s] if "source" in t.columns else t)
     if not parts:
-        raise AnalysisError(f"Nothing to triangulate: no table and no study data for the sources {list(sources)}.")
-    tests = correct(pd.concat(parts, ignore_index=True), correction=correction, alpha=alpha, family=family)
+        raise AnalysisError(
+            f"Nothing to triangulate: no table and no study data for the sources {list(sources)}."
+        )
+    tests = correct(
+        pd.concat(parts, ignore_index=True), correction=correction, alpha=alpha, family=family
+    )
 
     if study is not None:
         personas = list(study.journey.persona_ids)
@@ -251,26 +283,54 @@ def triangulate(
         tps = [t for t in pd.unique(tests["touchpoint"].dropna())]
         stage_of = {}
     cell_personas = ([ALL] if include_overall or not personas else []) + personas
-    grid = pd.DataFrame([(tp, p) for tp in tps for p in cell_personas], columns=["touchpoint", "persona"])
+    grid = pd.DataFrame(
+        [(tp, p) for tp in tps for p in cell_personas], columns=["touchpoint", "persona"]
+    )
     grid.insert(1, "stage", grid["touchpoint"].map(stage_of).astype("string"))
-    fields = ["evidence", "test", "p_adj", "effect", "ci_low", "ci_high", "std_effect", "direction", "n", "mde"]
+    fields = [
+        "evidence",
+        "test",
+        "p_adj",
+        "effect",
+        "ci_low",
+        "ci_high",
+        "std_effect",
+        "direction",
+        "n",
+        "mde",
+    ]
     keys = ["source", "touchpoint", "persona"]
-    sub = tests[tests["persona"].isin(cell_personas) & tests["touchpoint"].isin(tps) & tests["p_value"].notna()]
-    sub = sub.assign(_sw=(sub["significant"] & (sub["direction"] == "worse")).astype(bool),
-                     _sb=(sub["significant"] & (sub["direction"] == "better")).astype(bool))
+    sub = tests[
+        tests["persona"].isin(cell_personas)
+        & tests["touchpoint"].isin(tps)
+        & tests["p_value"].notna()
+    ]
+    sub = sub.assign(
+        _sw=(sub["significant"] & (sub["direction"] == "worse")).astype(bool),
+        _sb=(sub["significant"] & (sub["direction"] == "better")).astype(bool),
+    )
     # the row that speaks for a source: its strongest friction test if any, else its strongest
     # test (smallest corrected p-value, ties by the raw one)
-    best = (sub.sort_values(["_sw", "p_adj", "p_value"], ascending=[False, True, True], kind="stable")
-            .drop_duplicates(keys).set_index(keys))
-    flags = sub.groupby(keys, sort=False)[["_sw", "_sb"]].any()
-    best = best.join(flags, rsuffix="_any")
-    best["evidence"] = np.where(best["_sw_any"], "friction", np.where(best["_sb_any"], "contradicts", "none"))
+    best = (
+        sub.sort_values(["_sw", "p_adj", "p_value"], ascending=[False, True, True], kind="stable")
+        .drop_duplicates(keys)
+        .set_index(keys)
+    )
+    flags = sub.groupby(keys, sort=False)[["_sw", "_sb"]].any().add_suffix("_any")
+    best = best.join(flags)
+    best["evidence"] = np.where(
+        best["_sw_any"], "friction", np.where(best["_sb_any"], "contradicts", "none")
+    )
     best = best.rename(columns={"effect_size": "effect"})
     summary = grid.copy()
     for s in SOURCES:
         if s not in used:
             continue
-        b = best.xs(s, level="source") if s in best.index.get_level_values("source") else best.iloc[0:0].droplevel(0)
+        b = (
+            best.xs(s, level="source")
+            if s in best.index.get_level_values("source")
+            else best.iloc[0:0].droplevel(0)
+        )
         b = b.reindex(pd.MultiIndex.from_frame(grid[["touchpoint", "persona"]]))
         for k in fields:
             summary[f"{s}_{k}"] = b[k].to_numpy()
@@ -285,31 +345,64 @@ def triangulate(
     summary["n_friction"] = (evid == "friction").fillna(False).sum(axis=1).astype(int)
     summary["n_contradict"] = (evid == "contradicts").fillna(False).sum(axis=1).astype(int)
     dirs = summary[[f"{s}_direction" for s in used]]
-    mixed = (dirs == "worse").fillna(False).any(axis=1) & (dirs == "better").fillna(False).any(axis=1)
+    mixed = (dirs == "worse").fillna(False).any(axis=1) & (dirs == "better").fillna(False).any(
+        axis=1
+    )
     summary["agree"] = (~mixed & (summary["n_contradict"] == 0)).astype(bool)
     summary["confirmed"] = _apply_rule(summary, rule, min_sources, used).astype(bool)
 
     # quotes
     qrows = []
     summary["quotes"] = pd.Series(pd.NA, index=summary.index, dtype="string")
-    if excerpts is None and n_quotes and study is not None and study.qual is not None and "qual" in used:
+    if (
+        excerpts is None
+        and n_quotes
+        and study is not None
+        and study.qual is not None
+        and "qual" in used
+    ):
         from ..qual import read_excerpts
 
         excerpts = read_excerpts(study)
     if n_quotes and excerpts is not None:
         from ..qual import quotes as pick_quotes
 
-        want = summary if quotes_for == "all" else summary[(summary["n_friction"] >= 1) | summary["confirmed"]]
+        want = (
+            summary
+            if quotes_for == "all"
+            else summary[(summary["n_friction"] >= 1) | summary["confirmed"]]
+        )
         for i, r in want.iterrows():
-            q = pick_quotes(excerpts, touchpoint=r["touchpoint"], persona=None if r["persona"] == ALL else r["persona"],
-                            n=int(n_quotes), valence="negative",
-                            salt=study.privacy_salt if study is not None else None)
+            q = pick_quotes(
+                excerpts,
+                touchpoint=r["touchpoint"],
+                persona=None if r["persona"] == ALL else r["persona"],
+                n=int(n_quotes),
+                valence="negative",
+                salt=study.privacy_salt if study is not None else None,
+            )
             if len(q):
                 summary.loc[i, "quotes"] = " | ".join(q["text"].astype(str))
-                qrows.append(q.assign(touchpoint=r["touchpoint"], persona=r["persona"])[
-                    ["touchpoint", "persona", "rank", "participant", "valence", "text"]])
-    quotes = (pd.concat(qrows, ignore_index=True) if qrows else
-              pd.DataFrame(columns=["touchpoint", "persona", "rank", "participant", "valence", "text"]))
-    return Triangulation(summary=summary.reset_index(drop=True), tests=tests, quotes=quotes, rule=rule,
-                         min_sources=min_sources, family=family, correction=correction, alpha=alpha,
-                         sources=tuple(used))
+                qrows.append(
+                    q.assign(touchpoint=r["touchpoint"], persona=r["persona"])[
+                        ["touchpoint", "persona", "rank", "participant", "valence", "text"]
+                    ]
+                )
+    quotes = (
+        pd.concat(qrows, ignore_index=True)
+        if qrows
+        else pd.DataFrame(
+            columns=["touchpoint", "persona", "rank", "participant", "valence", "text"]
+        )
+    )
+    return Triangulation(
+        summary=summary.reset_index(drop=True),
+        tests=tests,
+        quotes=quotes,
+        rule=rule,
+        min_sources=min_sources,
+        family=family,
+        correction=correction,
+        alpha=alpha,
+        sources=tuple(used),
+    )

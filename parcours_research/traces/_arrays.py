@@ -47,10 +47,14 @@ def get_sorted(log: EventLog) -> Sorted:
     if log._arrays is not None:
         return log._arrays
     eng = log.engine
-    inner = (f"SELECT coalesce(user_id, device_id) AS _p, {eng.us('timestamp')} AS _t, row_id, "
-             f"event FROM {log.ref}")
-    sql = (f"SELECT _p, _t, row_id, event FROM ({inner}) AS s "
-           f"WHERE _p IS NOT NULL AND _t IS NOT NULL ORDER BY hash(_p), _t, row_id")
+    inner = (
+        f"SELECT coalesce(user_id, device_id) AS _p, {eng.us('timestamp')} AS _t, row_id, "
+        f"event FROM {log.ref}"
+    )
+    sql = (
+        f"SELECT _p, _t, row_id, event FROM ({inner}) AS s "
+        f"WHERE _p IS NOT NULL AND _t IS NOT NULL ORDER BY hash(_p), _t, row_id"
+    )
     tab = _arrow(log, sql)
     p = tab.column("_p").combine_chunks() if tab.num_rows else pa.array([], pa.string())
     n = tab.num_rows
@@ -75,12 +79,21 @@ def get_sorted(log: EventLog) -> Sorted:
     enc = pc.dictionary_encode(ev_col)
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
-    ev = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32) \
-        if n else np.zeros(0, np.int32)
-    out = Sorted(person=person, persons=persons,
-                 t=np.asarray(tab.column("_t").to_numpy(), dtype=np.int64) if n else np.zeros(0, np.int64),
-                 row_id=np.asarray(tab.column("row_id").to_numpy(), dtype=np.int64) if n else np.zeros(0, np.int64),
-                 ev=ev, events=enc.dictionary.to_pylist() if n else [])
+    ev = (
+        np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+        if n
+        else np.zeros(0, np.int32)
+    )
+    out = Sorted(
+        person=person,
+        persons=persons,
+        t=np.asarray(tab.column("_t").to_numpy(), dtype=np.int64) if n else np.zeros(0, np.int64),
+        row_id=np.asarray(tab.column("row_id").to_numpy(), dtype=np.int64)
+        if n
+        else np.zeros(0, np.int64),
+        ev=ev,
+        events=enc.dictionary.to_pylist() if n else [],
+    )
     log._arrays = out
     return out
 
@@ -114,7 +127,9 @@ def sessionize(log: EventLog, gap_us: int) -> EventLog:
         new[1:] = ~(same & (s.t[1:] - s.t[:-1] <= gap_us))
     session = np.cumsum(new, dtype=np.int64) - 1
     # number within person: session index minus the index of the person's first session
-    first_sess = session[np.r_[0, np.flatnonzero(s.person[1:] != s.person[:-1]) + 1]] if n else session
+    first_sess = (
+        session[np.r_[0, np.flatnonzero(s.person[1:] != s.person[:-1]) + 1]] if n else session
+    )
     within = session - first_sess[s.person] + 1 if n else session
     eng = log.engine
     name = eng.register(pa.table({"row_id": s.row_id, "_n": within}), "sess")
@@ -123,7 +138,9 @@ def sessionize(log: EventLog, gap_us: int) -> EventLog:
     view = eng.view(
         f"SELECT {sel}, CASE WHEN x._n IS NULL THEN NULL ELSE concat(coalesce(e.user_id, e.device_id), "
         f"':', CAST(x._n AS VARCHAR)) END AS session_id FROM {log.ref} AS e "
-        f"LEFT JOIN {eng.q(name)} AS x ON e.row_id = x.row_id", "sessions")
+        f"LEFT JOIN {eng.q(name)} AS x ON e.row_id = x.row_id",
+        "sessions",
+    )
     arrays = Sorted(s.person, s.persons, s.t, s.row_id, s.ev, s.events, session, gap_us)
     return log.derive(view, arrays=arrays)
 
@@ -134,7 +151,9 @@ def _case(s: Sorted, log: EventLog, case: str) -> np.ndarray:
             tab = _arrow(log, f"SELECT row_id, session_id FROM {log.ref}")
             rid = np.asarray(tab.column("row_id").to_numpy(), dtype=np.int64)
             enc = pc.dictionary_encode(tab.column("session_id").combine_chunks())
-            c = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            c = np.asarray(
+                pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+            )
             order = np.argsort(rid, kind="stable")
             pos = np.searchsorted(rid[order], s.row_id)
             return c[order][pos]
@@ -170,8 +189,14 @@ def transitions(log: EventLog, by: str, case: str) -> pd.DataFrame:
     ends = np.r_[starts[1:], len(code_s)]
     meds = np.array([np.median(d_s[a:b]) for a, b in zip(starts, ends)], dtype=np.float64)
     u = code_s[starts]
-    return pd.DataFrame({"source": [names[i] for i in u // k], "target": [names[i] for i in u % k],
-                         "n": ends - starts, "_med": meds})
+    return pd.DataFrame(
+        {
+            "source": [names[i] for i in u // k],
+            "target": [names[i] for i in u % k],
+            "n": ends - starts,
+            "_med": meds,
+        }
+    )
 
 
 def _sql_fallback_transitions(log, by, case):
@@ -182,7 +207,8 @@ def _sql_fallback_transitions(log, by, case):
         f"SELECT source, target, count(*) AS n, {eng.median('_d')} AS _med FROM ("
         f"SELECT {by} AS source, lead({by}) {w} AS target, lead({t}) {w} - {t} AS _d "
         f"FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL) AS x "
-        f"WHERE target IS NOT NULL GROUP BY source, target")
+        f"WHERE target IS NOT NULL GROUP BY source, target"
+    )
 
 
 # -- variants -----------------------------------------------------------------------------------
@@ -192,12 +218,18 @@ def variants(log: EventLog, by: str, case: str, top: int | None, sep: str):
         eng = log.engine
         t = eng.us("timestamp")
         agg = eng.ordered_concat(eng.cast_str(by), [t, "row_id"], sep)
-        table = eng.fetch(f"SELECT variant, n_steps, count(*) AS n FROM (SELECT {agg} AS variant, "
-                          f"count(*) AS n_steps FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL "
-                          f"GROUP BY {case}) AS c "
-                          f"GROUP BY variant, n_steps")
-        total = int(eng.scalar(f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL "
-                               f"AND {USABLE}") or 0)
+        table = eng.fetch(
+            f"SELECT variant, n_steps, count(*) AS n FROM (SELECT {agg} AS variant, "
+            f"count(*) AS n_steps FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL "
+            f"GROUP BY {case}) AS c "
+            f"GROUP BY variant, n_steps"
+        )
+        total = int(
+            eng.scalar(
+                f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE}"
+            )
+            or 0
+        )
         return _top(table, top), total
     x, names = _codes(s, log, by)
     c = _case(s, log, case)
@@ -214,7 +246,9 @@ def variants(log: EventLog, by: str, case: str, top: int | None, sep: str):
     for length in np.unique(lengths):
         sel = starts[lengths == length]
         mat = xs[sel[:, None] + np.arange(length)]
-        rows = np.ascontiguousarray(mat).view(np.dtype((np.void, mat.dtype.itemsize * int(length))))[:, 0]
+        rows = np.ascontiguousarray(mat).view(
+            np.dtype((np.void, mat.dtype.itemsize * int(length)))
+        )[:, 0]
         uniq, counts = np.unique(rows, return_counts=True)
         found_rows.append(uniq)
         found_n.append(counts)

@@ -37,8 +37,15 @@ from .eventlog import EventLog, as_log, output, select_list, to_us
 __all__ = ["clean", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
 
 #: Outcomes of :func:`clean`, in order of precedence after ``kept``.
-REASONS = ("kept", "unparseable", "outside_period", "bot_user_agent", "bot_behaviour",
-           "exact_duplicate", "near_duplicate")
+REASONS = (
+    "kept",
+    "unparseable",
+    "outside_period",
+    "bot_user_agent",
+    "bot_behaviour",
+    "exact_duplicate",
+    "near_duplicate",
+)
 
 _DESCRIPTIONS = {
     "kept": "kept for analysis",
@@ -52,11 +59,41 @@ _DESCRIPTIONS = {
 
 #: Lower-case fragments of user agents that belong to robots (crawlers, monitors, scripts).
 BOT_PATTERNS = (
-    "bot", "crawl", "spider", "slurp", "scrape", "headless", "phantomjs", "python-requests",
-    "python-urllib", "aiohttp", "curl/", "wget", "httpclient", "java/", "go-http-client",
-    "node-fetch", "axios/", "scrapy", "selenium", "puppeteer", "playwright", "lighthouse",
-    "pingdom", "uptimerobot", "facebookexternalhit", "embedly", "datadog", "newrelic",
-    "statuscake", "site24x7", "ahrefs", "semrush", "yandex", "baiduspider", "bingpreview",
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "scrape",
+    "headless",
+    "phantomjs",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "curl/",
+    "wget",
+    "httpclient",
+    "java/",
+    "go-http-client",
+    "node-fetch",
+    "axios/",
+    "scrapy",
+    "selenium",
+    "puppeteer",
+    "playwright",
+    "lighthouse",
+    "pingdom",
+    "uptimerobot",
+    "facebookexternalhit",
+    "embedly",
+    "datadog",
+    "newrelic",
+    "statuscake",
+    "site24x7",
+    "ahrefs",
+    "semrush",
+    "yandex",
+    "baiduspider",
+    "bingpreview",
 )
 
 
@@ -119,8 +156,12 @@ class CleaningLog:
     def removed(self) -> pd.DataFrame:
         """The removed rows: ``row_id, reason`` (sorted by ``row_id``)."""
         if self._removed is None:
-            return pd.DataFrame({"row_id": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")})
-        return self._removed.engine.fetch(f"SELECT row_id, reason FROM {self._removed.ref} ORDER BY row_id")
+            return pd.DataFrame(
+                {"row_id": pd.Series(dtype="int64"), "reason": pd.Series(dtype="string")}
+            )
+        return self._removed.engine.fetch(
+            f"SELECT row_id, reason FROM {self._removed.ref} ORDER BY row_id"
+        )
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{r}={n}" for r, n in zip(self.summary["reason"], self.summary["n"]))
@@ -159,13 +200,16 @@ def _period(period, log: EventLog):
     try:
         start, end = period
     except (TypeError, ValueError) as exc:
-        raise TraceDataError(f"period={period!r} must be a pair (start, end); use None for an "
-                             "open end.") from exc
+        raise TraceDataError(
+            f"period={period!r} must be a pair (start, end); use None for an open end."
+        ) from exc
     try:
         lo, hi = _bound(start, log.timezone, False), _bound(end, log.timezone, True)
     except (ValueError, TypeError) as exc:
-        raise TraceDataError(f"period={period!r}: cannot read the dates ({exc}); write them as "
-                             "'2026-01-05' or '2026-01-05 08:00'.") from exc
+        raise TraceDataError(
+            f"period={period!r}: cannot read the dates ({exc}); write them as "
+            "'2026-01-05' or '2026-01-05 08:00'."
+        ) from exc
     if lo is not None and hi is not None and lo >= hi:
         raise TraceDataError(f"period={period!r}: the start is not before the end.")
     return lo, hi
@@ -194,14 +238,24 @@ def _rules(bots_behaviour) -> BotRules | None:
         try:
             return BotRules(**bots_behaviour)
         except TypeError as exc:
-            raise TraceDataError(f"bots_behaviour={bots_behaviour!r}: {exc}; the keys are "
-                                 "max_per_minute, min_events, max_interval_cv.") from exc
-    raise TraceDataError(f"bots_behaviour={bots_behaviour!r} must be True, False, a dict or a "
-                         "BotRules.")
+            raise TraceDataError(
+                f"bots_behaviour={bots_behaviour!r}: {exc}; the keys are "
+                "max_per_minute, min_events, max_interval_cv."
+            ) from exc
+    raise TraceDataError(
+        f"bots_behaviour={bots_behaviour!r} must be True, False, a dict or a BotRules."
+    )
 
 
-def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
-          near_duplicates="1s", period=None):
+def clean(
+    events,
+    *,
+    bots_ua=True,
+    bots_behaviour=True,
+    duplicates: bool = True,
+    near_duplicates="1s",
+    period=None,
+):
     """Remove robots, duplicates and unusable rows, and say why each row went.
 
     Parameters
@@ -243,18 +297,24 @@ def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
     src = log.ref
     t = eng.us("timestamp")
 
-    cond = ["WHEN timestamp IS NULL OR event IS NULL OR (user_id IS NULL AND device_id IS NULL) "
-            "THEN 'unparseable'"]
+    cond = [
+        "WHEN timestamp IS NULL OR event IS NULL OR (user_id IS NULL AND device_id IS NULL) "
+        "THEN 'unparseable'"
+    ]
     if bounds is not None:
         lo, hi = bounds
-        tests = ([f"{t} < {lo}"] if lo is not None else []) + ([f"{t} >= {hi}"] if hi is not None else [])
+        tests = ([f"{t} < {lo}"] if lo is not None else []) + (
+            [f"{t} >= {hi}"] if hi is not None else []
+        )
         if tests:
             cond.append(f"WHEN {' OR '.join(tests)} THEN 'outside_period'")
     ua_join = ""
     if pattern is not None and log.has("user_agent"):
         ua_tab = eng.table(
             f"SELECT user_agent, {eng.regex('lower(user_agent)', pattern)} AS is_bot "
-            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL", "ua")
+            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL",
+            "ua",
+        )
         ua_join = f"LEFT JOIN {q(ua_tab)} AS ua ON e.user_agent = ua.user_agent"
         cond.append("WHEN ua.is_bot THEN 'bot_user_agent'")
     others = [c for c in log.columns if c != "row_id"]
@@ -262,19 +322,36 @@ def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
     te = eng.us("e.timestamp")
     flagged = eng.view(
         f"SELECT e.row_id, {cols_e}, coalesce(e.device_id, e.user_id) AS _actor, {te} AS _t, "
-        f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}", "clean_flag")
+        f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}",
+        "clean_flag",
+    )
     f = q(flagged)
     part_all = ", ".join(q(c) for c in others)
     # exact duplicates are always found (robot behaviour is judged without them); they are
     # removed as such only when ``duplicates`` is on
+    # candidates first: rows sharing actor and instant with another row (few), so that the
+    # window over every column runs on them only
+    every = eng.table(f"SELECT row_id, _actor, _t, event, _r1 FROM {f}", "clean_all")
+    n_ = f"(SELECT row_id, _actor, _t, event FROM {q(every)} WHERE _r1 IS NULL)"
+    tied = f"SELECT _actor, _t FROM {n_} GROUP BY _actor, _t HAVING count(*) > 1"
     k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)"
-    dup = eng.table(f"SELECT row_id, _actor, _t, event, {k} AS _k FROM {f} WHERE _r1 IS NULL",
-                    "clean_dup")
+    dups = eng.table(
+        f"SELECT row_id FROM (SELECT row_id, {k} AS _k "
+        f"FROM (SELECT x.* FROM {f} AS x JOIN ({tied}) AS tt ON x._actor = tt._actor AND x._t = tt._t "
+        f"WHERE x._r1 IS NULL) AS c) AS w WHERE _k > 1",
+        "clean_dups",
+    )
+    dup = eng.view(
+        f"SELECT a.row_id, a._actor, a._t, a.event, CASE WHEN b.row_id IS NULL THEN 1 ELSE 2 END AS _k "
+        f"FROM {n_} AS a LEFT JOIN {q(dups)} AS b ON a.row_id = b.row_id",
+        "clean_dup",
+    )
     is_dup = "d._k > 1" if duplicates else "FALSE"
     d = q(dup)
     bots_tab = None
     if rules is not None:
-        bots_tab = eng.table(f"""
+        bots_tab = eng.table(
+            f"""
             SELECT a.actor, a.n_events, m.max_per_minute, a.interval_cv,
                    CASE WHEN m.max_per_minute > {rules.max_per_minute} AND a.regular THEN 'rate+regularity'
                         WHEN m.max_per_minute > {rules.max_per_minute} THEN 'rate'
@@ -290,51 +367,80 @@ def clean(events, *, bots_ua=True, bots_behaviour=True, duplicates: bool = True,
                   FROM (SELECT _actor, floor(_t / 60000000) AS m, count(*) AS n FROM {d} WHERE _k = 1
                         GROUP BY _actor, floor(_t / 60000000)) AS c
                   GROUP BY _actor) AS m ON a.actor = m.actor
-            WHERE a.regular OR m.max_per_minute > {rules.max_per_minute}""", "bots")
+            WHERE a.regular OR m.max_per_minute > {rules.max_per_minute}""",
+            "bots",
+        )
     bot_join = f"LEFT JOIN {q(bots_tab)} AS bt ON d._actor = bt.actor" if bots_tab else ""
     is_bot = "bt.actor IS NOT NULL" if bots_tab else "FALSE"
     if tol is not None:
-        near = (f"SELECT row_id, 'near_duplicate' AS reason FROM ("
-                f"SELECT row_id, _t - lag(_t) OVER (PARTITION BY _actor, event ORDER BY _t, row_id) AS _g "
-                f"FROM (SELECT d.row_id, d._actor, d.event, d._t FROM {d} AS d {bot_join} "
-                f"WHERE NOT ({is_dup}) AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}")
+        near = (
+            f"SELECT row_id, 'near_duplicate' AS reason FROM ("
+            f"SELECT row_id, _t - lag(_t) OVER (PARTITION BY _actor, event ORDER BY _t, row_id) AS _g "
+            f"FROM (SELECT d.row_id, d._actor, d.event, d._t FROM {d} AS d {bot_join} "
+            f"WHERE NOT ({is_dup}) AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}"
+        )
     else:
         near = None
     removed_sql = (
-        f"SELECT row_id, _r1 AS reason FROM {f} WHERE _r1 IS NOT NULL "
+        f"SELECT row_id, _r1 AS reason FROM {q(every)} WHERE _r1 IS NOT NULL "
         f"UNION ALL SELECT d.row_id, CASE WHEN {is_bot} THEN 'bot_behaviour' ELSE 'exact_duplicate' END "
         f"FROM {d} AS d {bot_join} WHERE {is_bot} OR {is_dup}"
-        + (f" UNION ALL {near}" if near else ""))
+        + (f" UNION ALL {near}" if near else "")
+    )
     removed = eng.table(removed_sql, "removed")
     counts = eng.fetch(
-        f"SELECT coalesce(r.reason, 'kept') AS reason, count(*) AS n FROM {src} AS e "
-        f"LEFT JOIN {q(removed)} AS r ON e.row_id = r.row_id GROUP BY coalesce(r.reason, 'kept')")
+        f"SELECT coalesce(r.reason, 'kept') AS reason, count(*) AS n FROM {q(every)} AS e "
+        f"LEFT JOIN {q(removed)} AS r ON e.row_id = r.row_id GROUP BY coalesce(r.reason, 'kept')"
+    )
     n_by = dict(zip(counts["reason"], counts["n"].astype("int64")))
     total = sum(n_by.values())
-    enabled = {"kept": True, "unparseable": True, "outside_period": bounds is not None,
-               "bot_user_agent": pattern is not None and log.has("user_agent"),
-               "bot_behaviour": rules is not None, "exact_duplicate": bool(duplicates),
-               "near_duplicate": tol is not None}
-    summary = pd.DataFrame({
-        "reason": list(REASONS),
-        "n": [int(n_by.get(r, 0)) for r in REASONS],
-        "share": [n_by.get(r, 0) / total if total else 0.0 for r in REASONS],
-        "enabled": [enabled[r] for r in REASONS],
-        "description": [_DESCRIPTIONS[r] for r in REASONS],
-    })
+    enabled = {
+        "kept": True,
+        "unparseable": True,
+        "outside_period": bounds is not None,
+        "bot_user_agent": pattern is not None and log.has("user_agent"),
+        "bot_behaviour": rules is not None,
+        "exact_duplicate": bool(duplicates),
+        "near_duplicate": tol is not None,
+    }
+    summary = pd.DataFrame(
+        {
+            "reason": list(REASONS),
+            "n": [int(n_by.get(r, 0)) for r in REASONS],
+            "share": [n_by.get(r, 0) / total if total else 0.0 for r in REASONS],
+            "enabled": [enabled[r] for r in REASONS],
+            "description": [_DESCRIPTIONS[r] for r in REASONS],
+        }
+    )
     if bots_tab:
-        bots = eng.fetch(f"SELECT actor, n_events, max_per_minute, interval_cv, rule FROM {q(bots_tab)} "
-                         "ORDER BY actor")
+        bots = eng.fetch(
+            f"SELECT actor, n_events, max_per_minute, interval_cv, rule FROM {q(bots_tab)} "
+            "ORDER BY actor"
+        )
         bots["n_events"] = bots["n_events"].astype("int64")
         bots["max_per_minute"] = bots["max_per_minute"].astype("int64")
     else:
-        bots = pd.DataFrame({"actor": pd.Series(dtype="string"), "n_events": pd.Series(dtype="int64"),
-                             "max_per_minute": pd.Series(dtype="int64"),
-                             "interval_cv": pd.Series(dtype="float64"), "rule": pd.Series(dtype="string")})
-    settings = {"bots_ua": pattern, "bots_behaviour": asdict(rules) if rules else None,
-                "duplicates": bool(duplicates), "near_duplicates_us": tol, "period_us": bounds}
-    kept = log.derive(eng.view(
-        f"SELECT {select_list(log, alias='e')} FROM {src} AS e "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
-        "cleaned"))
+        bots = pd.DataFrame(
+            {
+                "actor": pd.Series(dtype="string"),
+                "n_events": pd.Series(dtype="int64"),
+                "max_per_minute": pd.Series(dtype="int64"),
+                "interval_cv": pd.Series(dtype="float64"),
+                "rule": pd.Series(dtype="string"),
+            }
+        )
+    settings = {
+        "bots_ua": pattern,
+        "bots_behaviour": asdict(rules) if rules else None,
+        "duplicates": bool(duplicates),
+        "near_duplicates_us": tol,
+        "period_us": bounds,
+    }
+    kept = log.derive(
+        eng.view(
+            f"SELECT {select_list(log, alias='e')} FROM {src} AS e "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
+            "cleaned",
+        )
+    )
     return output(kept, was_frame), CleaningLog(summary, bots, settings, log.derive(removed))

@@ -168,8 +168,15 @@ class DuckDBEngine(Engine):
 
     name = "duckdb"
 
-    def __init__(self, connection=None, *, threads: int | None = None, memory_limit: str | None = None,
-                 temp_directory: str | None = None, fast: bool = True):
+    def __init__(
+        self,
+        connection=None,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
+        fast: bool = True,
+    ):
         import duckdb
 
         self.con = connection if connection is not None else duckdb.connect()
@@ -237,11 +244,15 @@ class DuckDBEngine(Engine):
                     acc += int(n_by.get(p, 0))
                 off = " ".join(f"WHEN {literal(p)} THEN {o}" for p, o in offs.items())
                 del order
-                sql = (f"SELECT * EXCLUDE (file_row_number, filename), "
-                       f"file_row_number + CASE filename {off} END AS row_id FROM {src}")
+                sql = (
+                    f"SELECT * EXCLUDE (file_row_number, filename), "
+                    f"file_row_number + CASE filename {off} END AS row_id FROM {src}"
+                )
         elif fmt == "csv":
-            src = (f"read_csv({files}, header = true, all_varchar = {literal(all_varchar)}, "
-                   f"union_by_name = true)")
+            src = (
+                f"read_csv({files}, header = true, all_varchar = {literal(all_varchar)}, "
+                f"union_by_name = true)"
+            )
             sql = f"SELECT *, row_number() OVER () - 1 AS row_id FROM {src}"
         elif fmt == "jsonl":
             src = f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
@@ -271,8 +282,10 @@ class DuckDBEngine(Engine):
     def parse_timestamp(self, expr: str, timezone: str) -> str:
         e = f"trim(CAST({expr} AS VARCHAR))"
         has_offset = f"regexp_matches({e}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$')"
-        return (f"CASE WHEN {has_offset} THEN TRY_CAST({e} AS TIMESTAMPTZ) "
-                f"ELSE timezone({literal(timezone)}, TRY_CAST({e} AS TIMESTAMP)) END")
+        return (
+            f"CASE WHEN {has_offset} THEN TRY_CAST({e} AS TIMESTAMPTZ) "
+            f"ELSE timezone({literal(timezone)}, TRY_CAST({e} AS TIMESTAMP)) END"
+        )
 
     def local_timestamp(self, expr: str, timezone: str) -> str:
         return f"timezone({literal(timezone)}, CAST({expr} AS TIMESTAMP))"
@@ -308,12 +321,15 @@ class SparkEngine(Engine):
         if spark is None:
             from pyspark.sql import SparkSession
 
-            spark = (SparkSession.builder.master("local[2]").appName("parcours_research")
-                     .config("spark.sql.session.timeZone", "UTC")
-                     .config("spark.sql.shuffle.partitions", "4")
-                     .config("spark.ui.enabled", "false")
-                     .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-                     .getOrCreate())
+            spark = (
+                SparkSession.builder.master("local[2]")
+                .appName("parcours_research")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                .getOrCreate()
+            )
         self.spark = spark
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
         self.cache = cache
@@ -374,7 +390,11 @@ class SparkEngine(Engine):
         if fmt == "parquet":
             sdf = reader.parquet(*paths)
         elif fmt == "csv":
-            sdf = reader.option("header", True).option("inferSchema", not all_varchar).csv(list(paths))
+            sdf = (
+                reader.option("header", True)
+                .option("inferSchema", not all_varchar)
+                .csv(list(paths))
+            )
         elif fmt == "jsonl":
             sdf = reader.json(list(paths))
         else:  # pragma: no cover
@@ -400,14 +420,18 @@ class SparkEngine(Engine):
 
     def ordered_concat(self, expr: str, order: list[str], sep: str) -> str:
         fields = ", ".join(f"{o} AS _o{i}" for i, o in enumerate(order))
-        return (f"array_join(transform(array_sort(collect_list(struct({fields}, {expr} AS _v))), "
-                f"x -> x._v), {self.lit(sep)})")
+        return (
+            f"array_join(transform(array_sort(collect_list(struct({fields}, {expr} AS _v))), "
+            f"x -> x._v), {self.lit(sep)})"
+        )
 
     def parse_timestamp(self, expr: str, timezone: str) -> str:
         e = f"trim(CAST({expr} AS STRING))"
         has_offset = f"({e} RLIKE '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$')"
-        return (f"CASE WHEN {has_offset} THEN try_to_timestamp({e}) "
-                f"ELSE to_utc_timestamp(try_to_timestamp({e}), {self.lit(timezone)}) END")
+        return (
+            f"CASE WHEN {has_offset} THEN try_to_timestamp({e}) "
+            f"ELSE to_utc_timestamp(try_to_timestamp({e}), {self.lit(timezone)}) END"
+        )
 
     def local_timestamp(self, expr: str, timezone: str) -> str:
         return f"to_utc_timestamp(CAST({expr} AS TIMESTAMP), {self.lit(timezone)})"
@@ -430,6 +454,8 @@ def default_engine() -> DuckDBEngine:
     """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = DuckDBEngine(threads=int(os.environ.get("PARCOURS_DUCKDB_THREADS", "0")) or None,
-                                memory_limit=os.environ.get("PARCOURS_DUCKDB_MEMORY") or None)
+        _DEFAULT = DuckDBEngine(
+            threads=int(os.environ.get("PARCOURS_DUCKDB_THREADS", "0")) or None,
+            memory_limit=os.environ.get("PARCOURS_DUCKDB_MEMORY") or None,
+        )
     return _DEFAULT

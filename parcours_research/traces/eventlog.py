@@ -32,8 +32,16 @@ from .engine import Engine, default_engine
 
 __all__ = ["CANONICAL", "EventLog", "as_log", "to_us"]
 
-CANONICAL = ("row_id", "user_id", "device_id", "timestamp", "event", "session_id", "touchpoint",
-             "user_agent")
+CANONICAL = (
+    "row_id",
+    "user_id",
+    "device_id",
+    "timestamp",
+    "event",
+    "session_id",
+    "touchpoint",
+    "user_agent",
+)
 #: SQL expression of the person key used by analyses.
 PERSON = "coalesce(user_id, device_id)"
 #: Rows the analyses use: a timestamp and a person. (Cleaning removes the others.)
@@ -44,7 +52,9 @@ def to_us(value, what: str) -> int:
     """Microseconds in a duration given as ``"30min"``, ``"7D"``, ``"1s"``, a number of seconds,
     or a :class:`pandas.Timedelta` / :class:`datetime.timedelta`."""
     try:
-        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool
+        ):
             td = pd.Timedelta(seconds=float(value))
         else:
             td = pd.Timedelta(value)
@@ -73,8 +83,15 @@ class EventLog:
     :meth:`persist` materialises a chain of lazy steps once.
     """
 
-    def __init__(self, engine: Engine, name: str, timezone: str = "UTC", *, arrays=None,
-                 meta: dict | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        timezone: str = "UTC",
+        *,
+        arrays=None,
+        meta: dict | None = None,
+    ):
         self.engine = engine
         #: study settings carried along (period, identity_map, session_gap, funnel, journey...)
         self.meta = dict(meta or {})
@@ -124,16 +141,19 @@ class EventLog:
     def persist(self) -> EventLog:
         """Materialise the log as a table in its engine (DuckDB spills to disk beyond its
         memory limit; Spark caches) so that later steps do not recompute it."""
-        return self.derive(self.engine.table(f"SELECT * FROM {self.ref}", "persist"),
-                           arrays=self._arrays)
+        return self.derive(
+            self.engine.table(f"SELECT * FROM {self.ref}", "persist"), arrays=self._arrays
+        )
 
     def __repr__(self) -> str:
         return f"EventLog(engine={self.engine.name!r}, columns={self.columns}, timezone={self.timezone!r})"
 
     def _repr_html_(self) -> str:
         head = self.head(5)
-        return (f"<p><b>EventLog</b> on {self.engine.name} ({self.timezone}); first rows:</p>"
-                + head.to_html(index=False))
+        return (
+            f"<p><b>EventLog</b> on {self.engine.name} ({self.timezone}); first rows:</p>"
+            + head.to_html(index=False)
+        )
 
 
 def _tidy_frame(df: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -164,19 +184,37 @@ def as_log(events, engine: Engine | None = None) -> tuple[EventLog, bool]:
     problems = []
     for col in ("timestamp", "event"):
         if col not in df.columns:
-            problems.append(Problem(f"missing column {col!r}", column=col,
-                                    fix="rename your columns to the canonical names"))
+            problems.append(
+                Problem(
+                    f"missing column {col!r}",
+                    column=col,
+                    fix="rename your columns to the canonical names",
+                )
+            )
     if "user_id" not in df.columns and "device_id" not in df.columns:
-        problems.append(Problem("needs a user_id or a device_id column", column="user_id",
-                                fix="rename the person or device column to user_id / device_id"))
+        problems.append(
+            Problem(
+                "needs a user_id or a device_id column",
+                column="user_id",
+                fix="rename the person or device column to user_id / device_id",
+            )
+        )
     if "timestamp" in df.columns and not isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
-        problems.append(Problem(
-            f"timestamp has dtype {df['timestamp'].dtype}, not a time-zone-aware datetime",
-            column="timestamp",
-            fix="parse it with pd.to_datetime(..., utc=True) or .dt.tz_localize('Europe/Paris')"))
+        problems.append(
+            Problem(
+                f"timestamp has dtype {df['timestamp'].dtype}, not a time-zone-aware datetime",
+                column="timestamp",
+                fix="parse it with pd.to_datetime(..., utc=True) or .dt.tz_localize('Europe/Paris')",
+            )
+        )
     if "row_id" in df.columns and problems == [] and not df["row_id"].is_unique:
-        problems.append(Problem("row_id has repeated values", column="row_id",
-                                fix="drop the column: it is recreated from the row positions"))
+        problems.append(
+            Problem(
+                "row_id has repeated values",
+                column="row_id",
+                fix="drop the column: it is recreated from the row positions",
+            )
+        )
     if problems:
         raise TraceDataError("These events cannot be analysed as given", problems)
     tz = str(df["timestamp"].dt.tz)
@@ -202,8 +240,13 @@ def output(log: EventLog, was_frame: bool):
     return log.to_pandas() if was_frame else log
 
 
-def select_list(log: EventLog, replace: dict[str, str] | None = None, add: dict[str, str] | None = None,
-                drop: tuple[str, ...] = (), alias: str | None = None) -> str:
+def select_list(
+    log: EventLog,
+    replace: dict[str, str] | None = None,
+    add: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    alias: str | None = None,
+) -> str:
     """``col, col, expr AS col`` for every column of ``log`` with some replaced, dropped or
     added (explicit lists: Spark has no ``SELECT * EXCLUDE``)."""
     add = add or {}

@@ -52,8 +52,10 @@ class FunnelSpec:
         check_one_of("order", order, ORDERS)
         check_one_of("on", on, ("event", "touchpoint"))
         if isinstance(steps, str) or not isinstance(steps, Sequence) or len(steps) == 0:
-            raise AnalysisError("steps must be a non-empty list of event names (a step can be a "
-                                "list of names: any of them counts).")
+            raise AnalysisError(
+                "steps must be a non-empty list of event names (a step can be a "
+                "list of names: any of them counts)."
+            )
         if len(steps) > MAX_STEPS:
             raise AnalysisError(f"A funnel has at most {MAX_STEPS} steps; got {len(steps)}.")
         self.events: list[tuple[str, ...]] = []
@@ -67,7 +69,8 @@ class FunnelSpec:
                 if n in seen:
                     raise AnalysisError(
                         f"Event {n!r} is in steps {seen[n]} and {i}: one event can mark one step "
-                        "only; rename the step or keep it once.")
+                        "only; rename the step or keep it once."
+                    )
                 seen[n] = i
             self.events.append(names)
             self.labels.append(names[0] if len(names) == 1 else " | ".join(names))
@@ -78,10 +81,17 @@ class FunnelSpec:
         ex = [] if exclude is None else [exclude] if isinstance(exclude, str) else list(exclude)
         bad = [e for e in ex if e in seen]
         if bad:
-            raise AnalysisError(f"exclude={bad} are funnel steps; an excluded event cannot also be "
-                                "a step.")
+            raise AnalysisError(
+                f"exclude={bad} are funnel steps; an excluded event cannot also be a step."
+            )
         self.exclude = tuple(str(e) for e in ex)
-        opt = [] if optional is None else [optional] if isinstance(optional, str | int) else list(optional)
+        opt = (
+            []
+            if optional is None
+            else [optional]
+            if isinstance(optional, str | int)
+            else list(optional)
+        )
         idx = set()
         for o in opt:
             if isinstance(o, int | np.integer) and not isinstance(o, bool):
@@ -91,8 +101,9 @@ class FunnelSpec:
             elif o in seen:
                 k = seen[o]
             else:
-                raise AnalysisError(f"optional={o!r} is not a step; use a step's name or number "
-                                    f"(1..{self.n}).")
+                raise AnalysisError(
+                    f"optional={o!r} is not a step; use a step's name or number (1..{self.n})."
+                )
             if not 1 <= k <= self.n:
                 raise AnalysisError(f"optional step number {k} is outside 1..{self.n}.")
             if k == 1:
@@ -131,12 +142,16 @@ def _per_user_sql(log: EventLog, spec: FunnelSpec) -> str:
     excl_expr = f"CASE WHEN {col} IN ({ex}) THEN 1 ELSE 0 END" if spec.exclude else "0"
     relevant = ", ".join(eng.lit(e) for e in [*steps, *spec.exclude])
     where = f"WHERE {USABLE}" + ("" if spec.order == "strict" else f" AND {col} IN ({relevant})")
-    base = (f"SELECT {PERSON} AS _p, {t} AS _t, row_id, {step_expr} AS _s, {excl_expr} AS _x "
-            f"FROM {log.ref} {where}")
+    base = (
+        f"SELECT {PERSON} AS _p, {t} AS _t, row_id, {step_expr} AS _s, {excl_expr} AS _x "
+        f"FROM {log.ref} {where}"
+    )
     order = "_t, _s, row_id"
     if spec.exclude and spec.order != "strict":
-        base = (f"SELECT _p, _t, row_id, _s, sum(_x) OVER (PARTITION BY _p ORDER BY {order} ROWS "
-                f"BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _g FROM ({base}) AS b0")
+        base = (
+            f"SELECT _p, _t, row_id, _s, sum(_x) OVER (PARTITION BY _p ORDER BY {order} ROWS "
+            f"BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS _g FROM ({base}) AS b0"
+        )
     else:
         base = f"SELECT _p, _t, row_id, _s, 0 AS _g FROM ({base}) AS b0"
     w = spec.window_us
@@ -144,39 +159,58 @@ def _per_user_sql(log: EventLog, spec: FunnelSpec) -> str:
     if spec.order in ("sequential", "strict"):
         sql = f"SELECT *, CASE WHEN _s = 1 THEN _t END AS _f1 FROM ({base}) AS l1"
         for k in range(2, n + 1):
-            ms = [f"max(_f{p}) OVER (PARTITION BY _p, _g ORDER BY {order} ROWS BETWEEN UNBOUNDED "
-                  f"PRECEDING AND 1 PRECEDING)" for p in spec.preds[k]]
+            ms = [
+                f"max(_f{p}) OVER (PARTITION BY _p, _g ORDER BY {order} ROWS BETWEEN UNBOUNDED "
+                f"PRECEDING AND 1 PRECEDING)"
+                for p in spec.preds[k]
+            ]
             m = ms[0] if len(ms) == 1 else f"greatest({', '.join(ms)})"
-            sql = (f"SELECT *, CASE WHEN _s = {k} AND _t <= _m{k} + {w} THEN _m{k} END AS _f{k} "
-                   f"FROM (SELECT *, {m} AS _m{k} FROM ({sql}) AS i{k}) AS l{k}")
+            sql = (
+                f"SELECT *, CASE WHEN _s = {k} AND _t <= _m{k} + {w} THEN _m{k} END AS _f{k} "
+                f"FROM (SELECT *, {m} AS _m{k} FROM ({sql}) AS i{k}) AS l{k}"
+            )
         if spec.order == "sequential":
-            reached = ", ".join(f"max(CASE WHEN _f{k} IS NOT NULL THEN 1 ELSE 0 END) AS _r{k}"
-                                for k in range(1, n + 1))
+            reached = ", ".join(
+                f"max(CASE WHEN _f{k} IS NOT NULL THEN 1 ELSE 0 END) AS _r{k}"
+                for k in range(1, n + 1)
+            )
             return f"SELECT _p, {reached} FROM ({sql}) AS f GROUP BY _p"
         # strict: cut each person's sequence at the first event that breaks the order
-        own_m = "CASE _s " + " ".join(f"WHEN {k} THEN _m{k}" for k in range(2, n + 1)) + " END" \
-            if n > 1 else "NULL"
+        own_m = (
+            "CASE _s " + " ".join(f"WHEN {k} THEN _m{k}" for k in range(2, n + 1)) + " END"
+            if n > 1
+            else "NULL"
+        )
         pos = f"row_number() OVER (PARTITION BY _p ORDER BY {order})"
         sql = f"SELECT *, {pos} AS _pos FROM ({sql}) AS s0"
-        sql = (f"SELECT *, min(CASE WHEN _s = 1 THEN _pos END) OVER (PARTITION BY _p) AS _first "
-               f"FROM ({sql}) AS s1")
-        brk = f"CASE WHEN _pos > _first AND (_s = 0 OR (_s >= 2 AND ({own_m}) IS NULL)) THEN _pos END"
+        sql = (
+            f"SELECT *, min(CASE WHEN _s = 1 THEN _pos END) OVER (PARTITION BY _p) AS _first "
+            f"FROM ({sql}) AS s1"
+        )
+        brk = (
+            f"CASE WHEN _pos > _first AND (_s = 0 OR (_s >= 2 AND ({own_m}) IS NULL)) THEN _pos END"
+        )
         sql = f"SELECT *, min({brk}) OVER (PARTITION BY _p) AS _cut FROM ({sql}) AS s2"
         reached = ", ".join(
             f"max(CASE WHEN _f{k} IS NOT NULL AND (_cut IS NULL OR _pos < _cut) THEN 1 ELSE 0 END) AS _r{k}"
-            for k in range(1, n + 1))
+            for k in range(1, n + 1)
+        )
         return f"SELECT _p, {reached} FROM ({sql}) AS f GROUP BY _p"
     # any order: anchors are step events; step j is present when its next occurrence at or after
     # the anchor is within the window
     nxt = ", ".join(
         f"min(CASE WHEN _s = {j} THEN _t END) OVER (PARTITION BY _p, _g ORDER BY _t RANGE BETWEEN "
-        f"CURRENT ROW AND UNBOUNDED FOLLOWING) AS _n{j}" for j in range(1, n + 1))
+        f"CURRENT ROW AND UNBOUNDED FOLLOWING) AS _n{j}"
+        for j in range(1, n + 1)
+    )
     sql = f"SELECT _p, _t, _s, {nxt} FROM ({base}) AS a0"
     present = {j: f"(_n{j} IS NOT NULL AND _n{j} <= _t + {w})" for j in range(1, n + 1)}
     reached = []
     for k in range(1, n + 1):
         need = [present[j] for j in range(1, k) if j not in spec.optional] + [present[k]]
-        reached.append(f"max(CASE WHEN _s >= 1 AND {' AND '.join(need)} THEN 1 ELSE 0 END) AS _r{k}")
+        reached.append(
+            f"max(CASE WHEN _s >= 1 AND {' AND '.join(need)} THEN 1 ELSE 0 END) AS _r{k}"
+        )
     return f"SELECT _p, {', '.join(reached)} FROM ({sql}) AS a GROUP BY _p"
 
 
@@ -187,12 +221,23 @@ def _groups_sql(log: EventLog, by: list[str]) -> str:
     cols = "".join(f", {eng.q(c)}" for c in by)
     if not by:
         return f"SELECT DISTINCT {PERSON} AS _p FROM {log.ref} WHERE {USABLE}"
-    return (f"SELECT _p{cols} FROM (SELECT {PERSON} AS _p{cols}, row_number() OVER (PARTITION BY "
-            f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1")
+    return (
+        f"SELECT _p{cols} FROM (SELECT {PERSON} AS _p{cols}, row_number() OVER (PARTITION BY "
+        f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1"
+    )
 
 
-def funnel(events, steps=None, window=None, order: str = "sequential", by=None, exclude=None,
-           optional=None, per_user: bool = False, on: str = "event"):
+def funnel(
+    events,
+    steps=None,
+    window=None,
+    order: str = "sequential",
+    by=None,
+    exclude=None,
+    optional=None,
+    per_user: bool = False,
+    on: str = "event",
+):
     """Conversion funnel: how many persons reach each step, in order, within a window.
 
     Parameters
@@ -232,16 +277,23 @@ def funnel(events, steps=None, window=None, order: str = "sequential", by=None, 
     if steps is None:
         steps = list(log.meta.get("funnel") or [])
         if not steps:
-            raise AnalysisError("funnel needs steps=[...] (or a study with `funnel:` in study.yml).")
+            raise AnalysisError(
+                "funnel needs steps=[...] (or a study with `funnel:` in study.yml)."
+            )
     if window is None:
         window = log.meta.get("funnel_window") or "7D"
     spec = FunnelSpec(steps, window, order, exclude, optional, on)
     by = [] if by is None else [by] if isinstance(by, str) else list(by)
     missing = [c for c in [*by, spec.on] if c not in log.columns]
     if missing:
-        raise AnalysisError(f"funnel: the events have no column(s) {missing}; "
-                            + ("call map_touchpoints first." if "touchpoint" in missing else
-                               "add them (pr.traces.attach) or change by=."))
+        raise AnalysisError(
+            f"funnel: the events have no column(s) {missing}; "
+            + (
+                "call map_touchpoints first."
+                if "touchpoint" in missing
+                else "add them (pr.traces.attach) or change by=."
+            )
+        )
     eng = log.engine
     n = spec.n
     rnames = [f"_r{k}" for k in range(1, n + 1)]
@@ -256,8 +308,10 @@ def funnel(events, steps=None, window=None, order: str = "sequential", by=None, 
     else:
         rcols = ", ".join(f"coalesce(r._r{k}, 0) AS _r{k}" for k in range(1, n + 1))
         gcols = "".join(f", g.{eng.q(c)}" for c in by)
-        joined = (f"SELECT g._p{gcols}, {rcols} FROM ({_groups_sql(log, by)}) AS g "
-                  f"LEFT JOIN ({_per_user_sql(log, spec)}) AS r ON g._p = r._p")
+        joined = (
+            f"SELECT g._p{gcols}, {rcols} FROM ({_groups_sql(log, by)}) AS g "
+            f"LEFT JOIN ({_per_user_sql(log, spec)}) AS r ON g._p = r._p"
+        )
         if not per_user:
             agg = ", ".join(f"sum(_r{k}) AS _c{k}" for k in range(1, n + 1))
             keys = ", ".join(eng.q(c) for c in by)
@@ -276,10 +330,15 @@ def funnel(events, steps=None, window=None, order: str = "sequential", by=None, 
         return out.sort_values("user_id", kind="stable").reset_index(drop=True)
     sums = {f"_c{k}": (f"_r{k}", "sum") for k in range(1, n + 1)}
     if by:
-        counts = per.groupby(by, dropna=False, sort=False).agg(_users=("_p", "size"), **sums).reset_index()
+        counts = (
+            per.groupby(by, dropna=False, sort=False)
+            .agg(_users=("_p", "size"), **sums)
+            .reset_index()
+        )
     else:
-        counts = pd.DataFrame({"_users": [len(per)]} | {f"_c{k}": [int(per[f"_r{k}"].sum())]
-                                                         for k in range(1, n + 1)})
+        counts = pd.DataFrame(
+            {"_users": [len(per)]} | {f"_c{k}": [int(per[f"_r{k}"].sum())] for k in range(1, n + 1)}
+        )
     return _table(counts, spec, by)
 
 
@@ -294,17 +353,28 @@ def _table(counts: pd.DataFrame, spec: FunnelSpec, by: list[str]) -> pd.DataFram
             row = {"step": spec.labels[k - 1], "step_index": k}
             for c in by:
                 row[c] = g[c]
-            row.update({
-                "optional": k in spec.optional,
-                "entered": entered,
-                "converted": conv[k],
-                "rate_from_first": conv[k] / conv[1] if conv[1] else np.nan,
-                "rate_from_previous": conv[k] / entered if entered else np.nan,
-                "drop_off": entered - conv[k],
-            })
+            row.update(
+                {
+                    "optional": k in spec.optional,
+                    "entered": entered,
+                    "converted": conv[k],
+                    "rate_from_first": conv[k] / conv[1] if conv[1] else np.nan,
+                    "rate_from_previous": conv[k] / entered if entered else np.nan,
+                    "drop_off": entered - conv[k],
+                }
+            )
             rows.append(row)
-    cols = ["step", "step_index", *by, "optional", "entered", "converted", "rate_from_first",
-            "rate_from_previous", "drop_off"]
+    cols = [
+        "step",
+        "step_index",
+        *by,
+        "optional",
+        "entered",
+        "converted",
+        "rate_from_first",
+        "rate_from_previous",
+        "drop_off",
+    ]
     out = pd.DataFrame(rows, columns=cols)
     if by:
         out = out.sort_values([*by, "step_index"], kind="stable", na_position="last")

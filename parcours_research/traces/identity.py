@@ -20,8 +20,9 @@ from .eventlog import as_log, output, select_list
 __all__ = ["stitch", "read_identity_map"]
 
 
-def read_identity_map(source, device_column: str | None = None,
-                      customer_column: str | None = None) -> pd.DataFrame:
+def read_identity_map(
+    source, device_column: str | None = None, customer_column: str | None = None
+) -> pd.DataFrame:
     """Read an identity map (CSV path or DataFrame) into ``device_id, user_id`` (strings).
 
     The device column is ``device_id`` (or ``device_column``); the customer column is the first of
@@ -31,28 +32,48 @@ def read_identity_map(source, device_column: str | None = None,
     if isinstance(source, str | Path):
         file = str(source)
         if not Path(file).exists():
-            raise TraceDataError("Cannot read the identity map", [
-                Problem("file not found", file=file, fix="check identity_map in study.yml")])
+            raise TraceDataError(
+                "Cannot read the identity map",
+                [Problem("file not found", file=file, fix="check identity_map in study.yml")],
+            )
         frame = pd.read_csv(file, dtype=str, keep_default_na=False)
     elif isinstance(source, pd.DataFrame):
         frame = source
     else:
-        raise TraceDataError(f"identity_map must be a CSV path or a DataFrame, not "
-                             f"{type(source).__name__}.")
+        raise TraceDataError(
+            f"identity_map must be a CSV path or a DataFrame, not {type(source).__name__}."
+        )
     dev = device_column or "device_id"
-    cust = customer_column or next((c for c in ("customer_id", "user_id") if c in frame.columns), None)
+    cust = customer_column or next(
+        (c for c in ("customer_id", "user_id") if c in frame.columns), None
+    )
     problems = []
     if dev not in frame.columns:
-        problems.append(Problem(f"no column {dev!r}", file=file, column=dev,
-                                fix="name the device column device_id (or pass device_column=)"))
+        problems.append(
+            Problem(
+                f"no column {dev!r}",
+                file=file,
+                column=dev,
+                fix="name the device column device_id (or pass device_column=)",
+            )
+        )
     if cust is None or cust not in frame.columns:
-        problems.append(Problem("no customer id column (customer_id or user_id)", file=file,
-                                column=cust or "customer_id",
-                                fix="name it customer_id (or pass customer_column=)"))
+        problems.append(
+            Problem(
+                "no customer id column (customer_id or user_id)",
+                file=file,
+                column=cust or "customer_id",
+                fix="name it customer_id (or pass customer_column=)",
+            )
+        )
     if problems:
         raise TraceDataError("The identity map cannot be used", problems)
-    out = pd.DataFrame({"device_id": frame[dev].astype("string").str.strip(),
-                        "user_id": frame[cust].astype("string").str.strip()})
+    out = pd.DataFrame(
+        {
+            "device_id": frame[dev].astype("string").str.strip(),
+            "user_id": frame[cust].astype("string").str.strip(),
+        }
+    )
     out = out[(out["device_id"].fillna("") != "") & (out["user_id"].fillna("") != "")]
     return out.drop_duplicates().reset_index(drop=True)
 
@@ -102,26 +123,37 @@ def stitch(events, identity_map=None, login_events=True):
         if not isinstance(login_events, bool):
             names = [login_events] if isinstance(login_events, str) else list(login_events)
             where += f" AND event IN ({', '.join(eng.lit(n) for n in names)})"
-        parts.append(f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
-                     f"WHERE {where} GROUP BY device_id, user_id")
+        parts.append(
+            f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
+            f"WHERE {where} GROUP BY device_id, user_id"
+        )
     if not parts:
-        links = eng.table("SELECT CAST(NULL AS STRING) AS device_id, CAST(NULL AS STRING) AS user_id, "
-                          "'none' AS source, 0 AS n_events, 0 AS n_customers WHERE 1 = 0", "links")
+        links = eng.table(
+            "SELECT CAST(NULL AS STRING) AS device_id, CAST(NULL AS STRING) AS user_id, "
+            "'none' AS source, 0 AS n_events, 0 AS n_customers WHERE 1 = 0",
+            "links",
+        )
     else:
-        links = eng.table(f"""
+        links = eng.table(
+            f"""
             SELECT device_id, user_id, source, n_events,
                    count(*) OVER (PARTITION BY device_id) AS n_customers
             FROM (SELECT device_id, user_id,
                          CASE WHEN min(src) = max(src) THEN min(src) ELSE 'both' END AS source,
                          CAST(sum(n) AS BIGINT) AS n_events
-                  FROM ({' UNION ALL '.join(parts)}) AS u GROUP BY device_id, user_id) AS l""",
-                          "links")
-    conflicts = eng.fetch(f"SELECT device_id, user_id, source, n_events, n_customers FROM {q(links)} "
-                          "WHERE n_customers > 1 ORDER BY device_id, user_id")
+                  FROM ({" UNION ALL ".join(parts)}) AS u GROUP BY device_id, user_id) AS l""",
+            "links",
+        )
+    conflicts = eng.fetch(
+        f"SELECT device_id, user_id, source, n_events, n_customers FROM {q(links)} "
+        "WHERE n_customers > 1 ORDER BY device_id, user_id"
+    )
     for c in ("n_events", "n_customers"):
         conflicts[c] = conflicts[c].astype("int64")
     unique = f"(SELECT device_id, user_id FROM {q(links)} WHERE n_customers = 1)"
     view = eng.view(
         f"SELECT {select_list(log, alias='e', replace={'user_id': 'coalesce(e.user_id, m.user_id, e.device_id)'}, add={'identified': '(e.user_id IS NOT NULL OR m.user_id IS NOT NULL)'})} "
-        f"FROM {log.ref} AS e LEFT JOIN {unique} AS m ON e.device_id = m.device_id", "stitched")
+        f"FROM {log.ref} AS e LEFT JOIN {unique} AS m ON e.device_id = m.device_id",
+        "stitched",
+    )
     return output(log.derive(view), was_frame), conflicts

@@ -29,8 +29,10 @@ def _study_config(source):
     """``(paths, format, columns, timezone, meta)`` from a Study or its TracesConfig."""
     cfg = getattr(source, "traces", source)
     if cfg is None:
-        raise TraceDataError("This study has no `traces:` section in study.yml; add one that names "
-                             "the event log (events, format, columns, timezone).")
+        raise TraceDataError(
+            "This study has no `traces:` section in study.yml; add one that names "
+            "the event log (events, format, columns, timezone)."
+        )
     meta = {
         "period": getattr(cfg, "period", None),
         "identity_map": getattr(cfg, "identity_map", None),
@@ -57,12 +59,22 @@ def _expand(source) -> list[str]:
         if any(ch in text for ch in "*?["):
             found = sorted(glob.glob(text))
             if not found:
-                problems.append(Problem("no file matches this pattern", file=text,
-                                        fix="check the folder and the pattern"))
+                problems.append(
+                    Problem(
+                        "no file matches this pattern",
+                        file=text,
+                        fix="check the folder and the pattern",
+                    )
+                )
             paths.extend(found)
         elif not Path(text).exists():
-            problems.append(Problem("file not found", file=text, fix="check the path (relative "
-                                    "paths are relative to the working directory)"))
+            problems.append(
+                Problem(
+                    "file not found",
+                    file=text,
+                    fix="check the path (relative paths are relative to the working directory)",
+                )
+            )
         else:
             paths.append(text)
     if problems:
@@ -81,38 +93,60 @@ def _guess_format(paths: list[str]) -> str:
         return "jsonl"
     if name.endswith((".csv", ".tsv", ".txt")):
         return "csv"
-    raise TraceDataError(f"Cannot tell the format of {paths[0]!r} from its name; pass format= one "
-                         f"of {', '.join(FORMATS)}.")
+    raise TraceDataError(
+        f"Cannot tell the format of {paths[0]!r} from its name; pass format= one "
+        f"of {', '.join(FORMATS)}."
+    )
 
 
 def _types(engine: Engine, name: str) -> dict[str, str]:
     if engine.name == "duckdb":
         rel = engine.con.sql(f"SELECT * FROM {engine.q(name)} LIMIT 0")
         return {c: str(t).upper() for c, t in zip(rel.columns, rel.types)}
-    return {f.name: f.dataType.simpleString().upper() for f in engine.spark.table(name).schema.fields}
+    return {
+        f.name: f.dataType.simpleString().upper() for f in engine.spark.table(name).schema.fields
+    }
 
 
-def _timestamp_expr(engine: Engine, col: str, typ: str, timezone: str, unit: str | None,
-                    file: str) -> str:
+def _timestamp_expr(
+    engine: Engine, col: str, typ: str, timezone: str, unit: str | None, file: str
+) -> str:
     ref = engine.q(col)
-    if "TIME ZONE" in typ or typ in ("TIMESTAMPTZ", "TIMESTAMP_LTZ") or (
-            engine.name == "spark" and typ == "TIMESTAMP"):
+    if (
+        "TIME ZONE" in typ
+        or typ in ("TIMESTAMPTZ", "TIMESTAMP_LTZ")
+        or (engine.name == "spark" and typ == "TIMESTAMP")
+    ):
         return f"CAST({ref} AS TIMESTAMP)" if engine.name == "spark" else ref
     if typ.startswith("TIMESTAMP") or typ == "DATETIME" or typ == "DATE":
         return engine.local_timestamp(ref, timezone)
     if any(k in typ for k in ("INT", "BIGINT", "DOUBLE", "FLOAT", "DECIMAL", "LONG", "HUGEINT")):
         if unit is None:
-            raise TraceDataError("The timestamp column holds numbers", [Problem(
-                f"column {col!r} is numeric ({typ}); its unit is unknown", file=file, column=col,
-                fix="pass timestamp_unit='s', 'ms' or 'us' (GA4 exports use format='ga4')")])
+            raise TraceDataError(
+                "The timestamp column holds numbers",
+                [
+                    Problem(
+                        f"column {col!r} is numeric ({typ}); its unit is unknown",
+                        file=file,
+                        column=col,
+                        fix="pass timestamp_unit='s', 'ms' or 'us' (GA4 exports use format='ga4')",
+                    )
+                ],
+            )
         factor = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
         return engine.from_us(f"CAST({ref} AS DOUBLE) * {factor}")
     return engine.parse_timestamp(ref, timezone)
 
 
-def read_events(source, format: str | None = None, columns: Mapping[str, str] | None = None,
-                timezone: str | None = None, *, timestamp_unit: str | None = None,
-                engine: Engine | None = None) -> EventLog:
+def read_events(
+    source,
+    format: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    *,
+    timestamp_unit: str | None = None,
+    engine: Engine | None = None,
+) -> EventLog:
     """Read an event log lazily.
 
     Parameters
@@ -155,7 +189,8 @@ def read_events(source, format: str | None = None, columns: Mapping[str, str] | 
         return as_log(source, engine)[0]
     meta: dict = {}
     if not isinstance(source, str | Path | list | tuple) and (
-            hasattr(source, "traces") or hasattr(source, "events")):
+        hasattr(source, "traces") or hasattr(source, "events")
+    ):
         paths, cfg_format, cfg_columns, cfg_tz, meta = _study_config(source)
         format = format or cfg_format
         columns = {**cfg_columns, **(columns or {})}
@@ -167,8 +202,10 @@ def read_events(source, format: str | None = None, columns: Mapping[str, str] | 
     try:
         pd.Timestamp("2020-01-01", tz=timezone)
     except Exception as exc:  # noqa: BLE001
-        raise TraceDataError(f"timezone={timezone!r} is not a time zone; use an IANA name such "
-                             "as 'Europe/Paris' or 'UTC'.") from exc
+        raise TraceDataError(
+            f"timezone={timezone!r} is not a time zone; use an IANA name such "
+            "as 'Europe/Paris' or 'UTC'."
+        ) from exc
     if timestamp_unit is not None:
         check_one_of("timestamp_unit", timestamp_unit, ("s", "ms", "us"))
     fmt = format or _guess_format(paths)
@@ -177,8 +214,10 @@ def read_events(source, format: str | None = None, columns: Mapping[str, str] | 
     if fmt == "ga4":
         inner = _guess_format(paths)
         if inner == "csv":
-            raise TraceDataError("A GA4 export is Parquet or JSON Lines (nested event_params); "
-                                 f"{paths[0]!r} looks like CSV.")
+            raise TraceDataError(
+                "A GA4 export is Parquet or JSON Lines (nested event_params); "
+                f"{paths[0]!r} looks like CSV."
+            )
         src = eng.read(paths, inner)
         log = _ga4(eng, src, paths[0], timezone)
     else:
@@ -188,8 +227,9 @@ def read_events(source, format: str | None = None, columns: Mapping[str, str] | 
     return log
 
 
-def _mapped(eng: Engine, src: str, file: str, columns: dict[str, str], timezone: str,
-            unit: str | None) -> EventLog:
+def _mapped(
+    eng: Engine, src: str, file: str, columns: dict[str, str], timezone: str, unit: str | None
+) -> EventLog:
     types = _types(eng, src)
     have = [c for c in types if c != "row_id"]
     problems = []
@@ -197,27 +237,52 @@ def _mapped(eng: Engine, src: str, file: str, columns: dict[str, str], timezone:
     for key in sorted(unknown):
         if key == "properties":
             continue
-        problems.append(Problem(f"{key!r} is not a canonical column", column=key,
-                                fix=f"map only {', '.join(_MAPPABLE)}"))
+        problems.append(
+            Problem(
+                f"{key!r} is not a canonical column",
+                column=key,
+                fix=f"map only {', '.join(_MAPPABLE)}",
+            )
+        )
     mapping = {}
     for canon in _MAPPABLE:
         raw = columns.get(canon, canon if canon in have else None)
         if raw is None:
             continue
         if raw not in have:
-            problems.append(Problem(f"column {raw!r} (mapped to {canon}) is not in the file",
-                                    file=file, column=raw,
-                                    fix=f"the file has: {', '.join(have[:30])}"))
+            problems.append(
+                Problem(
+                    f"column {raw!r} (mapped to {canon}) is not in the file",
+                    file=file,
+                    column=raw,
+                    fix=f"the file has: {', '.join(have[:30])}",
+                )
+            )
             continue
         mapping[canon] = raw
     for canon in ("timestamp", "event"):
         if canon not in mapping and canon not in columns:
-            problems.append(Problem(f"no column for {canon!r}", file=file, column=canon,
-                                    fix=f"add columns: {{{canon}: <column in the file>}}"))
-    if "user_id" not in mapping and "device_id" not in mapping and not (
-            {"user_id", "device_id"} & set(columns)):
-        problems.append(Problem("no column for user_id or device_id", file=file, column="user_id",
-                                fix="map the customer or device column: columns: {user_id: ...}"))
+            problems.append(
+                Problem(
+                    f"no column for {canon!r}",
+                    file=file,
+                    column=canon,
+                    fix=f"add columns: {{{canon}: <column in the file>}}",
+                )
+            )
+    if (
+        "user_id" not in mapping
+        and "device_id" not in mapping
+        and not ({"user_id", "device_id"} & set(columns))
+    ):
+        problems.append(
+            Problem(
+                "no column for user_id or device_id",
+                file=file,
+                column="user_id",
+                fix="map the customer or device column: columns: {user_id: ...}",
+            )
+        )
     if problems:
         raise TraceDataError(f"Cannot map the columns of {file}", problems)
     q = eng.q
@@ -227,15 +292,27 @@ def _mapped(eng: Engine, src: str, file: str, columns: dict[str, str], timezone:
             return "CAST(NULL AS STRING)"
         return f"NULLIF(trim({eng.cast_str(q(mapping[canon]))}), '')"
 
-    parts = ["row_id", f"{text('user_id')} AS user_id", f"{text('device_id')} AS device_id",
-             f"{_timestamp_expr(eng, mapping['timestamp'], types[mapping['timestamp']], timezone, unit, file)} AS timestamp",
-             f"{text('event')} AS event"]
+    parts = [
+        "row_id",
+        f"{text('user_id')} AS user_id",
+        f"{text('device_id')} AS device_id",
+        f"{_timestamp_expr(eng, mapping['timestamp'], types[mapping['timestamp']], timezone, unit, file)} AS timestamp",
+        f"{text('event')} AS event",
+    ]
     for canon in ("session_id", "user_agent"):
         if canon in mapping:
             parts.append(f"{text(canon)} AS {canon}")
     used = set(mapping.values()) | {"row_id"}
-    taken = {"row_id", "user_id", "device_id", "timestamp", "event", "session_id", "user_agent",
-             "touchpoint"}
+    taken = {
+        "row_id",
+        "user_id",
+        "device_id",
+        "timestamp",
+        "event",
+        "session_id",
+        "user_agent",
+        "touchpoint",
+    }
     for c in have:
         if c not in used and c not in taken:
             parts.append(q(c))
@@ -247,21 +324,39 @@ def _ga4(eng: Engine, src: str, file: str, timezone: str) -> EventLog:
     need = ["event_timestamp", "event_name", "user_pseudo_id"]
     missing = [c for c in need if c not in types]
     if missing:
-        raise TraceDataError(f"{file} is not a GA4 export", [
-            Problem(f"missing column {c!r}", file=file, column=c,
-                    fix="export the GA4 events table (events_*) as Parquet or JSON Lines")
-            for c in missing])
+        raise TraceDataError(
+            f"{file} is not a GA4 export",
+            [
+                Problem(
+                    f"missing column {c!r}",
+                    file=file,
+                    column=c,
+                    fix="export the GA4 events table (events_*) as Parquet or JSON Lines",
+                )
+                for c in missing
+            ],
+        )
     q = eng.q
-    uid = f"NULLIF({eng.cast_str(q('user_id'))}, '')" if "user_id" in types else "CAST(NULL AS STRING)"
+    uid = (
+        f"NULLIF({eng.cast_str(q('user_id'))}, '')"
+        if "user_id" in types
+        else "CAST(NULL AS STRING)"
+    )
     dev = f"NULLIF({eng.cast_str(q('user_pseudo_id'))}, '')"
     ts_us = f"CAST({q('event_timestamp')} AS BIGINT)"
-    parts = ["row_id", f"{uid} AS user_id", f"{dev} AS device_id",
-             f"{eng.from_us(ts_us)} AS timestamp",
-             f"NULLIF({eng.cast_str(q('event_name'))}, '') AS event"]
+    parts = [
+        "row_id",
+        f"{uid} AS user_id",
+        f"{dev} AS device_id",
+        f"{eng.from_us(ts_us)} AS timestamp",
+        f"NULLIF({eng.cast_str(q('event_name'))}, '') AS event",
+    ]
     if "event_params" in types:
         sid = eng.param_value(q("event_params"), "ga_session_id", "int_value")
-        parts.append(f"CASE WHEN {sid} IS NOT NULL THEN concat({dev}, ':', "
-                     f"{eng.cast_str(sid)}) END AS session_id")
+        parts.append(
+            f"CASE WHEN {sid} IS NOT NULL THEN concat({dev}, ':', "
+            f"{eng.cast_str(sid)}) END AS session_id"
+        )
         page = eng.param_value(q("event_params"), "page_location", "string_value")
         parts.append(f"{page} AS page_location")
     for extra in ("event_date", "platform"):

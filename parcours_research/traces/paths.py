@@ -73,21 +73,30 @@ def transitions(events, by: str = "event", within: str = "session", gap=None) ->
             f"SELECT {by} AS source, lead({by}) {w} AS target, lead({t}) {w} - {t} AS _d "
             f"FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL) AS x "
             f"WHERE target IS NOT NULL "
-            f"GROUP BY source, target")
+            f"GROUP BY source, target"
+        )
     return _transitions_table(raw)
 
 
 def _transitions_table(raw: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({"source": raw["source"].astype("string"), "target": raw["target"].astype("string"),
-                        "n": raw["n"].astype("int64")})
+    out = pd.DataFrame(
+        {
+            "source": raw["source"].astype("string"),
+            "target": raw["target"].astype("string"),
+            "n": raw["n"].astype("int64"),
+        }
+    )
     out["share"] = out["n"] / out.groupby("source")["n"].transform("sum")
-    out["median_duration"] = pd.to_timedelta(np.round(raw["_med"].astype("float64").to_numpy()), unit="us")
+    out["median_duration"] = pd.to_timedelta(
+        np.round(raw["_med"].astype("float64").to_numpy()), unit="us"
+    )
     out = out.sort_values(["n", "source", "target"], ascending=[False, True, True], kind="stable")
     return out.reset_index(drop=True)
 
 
-def variants(events, top: int | None = 10, by: str = "event", within: str = "session",
-             gap=None) -> pd.DataFrame:
+def variants(
+    events, top: int | None = 10, by: str = "event", within: str = "session", gap=None
+) -> pd.DataFrame:
     """The most frequent paths (variants) with their share of cases.
 
     Parameters
@@ -115,15 +124,28 @@ def variants(events, top: int | None = 10, by: str = "event", within: str = "ses
     else:
         t = eng.us("timestamp")
         agg = eng.ordered_concat(eng.cast_str(by), [t, "row_id"], SEPARATOR)
-        per_case = (f"SELECT {agg} AS variant, count(*) AS n_steps FROM {log.ref} "
-                    f"WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL GROUP BY {case}")
+        per_case = (
+            f"SELECT {agg} AS variant, count(*) AS n_steps FROM {log.ref} "
+            f"WHERE {by} IS NOT NULL AND {USABLE} AND {case} IS NOT NULL GROUP BY {case}"
+        )
         limit = f" LIMIT {int(top)}" if top is not None else ""
-        table = eng.fetch(f"SELECT variant, n_steps, count(*) AS n FROM ({per_case}) AS c "
-                          f"GROUP BY variant, n_steps ORDER BY n DESC, variant{limit}")
-        total = int(eng.scalar(f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL "
-                               f"AND {USABLE}") or 0)
-    out = pd.DataFrame({"variant": table["variant"].astype("string"),
-                        "n_steps": table["n_steps"].astype("int64"), "n": table["n"].astype("int64")})
+        table = eng.fetch(
+            f"SELECT variant, n_steps, count(*) AS n FROM ({per_case}) AS c "
+            f"GROUP BY variant, n_steps ORDER BY n DESC, variant{limit}"
+        )
+        total = int(
+            eng.scalar(
+                f"SELECT count(DISTINCT {case}) FROM {log.ref} WHERE {by} IS NOT NULL AND {USABLE}"
+            )
+            or 0
+        )
+    out = pd.DataFrame(
+        {
+            "variant": table["variant"].astype("string"),
+            "n_steps": table["n_steps"].astype("int64"),
+            "n": table["n"].astype("int64"),
+        }
+    )
     out["share"] = out["n"] / total if total else np.nan
     out = out.sort_values(["n", "variant"], ascending=[False, True], kind="stable")
     return out.reset_index(drop=True)
@@ -154,11 +176,16 @@ class TimeToStep:
     by: list[str]
 
     def __repr__(self) -> str:
-        return (f"TimeToStep(step={list(self.step)}, groups={len(self.summary)}, "
-                f"persons={int(self.summary['n'].sum())})")
+        return (
+            f"TimeToStep(step={list(self.step)}, groups={len(self.summary)}, "
+            f"persons={int(self.summary['n'].sum())})"
+        )
 
     def _repr_html_(self) -> str:
-        return f"<p><b>Time to {', '.join(self.step)}</b> (Kaplan-Meier)</p>" + self.summary.to_html(index=False)
+        return (
+            f"<p><b>Time to {', '.join(self.step)}</b> (Kaplan-Meier)</p>"
+            + self.summary.to_html(index=False)
+        )
 
 
 def time_to_step(events, step, by=None, start=None, end=None) -> TimeToStep:
@@ -195,18 +222,31 @@ def time_to_step(events, step, by=None, start=None, end=None) -> TimeToStep:
     eng = log.engine
     t = eng.us("timestamp")
     lit = ", ".join(eng.lit(s) for s in steps)
-    start_cond = "TRUE" if start is None else (
-        f"event IN ({', '.join(eng.lit(s) for s in ([start] if isinstance(start, str) else start))})")
+    start_cond = (
+        "TRUE"
+        if start is None
+        else (
+            f"event IN ({', '.join(eng.lit(s) for s in ([start] if isinstance(start, str) else start))})"
+        )
+    )
     gcols = "".join(f", {eng.q(c)}" for c in by)
-    first = (f"SELECT _p{gcols} FROM (SELECT {PERSON} AS _p{gcols}, row_number() OVER (PARTITION BY "
-             f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1")
-    starts = (f"SELECT {PERSON} AS _p, min({t}) AS _st FROM {log.ref} WHERE {start_cond} AND {USABLE} "
-              f"GROUP BY {PERSON}")
-    reach = (f"SELECT s._p, s._st, min(CASE WHEN e.event IN ({lit}) AND {t.replace('timestamp', 'e.timestamp')} >= s._st "
-             f"THEN {t.replace('timestamp', 'e.timestamp')} END) AS _rt FROM ({starts}) AS s JOIN {log.ref} AS e "
-             f"ON coalesce(e.user_id, e.device_id) = s._p GROUP BY s._p, s._st")
-    per = eng.fetch(f"SELECT r._p, r._st, r._rt{''.join(f', g.{eng.q(c)}' for c in by)} "
-                    f"FROM ({reach}) AS r JOIN ({first}) AS g ON r._p = g._p ORDER BY r._p")
+    first = (
+        f"SELECT _p{gcols} FROM (SELECT {PERSON} AS _p{gcols}, row_number() OVER (PARTITION BY "
+        f"{PERSON} ORDER BY {t}, row_id) AS _rn FROM {log.ref} WHERE {USABLE}) AS g WHERE _rn = 1"
+    )
+    starts = (
+        f"SELECT {PERSON} AS _p, min({t}) AS _st FROM {log.ref} WHERE {start_cond} AND {USABLE} "
+        f"GROUP BY {PERSON}"
+    )
+    reach = (
+        f"SELECT s._p, s._st, min(CASE WHEN e.event IN ({lit}) AND {t.replace('timestamp', 'e.timestamp')} >= s._st "
+        f"THEN {t.replace('timestamp', 'e.timestamp')} END) AS _rt FROM ({starts}) AS s JOIN {log.ref} AS e "
+        f"ON coalesce(e.user_id, e.device_id) = s._p GROUP BY s._p, s._st"
+    )
+    per = eng.fetch(
+        f"SELECT r._p, r._st, r._rt{''.join(f', g.{eng.q(c)}' for c in by)} "
+        f"FROM ({reach}) AS r JOIN ({first}) AS g ON r._p = g._p ORDER BY r._p"
+    )
     if end is None:
         end_us = int(eng.scalar(f"SELECT max({t}) FROM {log.ref}") or 0)
     else:
@@ -234,20 +274,39 @@ def time_to_step(events, step, by=None, start=None, end=None) -> TimeToStep:
         from lifelines.utils import median_survival_times
 
         ci = median_survival_times(kmf.confidence_interval_)
-        summ.append({**labels, "n": len(g), "n_reached": int(g["reached"].sum()),
-                     "share_reached": float(g["reached"].mean()),
-                     "median_days": med if np.isfinite(med) else np.nan,
-                     "ci_low": _finite(ci.iloc[0, 0]), "ci_high": _finite(ci.iloc[0, 1])})
+        summ.append(
+            {
+                **labels,
+                "n": len(g),
+                "n_reached": int(g["reached"].sum()),
+                "share_reached": float(g["reached"].mean()),
+                "median_days": med if np.isfinite(med) else np.nan,
+                "ci_low": _finite(ci.iloc[0, 0]),
+                "ci_high": _finite(ci.iloc[0, 1]),
+            }
+        )
         sf = kmf.survival_function_.iloc[:, 0]
         cil = kmf.confidence_interval_.iloc[:, 0]
         cih = kmf.confidence_interval_.iloc[:, 1]
-        curves.append(pd.DataFrame({**{c: labels[c] for c in by}, "days": sf.index.to_numpy(),
-                                    "reached": 1 - sf.to_numpy(), "ci_low": 1 - cih.to_numpy(),
-                                    "ci_high": 1 - cil.to_numpy()}))
-    summary = pd.DataFrame(summ, columns=[*by, "n", "n_reached", "share_reached", "median_days",
-                                          "ci_low", "ci_high"])
-    curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
-        columns=[*by, "days", "reached", "ci_low", "ci_high"])
+        curves.append(
+            pd.DataFrame(
+                {
+                    **{c: labels[c] for c in by},
+                    "days": sf.index.to_numpy(),
+                    "reached": 1 - sf.to_numpy(),
+                    "ci_low": 1 - cih.to_numpy(),
+                    "ci_high": 1 - cil.to_numpy(),
+                }
+            )
+        )
+    summary = pd.DataFrame(
+        summ, columns=[*by, "n", "n_reached", "share_reached", "median_days", "ci_low", "ci_high"]
+    )
+    curve = (
+        pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=[*by, "days", "reached", "ci_low", "ci_high"])
+    )
     return TimeToStep(summary, curve, per_user, steps, by)
 
 

@@ -51,17 +51,25 @@ def sessionize(events, gap=None):
 def _sessionize_sql(log: EventLog, gap_us: int) -> str:
     eng = log.engine
     t = eng.us("timestamp")
-    inner = (f"SELECT {select_list(log, drop=('session_id',))}, {PERSON} AS _p, {t} AS _t, "
-             f"CASE WHEN {USABLE} THEN 1 ELSE 0 END AS _u FROM {log.ref}")
+    inner = (
+        f"SELECT {select_list(log, drop=('session_id',))}, {PERSON} AS _p, {t} AS _t, "
+        f"CASE WHEN {USABLE} THEN 1 ELSE 0 END AS _u FROM {log.ref}"
+    )
     part = "PARTITION BY _p, _u ORDER BY _t, row_id"
-    flagged = (f"SELECT *, CASE WHEN _t - lag(_t) OVER ({part}) <= {gap_us} "
-               f"THEN 0 ELSE 1 END AS _new FROM ({inner}) AS a")
-    numbered = (f"SELECT *, sum(_new) OVER ({part} ROWS BETWEEN "
-                f"UNBOUNDED PRECEDING AND CURRENT ROW) AS _n FROM ({flagged}) AS b")
+    flagged = (
+        f"SELECT *, CASE WHEN _t - lag(_t) OVER ({part}) <= {gap_us} "
+        f"THEN 0 ELSE 1 END AS _new FROM ({inner}) AS a"
+    )
+    numbered = (
+        f"SELECT *, sum(_new) OVER ({part} ROWS BETWEEN "
+        f"UNBOUNDED PRECEDING AND CURRENT ROW) AS _n FROM ({flagged}) AS b"
+    )
     cols = [c for c in log.columns if c != "session_id"]
     keep = ", ".join(eng.q(c) for c in cols)
-    return (f"SELECT {keep}, CASE WHEN _u = 1 THEN concat(_p, ':', {eng.cast_str('_n')}) END AS session_id "
-            f"FROM ({numbered}) AS c")
+    return (
+        f"SELECT {keep}, CASE WHEN _u = 1 THEN concat(_p, ':', {eng.cast_str('_n')}) END AS session_id "
+        f"FROM ({numbered}) AS c"
+    )
 
 
 def touchpoint_mapping(journey_or_mapping) -> dict[str, str]:
@@ -81,8 +89,10 @@ def touchpoint_mapping(journey_or_mapping) -> dict[str, str]:
             else:
                 out[str(k)] = str(v)
         return out
-    raise TraceDataError("map_touchpoints needs a JourneyMap, a Study or a dict {event: touchpoint}, "
-                         f"not {type(obj).__name__}.")
+    raise TraceDataError(
+        "map_touchpoints needs a JourneyMap, a Study or a dict {event: touchpoint}, "
+        f"not {type(obj).__name__}."
+    )
 
 
 def map_touchpoints(events, journey_or_mapping=None):
@@ -103,8 +113,10 @@ def map_touchpoints(events, journey_or_mapping=None):
     if journey_or_mapping is None:
         journey_or_mapping = log.meta.get("journey")
         if journey_or_mapping is None:
-            raise TraceDataError("map_touchpoints needs the journey: pass the study, its journey or "
-                                 "a dict {event: touchpoint}.")
+            raise TraceDataError(
+                "map_touchpoints needs the journey: pass the study, its journey or "
+                "a dict {event: touchpoint}."
+            )
     mapping = touchpoint_mapping(journey_or_mapping)
     eng = log.engine
     if mapping:
@@ -112,14 +124,21 @@ def map_touchpoints(events, journey_or_mapping=None):
         expr = f"CASE event {cases} END"
     else:
         expr = "CAST(NULL AS STRING)"
-    view = eng.view(f"SELECT {select_list(log, add={'touchpoint': expr})} FROM {log.ref}", "touchpoints")
+    view = eng.view(
+        f"SELECT {select_list(log, add={'touchpoint': expr})} FROM {log.ref}", "touchpoints"
+    )
     out = log.derive(view, arrays=log._arrays)
     out.meta["touchpoints"] = mapping
     return output(out, was_frame)
 
 
-def attach(events, table: pd.DataFrame, on: str = "user_id", key: str | None = None,
-           columns: list[str] | None = None):
+def attach(
+    events,
+    table: pd.DataFrame,
+    on: str = "user_id",
+    key: str | None = None,
+    columns: list[str] | None = None,
+):
     """Add per-person columns (a persona, a segment) from a table keyed by customer id.
 
     Parameters
@@ -143,21 +162,28 @@ def attach(events, table: pd.DataFrame, on: str = "user_id", key: str | None = N
     if key is None:
         key = on if on in table.columns else "customer_id"
     if key not in table.columns:
-        raise TraceDataError(f"attach: the table has no column {key!r}; pass key= the column "
-                             "holding the customer id.")
+        raise TraceDataError(
+            f"attach: the table has no column {key!r}; pass key= the column "
+            "holding the customer id."
+        )
     if table[key].duplicated().any():
-        raise TraceDataError(f"attach: the table has repeated {key!r} values; give one row per "
-                             "person.")
+        raise TraceDataError(
+            f"attach: the table has repeated {key!r} values; give one row per person."
+        )
     columns = [c for c in (columns or table.columns) if c != key]
     clash = [c for c in columns if c in log.columns]
     if clash:
-        raise TraceDataError(f"attach: the events already have column(s) {clash}; drop or rename "
-                             "them in the table.")
+        raise TraceDataError(
+            f"attach: the events already have column(s) {clash}; drop or rename them in the table."
+        )
     eng = log.engine
     small = table[[key, *columns]].copy()
     small[key] = small[key].astype("string")
     name = eng.register(small.rename(columns={key: "_key"}), "attach")
     add = ", ".join(f"a.{eng.q(c)}" for c in columns)
-    view = eng.view(f"SELECT {select_list(log, alias='e')}, {add} FROM {log.ref} AS e "
-                    f"LEFT JOIN {eng.q(name)} AS a ON e.{eng.q(on)} = a._key", "attached")
+    view = eng.view(
+        f"SELECT {select_list(log, alias='e')}, {add} FROM {log.ref} AS e "
+        f"LEFT JOIN {eng.q(name)} AS a ON e.{eng.q(on)} = a._key",
+        "attached",
+    )
     return output(log.derive(view), was_frame)
