@@ -185,6 +185,58 @@ def _s_data(ctx: _Context, sec: _Section) -> None:
     sec.blocks.append(ctx.table("study_summary", ctx.study.summary()))
 
 
+def _s_traces(ctx: _Context, sec: _Section) -> None:
+    from . import traces as tr
+
+    st = ctx.study
+    if st.traces is None:
+        sec.status, sec.note = "missing", _T[ctx.lang]["no_traces"]
+        return
+    en = ctx.lang == "en"
+    events = tr.read_events(st)
+    cleaned, log = tr.clean(events)
+    sec.blocks.append(_Block("key", html.escape(
+        f"{int(log.summary['n'].sum()):,} raw events; every one is kept or removed for one reason "
+         f"(bot share {log.bot_share:.1%})." if en else
+         f"{int(log.summary['n'].sum()):,} événements bruts ; chacun est gardé ou retiré pour une seule raison "
+         f"(part des robots {log.bot_share:.1%}).")))
+    sec.blocks.append(ctx.table("cleaning_log", log.summary, "Cleaning log" if en else "Journal de nettoyage"))
+    stitched, conflicts = tr.stitch(cleaned)
+    n_dev = conflicts["device_id"].nunique() if len(conflicts) else 0
+    sec.blocks.append(_Block("text", html.escape(
+        f"{n_dev} devices linked to more than one customer: reported, left unstitched." if en else
+        f"{n_dev} appareils liés à plusieurs clients : signalés, non rattachés.")))
+    if len(conflicts):
+        sec.blocks.append(ctx.table("identity_conflicts", conflicts, max_rows=10))
+    sessions = tr.map_touchpoints(tr.sessionize(stitched))
+    if st.customers is not None and "persona" in st.customers.columns:
+        sessions = tr.attach(sessions, st.customers[["customer_id", "persona"]], on="user_id", key="customer_id")
+        by = "persona"
+    else:
+        by = None
+    ctx._cache["sessions"] = sessions
+    if st.traces.funnel:
+        funnel = tr.funnel(sessions, by=by)
+        ctx._cache["funnel"] = funnel
+        sec.blocks.append(_Block("heading", "Funnel" if en else "Tunnel de conversion"))
+        from .plot import funnel as plot_funnel
+
+        fig = plot_funnel(funnel, by=by, journey=st.journey, lang=ctx.lang)
+        sec.blocks.append(ctx.figure("funnel", fig, "Conversion from the first step, per persona" if en else
+                                     "Conversion depuis la première étape, par persona"))
+        sec.blocks.append(ctx.table("funnel", funnel, max_rows=40))
+    trans = tr.transitions(sessions, by="touchpoint", within="user")
+    from .plot import transitions as plot_transitions
+
+    sec.blocks.append(_Block("heading", "Paths" if en else "Chemins"))
+    fig = plot_transitions(trans, top=15, journey=st.journey, lang=ctx.lang)
+    sec.blocks.append(ctx.figure("transitions", fig, "Main transitions between touchpoints, per customer" if en else
+                                 "Principales transitions entre points de contact, par client"))
+    sec.blocks.append(ctx.table("transitions", trans.sort_values("n", ascending=False), max_rows=20))
+    sec.blocks.append(ctx.table("variants", tr.variants(sessions, top=10), "Top 10 path variants" if en else
+                                "Les 10 chemins les plus fréquents"))
+
+
 def _s_weighting(ctx: _Context, sec: _Section) -> None:
     st = ctx.study
     if st.responses is None:
@@ -276,6 +328,43 @@ def _s_drivers(ctx: _Context, sec: _Section) -> None:
             pass
 
 
+def _s_friction(ctx: _Context, sec: _Section) -> None:
+    from .friction import triangulate
+
+    st = ctx.study
+    en = ctx.lang == "en"
+    tri = ctx.cached("triangulation", lambda: triangulate(st))
+    ctx._cache["friction"] = tri.summary
+    conf = tri.confirmed
+    rule = ("confirmed = significant friction (after Benjamini–Hochberg correction within each source) in at least "
+            "two independent sources, none contradicting" if en else
+            "confirmé = friction significative (après correction de Benjamini–Hochberg dans chaque source) dans au "
+            "moins deux sources indépendantes, aucune ne la contredisant")
+    if conf.empty:
+        sec.blocks.append(_Block("key", html.escape(("No confirmed friction point; " if en else
+                                                     "Aucun point de friction confirmé ; ") + rule + ".")))
+    else:
+        names = ", ".join(f"{st.journey.label(r.touchpoint, ctx.lang)} ({st.journey.label(r.persona, ctx.lang)})"
+                          for r in conf.itertuples())
+        sec.blocks.append(_Block("key", html.escape(("Confirmed friction points: " if en else
+                                                     "Points de friction confirmés : ") + names + f". ({rule}.)")))
+        for r in conf.itertuples():
+            q = tri.quotes[(tri.quotes["touchpoint"] == r.touchpoint) & (tri.quotes["persona"] == r.persona)]
+            if len(q):
+                sec.blocks.append(_Block("quotes", items=[{"text": t, "who": p} for t, p in
+                                                           zip(q["text"], q["participant"])]))
+    cols = [c for c in tri.summary.columns if c != "quotes"]
+    flagged = tri.summary[tri.summary["n_friction"] > 0][cols]
+    sec.blocks.append(ctx.table("friction_flagged", flagged, "Touchpoints and personas flagged by at least one "
+                                "source" if en else "Points de contact et personas signalés par au moins une source",
+                                max_rows=40))
+    ctx.table("friction_summary", tri.summary)
+    sec.blocks.append(ctx.table("friction_tests", tri.tests.sort_values("p_value"), "Every test, with its family, "
+                                "corrected p-value, effect size and minimum detectable effect" if en else
+                                "Tous les tests, avec leur famille, p-value corrigée, taille d'effet et effet minimal "
+                                "détectable", max_rows=25))
+
+
 def _s_curves(ctx: _Context, sec: _Section) -> None:
     from .curves import journey_curves
     from .plot import journey_curves as plot_curves
@@ -299,9 +388,11 @@ def _s_curves(ctx: _Context, sec: _Section) -> None:
 SECTIONS: list[tuple[str, Callable[[_Context, _Section], None]]] = [
     ("journey", _s_journey),
     ("data", _s_data),
+    ("traces", _s_traces),
     ("weighting", _s_weighting),
     ("scores", _s_scores),
     ("drivers", _s_drivers),
+    ("friction", _s_friction),
     ("curves", _s_curves),
 ]
 
