@@ -4,7 +4,7 @@ Runs the friction pipeline (trace, survey and interview tests, Benjamini–Hochb
 source, triangulation) on many small generated studies, with no effect (false alarms) and with a
 planted friction point (power), and prints the shares and the time per study.
 
-    python benchmarks/friction_simulation.py                 # 200 null + 100 planted studies
+    python benchmarks/friction_simulation.py                 # 200 null + 60 planted studies
     python benchmarks/friction_simulation.py --null 1000 --planted 300 --workers 2
 """
 
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--null", type=int, default=200)
-    ap.add_argument("--planted", type=int, default=100)
+    ap.add_argument("--planted", type=int, default=60)
     ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args(argv)
     os.environ.setdefault("POLARS_MAX_THREADS", "1")

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 ALPHA = 0.05
 N_NULL = 200
-N_POWER = 100
+N_POWER = 60
 NULL = sim.SimDesign()
 PLANTED = sim.SimDesign(planted=True)  # effect sizes stated in SimDesign's defaults
 

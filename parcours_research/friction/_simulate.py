@@ -32,7 +32,7 @@ class SimDesign:
     when ``planted``.
     """
 
-    n_touchpoints: int = 5
+    n_touchpoints: int = 4
     personas: tuple = ("p0", "p1", "p2")
     shares: tuple = (0.5, 0.3, 0.2)
     n_respondents: int = 400
