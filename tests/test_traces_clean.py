@@ -213,3 +213,99 @@ def test_sample_study_log_accounts_for_every_row_and_finds_the_bots():
     s = log.summary.set_index("reason")["n"]
     assert s["unparseable"] == study.truth["events"]["n_unparseable"]
     assert "CleaningLog(" in repr(log) and "<table" in log._repr_html_()
+
+
+# -- the DuckDB array path gives exactly the SQL path's outcome, row by row ---------------------
+def _both(df, **kw):
+    from traces_fixtures import engines, log_on
+
+    out = []
+    for eng in engines():  # fast=True (arrays), fast=False (the SQL Spark also runs)
+        cleaned, log = pr.traces.clean(log_on(df, eng), **kw)
+        out.append((cleaned, log))
+    return out
+
+
+def _same_cleaning(df, **kw):
+    (c_fast, l_fast), (c_sql, l_sql) = _both(df, **kw)
+    pd.testing.assert_frame_equal(l_fast.summary, l_sql.summary)
+    pd.testing.assert_frame_equal(l_fast.removed(), l_sql.removed())
+    pd.testing.assert_frame_equal(l_fast.bots, l_sql.bots, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(c_fast.to_pandas(), c_sql.to_pandas())
+    return c_fast, c_sql
+
+
+def test_array_path_matches_sql_on_the_handmade_log():
+    df, _ = handmade()
+    _same_cleaning(df, period=PERIOD)
+    _same_cleaning(df, period=PERIOD, duplicates=False)
+    _same_cleaning(df.assign(page=[f"p{i % 3}" for i in range(len(df))]), period=PERIOD)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=log_rows,
+    near=st.sampled_from([None, "1s", "30s"]),
+    dup=st.booleans(),
+    beh=st.sampled_from([False, True, {"max_per_minute": 3, "min_events": 3}]),
+    ua=st.booleans(),
+    extra=st.booleans(),
+)
+def test_hypothesis_array_path_matches_sql(rows, near, dup, beh, ua, extra):
+    df = pd.DataFrame(
+        {
+            "device_id": pd.Series([r[0] for r in rows], dtype="string"),
+            "user_id": pd.Series([r[1] for r in rows], dtype="string"),
+            "timestamp": pd.Series(
+                [
+                    pd.NaT if r[5] and r[2] % 7 == 0 else T0 + pd.Timedelta(seconds=r[2] // 8)
+                    for r in rows
+                ],
+                dtype="datetime64[us, Europe/Paris]",
+            ),
+            "event": pd.Series([r[3] for r in rows], dtype="string"),
+            "user_agent": pd.Series([r[4] for r in rows], dtype="string"),
+        }
+    )
+    if extra:  # a column the arrays do not hold: exact duplicates compare it in SQL
+        df["page"] = pd.Series([str(r[2] % 2) for r in rows], dtype="string")
+    _same_cleaning(
+        df,
+        near_duplicates=near,
+        duplicates=dup,
+        bots_behaviour=beh,
+        bots_ua=ua,
+        period=(T0, T0 + pd.Timedelta(seconds=20)),
+    )
+
+
+def test_array_path_matches_sql_downstream():
+    """Clean, stitch, sessionize, funnel, transitions and variants: arrays against SQL."""
+    from traces_fixtures import awkward_log
+
+    df = awkward_log(5, n_users=40)
+    df["device_id"] = [f"d{int(u[1:]) % 25}" for u in df["user_id"]]  # shared devices
+    df["user_id"] = df["user_id"].where(np.arange(len(df)) % 3 == 0, None)
+    df = pd.concat([df, df.iloc[:5]], ignore_index=True)  # exact duplicates
+    idmap = pd.DataFrame({"device_id": ["d1", "d2", "d2"], "customer_id": ["u001", "X", "Y"]})
+    results = []
+    for cleaned, _ in _both(df, period=False):
+        stitched, conflicts = pr.traces.stitch(cleaned, identity_map=idmap)
+        sessions = pr.traces.sessionize(stitched, gap="5min")
+        results.append(
+            {
+                "conflicts": conflicts,
+                "sessions": sessions.to_pandas(),
+                "funnel": pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min"),
+                "per_user": pr.traces.funnel(
+                    sessions, steps=["a", "b", "c"], window="10min", per_user=True
+                ),
+                "transitions": pr.traces.transitions(sessions),
+                "variants": pr.traces.variants(sessions, top=None),
+                "user_transitions": pr.traces.transitions(cleaned, within="user"),
+            }
+        )
+    fast, sql = results
+    assert len(fast["conflicts"]) > 0 and len(fast["transitions"]) > 3
+    for key in fast:
+        pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)

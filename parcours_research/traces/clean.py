@@ -293,6 +293,149 @@ def clean(
     rules = _rules(bots_behaviour)
     tol = None if near_duplicates in (None, False) else to_us(near_duplicates, "near_duplicates")
     bounds = _period(period, log)
+    enabled = {
+        "kept": True,
+        "unparseable": True,
+        "outside_period": bounds is not None,
+        "bot_user_agent": pattern is not None and log.has("user_agent"),
+        "bot_behaviour": rules is not None,
+        "exact_duplicate": bool(duplicates),
+        "near_duplicate": tol is not None,
+    }
+    settings = {
+        "bots_ua": pattern,
+        "bots_behaviour": asdict(rules) if rules else None,
+        "duplicates": bool(duplicates),
+        "near_duplicates_us": tol,
+        "period_us": bounds,
+    }
+    found = None
+    if eng.fast and eng.name == "duckdb":
+        from . import _clean_arrays
+
+        try:
+            found = _clean_fast(log, pattern, rules, bool(duplicates), tol, bounds)
+        except _clean_arrays.Fallback:  # pragma: no cover - a 64-bit hash collision
+            found = None
+    if found is None:
+        found = _clean_sql(log, pattern, rules, bool(duplicates), tol, bounds) + (None,)
+    n_by, bots, removed, arrays = found
+    total = sum(n_by.values())
+    summary = pd.DataFrame(
+        {
+            "reason": list(REASONS),
+            "n": [int(n_by.get(r, 0)) for r in REASONS],
+            "share": [n_by.get(r, 0) / total if total else 0.0 for r in REASONS],
+            "enabled": [enabled[r] for r in REASONS],
+            "description": [_DESCRIPTIONS[r] for r in REASONS],
+        }
+    )
+    if bots is not None:
+        bots["n_events"] = bots["n_events"].astype("int64")
+        bots["max_per_minute"] = bots["max_per_minute"].astype("int64")
+    else:
+        bots = pd.DataFrame(
+            {
+                "actor": pd.Series(dtype="string"),
+                "n_events": pd.Series(dtype="int64"),
+                "max_per_minute": pd.Series(dtype="int64"),
+                "interval_cv": pd.Series(dtype="float64"),
+                "rule": pd.Series(dtype="string"),
+            }
+        )
+    q = eng.q
+    kept = log.derive(
+        eng.view(
+            f"SELECT {select_list(log, alias='e')} FROM {log.ref} AS e "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
+            "cleaned",
+        ),
+        arrays=arrays,
+    )
+    return output(kept, was_frame), CleaningLog(summary, bots, settings, log.derive(removed))
+
+
+_BOTS_COLUMNS = "actor, n_events, max_per_minute, interval_cv, rule"
+
+
+def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
+    """The DuckDB array path: ``(counts by reason, bots, removed table, kept arrays)``."""
+    import numpy as np
+    import pyarrow as pa
+
+    from . import _clean_arrays as ca
+
+    eng = log.engine
+    q = eng.q
+    src = log.ref
+    ua_tab = None
+    ua_bot = None
+    if log.has("user_agent"):
+        is_bot = eng.regex("lower(user_agent)", pattern) if pattern is not None else "FALSE"
+        ua_tab = eng.table(
+            f"SELECT user_agent, {is_bot} AS is_bot, "
+            f"row_number() OVER (ORDER BY user_agent) - 1 AS _code "
+            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL",
+            "ua",
+        )
+        if pattern is not None:
+            ua_bot = eng.fetch(f"SELECT is_bot FROM {q(ua_tab)} ORDER BY _code")["is_bot"]
+            ua_bot = ua_bot.fillna(False).to_numpy(dtype=bool)
+    enc, ua = ca.fetch(log, ua_tab)
+    extra = [c for c in log.columns if c not in ca.NARROW]
+    sql_dups = None
+    if extra:
+        part_all = ", ".join(q(c) for c in log.columns if c != "row_id")
+
+        def sql_dups(row_ids):
+            name = eng.register(pa.table({"row_id": np.asarray(row_ids, np.int64)}), "cand")
+            res = eng.arrow(
+                f"SELECT row_id FROM (SELECT row_id, row_number() OVER (PARTITION BY "
+                f"{part_all} ORDER BY row_id) AS _k FROM {src} "
+                f"WHERE row_id IN (SELECT row_id FROM {q(name)})) AS w WHERE _k > 1"
+            )
+            eng.drop(name)
+            return np.asarray(res.column("row_id").to_numpy(), dtype=np.int64)
+
+    reason, bots = ca.reasons(enc, ua, ua_bot, bounds, rules, duplicates, tol, sql_dups)
+    del ua
+    counts = np.bincount(reason, minlength=len(REASONS))
+    n_by = {r: int(c) for r, c in zip(REASONS, counts) if c}
+    gone = np.flatnonzero(reason != ca.KEPT)
+    codes = pa.array(reason[gone].astype(np.int32))
+    removed_arrow = pa.table(
+        {
+            "row_id": enc.row_id[gone],
+            "reason": pa.DictionaryArray.from_arrays(codes, pa.array(REASONS)).cast(pa.string()),
+        }
+    )
+    del gone, codes
+    reg = eng.register(removed_arrow, "removed_rows")
+    removed = eng.table(f"SELECT row_id, reason FROM {q(reg)}", "removed")
+    eng.drop(reg)
+    del removed_arrow
+    bots_df = None
+    if bots is not None:
+        reg = eng.register(
+            pa.table(
+                {
+                    "actor": bots["actor"].cast(pa.string()),
+                    "n_events": pa.array(bots["n_events"], pa.int64()),
+                    "max_per_minute": pa.array(bots["max_per_minute"], pa.int64()),
+                    "interval_cv": pa.array(bots["interval_cv"], pa.float64(), from_pandas=True),
+                    "rule": pa.array(bots["rule"], pa.string()),
+                }
+            ),
+            "bots",
+        )
+        bots_df = eng.fetch(f"SELECT {_BOTS_COLUMNS} FROM {q(reg)} ORDER BY actor")
+        eng.drop(reg)
+    return n_by, bots_df, removed, ca.kept(enc, reason)
+
+
+def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
+    """The SQL of every engine: ``(counts by reason, bots or None, removed table)``."""
+    eng = log.engine
     q = eng.q
     src = log.ref
     t = eng.us("timestamp")
@@ -393,54 +536,7 @@ def clean(
         f"LEFT JOIN {q(removed)} AS r ON e.row_id = r.row_id GROUP BY coalesce(r.reason, 'kept')"
     )
     n_by = dict(zip(counts["reason"], counts["n"].astype("int64")))
-    total = sum(n_by.values())
-    enabled = {
-        "kept": True,
-        "unparseable": True,
-        "outside_period": bounds is not None,
-        "bot_user_agent": pattern is not None and log.has("user_agent"),
-        "bot_behaviour": rules is not None,
-        "exact_duplicate": bool(duplicates),
-        "near_duplicate": tol is not None,
-    }
-    summary = pd.DataFrame(
-        {
-            "reason": list(REASONS),
-            "n": [int(n_by.get(r, 0)) for r in REASONS],
-            "share": [n_by.get(r, 0) / total if total else 0.0 for r in REASONS],
-            "enabled": [enabled[r] for r in REASONS],
-            "description": [_DESCRIPTIONS[r] for r in REASONS],
-        }
-    )
+    bots = None
     if bots_tab:
-        bots = eng.fetch(
-            f"SELECT actor, n_events, max_per_minute, interval_cv, rule FROM {q(bots_tab)} "
-            "ORDER BY actor"
-        )
-        bots["n_events"] = bots["n_events"].astype("int64")
-        bots["max_per_minute"] = bots["max_per_minute"].astype("int64")
-    else:
-        bots = pd.DataFrame(
-            {
-                "actor": pd.Series(dtype="string"),
-                "n_events": pd.Series(dtype="int64"),
-                "max_per_minute": pd.Series(dtype="int64"),
-                "interval_cv": pd.Series(dtype="float64"),
-                "rule": pd.Series(dtype="string"),
-            }
-        )
-    settings = {
-        "bots_ua": pattern,
-        "bots_behaviour": asdict(rules) if rules else None,
-        "duplicates": bool(duplicates),
-        "near_duplicates_us": tol,
-        "period_us": bounds,
-    }
-    kept = log.derive(
-        eng.view(
-            f"SELECT {select_list(log, alias='e')} FROM {src} AS e "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
-            "cleaned",
-        )
-    )
-    return output(kept, was_frame), CleaningLog(summary, bots, settings, log.derive(removed))
+        bots = eng.fetch(f"SELECT {_BOTS_COLUMNS} FROM {q(bots_tab)} ORDER BY actor")
+    return n_by, bots, removed

@@ -297,7 +297,11 @@ class DuckDBEngine(Engine):
         return f"CAST({expr} AS VARCHAR)"
 
     def drop(self, name: str) -> None:
-        self._keep.pop(name, None)
+        if self._keep.pop(name, None) is not None:
+            try:
+                self.con.unregister(name)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
 
     def __repr__(self) -> str:
         return f"DuckDBEngine(fast={self.fast})"

@@ -118,7 +118,17 @@ def stitch(events, identity_map=None, login_events=True):
         idm = read_identity_map(identity_map)
         name = eng.register(idm, "identity")
         parts.append(f"SELECT device_id, user_id, 'identity_map' AS src, 0 AS n FROM {q(name)}")
-    if login_events is not False and login_events is not None:
+    from . import _clean_arrays as ca
+
+    enc = log._arrays if eng.fast and isinstance(log._arrays, ca.Encoded) else None
+    if enc is not None and login_events is not False and login_events is not None:
+        login_codes = None
+        if not isinstance(login_events, bool):
+            names = {login_events} if isinstance(login_events, str) else set(login_events)
+            login_codes = [i for i, e in enumerate(enc.events) if e in names]
+        name = eng.register(ca.event_links(enc, login_codes), "event_links")
+        parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
+    elif login_events is not False and login_events is not None:
         where = "device_id IS NOT NULL AND user_id IS NOT NULL"
         if not isinstance(login_events, bool):
             names = [login_events] if isinstance(login_events, str) else list(login_events)
@@ -156,4 +166,7 @@ def stitch(events, identity_map=None, login_events=True):
         f"FROM {log.ref} AS e LEFT JOIN {unique} AS m ON e.device_id = m.device_id",
         "stitched",
     )
-    return output(log.derive(view), was_frame), conflicts
+    arrays = None
+    if enc is not None:
+        arrays = ca.stitched(enc, eng.arrow(f"SELECT device_id, user_id FROM {unique} AS u"))
+    return output(log.derive(view, arrays=arrays), was_frame), conflicts
