@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 import parcours_research as pr
 from parcours_research.errors import ParcoursWarning, StudyError
-from parcours_research.ratings import RATING_COLUMNS, RatingLog, ratings_long, read_ratings, running_means
+from parcours_research.ratings import (
+    RATING_COLUMNS,
+    RatingLog,
+    ratings_long,
+    read_ratings,
+    running_means,
+)
 
 
 @pytest.fixture(scope="module")
