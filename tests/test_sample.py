@@ -159,3 +159,18 @@ def test_expected_rating_closed_form():
     for mu in (2.5, 4.0, 4.6):
         sim = np.clip(np.round(mu + sd * z), 1, 5).mean()
         assert sample.expected_rating(mu) == pytest.approx(sim, abs=0.01)
+
+
+def test_expected_rating_matches_simulation():
+    """The closed form behind the sample's targets (E[clip(round(mu + sd Z), 1, 5)]) against a
+    large Monte Carlo draw (independent of the formula)."""
+    import numpy as np
+
+    from parcours_research.sample import expected_rating
+
+    rng = np.random.default_rng(123)
+    z = rng.standard_normal(2_000_000)
+    for mu, sd in [(4.0, 1.0), (3.1, 0.7), (4.6, 1.3), (1.2, 0.5)]:
+        mc = np.clip(np.round(mu + sd * z), 1, 5).mean()
+        # Monte Carlo standard error is below sd / sqrt(n) ~ 0.001
+        assert abs(expected_rating(mu, sd) - mc) < 0.004, (mu, sd)

@@ -39,6 +39,7 @@ from ..errors import ParcoursWarning, Problem, QualDataError, StudyError
 from .safety import Limits, SafeZip, parse_xml
 from .schema import (
     DEFAULT_VALENCE_FAMILIES,
+    EXCERPT_COLUMNS,
     CodeMapper,
     PersonaLookup,
     finalise,
@@ -591,24 +592,7 @@ def _read_project(
         warnings.warn(
             f"{label}: not read (only text selections are): {shown}.", ParcoursWarning, stacklevel=3
         )
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "excerpt_id",
-            "source",
-            "participant",
-            "customer_id",
-            "persona",
-            "stage",
-            "touchpoint",
-            "code",
-            "valence",
-            "coder",
-            "text",
-            "start",
-            "end",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=list(EXCERPT_COLUMNS))
     return finalise(frame, mapper, lookup, label)
 
 

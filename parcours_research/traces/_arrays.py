@@ -109,7 +109,7 @@ def _from_encoded(enc) -> Sorted:
     from ._clean_arrays import group_order, run_starts
 
     person = np.where(enc.user >= 0, enc.user, enc.device)
-    idx = np.flatnonzero((person >= 0) & (enc.t != T_NONE))
+    idx = enc.rows[(person[enc.rows] >= 0) & (enc.t[enc.rows] != T_NONE)]  # time order
     idx = idx[group_order(person[idx], len(enc.ids))]
     p = person[idx]
     del person

@@ -41,10 +41,12 @@ class Fallback(Exception):
 
 @dataclass
 class Encoded:
-    """A log's rows as aligned integer arrays, in (timestamp, row_id) order.
+    """Rows as aligned integer arrays (in the order read), and which of them are the log's.
 
     ``user`` and ``device`` are codes into ``ids`` (-1 when missing), ``ev`` codes into
-    ``events`` (-1 when missing), ``t`` microseconds (``NONE`` when missing).
+    ``events`` (-1 when missing), ``t`` microseconds (``NONE`` when missing). ``rows`` lists the
+    positions that belong to the log, in (timestamp, row_id) order: cleaning and stitching
+    narrow it or recode ``user`` without copying the other arrays.
     """
 
     row_id: np.ndarray
@@ -54,6 +56,7 @@ class Encoded:
     ev: np.ndarray
     ids: pa.Array
     events: list
+    rows: np.ndarray
 
 
 # -- primitives ---------------------------------------------------------------------------------
@@ -145,11 +148,17 @@ def fetch(log: EventLog, ua_table: str | None):
             return np.zeros(0, dtype)
         return np.concatenate([np.asarray(c.to_numpy(), dtype=dtype) for c in cols.pop(name)])
 
-    row_id = ints("row_id", np.int64)
-    t = ints("_t", np.int64)
-    user, user_dict = _codes(pa.chunked_array(cols.pop("user_id"), pa.string()))
-    dev, dev_dict = _codes(pa.chunked_array(cols.pop("device_id"), pa.string()))
-    ev, ev_dict = _codes(pa.chunked_array(cols.pop("event"), pa.string()))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Arrow's hash kernels release the GIL: encode the three text columns side by side
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        jobs = [
+            pool.submit(_codes, pa.chunked_array(cols.pop(k), pa.string()))
+            for k in ("user_id", "device_id", "event")
+        ]
+        row_id = ints("row_id", np.int64)
+        t = ints("_t", np.int64)
+        (user, user_dict), (dev, dev_dict), (ev, ev_dict) = (j.result() for j in jobs)
     ids, u_map, d_map = _merge_ids(user_dict, dev_dict)
     user = u_map[user]
     dev = d_map[dev]
@@ -158,38 +167,39 @@ def fetch(log: EventLog, ua_table: str | None):
         h = np.concatenate(hashes) if hashes else np.zeros(0, np.uint64)
         del hashes
         tab = eng.fetch(f"SELECT hash(user_agent) AS h FROM {q(ua_table)} ORDER BY _code")
-        known = pd.Index(tab["h"].to_numpy(dtype=np.uint64))
-        if not known.is_unique or (known == 0).any():
+        known = tab["h"].to_numpy(dtype=np.uint64)
+        if len(np.unique(known)) != len(known) or (known == 0).any():
             raise Fallback("two user agents share a hash")
-        ua = np.asarray(known.get_indexer(h), dtype=np.int32)  # -1: hash 0, a missing agent
-        if ((ua < 0) & (h != 0)).any():  # pragma: no cover - defensive
+        by_hash = np.argsort(known)
+        sorted_h = known[by_hash]
+        pos = np.minimum(np.searchsorted(sorted_h, h), max(len(known) - 1, 0))
+        if len(known):
+            found = sorted_h[pos] == h
+            ua = np.where(found, by_hash[pos], -1).astype(np.int32)  # -1: a missing agent
+        else:
+            found = np.zeros(len(h), dtype=bool)
+            ua = np.full(len(h), -1, dtype=np.int32)
+        if (~found & (h != 0)).any():  # pragma: no cover - defensive
             raise Fallback("a user agent is missing from its dictionary")
-        del h
-    enc = Encoded(row_id, t, user, dev, ev, ids, ev_dict.to_pylist())
-    enc, extra = time_order(enc, *([] if ua is None else [ua]))
-    return enc, (extra[0] if extra else None)
+        del h, pos, found
+    if len(row_id) > 1 and not (row_id[1:] > row_id[:-1]).all():
+        by_row = np.argsort(row_id, kind="stable")
+        rows = by_row[np.argsort(t[by_row], kind="stable")]
+    else:  # timsort: nearly free on logs exported in time order
+        rows = np.argsort(t, kind="stable")
+    return Encoded(row_id, t, user, dev, ev, ids, ev_dict.to_pylist(), rows), ua
 
 
-def time_order(enc: Encoded, *extra: np.ndarray):
-    """``enc`` (and ``extra`` aligned arrays) reordered by (timestamp, row_id)."""
-    if len(enc.row_id) > 1 and not (enc.row_id[1:] > enc.row_id[:-1]).all():
-        o = np.argsort(enc.row_id, kind="stable")
-        enc, extra = _take(enc, o), tuple(x[o] for x in extra)
-    o = np.argsort(enc.t, kind="stable")  # timsort: nearly free on logs in time order
-    if len(o) and (o[1:] > o[:-1]).all():
-        return enc, extra
-    return _take(enc, o), tuple(x[o] for x in extra)
-
-
-def _take(enc: Encoded, idx: np.ndarray) -> Encoded:
+def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, ids=None):
     return Encoded(
-        enc.row_id[idx],
-        enc.t[idx],
-        enc.user[idx],
-        enc.device[idx],
-        enc.ev[idx],
-        enc.ids,
+        enc.row_id,
+        enc.t,
+        enc.user if user is None else user,
+        enc.device,
+        enc.ev,
+        enc.ids if ids is None else ids,
         enc.events,
+        rows,
     )
 
 
@@ -221,7 +231,7 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
         del bot
     n_ids = len(enc.ids)
     actor = np.where(enc.device >= 0, enc.device, enc.user)
-    ok = np.flatnonzero(reason == KEPT)
+    ok = enc.rows[reason[enc.rows] == KEPT]  # time order
     o = ok[group_order(actor[ok], n_ids)]  # (actor, timestamp, row_id)
     del ok
     a, ts = actor[o], t[o]
@@ -304,29 +314,32 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
         reason[o[dup & ~bot_row]] = EXACT
     if tol is not None:
         rest = ~bot_row & ~dup if duplicates else ~bot_row
-        r = o[rest]
-        r = r[group_order(enc.ev[r], max(len(enc.events), 1))]  # (event, actor, time, row_id)
-        if len(r) > 1:
-            ra = np.where(enc.device[r] >= 0, enc.device[r], enc.user[r])
-            re, rt = enc.ev[r], t[r]
+        re = enc.ev[o[rest]]
+        by_ev = group_order(re, max(len(enc.events), 1))  # (event, actor, time, row_id)
+        if len(by_ev) > 1:
+            re = re[by_ev]
+            ra = a[rest][by_ev]
+            rt = ts[rest][by_ev]
             near = (ra[1:] == ra[:-1]) & (re[1:] == re[:-1]) & (rt[1:] - rt[:-1] <= tol)
-            reason[r[1:][near]] = NEAR
+            del ra, rt, re
+            reason[o[rest][by_ev][1:][near]] = NEAR
     return reason, bots
 
 
 def kept(enc: Encoded, reason: np.ndarray) -> Encoded:
-    return _take(enc, np.flatnonzero(reason == KEPT))
+    return _with_rows(enc, enc.rows[reason[enc.rows] == KEPT])
 
 
 # -- stitching ----------------------------------------------------------------------------------
 def event_links(enc: Encoded, login_codes=None) -> pa.Table:
     """``device_id, user_id, n`` for every pair seen on one row (restricted to login events)."""
-    mask = (enc.device >= 0) & (enc.user >= 0)
+    dev, user = enc.device[enc.rows], enc.user[enc.rows]
+    mask = (dev >= 0) & (user >= 0)
     if login_codes is not None:
-        mask &= np.isin(enc.ev, np.asarray(login_codes, dtype=np.int32))
+        mask &= np.isin(enc.ev[enc.rows], np.asarray(login_codes, dtype=np.int32))
     n_ids = max(len(enc.ids), 1)
-    key = enc.device[mask].astype(np.int64) * n_ids + enc.user[mask]
-    del mask
+    key = dev[mask].astype(np.int64) * n_ids + user[mask]
+    del mask, dev, user
     inv, uniq = pd.factorize(key)
     n = np.bincount(inv, minlength=len(uniq)).astype(np.int64)
     uniq = np.asarray(uniq, dtype=np.int64)
@@ -359,4 +372,4 @@ def stitched(enc: Encoded, unique: pa.Table) -> Encoded:
     user = enc.user
     from_dev = np.where(enc.device >= 0, dev_map[enc.device], -1)
     user = np.where(user >= 0, user, np.where(from_dev >= 0, from_dev, enc.device)).astype(np.int32)
-    return Encoded(enc.row_id, enc.t, user, enc.device, enc.ev, ids, enc.events)
+    return _with_rows(enc, enc.rows, user=user, ids=ids)

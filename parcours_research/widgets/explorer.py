@@ -99,13 +99,14 @@ class JourneyExplorer:
         key = (self.source.value, bool(self.weighted.value))
         if key not in self._curves:
             weight = "rake" if self.weighted.value else None
-            if self.source.value == "survey":
-                t = journey_curves(self.study, weight=weight, n_boot=self.n_boot, seed=self.seed, lang=self.lang)
-            elif self.source.value == "interviews":
-                from ..qual import mean_valence
-
-                ex = self.excerpts()
-                t = mean_valence(ex, by=["persona", "touchpoint"], journey=self.study.journey)
+            if self.source.value in ("survey", "interviews"):
+                # the survey curve carries the interviews' valence per persona and touchpoint
+                # (``valence``, ``n_excerpts``); the interviews view draws it beside the survey curve
+                key_survey = ("survey", bool(self.weighted.value))
+                if key_survey not in self._curves:
+                    self._curves[key_survey] = journey_curves(self.study, weight=weight, n_boot=self.n_boot,
+                                                              seed=self.seed, lang=self.lang)
+                t = self._curves[key_survey]
             else:
                 t = self._workshop_curves()
             self._curves[key] = t
