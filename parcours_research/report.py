@@ -145,13 +145,18 @@ class _Context:
                       png64=data)
 
     # ---- shared analyses --------------------------------------------------------------------
-    def weights(self) -> pd.Series | None:
+    def rake(self):
+        """The raking of the respondents to the study's margins (None without survey or margins)."""
         st = self.study
         if st.responses is None or not st.margins:
             return None
         from .weighting import rake
 
-        return self.cached("rake", lambda: rake(st)).weights
+        return self.cached("rake", lambda: rake(st))
+
+    def weights(self) -> pd.Series | None:
+        res = self.rake()
+        return None if res is None else res.weights
 
     def responses_weighted(self) -> pd.DataFrame:
         r = self.study.responses.copy()
@@ -247,7 +252,7 @@ def _s_weighting(ctx: _Context, sec: _Section) -> None:
         sec.note = ("No population margins in study.yml: the analyses use the sample unweighted."
                     if ctx.lang == "en" else "Pas de marges de population : analyses non pondérées.")
         return
-    res = ctx.cached("rake", lambda: __import__("parcours_research.weighting", fromlist=["rake"]).rake(st))
+    res = ctx.rake()
     sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
     sec.blocks.append(ctx.table("weighting_margins", res.summary))
     sec.blocks.append(ctx.table("weighting_weights", res.weight_stats()))
