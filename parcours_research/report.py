@@ -129,7 +129,7 @@ class _Context:
         body = shown.to_html(index=False, formatters=fmt, na_rep="", escape=True, border=0)
         if len(df) > max_rows:
             caption = (caption + " " if caption else "") + f"({max_rows} of {len(df)} rows shown)"
-        return _Block("table", html=body, caption=html.escape(caption), files=f"tables/{name}.csv")
+        return _Block("table", html=body, caption=caption, files=f"tables/{name}.csv")
 
     def figure(self, name: str, fig, caption: str) -> _Block:
         import matplotlib.pyplot as plt
@@ -141,7 +141,7 @@ class _Context:
         self.figures.extend(paths)
         png = next(p for p in paths if p.suffix == ".png")
         data = base64.b64encode(png.read_bytes()).decode("ascii")
-        return _Block("figure", caption=html.escape(caption), files=", ".join(f"figures/{p.name}" for p in paths),
+        return _Block("figure", caption=caption, files=", ".join(f"figures/{p.name}" for p in paths),
                       png64=data)
 
     # ---- shared analyses --------------------------------------------------------------------
@@ -358,8 +358,11 @@ def _s_friction(ctx: _Context, sec: _Section) -> None:
             if len(q):
                 sec.blocks.append(_Block("quotes", items=[{"text": t, "who": p} for t, p in
                                                            zip(q["text"], q["participant"])]))
-    cols = [c for c in tri.summary.columns if c != "quotes"]
-    flagged = tri.summary[tri.summary["n_friction"] > 0][cols]
+    shown = ["touchpoint", "persona"]
+    for src in ("traces", "survey", "qual"):
+        shown += [f"{src}_evidence", f"{src}_effect", f"{src}_p_adj", f"{src}_mde"]
+    shown += ["n_sources", "n_friction", "agree", "confirmed"]
+    flagged = tri.summary[tri.summary["n_friction"] > 0][[c for c in shown if c in tri.summary.columns]]
     sec.blocks.append(ctx.table("friction_flagged", flagged, "Touchpoints and personas flagged by at least one "
                                 "source" if en else "Points de contact et personas signalés par au moins une source",
                                 max_rows=40))
