@@ -207,6 +207,7 @@ def _s_traces(ctx: _Context, sec: _Section) -> None:
          f"(part des robots {log.bot_share:.1%}).")))
     sec.blocks.append(ctx.table("cleaning_log", log.summary, "Cleaning log" if en else "Journal de nettoyage"))
     stitched, conflicts = tr.stitch(cleaned)
+    ctx._cache["stitched"] = stitched  # the friction section counts steps on these same events
     n_dev = conflicts["device_id"].nunique() if len(conflicts) else 0
     sec.blocks.append(_Block("text", html.escape(
         f"{n_dev} devices linked to more than one customer: reported, left unstitched." if en else
@@ -338,7 +339,17 @@ def _s_friction(ctx: _Context, sec: _Section) -> None:
 
     st = ctx.study
     en = ctx.lang == "en"
-    tri = ctx.cached("triangulation", lambda: triangulate(st))
+    tables = None
+    stitched = ctx._cache.get("stitched")
+    if stitched is not None:  # reuse the cleaned, stitched log of the traces section: read it once
+        from .friction import test_traces, trace_counts
+
+        personas = (st.customers[["customer_id", "persona"]]
+                    if st.customers is not None and "persona" in st.customers.columns else None)
+        counts = trace_counts(stitched.to_pandas()[["user_id", "timestamp", "event"]], funnel=st.traces.funnel,
+                              window=st.traces.funnel_window, journey=st.journey, personas=personas)
+        tables = {"traces": test_traces(counts)}
+    tri = ctx.cached("triangulation", lambda: triangulate(st, tables=tables))
     ctx._cache["friction"] = tri.summary
     conf = tri.confirmed
     rule = ("confirmed = significant friction (after Benjamini–Hochberg correction within each source) in at least "
