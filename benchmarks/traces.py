@@ -293,7 +293,7 @@ def prepare_pm4py(path: str) -> str:
     """Write the cleaned, stitched sessions for pm4py (not timed): ``session_id, event,
     timestamp`` ordered by session, time and file position."""
     out = path + ".pm4py.parquet"
-    if not Path(out).exists():
+    if not Path(out).exists() or Path(out).stat().st_mtime < Path(path).stat().st_mtime:
         sessions, _ = _pipeline(path)
         eng = sessions.engine
         eng.con.execute(
@@ -431,11 +431,14 @@ def main() -> None:
                 f"peak = {res[w]['peak_mb'] / base['peak_mb']:.2f}x{verdict}",
                 flush=True,
             )
-        print(
-            f"{'':>12} {'peak':>10} parcours {base['peak_mb']:.0f} MB  target < "
-            f"{PEAK_TARGET_MB} MB: {'met' if base['peak_mb'] < PEAK_TARGET_MB else 'NOT met'}",
-            flush=True,
-        )
+        if size <= 10_000_000:
+            ok = base["peak_mb"] < PEAK_TARGET_MB
+            goal = f"target (1e7 events) < {PEAK_TARGET_MB} MB: {'met' if ok else 'NOT met'}"
+        else:  # the issue asks that 1e8 events complete within the machine's memory
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+            ok = base["peak_mb"] < total
+            goal = f"completes within this machine's {total / 1024:.0f} GB: {'yes' if ok else 'no'}"
+        print(f"{'':>12} {'peak':>10} parcours {base['peak_mb']:.0f} MB  {goal}", flush=True)
         pd_res = res.get("pandas", {}).get("result")
         if pd_res:
             same = {

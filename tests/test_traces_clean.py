@@ -309,3 +309,130 @@ def test_array_path_matches_sql_downstream():
     assert len(fast["conflicts"]) > 0 and len(fast["transitions"]) > 3
     for key in fast:
         pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_array_path_reads_raw_columns_like_the_view(tmp_path, fmt):
+    """Read from files, the array path canonicalises raw text (trim, blank as missing) on the
+    distinct values only; padded and blank ids, events and user agents must give the SQL
+    path's outcome."""
+    from traces_fixtures import engines
+
+    rng = np.random.default_rng(7)
+    n = 400
+    devs = np.array(["d1", " d1", "d1 ", "\u00a0d2", "d2", "\td3", "", "d4"], dtype=object)
+    custs = np.array(["C1", " C1", "", "C2", None, "C3 "], dtype=object)
+    evs = np.array(["a", " a", "b", "b ", "", "c"], dtype=object)
+    uas = np.array([HUMAN, " " + HUMAN, BOT, "", None], dtype=object)
+    secs = np.sort(rng.integers(0, 600, n)) // 3 * 3
+    raw = pd.DataFrame(
+        {
+            "device": devs[rng.integers(0, len(devs), n)],
+            "customer": custs[rng.integers(0, len(custs), n)],
+            "ts": [
+                (T0 + pd.Timedelta(seconds=int(s))).isoformat() if s % 97 else "garbage"
+                for s in secs
+            ],
+            "name": evs[rng.integers(0, len(evs), n)],
+            "ua": uas[rng.integers(0, len(uas), n)],
+        }
+    )
+    raw = pd.concat([raw, raw.iloc[::17]], ignore_index=True)  # exact duplicates
+    path = tmp_path / f"events.{fmt}"
+    if fmt == "csv":
+        raw.to_csv(path, index=False)
+    else:
+        raw.astype("string").to_parquet(path)
+    columns = {
+        "user_id": "customer",
+        "device_id": "device",
+        "timestamp": "ts",
+        "event": "name",
+        "user_agent": "ua",
+    }
+    out = []
+    for eng in engines():
+        log = pr.traces.read_events(path, columns=columns, engine=eng, timezone="Europe/Paris")
+        assert log._origin is not None
+        cleaned, clog = pr.traces.clean(log, period=False, bots_behaviour={"max_per_minute": 5})
+        assert (cleaned._arrays is not None) == eng.fast  # the fast engine took the array path
+        stitched, conflicts = pr.traces.stitch(cleaned, identity_map=False)
+        sessions = pr.traces.sessionize(stitched, gap="2min")
+        out.append(
+            {
+                "summary": clog.summary,
+                "removed": clog.removed(),
+                "bots": clog.bots,
+                "conflicts": conflicts,
+                "sessions": sessions.to_pandas(),
+                "variants": pr.traces.variants(sessions, top=None),
+            }
+        )
+    fast, sql = out
+    s = fast["summary"].set_index("reason")["n"]
+    assert s["unparseable"] > 0 and s["exact_duplicate"] > 0 and s["bot_user_agent"] > 0
+    for key in fast:
+        pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
+
+
+def test_array_path_with_many_user_agents(monkeypatch):
+    """Beyond a few hundred distinct user agents the rows carry a hash, looked up in NumPy."""
+    from parcours_research.traces import _clean_arrays
+
+    monkeypatch.setattr(_clean_arrays, "_SMALL", 0)
+    df, _ = handmade()
+    _same_cleaning(df, period=PERIOD)
+    _same_cleaning(df.assign(user_agent=df["user_agent"].where(df.index % 4 > 0)), period=False)
+
+
+def _edge_logs():
+    s = "string"
+    return {
+        "empty": pd.DataFrame(
+            {
+                "user_id": pd.Series([], dtype=s),
+                "timestamp": pd.Series([], dtype="datetime64[us, UTC]"),
+                "event": pd.Series([], dtype=s),
+            }
+        ),
+        "all_unparseable": pd.DataFrame(
+            {
+                "user_id": pd.Series([None, "u1"], dtype=s),
+                "timestamp": [T0, pd.NaT],
+                "event": pd.Series(["a", "a"], dtype=s),
+            }
+        ),
+        "no_device_no_agent": pd.DataFrame(
+            {
+                "user_id": pd.Series(["u1", "u1", "u2"], dtype=s),
+                "timestamp": [T0, T0, T0 + pd.Timedelta("1s")],
+                "event": pd.Series(["a", "a", "b"], dtype=s),
+            }
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_edge_logs()))
+def test_array_path_matches_sql_on_edge_logs(name):
+    from traces_fixtures import engines, log_on
+
+    df = _edge_logs()[name]
+    outs = []
+    for eng in engines():
+        cleaned, log = pr.traces.clean(log_on(df, eng), period=False)
+        stitched, _ = pr.traces.stitch(cleaned, identity_map=False)
+        sessions = pr.traces.sessionize(stitched)
+        outs.append(
+            [
+                log.summary,
+                log.removed(),
+                log.bots,
+                sessions.to_pandas(),
+                pr.traces.funnel(sessions, steps=["a", "b"], window="1D"),
+                pr.traces.transitions(sessions),
+                pr.traces.variants(sessions),
+            ]
+        )
+    assert outs[0][0]["n"].sum() == len(df)
+    for a, b in zip(*outs):
+        pd.testing.assert_frame_equal(a, b)

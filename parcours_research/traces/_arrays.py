@@ -106,7 +106,7 @@ def _from_encoded(enc) -> Sorted:
     """Sorted arrays from the encoded rows that cleaning (and stitching) left on a log: a stable
     counting sort by person of rows already in time order; no query, no second time sort."""
     from ._clean_arrays import NONE as T_NONE
-    from ._clean_arrays import group_order, run_starts
+    from ._clean_arrays import gather, group_order, run_starts
 
     person = np.where(enc.user >= 0, enc.user, enc.device)
     idx = enc.rows[(person[enc.rows] >= 0) & (enc.t[enc.rows] != T_NONE)]  # time order
@@ -117,12 +117,13 @@ def _from_encoded(enc) -> Sorted:
     persons = enc.ids.take(pa.array(p[change]))
     if isinstance(persons, pa.ChunkedArray):  # pragma: no cover
         persons = persons.combine_chunks()
+    t, row_id, ev = gather(idx, enc.t, enc.row_id, enc.ev)
     return Sorted(
-        person=np.cumsum(change, dtype=np.int64) - 1,
+        person=np.cumsum(change, dtype=np.int32 if len(p) < 2**31 - 1 else np.int64) - 1,
         persons=persons.cast(pa.string()),
-        t=enc.t[idx],
-        row_id=enc.row_id[idx],
-        ev=enc.ev[idx],
+        t=t,
+        row_id=row_id,
+        ev=ev,
         events=list(enc.events),
     )
 
@@ -203,21 +204,33 @@ def transitions(log: EventLog, by: str, case: str) -> pd.DataFrame:
     x, names = _codes(s, log, by)
     c = _case(s, log, case)
     keep = (x >= 0) & (c >= 0)
-    x, c, t = x[keep], c[keep], s.t[keep]
+    t = s.t
+    if not keep.all():
+        x, c, t = x[keep], c[keep], t[keep]
+    del keep
     pair = c[1:] == c[:-1]
-    src, tgt = x[:-1][pair].astype(np.int64), x[1:][pair].astype(np.int64)
-    d = (t[1:] - t[:-1])[pair]
     k = max(len(names), 1)
-    code = src * k + tgt
-    dtype = np.int16 if k * k < 2**15 else np.int64
-    order = np.argsort(code.astype(dtype), kind="stable")
-    code_s, d_s = code[order], d[order]
-    if len(code_s) == 0:
+    code = (x[:-1].astype(np.int64) * k + x[1:])[pair]
+    d = (t[1:] - t[:-1])[pair]
+    del pair
+    if len(code) == 0:
         return pd.DataFrame({"source": [], "target": [], "n": [], "_med": []})
-    starts = np.r_[0, np.flatnonzero(code_s[1:] != code_s[:-1]) + 1]
-    ends = np.r_[starts[1:], len(code_s)]
+    if k * k <= 1 << 22:  # a counting sort by pair
+        from ._clean_arrays import group_order
+
+        order = group_order(code, k * k)
+        counts = np.bincount(code, minlength=k * k)
+        u = np.flatnonzero(counts)
+        ends = np.cumsum(counts)[u]
+        starts = ends - counts[u]
+    else:
+        order = np.argsort(code, kind="stable")
+        code_s = code[order]
+        starts = np.r_[0, np.flatnonzero(code_s[1:] != code_s[:-1]) + 1]
+        ends = np.r_[starts[1:], len(code_s)]
+        u = code_s[starts]
+    d_s = d[order]
     meds = np.array([np.median(d_s[a:b]) for a, b in zip(starts, ends)], dtype=np.float64)
-    u = code_s[starts]
     return pd.DataFrame(
         {
             "source": [names[i] for i in u // k],
@@ -322,7 +335,9 @@ def funnel_reached(log: EventLog, spec) -> pd.DataFrame:
         idx = np.arange(len(step))
     else:
         idx = np.flatnonzero((step > 0) | excl)
-    p, t, st, rid = s.person[idx], s.t[idx], step[idx], s.row_id[idx]
+    from ._clean_arrays import gather
+
+    p, t, st, rid = gather(idx, s.person, s.t, step, s.row_id)
     ex = excl[idx] if spec.order != "strict" else np.zeros(len(idx), bool)
     # order ties of (person, timestamp) by step number, then row_id
     m = len(p)
@@ -342,40 +357,52 @@ def funnel_reached(log: EventLog, spec) -> pd.DataFrame:
     newg = np.ones(m, dtype=bool)
     if m > 1:
         newg[1:] = (p[1:] != p[:-1]) | ex[1:]
-    gid = np.cumsum(newg) - 1
-    pos = np.arange(m)
+    pos = np.arange(m, dtype=np.int32 if m < 2**31 - 1 else np.int64)
     if spec.order == "any":
-        return _any(spec, s, p, t, st, gid, n_persons)
+        return _any(spec, s, p, t, st, np.cumsum(newg) - 1, n_persons)
+    # first position of each row's group: an earlier row is in the group when at or after it
+    gstart = np.maximum.accumulate(np.where(newg, pos, 0)) if m else pos
+    del newg
     f = {1: np.where(st == 1, t, NONE)}
-    mprev = {}
+    mprev = {}  # step k -> (rows of step k, best chain start before each)
     for k in range(2, spec.n + 1):
-        best = np.full(m, NONE)
+        at = np.flatnonzero(st == k)  # only step-k rows need the chains that reach them
+        before = np.maximum(at - 1, 0)
+        best = None
         for q in spec.preds[k]:
-            valid = f[q] != NONE
-            last = np.maximum.accumulate(np.where(valid, pos, -1)) if m else pos
-            prev = np.r_[-1, last[:-1]] if m else last
-            ok = prev >= 0
-            same_g = np.zeros(m, dtype=bool)
-            same_g[ok] = gid[prev[ok]] == gid[ok]
-            val = np.where(same_g, f[q][np.where(ok, prev, 0)], NONE)
-            best = np.maximum(best, val)
-        mprev[k] = best
-        f[k] = np.where((st == k) & (best != NONE) & (t <= best + spec.window_us), best, NONE)
-    limit = np.full(n_persons, np.iinfo(np.int64).max)
+            # position of the latest earlier row with f[q] set (-1 for none)
+            last = np.where(f[q] != NONE, pos, -1)
+            if m:
+                np.maximum.accumulate(last, out=last)
+            prev = np.where(at > 0, last[before], -1)
+            del last
+            val = np.where(prev >= gstart[at], f[q][prev], NONE)  # prev = -1 is never kept
+            best = val if best is None else np.maximum(best, val)
+        if best is None:  # pragma: no cover - every step after the first has a predecessor
+            best = np.full(len(at), NONE)
+        mprev[k] = (at, best)
+        fk = np.full(m, NONE)
+        fk[at] = np.where((best != NONE) & (t[at] <= best + spec.window_us), best, NONE)
+        f[k] = fk
+    in_time = None  # rows before the strict order is broken (all rows in the other modes)
     if spec.order == "strict":
         big = np.iinfo(np.int64).max
+        limit = np.full(n_persons, big)
         first = np.full(n_persons, big)
         ones = np.flatnonzero(st == 1)
         np.minimum.at(first, p[ones], ones)
         own = np.full(m, NONE)
-        for k in range(2, spec.n + 1):
-            own = np.where(st == k, mprev[k], own)
+        for at, best in mprev.values():
+            own[at] = best
         brk = (pos > first[p]) & ((st == 0) | ((st >= 2) & (own == NONE)))
         b = np.flatnonzero(brk)
         np.minimum.at(limit, p[b], b)
+        in_time = pos < limit[p]
     for k in range(1, spec.n + 1):
-        hit = np.flatnonzero((f[k] != NONE) & (pos < limit[p]))
-        reached[k - 1, p[hit]] = 1
+        ok = f[k] != NONE
+        if in_time is not None:
+            ok &= in_time
+        reached[k - 1, p[ok]] = 1
     return _reached_frame(s, reached)
 
 

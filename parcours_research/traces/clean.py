@@ -368,20 +368,18 @@ def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     eng = log.engine
     q = eng.q
     src = log.ref
-    ua_tab = None
+    enc, ua, ua_values = ca.fetch(log, want_ua=True)
     ua_bot = None
-    if log.has("user_agent"):
-        is_bot = eng.regex("lower(user_agent)", pattern) if pattern is not None else "FALSE"
-        ua_tab = eng.table(
-            f"SELECT user_agent, {is_bot} AS is_bot, "
-            f"row_number() OVER (ORDER BY user_agent) - 1 AS _code "
-            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL",
+    if pattern is not None and ua_values is not None:
+        reg = eng.register(
+            pa.table({"i": np.arange(len(ua_values), dtype=np.int64), "user_agent": ua_values}),
             "ua",
         )
-        if pattern is not None:
-            ua_bot = eng.fetch(f"SELECT is_bot FROM {q(ua_tab)} ORDER BY _code")["is_bot"]
-            ua_bot = ua_bot.fillna(False).to_numpy(dtype=bool)
-    enc, ua = ca.fetch(log, ua_tab)
+        ua_bot = eng.fetch(
+            f"SELECT {eng.regex('lower(user_agent)', pattern)} AS b FROM {q(reg)} ORDER BY i"
+        )["b"]
+        ua_bot = ua_bot.fillna(False).to_numpy(dtype=bool)
+        eng.drop(reg)
     extra = [c for c in log.columns if c not in ca.NARROW]
     sql_dups = None
     if extra:
@@ -405,7 +403,7 @@ def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     codes = pa.array(reason[gone].astype(np.int32))
     removed_arrow = pa.table(
         {
-            "row_id": enc.row_id[gone],
+            "row_id": enc.row_id[gone].astype(np.int64),
             "reason": pa.DictionaryArray.from_arrays(codes, pa.array(REASONS)).cast(pa.string()),
         }
     )

@@ -6,9 +6,12 @@ microseconds from a timestamp, a regular-expression match, a median, an ordered 
 aggregation), which live in the engine as methods. Tables are named temporary views or tables
 inside the engine; nothing is pulled into Python memory unless a result is asked for.
 
-On DuckDB, a few sequence steps (sessions, funnels, transitions, variants) also have a fast
-local path: one sort of a few narrow columns, then array code (see ``_arrays``). Its results are
-identical to the SQL path, which the tests check; ``DuckDBEngine(fast=False)`` turns it off.
+On DuckDB, the pipeline also has a fast local path: cleaning reads a few narrow columns once
+(ids and event names dictionary-encoded to integers), and cleaning, stitching, sessions,
+funnels, transitions and variants are then array code over them, with one time sort and
+counting sorts by integer key (see ``_clean_arrays`` and ``_arrays``). Its results are
+identical to the SQL path, which the tests check row by row; ``DuckDBEngine(fast=False)`` turns
+it off.
 """
 
 from __future__ import annotations
@@ -161,9 +164,10 @@ class DuckDBEngine(Engine):
     temp_directory : str, optional
         Where to spill (a fresh temporary folder by default).
     fast : bool, default True
-        Use the array fast path for sessions, funnels, transitions and variants. Results are the
-        same as the pure SQL path; turn it off to keep everything inside DuckDB (for logs whose
-        few narrow columns do not fit in memory).
+        Use the array fast path for cleaning, stitching, sessions, funnels, transitions and
+        variants. Results are the same as the pure SQL path; turn it off to keep everything
+        inside DuckDB (for logs whose few narrow columns -- about 30 bytes per event -- do not
+        fit in memory).
     """
 
     name = "duckdb"

@@ -99,6 +99,8 @@ class EventLog:
         self.timezone = timezone or "UTC"
         self._arrays = arrays
         self._columns: list[str] | None = None
+        #: set by ``read_events`` on DuckDB: the raw source of each column (see ``io``)
+        self._origin: dict | None = None
 
     # -- structure --------------------------------------------------------------------------
     @property

@@ -345,7 +345,9 @@ def funnel(
 def _table(counts: pd.DataFrame, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:
     rows = []
     for _, g in counts.iterrows():
-        conv = {k: int(g[f"_c{k}"] or 0) for k in range(1, spec.n + 1)}
+        conv = {  # a sum over no rows is NULL in SQL
+            k: int(g[f"_c{k}"]) if pd.notna(g[f"_c{k}"]) else 0 for k in range(1, spec.n + 1)
+        }
         users = int(g["_users"])
         for k in range(1, spec.n + 1):
             m = spec.mandatory_before(k)

@@ -126,7 +126,8 @@ def stitch(events, identity_map=None, login_events=True):
         if not isinstance(login_events, bool):
             names = {login_events} if isinstance(login_events, str) else set(login_events)
             login_codes = [i for i, e in enumerate(enc.events) if e in names]
-        name = eng.register(ca.event_links(enc, login_codes), "event_links")
+        pairs, pair_dev, pair_user = ca.event_links(enc, login_codes)
+        name = eng.register(pairs, "event_links")
         parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
     elif login_events is not False and login_events is not None:
         where = "device_id IS NOT NULL AND user_id IS NOT NULL"
@@ -167,6 +168,8 @@ def stitch(events, identity_map=None, login_events=True):
         "stitched",
     )
     arrays = None
-    if enc is not None:
+    if enc is not None and len(parts) == 1 and login_events not in (False, None):
+        arrays = ca.stitched_from_events(enc, pair_dev, pair_user)  # no identity map
+    elif enc is not None:
         arrays = ca.stitched(enc, eng.arrow(f"SELECT device_id, user_id FROM {unique} AS u"))
     return output(log.derive(view, arrays=arrays), was_frame), conflicts

@@ -290,7 +290,7 @@ def _mapped(
     def text(canon):
         if canon not in mapping:
             return "CAST(NULL AS STRING)"
-        return f"NULLIF(trim({eng.cast_str(q(mapping[canon]))}), '')"
+        return text_expr(eng, q(mapping[canon]))
 
     parts = [
         "row_id",
@@ -316,7 +316,22 @@ def _mapped(
     for c in have:
         if c not in used and c not in taken:
             parts.append(q(c))
-    return EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
+    log = EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
+    if eng.name == "duckdb":
+        # where each canonical column comes from, so that the array path can read the raw
+        # columns and apply ``text_expr`` to their distinct values only
+        log._origin = {
+            "src": src,
+            "timestamp": parts[3][: -len(" AS timestamp")],
+            "raw": {c: mapping.get(c) for c in ("user_id", "device_id", "event", "user_agent")},
+            "types": {c: types[mapping[c]] for c in mapping},
+        }
+    return log
+
+
+def text_expr(eng: Engine, ref: str) -> str:
+    """The canonical text of a column: trimmed, blank as missing."""
+    return f"NULLIF(trim({eng.cast_str(ref)}), '')"
 
 
 def _ga4(eng: Engine, src: str, file: str, timezone: str) -> EventLog:
