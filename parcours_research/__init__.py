@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
-    "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy",
+    "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy", "ratings",
 }
 _LAZY_ATTRS = {"load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample"}
 

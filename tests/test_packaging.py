@@ -205,3 +205,19 @@ def test_top_level_layout(path):
     assert (ROOT / path).exists()
     for folder in ("notebooks", "parcours_research", "surveys", "data", "tests", "benchmarks"):
         assert (ROOT / folder).is_dir(), folder
+
+
+def test_every_public_module_is_reachable_from_the_package():
+    """``pr.<module>`` works in a fresh interpreter for every public module (lazy imports)."""
+    import subprocess
+    import sys
+
+    modules = sorted(
+        p.stem if p.is_file() else p.name
+        for p in (ROOT / "parcours_research").iterdir()
+        if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists())
+        and p.name not in ("instruments", "templates")
+    )
+    code = "import parcours_research as pr\n" + "\n".join(f"pr.{m}" for m in modules)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
