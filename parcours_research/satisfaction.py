@@ -630,6 +630,14 @@ class DriverResult:
         )
 
 
+def _driver_columns(drivers) -> tuple[list[str], list[str]]:
+    """Driver names and their columns: ``{name: column}`` or a list (or one) of columns."""
+    if isinstance(drivers, Mapping):
+        return [str(d) for d in drivers], list(drivers.values())
+    cols = as_list(drivers)
+    return [str(c) for c in cols], cols
+
+
 def drivers(
     data: pd.DataFrame,
     outcome: str,
@@ -700,10 +708,7 @@ def drivers(
     data = check_frame(data, where)
     check_one_of("method", method, ["shapley", "relative_weights"])
     check_one_of("missing", missing, ["pairwise", "listwise"])
-    if isinstance(drivers, str):
-        drivers = [drivers]
-    names = [str(d) for d in drivers]
-    cols = list(drivers.values()) if isinstance(drivers, Mapping) else list(drivers)
+    names, cols = _driver_columns(drivers)
     problems = check_columns(
         data,
         {
@@ -956,8 +961,7 @@ def penalty_reward(
     """
     where = "penalty_reward"
     data = check_frame(data, where)
-    names = [str(d) for d in (drivers if isinstance(drivers, Mapping) else as_list(drivers))]
-    cols = list(drivers.values()) if isinstance(drivers, Mapping) else as_list(drivers)
+    names, cols = _driver_columns(drivers)
     problems = check_columns(
         data,
         {
