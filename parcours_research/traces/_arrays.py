@@ -105,21 +105,16 @@ def get_sorted(log: EventLog) -> Sorted:
 def _from_encoded(enc) -> Sorted:
     """Sorted arrays from the encoded rows that cleaning (and stitching) left on a log: a stable
     counting sort by person of rows already in time order; no query, no second time sort."""
-    from ._clean_arrays import NONE as T_NONE
-    from ._clean_arrays import gather, group_order, run_starts
+    from . import _kernels as k
 
-    person = np.where(enc.user >= 0, enc.user, enc.device)
-    idx = enc.rows[(person[enc.rows] >= 0) & (enc.t[enc.rows] != T_NONE)]  # time order
-    idx = idx[group_order(person[idx], len(enc.ids))]
-    p = person[idx]
-    del person
-    change = run_starts(p)
-    persons = enc.ids.take(pa.array(p[change]))
+    t, row_id, ev, rank, codes = k.person_order(
+        enc.rows, enc.t, enc.user, enc.device, enc.row_id, enc.ev, len(enc.ids)
+    )
+    persons = enc.ids.take(pa.array(codes))
     if isinstance(persons, pa.ChunkedArray):  # pragma: no cover
         persons = persons.combine_chunks()
-    t, row_id, ev = gather(idx, enc.t, enc.row_id, enc.ev)
     return Sorted(
-        person=np.cumsum(change, dtype=np.int32 if len(p) < 2**31 - 1 else np.int64) - 1,
+        person=rank,
         persons=persons.cast(pa.string()),
         t=t,
         row_id=row_id,
@@ -149,18 +144,10 @@ def _codes(s: Sorted, log: EventLog, by: str) -> tuple[np.ndarray, list]:
 
 # -- sessions -----------------------------------------------------------------------------------
 def sessionize(log: EventLog, gap_us: int) -> EventLog:
+    from . import _kernels as k
+
     s = get_sorted(log)
-    n = len(s.t)
-    new = np.ones(n, dtype=bool)
-    if n > 1:
-        same = s.person[1:] == s.person[:-1]
-        new[1:] = ~(same & (s.t[1:] - s.t[:-1] <= gap_us))
-    session = np.cumsum(new, dtype=np.int64) - 1
-    # number within person: session index minus the index of the person's first session
-    first_sess = (
-        session[np.r_[0, np.flatnonzero(s.person[1:] != s.person[:-1]) + 1]] if n else session
-    )
-    within = session - first_sess[s.person] + 1 if n else session
+    session, within = k.sessions(s.person, s.t, int(gap_us))
     eng = log.engine
     name = eng.register(pa.table({"row_id": s.row_id, "_n": within}), "sess")
     cols = [c for c in log.columns if c != "session_id"]
@@ -203,39 +190,18 @@ def transitions(log: EventLog, by: str, case: str) -> pd.DataFrame:
         return _sql_fallback_transitions(log, by, case)
     x, names = _codes(s, log, by)
     c = _case(s, log, case)
-    keep = (x >= 0) & (c >= 0)
     t = s.t
-    if not keep.all():
-        x, c, t = x[keep], c[keep], t[keep]
-    del keep
-    pair = c[1:] == c[:-1]
-    k = max(len(names), 1)
-    code = (x[:-1].astype(np.int64) * k + x[1:])[pair]
-    d = (t[1:] - t[:-1])[pair]
-    del pair
-    if len(code) == 0:
-        return pd.DataFrame({"source": [], "target": [], "n": [], "_med": []})
-    if k * k <= 1 << 22:  # a counting sort by pair
-        from ._clean_arrays import group_order
+    from . import _kernels as kern
 
-        order = group_order(code, k * k)
-        counts = np.bincount(code, minlength=k * k)
-        u = np.flatnonzero(counts)
-        ends = np.cumsum(counts)[u]
-        starts = ends - counts[u]
-    else:
-        order = np.argsort(code, kind="stable")
-        code_s = code[order]
-        starts = np.r_[0, np.flatnonzero(code_s[1:] != code_s[:-1]) + 1]
-        ends = np.r_[starts[1:], len(code_s)]
-        u = code_s[starts]
-    d_s = d[order]
-    meds = np.array([np.median(d_s[a:b]) for a, b in zip(starts, ends)], dtype=np.float64)
+    k = max(len(names), 1)
+    u, n, meds = kern.transition_pairs(x, c, t, k)
+    if len(u) == 0:
+        return pd.DataFrame({"source": [], "target": [], "n": [], "_med": []})
     return pd.DataFrame(
         {
             "source": [names[i] for i in u // k],
             "target": [names[i] for i in u % k],
-            "n": ends - starts,
+            "n": n,
             "_med": meds,
         }
     )
@@ -275,33 +241,56 @@ def variants(log: EventLog, by: str, case: str, top: int | None, sep: str):
         return _top(table, top), total
     x, names = _codes(s, log, by)
     c = _case(s, log, case)
-    keep = (x >= 0) & (c >= 0)
-    x, c = x[keep], c[keep]
-    if len(x) == 0:
+    from . import _kernels as kern
+
+    codes, start, length, h = kern.case_runs(x, c)
+    total = len(start)
+    if total == 0:
         return pd.DataFrame({"variant": [], "n_steps": [], "n": []}), 0
-    starts = np.r_[0, np.flatnonzero(c[1:] != c[:-1]) + 1]
-    lengths = np.diff(np.r_[starts, len(x)])
-    total = len(starts)
+    # cases with equal sequences share a hash; checked exactly, so a collision cannot merge two
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    run_start = np.r_[0, np.flatnonzero(hs[1:] != hs[:-1]) + 1, total]
+    del hs
+    if not kern.same_sequences(codes, start, length, order, run_start):
+        return _variants_exact(codes, start, length, names, top, sep), total
+    n_all = np.diff(run_start)
+    first = order[run_start[:-1]]
+    cand = _candidates(n_all, top)
+    texts = [
+        sep.join(names[v] for v in codes[start[f] : start[f] + length[f]]) for f in first[cand]
+    ]
+    table = pd.DataFrame({"variant": texts, "n_steps": length[first[cand]], "n": n_all[cand]})
+    return _top(table, top), total
+
+
+def _candidates(n_all: np.ndarray, top) -> np.ndarray:
+    """Positions of the variants that can be among the ``top`` most frequent (ties included)."""
+    if top is not None and top < len(n_all):
+        threshold = np.sort(n_all)[::-1][top - 1]
+        return np.flatnonzero(n_all >= threshold)
+    return np.arange(len(n_all))
+
+
+def _variants_exact(codes, start, length, names, top, sep) -> pd.DataFrame:
+    """Variants by comparing whole sequences (cases grouped by length): the path taken when two
+    different sequences share a 64-bit hash."""
     small = np.uint8 if len(names) < 256 else np.uint16 if len(names) < 65536 else np.uint32
-    xs = x.astype(small)
+    xs = codes.astype(small)
     found_rows, found_n, found_len = [], [], []
-    for length in np.unique(lengths):
-        sel = starts[lengths == length]
-        mat = xs[sel[:, None] + np.arange(length)]
+    for n_steps in np.unique(length):
+        sel = start[length == n_steps]
+        mat = xs[sel[:, None] + np.arange(n_steps)]
         rows = np.ascontiguousarray(mat).view(
-            np.dtype((np.void, mat.dtype.itemsize * int(length)))
+            np.dtype((np.void, mat.dtype.itemsize * int(n_steps)))
         )[:, 0]
         uniq, counts = np.unique(rows, return_counts=True)
         found_rows.append(uniq)
         found_n.append(counts)
-        found_len.append(np.full(len(uniq), length))
+        found_len.append(np.full(len(uniq), n_steps))
     n_all = np.concatenate(found_n)
     len_all = np.concatenate(found_len)
-    if top is not None and top < len(n_all):
-        threshold = np.sort(n_all)[::-1][top - 1]
-        cand = np.flatnonzero(n_all >= threshold)
-    else:
-        cand = np.arange(len(n_all))
+    cand = _candidates(n_all, top)
     offsets = np.cumsum([0] + [len(r) for r in found_rows])
     texts = []
     for i in cand:
@@ -309,8 +298,7 @@ def variants(log: EventLog, by: str, case: str, top: int | None, sep: str):
         row = found_rows[j][i - offsets[j]]
         seq = np.frombuffer(row.tobytes(), dtype=small)
         texts.append(sep.join(names[v] for v in seq))
-    table = pd.DataFrame({"variant": texts, "n_steps": len_all[cand], "n": n_all[cand]})
-    return _top(table, top), total
+    return pd.DataFrame({"variant": texts, "n_steps": len_all[cand], "n": n_all[cand]})
 
 
 def _top(table: pd.DataFrame, top):
@@ -324,21 +312,40 @@ def funnel_reached(log: EventLog, spec) -> pd.DataFrame:
     s = get_sorted(log)
     x, names = _codes(s, log, spec.on)
     name_step = spec.step_of()
-    lut = np.array([name_step.get(nm, 0) for nm in names] + [0], dtype=np.int64)
-    step = lut[x]  # x == -1 picks the trailing 0
+    step_of = np.array([name_step.get(nm, 0) for nm in names] + [0], dtype=np.int64)
     excl_names = set(spec.exclude)
-    lut_x = np.array([nm in excl_names for nm in names] + [False], dtype=bool)
-    excl = lut_x[x]
+    excl_of = np.array([nm in excl_names for nm in names] + [False], dtype=bool)
     n_persons = len(s.persons)
-    reached = np.zeros((spec.n, n_persons), dtype=np.int64)
-    if spec.order == "strict":
-        idx = np.arange(len(step))
-    else:
-        idx = np.flatnonzero((step > 0) | excl)
+    if spec.order != "any":
+        from . import _kernels as kern
+
+        preds = np.zeros((spec.n + 1, max(spec.n, 1)), dtype=np.int64)
+        n_preds = np.zeros(spec.n + 1, dtype=np.int64)
+        for k, ps in spec.preds.items():
+            preds[k, : len(ps)] = ps
+            n_preds[k] = len(ps)
+        reached = kern.funnel_chains(
+            s.person,
+            s.t,
+            s.row_id,
+            x,
+            step_of,
+            excl_of,
+            n_persons,
+            spec.n,
+            preds,
+            n_preds,
+            int(spec.window_us),
+            spec.order == "strict",
+        )
+        return _reached_frame(s, reached)
+    step = step_of[x]  # x == -1 picks the trailing 0
+    excl = excl_of[x]
+    idx = np.flatnonzero((step > 0) | excl)
     from ._clean_arrays import gather
 
     p, t, st, rid = gather(idx, s.person, s.t, step, s.row_id)
-    ex = excl[idx] if spec.order != "strict" else np.zeros(len(idx), bool)
+    ex = excl[idx]
     # order ties of (person, timestamp) by step number, then row_id
     m = len(p)
     if m > 1:
@@ -357,53 +364,7 @@ def funnel_reached(log: EventLog, spec) -> pd.DataFrame:
     newg = np.ones(m, dtype=bool)
     if m > 1:
         newg[1:] = (p[1:] != p[:-1]) | ex[1:]
-    pos = np.arange(m, dtype=np.int32 if m < 2**31 - 1 else np.int64)
-    if spec.order == "any":
-        return _any(spec, s, p, t, st, np.cumsum(newg) - 1, n_persons)
-    # first position of each row's group: an earlier row is in the group when at or after it
-    gstart = np.maximum.accumulate(np.where(newg, pos, 0)) if m else pos
-    del newg
-    f = {1: np.where(st == 1, t, NONE)}
-    mprev = {}  # step k -> (rows of step k, best chain start before each)
-    for k in range(2, spec.n + 1):
-        at = np.flatnonzero(st == k)  # only step-k rows need the chains that reach them
-        before = np.maximum(at - 1, 0)
-        best = None
-        for q in spec.preds[k]:
-            # position of the latest earlier row with f[q] set (-1 for none)
-            last = np.where(f[q] != NONE, pos, -1)
-            if m:
-                np.maximum.accumulate(last, out=last)
-            prev = np.where(at > 0, last[before], -1)
-            del last
-            val = np.where(prev >= gstart[at], f[q][prev], NONE)  # prev = -1 is never kept
-            best = val if best is None else np.maximum(best, val)
-        if best is None:  # pragma: no cover - every step after the first has a predecessor
-            best = np.full(len(at), NONE)
-        mprev[k] = (at, best)
-        fk = np.full(m, NONE)
-        fk[at] = np.where((best != NONE) & (t[at] <= best + spec.window_us), best, NONE)
-        f[k] = fk
-    in_time = None  # rows before the strict order is broken (all rows in the other modes)
-    if spec.order == "strict":
-        big = np.iinfo(np.int64).max
-        limit = np.full(n_persons, big)
-        first = np.full(n_persons, big)
-        ones = np.flatnonzero(st == 1)
-        np.minimum.at(first, p[ones], ones)
-        own = np.full(m, NONE)
-        for at, best in mprev.values():
-            own[at] = best
-        brk = (pos > first[p]) & ((st == 0) | ((st >= 2) & (own == NONE)))
-        b = np.flatnonzero(brk)
-        np.minimum.at(limit, p[b], b)
-        in_time = pos < limit[p]
-    for k in range(1, spec.n + 1):
-        ok = f[k] != NONE
-        if in_time is not None:
-            ok &= in_time
-        reached[k - 1, p[ok]] = 1
-    return _reached_frame(s, reached)
+    return _any(spec, s, p, t, st, np.cumsum(newg) - 1, n_persons)
 
 
 def _any(spec, s, p, t, st, gid, n_persons):

@@ -102,32 +102,12 @@ def run_starts(*keys: np.ndarray) -> np.ndarray:
     return new
 
 
-def _codes(chunked) -> tuple[np.ndarray, pa.Array]:
-    """int32 codes (-1 for missing) and dictionary of a (chunked) string column."""
-    enc = pc.dictionary_encode(chunked)
-    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
-    if not chunks:
-        return np.zeros(0, np.int32), pa.array([], pa.string())
-    indices = pa.concat_arrays([c.indices for c in chunks]).cast(pa.int32())
-    codes = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)
-    return codes, chunks[0].dictionary
-
-
 def _index_in(values, dictionary) -> np.ndarray:
     """int64 position of each value in ``dictionary`` (-1 when absent)."""
     out = pc.fill_null(pc.index_in(values, dictionary), -1)
     if isinstance(out, pa.ChunkedArray):
         out = out.combine_chunks() if out.num_chunks else pa.array([], pa.int32())
     return np.asarray(out.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _merge_ids(user_dict: pa.Array, dev_dict: pa.Array):
-    """One dictionary for user and device ids, and the maps of each old code to it."""
-    both = pa.concat_arrays([user_dict.cast(pa.string()), dev_dict.cast(pa.string())])
-    ids = pc.unique(pc.drop_null(both))
-    u_map = _index_in(user_dict, ids).astype(np.int32)
-    d_map = _index_in(dev_dict, ids).astype(np.int32)
-    return ids, np.r_[u_map, np.int32(-1)], np.r_[d_map, np.int32(-1)]
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -143,24 +123,39 @@ def _origin(log: EventLog):
     return origin
 
 
+def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr):
+    """Distinct values of one or more columns, for coding each row from a 64-bit hash.
+
+    Returns ``(values, hashes, code)``: the distinct canonical values (one dictionary for all
+    the columns), the hash of every distinct raw value and the position of its canonical value
+    in ``values`` (-1 when the text is blank). The hashes are checked to be distinct and
+    non-zero (0 marks a missing value), so that coding a row by its hash is exact.
+    """
+    if not refs:
+        return pa.array([], pa.string()), np.zeros(0, np.uint64), np.zeros(0, np.int32)
+    canon = text_expr(eng, "v") if canonical else "v"
+    union = " UNION ALL ".join(f"SELECT {r} AS v FROM {src}" for r in refs)
+    tab = eng.arrow(
+        f"SELECT hash(v) AS h, {canon} AS c FROM (SELECT DISTINCT v FROM ({union}) AS u) AS d "
+        f"WHERE v IS NOT NULL"
+    )
+    known = np.asarray(tab.column("h").to_numpy(), dtype=np.uint64)
+    ordered = np.sort(known)
+    if (ordered[1:] == ordered[:-1]).any() or (known == 0).any():
+        raise Fallback("two values share a hash")
+    c = tab.column("c").combine_chunks() if tab.num_rows else pa.array([], pa.string())
+    values = pc.unique(pc.drop_null(c)).cast(pa.string())
+    return values, known, _index_in(c, values).astype(np.int32)
+
+
 def _small_codes(eng, ref: str, src: str, canonical: bool, text_expr, limit: int):
     """Distinct values of a column: ``(canonical values, hashes, code of each hash, SQL)``.
 
     ``SQL`` (None beyond ``limit`` distinct values) gives each row the position of its
-    canonical value in ``values`` (-1 when missing), from a 64-bit hash of the raw value; the
-    hashes of the distinct values are checked to be distinct and non-zero (0 marks a missing
-    value), so that the code is exact.
+    canonical value in ``values`` (-1 when missing) inside the scan, from the hash of the raw
+    value (see :func:`_distinct`).
     """
-    canon = text_expr(eng, "v") if canonical else "v"
-    tab = eng.arrow(
-        f"SELECT hash(v) AS h, {canon} AS c FROM (SELECT DISTINCT {ref} AS v "
-        f"FROM {src}) AS d WHERE v IS NOT NULL"
-    )
-    known = np.asarray(tab.column("h").to_numpy(), dtype=np.uint64)
-    if len(np.unique(known)) != len(known) or (known == 0).any():
-        raise Fallback("two values share a hash")
-    values = pc.unique(pc.drop_null(tab.column("c").combine_chunks()))
-    code = _index_in(tab.column("c"), values)
+    values, known, code = _distinct(eng, [ref], src, canonical, text_expr)
     if len(known) > limit:
         return values, known, code, None
     whens = " ".join(f"WHEN {int(h)} THEN {int(c)}" for h, c in zip(known, code))
@@ -173,6 +168,24 @@ def _small_codes(eng, ref: str, src: str, canonical: bool, text_expr, limit: int
     return values, known, code, expr
 
 
+def _hash_expr(ref: str | None) -> str:
+    """The row's 64-bit hash of ``ref`` (0 when missing)."""
+    if ref is None:
+        return "CAST(0 AS UBIGINT)"
+    return f"CASE WHEN {ref} IS NULL THEN CAST(0 AS UBIGINT) ELSE hash({ref}) END"
+
+
+def _decode(hashes: np.ndarray, known: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """int32 code of each row from its hash (-1 when missing)."""
+    from . import _kernels as k
+
+    slot_keys, slot_vals = k.hash_table(known, code)
+    out = k.lookup(hashes, slot_keys, slot_vals)
+    if len(out) and out.min() < -1:  # pragma: no cover - defensive
+        raise Fallback("a value is missing from its dictionary")
+    return out
+
+
 def fetch(log: EventLog, want_ua: bool):
     """Read the narrow columns of ``log`` once.
 
@@ -180,10 +193,15 @@ def fetch(log: EventLog, want_ua: bool):
     user agent in ``ua_values`` (-1 when missing); both are None when the log has no user agent
     or ``want_ua`` is false.
 
-    A log straight from :func:`~.io.read_events` is read from its raw columns: the canonical
-    text (trimmed, blank as missing) is computed by the same SQL expression on the distinct raw
-    values only, instead of once per row.
+    No text crosses over from DuckDB row by row: DuckDB gives each row 64-bit hashes of its
+    ids (and of its event and user agent when they have many distinct values, small codes
+    otherwise), and the distinct values once, with their hashes. A log straight from
+    :func:`~.io.read_events` is read from its raw columns: the canonical text (trimmed, blank
+    as missing) is computed by the same SQL expression on the distinct raw values only.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import _kernels as k
     from .io import text_expr
 
     eng = log.engine
@@ -195,118 +213,81 @@ def fetch(log: EventLog, want_ua: bool):
         src = q(origin["src"])
         t_expr = origin["timestamp"]
 
-        def col(c):
-            return f"{q(raw[c])} AS {c}" if raw.get(c) else f"CAST(NULL AS VARCHAR) AS {c}"
+        def ref(c):
+            return q(raw[c]) if raw.get(c) else None
 
-        ua_ref = q(raw["user_agent"]) if want_ua and raw.get("user_agent") else None
-        want_ua = ua_ref is not None
     else:
         src = log.ref
         t_expr = "timestamp"
         has = set(log.columns)
 
-        def col(c):
-            return c if c in has else f"CAST(NULL AS VARCHAR) AS {c}"
+        def ref(c):
+            return c if c in has else None
 
-        ua_ref = "user_agent" if want_ua else None
+    canonical = origin is not None
+    user_ref, dev_ref, ev_ref = ref("user_id"), ref("device_id"), ref("event")
+    ua_ref = ref("user_agent") if want_ua else None
+    want_ua = ua_ref is not None
+    ids, id_known, id_code = _distinct(
+        eng, [r for r in (user_ref, dev_ref) if r], src, canonical, text_expr
+    )
     parts = [
         "row_id",
         f"coalesce({eng.us(t_expr)}, {NONE}) AS _t",
-        col("user_id"),
-        col("device_id"),
-        col("event"),
+        f"{_hash_expr(user_ref)} AS _uh",
+        f"{_hash_expr(dev_ref)} AS _dh",
     ]
-    # a few distinct event names in the raw column: DuckDB codes them in the scan
-    ev_small = None
-    if origin is not None and raw.get("event"):
-        ev_small = _small_codes(eng, q(raw["event"]), src, True, text_expr, _SMALL)
-        if ev_small[3] is None:
-            ev_small = None
-        else:
-            parts[4] = f"{ev_small[3]} AS event"
-    ua_small = False
+    # few distinct event names or user agents: DuckDB codes them in the scan
+    if ev_ref is not None:
+        events, ev_known, ev_code, ev_expr = _small_codes(
+            eng, ev_ref, src, canonical, text_expr, _SMALL
+        )
+        parts.append(f"{ev_expr} AS _e" if ev_expr else f"{_hash_expr(ev_ref)} AS _eh")
+    else:
+        events, ev_expr = pa.array([], pa.string()), "CAST(-1 AS INTEGER)"
+        parts.append(f"{ev_expr} AS _e")
+    ua_values = ua_expr = None
     if want_ua:
         # distinct user agents first (few): robots are judged on them, never row by row
-        ua_values, known, canon_code, expr = _small_codes(
-            eng, ua_ref, src, origin is not None, text_expr, _SMALL
+        ua_values, ua_known, ua_code, ua_expr = _small_codes(
+            eng, ua_ref, src, canonical, text_expr, _SMALL
         )
-        canon_code = np.r_[canon_code, -1].astype(np.int32)
-        ua_small = expr is not None
-        if ua_small:  # each row's code straight from DuckDB
-            parts.append(f"{expr} AS _ah")
-        else:
-            parts.append(f"CASE WHEN {ua_ref} IS NULL THEN 0 ELSE hash({ua_ref}) END AS _ah")
-    reader = eng.con.sql(f"SELECT {', '.join(parts)} FROM {src}").to_arrow_reader(_BATCH)
-    cols: dict[str, list] = {k: [] for k in ("row_id", "_t", "user_id", "device_id", "event")}
-    hashes = []
-    for batch in reader:
-        for k in cols:
-            cols[k].append(batch.column(k))
-        if want_ua:
-            hashes.append(batch.column("_ah"))
-    del reader
+        parts.append(f"{ua_expr} AS _a" if ua_expr else f"{_hash_expr(ua_ref)} AS _ah")
+    tab = eng.arrow(f"SELECT {', '.join(parts)} FROM {src}")
 
-    def ints(name, dtype):
-        if not cols[name]:
-            return np.zeros(0, dtype)
-        # Arrow's allocator: much cheaper than a fresh NumPy buffer of this size
-        joined = pa.concat_arrays(cols.pop(name))
+    def column(name):
+        col = tab.column(name)
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+
+    def ints(name, dtype=None):
+        arr = column(name)
         if dtype is None:  # row positions: 32 bits when they fit (halves every gather)
-            lo_hi = pc.min_max(joined).as_py()
+            lo_hi = pc.min_max(arr).as_py()
             small = lo_hi["min"] is not None and lo_hi["min"] >= 0 and lo_hi["max"] < 2**31 - 1
             dtype = np.int32 if small else np.int64
-        return joined.cast(pa.from_numpy_dtype(dtype)).to_numpy(zero_copy_only=False)
+        return arr.cast(pa.from_numpy_dtype(dtype)).to_numpy(zero_copy_only=False)
 
-    from concurrent.futures import ThreadPoolExecutor
+    def hashes(name):
+        return column(name).to_numpy(zero_copy_only=False).view(np.uint64)
 
-    # Arrow's hash kernels release the GIL: encode the three text columns side by side
-    texts = ("user_id", "device_id") if ev_small is not None else ("user_id", "device_id", "event")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        jobs = [pool.submit(_codes, pa.chunked_array(cols.pop(k), pa.string())) for k in texts]
-        row_id = ints("row_id", None)
+    ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
+    # the lookups release the GIL: ids on one core while the other columns convert
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        job_u = pool.submit(_decode, hashes("_uh"), id_known, id_code)
+        dev = _decode(hashes("_dh"), id_known, id_code)
+        row_id = ints("row_id")
         t = ints("_t", np.int64)
-        coded = [j.result() for j in jobs]
-    (user, user_dict), (dev, dev_dict) = coded[:2]
-    if origin is not None:  # raw values -> canonical text, on the dictionaries only
-        user_dict = _canonical(eng, user_dict, text_expr)
-        dev_dict = _canonical(eng, dev_dict, text_expr)
-    ids, u_map, d_map = _merge_ids(user_dict, dev_dict)
-    user = u_map[user]
-    dev = d_map[dev]
-    if ev_small is not None:
-        events = ev_small[0]
-        ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
-        ev = ints("event", ev_type)
-        if (ev == -2).any():  # pragma: no cover - defensive
-            raise Fallback("an event name is missing from its dictionary")
-    else:
-        ev, ev_dict = coded[2]
-        if origin is not None:
-            ev_dict = _canonical(eng, ev_dict, text_expr)
-        events = pc.unique(pc.drop_null(ev_dict))
-        if isinstance(events, pa.ChunkedArray):  # pragma: no cover
-            events = events.combine_chunks()
-        ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
-        ev = np.r_[_index_in(ev_dict, events), -1].astype(ev_type)[ev]
-    ua = None
-    if want_ua and ua_small:
-        ua = pa.concat_arrays(hashes).to_numpy() if hashes else np.zeros(0, np.int32)
-        del hashes
-        if (ua == -2).any():  # pragma: no cover - defensive
-            raise Fallback("a user agent is missing from its dictionary")
-    elif want_ua:
-        h = pa.concat_arrays(hashes).to_numpy() if hashes else np.zeros(0, np.uint64)
-        del hashes
-        by_hash = np.argsort(known)
-        sorted_h = known[by_hash]
-        pos = np.minimum(np.searchsorted(sorted_h, h), max(len(known) - 1, 0))
-        found = sorted_h[pos] == h
-        if (~found & (h != 0)).any():  # pragma: no cover - defensive
-            raise Fallback("a user agent is missing from its dictionary")
-        ua = canon_code[np.where(found, by_hash[pos], -1)]
-        del h, pos, found
-    else:
-        ua_values = None
+        if ev_expr is not None:
+            ev = ints("_e", ev_type)
+        else:
+            ev = _decode(hashes("_eh"), ev_known, ev_code).astype(ev_type)
+        ua = None
+        if want_ua:
+            ua = ints("_a", np.int32) if ua_expr else _decode(hashes("_ah"), ua_known, ua_code)
+        user = job_u.result()
+    del tab
+    if (ev == -2).any() or (ua is not None and (ua == -2).any()):  # pragma: no cover
+        raise Fallback("a value is missing from its dictionary")
     if len(row_id) > 1 and not (row_id[1:] > row_id[:-1]).all():
         by_row = np.argsort(row_id, kind="stable")
         rows = by_row[np.argsort(t[by_row], kind="stable")]
@@ -314,18 +295,6 @@ def fetch(log: EventLog, want_ua: bool):
         rows = np.argsort(t, kind="stable")
     enc = Encoded(row_id, t, user, dev, ev, ids, events.to_pylist(), rows)
     return enc, ua, ua_values
-
-
-def _canonical(eng, dictionary: pa.Array, text_expr) -> pa.Array:
-    """``text_expr`` of each raw value (same positions; null where the text is blank)."""
-    if len(dictionary) == 0:
-        return dictionary.cast(pa.string())
-    name = eng.register(
-        pa.table({"i": np.arange(len(dictionary), dtype=np.int64), "v": dictionary}), "raw"
-    )
-    out = eng.arrow(f"SELECT {text_expr(eng, 'v')} AS c FROM {eng.q(name)} ORDER BY i")
-    eng.drop(name)
-    return out.column("c").combine_chunks().cast(pa.string())
 
 
 def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, ids=None):
@@ -348,147 +317,94 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
     ``sql_dups(row_ids) -> row_ids`` finds the exact duplicates among candidate rows when the
     log has columns the arrays do not hold. Returns ``(reason int8 array, bots dict or None)``.
     """
+    from . import _kernels as k
+
     t = enc.t
-    n = len(t)
-    reason = np.zeros(n, dtype=np.int8)
-    unp = (t == NONE) | (enc.ev < 0) | ((enc.user < 0) & (enc.device < 0))
-    reason[unp] = UNPARSEABLE
+    lo = hi = NONE
     if bounds is not None:
-        lo, hi = bounds
-        out = np.zeros(n, dtype=bool)
-        if lo is not None:
-            out |= t < lo
-        if hi is not None:
-            out |= t >= hi
-        reason[out & ~unp] = OUTSIDE
-        del out
-    del unp
-    if ua is not None and ua_bot is not None:
-        bot = np.r_[np.asarray(ua_bot, dtype=bool), False][ua]
-        reason[bot & (reason == KEPT)] = BOT_UA
-        del bot
+        lo = NONE if bounds[0] is None else int(bounds[0])
+        hi = NONE if bounds[1] is None else int(bounds[1])
+    ua_arr = np.zeros(0, np.int32) if ua is None else ua
+    bot_ua = (
+        np.asarray(ua_bot, dtype=np.bool_)
+        if ua is not None and ua_bot is not None
+        else np.zeros(0, np.bool_)
+    )
     n_ids = len(enc.ids)
-    actor = np.where(enc.device >= 0, enc.device, enc.user)
-    ok = enc.rows[reason[enc.rows] == KEPT]  # time order
-    o = ok[group_order(actor[ok], n_ids)]  # (actor, timestamp, row_id)
-    del ok
-    a, ts = gather(o, actor, t)
-    del actor
-    m = len(o)
+    # reasons 1-3, and the rows passing them in (actor, timestamp, row_id) order
+    reason, o, a_o, t_o, ev_o = k.first_reasons(
+        enc.rows, t, enc.ev, enc.user, enc.device, ua_arr, bot_ua, lo, hi, n_ids
+    )
     # exact duplicates: identical rows share actor and instant; compare those candidates only
-    dup = np.zeros(m, dtype=bool)
-    if m > 1:
-        tie = (a[1:] == a[:-1]) & (ts[1:] == ts[:-1])
-        if tie.any():
-            cand = np.zeros(m, dtype=bool)
-            cand[1:] |= tie
-            cand[:-1] |= tie
-            ci = np.flatnonzero(cand)
-            rows = o[ci]
-            if sql_dups is not None:
-                dup[ci] = np.isin(enc.row_id[rows], sql_dups(enc.row_id[rows]))
-            else:
-                run = np.cumsum(run_starts(a[ci], ts[ci]))
-                uac = ua[rows] if ua is not None else np.zeros(len(rows), np.int32)
-                keys = (enc.row_id[rows], uac, enc.ev[rows], enc.user[rows], enc.device[rows], run)
-                s = np.lexsort(keys)
-                same = np.ones(len(s) - 1, dtype=bool)
-                for k in keys[1:]:
-                    ks = k[s]
-                    same &= ks[1:] == ks[:-1]
-                dup[ci[s[1:][same]]] = True
+    ci = k.tie_candidates(a_o, t_o)
+    if len(ci) == 0:
+        dup = np.zeros(len(o), dtype=bool)
+    elif sql_dups is not None:
+        dup = np.zeros(len(o), dtype=bool)
+        rows = o[ci]
+        dup[ci] = np.isin(enc.row_id[rows], sql_dups(enc.row_id[rows]))
+    else:
+        dup = k.narrow_duplicates(o, ci, a_o, t_o, enc.ev, enc.user, enc.device, ua_arr)
+    b_actor, b_n, b_mpm, b_cv, b_rule = k.robots_and_near(
+        o,
+        a_o,
+        t_o,
+        ev_o,
+        dup,
+        reason,
+        len(enc.events),
+        rules is not None,
+        int(rules.max_per_minute) if rules is not None else 0,
+        int(rules.min_events) if rules is not None else 0,
+        float(rules.max_interval_cv) if rules is not None else 0.0,
+        bool(duplicates),
+        tol is not None,
+        int(tol) if tol is not None else 0,
+    )
     bots = None
-    is_bot = np.zeros(n_ids, dtype=bool)
-    if rules is not None and m:
-        keep = ~dup
-        ab, tb = a[keep], ts[keep]
-        first = np.flatnonzero(run_starts(ab))
-        n_ev = np.diff(np.r_[first, len(ab)])
-        gap = np.empty(len(ab), dtype=np.int64)
-        np.subtract(tb[1:], tb[:-1], out=gap[1:])
-        gap[first] = 0
-        cnt = n_ev - 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.add.reduceat(gap, first).astype(np.float64) / cnt
-            dev = gap.astype(np.float64)
-            dev -= np.repeat(mean, n_ev)
-            dev[first] = 0.0
-            std = np.sqrt(np.add.reduceat(dev * dev, first) / cnt)
-            cv = np.where(mean == 0, 0.0, std / mean)
-        cv[cnt == 0] = np.nan
-        del gap, dev
-        minute = np.floor_divide(tb, 60_000_000)
-        mfirst = np.flatnonzero(run_starts(ab, minute))
-        per_min = np.diff(np.r_[mfirst, len(ab)])
-        actor_of_run = ab[mfirst]
-        rfirst = np.flatnonzero(run_starts(actor_of_run))
-        mpm = np.maximum.reduceat(per_min, rfirst)
-        del minute, mfirst, per_min, actor_of_run
-        with np.errstate(invalid="ignore"):
-            regular = (n_ev >= rules.min_events) & (cv < float(rules.max_interval_cv))
-        rate = mpm > rules.max_per_minute
-        flagged = regular | rate
-        codes = ab[first][flagged]
-        is_bot[codes] = True
-        rule = np.where(rate & regular, "rate+regularity", np.where(rate, "rate", "regularity"))
+    if rules is not None:
         bots = {
-            "actor": enc.ids.take(pa.array(codes)),
-            "n_events": n_ev[flagged].astype(np.int64),
-            "max_per_minute": mpm[flagged].astype(np.int64),
-            "interval_cv": cv[flagged],
-            "rule": rule[flagged].tolist(),
+            "actor": enc.ids.take(pa.array(b_actor)),
+            "n_events": b_n,
+            "max_per_minute": b_mpm,
+            "interval_cv": b_cv,
+            "rule": np.array(["regularity", "rate", "rate+regularity"], dtype=object)[
+                b_rule
+            ].tolist(),
         }
-        del keep, ab, tb
-    elif rules is not None:
-        bots = {
-            "actor": pa.array([], pa.string()),
-            "n_events": np.zeros(0, np.int64),
-            "max_per_minute": np.zeros(0, np.int64),
-            "interval_cv": np.zeros(0, np.float64),
-            "rule": [],
-        }
-    bot_row = is_bot[a]
-    reason[o[bot_row]] = BOT_BEHAVIOUR
-    if duplicates:
-        reason[o[dup & ~bot_row]] = EXACT
-    if tol is not None:
-        rest = ~bot_row & ~dup if duplicates else ~bot_row
-        re = enc.ev[o[rest]]
-        by_ev = group_order(re, max(len(enc.events), 1))  # (event, actor, time, row_id)
-        if len(by_ev) > 1:
-            re = re[by_ev]
-            ra = a[rest][by_ev]
-            rt = ts[rest][by_ev]
-            near = (ra[1:] == ra[:-1]) & (re[1:] == re[:-1]) & (rt[1:] - rt[:-1] <= tol)
-            del ra, rt, re
-            reason[o[rest][by_ev][1:][near]] = NEAR
     return reason, bots
 
 
 def kept(enc: Encoded, reason: np.ndarray) -> Encoded:
-    return _with_rows(enc, enc.rows[reason[enc.rows] == KEPT])
+    from . import _kernels as k
+
+    return _with_rows(enc, k.kept_rows(enc.rows, reason))
 
 
 # -- stitching ----------------------------------------------------------------------------------
 def event_links(enc: Encoded, login_codes=None):
     """``device_id, user_id, n`` for every pair seen on one row (restricted to login events),
     and the codes of the pairs' devices and users."""
-    dev, user = enc.device[enc.rows], enc.user[enc.rows]
-    mask = (dev >= 0) & (user >= 0)
-    if login_codes is not None:
-        mask &= np.isin(enc.ev[enc.rows], np.asarray(login_codes, dtype=np.int32))
+    from . import _kernels as k
+
     n_ids = max(len(enc.ids), 1)
-    key = dev[mask].astype(np.int64) * n_ids + user[mask]
-    del mask, dev, user
-    inv, uniq = pd.factorize(key)
-    n = np.bincount(inv, minlength=len(uniq)).astype(np.int64)
-    uniq = np.asarray(uniq, dtype=np.int64)
-    dev_codes, user_codes = uniq // n_ids, uniq % n_ids
+    login = np.zeros(0, np.bool_)
+    if login_codes is not None:
+        login = np.zeros(max(len(enc.events), 1), np.bool_)
+        login[np.asarray(login_codes, dtype=np.int64)] = True
+        if not login.any():  # no login event in the log: no link
+            login = None
+    if login is None:
+        dev_codes = user_codes = n = np.zeros(0, np.int64)
+    else:
+        dev_codes, user_codes, n = k.device_links(
+            enc.rows, enc.user, enc.device, enc.ev, login, n_ids
+        )
     table = pa.table(
         {
-            "device_id": enc.ids.take(pa.array(dev_codes)),
-            "user_id": enc.ids.take(pa.array(user_codes)),
-            "n": n,
+            "device_id": enc.ids.take(pa.array(dev_codes, pa.int64())),
+            "user_id": enc.ids.take(pa.array(user_codes, pa.int64())),
+            "n": pa.array(n, pa.int64()),
         }
     )
     return table, dev_codes, user_codes
@@ -526,7 +442,7 @@ def stitched(enc: Encoded, unique: pa.Table) -> Encoded:
 
 def _stitch_rows(enc: Encoded, dev_map: np.ndarray, ids) -> Encoded:
     """``user`` = coalesce(user, dev_map[device], device) on every row."""
-    user = enc.user
-    from_dev = np.where(enc.device >= 0, dev_map[enc.device], -1)
-    user = np.where(user >= 0, user, np.where(from_dev >= 0, from_dev, enc.device)).astype(np.int32)
+    from . import _kernels as k
+
+    user = k.stitch_users(enc.user, enc.device, dev_map)
     return _with_rows(enc, enc.rows, user=user, ids=ids)

@@ -1,0 +1,675 @@
+"""Compiled loops of the DuckDB fast path (numba): one pass per step instead of many NumPy ones.
+
+Each kernel is a plain loop over integer arrays that NumPy would spell as a dozen whole-array
+operations, each allocating a temporary of the log's length. They are compiled once (and cached
+on disk by numba, so a new process only loads them) and release the GIL, so that two of them
+can run side by side in threads.
+
+Conventions: ``t`` is int64 microseconds (``NONE`` when missing); ids are codes into one
+dictionary (``-1`` when missing); ``ev`` codes into the event names (``-1`` when missing);
+positions (``rows``, ``o``) index those arrays. Together with their callers in ``_clean_arrays``
+and ``_arrays`` they give exactly the result of the SQL of every engine, which the tests check
+row by row (``DuckDBEngine(fast=False)`` runs that SQL).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NONE = np.iinfo(np.int64).min
+# reason codes, in clean.REASONS order
+KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
+
+_jit = njit(cache=True, nogil=True)
+
+
+# -- hashing ------------------------------------------------------------------------------------
+@_jit
+def hash_table(keys, values):  # pragma: no cover - compiled
+    """An open-addressing table of distinct non-zero 64-bit ``keys`` -> int32 ``values``."""
+    cap = 16
+    while cap < 2 * len(keys):
+        cap *= 2
+    slot_keys = np.zeros(cap, np.uint64)
+    slot_vals = np.empty(cap, np.int32)
+    mask = np.uint64(cap - 1)
+    for i in range(len(keys)):
+        h = keys[i]
+        j = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
+        while slot_keys[j] != 0:
+            j = (j + np.uint64(1)) & mask
+        slot_keys[j] = h
+        slot_vals[j] = values[i]
+    return slot_keys, slot_vals
+
+
+@_jit
+def lookup(hashes, slot_keys, slot_vals):  # pragma: no cover - compiled
+    """The value of each hash in the table (-1 for the hash 0, a missing value; -2 when the
+    hash is not in the table)."""
+    n = len(hashes)
+    out = np.empty(n, np.int32)
+    mask = np.uint64(len(slot_keys) - 1)
+    for i in range(n):
+        h = hashes[i]
+        if h == 0:
+            out[i] = -1
+            continue
+        j = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
+        while True:
+            k = slot_keys[j]
+            if k == h:
+                out[i] = slot_vals[j]
+                break
+            if k == 0:
+                out[i] = -2
+                break
+            j = (j + np.uint64(1)) & mask
+    return out
+
+
+# -- cleaning -----------------------------------------------------------------------------------
+@_jit
+def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # pragma: no cover
+    """Reasons 1-3 of every row, and the rows that pass them ordered by (actor, t, row_id):
+    ``(reason, o, actor, t, ev)``, the last three aligned with ``o`` (contiguous, so that the
+    later passes read them in order rather than all over the log).
+
+    ``rows`` lists positions in (timestamp, row_id) order; ``ua`` may be empty (no user agent),
+    ``ua_bot`` flags the robot user agents (empty: the filter is off); ``lo``/``hi`` are the
+    period bounds (``NONE`` for an open end). The actor is the device, else the user.
+    """
+    n = len(t)
+    reason = np.zeros(n, np.int8)
+    has_ua = len(ua) == n and len(ua_bot) > 0
+    count = np.zeros(n_ids + 1, np.int64)
+    for r in range(n):
+        tr = t[r]
+        if tr == NONE or ev[r] < 0 or (user[r] < 0 and device[r] < 0):
+            reason[r] = UNPARSEABLE
+        elif (lo != NONE and tr < lo) or (hi != NONE and tr >= hi):
+            reason[r] = OUTSIDE
+        elif has_ua and ua[r] >= 0 and ua_bot[ua[r]]:
+            reason[r] = BOT_UA
+        else:
+            a = device[r] if device[r] >= 0 else user[r]
+            count[a + 1] += 1
+    for g in range(n_ids):
+        count[g + 1] += count[g]
+    m = count[n_ids]
+    o = np.empty(m, rows.dtype)
+    a_o = np.empty(m, np.int32)
+    t_o = np.empty(m, np.int64)
+    ev_o = np.empty(m, ev.dtype)
+    for i in range(len(rows)):
+        r = rows[i]
+        if reason[r] == KEPT:
+            a = device[r] if device[r] >= 0 else user[r]
+            j = count[a]
+            o[j] = r
+            a_o[j] = a
+            t_o[j] = t[r]
+            ev_o[j] = ev[r]
+            count[a] = j + 1
+    return reason, o, a_o, t_o, ev_o
+
+
+@_jit
+def tie_candidates(a_o, t_o):  # pragma: no cover - compiled
+    """Positions of rows sharing actor and instant with a neighbour (the only rows that can be
+    exact duplicates), given actor and time aligned with the (actor, t, row_id) order."""
+    m = len(a_o)
+    n = 0
+    for i in range(1, m):
+        if a_o[i] == a_o[i - 1] and t_o[i] == t_o[i - 1]:
+            n += 1 if (i >= 2 and a_o[i - 1] == a_o[i - 2] and t_o[i - 1] == t_o[i - 2]) else 2
+    out = np.empty(n, np.int64)
+    j = 0
+    for i in range(1, m):
+        if a_o[i] == a_o[i - 1] and t_o[i] == t_o[i - 1]:
+            if not (i >= 2 and a_o[i - 1] == a_o[i - 2] and t_o[i - 1] == t_o[i - 2]):
+                out[j] = i - 1
+                j += 1
+            out[j] = i
+            j += 1
+    return out
+
+
+@_jit
+def _same_row(r, p, ev, user, device, ua, has_ua):  # pragma: no cover - compiled
+    return (
+        ev[r] == ev[p]
+        and user[r] == user[p]
+        and device[r] == device[p]
+        and (not has_ua or ua[r] == ua[p])
+    )
+
+
+@_jit
+def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cover - compiled
+    """Exact duplicates among the candidates ``ci`` (positions in ``o``): a row identical in
+    actor, instant, event, user, device and user agent to a row with a smaller ``row_id``."""
+    m = len(o)
+    dup = np.zeros(m, np.bool_)
+    has_ua = len(ua) == len(ev)
+    k = len(ci)
+    i = 0
+    while i < k:
+        # a tie group: consecutive candidates with the same actor and instant
+        j = i + 1
+        p0 = ci[i]
+        while j < k and ci[j] == ci[j - 1] + 1:
+            if a_o[ci[j]] != a_o[p0] or t_o[ci[j]] != t_o[p0]:
+                break
+            j += 1
+        size = j - i
+        if size <= 32:
+            for b in range(i + 1, j):
+                rb = o[ci[b]]
+                for c in range(i, b):
+                    if _same_row(rb, o[ci[c]], ev, user, device, ua, has_ua):
+                        dup[ci[b]] = True
+                        break
+        else:  # a large group: sort by a hash of the compared fields, compare within equal hashes
+            h = np.empty(size, np.uint64)
+            for b in range(size):
+                rb = o[ci[i + b]]
+                x = np.uint64(1469598103934665603)
+                x = (x ^ np.uint64(ev[rb] + 1)) * np.uint64(1099511628211)
+                x = (x ^ np.uint64(user[rb] + 1)) * np.uint64(1099511628211)
+                x = (x ^ np.uint64(device[rb] + 1)) * np.uint64(1099511628211)
+                if has_ua:
+                    x = (x ^ np.uint64(ua[rb] + 1)) * np.uint64(1099511628211)
+                h[b] = x
+            order = np.argsort(h, kind="mergesort")  # stable: row_id order within a hash
+            s = 0
+            while s < size:
+                e = s + 1
+                while e < size and h[order[e]] == h[order[s]]:
+                    e += 1
+                for b in range(s + 1, e):
+                    rb = o[ci[i + order[b]]]
+                    for c in range(s, b):
+                        if _same_row(rb, o[ci[i + order[c]]], ev, user, device, ua, has_ua):
+                            dup[ci[i + order[b]]] = True
+                            break
+                s = e
+        i = j
+    return dup
+
+
+@_jit
+def robots_and_near(
+    o,
+    a_o,
+    t_o,
+    ev_o,
+    dup,
+    reason,
+    n_events,
+    use_rules,
+    max_per_minute,
+    min_events,
+    max_cv,
+    duplicates,
+    use_tol,
+    tol,
+):  # pragma: no cover - compiled
+    """Reasons 4-6 of the rows in ``o`` (ordered by actor, t, row_id; ``a_o, t_o, ev_o`` are
+    their actor, time and event), written into ``reason``.
+
+    Robot behaviour is measured per actor on the rows that are not exact duplicates: number of
+    events, coefficient of variation of the gaps (population standard deviation over mean, 0
+    when the mean gap is 0, NaN with a single event) and the largest count in one calendar
+    minute. Returns the flagged actors: ``(actor code, n_events, max_per_minute, cv, rule)``
+    with rule 0 = regularity, 1 = rate, 2 = both.
+    """
+    m = len(o)
+    n_groups = 0
+    for i in range(m):
+        if i == 0 or a_o[i] != a_o[i - 1]:
+            n_groups += 1
+    b_actor = np.empty(n_groups if use_rules else 0, np.int64)
+    b_n = np.empty(len(b_actor), np.int64)
+    b_mpm = np.empty(len(b_actor), np.int64)
+    b_cv = np.empty(len(b_actor), np.float64)
+    b_rule = np.empty(len(b_actor), np.int8)
+    n_bots = 0
+    last = np.full(max(n_events, 1), NONE, np.int64)
+    touched = np.empty(max(n_events, 1), np.int64)
+    s = 0
+    while s < m:
+        a0 = a_o[s]
+        e = s + 1
+        while e < m and a_o[e] == a0:
+            e += 1
+        flagged = False
+        if use_rules:
+            n_ev = 0
+            sum_gap = 0
+            prev_t = NONE
+            mpm = 0
+            run = 0
+            cur_min = NONE
+            for i in range(s, e):
+                if dup[i]:
+                    continue
+                tr = t_o[i]
+                if n_ev > 0:
+                    sum_gap += tr - prev_t
+                prev_t = tr
+                n_ev += 1
+                mi = tr // 60_000_000
+                if n_ev > 1 and mi == cur_min:
+                    run += 1
+                else:
+                    cur_min = mi
+                    run = 1
+                if run > mpm:
+                    mpm = run
+            cnt = n_ev - 1
+            if cnt == 0:
+                cv = np.nan
+            else:
+                mean = np.float64(sum_gap) / cnt
+                ss = 0.0
+                first = True
+                prev_t = NONE
+                for i in range(s, e):
+                    if dup[i]:
+                        continue
+                    tr = t_o[i]
+                    if not first:
+                        d = np.float64(tr - prev_t) - mean
+                        ss += d * d
+                    first = False
+                    prev_t = tr
+                std = np.sqrt(ss / cnt)
+                cv = 0.0 if mean == 0 else std / mean
+            regular = n_ev >= min_events and cv < max_cv  # NaN compares false
+            rate = mpm > max_per_minute
+            if regular or rate:
+                flagged = True
+                b_actor[n_bots] = a0
+                b_n[n_bots] = n_ev
+                b_mpm[n_bots] = mpm
+                b_cv[n_bots] = cv
+                b_rule[n_bots] = 2 if (rate and regular) else (1 if rate else 0)
+                n_bots += 1
+        if flagged:
+            for i in range(s, e):
+                reason[o[i]] = BOT_BEHAVIOUR
+        else:
+            if duplicates:
+                for i in range(s, e):
+                    if dup[i]:
+                        reason[o[i]] = EXACT
+            if use_tol:
+                n_t = 0
+                for i in range(s, e):
+                    if duplicates and dup[i]:
+                        continue
+                    x = ev_o[i]
+                    tr = t_o[i]
+                    if last[x] == NONE:
+                        touched[n_t] = x
+                        n_t += 1
+                    elif tr - last[x] <= tol:
+                        reason[o[i]] = NEAR
+                    last[x] = tr
+                for j in range(n_t):
+                    last[touched[j]] = NONE
+        s = e
+    return b_actor[:n_bots], b_n[:n_bots], b_mpm[:n_bots], b_cv[:n_bots], b_rule[:n_bots]
+
+
+@_jit
+def kept_rows(rows, reason):  # pragma: no cover - compiled
+    """The positions of ``rows`` whose reason is ``kept``, in the same order."""
+    n = 0
+    for i in range(len(rows)):
+        if reason[rows[i]] == KEPT:
+            n += 1
+    out = np.empty(n, rows.dtype)
+    j = 0
+    for i in range(len(rows)):
+        if reason[rows[i]] == KEPT:
+            out[j] = rows[i]
+            j += 1
+    return out
+
+
+# -- stitching ----------------------------------------------------------------------------------
+@_jit
+def device_links(rows, user, device, ev, login, n_ids):  # pragma: no cover - compiled
+    """(device, customer, n) for every pair seen on one row of ``rows``, counting only events
+    flagged in ``login`` when it is not empty; ordered by device, then customer."""
+    only_login = len(login) > 0
+    first = np.full(n_ids, -1, np.int32)  # the device's first customer
+    n_first = np.zeros(n_ids, np.int64)
+    multi = np.zeros(n_ids, np.bool_)  # the device has several customers
+    n_multi_rows = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        d, u = device[r], user[r]
+        if d < 0 or u < 0 or (only_login and not login[ev[r]]):
+            continue
+        if first[d] < 0:
+            first[d] = u
+            n_first[d] = 1
+        elif first[d] == u:
+            n_first[d] += 1
+        else:
+            multi[d] = True
+    for i in range(len(rows)):
+        r = rows[i]
+        d, u = device[r], user[r]
+        if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
+            n_multi_rows += 1
+    keys = np.empty(n_multi_rows, np.int64)  # device * n_ids + customer, devices in conflict
+    j = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        d, u = device[r], user[r]
+        if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
+            keys[j] = np.int64(d) * n_ids + u
+            j += 1
+    keys = np.sort(keys)
+    n_pairs = 0
+    for d in range(n_ids):
+        if first[d] >= 0 and not multi[d]:
+            n_pairs += 1
+    for i in range(len(keys)):
+        if i == 0 or keys[i] != keys[i - 1]:
+            n_pairs += 1
+    out_d = np.empty(n_pairs, np.int64)
+    out_u = np.empty(n_pairs, np.int64)
+    out_n = np.zeros(n_pairs, np.int64)
+    k = 0
+    q = 0
+    for d in range(n_ids):
+        if first[d] < 0:
+            continue
+        if not multi[d]:
+            out_d[k], out_u[k], out_n[k] = d, first[d], n_first[d]
+            k += 1
+            continue
+        while q < len(keys) and keys[q] // n_ids == d:
+            if q == 0 or keys[q] != keys[q - 1]:
+                out_d[k], out_u[k] = d, keys[q] % n_ids
+                k += 1
+            out_n[k - 1] += 1
+            q += 1
+    return out_d, out_u, out_n
+
+
+@_jit
+def stitch_users(user, device, dev_map):  # pragma: no cover - compiled
+    """coalesce(user, dev_map[device], device) on every row, as int32."""
+    n = len(user)
+    out = np.empty(n, np.int32)
+    for r in range(n):
+        u = user[r]
+        if u < 0:
+            d = device[r]
+            if d >= 0:
+                u = dev_map[d]
+                if u < 0:
+                    u = d
+        out[r] = u
+    return out
+
+
+# -- sorted by person ---------------------------------------------------------------------------
+@_jit
+def person_order(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover - compiled
+    """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
+    their times, row ids, event codes, person rank, and the person code of each rank."""
+    count = np.zeros(n_ids + 1, np.int64)
+    for i in range(len(rows)):
+        r = rows[i]
+        p = user[r] if user[r] >= 0 else device[r]
+        if p >= 0 and t[r] != NONE:
+            count[p + 1] += 1
+    for g in range(n_ids):
+        count[g + 1] += count[g]
+    m = count[n_ids]
+    ts = np.empty(m, np.int64)
+    rid = np.empty(m, row_id.dtype)
+    evs = np.empty(m, ev.dtype)
+    pcode = np.empty(m, np.int32)
+    for i in range(len(rows)):
+        r = rows[i]
+        p = user[r] if user[r] >= 0 else device[r]
+        if p >= 0 and t[r] != NONE:
+            j = count[p]
+            ts[j] = t[r]
+            rid[j] = row_id[r]
+            evs[j] = ev[r]
+            pcode[j] = p
+            count[p] = j + 1
+    n_p = 0
+    for i in range(m):
+        if i == 0 or pcode[i] != pcode[i - 1]:
+            n_p += 1
+    codes = np.empty(n_p, np.int64)
+    j = -1
+    prev = -1
+    for i in range(m):  # the person codes become their rank, in place
+        if pcode[i] != prev:
+            prev = pcode[i]
+            j += 1
+            codes[j] = prev
+        pcode[i] = j
+    return ts, rid, evs, pcode, codes
+
+
+@_jit
+def sessions(person, t, gap_us):  # pragma: no cover - compiled
+    """Global session number (non-decreasing) and its number within the person (1, 2, ...)."""
+    n = len(t)
+    session = np.empty(n, np.int64)
+    within = np.empty(n, np.int64)
+    s = -1
+    w = 0
+    for i in range(n):
+        if i == 0 or person[i] != person[i - 1]:
+            s += 1
+            w = 1
+        elif t[i] - t[i - 1] > gap_us:
+            s += 1
+            w += 1
+        session[i] = s
+        within[i] = w
+    return session, within
+
+
+# -- paths --------------------------------------------------------------------------------------
+@_jit
+def transition_pairs(x, c, t, k):  # pragma: no cover - compiled
+    """Directly-follows pairs within cases: rows with a code (``x >= 0``) and a case (``c >= 0``),
+    consecutive in that subsequence and in the same case. Returns the pair codes
+    (``source * k + target``) that occur, their counts and median durations (microseconds)."""
+    n = len(x)
+    kk = k * k
+    counts = np.zeros(kk + 1, np.int64)
+    prev = -1
+    for i in range(n):
+        if x[i] < 0 or c[i] < 0:
+            continue
+        if prev >= 0 and c[prev] == c[i]:
+            counts[x[prev] * k + x[i] + 1] += 1
+        prev = i
+    for g in range(kk):
+        counts[g + 1] += counts[g]
+    total = counts[kk]
+    d = np.empty(total, np.int64)
+    pos = counts.copy()
+    prev = -1
+    for i in range(n):
+        if x[i] < 0 or c[i] < 0:
+            continue
+        if prev >= 0 and c[prev] == c[i]:
+            g = x[prev] * k + x[i]
+            d[pos[g]] = t[i] - t[prev]
+            pos[g] += 1
+        prev = i
+    n_pairs = 0
+    for g in range(kk):
+        if counts[g + 1] > counts[g]:
+            n_pairs += 1
+    u = np.empty(n_pairs, np.int64)
+    nn = np.empty(n_pairs, np.int64)
+    med = np.empty(n_pairs, np.float64)
+    j = 0
+    for g in range(kk):
+        a, b = counts[g], counts[g + 1]
+        if b > a:
+            med[j] = np.median(d[a:b])  # mean of the two middle values for an even count
+            u[j] = g
+            nn[j] = b - a
+            j += 1
+    return u, nn, med
+
+
+@_jit
+def case_runs(x, c):  # pragma: no cover - compiled
+    """Cases as runs of the rows with a code and a case: start (into the compacted codes),
+    length and a 64-bit hash of the sequence of codes; and the compacted codes."""
+    n = len(x)
+    m = 0
+    n_cases = 0
+    prev_c = -1
+    for i in range(n):
+        if x[i] < 0 or c[i] < 0:
+            continue
+        if m == 0 or c[i] != prev_c:
+            n_cases += 1
+        prev_c = c[i]
+        m += 1
+    codes = np.empty(m, np.int32)
+    start = np.empty(n_cases, np.int64)
+    length = np.zeros(n_cases, np.int64)
+    h = np.empty(n_cases, np.uint64)
+    j = -1
+    m = 0
+    prev_c = -1
+    x0 = np.uint64(1469598103934665603)
+    prime = np.uint64(1099511628211)
+    for i in range(n):
+        if x[i] < 0 or c[i] < 0:
+            continue
+        if m == 0 or c[i] != prev_c:
+            j += 1
+            start[j] = m
+            h[j] = x0
+        prev_c = c[i]
+        codes[m] = x[i]
+        h[j] = (h[j] ^ np.uint64(x[i] + 1)) * prime
+        length[j] += 1
+        m += 1
+    for j in range(n_cases):
+        h[j] = (h[j] ^ np.uint64(length[j])) * prime
+    return codes, start, length, h
+
+
+@_jit
+def same_sequences(codes, start, length, order, run_start):  # pragma: no cover - compiled
+    """True when every case in each run of equal hashes (``order[run_start[g]:run_start[g+1]]``)
+    has exactly the sequence of the run's first case."""
+    for g in range(len(run_start) - 1):
+        a, b = run_start[g], run_start[g + 1]
+        first = order[a]
+        s0, n0 = start[first], length[first]
+        for i in range(a + 1, b):
+            j = order[i]
+            if length[j] != n0:
+                return False
+            s1 = start[j]
+            for q in range(n0):
+                if codes[s0 + q] != codes[s1 + q]:
+                    return False
+    return True
+
+
+# -- funnels ------------------------------------------------------------------------------------
+@_jit
+def funnel_chains(
+    person, t, row_id, x, step_of, excl_of, n_persons, n_steps, preds, n_preds, window, strict
+):  # pragma: no cover - compiled
+    """Steps reached by each person, ``sequential`` or ``strict`` (see ``funnel``).
+
+    Rows are ordered by (person, t, row_id); ``x`` codes the event (or touchpoint), whose step
+    is ``step_of[x]`` (0 for none) and ``excl_of[x]`` whether it ends an attempt. Within equal
+    timestamps rows are taken by step number, then row_id. ``preds[k, :n_preds[k]]`` are the
+    steps a chain may come from to reach step ``k``. Per person and attempt, ``best[q]`` is the
+    latest start of a valid chain reaching step ``q`` so far: a step-``k`` row extends the best
+    of its predecessors when it happens at most ``window`` after that start. In strict mode
+    (no exclusions) the first row after the first step-1 row that is no step, or a step no
+    chain reaches yet, ends the person's search.
+    """
+    m = len(t)
+    reached = np.zeros((n_steps, n_persons), np.int64)
+    best = np.empty(n_steps + 1, np.int64)
+    tie = np.empty(16, np.int64)
+    i = 0
+    while i < m:
+        p = person[i]
+        e = i + 1
+        while e < m and person[e] == p:
+            e += 1
+        best[:] = NONE
+        seen_first = False
+        cut = False
+        j = i
+        while j < e and not cut:
+            k = j + 1
+            while k < e and t[k] == t[j]:
+                k += 1
+            size = k - j
+            if size > len(tie):
+                tie = np.empty(2 * size, np.int64)
+            for q in range(size):  # insertion sort of the tie by (step, row_id)
+                r = j + q
+                sr = step_of[x[r]] if x[r] >= 0 else 0
+                b = q
+                while b > 0:
+                    o = tie[b - 1]
+                    so = step_of[x[o]] if x[o] >= 0 else 0
+                    if so < sr or (so == sr and row_id[o] < row_id[r]):
+                        break
+                    tie[b] = o
+                    b -= 1
+                tie[b] = r
+            for q in range(size):
+                r = tie[q]
+                s = step_of[x[r]] if x[r] >= 0 else 0
+                if not strict:
+                    if x[r] >= 0 and excl_of[x[r]]:
+                        best[:] = NONE  # a new attempt starts here
+                        continue
+                    if s == 0:
+                        continue
+                mm = NONE
+                if s >= 2:
+                    for c in range(n_preds[s]):
+                        v = best[preds[s, c]]
+                        if v > mm:
+                            mm = v
+                if strict and seen_first and (s == 0 or (s >= 2 and mm == NONE)):
+                    cut = True
+                    break
+                f = NONE
+                if s == 1:
+                    f = t[r]
+                    seen_first = True
+                elif s >= 2 and mm != NONE and t[r] <= mm + window:
+                    f = mm
+                if f != NONE:
+                    reached[s - 1, p] = 1
+                    if f > best[s]:
+                        best[s] = f
+            j = k
+        i = e
+    return reached
