@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -123,6 +122,11 @@ def _origin(log: EventLog):
     return origin
 
 
+def _u64(col) -> np.ndarray:
+    """A UBIGINT column of a batch as uint64."""
+    return col.to_numpy(zero_copy_only=False).view(np.uint64)
+
+
 def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr):
     """Distinct values of one or more columns, for coding each row from a 64-bit hash.
 
@@ -136,15 +140,19 @@ def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr):
     canon = text_expr(eng, "v") if canonical else "v"
     union = " UNION ALL ".join(f"SELECT {r} AS v FROM {src}" for r in refs)
     tab = eng.arrow(
-        f"SELECT hash(v) AS h, {canon} AS c FROM (SELECT DISTINCT v FROM ({union}) AS u) AS d "
-        f"WHERE v IS NOT NULL"
+        f"SELECT hash(v) AS h, {canon} AS c, ({canon} IS NOT DISTINCT FROM v) AS same "
+        f"FROM (SELECT DISTINCT v FROM ({union}) AS u) AS d WHERE v IS NOT NULL"
     )
     known = np.asarray(tab.column("h").to_numpy(), dtype=np.uint64)
     ordered = np.sort(known)
     if (ordered[1:] == ordered[:-1]).any() or (known == 0).any():
         raise Fallback("two values share a hash")
     c = tab.column("c").combine_chunks() if tab.num_rows else pa.array([], pa.string())
-    values = pc.unique(pc.drop_null(c)).cast(pa.string())
+    c = c.cast(pa.string())
+    if pc.all(tab.column("same")).as_py() is not False:
+        # the raw values are already canonical (and distinct): each is its own code
+        return c, known, np.arange(len(c), dtype=np.int32)
+    values = pc.unique(pc.drop_null(c))
     return values, known, _index_in(c, values).astype(np.int32)
 
 
@@ -175,15 +183,22 @@ def _hash_expr(ref: str | None) -> str:
     return f"CASE WHEN {ref} IS NULL THEN CAST(0 AS UBIGINT) ELSE hash({ref}) END"
 
 
-def _decode(hashes: np.ndarray, known: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """int32 code of each row from its hash (-1 when missing)."""
+def time_order(row_id: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Positions of the rows in (timestamp, row_id) order (int32 when they fit).
+
+    Exports come in time order, or as a few runs in time order (one per file or export job):
+    those are merged in one pass; anything else is sorted."""
     from . import _kernels as k
 
-    slot_keys, slot_vals = k.hash_table(known, code)
-    out = k.lookup(hashes, slot_keys, slot_vals)
-    if len(out) and out.min() < -1:  # pragma: no cover - defensive
-        raise Fallback("a value is missing from its dictionary")
-    return out
+    n = len(t)
+    dtype = np.int32 if n < 2**31 - 1 else np.int64
+    if n > 1 and not k.increasing(row_id):
+        by_row = np.argsort(row_id, kind="stable")
+        return by_row[np.argsort(t[by_row], kind="stable")].astype(dtype)
+    runs = k.sorted_runs(t, 64)
+    if len(runs) == 0:  # too many runs to merge
+        return np.argsort(t, kind="stable").astype(dtype)
+    return k.merge_runs(t, runs, np.empty(n, dtype))
 
 
 def fetch(log: EventLog, want_ua: bool):
@@ -199,9 +214,6 @@ def fetch(log: EventLog, want_ua: bool):
     :func:`~.io.read_events` is read from its raw columns: the canonical text (trimmed, blank
     as missing) is computed by the same SQL expression on the distinct raw values only.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from . import _kernels as k
     from .io import text_expr
 
     eng = log.engine
@@ -225,6 +237,9 @@ def fetch(log: EventLog, want_ua: bool):
             return c if c in has else None
 
     canonical = origin is not None
+    from . import _kernels as k
+
+    k.warm_up()  # numba's start-up beside DuckDB's first queries
     user_ref, dev_ref, ev_ref = ref("user_id"), ref("device_id"), ref("event")
     ua_ref = ref("user_agent") if want_ua else None
     want_ua = ua_ref is not None
@@ -253,46 +268,56 @@ def fetch(log: EventLog, want_ua: bool):
             eng, ua_ref, src, canonical, text_expr, _SMALL
         )
         parts.append(f"{ua_expr} AS _a" if ua_expr else f"{_hash_expr(ua_ref)} AS _ah")
-    tab = eng.arrow(f"SELECT {', '.join(parts)} FROM {src}")
-
-    def column(name):
-        col = tab.column(name)
-        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-
-    def ints(name, dtype=None):
-        arr = column(name)
-        if dtype is None:  # row positions: 32 bits when they fit (halves every gather)
-            lo_hi = pc.min_max(arr).as_py()
-            small = lo_hi["min"] is not None and lo_hi["min"] >= 0 and lo_hi["max"] < 2**31 - 1
-            dtype = np.int32 if small else np.int64
-        return arr.cast(pa.from_numpy_dtype(dtype)).to_numpy(zero_copy_only=False)
-
-    def hashes(name):
-        return column(name).to_numpy(zero_copy_only=False).view(np.uint64)
-
+    id_table = k.hash_table(id_known, id_code)
+    ev_table = k.hash_table(ev_known, ev_code) if ev_expr is None else None
+    ua_table = k.hash_table(ua_known, ua_code) if want_ua and ua_expr is None else None
     ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
-    # the lookups release the GIL: ids on one core while the other columns convert
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        job_u = pool.submit(_decode, hashes("_uh"), id_known, id_code)
-        dev = _decode(hashes("_dh"), id_known, id_code)
-        row_id = ints("row_id")
-        t = ints("_t", np.int64)
-        if ev_expr is not None:
-            ev = ints("_e", ev_type)
-        else:
-            ev = _decode(hashes("_eh"), ev_known, ev_code).astype(ev_type)
-        ua = None
-        if want_ua:
-            ua = ints("_a", np.int32) if ua_expr else _decode(hashes("_ah"), ua_known, ua_code)
-        user = job_u.result()
+    ua_type = np.int16 if ua_values is not None and len(ua_values) < 2**15 - 1 else np.int32
+    # DuckDB scans in parallel into Arrow; its record batches then go, two at a time, straight
+    # into the compact arrays (ids and large dictionaries decoded on the way)
+    tab = eng.arrow(f"SELECT {', '.join(parts)} FROM {src}")
+    n = tab.num_rows
+    lo_hi = pc.min_max(tab.column("row_id")).as_py() if n else {"min": 0, "max": 0}
+    small = lo_hi["min"] >= 0 and lo_hi["max"] < 2**31 - 1
+    cols = {
+        "row_id": np.empty(n, np.int32 if small else np.int64),
+        "_t": np.empty(n, np.int64),
+        "user": np.empty(n, np.int32),
+        "device": np.empty(n, np.int32),
+        "ev": np.empty(n, ev_type),
+    }
+    if want_ua:
+        cols["ua"] = np.empty(n, ua_type)
+    batches = tab.to_batches()
     del tab
-    if (ev == -2).any() or (ua is not None and (ua == -2).any()):  # pragma: no cover
+    starts = np.cumsum([0] + [b.num_rows for b in batches])[:-1]
+
+    def copy(i):
+        batch, off = batches[i], int(starts[i])
+        m = batch.num_rows
+        missing = 0
+        cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
+        cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
+        for name, j in (("user", 2), ("device", 3)):
+            missing += k.lookup_into(_u64(batch.column(j)), *id_table, cols[name], off)
+        if ev_table is None:
+            cols["ev"][off : off + m] = batch.column(4).to_numpy(zero_copy_only=False)
+        else:
+            missing += k.lookup_into(_u64(batch.column(4)), *ev_table, cols["ev"], off)
+        if want_ua:
+            if ua_table is None:
+                cols["ua"][off : off + m] = batch.column(5).to_numpy(zero_copy_only=False)
+            else:
+                missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
+        batches[i] = None  # let the batch go
+        return missing
+
+    missing = sum(k.run_all(copy, [(i,) for i in range(len(batches))]))
+    row_id, t, user, dev, ev = (cols[c] for c in ("row_id", "_t", "user", "device", "ev"))
+    ua = cols.get("ua")
+    if missing or (ev == -2).any() or (ua is not None and (ua == -2).any()):  # pragma: no cover
         raise Fallback("a value is missing from its dictionary")
-    if len(row_id) > 1 and not (row_id[1:] > row_id[:-1]).all():
-        by_row = np.argsort(row_id, kind="stable")
-        rows = by_row[np.argsort(t[by_row], kind="stable")]
-    else:  # timsort: nearly free on logs exported in time order
-        rows = np.argsort(t, kind="stable")
+    rows = time_order(row_id, t)
     enc = Encoded(row_id, t, user, dev, ev, ids, events.to_pylist(), rows)
     return enc, ua, ua_values
 

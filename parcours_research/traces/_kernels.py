@@ -14,6 +14,9 @@ row by row (``DuckDBEngine(fast=False)`` runs that SQL).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
@@ -22,6 +25,51 @@ NONE = np.iinfo(np.int64).min
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 
 _jit = njit(cache=True, nogil=True)
+
+
+# -- running on every core ------------------------------------------------------------------------
+_POOL: ThreadPoolExecutor | None = None
+#: below this many rows a kernel runs in one piece
+PARALLEL_MIN = int(os.environ.get("PARCOURS_PARALLEL_MIN", 1 << 20))
+
+
+def n_parts(n: int) -> int:
+    """How many pieces to cut ``n`` rows into (one per core, at most 4)."""
+    if n < PARALLEL_MIN:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def run_all(fn, calls):
+    """``[fn(*args) for args in calls]``, side by side in threads (the kernels release the GIL)."""
+    global _POOL
+    if len(calls) == 1:
+        return [fn(*calls[0])]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parcours")
+    return [f.result() for f in [_POOL.submit(fn, *args) for args in calls]]
+
+
+def cuts(n: int, parts: int, key=None) -> list[tuple[int, int]]:
+    """``parts`` consecutive ranges covering ``range(n)``; with ``key`` (an array sorted into
+    runs), no run of equal keys is split."""
+    bounds = [0]
+    for i in range(1, parts):
+        b = max(bounds[-1], n * i // parts)
+        if key is not None:
+            while 0 < b < n and key[b] == key[b - 1]:
+                b += 1
+        bounds.append(min(b, n))
+    bounds.append(n)
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a] or [(0, 0)]
+
+
+def starts(counts: np.ndarray) -> np.ndarray:
+    """Exclusive prefix sum: where each key's rows start in a counting sort."""
+    out = np.zeros(len(counts), np.int64)
+    if len(counts) > 1:
+        np.cumsum(counts[:-1], out=out[1:])
+    return out
 
 
 # -- hashing ------------------------------------------------------------------------------------
@@ -45,27 +93,76 @@ def hash_table(keys, values):  # pragma: no cover - compiled
 
 
 @_jit
-def lookup(hashes, slot_keys, slot_vals):  # pragma: no cover - compiled
-    """The value of each hash in the table (-1 for the hash 0, a missing value; -2 when the
-    hash is not in the table)."""
-    n = len(hashes)
-    out = np.empty(n, np.int32)
+def lookup_into(hashes, slot_keys, slot_vals, out, offset):  # pragma: no cover - compiled
+    """``out[offset + i]`` = the value of ``hashes[i]`` in the table (-1 for the hash 0, a
+    missing value). Returns the number of hashes not in the table (0 unless a value is missing
+    from the dictionary)."""
     mask = np.uint64(len(slot_keys) - 1)
-    for i in range(n):
+    missing = 0
+    for i in range(len(hashes)):
         h = hashes[i]
         if h == 0:
-            out[i] = -1
+            out[offset + i] = -1
             continue
         j = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
         while True:
             k = slot_keys[j]
             if k == h:
-                out[i] = slot_vals[j]
+                out[offset + i] = slot_vals[j]
                 break
             if k == 0:
-                out[i] = -2
+                out[offset + i] = -2
+                missing += 1
                 break
             j = (j + np.uint64(1)) & mask
+    return missing
+
+
+# -- time order ---------------------------------------------------------------------------------
+@_jit
+def increasing(a):  # pragma: no cover - compiled
+    """True when ``a`` is strictly increasing."""
+    for i in range(1, len(a)):
+        if a[i] <= a[i - 1]:
+            return False
+    return True
+
+
+@_jit
+def sorted_runs(t, max_runs):  # pragma: no cover - compiled
+    """Start positions of the maximal non-decreasing runs of ``t`` (and ``len(t)`` at the end),
+    or an empty array when there are more than ``max_runs`` runs."""
+    n = len(t)
+    k = 1
+    for i in range(1, n):
+        if t[i] < t[i - 1]:
+            k += 1
+            if k > max_runs:
+                return np.zeros(0, np.int64)
+    out = np.empty(k + 1, np.int64)
+    out[0] = 0
+    j = 1
+    for i in range(1, n):
+        if t[i] < t[i - 1]:
+            out[j] = i
+            j += 1
+    out[k] = n
+    return out
+
+
+@_jit
+def merge_runs(t, runs, out):  # pragma: no cover - compiled
+    """Stable merge of the sorted runs of ``t`` (``runs``: their starts, then ``len(t)``): the
+    positions in (t, position) order, written into ``out``."""
+    k = len(runs) - 1
+    head = runs[:-1].copy()
+    for j in range(len(out)):
+        best = -1
+        for r in range(k):  # the earliest run wins a tie: positions stay in order
+            if head[r] < runs[r + 1] and (best < 0 or t[head[r]] < t[head[best]]):
+                best = r
+        out[j] = head[best]
+        head[best] += 1
     return out
 
 
@@ -78,13 +175,15 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # prag
 
     ``rows`` lists positions in (timestamp, row_id) order; ``ua`` may be empty (no user agent),
     ``ua_bot`` flags the robot user agents (empty: the filter is off); ``lo``/``hi`` are the
-    period bounds (``NONE`` for an open end). The actor is the device, else the user.
+    period bounds (``NONE`` for an open end). The actor is the device, else the user. A stable
+    counting sort by actor (one thread: the scatter is bound by memory, not by the core).
     """
     n = len(t)
     reason = np.zeros(n, np.int8)
     has_ua = len(ua) == n and len(ua_bot) > 0
     count = np.zeros(n_ids + 1, np.int64)
-    for r in range(n):
+    for i in range(len(rows)):
+        r = rows[i]
         tr = t[r]
         if tr == NONE or ev[r] < 0 or (user[r] < 0 and device[r] < 0):
             reason[r] = UNPARSEABLE
@@ -93,8 +192,7 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # prag
         elif has_ua and ua[r] >= 0 and ua_bot[ua[r]]:
             reason[r] = BOT_UA
         else:
-            a = device[r] if device[r] >= 0 else user[r]
-            count[a + 1] += 1
+            count[(device[r] if device[r] >= 0 else user[r]) + 1] += 1
     for g in range(n_ids):
         count[g + 1] += count[g]
     m = count[n_ids]
@@ -200,7 +298,7 @@ def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cove
 
 
 @_jit
-def robots_and_near(
+def _robots_and_near(
     o,
     a_o,
     t_o,
@@ -324,6 +422,16 @@ def robots_and_near(
     return b_actor[:n_bots], b_n[:n_bots], b_mpm[:n_bots], b_cv[:n_bots], b_rule[:n_bots]
 
 
+def robots_and_near(o, a_o, t_o, ev_o, dup, reason, *params):
+    """Reasons 4-6 (see :func:`_robots_and_near`), one piece of actors per core."""
+    parts = cuts(len(o), n_parts(len(o)), a_o)
+    res = run_all(
+        _robots_and_near,
+        [(o[a:b], a_o[a:b], t_o[a:b], ev_o[a:b], dup[a:b], reason, *params) for a, b in parts],
+    )
+    return tuple(np.concatenate([r[i] for r in res]) for i in range(5))
+
+
 @_jit
 def kept_rows(rows, reason):  # pragma: no cover - compiled
     """The positions of ``rows`` whose reason is ``kept``, in the same order."""
@@ -423,9 +531,7 @@ def stitch_users(user, device, dev_map):  # pragma: no cover - compiled
 
 # -- sorted by person ---------------------------------------------------------------------------
 @_jit
-def person_order(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover - compiled
-    """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
-    their times, row ids, event codes, person rank, and the person code of each rank."""
+def _person_sort(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover - compiled
     count = np.zeros(n_ids + 1, np.int64)
     for i in range(len(rows)):
         r = rows[i]
@@ -438,7 +544,7 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover 
     ts = np.empty(m, np.int64)
     rid = np.empty(m, row_id.dtype)
     evs = np.empty(m, ev.dtype)
-    pcode = np.empty(m, np.int32)
+    pcode = np.empty(m, np.int32)  # persons are codes of an int32 dictionary
     for i in range(len(rows)):
         r = rows[i]
         p = user[r] if user[r] >= 0 else device[r]
@@ -449,6 +555,13 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover 
             evs[j] = ev[r]
             pcode[j] = p
             count[p] = j + 1
+    return ts, rid, evs, pcode
+
+
+@_jit
+def _ranks(pcode):  # pragma: no cover - compiled
+    """Person codes (in runs) become their rank, in place; returns the code of each rank."""
+    m = len(pcode)
     n_p = 0
     for i in range(m):
         if i == 0 or pcode[i] != pcode[i - 1]:
@@ -456,21 +569,27 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover 
     codes = np.empty(n_p, np.int64)
     j = -1
     prev = -1
-    for i in range(m):  # the person codes become their rank, in place
+    for i in range(m):
         if pcode[i] != prev:
             prev = pcode[i]
             j += 1
             codes[j] = prev
         pcode[i] = j
+    return codes
+
+
+def person_order(rows, t, user, device, row_id, ev, n_ids):
+    """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
+    their times, row ids, event codes, person rank, and the person code of each rank (a stable
+    counting sort of ``rows``, which are in time order, by person)."""
+    ts, rid, evs, pcode = _person_sort(rows, t, user, device, row_id, ev, n_ids)
+    codes = _ranks(pcode)
     return ts, rid, evs, pcode, codes
 
 
 @_jit
-def sessions(person, t, gap_us):  # pragma: no cover - compiled
-    """Global session number (non-decreasing) and its number within the person (1, 2, ...)."""
+def _sessions(person, t, gap_us, session, within):  # pragma: no cover - compiled
     n = len(t)
-    session = np.empty(n, np.int64)
-    within = np.empty(n, np.int64)
     s = -1
     w = 0
     for i in range(n):
@@ -482,55 +601,82 @@ def sessions(person, t, gap_us):  # pragma: no cover - compiled
             w += 1
         session[i] = s
         within[i] = w
+
+
+def sessions(person, t, gap_us):
+    """Global session number (non-decreasing) and its number within the person (1, 2, ...),
+    int32 when they fit."""
+    dtype = np.int32 if len(t) < 2**31 - 1 else np.int64
+    session, within = np.empty(len(t), dtype), np.empty(len(t), dtype)
+    _sessions(person, t, gap_us, session, within)
     return session, within
+
+
+@_jit
+def _ready(x):  # pragma: no cover - compiled
+    return x
+
+
+def warm_up() -> None:
+    """Start numba (a few tenths of a second: loading LLVM and the cached kernels) in a
+    background thread, beside the first DuckDB queries."""
+    import threading
+
+    threading.Thread(target=_ready, args=(0,), daemon=True).start()
 
 
 # -- paths --------------------------------------------------------------------------------------
 @_jit
-def transition_pairs(x, c, t, k):  # pragma: no cover - compiled
-    """Directly-follows pairs within cases: rows with a code (``x >= 0``) and a case (``c >= 0``),
-    consecutive in that subsequence and in the same case. Returns the pair codes
-    (``source * k + target``) that occur, their counts and median durations (microseconds)."""
-    n = len(x)
-    kk = k * k
-    counts = np.zeros(kk + 1, np.int64)
+def _pair_count(x, c, k):  # pragma: no cover - compiled
+    counts = np.zeros(k * k, np.int64)
     prev = -1
-    for i in range(n):
+    for i in range(len(x)):
         if x[i] < 0 or c[i] < 0:
             continue
         if prev >= 0 and c[prev] == c[i]:
-            counts[x[prev] * k + x[i] + 1] += 1
+            counts[x[prev] * k + x[i]] += 1
         prev = i
-    for g in range(kk):
-        counts[g + 1] += counts[g]
-    total = counts[kk]
-    d = np.empty(total, np.int64)
-    pos = counts.copy()
+    return counts
+
+
+@_jit
+def _pair_scatter(x, c, t, k, g_lo, g_hi, offs, d):  # pragma: no cover - compiled
     prev = -1
-    for i in range(n):
+    for i in range(len(x)):
         if x[i] < 0 or c[i] < 0:
             continue
         if prev >= 0 and c[prev] == c[i]:
             g = x[prev] * k + x[i]
-            d[pos[g]] = t[i] - t[prev]
-            pos[g] += 1
+            if g >= g_lo and g < g_hi:
+                d[offs[g]] = t[i] - t[prev]
+                offs[g] += 1
         prev = i
-    n_pairs = 0
-    for g in range(kk):
-        if counts[g + 1] > counts[g]:
-            n_pairs += 1
-    u = np.empty(n_pairs, np.int64)
-    nn = np.empty(n_pairs, np.int64)
-    med = np.empty(n_pairs, np.float64)
-    j = 0
-    for g in range(kk):
-        a, b = counts[g], counts[g + 1]
-        if b > a:
-            med[j] = np.median(d[a:b])  # mean of the two middle values for an even count
-            u[j] = g
-            nn[j] = b - a
-            j += 1
-    return u, nn, med
+
+
+@_jit
+def _medians(d, start, stop, out):  # pragma: no cover - compiled
+    for j in range(len(start)):
+        out[j] = np.median(d[start[j] : stop[j]])  # mean of the two middle values if even
+
+
+def transition_pairs(x, c, t, k):
+    """Directly-follows pairs within cases: rows with a code (``x >= 0``) and a case (``c >= 0``),
+    consecutive in that subsequence and in the same case. Returns the pair codes
+    (``source * k + target``) that occur, their counts and median durations (microseconds).
+    One piece of cases per core."""
+    parts = cuts(len(x), n_parts(len(x)), c)
+    counts = run_all(_pair_count, [(x[a:b], c[a:b], k) for a, b in parts])
+    total = np.sum(counts, axis=0)
+    d = np.empty(int(total.sum()), np.int64)
+    offs = starts(total)
+    _pair_scatter(x, c, t, k, 0, len(total), offs, d)  # one thread: bound by memory
+    u = np.flatnonzero(total)
+    stop = np.cumsum(total)[u]
+    start = stop - total[u]
+    med = np.empty(len(u), np.float64)
+    pieces = cuts(len(u), n_parts(len(d)))
+    run_all(_medians, [(d, start[a:b], stop[a:b], med[a:b]) for a, b in pieces])
+    return u, total[u], med
 
 
 @_jit
@@ -595,8 +741,8 @@ def same_sequences(codes, start, length, order, run_start):  # pragma: no cover 
 
 # -- funnels ------------------------------------------------------------------------------------
 @_jit
-def funnel_chains(
-    person, t, row_id, x, step_of, excl_of, n_persons, n_steps, preds, n_preds, window, strict
+def _funnel_chains(
+    person, t, row_id, x, step_of, excl_of, reached, preds, n_preds, window, strict
 ):  # pragma: no cover - compiled
     """Steps reached by each person, ``sequential`` or ``strict`` (see ``funnel``).
 
@@ -610,7 +756,7 @@ def funnel_chains(
     chain reaches yet, ends the person's search.
     """
     m = len(t)
-    reached = np.zeros((n_steps, n_persons), np.int64)
+    n_steps = reached.shape[0]
     best = np.empty(n_steps + 1, np.int64)
     tie = np.empty(16, np.int64)
     i = 0
@@ -672,4 +818,31 @@ def funnel_chains(
                         best[s] = f
             j = k
         i = e
+
+
+def funnel_chains(
+    person, t, row_id, x, step_of, excl_of, n_persons, n_steps, preds, n_preds, window, strict
+):
+    """Steps reached by each person (``n_steps x n_persons``), see :func:`_funnel_chains`; one
+    piece of persons per core."""
+    reached = np.zeros((n_steps, n_persons), np.int64)
+    run_all(
+        _funnel_chains,
+        [
+            (
+                person[a:b],
+                t[a:b],
+                row_id[a:b],
+                x[a:b],
+                step_of,
+                excl_of,
+                reached,
+                preds,
+                n_preds,
+                window,
+                strict,
+            )
+            for a, b in cuts(len(t), n_parts(len(t)), person)
+        ],
+    )
     return reached
