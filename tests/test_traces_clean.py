@@ -375,13 +375,12 @@ def test_array_path_reads_raw_columns_like_the_view(tmp_path, fmt):
         pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
 
 
-def test_array_path_with_many_user_agents(monkeypatch):
-    """Beyond a few hundred distinct user agents the rows carry a hash, looked up in NumPy."""
-    from parcours_research.traces import _clean_arrays
-
-    monkeypatch.setattr(_clean_arrays, "_SMALL", 0)
+def test_array_path_with_many_user_agents():
+    """Hundreds of distinct user agents (and missing ones): each row's hash finds its code."""
     df, _ = handmade()
+    many = df["user_agent"].astype(object) + pd.Series([f" v{i % 300}" for i in range(len(df))])
     _same_cleaning(df, period=PERIOD)
+    _same_cleaning(df.assign(user_agent=many.astype("string")), period=PERIOD)
     _same_cleaning(df.assign(user_agent=df["user_agent"].where(df.index % 4 > 0)), period=False)
 
 

@@ -248,14 +248,9 @@ def variants(log: EventLog, by: str, case: str, top: int | None, sep: str):
     if total == 0:
         return pd.DataFrame({"variant": [], "n_steps": [], "n": []}), 0
     # cases with equal sequences share a hash; checked exactly, so a collision cannot merge two
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    run_start = np.r_[0, np.flatnonzero(hs[1:] != hs[:-1]) + 1, total]
-    del hs
-    if not kern.same_sequences(codes, start, length, order, run_start):
+    first, n_all, exact = kern.group_sequences(codes, start, length, h)
+    if not exact:
         return _variants_exact(codes, start, length, names, top, sep), total
-    n_all = np.diff(run_start)
-    first = order[run_start[:-1]]
     cand = _candidates(n_all, top)
     texts = [
         sep.join(names[v] for v in codes[start[f] : start[f] + length[f]]) for f in first[cand]

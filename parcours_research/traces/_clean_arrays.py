@@ -34,7 +34,6 @@ from .eventlog import EventLog
 
 NONE = np.iinfo(np.int64).min
 _BATCH = 1 << 20
-_SMALL = 256  # up to this many distinct events / user agents, DuckDB codes them in the scan
 # reason codes, in clean.REASONS order
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 #: columns the arrays hold; a log with other columns compares them in SQL for exact duplicates
@@ -156,26 +155,6 @@ def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr):
     return values, known, _index_in(c, values).astype(np.int32)
 
 
-def _small_codes(eng, ref: str, src: str, canonical: bool, text_expr, limit: int):
-    """Distinct values of a column: ``(canonical values, hashes, code of each hash, SQL)``.
-
-    ``SQL`` (None beyond ``limit`` distinct values) gives each row the position of its
-    canonical value in ``values`` (-1 when missing) inside the scan, from the hash of the raw
-    value (see :func:`_distinct`).
-    """
-    values, known, code = _distinct(eng, [ref], src, canonical, text_expr)
-    if len(known) > limit:
-        return values, known, code, None
-    whens = " ".join(f"WHEN {int(h)} THEN {int(c)}" for h, c in zip(known, code))
-    expr = (
-        f"CAST(CASE WHEN {ref} IS NULL THEN -1 ELSE CASE hash({ref}) {whens} ELSE -2 END END "
-        f"AS INTEGER)"
-        if whens
-        else "CAST(-1 AS INTEGER)"
-    )
-    return values, known, code, expr
-
-
 def _hash_expr(ref: str | None) -> str:
     """The row's 64-bit hash of ``ref`` (0 when missing)."""
     if ref is None:
@@ -208,9 +187,9 @@ def fetch(log: EventLog, want_ua: bool):
     user agent in ``ua_values`` (-1 when missing); both are None when the log has no user agent
     or ``want_ua`` is false.
 
-    No text crosses over from DuckDB row by row: DuckDB gives each row 64-bit hashes of its
-    ids (and of its event and user agent when they have many distinct values, small codes
-    otherwise), and the distinct values once, with their hashes. A log straight from
+    No text crosses over from DuckDB row by row: DuckDB gives each row the 64-bit hashes of
+    its ids, event and user agent, and the distinct values once, with their hashes; a hash
+    table (see ``_kernels``) turns each row's hashes into codes. A log straight from
     :func:`~.io.read_events` is read from its raw columns: the canonical text (trimmed, blank
     as missing) is computed by the same SQL expression on the distinct raw values only.
     """
@@ -251,30 +230,21 @@ def fetch(log: EventLog, want_ua: bool):
         f"coalesce({eng.us(t_expr)}, {NONE}) AS _t",
         f"{_hash_expr(user_ref)} AS _uh",
         f"{_hash_expr(dev_ref)} AS _dh",
+        f"{_hash_expr(ev_ref)} AS _eh",
     ]
-    # few distinct event names or user agents: DuckDB codes them in the scan
-    if ev_ref is not None:
-        events, ev_known, ev_code, ev_expr = _small_codes(
-            eng, ev_ref, src, canonical, text_expr, _SMALL
-        )
-        parts.append(f"{ev_expr} AS _e" if ev_expr else f"{_hash_expr(ev_ref)} AS _eh")
-    else:
-        events, ev_expr = pa.array([], pa.string()), "CAST(-1 AS INTEGER)"
-        parts.append(f"{ev_expr} AS _e")
-    ua_values = ua_expr = None
+    events, ev_known, ev_code = _distinct(
+        eng, [ev_ref] if ev_ref else [], src, canonical, text_expr
+    )
+    ua_values = None
     if want_ua:
-        # distinct user agents first (few): robots are judged on them, never row by row
-        ua_values, ua_known, ua_code, ua_expr = _small_codes(
-            eng, ua_ref, src, canonical, text_expr, _SMALL
-        )
-        parts.append(f"{ua_expr} AS _a" if ua_expr else f"{_hash_expr(ua_ref)} AS _ah")
+        # the distinct user agents (few): robots are judged on them, never row by row
+        ua_values, ua_known, ua_code = _distinct(eng, [ua_ref], src, canonical, text_expr)
+        parts.append(f"{_hash_expr(ua_ref)} AS _ah")
     id_table = k.hash_table(id_known, id_code)
-    ev_table = k.hash_table(ev_known, ev_code) if ev_expr is None else None
-    ua_table = k.hash_table(ua_known, ua_code) if want_ua and ua_expr is None else None
+    ev_tab = k.hash_table(ev_known, ev_code)
+    ua_table = k.hash_table(ua_known, ua_code) if want_ua else None
     ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
     ua_type = np.int16 if ua_values is not None and len(ua_values) < 2**15 - 1 else np.int32
-    # DuckDB scans in parallel into Arrow; its record batches then go, two at a time, straight
-    # into the compact arrays (ids and large dictionaries decoded on the way)
     tab = eng.arrow(f"SELECT {', '.join(parts)} FROM {src}")
     n = tab.num_rows
     lo_hi = pc.min_max(tab.column("row_id")).as_py() if n else {"min": 0, "max": 0}
@@ -298,24 +268,17 @@ def fetch(log: EventLog, want_ua: bool):
         missing = 0
         cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
         cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
-        for name, j in (("user", 2), ("device", 3)):
-            missing += k.lookup_into(_u64(batch.column(j)), *id_table, cols[name], off)
-        if ev_table is None:
-            cols["ev"][off : off + m] = batch.column(4).to_numpy(zero_copy_only=False)
-        else:
-            missing += k.lookup_into(_u64(batch.column(4)), *ev_table, cols["ev"], off)
+        for name, j, table in (("user", 2, id_table), ("device", 3, id_table), ("ev", 4, ev_tab)):
+            missing += k.lookup_into(_u64(batch.column(j)), *table, cols[name], off)
         if want_ua:
-            if ua_table is None:
-                cols["ua"][off : off + m] = batch.column(5).to_numpy(zero_copy_only=False)
-            else:
-                missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
+            missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
         batches[i] = None  # let the batch go
         return missing
 
     missing = sum(k.run_all(copy, [(i,) for i in range(len(batches))]))
     row_id, t, user, dev, ev = (cols[c] for c in ("row_id", "_t", "user", "device", "ev"))
     ua = cols.get("ua")
-    if missing or (ev == -2).any() or (ua is not None and (ua == -2).any()):  # pragma: no cover
+    if missing:  # pragma: no cover - defensive: every hash comes from the distinct values
         raise Fallback("a value is missing from its dictionary")
     rows = time_order(row_id, t)
     enc = Encoded(row_id, t, user, dev, ev, ids, events.to_pylist(), rows)

@@ -470,19 +470,26 @@ def device_links(rows, user, device, ev, login, n_ids):  # pragma: no cover - co
             n_first[d] += 1
         else:
             multi[d] = True
-    for i in range(len(rows)):
-        r = rows[i]
-        d, u = device[r], user[r]
-        if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
-            n_multi_rows += 1
+    any_multi = False
+    for d in range(n_ids):
+        if multi[d]:
+            any_multi = True
+            break
+    if any_multi:  # the rows of devices in conflict, again: their pairs and counts
+        for i in range(len(rows)):
+            r = rows[i]
+            d, u = device[r], user[r]
+            if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
+                n_multi_rows += 1
     keys = np.empty(n_multi_rows, np.int64)  # device * n_ids + customer, devices in conflict
     j = 0
-    for i in range(len(rows)):
-        r = rows[i]
-        d, u = device[r], user[r]
-        if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
-            keys[j] = np.int64(d) * n_ids + u
-            j += 1
+    if any_multi:
+        for i in range(len(rows)):
+            r = rows[i]
+            d, u = device[r], user[r]
+            if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
+                keys[j] = np.int64(d) * n_ids + u
+                j += 1
     keys = np.sort(keys)
     n_pairs = 0
     for d in range(n_ids):
@@ -721,22 +728,43 @@ def case_runs(x, c):  # pragma: no cover - compiled
 
 
 @_jit
-def same_sequences(codes, start, length, order, run_start):  # pragma: no cover - compiled
-    """True when every case in each run of equal hashes (``order[run_start[g]:run_start[g+1]]``)
-    has exactly the sequence of the run's first case."""
-    for g in range(len(run_start) - 1):
-        a, b = run_start[g], run_start[g + 1]
-        first = order[a]
-        s0, n0 = start[first], length[first]
-        for i in range(a + 1, b):
-            j = order[i]
-            if length[j] != n0:
-                return False
-            s1 = start[j]
-            for q in range(n0):
+def group_sequences(codes, start, length, h):  # pragma: no cover - compiled
+    """Cases grouped by sequence: ``(first case of each group, count, exact)``, groups in order
+    of first appearance. Cases are grouped by their hash and each is checked to have exactly
+    its group's sequence; ``exact`` is False when two different sequences share a hash (the
+    caller then compares whole sequences)."""
+    n = len(h)
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    slot_h = np.zeros(cap, np.uint64)
+    slot_g = np.full(cap, -1, np.int64)
+    first = np.empty(n, np.int64)
+    count = np.zeros(n, np.int64)
+    n_g = 0
+    for i in range(n):
+        x = h[i]
+        j = (x * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
+        while slot_g[j] >= 0 and slot_h[j] != x:
+            j = (j + np.uint64(1)) & mask
+        g = slot_g[j]
+        if g < 0:
+            slot_h[j] = x
+            slot_g[j] = n_g
+            first[n_g] = i
+            g = n_g
+            n_g += 1
+        else:
+            f = first[g]
+            if length[f] != length[i]:
+                return first[:0], count[:0], False
+            s0, s1 = start[f], start[i]
+            for q in range(length[i]):
                 if codes[s0 + q] != codes[s1 + q]:
-                    return False
-    return True
+                    return first[:0], count[:0], False
+        count[g] += 1
+    return first[:n_g], count[:n_g], True
 
 
 # -- funnels ------------------------------------------------------------------------------------

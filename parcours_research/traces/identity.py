@@ -138,7 +138,25 @@ def stitch(events, identity_map=None, login_events=True):
             f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
             f"WHERE {where} GROUP BY device_id, user_id"
         )
-    if not parts:
+    if enc is not None and len(parts) == 1 and login_events not in (False, None):
+        # the events' own pairs only (no identity map): count each device's customers here
+        import numpy as np
+        import pyarrow as pa
+
+        per_dev = np.bincount(pair_dev, minlength=1) if len(pair_dev) else np.zeros(0, np.int64)
+        links = eng.register(
+            pa.table(
+                {
+                    "device_id": pairs.column("device_id"),
+                    "user_id": pairs.column("user_id"),
+                    "source": pa.repeat(pa.scalar("events", pa.string()), len(pair_dev)),
+                    "n_events": pairs.column("n"),
+                    "n_customers": pa.array(per_dev[pair_dev].astype(np.int64)),
+                }
+            ),
+            "links",
+        )
+    elif not parts:
         links = eng.table(
             "SELECT CAST(NULL AS STRING) AS device_id, CAST(NULL AS STRING) AS user_id, "
             "'none' AS source, 0 AS n_events, 0 AS n_customers WHERE 1 = 0",
