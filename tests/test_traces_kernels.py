@@ -1,0 +1,245 @@
+"""The compiled kernels of the DuckDB fast path (``traces._kernels``).
+
+The fast path must give exactly what the SQL of every engine gives (``DuckDBEngine(fast=False)``
+runs that SQL): here on the paths that the other trace tests do not reach on their small logs
+-- kernels cut into pieces per core, logs in several time-ordered runs, a 64-bit hash shared by
+two sequences, large groups of rows at one instant -- and kernel by kernel against plain
+NumPy / pandas references written in the tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_traces_clean import _same_cleaning
+from traces_fixtures import awkward_log, engines, log_on
+
+import parcours_research as pr
+from parcours_research.traces import _clean_arrays as ca
+from parcours_research.traces import _kernels as K
+
+T0 = pd.Timestamp("2026-03-02 09:00", tz="Europe/Paris")
+
+
+@pytest.fixture
+def pieces(monkeypatch):
+    """Every kernel that can run in pieces runs in three, even on a small log."""
+    monkeypatch.setattr(K, "n_parts", lambda n: 3 if n >= 3 else 1)
+
+
+def _shared_devices_log(seed: int) -> pd.DataFrame:
+    df = awkward_log(seed, n_users=40)
+    df["device_id"] = [f"d{int(u[1:]) % 25}" for u in df["user_id"]]  # devices in conflict
+    df["user_id"] = df["user_id"].where(np.arange(len(df)) % 3 == 0, None)
+    return pd.concat([df, df.iloc[:5]], ignore_index=True)  # exact duplicates
+
+
+def _downstream(df: pd.DataFrame, identity_map) -> list[dict]:
+    out = []
+    for eng in engines():
+        cleaned, log = pr.traces.clean(log_on(df, eng), period=False)
+        stitched, conflicts = pr.traces.stitch(cleaned, identity_map=identity_map)
+        sessions = pr.traces.sessionize(stitched, gap="5min")
+        out.append(
+            {
+                "summary": log.summary,
+                "removed": log.removed(),
+                "conflicts": conflicts,
+                "stitched": stitched.to_pandas(),
+                "sessions": sessions.to_pandas(),
+                "funnel": pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min"),
+                "strict": pr.traces.funnel(
+                    sessions, steps=["a", "b", "c"], window="10min", order="strict", per_user=True
+                ),
+                "excluded": pr.traces.funnel(
+                    sessions, steps=["a", "b", "c"], window="10min", exclude="x", per_user=True
+                ),
+                "transitions": pr.traces.transitions(sessions),
+                "variants": pr.traces.variants(sessions, top=None),
+                "user_variants": pr.traces.variants(stitched, within="user", top=5),
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("with_map", [False, True])
+def test_kernels_in_pieces_match_sql(pieces, seed, with_map):
+    """Cleaning, stitching (with and without an identity map), sessions, funnels in every
+    order, transitions and variants, each kernel cut into three pieces: the SQL's tables."""
+    idmap = (
+        pd.DataFrame({"device_id": ["d1", "d2", "d2"], "customer_id": ["u001", "X", "Y"]})
+        if with_map
+        else False
+    )
+    fast, sql = _downstream(_shared_devices_log(seed), idmap)
+    assert len(fast["conflicts"]) > 0 and len(fast["transitions"]) > 3
+    for key in fast:
+        pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
+
+
+def test_links_without_identity_map_count_each_devices_customers():
+    """Stitching from the events alone: the conflicts table from a pandas count of the rows."""
+    df = _shared_devices_log(1)
+    eng = engines()[0]
+    cleaned, _ = pr.traces.clean(log_on(df, eng), period=False)
+    _, conflicts = pr.traces.stitch(cleaned, identity_map=False)
+    rows = cleaned.to_pandas().dropna(subset=["device_id", "user_id"])
+    pairs = rows.groupby(["device_id", "user_id"]).size().rename("n_events").reset_index()
+    pairs["n_customers"] = pairs.groupby("device_id")["user_id"].transform("size")
+    expected = pairs[pairs["n_customers"] > 1].reset_index(drop=True)
+    assert len(expected) > 0
+    got = conflicts[["device_id", "user_id", "n_events", "n_customers"]]
+    pd.testing.assert_frame_equal(
+        got.astype({"device_id": object, "user_id": object}),
+        expected.astype({"device_id": object, "user_id": object}),
+        check_dtype=False,
+    )
+    assert set(conflicts["source"]) == {"events"}
+
+
+# -- time order -----------------------------------------------------------------------------------
+def _reference_order(row_id, t):
+    return np.lexsort((row_id, t))
+
+
+@pytest.mark.parametrize(
+    "case", ["sorted", "two runs", "many runs", "ties", "rows out of order", "empty", "one"]
+)
+def test_time_order_is_timestamp_then_row_id(case):
+    rng = np.random.default_rng(3)
+    n = {"empty": 0, "one": 1}.get(case, 5000)
+    t = np.sort(rng.integers(0, 10**6, n))
+    row_id = np.arange(n, dtype=np.int32)
+    if case == "two runs":  # two exports, each in time order
+        t = np.r_[
+            np.sort(rng.integers(0, 10**6, n // 2)), np.sort(rng.integers(0, 10**6, n - n // 2))
+        ]
+    elif case == "many runs":  # more runs than are merged: sorted instead
+        t = rng.integers(0, 10**6, n)
+    elif case == "ties":
+        t = np.r_[np.sort(rng.integers(0, 50, n // 2)), np.sort(rng.integers(0, 50, n - n // 2))]
+    elif case == "rows out of order":
+        row_id = rng.permutation(n).astype(np.int32)
+        t = rng.integers(0, 100, n)
+    got = ca.time_order(row_id, t.astype(np.int64))
+    np.testing.assert_array_equal(got, _reference_order(row_id, t))
+    assert got.dtype == np.int32
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    runs=st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=30), min_size=1, max_size=70)
+)
+def test_hypothesis_runs_merge_like_a_stable_sort(runs):
+    t = np.concatenate([np.sort(np.asarray(r, dtype=np.int64)) for r in runs])
+    row_id = np.arange(len(t), dtype=np.int32)
+    np.testing.assert_array_equal(ca.time_order(row_id, t), np.argsort(t, kind="stable"))
+
+
+# -- pieces -----------------------------------------------------------------------------------------
+@settings(max_examples=80, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 4), min_size=0, max_size=60).map(sorted),
+    parts=st.integers(1, 5),
+)
+def test_cuts_cover_the_rows_without_splitting_a_run(keys, parts):
+    key = np.asarray(keys, dtype=np.int64)
+    ranges = K.cuts(len(key), parts, key)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(key)
+    for (a, b), (c, _) in zip(ranges[:-1], ranges[1:]):
+        assert b == c and a < b
+        assert key[b - 1] != key[b]  # a cut falls between two runs
+
+
+def test_run_all_keeps_the_order_of_the_calls():
+    assert K.run_all(lambda a, b: a * b, [(i, 2) for i in range(9)]) == [2 * i for i in range(9)]
+
+
+# -- hashes ----------------------------------------------------------------------------------------
+def test_lookup_codes_known_hashes_and_counts_the_others():
+    keys = np.array([11, 2**63 + 5, 7], dtype=np.uint64)
+    table = K.hash_table(keys, np.array([0, 1, 2], dtype=np.int32))
+    out = np.full(6, 99, dtype=np.int32)
+    hashes = np.array([7, 0, 2**63 + 5, 12345, 11], dtype=np.uint64)
+    missing = K.lookup_into(hashes, *table, out, 1)
+    assert missing == 1
+    np.testing.assert_array_equal(out, [99, 2, -1, 1, -2, 0])
+
+
+def test_variants_when_two_sequences_share_a_hash(monkeypatch):
+    """A hash collision sends variants to the exact comparison of whole sequences."""
+    df = awkward_log(4, n_users=50)
+    eng = engines()[0]
+    sessions = pr.traces.sessionize(log_on(df, eng), gap="5min")
+    expected = pr.traces.variants(sessions, top=None)
+
+    def collided(codes, start, length, h):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), False
+
+    monkeypatch.setattr(K, "group_sequences", collided)
+    got = pr.traces.variants(sessions, top=None)
+    pd.testing.assert_frame_equal(got, expected)
+    sql = pr.traces.variants(pr.traces.sessionize(log_on(df, engines()[1]), gap="5min"), top=None)
+    pd.testing.assert_frame_equal(got, sql)
+
+
+def test_group_sequences_checks_every_member():
+    codes = np.array([1, 2, 1, 2, 3], dtype=np.int32)
+    start = np.array([0, 2, 4], dtype=np.int64)
+    length = np.array([2, 2, 1], dtype=np.int64)
+    first, count, exact = K.group_sequences(codes, start, length, np.array([5, 5, 9], np.uint64))
+    assert exact and first.tolist() == [0, 2] and count.tolist() == [2, 1]
+    # the same hash for different sequences: not exact
+    _, _, exact = K.group_sequences(codes, start, length, np.array([5, 5, 5], np.uint64))
+    assert not exact
+
+
+# -- duplicates at one instant -------------------------------------------------------------------
+def test_many_rows_at_one_instant():
+    """An actor firing 90 rows at the same microsecond (some identical, some not), and another
+    actor sharing the instant: exact duplicates as the SQL finds them."""
+    n = 90
+    df = pd.DataFrame(
+        {
+            "device_id": pd.Series(["d1"] * n + ["d2"] * 3, dtype="string"),
+            "user_id": pd.Series(
+                [None if i % 4 else f"c{i % 3}" for i in range(n + 3)], dtype="string"
+            ),
+            "timestamp": pd.Series([T0] * (n + 3), dtype="datetime64[us, Europe/Paris]"),
+            "event": pd.Series([f"e{i % 5}" for i in range(n + 3)], dtype="string"),
+            "user_agent": pd.Series(
+                ["Mozilla/5.0", "Mozilla/5.0 (X11)"] * ((n + 4) // 2), dtype="string"
+            )[: n + 3].reset_index(drop=True),
+        }
+    )
+    fast, _ = _same_cleaning(df, period=False, bots_behaviour=False)
+    assert 0 < len(fast.to_pandas()) < len(df)
+
+
+# -- stitching kernel -----------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(-1, 5), st.integers(-1, 5), st.integers(0, 2)),
+        min_size=0,
+        max_size=80,
+    ),
+    login_only=st.booleans(),
+)
+def test_device_links_count_every_pair(rows, login_only):
+    device = np.array([r[0] for r in rows], dtype=np.int32)
+    user = np.array([r[1] for r in rows], dtype=np.int32)
+    ev = np.array([r[2] for r in rows], dtype=np.int16)
+    login = np.array([False, True, False]) if login_only else np.zeros(0, np.bool_)
+    d, u, n = K.device_links(np.arange(len(rows), dtype=np.int32), user, device, ev, login, 6)
+    ref: dict = {}
+    for dv, us, e in rows:
+        if dv >= 0 and us >= 0 and (not login_only or e == 1):
+            ref[(dv, us)] = ref.get((dv, us), 0) + 1
+    assert sorted(zip(d.tolist(), u.tolist(), n.tolist())) == sorted(
+        (a, b, c) for (a, b), c in ref.items()
+    )
