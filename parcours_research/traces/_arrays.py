@@ -1,10 +1,13 @@
-"""The DuckDB fast path: one sort of a few narrow columns, then array code.
+"""The DuckDB fast path of sessions, funnels, transitions and variants: one sort, then loops.
 
-DuckDB sorts each person's events once -- by a 64-bit hash of the person key, then timestamp,
-then ``row_id`` -- and hands the narrow columns over as Arrow arrays. Sessions, funnels,
-transitions and variants are then linear passes over these arrays (NumPy), which is several
-times faster than one SQL window sort per step. The sorted arrays are cached on the log
-(``EventLog._arrays``) so that the analyses of one sessionized log share a single sort.
+A log that cleaning left as integer arrays (``_clean_arrays.Encoded``) is put in (person,
+timestamp, row_id) order by a counting sort of rows already in time order; any other log is
+sorted once by DuckDB -- by a 64-bit hash of the person key, then timestamp, then ``row_id`` --
+and handed over as Arrow arrays. Sessions, funnels (ClickHouse ``windowFunnel`` semantics),
+transitions and variants are then single passes over these arrays, compiled by numba
+(``_kernels``) and cut into one piece of persons per core where that pays. The sorted arrays are
+cached on the log (``EventLog._arrays``) so that the analyses of one sessionized log share one
+sort.
 
 Every function here gives exactly the result of the SQL written for every engine (see
 ``funnel._per_user_sql`` and ``paths``); the tests compare the two on awkward logs.

@@ -1,21 +1,22 @@
-"""The DuckDB fast path of :func:`~.clean.clean` and :func:`~.identity.stitch`: array code.
+"""The DuckDB fast path of :func:`~.clean.clean` and :func:`~.identity.stitch`.
 
-DuckDB reads the narrow columns once, in file order: ``row_id``, the timestamp in microseconds,
-user and device ids as text (Arrow dictionary-encodes them, in threads), and event names and
-user agents as small integer codes when they have few distinct values (DuckDB maps a 64-bit
-hash of each row's value to the position of that value among the distinct ones, checked to be
-collision-free). A log straight from :func:`~.io.read_events` is read from its raw columns: the
-canonical text (trimmed, blank as missing) is computed by the same SQL expression on the
-distinct values only. From then on every row is a handful of integers:
+DuckDB reads the narrow columns once, in file order, in parallel: ``row_id``, the timestamp in
+microseconds, and a 64-bit hash of each row's user id, device id, event name and user agent. The
+distinct values of those columns come once, with their hashes (checked to be collision-free), and
+a hash table turns every row's hashes into integer codes (``_kernels.lookup_into``) -- no text
+crosses over row by row. A log straight from :func:`~.io.read_events` is read from its raw
+columns: the canonical text (trimmed, blank as missing) is computed by the same SQL expression on
+the distinct values only. From then on every row is a handful of integers:
 
 - user and device ids share one dictionary (``ids``), so that ``coalesce(device_id, user_id)``
   (the actor) and ``coalesce(user_id, device_id)`` (the person) are integer choices;
 - robot user agents are found on the distinct user agents (the same regular expression, run by
   DuckDB), never row by row;
-- one time sort (nearly free on logs exported in time order), then a stable counting sort by
-  any integer key gives the rows in (key, timestamp, row_id) order: per actor for cleaning, per
-  person for sessions, funnels and paths; runs of equal keys give duplicates, gaps, rates and
-  near duplicates. No window function, no second time sort.
+- one time order (logs exported in time order, or in a few time-ordered runs, are merged in one
+  pass), then a stable counting sort by an integer key gives the rows in (key, timestamp,
+  row_id) order: per actor for cleaning, per person for sessions, funnels and paths; runs of
+  equal keys give duplicates, gaps, rates and near duplicates. No window function, no second
+  time sort. The loops are compiled by numba (``_kernels``).
 
 The results are exactly those of the SQL written for every engine (``DuckDBEngine(fast=False)``
 and Spark); the tests compare the two row by row. When an exact answer is not guaranteed (a
@@ -65,18 +66,6 @@ class Encoded:
 
 
 # -- primitives ---------------------------------------------------------------------------------
-def group_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Stable order of ``codes`` (non-negative ints below ``n_groups``): a counting sort."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.intp)
-    try:
-        from pandas._libs.algos import groupsort_indexer
-
-        return groupsort_indexer(np.asarray(codes, dtype=np.intp), int(n_groups))[0]
-    except (ImportError, TypeError, ValueError):  # pragma: no cover - a future pandas
-        return np.argsort(codes, kind="stable")
-
-
 def gather(index: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
     """``[a[index] for a in arrays]``, side by side in threads for long arrays (NumPy releases
     the GIL while it gathers)."""
@@ -86,18 +75,6 @@ def gather(index: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
 
     with ThreadPoolExecutor(max_workers=min(len(arrays), 4)) as pool:
         return list(pool.map(lambda a: a[index], arrays))
-
-
-def run_starts(*keys: np.ndarray) -> np.ndarray:
-    """Boolean: the row starts a run of equal ``keys`` (arrays of the same length)."""
-    n = len(keys[0])
-    new = np.ones(n, dtype=bool)
-    if n > 1:
-        same = np.ones(n - 1, dtype=bool)
-        for k in keys:
-            same &= k[1:] == k[:-1]
-        new[1:] = ~same
-    return new
 
 
 def _index_in(values, dictionary) -> np.ndarray:

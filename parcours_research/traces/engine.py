@@ -7,11 +7,11 @@ aggregation), which live in the engine as methods. Tables are named temporary vi
 inside the engine; nothing is pulled into Python memory unless a result is asked for.
 
 On DuckDB, the pipeline also has a fast local path: cleaning reads a few narrow columns once
-(ids and event names dictionary-encoded to integers), and cleaning, stitching, sessions,
-funnels, transitions and variants are then array code over them, with one time sort and
-counting sorts by integer key (see ``_clean_arrays`` and ``_arrays``). Its results are
-identical to the SQL path, which the tests check row by row; ``DuckDBEngine(fast=False)`` turns
-it off.
+(ids, event names and user agents coded to integers from their hashes), and cleaning,
+stitching, sessions, funnels, transitions and variants are then compiled loops (numba) over
+them, with one time order and counting sorts by integer key (see ``_clean_arrays``, ``_arrays``
+and ``_kernels``). Its results are identical to the SQL path, which the tests check row by row;
+``DuckDBEngine(fast=False)`` turns it off.
 """
 
 from __future__ import annotations
