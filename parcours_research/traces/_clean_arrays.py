@@ -34,7 +34,6 @@ import pyarrow.compute as pc
 from .eventlog import EventLog
 
 NONE = np.iinfo(np.int64).min
-_BATCH = 1 << 20
 # reason codes, in clean.REASONS order
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 #: columns the arrays hold; a log with other columns compares them in SQL for exact duplicates

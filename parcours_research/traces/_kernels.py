@@ -30,7 +30,7 @@ _jit = njit(cache=True, nogil=True)
 # -- running on every core ------------------------------------------------------------------------
 _POOL: ThreadPoolExecutor | None = None
 #: below this many rows a kernel runs in one piece
-PARALLEL_MIN = int(os.environ.get("PARCOURS_PARALLEL_MIN", 1 << 20))
+PARALLEL_MIN = 1 << 20
 
 
 def n_parts(n: int) -> int:

@@ -121,15 +121,19 @@ def stitch(events, identity_map=None, login_events=True):
     from . import _clean_arrays as ca
 
     enc = log._arrays if eng.fast and isinstance(log._arrays, ca.Encoded) else None
-    if enc is not None and login_events is not False and login_events is not None:
+    use_events = login_events is not False and login_events is not None
+    # the array path with the events' own pairs as the only links: counted here, no SQL
+    events_only = enc is not None and use_events and not parts
+    if enc is not None and use_events:
         login_codes = None
         if not isinstance(login_events, bool):
             names = {login_events} if isinstance(login_events, str) else set(login_events)
             login_codes = [i for i, e in enumerate(enc.events) if e in names]
         pairs, pair_dev, pair_user = ca.event_links(enc, login_codes)
-        name = eng.register(pairs, "event_links")
-        parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
-    elif login_events is not False and login_events is not None:
+        if not events_only:
+            name = eng.register(pairs, "event_links")
+            parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
+    elif use_events:
         where = "device_id IS NOT NULL AND user_id IS NOT NULL"
         if not isinstance(login_events, bool):
             names = [login_events] if isinstance(login_events, str) else list(login_events)
@@ -138,12 +142,11 @@ def stitch(events, identity_map=None, login_events=True):
             f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
             f"WHERE {where} GROUP BY device_id, user_id"
         )
-    if enc is not None and len(parts) == 1 and login_events not in (False, None):
-        # the events' own pairs only (no identity map): count each device's customers here
+    if events_only:  # each device's customers counted from the pairs
         import numpy as np
         import pyarrow as pa
 
-        per_dev = np.bincount(pair_dev, minlength=1) if len(pair_dev) else np.zeros(0, np.int64)
+        per_dev = np.bincount(pair_dev.astype(np.int64), minlength=1)
         links = eng.register(
             pa.table(
                 {
@@ -186,8 +189,8 @@ def stitch(events, identity_map=None, login_events=True):
         "stitched",
     )
     arrays = None
-    if enc is not None and len(parts) == 1 and login_events not in (False, None):
-        arrays = ca.stitched_from_events(enc, pair_dev, pair_user)  # no identity map
+    if events_only:
+        arrays = ca.stitched_from_events(enc, pair_dev, pair_user)
     elif enc is not None:
         arrays = ca.stitched(enc, eng.arrow(f"SELECT device_id, user_id FROM {unique} AS u"))
     return output(log.derive(view, arrays=arrays), was_frame), conflicts

@@ -223,8 +223,6 @@ def read_events(
     else:
         src = eng.read(paths, fmt)
         log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, timestamp_unit)
-        if log._origin is not None:
-            log._origin["format"] = fmt
     log.meta.update(meta)
     return log
 
