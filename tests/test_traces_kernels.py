@@ -243,3 +243,106 @@ def test_device_links_count_every_pair(rows, login_only):
     assert sorted(zip(d.tolist(), u.tolist(), n.tolist())) == sorted(
         (a, b, c) for (a, b), c in ref.items()
     )
+
+
+# -- streaming a Parquet log ------------------------------------------------------------------------
+def _parquet_parts(tmp_path, seed: int = 11, n_files: int = 3):
+    df = awkward_log(seed, n_users=250)
+    df["device_id"] = [f"d{int(u[1:]) % 150}" for u in df["user_id"]]  # devices in conflict
+    df["user_id"] = df["user_id"].where(np.arange(len(df)) % 3 == 0, None)
+    df = pd.concat([df, df.iloc[:9]], ignore_index=True)  # exact duplicates
+    df["timestamp"] = df["timestamp"].dt.tz_convert("UTC")
+    paths = []
+    bounds = np.linspace(0, len(df), n_files + 1).astype(int)
+    for i in range(n_files):
+        part = df.iloc[bounds[i] : bounds[i + 1]]
+        path = tmp_path / f"part{i}.parquet"
+        part.astype({"user_id": "string", "device_id": "string", "event": "string"}).to_parquet(
+            path, index=False
+        )
+        paths.append(str(path))
+    return df, paths
+
+
+def _outcome(paths, eng):
+    log = pr.traces.read_events(paths, engine=eng)
+    cleaned, clog = pr.traces.clean(log, period=False, bots_behaviour={"max_per_minute": 4})
+    stitched, conflicts = pr.traces.stitch(cleaned, identity_map=False)
+    sessions = pr.traces.sessionize(stitched, gap="5min")
+    return cleaned, {
+        "summary": clog.summary,
+        "removed": clog.removed(),
+        "conflicts": conflicts,
+        "sessions": sessions.to_pandas(),
+        "variants": pr.traces.variants(sessions, top=None),
+    }
+
+
+def test_parquet_log_streamed_in_small_batches_from_several_files(tmp_path, monkeypatch):
+    """A Parquet log is counted from its metadata, then streamed from DuckDB in batches that
+    worker threads decode side by side: in three files and batches of 64 rows, the array path
+    gives exactly the SQL path's outcome."""
+    df, paths = _parquet_parts(tmp_path)
+    assert len(df) > 5 * 64  # several batches per file
+    monkeypatch.setattr(ca, "BATCH_ROWS", 64)
+    seen = []
+    real = pr.traces.DuckDBEngine.arrow_batches
+
+    def counted(self, sql, rows=1 << 17):
+        for b in real(self, sql, rows):
+            seen.append(b.num_rows)
+            yield b
+
+    monkeypatch.setattr(pr.traces.DuckDBEngine, "arrow_batches", counted)
+    (c_fast, fast), (c_sql, sql) = (_outcome(paths, eng) for eng in engines())
+    assert c_fast._arrays is not None and c_sql._arrays is None
+    assert len(seen) > 5 and sum(seen) == len(df)
+    for key in fast:
+        pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
+
+
+def test_parquet_stream_shorter_than_its_count_falls_back_to_sql(tmp_path, monkeypatch):
+    """When the stream does not hold the rows counted (a file replaced while it is read), the
+    arrays are not trusted: cleaning runs the SQL path and its outcome is whole."""
+    df, paths = _parquet_parts(tmp_path, seed=5, n_files=2)
+    monkeypatch.setattr(ca, "BATCH_ROWS", 64)
+    real = pr.traces.DuckDBEngine.arrow_batches
+
+    def short(self, sql, rows=1 << 17):
+        batches = list(real(self, sql, rows))
+        return iter(batches[:-1])
+
+    monkeypatch.setattr(pr.traces.DuckDBEngine, "arrow_batches", short)
+    fast_eng, sql_eng = engines()
+    c_fast, fast = _outcome(paths, fast_eng)
+    assert c_fast._arrays is None  # the fast engine fell back to SQL
+    monkeypatch.undo()
+    _, sql = _outcome(paths, sql_eng)
+    assert int(fast["summary"]["n"].sum()) == len(df)
+    for key in fast:
+        pd.testing.assert_frame_equal(fast[key], sql[key], obj=key)
+
+
+def test_numba_starts_without_importing_scipy_linalg():
+    """Warming numba up skips the scipy.linalg import that numba's BLAS check makes (0.4 s), in
+    a fresh interpreter; numba's own ``np.dot`` still compiles and runs afterwards, and the
+    check is restored."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from parcours_research.traces import _kernels as K\n"
+        "import numba.np.linalg as L\n"
+        "real = L.ensure_blas\n"
+        "K._start()\n"
+        "assert 'scipy.linalg' not in sys.modules, 'scipy.linalg was imported'\n"
+        "assert L.ensure_blas is real\n"
+        "import numpy as np\n"
+        "from numba import njit\n"
+        "f = njit(lambda a, b: np.dot(a, b))\n"
+        "print(f(np.arange(3.0), np.arange(3.0)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "5.0"  # 0*0 + 1*1 + 2*2

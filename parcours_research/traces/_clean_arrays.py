@@ -38,6 +38,8 @@ NONE = np.iinfo(np.int64).min
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 #: columns the arrays hold; a log with other columns compares them in SQL for exact duplicates
 NARROW = {"row_id", "user_id", "device_id", "timestamp", "event", "user_agent"}
+#: rows per batch when a Parquet log is streamed from DuckDB (see ``fetch``)
+BATCH_ROWS = 1 << 17
 
 
 class Fallback(Exception):
@@ -221,10 +223,24 @@ def fetch(log: EventLog, want_ua: bool):
     ua_table = k.hash_table(ua_known, ua_code) if want_ua else None
     ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
     ua_type = np.int16 if ua_values is not None and len(ua_values) < 2**15 - 1 else np.int32
-    tab = eng.arrow(f"SELECT {', '.join(parts)} FROM {src}")
-    n = tab.num_rows
-    lo_hi = pc.min_max(tab.column("row_id")).as_py() if n else {"min": 0, "max": 0}
-    small = lo_hi["min"] >= 0 and lo_hi["max"] < 2**31 - 1
+    sql = f"SELECT {', '.join(parts)} FROM {src}"
+    if origin is not None and origin.get("counted"):
+        # Parquet: the row count comes from the files' metadata and ``row_id`` is the position
+        # (0 .. n-1), so the arrays are allocated first and filled batch by batch while
+        # DuckDB produces them: about 40 bytes a row less at the peak than holding the whole
+        # result, and small batches (128 Ki rows) reuse the same memory rather than touch
+        # fresh pages (measured on 1e7 events: 90,000 page faults and 0.3-0.6 s of system
+        # time fewer than batches of 1 Mi rows)
+        n = int(eng.arrow(f"SELECT count(*) AS n FROM {src}").column(0)[0].as_py())
+        small = n < 2**31 - 1
+        batches = eng.arrow_batches(sql, BATCH_ROWS)
+    else:
+        tab = eng.arrow(sql)
+        n = tab.num_rows
+        lo_hi = pc.min_max(tab.column("row_id")).as_py() if n else {"min": 0, "max": 0}
+        small = lo_hi["min"] >= 0 and lo_hi["max"] < 2**31 - 1
+        batches = iter(tab.to_batches())
+        del tab
     cols = {
         "row_id": np.empty(n, np.int32 if small else np.int64),
         "_t": np.empty(n, np.int64),
@@ -234,12 +250,8 @@ def fetch(log: EventLog, want_ua: bool):
     }
     if want_ua:
         cols["ua"] = np.empty(n, ua_type)
-    batches = tab.to_batches()
-    del tab
-    starts = np.cumsum([0] + [b.num_rows for b in batches])[:-1]
 
-    def copy(i):
-        batch, off = batches[i], int(starts[i])
+    def copy(batch, off):
         m = batch.num_rows
         missing = 0
         cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
@@ -248,10 +260,21 @@ def fetch(log: EventLog, want_ua: bool):
             missing += k.lookup_into(_u64(batch.column(j)), *table, cols[name], off)
         if want_ua:
             missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
-        batches[i] = None  # let the batch go
         return missing
 
-    missing = sum(k.run_all(copy, [(i,) for i in range(len(batches))]))
+    # each batch is decoded in a worker thread while the next one is read
+    pending, off = [], 0
+    for batch in batches:
+        m = batch.num_rows
+        if off + m > n:
+            raise Fallback("the source has more rows than counted")
+        pending.append(k.pool().submit(copy, batch, off))
+        off += m
+        del batch
+    missing = sum(f.result() for f in pending)
+    del pending
+    if off != n:
+        raise Fallback("the source has fewer rows than counted")
     row_id, t, user, dev, ev = (cols[c] for c in ("row_id", "_t", "user", "device", "ev"))
     ua = cols.get("ua")
     if missing:  # pragma: no cover - defensive: every hash comes from the distinct values

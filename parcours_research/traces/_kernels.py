@@ -40,14 +40,20 @@ def n_parts(n: int) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def run_all(fn, calls):
-    """``[fn(*args) for args in calls]``, side by side in threads (the kernels release the GIL)."""
+def pool() -> ThreadPoolExecutor:
+    """The threads that run kernels side by side (created on first use)."""
     global _POOL
-    if len(calls) == 1:
-        return [fn(*calls[0])]
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parcours")
-    return [f.result() for f in [_POOL.submit(fn, *args) for args in calls]]
+    return _POOL
+
+
+def run_all(fn, calls):
+    """``[fn(*args) for args in calls]``, side by side in threads (the kernels release the GIL)."""
+    if len(calls) == 1:
+        return [fn(*calls[0])]
+    ex = pool()
+    return [f.result() for f in [ex.submit(fn, *args) for args in calls]]
 
 
 def cuts(n: int, parts: int, key=None) -> list[tuple[int, int]]:
@@ -167,8 +173,14 @@ def merge_runs(t, runs, out):  # pragma: no cover - compiled
 
 
 # -- cleaning -----------------------------------------------------------------------------------
-@_jit
-def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # pragma: no cover
+def fresh(n: int, dtype) -> np.ndarray:
+    """An uninitialised array for a kernel to fill. Allocated by NumPy, which asks the kernel
+    for huge pages: first touching 100 MB then costs about 15 ms, against about 100 ms for the
+    4 KiB pages of an array allocated inside a compiled function."""
+    return np.empty(n, dtype)
+
+
+def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     """Reasons 1-3 of every row, and the rows that pass them ordered by (actor, t, row_id):
     ``(reason, o, actor, t, ev)``, the last three aligned with ``o`` (contiguous, so that the
     later passes read them in order rather than all over the log).
@@ -178,8 +190,25 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # prag
     period bounds (``NONE`` for an open end). The actor is the device, else the user. A stable
     counting sort by actor (one thread: the scatter is bound by memory, not by the core).
     """
+    n = len(rows)
+    reason = np.zeros(len(t), np.int8)
+    o, a_o, t_o, ev_o = (
+        fresh(n, rows.dtype),
+        fresh(n, np.int32),
+        fresh(n, np.int64),
+        fresh(n, ev.dtype),
+    )
+    m = _first_reasons(
+        rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason, o, a_o, t_o, ev_o
+    )
+    return reason, o[:m], a_o[:m], t_o[:m], ev_o[:m]
+
+
+@_jit
+def _first_reasons(
+    rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason, o, a_o, t_o, ev_o
+):  # pragma: no cover - compiled
     n = len(t)
-    reason = np.zeros(n, np.int8)
     has_ua = len(ua) == n and len(ua_bot) > 0
     count = np.zeros(n_ids + 1, np.int64)
     for i in range(len(rows)):
@@ -196,10 +225,6 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # prag
     for g in range(n_ids):
         count[g + 1] += count[g]
     m = count[n_ids]
-    o = np.empty(m, rows.dtype)
-    a_o = np.empty(m, np.int32)
-    t_o = np.empty(m, np.int64)
-    ev_o = np.empty(m, ev.dtype)
     for i in range(len(rows)):
         r = rows[i]
         if reason[r] == KEPT:
@@ -210,7 +235,7 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):  # prag
             t_o[j] = t[r]
             ev_o[j] = ev[r]
             count[a] = j + 1
-    return reason, o, a_o, t_o, ev_o
+    return m
 
 
 @_jit
@@ -432,20 +457,20 @@ def robots_and_near(o, a_o, t_o, ev_o, dup, reason, *params):
     return tuple(np.concatenate([r[i] for r in res]) for i in range(5))
 
 
-@_jit
-def kept_rows(rows, reason):  # pragma: no cover - compiled
+def kept_rows(rows, reason):
     """The positions of ``rows`` whose reason is ``kept``, in the same order."""
-    n = 0
-    for i in range(len(rows)):
-        if reason[rows[i]] == KEPT:
-            n += 1
-    out = np.empty(n, rows.dtype)
+    out = fresh(len(rows), rows.dtype)
+    return out[: _kept_rows(rows, reason, out)]
+
+
+@_jit
+def _kept_rows(rows, reason, out):  # pragma: no cover - compiled
     j = 0
     for i in range(len(rows)):
         if reason[rows[i]] == KEPT:
             out[j] = rows[i]
             j += 1
-    return out
+    return j
 
 
 # -- stitching ----------------------------------------------------------------------------------
@@ -519,11 +544,16 @@ def device_links(rows, user, device, ev, login, n_ids):  # pragma: no cover - co
     return out_d, out_u, out_n
 
 
-@_jit
-def stitch_users(user, device, dev_map):  # pragma: no cover - compiled
+def stitch_users(user, device, dev_map):
     """coalesce(user, dev_map[device], device) on every row, as int32."""
+    out = fresh(len(user), np.int32)
+    _stitch_users(user, device, dev_map, out)
+    return out
+
+
+@_jit
+def _stitch_users(user, device, dev_map, out):  # pragma: no cover - compiled
     n = len(user)
-    out = np.empty(n, np.int32)
     for r in range(n):
         u = user[r]
         if u < 0:
@@ -533,12 +563,13 @@ def stitch_users(user, device, dev_map):  # pragma: no cover - compiled
                 if u < 0:
                     u = d
         out[r] = u
-    return out
 
 
 # -- sorted by person ---------------------------------------------------------------------------
 @_jit
-def _person_sort(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover - compiled
+def _person_sort(
+    rows, t, user, device, row_id, ev, n_ids, ts, rid, evs, pcode
+):  # pragma: no cover - compiled
     count = np.zeros(n_ids + 1, np.int64)
     for i in range(len(rows)):
         r = rows[i]
@@ -548,10 +579,6 @@ def _person_sort(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover 
     for g in range(n_ids):
         count[g + 1] += count[g]
     m = count[n_ids]
-    ts = np.empty(m, np.int64)
-    rid = np.empty(m, row_id.dtype)
-    evs = np.empty(m, ev.dtype)
-    pcode = np.empty(m, np.int32)  # persons are codes of an int32 dictionary
     for i in range(len(rows)):
         r = rows[i]
         p = user[r] if user[r] >= 0 else device[r]
@@ -562,7 +589,7 @@ def _person_sort(rows, t, user, device, row_id, ev, n_ids):  # pragma: no cover 
             evs[j] = ev[r]
             pcode[j] = p
             count[p] = j + 1
-    return ts, rid, evs, pcode
+    return m
 
 
 @_jit
@@ -589,7 +616,11 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):
     """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
     their times, row ids, event codes, person rank, and the person code of each rank (a stable
     counting sort of ``rows``, which are in time order, by person)."""
-    ts, rid, evs, pcode = _person_sort(rows, t, user, device, row_id, ev, n_ids)
+    n = len(rows)
+    ts, rid, evs = fresh(n, np.int64), fresh(n, row_id.dtype), fresh(n, ev.dtype)
+    pcode = fresh(n, np.int32)  # persons are codes of an int32 dictionary
+    m = _person_sort(rows, t, user, device, row_id, ev, n_ids, ts, rid, evs, pcode)
+    ts, rid, evs, pcode = ts[:m], rid[:m], evs[:m], pcode[:m]
     codes = _ranks(pcode)
     return ts, rid, evs, pcode, codes
 
@@ -624,12 +655,41 @@ def _ready(x):  # pragma: no cover - compiled
     return x
 
 
+def _start() -> None:
+    """Load numba's compiler (its first use: LLVM and its registries of NumPy functions).
+
+    Those registries ask whether BLAS is there by importing ``scipy.linalg`` (0.4 s), which no
+    kernel here needs: while they load, the check only looks for scipy; numba's own linear
+    algebra still imports it when it compiles ``np.dot`` and friends."""
+    import importlib.util
+
+    try:
+        import numba.np.linalg as linalg
+    except ImportError:  # pragma: no cover - another numba layout: load as it comes
+        _ready(0)
+        return
+    real = getattr(linalg, "ensure_blas", None)
+    if real is None or "numba.np.arraymath" in __import__("sys").modules:
+        _ready(0)
+        return
+
+    def scipy_there():
+        if importlib.util.find_spec("scipy") is None:
+            raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    linalg.ensure_blas = scipy_there
+    try:
+        _ready(0)
+    finally:
+        linalg.ensure_blas = real
+
+
 def warm_up() -> None:
     """Start numba (a few tenths of a second: loading LLVM and the cached kernels) in a
     background thread, beside the first DuckDB queries."""
     import threading
 
-    threading.Thread(target=_ready, args=(0,), daemon=True).start()
+    threading.Thread(target=_start, daemon=True).start()
 
 
 # -- paths --------------------------------------------------------------------------------------
@@ -686,25 +746,23 @@ def transition_pairs(x, c, t, k):
     return u, total[u], med
 
 
-@_jit
-def case_runs(x, c):  # pragma: no cover - compiled
+def case_runs(x, c):
     """Cases as runs of the rows with a code and a case: start (into the compacted codes),
     length and a 64-bit hash of the sequence of codes; and the compacted codes."""
     n = len(x)
-    m = 0
-    n_cases = 0
-    prev_c = -1
-    for i in range(n):
-        if x[i] < 0 or c[i] < 0:
-            continue
-        if m == 0 or c[i] != prev_c:
-            n_cases += 1
-        prev_c = c[i]
-        m += 1
-    codes = np.empty(m, np.int32)
-    start = np.empty(n_cases, np.int64)
-    length = np.zeros(n_cases, np.int64)
-    h = np.empty(n_cases, np.uint64)
+    codes, start, length, h = (
+        fresh(n, np.int32),
+        fresh(n, np.int64),
+        fresh(n, np.int64),
+        fresh(n, np.uint64),
+    )
+    m, n_cases = _case_runs(x, c, codes, start, length, h)
+    return codes[:m], start[:n_cases], length[:n_cases], h[:n_cases]
+
+
+@_jit
+def _case_runs(x, c, codes, start, length, h):  # pragma: no cover - compiled
+    n = len(x)
     j = -1
     m = 0
     prev_c = -1
@@ -716,19 +774,20 @@ def case_runs(x, c):  # pragma: no cover - compiled
         if m == 0 or c[i] != prev_c:
             j += 1
             start[j] = m
+            length[j] = 0
             h[j] = x0
         prev_c = c[i]
         codes[m] = x[i]
         h[j] = (h[j] ^ np.uint64(x[i] + 1)) * prime
         length[j] += 1
         m += 1
+    n_cases = j + 1
     for j in range(n_cases):
         h[j] = (h[j] ^ np.uint64(length[j])) * prime
-    return codes, start, length, h
+    return m, n_cases
 
 
-@_jit
-def group_sequences(codes, start, length, h):  # pragma: no cover - compiled
+def group_sequences(codes, start, length, h):
     """Cases grouped by sequence: ``(first case of each group, count, exact)``, groups in order
     of first appearance. Cases are grouped by their hash and each is checked to have exactly
     its group's sequence; ``exact`` is False when two different sequences share a hash (the
@@ -737,11 +796,21 @@ def group_sequences(codes, start, length, h):  # pragma: no cover - compiled
     cap = 16
     while cap < 2 * n:
         cap *= 2
-    mask = np.uint64(cap - 1)
     slot_h = np.zeros(cap, np.uint64)
     slot_g = np.full(cap, -1, np.int64)
-    first = np.empty(n, np.int64)
-    count = np.zeros(n, np.int64)
+    first, count = fresh(n, np.int64), np.zeros(n, np.int64)
+    n_g, exact = _group_sequences(codes, start, length, h, slot_h, slot_g, first, count)
+    if not exact:
+        return first[:0], count[:0], False
+    return first[:n_g], count[:n_g], True
+
+
+@_jit
+def _group_sequences(
+    codes, start, length, h, slot_h, slot_g, first, count
+):  # pragma: no cover - compiled
+    n = len(h)
+    mask = np.uint64(len(slot_h) - 1)
     n_g = 0
     for i in range(n):
         x = h[i]
@@ -758,13 +827,13 @@ def group_sequences(codes, start, length, h):  # pragma: no cover - compiled
         else:
             f = first[g]
             if length[f] != length[i]:
-                return first[:0], count[:0], False
+                return 0, False
             s0, s1 = start[f], start[i]
             for q in range(length[i]):
                 if codes[s0 + q] != codes[s1 + q]:
-                    return first[:0], count[:0], False
+                    return 0, False
         count[g] += 1
-    return first[:n_g], count[:n_g], True
+    return n_g, True
 
 
 # -- funnels ------------------------------------------------------------------------------------

@@ -315,7 +315,7 @@ def clean(
 
         try:
             found = _clean_fast(log, pattern, rules, bool(duplicates), tol, bounds)
-        except _clean_arrays.Fallback:  # pragma: no cover - a 64-bit hash collision
+        except _clean_arrays.Fallback:  # a 64-bit hash collision, a source that changed
             found = None
     if found is None:
         found = _clean_sql(log, pattern, rules, bool(duplicates), tol, bounds) + (None,)

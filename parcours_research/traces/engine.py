@@ -223,6 +223,13 @@ class DuckDBEngine(Engine):
             out = out.read_all()
         return out
 
+    def arrow_batches(self, sql: str, rows: int = 1 << 17):
+        """Run ``sql`` and iterate over its result as pyarrow RecordBatches of about ``rows``
+        rows, produced while they are read (the whole result is never held at once)."""
+        res = self.con.sql(sql)
+        reader = getattr(res, "to_arrow_reader", None) or res.fetch_record_batch
+        return iter(reader(rows))
+
     def register(self, frame, prefix: str = "df") -> str:
         name = self.new_name(prefix)
         self._keep[name] = frame

@@ -223,6 +223,9 @@ def read_events(
     else:
         src = eng.read(paths, fmt)
         log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, timestamp_unit)
+        if getattr(log, "_origin", None):
+            # Parquet files know their row count: the array path then streams the rows
+            log._origin["counted"] = fmt == "parquet"
     log.meta.update(meta)
     return log
 
