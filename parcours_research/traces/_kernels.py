@@ -180,6 +180,17 @@ def fresh(n: int, dtype) -> np.ndarray:
     return np.empty(n, dtype)
 
 
+def positions(counts: list[np.ndarray]) -> list[np.ndarray]:
+    """Where each piece's rows of each key start in a stable counting sort cut into pieces
+    (``counts[p][key]``: the rows of piece ``p`` with that key): a key's rows from piece 0
+    come first, then piece 1's, and so on."""
+    total = np.sum(counts, axis=0) if len(counts) > 1 else counts[0]
+    pos = [starts(total)]
+    for c in counts[:-1]:
+        pos.append(pos[-1] + c)
+    return pos
+
+
 def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     """Reasons 1-3 of every row, and the rows that pass them ordered by (actor, t, row_id):
     ``(reason, o, actor, t, ev)``, the last three aligned with ``o`` (contiguous, so that the
@@ -188,29 +199,41 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     ``rows`` lists positions in (timestamp, row_id) order; ``ua`` may be empty (no user agent),
     ``ua_bot`` flags the robot user agents (empty: the filter is off); ``lo``/``hi`` are the
     period bounds (``NONE`` for an open end). The actor is the device, else the user. A stable
-    counting sort by actor (one thread: the scatter is bound by memory, not by the core).
+    counting sort by actor, in pieces of ``rows`` side by side (see :func:`positions`).
     """
     n = len(rows)
     reason = np.zeros(len(t), np.int8)
+    parts = cuts(n, n_parts(n))
+    counts = run_all(
+        _reasons_count,
+        [(rows[a:b], t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason) for a, b in parts],
+    )
+    pos = positions(counts)
+    m = int(sum(int(c.sum()) for c in counts))
     o, a_o, t_o, ev_o = (
-        fresh(n, rows.dtype),
-        fresh(n, np.int32),
-        fresh(n, np.int64),
-        fresh(n, ev.dtype),
+        fresh(m, rows.dtype),
+        fresh(m, np.int32),
+        fresh(m, np.int64),
+        fresh(m, ev.dtype),
     )
-    m = _first_reasons(
-        rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason, o, a_o, t_o, ev_o
+    run_all(
+        _reasons_scatter,
+        [
+            (rows[a:b], t, ev, user, device, reason, p, o, a_o, t_o, ev_o)
+            for (a, b), p in zip(parts, pos)
+        ],
     )
-    return reason, o[:m], a_o[:m], t_o[:m], ev_o[:m]
+    return reason, o, a_o, t_o, ev_o
 
 
 @_jit
-def _first_reasons(
-    rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason, o, a_o, t_o, ev_o
+def _reasons_count(
+    rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason
 ):  # pragma: no cover - compiled
+    """Reasons 1-3 of ``rows`` into ``reason``; the rows passing them counted by actor."""
     n = len(t)
     has_ua = len(ua) == n and len(ua_bot) > 0
-    count = np.zeros(n_ids + 1, np.int64)
+    count = np.zeros(n_ids, np.int64)
     for i in range(len(rows)):
         r = rows[i]
         tr = t[r]
@@ -221,21 +244,25 @@ def _first_reasons(
         elif has_ua and ua[r] >= 0 and ua_bot[ua[r]]:
             reason[r] = BOT_UA
         else:
-            count[(device[r] if device[r] >= 0 else user[r]) + 1] += 1
-    for g in range(n_ids):
-        count[g + 1] += count[g]
-    m = count[n_ids]
+            count[device[r] if device[r] >= 0 else user[r]] += 1
+    return count
+
+
+@_jit
+def _reasons_scatter(
+    rows, t, ev, user, device, reason, pos, o, a_o, t_o, ev_o
+):  # pragma: no cover - compiled
+    """The rows of ``rows`` still kept, written at ``pos[actor]`` (advanced as it goes)."""
     for i in range(len(rows)):
         r = rows[i]
         if reason[r] == KEPT:
             a = device[r] if device[r] >= 0 else user[r]
-            j = count[a]
+            j = pos[a]
             o[j] = r
             a_o[j] = a
             t_o[j] = t[r]
             ev_o[j] = ev[r]
-            count[a] = j + 1
-    return m
+            pos[a] = j + 1
 
 
 @_jit
@@ -567,29 +594,30 @@ def _stitch_users(user, device, dev_map, out):  # pragma: no cover - compiled
 
 # -- sorted by person ---------------------------------------------------------------------------
 @_jit
-def _person_sort(
-    rows, t, user, device, row_id, ev, n_ids, ts, rid, evs, pcode
+def _person_count(rows, t, user, device, n_ids):  # pragma: no cover - compiled
+    count = np.zeros(n_ids, np.int64)
+    for i in range(len(rows)):
+        r = rows[i]
+        p = user[r] if user[r] >= 0 else device[r]
+        if p >= 0 and t[r] != NONE:
+            count[p] += 1
+    return count
+
+
+@_jit
+def _person_scatter(
+    rows, t, user, device, row_id, ev, pos, ts, rid, evs, pcode
 ):  # pragma: no cover - compiled
-    count = np.zeros(n_ids + 1, np.int64)
     for i in range(len(rows)):
         r = rows[i]
         p = user[r] if user[r] >= 0 else device[r]
         if p >= 0 and t[r] != NONE:
-            count[p + 1] += 1
-    for g in range(n_ids):
-        count[g + 1] += count[g]
-    m = count[n_ids]
-    for i in range(len(rows)):
-        r = rows[i]
-        p = user[r] if user[r] >= 0 else device[r]
-        if p >= 0 and t[r] != NONE:
-            j = count[p]
+            j = pos[p]
             ts[j] = t[r]
             rid[j] = row_id[r]
             evs[j] = ev[r]
             pcode[j] = p
-            count[p] = j + 1
-    return m
+            pos[p] = j + 1
 
 
 @_jit
@@ -615,12 +643,20 @@ def _ranks(pcode):  # pragma: no cover - compiled
 def person_order(rows, t, user, device, row_id, ev, n_ids):
     """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
     their times, row ids, event codes, person rank, and the person code of each rank (a stable
-    counting sort of ``rows``, which are in time order, by person)."""
-    n = len(rows)
-    ts, rid, evs = fresh(n, np.int64), fresh(n, row_id.dtype), fresh(n, ev.dtype)
-    pcode = fresh(n, np.int32)  # persons are codes of an int32 dictionary
-    m = _person_sort(rows, t, user, device, row_id, ev, n_ids, ts, rid, evs, pcode)
-    ts, rid, evs, pcode = ts[:m], rid[:m], evs[:m], pcode[:m]
+    counting sort of ``rows``, which are in time order, by person, in pieces side by side)."""
+    parts = cuts(len(rows), n_parts(len(rows)))
+    counts = run_all(_person_count, [(rows[a:b], t, user, device, n_ids) for a, b in parts])
+    pos = positions(counts)
+    m = int(sum(int(c.sum()) for c in counts))
+    ts, rid, evs = fresh(m, np.int64), fresh(m, row_id.dtype), fresh(m, ev.dtype)
+    pcode = fresh(m, np.int32)  # persons are codes of an int32 dictionary
+    run_all(
+        _person_scatter,
+        [
+            (rows[a:b], t, user, device, row_id, ev, p, ts, rid, evs, pcode)
+            for (a, b), p in zip(parts, pos)
+        ],
+    )
     codes = _ranks(pcode)
     return ts, rid, evs, pcode, codes
 
