@@ -136,8 +136,9 @@ def _chunk(n: int, seed: int, dev_offset: int):
     )
 
 
-def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
-    """Write about ``n`` raw events to ``path`` (Parquet), chunk by chunk."""
+def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000, quiet: bool = False) -> int:
+    """Write about ``n`` raw events to ``path`` (Parquet), chunk by chunk (progress on stderr
+    unless ``quiet``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -167,7 +168,8 @@ def generate(path: Path, n: int, seed: int = 0, chunk: int = 5_000_000) -> int:
             writer = pq.ParquetWriter(path, table.schema)
         writer.write_table(table, row_group_size=1_000_000)
         total += table.num_rows
-        print(f"  generated {total:,} rows", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"  generated {total:,} rows", file=sys.stderr, flush=True)
     writer.close()
     return total
 
@@ -310,14 +312,12 @@ def prepare_pm4py(path: str) -> str:
 
 def run_pm4py(path: str) -> dict:
     """pm4py's discover_dfg and get_variants on the cleaned sessions (case = session)."""
-    import contextlib
-    import io
     import warnings
 
     import pandas as pd
 
-    with contextlib.redirect_stdout(io.StringIO()):  # its licence banner
-        import pm4py
+    sys._pm4py_welcome_shown = True  # no licence banner on stderr at import
+    import pm4py
 
     df = pd.read_parquet(path)  # the prepared sessions (see prepare_pm4py)
     df = df.rename(
@@ -446,7 +446,7 @@ def main() -> None:
         # prepared beforehand)
         small = folder / "events_warm.parquet"
         if not small.exists():
-            generate(small, 20_000)
+            generate(small, 20_000, quiet=True)
         print("  loading the compiled kernels once (not timed) ...", file=sys.stderr, flush=True)
         subprocess.run([sys.executable, __file__, "--child", "warm", str(small), ""], check=True)
     for size in [int(float(s)) for s in args.sizes.split(",")]:
