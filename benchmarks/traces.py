@@ -256,7 +256,9 @@ def run_pandas(path: str) -> dict:
     f["f1"] = f["ts"].where(f["step"].eq(1))
     w = pd.Timedelta("7D")
     for k in range(2, len(FUNNEL) + 1):
-        m = f.groupby("user_id", observed=True)[f"f{k - 1}"].transform(lambda s: s.ffill().shift())
+        # the latest chain start reaching step k-1 on an earlier row of the same user
+        ff = f.groupby("user_id", observed=True)[f"f{k - 1}"].ffill()
+        m = ff.groupby(f["user_id"], observed=True).shift()
         f[f"f{k}"] = m.where(f["step"].eq(k) & (f["ts"] <= m + w))
     reached = (
         f.groupby("user_id", observed=True)[[f"f{k}" for k in range(1, 6)]].max().notna().sum()
@@ -268,8 +270,10 @@ def run_pandas(path: str) -> dict:
     tr = tr.groupby(["source", "target"], observed=True)["dt"].agg(["size", "median"])
     codes = ev["event_name"].cat.codes.to_numpy()
     variants = ev.assign(code=codes).groupby("session")["code"].agg(tuple).value_counts()
-    names = ev["event_name"].cat.categories
-    top = [(" > ".join(names[c] for c in v), int(n)) for v, n in variants.items()]
+    names = ev["event_name"].cat.categories.tolist()
+    # top 10 by count, ties by name: only the variants as frequent as the 10th need a name
+    cut = variants.iloc[min(9, len(variants) - 1)] if len(variants) else 0
+    top = [(" > ".join(names[c] for c in v), int(n)) for v, n in variants[variants >= cut].items()]
     top.sort(key=lambda x: (-x[1], x[0]))
     return {
         "kept": int(len(ev)),

@@ -245,6 +245,53 @@ def test_device_links_count_every_pair(rows, login_only):
     )
 
 
+# -- counting sorts in pieces --------------------------------------------------------------------
+_sort_rows = st.lists(
+    st.tuples(st.integers(-1, 6), st.integers(-1, 6), st.integers(0, 5), st.integers(-1, 3)),
+    min_size=0,
+    max_size=120,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=_sort_rows, parts=st.integers(1, 4))
+def test_hypothesis_counting_sorts_in_pieces_are_stable_sorts(monkeypatch, rows, parts):
+    """The sorts by actor (cleaning) and by person (sessions) cut into pieces side by side give
+    NumPy's stable sort of the rows in time order: by key, then by time, then by file position.
+    Rows with no actor or person, no time or a missing event are left out as the kernels say."""
+    monkeypatch.setattr(K, "n_parts", lambda n: min(parts, max(n, 1)))
+    n = len(rows)
+    device = np.array([r[0] for r in rows], dtype=np.int32)
+    user = np.array([r[1] for r in rows], dtype=np.int32)
+    t = np.array([r[2] if r[2] < 5 else K.NONE for r in rows], dtype=np.int64)  # 5: no time
+    ev = np.array([r[3] for r in rows], dtype=np.int16)
+    row_id = np.arange(n, dtype=np.int32)[::-1].copy()  # file positions, not the array order
+    rows_t = np.lexsort((row_id, t)).astype(np.int32)  # (t, row_id) order
+    none = np.zeros(0, np.int32)
+    reason, o, a_o, t_o, ev_o = K.first_reasons(
+        rows_t, t, ev, user, device, none, np.zeros(0, np.bool_), K.NONE, K.NONE, 7
+    )
+    actor = np.where(device >= 0, device, user)
+    bad = (t == K.NONE) | (ev < 0) | (actor < 0)
+    assert (reason[bad] == K.UNPARSEABLE).all() and (reason[~bad] == K.KEPT).all()
+    good = rows_t[~bad[rows_t]]
+    expect = good[np.argsort(actor[good], kind="stable")]
+    assert o.tolist() == expect.tolist()
+    assert a_o.tolist() == actor[expect].tolist() and t_o.tolist() == t[expect].tolist()
+    assert ev_o.tolist() == ev[expect].tolist()
+
+    ts, rid, evs, rank, codes = K.person_order(rows_t, t, user, device, row_id, ev, 7)
+    person = np.where(user >= 0, user, device)
+    keep = rows_t[(person[rows_t] >= 0) & (t[rows_t] != K.NONE)]
+    expect = keep[np.argsort(person[keep], kind="stable")]
+    assert rid.tolist() == row_id[expect].tolist() and ts.tolist() == t[expect].tolist()
+    assert evs.tolist() == ev[expect].tolist()
+    assert codes[rank].tolist() == person[expect].tolist()
+    assert rank.tolist() == sorted(rank.tolist())  # ranks 0, 1, ... in person order
+
+
 # -- streaming a Parquet log ------------------------------------------------------------------------
 def _parquet_parts(tmp_path, seed: int = 11, n_files: int = 3):
     df = awkward_log(seed, n_users=250)

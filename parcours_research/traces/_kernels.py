@@ -713,11 +713,15 @@ def _start() -> None:
         if importlib.util.find_spec("scipy") is None:
             raise ImportError("scipy 0.16+ is required for linear algebra")
 
-    linalg.ensure_blas = scipy_there
-    try:
-        _ready(0)
-    finally:
-        linalg.ensure_blas = real
+    from numba.core.compiler_lock import global_compiler_lock
+
+    # numba's compiler lock (re-entrant) keeps any other compilation out of this window
+    with global_compiler_lock:
+        linalg.ensure_blas = scipy_there
+        try:
+            _ready(0)
+        finally:
+            linalg.ensure_blas = real
 
 
 def warm_up() -> None:
