@@ -15,6 +15,7 @@ row by row (``DuckDBEngine(fast=False)`` runs that SQL).
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -174,9 +175,9 @@ def merge_runs(t, runs, out):  # pragma: no cover - compiled
 
 # -- cleaning -----------------------------------------------------------------------------------
 def fresh(n: int, dtype) -> np.ndarray:
-    """An uninitialised array for a kernel to fill. Allocated by NumPy, which asks the kernel
-    for huge pages: first touching 100 MB then costs about 15 ms, against about 100 ms for the
-    4 KiB pages of an array allocated inside a compiled function."""
+    """An uninitialised array for a kernel to fill. Allocated by NumPy, which asks the operating
+    system for huge pages: first touching 100 MB then costs about 15 ms, against about 100 ms for
+    the 4 KiB pages of an array allocated inside a compiled function."""
     return np.empty(n, dtype)
 
 
@@ -184,11 +185,25 @@ def positions(counts: list[np.ndarray]) -> list[np.ndarray]:
     """Where each piece's rows of each key start in a stable counting sort cut into pieces
     (``counts[p][key]``: the rows of piece ``p`` with that key): a key's rows from piece 0
     come first, then piece 1's, and so on."""
-    total = np.sum(counts, axis=0) if len(counts) > 1 else counts[0]
-    pos = [starts(total)]
+    pos = [starts(np.sum(counts, axis=0))]
     for c in counts[:-1]:
         pos.append(pos[-1] + c)
     return pos
+
+
+def counting_sort(rows, count, count_args, scatter, scatter_args, dtypes):
+    """A stable counting sort of ``rows`` in pieces side by side.
+
+    ``count(rows_piece, *count_args)`` returns the piece's rows per key; ``scatter(rows_piece,
+    *scatter_args, pos, *outs)`` writes each row it keeps at ``pos[key]`` (advancing it) into
+    the output arrays, one per ``dtypes``, which are returned."""
+    parts = cuts(len(rows), n_parts(len(rows)))
+    counts = run_all(count, [(rows[a:b], *count_args) for a, b in parts])
+    pos = positions(counts)
+    m = int(sum(int(c.sum()) for c in counts))
+    outs = [fresh(m, d) for d in dtypes]
+    run_all(scatter, [(rows[a:b], *scatter_args, p, *outs) for (a, b), p in zip(parts, pos)])
+    return outs
 
 
 def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
@@ -201,27 +216,14 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     period bounds (``NONE`` for an open end). The actor is the device, else the user. A stable
     counting sort by actor, in pieces of ``rows`` side by side (see :func:`positions`).
     """
-    n = len(rows)
     reason = np.zeros(len(t), np.int8)
-    parts = cuts(n, n_parts(n))
-    counts = run_all(
+    o, a_o, t_o, ev_o = counting_sort(
+        rows,
         _reasons_count,
-        [(rows[a:b], t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason) for a, b in parts],
-    )
-    pos = positions(counts)
-    m = int(sum(int(c.sum()) for c in counts))
-    o, a_o, t_o, ev_o = (
-        fresh(m, rows.dtype),
-        fresh(m, np.int32),
-        fresh(m, np.int64),
-        fresh(m, ev.dtype),
-    )
-    run_all(
+        (t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason),
         _reasons_scatter,
-        [
-            (rows[a:b], t, ev, user, device, reason, p, o, a_o, t_o, ev_o)
-            for (a, b), p in zip(parts, pos)
-        ],
+        (t, ev, user, device, reason),
+        (rows.dtype, np.int32, np.int64, ev.dtype),
     )
     return reason, o, a_o, t_o, ev_o
 
@@ -644,18 +646,13 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):
     """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
     their times, row ids, event codes, person rank, and the person code of each rank (a stable
     counting sort of ``rows``, which are in time order, by person, in pieces side by side)."""
-    parts = cuts(len(rows), n_parts(len(rows)))
-    counts = run_all(_person_count, [(rows[a:b], t, user, device, n_ids) for a, b in parts])
-    pos = positions(counts)
-    m = int(sum(int(c.sum()) for c in counts))
-    ts, rid, evs = fresh(m, np.int64), fresh(m, row_id.dtype), fresh(m, ev.dtype)
-    pcode = fresh(m, np.int32)  # persons are codes of an int32 dictionary
-    run_all(
+    ts, rid, evs, pcode = counting_sort(
+        rows,
+        _person_count,
+        (t, user, device, n_ids),
         _person_scatter,
-        [
-            (rows[a:b], t, user, device, row_id, ev, p, ts, rid, evs, pcode)
-            for (a, b), p in zip(parts, pos)
-        ],
+        (t, user, device, row_id, ev),
+        (np.int64, row_id.dtype, ev.dtype, np.int32),  # persons: codes of an int32 dictionary
     )
     codes = _ranks(pcode)
     return ts, rid, evs, pcode, codes
@@ -705,7 +702,7 @@ def _start() -> None:
         _ready(0)
         return
     real = getattr(linalg, "ensure_blas", None)
-    if real is None or "numba.np.arraymath" in __import__("sys").modules:
+    if real is None or "numba.np.arraymath" in sys.modules:
         _ready(0)
         return
 

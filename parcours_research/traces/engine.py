@@ -246,7 +246,6 @@ class DuckDBEngine(Engine):
             if len(paths) == 1:
                 sql = f"SELECT * EXCLUDE (file_row_number, filename), file_row_number AS row_id FROM {src}"
             else:  # positions continue from one file to the next, in the order given
-                order = " ".join(f"WHEN {literal(p)} THEN {i}" for i, p in enumerate(paths))
                 counts = self.fetch(f"SELECT filename, count(*) AS n FROM {src} GROUP BY filename")
                 n_by = dict(zip(counts["filename"], counts["n"]))
                 offs, acc = {}, 0
@@ -254,7 +253,6 @@ class DuckDBEngine(Engine):
                     offs[p] = acc
                     acc += int(n_by.get(p, 0))
                 off = " ".join(f"WHEN {literal(p)} THEN {o}" for p, o in offs.items())
-                del order
                 sql = (
                     f"SELECT * EXCLUDE (file_row_number, filename), "
                     f"file_row_number + CASE filename {off} END AS row_id FROM {src}"
