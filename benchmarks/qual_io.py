@@ -88,7 +88,7 @@ def main(n: int = 20_000) -> None:
             ex.assign(excerpt_id=ex["excerpt_id"].str[:-1]).drop_duplicates(
                 ["excerpt_id", "coder"]
             ),
-            level="interval",
+            scale_level="interval",
         ),
         n,
     )

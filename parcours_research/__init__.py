@@ -14,13 +14,16 @@ import importlib
 
 from .errors import ParcoursWarning, Problem, StudyError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
-    "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy", "ratings",
+    "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy", "ratings", "evidence",
 }
-_LAZY_ATTRS = {"load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample"}
+_LAZY_ATTRS = {
+    "load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample",
+    "prepare": "evidence",
+}
 
 __all__ = ["ParcoursWarning", "Problem", "StudyError", "__version__", *sorted(_LAZY_ATTRS), *sorted(_SUBMODULES)]
 

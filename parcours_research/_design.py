@@ -46,14 +46,17 @@ def as_list(value: str | Sequence[str] | None) -> list[str]:
 def check_frame(data, where: str, cls: type = AnalysisError) -> pd.DataFrame:
     """Raise unless ``data`` is a pandas DataFrame; return a shallow copy without ``attrs``."""
     if not isinstance(data, pd.DataFrame):
+        from ._inputs import is_study
+
+        fix = (
+            "pass one of the study's tables: pr.prepare(study).ratings (long ratings with "
+            "weights) or study.responses"
+            if is_study(data)
+            else "pass a pandas DataFrame (pd.read_csv(...), study.responses)"
+        )
         raise cls(
             f"{where}: data must be a pandas DataFrame, got {type(data).__name__}.",
-            [
-                Problem(
-                    "not a DataFrame",
-                    fix="pass a pandas DataFrame (pd.read_csv(...), study.responses)",
-                )
-            ],
+            [Problem("not a DataFrame", fix=fix)],
         )
     # a shallow copy without ``attrs``: metadata holding arrays breaks pandas' concat/merge
     data = data.copy(deep=False)

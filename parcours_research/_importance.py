@@ -18,6 +18,7 @@ from __future__ import annotations
 from math import comb, factorial
 
 import numpy as np
+from numba import njit
 
 __all__ = [
     "weighted_corr",
@@ -115,28 +116,74 @@ def subset_r2(corr: np.ndarray) -> np.ndarray:
     keeps ``M_S = L_S^-1 R[S, :]`` (``L_S`` the Cholesky factor of ``R[S, S]``), so that adding
     driver j costs one row, ``m = (R[j, :] - l' M_S) / sqrt(1 - l'l)`` with ``l = M_S[:, j]``,
     and ``R²(S + j) = R²(S) + m[y]^2``: O(k q) per subset instead of a k x k solve. A driver
-    collinear with S (``1 - l'l`` ~ 0) adds nothing.
+    collinear with S (``1 - l'l`` ~ 0) adds nothing. The walk is a compiled loop (numba), one
+    replicate after another, the replicates shared between two threads.
     """
-    corr = np.asarray(corr, dtype=float)
+    corr = np.ascontiguousarray(corr, dtype=float)
     b, q, _ = corr.shape
-    p = q - 1
-    out = np.zeros((b, 1 << p))
-    stack = [(0, np.zeros((b, 0, q)), np.zeros(b), -1)]
-    while stack:
-        mask, m_s, r2, last = stack.pop()
-        for j in range(last + 1, p):
-            v = j + 1
-            lvec = m_s[:, :, v]
-            d2 = 1.0 - np.einsum("bk,bk->b", lvec, lvec)
-            row = corr[:, v, :] - np.einsum("bk,bkq->bq", lvec, m_s)
-            ok = d2 > 1e-12
-            row = np.where(ok[:, None], row / np.sqrt(np.where(ok, d2, 1.0))[:, None], 0.0)
-            r2_child = r2 + row[:, 0] ** 2
-            child = mask | (1 << j)
-            out[:, child] = r2_child
-            if j < p - 1:
-                stack.append((child, np.concatenate([m_s, row[:, None, :]], axis=1), r2_child, j))
+    out = np.zeros((b, 1 << (q - 1)))
+    if b == 0 or q < 2:
+        return out
+    halves = [(0, b)] if b < 8 else [(0, b // 2), (b // 2, b)]
+    if len(halves) == 1:
+        _subset_r2_kernel(corr, out, 0, b)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            for f in [ex.submit(_subset_r2_kernel, corr, out, lo, hi) for lo, hi in halves]:
+                f.result()
     return out
+
+
+@njit(cache=True, nogil=True)
+def _subset_r2_kernel(corr, out, lo, hi):  # pragma: no cover - compiled
+    q = corr.shape[1]
+    p = q - 1
+    m = np.zeros((p + 1, q))  # rows of M_S along the current chain of the walk
+    r2s = np.zeros(p + 1)
+    masks = np.zeros(p + 1, dtype=np.int64)
+    nxt = np.zeros(p + 1, dtype=np.int64)
+    for b in range(lo, hi):
+        r = corr[b]
+        depth = 0
+        nxt[0] = 0
+        while True:
+            if nxt[depth] >= p:
+                if depth == 0:
+                    break
+                depth -= 1
+                continue
+            j = nxt[depth]
+            nxt[depth] += 1
+            v = j + 1
+            # only the outcome (column 0) and the later drivers (columns > v) are read below
+            d2 = 1.0
+            m[depth, 0] = r[v, 0]
+            for c in range(v + 1, q):
+                m[depth, c] = r[v, c]
+            for k in range(depth):
+                coef = m[k, v]
+                d2 -= coef * coef
+                m[depth, 0] -= coef * m[k, 0]
+                for c in range(v + 1, q):
+                    m[depth, c] -= coef * m[k, c]
+            if d2 > 1e-12:
+                inv = 1.0 / np.sqrt(d2)
+                m[depth, 0] *= inv
+                for c in range(v + 1, q):
+                    m[depth, c] *= inv
+            else:
+                m[depth, 0] = 0.0
+                for c in range(v + 1, q):
+                    m[depth, c] = 0.0
+            mask = masks[depth] | (np.int64(1) << j)
+            r2 = r2s[depth] + m[depth, 0] * m[depth, 0]
+            out[b, mask] = r2
+            depth += 1
+            r2s[depth] = r2
+            masks[depth] = mask
+            nxt[depth] = j + 1
 
 
 def _weights_by_size(p: int) -> np.ndarray:

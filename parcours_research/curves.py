@@ -9,11 +9,11 @@ A journey curve is one design-based mean satisfaction per touchpoint (or per sta
 persona, drawn in journey order beside the target curve of ``study.yml`` ("as it should be").
 Every point carries a confidence interval; the band can be
 
-* ``"pointwise"``: each interval covers its own point with probability ``level_ci``;
+* ``"pointwise"``: each interval covers its own point with probability ``confidence``;
 * ``"simultaneous"``: the sup-t band (Montiel Olea & Plagborg-Møller 2019, *J. Applied
-  Econometrics* 34(1)): the critical value is the ``level_ci`` quantile of the largest
+  Econometrics* 34(1)): the critical value is the ``confidence`` quantile of the largest
   studentised deviation along the curve across bootstrap replicates, so that the whole curve
-  lies inside its band with probability ``level_ci``;
+  lies inside its band with probability ``confidence``;
 * ``"bonferroni"``: the conservative simultaneous band, ``t_{1 - alpha / (2 J)}`` (design
   degrees of freedom) for ``J`` points.
 
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from ._compat import deprecated_args
 from ._design import bootstrap_weights
 from .errors import (
     AnalysisError,
@@ -75,6 +76,8 @@ CURVE_COLUMNS = (
     "band",
     "level_ci",
     "crit",
+    "grain",
+    "weighting",
 )
 
 _LEVELS = ("touchpoint", "stage")
@@ -86,13 +89,14 @@ ALL = "all"
 # ---------------------------------------------------------------------------------------------
 # critical values
 # ---------------------------------------------------------------------------------------------
-def sup_t_critical(replicates, estimates=None, level: float = 0.95) -> float:
+@deprecated_args(renamed={"level": "confidence"}, positional=("estimates", "confidence"))
+def sup_t_critical(replicates, *, estimates=None, confidence: float = 0.95) -> float:
     """Critical value of the sup-t simultaneous band from bootstrap replicates.
 
-    ``c`` is the ``level`` quantile over replicates ``b`` of ``max_j |theta*_bj - theta_j| /
+    ``c`` is the ``confidence`` quantile over replicates ``b`` of ``max_j |theta*_bj - theta_j| /
     sd_j``, where ``sd_j`` is the standard deviation of the replicates of point ``j``
     (Montiel Olea & Plagborg-Møller 2019, eq. 6). The band ``theta_j +/- c * se_j`` then covers
-    the whole vector with probability ``level`` asymptotically.
+    the whole vector with probability ``confidence`` asymptotically.
 
     Parameters
     ----------
@@ -101,7 +105,7 @@ def sup_t_critical(replicates, estimates=None, level: float = 0.95) -> float:
         replicate where a point has no data) are left out of that replicate's maximum.
     estimates : array of shape (J,), optional
         The full-sample estimates the replicates are centred on; default the replicate mean.
-    level : float, default 0.95
+    confidence : float, default 0.95
 
     Returns
     -------
@@ -113,8 +117,8 @@ def sup_t_critical(replicates, estimates=None, level: float = 0.95) -> float:
         raise AnalysisError(
             f"replicates must be a 2-D array (replicates x points), got shape {r.shape}."
         )
-    if not 0 < level < 1:
-        raise AnalysisError(f"level={level!r} must be between 0 and 1.")
+    if not 0 < confidence < 1:
+        raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1.")
     centre = np.nanmean(r, axis=0) if estimates is None else np.asarray(estimates, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -129,16 +133,17 @@ def sup_t_critical(replicates, estimates=None, level: float = 0.95) -> float:
     tmax = tmax[np.isfinite(tmax)]
     if tmax.size == 0:
         return float("nan")
-    return float(np.quantile(tmax, level, method="higher"))
+    return float(np.quantile(tmax, confidence, method="higher"))
 
 
-def bonferroni_critical(n_points: int, level: float = 0.95, df: float | None = None) -> float:
+@deprecated_args(renamed={"level": "confidence"}, positional=("confidence", "df"))
+def bonferroni_critical(n_points: int, *, confidence: float = 0.95, df: float | None = None) -> float:
     """Critical value of a Bonferroni simultaneous band over ``n_points`` points:
-    ``z_{1 - (1 - level) / (2 n_points)}``, or Student's t with ``df`` degrees of freedom
+    ``z_{1 - (1 - confidence) / (2 n_points)}``, or Student's t with ``df`` degrees of freedom
     (the design degrees of freedom) when given."""
     if n_points < 1:
         return float("nan")
-    q = 1 - (1 - level) / (2 * n_points)
+    q = 1 - (1 - confidence) / (2 * n_points)
     if df is not None and np.isfinite(df) and df > 0:
         return float(stats.t.ppf(q, df))
     return float(stats.norm.ppf(q))
@@ -147,10 +152,6 @@ def bonferroni_critical(n_points: int, level: float = 0.95, df: float | None = N
 # ---------------------------------------------------------------------------------------------
 # inputs
 # ---------------------------------------------------------------------------------------------
-def _is_study(obj) -> bool:
-    return hasattr(obj, "journey") and hasattr(obj, "responses") and hasattr(obj, "ratings_long")
-
-
 @dataclass
 class _Inputs:
     """What an analysis needs, whatever the input was.
@@ -158,7 +159,9 @@ class _Inputs:
     ``respondents``: one row per respondent (index 0..n-1) with ``_rid``, ``_group`` and the
     weight, strata, cluster and margin columns; ``ratings``: one row per rating with ``_pos``
     (the respondent's row), ``touchpoint``, ``score`` (and ``stage``, ``order``, ``target``
-    when a table brings them).
+    when a table brings them). ``weight_col`` holds the point-estimate weights (None: equal);
+    when ``margins`` is set, bootstrap replicates start from ``start_col`` (None: equal) and
+    are re-raked to them. ``weighting`` names the rule (``rake, design, column, none``).
     """
 
     respondents: pd.DataFrame
@@ -169,79 +172,68 @@ class _Inputs:
     strata_col: str | None
     cluster_col: str | None
     margins: Mapping | None
+    start_col: str | None = None
+    weighting: str = "none"
+    study: object = None
 
 
-def _from_study(study, by, weight, strata, cluster, margins, problems) -> _Inputs | None:
+def _no_survey(study) -> StudyError:
+    return StudyError(
+        f"journey_curves: the study {study.name!r} has no survey responses.",
+        [
+            Problem(
+                "no responses loaded",
+                "study.yml",
+                column="survey",
+                fix="add `survey: {instrument: ..., responses: ...}` to study.yml",
+            )
+        ],
+    )
+
+
+def _from_study(ev, by, weight, strata, cluster, margins, problems) -> _Inputs | None:
+    """Inputs from a study's prepared evidence: responses weighted by the study's rule."""
+    study = ev.study
     if study.responses is None or study.instrument is None:
-        raise StudyError(
-            f"journey_curves: the study {study.name!r} has no survey responses.",
-            [
-                Problem(
-                    "no responses loaded",
-                    "study.yml",
-                    column="survey",
-                    fix="add `survey: {instrument: ..., responses: ...}` to study.yml",
-                )
-            ],
+        raise _no_survey(study)
+    if margins is not None and weight in ("default", "rake"):
+        problems.append(
+            Problem(
+                "margins= cannot be combined with a study's weighting rule",
+                column="margins",
+                fix="put the margins in study.yml, or pass study.ratings_long() with margins=",
+            )
         )
-    resp = study.responses
-    rid = study.instrument.respondent_id
-    cfg = study.survey
-    design_w = getattr(cfg, "weight", None)
-    strata = strata if strata is not None else getattr(cfg, "strata", None)
-    cluster = cluster if cluster is not None else getattr(cfg, "cluster", None)
-    if margins is None:
-        margins = study.margins
-    weight_col = design_w if weight in (None, "rake") else weight
-    if weight is None:
-        weight_col = None
-    need = {"by": by, "weight": weight_col, "strata": strata, "cluster": cluster}
-    for arg, col in need.items():
+    if by is not None and by not in study.responses.columns:
+        problems.append(
+            Problem(
+                f"column {by!r} (argument by=) is not in the responses",
+                column=str(by),
+                fix=f"use one of the responses' columns ({', '.join(map(str, study.responses.columns[:15]))}, ...)",
+            )
+        )
+    try:
+        sw = ev.weighting
+        resp = ev.responses
+    except WeightingError as exc:
+        problems.extend(exc.problems or [Problem(str(exc), column="weight")])
+        return None
+    strata = strata if strata is not None else ev.design["strata"]
+    cluster = cluster if cluster is not None else ev.design["cluster"]
+    for arg, col in {"strata": strata, "cluster": cluster}.items():
         if col is not None and col not in resp.columns:
-            problems.append(
-                Problem(
-                    f"column {col!r} (argument {arg}=) is not in the responses",
-                    column=str(col),
-                    fix=f"use one of the responses' columns ({', '.join(map(str, resp.columns[:15]))}, ...)",
-                )
-            )
-    if weight == "rake":
-        if not margins:
-            problems.append(
-                Problem(
-                    "weight='rake' needs population margins",
-                    "study.yml",
-                    column="margins",
-                    fix="add `margins:` to study.yml or pass margins={column: {level: share}}",
-                )
-            )
-        for col in margins or {}:
-            if col not in resp.columns:
-                problems.append(
-                    Problem(
-                        f"margin column {col!r} is not in the responses",
-                        column=str(col),
-                        fix="margins must name columns of the responses",
-                    )
-                )
+            problems.append(Problem(f"column {col!r} (argument {arg}=) is not in the responses",
+                                    column=str(col), fix="name a column of the responses"))
     if problems:
         return None
-    extra = [
-        c
-        for c in dict.fromkeys(
-            [
-                weight_col if weight != "rake" else design_w,
-                strata,
-                cluster,
-                *((margins or {}) if weight == "rake" else {}),
-            ]
-        )
-        if c
-    ]
+    rid = study.instrument.respondent_id
+    raked = sw.rule == "rake"
+    extra = [c for c in dict.fromkeys(["weight", sw.column if raked else None, strata, cluster,
+                                       *(study.margins if raked else {})]) if c]
     cols = [rid, *([by] if by else []), *[c for c in extra if c not in (rid, by)]]
     R = resp[cols].rename(columns={rid: "_rid"}).reset_index(drop=True)
     R["_group"] = R[by] if by else ALL
-    long = study.ratings_long()
+    long = ev.ratings
     pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
     L = pd.DataFrame(
         {
@@ -250,22 +242,16 @@ def _from_study(study, by, weight, strata, cluster, margins, problems) -> _Input
             "score": long["score"].astype(float).to_numpy(),
         }
     )
-    return _Inputs(
-        R,
-        L,
-        by or "persona",
-        study.journey,
-        weight_col if weight != "rake" else design_w,
-        strata,
-        cluster,
-        margins,
-    )
+    return _Inputs(R, L, by or "persona", study.journey, "weight", strata, cluster,
+                   study.margins if raked else None, sw.column if raked else None, sw.rule, study)
 
 
 def _from_frame(
     data, by, respondent, touchpoint, score, weight, strata, cluster, margins, journey, problems
 ) -> _Inputs | None:
-    weight_col = None if weight in (None, "rake") else weight
+    if weight == "default":  # a table's rule: raked when margins are given, else unweighted
+        weight = "rake" if margins else None
+    weight_col = None if weight in (None, "none", "rake") else weight
     need = {
         "respondent": respondent,
         "touchpoint": touchpoint,
@@ -362,7 +348,12 @@ def _from_frame(
     for extra in ("stage", "order", "target", "target_satisfaction", "moment_of_truth"):
         if extra in data.columns and journey is None:
             L[extra] = data.loc[keep, extra].to_numpy()
-    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, margins)
+    if weight == "rake":
+        R["_raked"] = _rake_or_fail(R, margins, np.ones(len(R)))
+        return _Inputs(R, L, by or "persona", journey, "_raked", strata, cluster, margins,
+                       None, "rake")
+    rule = "none" if weight_col is None else "column"
+    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, None, None, rule)
 
 
 def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
@@ -468,16 +459,26 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # weights and replicates
 # ---------------------------------------------------------------------------------------------
-def _base_weights(inp: _Inputs) -> np.ndarray:
+def _column_weights(inp: _Inputs, col: str | None) -> np.ndarray:
     R = inp.respondents
-    if inp.weight_col is None:
+    if col is None:
         return np.ones(len(R))
     from ._design import weight_problems
 
-    probs = weight_problems(R[inp.weight_col], inp.weight_col, "journey_curves")
+    probs = weight_problems(R[col], col, "journey_curves")
     if probs:
         raise AnalysisError("journey_curves: the weights cannot be used.", probs)
-    return pd.to_numeric(R[inp.weight_col]).to_numpy(dtype=float)
+    return pd.to_numeric(R[col]).to_numpy(dtype=float)
+
+
+def _rake_or_fail(R: pd.DataFrame, margins, start: np.ndarray) -> np.ndarray:
+    try:
+        return _rake(R, margins, start)
+    except ParcoursWarning as warn:
+        raise AnalysisError(
+            "journey_curves: raking to the margins did not converge.",
+            [Problem(str(warn), column="margins", fix="collapse sparse levels or pass your own weights")],
+        ) from None
 
 
 def _rake(R: pd.DataFrame, margins, start: np.ndarray) -> np.ndarray:
@@ -563,7 +564,7 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
         by="_group",
         weight="_weight",
         metric="mean",
-        level=level_ci,
+        confidence=level_ci,
         respondent=None,
         **kw,
     )
@@ -650,14 +651,15 @@ def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFr
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(renamed={"level": "grain", "level_ci": "confidence"})
 def journey_curves(
-    study_or_data,
+    data,
     *,
     by: str | None = "persona",
-    level: str = "touchpoint",
-    weight: str | None = None,
+    grain: str = "touchpoint",
+    weight: str | None = "default",
     band: str = "pointwise",
-    level_ci: float = 0.95,
+    confidence: float = 0.95,
     n_boot: int = 500,
     seed: int | None = 0,
     family: str = "group",
@@ -676,8 +678,9 @@ def journey_curves(
 
     Parameters
     ----------
-    study_or_data : Study or DataFrame
-        A loaded study (its survey responses), or ratings in long format: one row per
+    data : Study, Evidence or DataFrame
+        A loaded study (its prepared survey responses and ratings,
+        :func:`parcours_research.evidence.prepare`), or ratings in long format: one row per
         respondent and rated touchpoint with the columns ``respondent``, ``touchpoint``,
         ``score`` and ``by`` (e.g. :meth:`Study.ratings_long` or workshop ratings from
         :func:`parcours_research.ratings.ratings_long`). Without ``journey=``, the table may
@@ -685,21 +688,23 @@ def journey_curves(
     by : str or None, default "persona"
         The column whose levels get one curve each; ``None`` for one curve of everybody
         (``persona = "all"``).
-    level : {"touchpoint", "stage"}
-        One point per touchpoint, or per stage. At stage level a respondent's stage score is
+    grain : {"touchpoint", "stage"}
+        One point per touchpoint, or per stage (was ``level=``). At stage level a respondent's stage score is
         the mean of their ratings of the stage's touchpoints, then the design-based mean of
         those is taken; the stage target is the mean of its touchpoints' targets.
-    weight : None, "rake" or str
-        ``None``: equal weights. ``"rake"``: rake respondents to the population margins
-        (``study.margins`` or ``margins=``) with :func:`parcours_research.weighting.rake`,
-        starting from the study's design weight if it declares one. A column name: use those
-        weights as they are.
+    weight : {"default", "rake", "design", None} or str, default "default"
+        For a study, its weighting rule (:func:`parcours_research.weighting.study_weights`):
+        ``"default"`` rakes to the study's margins when it has some (starting from the design
+        weights it declares), else uses the declared design weights, else none; the same
+        weights as every other analysis of the study. For a table: ``"default"`` rakes to
+        ``margins=`` when given, else none; ``"rake"`` rakes to ``margins=``; None is
+        unweighted; a column name uses those weights as they are.
     band : {"pointwise", "simultaneous", "bonferroni"}
         Pointwise intervals (Taylor linearisation), the sup-t simultaneous band from bootstrap
         replicates, or the Bonferroni simultaneous band. Simultaneous bands are never narrower
         than the pointwise ones.
-    level_ci : float, default 0.95
-        Confidence level (pointwise or simultaneous).
+    confidence : float, default 0.95
+        Confidence level (pointwise or simultaneous; was ``level_ci=``).
     n_boot : int, default 500
         Bootstrap replicates for the sup-t band (Rao–Wu rescaled bootstrap of respondents,
         stratified by the design strata or else by ``by``; re-raked replicate by replicate
@@ -714,7 +719,8 @@ def journey_curves(
         of excerpts (:func:`parcours_research.qual.read_excerpts`) or a
         :func:`~parcours_research.qual.mean_valence` table; ``False`` for none.
     margins : dict, optional
-        ``{column: {level: share}}`` for ``weight="rake"`` (default: ``study.margins``).
+        ``{column: {level: share}}`` to rake a table of ratings (a study's come from
+        study.yml).
     strata, cluster : str, optional
         Design columns of the respondents (default: the study's ``survey:`` declaration).
         Without a cluster, the respondent is the cluster, so that one person's ratings are not
@@ -749,8 +755,12 @@ def journey_curves(
         - ``below_target``: the whole interval lies below the target;
         - ``valence``, ``n_excerpts``: mean valence of the interview excerpts (-2..+2) and
           their number (``NaN`` and 0 where there is none);
-        - ``band``, ``level_ci``, ``crit``: the kind of band, its level, and the critical value
-          multiplying ``se`` (for the pointwise band, ``(ci_high - estimate) / se``).
+        - ``band``, ``level_ci``, ``crit``: the kind of band, its confidence level, and the
+          critical value multiplying ``se`` (for the pointwise band,
+          ``(ci_high - estimate) / se``);
+        - ``grain``: ``touchpoint`` or ``stage``; ``weighting``: which weights were used
+          (``rake``, ``design``, ``column`` or ``none``, see
+          :class:`~parcours_research.weighting.StudyWeights`).
 
         Points rated by fewer than two respondents have no interval (``NaN``).
 
@@ -766,13 +776,34 @@ def journey_curves(
     Rao, J. N. K., Wu, C. F. J. and Yue, K. (1992). Some recent work on resampling methods for
     complex surveys. *Survey Methodology*, 18(2), 209-217.
     """
-    check_one_of("level", level, _LEVELS)
+    problems = _argument_problems(grain, band, family, confidence, n_boot, lang)
+    inp = _inputs(data, by, weight, strata, cluster, margins, journey, respondent, touchpoint,
+                  score, problems)
+    if problems or inp is None:
+        raise AnalysisError("journey_curves cannot run with these arguments.", problems)
+    order = _group_order(inp, by, groups)
+    units = _units(inp, grain, lang)
+    cells = _cells(inp, grain, order, units)
+    if cells.empty:
+        raise AnalysisError(
+            "journey_curves: no rating to analyse.",
+            [Problem("every score is blank", fix="check the responses and the touchpoint columns")],
+        )
+    w = _column_weights(inp, inp.weight_col)
+    point = _pointwise(cells, inp, w, float(confidence))
+    fit = _band(point, cells, inp, w, band, float(confidence), n_boot, seed, family)
+    val = _valence(qual, inp, grain, inp.group_col, inp.study)
+    return _assemble(fit, units, val, inp, order, grain, band, float(confidence))
+
+
+def _argument_problems(grain, band, family, confidence, n_boot, lang) -> list[Problem]:
+    check_one_of("grain", grain, _LEVELS)
     check_one_of("band", band, _BANDS)
     check_one_of("family", family, _FAMILIES)
     problems: list[Problem] = []
-    if isinstance(level_ci, bool) or not isinstance(level_ci, float | int) or not 0 < level_ci < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, float | int) or not 0 < confidence < 1:
         problems.append(
-            Problem(f"level_ci={level_ci!r} must be between 0 and 1", fix="e.g. level_ci=0.95")
+            Problem(f"confidence={confidence!r} must be between 0 and 1", fix="e.g. confidence=0.95")
         )
     if band == "simultaneous" and (
         isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 50
@@ -785,37 +816,38 @@ def journey_curves(
         )
     if lang is not None and lang not in ("fr", "en"):
         problems.append(Problem(f"lang={lang!r} must be 'fr' or 'en'"))
+    return problems
 
-    study = study_or_data if _is_study(study_or_data) else None
-    if study is not None:
-        inp = _from_study(study, by, weight, strata, cluster, margins, problems)
-    elif isinstance(study_or_data, pd.DataFrame):
-        j = journey.journey if _is_study(journey) else journey
-        inp = _from_frame(
-            study_or_data,
-            by,
-            respondent,
-            touchpoint,
-            score,
-            weight,
-            strata,
-            cluster,
-            margins,
-            j,
-            problems,
-        )
+
+def _inputs(data, by, weight, strata, cluster, margins, journey, respondent, touchpoint, score,
+            problems):
+    """The respondents and ratings of a study (its prepared evidence) or of a table; None
+    (and ``problems`` extended) when they cannot be used."""
+    from .evidence import evidence_of
+
+    ev = evidence_of(data)
+    if ev is not None:
+        rule = None if weight == "none" else weight
+        inp = _from_study(ev.with_options(weight=rule), by, weight, strata, cluster, margins,
+                          problems)
+    elif isinstance(data, pd.DataFrame):
+        j = journey.journey if evidence_of(journey) is not None else journey
+        inp = _from_frame(data, by, respondent, touchpoint, score, weight, strata, cluster,
+                          margins, j, problems)
     else:
         raise AnalysisError(
-            f"journey_curves takes a Study or a DataFrame of ratings, not {type(study_or_data).__name__}.",
+            f"journey_curves takes a Study or a DataFrame of ratings, not {type(data).__name__}.",
             [Problem("wrong input", fix="pass pr.load_study(...) or study.ratings_long()")],
         )
-    if problems or inp is None:
-        raise AnalysisError("journey_curves cannot run with these arguments.", problems)
+    return inp
 
-    group_col = by or "persona"
+
+def _group_order(inp: _Inputs, by, groups) -> list:
+    """The groups to draw, in the study's persona order (others sorted), checked against
+    ``groups=``; warns about respondents without a group."""
     R = inp.respondents
-    # groups, in the study's persona order
-    present = [g for g in pd.unique(R["_group"].dropna())]
+    group_col = by or "persona"
+    present = list(pd.unique(R["_group"].dropna()))
     if inp.journey is not None and by == "persona":
         order = [p for p in inp.journey.persona_ids if p in present] + sorted(
             set(present) - set(inp.journey.persona_ids), key=str
@@ -828,11 +860,8 @@ def journey_curves(
             raise AnalysisError(
                 "journey_curves: some groups= have no respondent.",
                 [
-                    Problem(
-                        f"no respondent in {group_col}={g!r}",
-                        column=group_col,
-                        fix=f"choose among {order}",
-                    )
+                    Problem(f"no respondent in {group_col}={g!r}", column=group_col,
+                            fix=f"choose among {order}")
                     for g in unknown
                 ],
             )
@@ -842,37 +871,13 @@ def journey_curves(
         warnings.warn(
             f"journey_curves: {n_nogroup} respondent(s) have no {by!r} and are left out of the curves.",
             ParcoursWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return order
 
-    units = _units(inp, level, lang)
-    cells = _cells(inp, level, order, units)
-    if cells.empty:
-        raise AnalysisError(
-            "journey_curves: no rating to analyse.",
-            [Problem("every score is blank", fix="check the responses and the touchpoint columns")],
-        )
 
-    # weights
-    w0 = _base_weights(inp)
-    if weight == "rake":
-        try:
-            w = _rake(R, inp.margins, w0)
-        except ParcoursWarning as warn:
-            raise AnalysisError(
-                "journey_curves: raking to the margins did not converge.",
-                [
-                    Problem(
-                        str(warn),
-                        column="margins",
-                        fix="collapse sparse levels or pass your own weights",
-                    )
-                ],
-            ) from None
-    else:
-        w = w0
-
-    point = _pointwise(cells, inp, w, float(level_ci))
+def _band(point, cells, inp: _Inputs, w, band, confidence, n_boot, seed, family) -> dict:
+    """Estimates, standard errors and the band (pointwise, simultaneous or Bonferroni)."""
     keys = point[["_group", "_unit"]].reset_index(drop=True)
     est = point["estimate"].to_numpy(dtype=float)
     se = point["se"].to_numpy(dtype=float)
@@ -880,68 +885,63 @@ def journey_curves(
     with np.errstate(invalid="ignore", divide="ignore"):
         q_point = np.where(ok, (point["ci_high"].to_numpy(dtype=float) - est) / se, np.nan)
     crit = q_point.copy()
-    dfs = (
-        pd.to_numeric(point["df"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if "df" in point
-        else np.full(len(point), np.nan)
-    )
     lo = np.where(ok, point["ci_low"].to_numpy(dtype=float), np.nan)
     hi = np.where(ok, point["ci_high"].to_numpy(dtype=float), np.nan)
-
     if band != "pointwise":
-        fam = (
-            keys["_group"].to_numpy()
-            if family == "group"
-            else np.full(len(keys), ALL, dtype=object)
+        dfs = (
+            pd.to_numeric(point["df"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if "df" in point
+            else np.full(len(point), np.nan)
         )
-        if band == "simultaneous":
-            strata_v = (
-                R[inp.strata_col].astype(str).to_numpy()
-                if inp.strata_col
-                else R["_group"].astype("string").fillna("__none__").to_numpy()
-            )
-            cluster_v = R[inp.cluster_col].astype(str).to_numpy() if inp.cluster_col else None
-            reps = bootstrap_weights(w0, int(n_boot), strata=strata_v, cluster=cluster_v, seed=seed)
-            if weight == "rake":
-                reps, failed = _rake_replicates(R, inp.margins, reps)
-                if failed:
-                    warnings.warn(
-                        f"journey_curves: {failed} of {n_boot} bootstrap replicates could not be raked "
-                        "(a margin level had no respondent) and were left out.",
-                        ParcoursWarning,
-                        stacklevel=2,
-                    )
-            theta = _replicate_matrix(cells, keys, reps)
+        fam = keys["_group"].to_numpy() if family == "group" else np.full(len(keys), ALL, dtype=object)
+        theta = _replicates(cells, keys, inp, w, n_boot, seed) if band == "simultaneous" else None
         for f in pd.unique(fam):
             m = (fam == f) & ok
             if not m.any():
                 continue
             if band == "simultaneous":
-                c = sup_t_critical(theta[:, m], est[m], float(level_ci))
+                c = sup_t_critical(theta[:, m], estimates=est[m], confidence=confidence)
             else:
-                c = bonferroni_critical(int(m.sum()), float(level_ci), float(np.nanmin(dfs[m])))
-            c = np.fmax(c, q_point[m])  # never narrower than the pointwise band
-            crit[m] = c
+                c = bonferroni_critical(int(m.sum()), confidence=confidence,
+                                        df=float(np.nanmin(dfs[m])))
+            crit[m] = np.fmax(c, q_point[m])  # never narrower than the pointwise band
         lo = np.where(ok, est - crit * se, np.nan)
         hi = np.where(ok, est + crit * se, np.nan)
+    return {"keys": keys, "estimate": est, "se": np.where(ok, se, np.nan), "ci_low": lo,
+            "ci_high": hi, "n": point["n"].to_numpy(), "n_eff": point["n_eff"].to_numpy(dtype=float),
+            "crit": np.where(ok, crit, np.nan)}
 
-    out = pd.DataFrame(
-        {
-            "_group": keys["_group"].to_numpy(),
-            "_unit": keys["_unit"].to_numpy(),
-            "estimate": est,
-            "se": np.where(ok, se, np.nan),
-            "ci_low": lo,
-            "ci_high": hi,
-            "n": point["n"].to_numpy(),
-            "n_eff": point["n_eff"].to_numpy(dtype=float),
-            "crit": np.where(ok, crit, np.nan),
-        }
+
+def _replicates(cells, keys, inp: _Inputs, w, n_boot, seed) -> np.ndarray:
+    """Bootstrap replicate estimates (B x points): Rao–Wu replicates of the respondents,
+    re-raked when the weights are raked."""
+    R = inp.respondents
+    strata_v = (
+        R[inp.strata_col].astype(str).to_numpy()
+        if inp.strata_col
+        else R["_group"].astype("string").fillna("__none__").to_numpy()
     )
-    unit_key = "touchpoint" if level == "touchpoint" else "stage"
-    u = units.assign(_unit=units[unit_key])
-    out = out.merge(u, on="_unit", how="left")
-    val = _valence(qual, inp, level, group_col, study)
+    cluster_v = R[inp.cluster_col].astype(str).to_numpy() if inp.cluster_col else None
+    w0 = _column_weights(inp, inp.start_col) if inp.margins else w
+    reps = bootstrap_weights(w0, int(n_boot), strata=strata_v, cluster=cluster_v, seed=seed)
+    if inp.margins:
+        reps, failed = _rake_replicates(R, inp.margins, reps)
+        if failed:
+            warnings.warn(
+                f"journey_curves: {failed} of {n_boot} bootstrap replicates could not be raked "
+                "(a margin level had no respondent) and were left out.",
+                ParcoursWarning,
+                stacklevel=4,
+            )
+    return _replicate_matrix(cells, keys, reps)
+
+
+def _assemble(fit, units, val, inp: _Inputs, order, grain, band, confidence) -> pd.DataFrame:
+    """The curves table: points with their units' ids, labels, targets and valence."""
+    keys = fit.pop("keys")
+    out = pd.DataFrame({"_group": keys["_group"].to_numpy(), "_unit": keys["_unit"].to_numpy(), **fit})
+    unit_key = "touchpoint" if grain == "touchpoint" else "stage"
+    out = out.merge(units.assign(_unit=units[unit_key]), on="_unit", how="left")
     if val is not None:
         out = out.merge(val, on=["_group", "_unit"], how="left")
     else:
@@ -953,7 +953,10 @@ def journey_curves(
     out["gap"] = out["estimate"] - out["target"]
     out["below_target"] = (out["ci_high"] < out["target"]).fillna(False).astype(bool)
     out["band"] = band
-    out["level_ci"] = float(level_ci)
+    out["level_ci"] = confidence
+    out["grain"] = grain
+    out["weighting"] = inp.weighting
+    group_col = inp.group_col
     out[group_col] = out.pop("_group")
     rank = {g: i for i, g in enumerate(order)}
     out = out.assign(_g=out[group_col].map(rank)).sort_values(["_g", "order"], kind="stable")
@@ -961,15 +964,5 @@ def journey_curves(
     out = out[cols].reset_index(drop=True)
     out["n"] = out["n"].astype(np.int64)
     out["moment_of_truth"] = out["moment_of_truth"].astype(bool)
-    out.attrs.update(
-        {
-            "by": group_col,
-            "level": level,
-            "band": band,
-            "level_ci": float(level_ci),
-            "weight": weight,
-            "n_boot": int(n_boot) if band == "simultaneous" else 0,
-            "family": family,
-        }
-    )
+    out.attrs.update({"by": group_col, "level": grain, "band": band, "level_ci": confidence})
     return out

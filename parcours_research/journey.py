@@ -75,8 +75,10 @@ class Stage:
     order : int
         Position along the journey, 1-based.
     target_conversion : float or None
-        Target share of customers entering the stage who reach the next one (the
-        "intermediate indicator" of the conversion pyramid).
+        Target share of the customers who reached the previous stage that reach this one (the
+        "intermediate indicator" of the conversion pyramid; for the first stage, of everyone
+        seen). :func:`parcours_research.traces.pyramid` tests it; it is never compared with
+        step-to-step rates inside a stage.
     """
 
     id: str

@@ -103,20 +103,21 @@ class ReportResult:
 
 
 class _Context:
-    """Shared state of one report run: the study, the output folder, cached analyses."""
+    """One report run: the study's prepared evidence, the output folder, and the results one
+    section hands to a later one (the touchpoint scores to the importance–performance matrix,
+    the triangulation to the curves)."""
 
     def __init__(self, study: Study, out: Path, lang: str, seed: int, n_boot: int):
+        from .evidence import prepare
+
         self.study, self.out, self.lang, self.seed, self.n_boot = study, out, lang, seed, n_boot
+        self.evidence = prepare(study)
         self.figures: list[Path] = []
         self.tables: list[Path] = []
-        self._cache: dict[str, object] = {}
+        self.scores_overall: pd.DataFrame | None = None
+        self.triangulation = None
         (out / "figures").mkdir(parents=True, exist_ok=True)
         (out / "tables").mkdir(parents=True, exist_ok=True)
-
-    def cached(self, key: str, fn: Callable):
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
 
     # ---- output helpers ---------------------------------------------------------------------
     def table(self, name: str, df: pd.DataFrame, caption: str = "", max_rows: int = 40, digits: int = 3) -> _Block:
@@ -143,26 +144,6 @@ class _Context:
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         return _Block("figure", caption=caption, files=", ".join(f"figures/{p.name}" for p in paths),
                       png64=data)
-
-    # ---- shared analyses --------------------------------------------------------------------
-    def rake(self):
-        """The raking of the respondents to the study's margins (None without survey or margins)."""
-        st = self.study
-        if st.responses is None or not st.margins:
-            return None
-        from .weighting import rake
-
-        return self.cached("rake", lambda: rake(st))
-
-    def weights(self) -> pd.Series | None:
-        res = self.rake()
-        return None if res is None else res.weights
-
-    def responses_weighted(self) -> pd.DataFrame:
-        r = self.study.responses.copy()
-        w = self.weights()
-        r["weight"] = 1.0 if w is None else w.to_numpy()
-        return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,55 +172,66 @@ def _s_data(ctx: _Context, sec: _Section) -> None:
 
 
 def _s_traces(ctx: _Context, sec: _Section) -> None:
-    from . import traces as tr
-
     st = ctx.study
     if st.traces is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_traces"]
         return
     en = ctx.lang == "en"
-    events = tr.read_events(st)
-    cleaned, log = tr.clean(events)
+    prepared = ctx.evidence.traces
+    log = prepared.cleaning
     sec.blocks.append(_Block("key", html.escape(
         f"{int(log.summary['n'].sum()):,} raw events; every one is kept or removed for one reason "
          f"(bot share {log.bot_share:.1%})." if en else
          f"{int(log.summary['n'].sum()):,} événements bruts ; chacun est gardé ou retiré pour une seule raison "
          f"(part des robots {log.bot_share:.1%}).")))
     sec.blocks.append(ctx.table("cleaning_log", log.summary, "Cleaning log" if en else "Journal de nettoyage"))
-    stitched, conflicts = tr.stitch(cleaned)
-    ctx._cache["stitched"] = stitched  # the friction section counts steps on these same events
+    conflicts = prepared.conflicts
     n_dev = conflicts["device_id"].nunique() if len(conflicts) else 0
     sec.blocks.append(_Block("text", html.escape(
         f"{n_dev} devices linked to more than one customer: reported, left unstitched." if en else
         f"{n_dev} appareils liés à plusieurs clients : signalés, non rattachés.")))
     if len(conflicts):
         sec.blocks.append(ctx.table("identity_conflicts", conflicts, max_rows=10))
-    sessions = tr.map_touchpoints(tr.sessionize(stitched))
-    if st.customers is not None and "persona" in st.customers.columns:
-        sessions = tr.attach(sessions, st.customers[["customer_id", "persona"]], on="user_id", key="customer_id")
-        by = "persona"
-    else:
-        by = None
-    ctx._cache["sessions"] = sessions
-    if st.traces.funnel:
-        funnel = tr.funnel(sessions, by=by)
-        ctx._cache["funnel"] = funnel
-        sec.blocks.append(_Block("heading", "Funnel" if en else "Tunnel de conversion"))
-        from .plot import funnel as plot_funnel
+    _funnel_blocks(ctx, sec, prepared)
+    _path_blocks(ctx, sec, prepared)
 
-        fig = plot_funnel(funnel, by=by, journey=st.journey, lang=ctx.lang)
+
+def _funnel_blocks(ctx: _Context, sec: _Section, prepared) -> None:
+    """The main funnel (steps, no targets) and the conversion pyramid (stages, targets)."""
+    from . import traces as tr
+    from .plot import funnel as plot_funnel
+
+    st, en = ctx.study, ctx.lang == "en"
+    if st.traces.funnel:
+        funnel = tr.funnel(prepared.log, by=prepared.by)
+        sec.blocks.append(_Block("heading", "Funnel" if en else "Tunnel de conversion"))
+        fig = plot_funnel(funnel, by=prepared.by, journey=st.journey, lang=ctx.lang)
         sec.blocks.append(ctx.figure("funnel", fig, "Conversion from the first step, per persona" if en else
                                      "Conversion depuis la première étape, par persona"))
         sec.blocks.append(ctx.table("funnel", funnel, max_rows=40))
-    trans = tr.transitions(sessions, by="touchpoint", within="user")
+    if any(s.target_conversion is not None for s in st.journey.stages) and hasattr(tr, "pyramid"):
+        from .plot import pyramid as plot_pyramid
+
+        pyr = tr.pyramid(ctx.evidence, by=prepared.by)
+        sec.blocks.append(_Block("heading", "Conversion pyramid" if en else "Pyramide de conversion"))
+        fig = plot_pyramid(pyr, journey=st.journey, lang=ctx.lang)
+        sec.blocks.append(ctx.figure("pyramid", fig, "Stage-to-stage conversion against the stage targets" if en
+                                     else "Conversion d'une étape à la suivante face aux cibles par étape"))
+        sec.blocks.append(ctx.table("pyramid", pyr, max_rows=40))
+
+
+def _path_blocks(ctx: _Context, sec: _Section, prepared) -> None:
+    from . import traces as tr
     from .plot import transitions as plot_transitions
 
+    st, en = ctx.study, ctx.lang == "en"
+    trans = tr.transitions(prepared.log, node="touchpoint", within="user")
     sec.blocks.append(_Block("heading", "Paths" if en else "Chemins"))
     fig = plot_transitions(trans, top=15, journey=st.journey, lang=ctx.lang)
     sec.blocks.append(ctx.figure("transitions", fig, "Main transitions between touchpoints, per customer" if en else
                                  "Principales transitions entre points de contact, par client"))
     sec.blocks.append(ctx.table("transitions", trans.sort_values("n", ascending=False), max_rows=20))
-    sec.blocks.append(ctx.table("variants", tr.variants(sessions, top=10), "Top 10 path variants" if en else
+    sec.blocks.append(ctx.table("variants", tr.variants(prepared.log, top=10), "Top 10 path variants" if en else
                                 "Les 10 chemins les plus fréquents"))
 
 
@@ -248,30 +240,14 @@ def _s_weighting(ctx: _Context, sec: _Section) -> None:
     if st.responses is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    if not st.margins:
-        sec.status = "missing"
-        sec.note = ("No population margins in study.yml: the analyses use the sample unweighted."
-                    if ctx.lang == "en" else "Pas de marges de population : analyses non pondérées.")
-        return
-    res = ctx.rake()
-    sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
-    sec.blocks.append(ctx.table("weighting_margins", res.summary))
-    sec.blocks.append(ctx.table("weighting_weights", res.weight_stats()))
-
-
-def _long_weighted(ctx: _Context) -> pd.DataFrame:
-    def make():
-        st = ctx.study
-        long = st.ratings_long()
-        w = ctx.weights()
-        if w is not None:
-            wmap = dict(zip(st.responses[st.instrument.respondent_id], w.to_numpy()))
-            long["weight"] = long["respondent_id"].map(wmap)
-        else:
-            long["weight"] = 1.0
-        return long
-
-    return ctx.cached("long", make)
+    sw = ctx.evidence.weighting
+    sec.blocks.append(_Block("key", html.escape(
+        f"Weights used by every analysis of this report: {sw.description}" if ctx.lang == "en" else
+        f"Pondération utilisée par toutes les analyses de ce rapport : {sw.description}")))
+    if sw.rake is not None:
+        sec.blocks.append(_Block("text", html.escape(repr(sw.rake)).replace("\n", "<br>")))
+        sec.blocks.append(ctx.table("weighting_margins", sw.rake.summary))
+    sec.blocks.append(ctx.table("weighting_weights", sw.summary))
 
 
 def _s_scores(ctx: _Context, sec: _Section) -> None:
@@ -281,11 +257,10 @@ def _s_scores(ctx: _Context, sec: _Section) -> None:
     if st.responses is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    long = _long_weighted(ctx)
-    overall = ctx.cached("scores_overall", lambda: scores(long, "score", by=None, weight="weight",
-                                                          cluster="respondent_id"))
-    per = ctx.cached("scores_persona", lambda: scores(long, "score", by="persona", weight="weight",
-                                                      cluster="respondent_id"))
+    long = ctx.evidence.ratings
+    overall = scores(long, "score", by=None, weight="weight", cluster="respondent_id")
+    per = scores(long, "score", by="persona", weight="weight", cluster="respondent_id")
+    ctx.scores_overall = overall
     labels = st.journey.touchpoints_frame(ctx.lang).set_index("touchpoint")
     ov = overall.merge(labels[["label", "target_satisfaction", "order"]], left_on="touchpoint", right_index=True)
     ov = ov.sort_values("order").drop(columns="order")
@@ -296,7 +271,7 @@ def _s_scores(ctx: _Context, sec: _Section) -> None:
         "(le répondant comme grappe).")))
     sec.blocks.append(ctx.table("scores_touchpoint", ov))
     sec.blocks.append(ctx.table("scores_touchpoint_persona", per, max_rows=80))
-    r = ctx.responses_weighted()
+    r = ctx.evidence.responses
     kpis = []
     for col, metric in ((st.instrument.first("overall"), "mean"), (st.instrument.first("nps"), "nps"),
                         (st.instrument.first("effort"), "mean")):
@@ -314,24 +289,18 @@ def _s_drivers(ctx: _Context, sec: _Section) -> None:
     if st.responses is None or not st.instrument.first("overall"):
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    r = ctx.responses_weighted()
-    cols = st.touchpoint_columns
-    res = ctx.cached("drivers", lambda: drivers(r, outcome=st.instrument.first("overall"), drivers=cols,
-                                                weight="weight", n_boot=ctx.n_boot, seed=ctx.seed))
+    res = drivers(ctx.evidence.responses, outcome=st.instrument.first("overall"), drivers=st.touchpoint_columns,
+                  weight="weight", n_boot=ctx.n_boot, seed=ctx.seed)
     sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
     sec.blocks.append(ctx.table("drivers", res.summary))
-    overall = ctx._cache.get("scores_overall")
-    if overall is not None:
+    if ctx.scores_overall is not None:
         targets = {t.id: t.target_satisfaction for t in st.journey.touchpoints}
-        ipa = importance_performance(res, overall, targets)
+        ipa = importance_performance(res, ctx.scores_overall, targets=targets)
         sec.blocks.append(ctx.table("importance_performance", ipa))
-        try:
-            from .plot import importance_performance as plot_ipa
+        from .plot import importance_performance as plot_ipa
 
-            fig = plot_ipa(ipa, journey=st.journey, lang=ctx.lang)
-            sec.blocks.append(ctx.figure("importance_performance", fig, "Importance–performance"))
-        except NotImplementedError:
-            pass
+        fig = plot_ipa(ipa, journey=st.journey, lang=ctx.lang)
+        sec.blocks.append(ctx.figure("importance_performance", fig, "Importance–performance"))
 
 
 def _s_friction(ctx: _Context, sec: _Section) -> None:
@@ -339,18 +308,7 @@ def _s_friction(ctx: _Context, sec: _Section) -> None:
 
     st = ctx.study
     en = ctx.lang == "en"
-    tables = None
-    stitched = ctx._cache.get("stitched")
-    if stitched is not None:  # reuse the cleaned, stitched log of the traces section: read it once
-        from .friction import test_traces, trace_counts
-
-        personas = (st.customers[["customer_id", "persona"]]
-                    if st.customers is not None and "persona" in st.customers.columns else None)
-        counts = trace_counts(stitched.to_pandas()[["user_id", "timestamp", "event"]], funnel=st.traces.funnel,
-                              window=st.traces.funnel_window, journey=st.journey, personas=personas)
-        tables = {"traces": test_traces(counts)}
-    tri = ctx.cached("triangulation", lambda: triangulate(st, tables=tables))
-    ctx._cache["friction"] = tri.summary
+    tri = ctx.triangulation = triangulate(ctx.evidence)
     conf = tri.confirmed
     rule = ("confirmed = significant friction (after Benjamini–Hochberg correction within each source) in at least "
             "two independent sources, none contradicting" if en else
@@ -392,11 +350,8 @@ def _s_curves(ctx: _Context, sec: _Section) -> None:
     if st.responses is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    weight = "rake" if st.margins else None
-    table = ctx.cached("curves", lambda: journey_curves(st, weight=weight, band="simultaneous", n_boot=ctx.n_boot,
-                                                        seed=ctx.seed, lang=ctx.lang))
-    friction = ctx._cache.get("friction")
-    fig = plot_curves(table, journey=st.journey, friction=friction, lang=ctx.lang, facet=True)
+    table = journey_curves(ctx.evidence, band="simultaneous", n_boot=ctx.n_boot, seed=ctx.seed, lang=ctx.lang)
+    fig = plot_curves(table, journey=st.journey, friction=ctx.triangulation, lang=ctx.lang, facet=True)
     sec.blocks.append(ctx.figure("journey_curves", fig, "Persona curves (as it is) against the target "
                                  "(as it should be), simultaneous 95% bands" if ctx.lang == "en" else
                                  "Courbes par persona (tel quel) face à la cible (tel qu'il devrait être), bandes "

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from . import _importance as imp
+from ._compat import deprecated_args, warn_deprecated
 from ._design import (
     as_list,
     bootstrap_weights,
@@ -65,10 +66,11 @@ _DEFAULT_SCALE = {"top2": (1, 5), "csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 # ---------------------------------------------------------------------------------------------
 # long format
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(positional=("columns",))
 def to_long(
     responses: pd.DataFrame,
-    columns: Mapping[str, str] | None = None,
     *,
+    columns: Mapping[str, str] | None = None,
     id: str = "respondent_id",  # noqa: A002 - the survey's own word
     keep: Sequence[str] | None = None,
     prefix: str = "sat_",
@@ -184,6 +186,7 @@ def to_long(
 # ---------------------------------------------------------------------------------------------
 # scores
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(renamed={"level": "confidence"})
 def scores(
     data: pd.DataFrame,
     score: str = "score",
@@ -195,7 +198,7 @@ def scores(
     strata: str | None = None,
     cluster: str | None = None,
     respondent: str | None = "respondent_id",
-    level: float = 0.95,
+    confidence: float = 0.95,
     scale: tuple[float, float] | None = None,
     satisfied: float | None = None,
     ci: str | None = None,
@@ -231,8 +234,8 @@ def scores(
         clusters, as R's ``nest=TRUE``).
     respondent : str or None, default "respondent_id"
         The respondent identifier of long data.
-    level : float, default 0.95
-        Confidence level.
+    confidence : float, default 0.95
+        Confidence level of the intervals (``level=`` before 0.2, deprecated).
     scale : (min, max), optional
         The answer scale; ratings outside it raise. Defaults: 1-5 for top2/csat, 0-10 for nps,
         1-7 for ces, not checked for mean.
@@ -271,8 +274,8 @@ def scores(
         raise AnalysisError("scores needs at least one metric.", [Problem("metric=[]")])
     for m in metrics:
         check_one_of("metric", m, METRICS)
-    if not (0 < level < 1):
-        raise AnalysisError(f"level={level!r} must be between 0 and 1 (e.g. 0.95).")
+    if not (0 < confidence < 1):
+        raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1 (e.g. 0.95).")
     groups = as_list(touchpoint) + [g for g in as_list(by) if g not in as_list(touchpoint)]
     problems = check_columns(
         data,
@@ -382,7 +385,7 @@ def scores(
                 weight,
                 strata,
                 cluster,
-                level,
+                confidence,
                 scales[m],
                 satisfied,
                 ci,
@@ -394,9 +397,20 @@ def scores(
 
 
 def _score_one(
-    data, y_all, metric, groups, weight, strata, cluster, level, scale, satisfied, ci, singleton
+    data,
+    y_all,
+    metric,
+    groups,
+    weight,
+    strata,
+    cluster,
+    confidence,
+    scale,
+    satisfied,
+    ci,
+    singleton,
 ) -> pd.DataFrame:
-    alpha = 1 - level
+    alpha = 1 - confidence
     frame = pd.DataFrame(index=data.index)
     keys = [f"__g{i}" for i in range(len(groups))]
     for k, g in zip(keys, groups):
@@ -458,7 +472,7 @@ def _score_one(
         p_neg = (out["neg"] / out["w"]).to_numpy()
         if (ci or "adjusted_wald") == "adjusted_wald":
             lo_, hi_ = _nps_adjusted_wald(
-                p_pos, p_neg, out["n"].to_numpy(float), out["se"].to_numpy(float) ** 2, level
+                p_pos, p_neg, out["n"].to_numpy(float), out["se"].to_numpy(float) ** 2, confidence
             )
             out["ci_low"], out["ci_high"] = lo_, hi_
         for c in ("estimate", "se", "ci_low", "ci_high"):
@@ -520,7 +534,7 @@ def _domains(used, keys, w, data, groups) -> pd.DataFrame:
     return g[[*keys, *groups, "n", "n_eff"]].reset_index(drop=True).astype({"n": int})
 
 
-def _nps_adjusted_wald(p_pos, p_neg, n, var, level):
+def _nps_adjusted_wald(p_pos, p_neg, n, var, confidence):
     """Rocks (2016) adjusted-Wald interval for NPS (as a difference of shares, -1..1).
 
     On the design-effective sample size ``n* = n / deff``, ``deff = var / (s2 / (n - 1))`` with
@@ -536,7 +550,7 @@ def _nps_adjusted_wald(p_pos, p_neg, n, var, level):
     pn = (n_star * p_neg + 0.75) / n_adj
     d = pp - pn
     se = np.sqrt((pp + pn - d**2) / n_adj)
-    z = stats.norm.ppf(1 - (1 - level) / 2)
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
     return np.clip(d - z * se, -1, 1), np.clip(d + z * se, -1, 1)
 
 
@@ -563,6 +577,8 @@ class DriverResult:
     n : int
         Rows used (outcome present and, for ``missing="listwise"``, every driver).
     n_boot : int
+    confidence : float
+        Confidence level of the bootstrap intervals (``.level`` before 0.2, deprecated).
     replicates : DataFrame or None
         Bootstrap importance, one row per replicate and driver: ``replicate, driver,
         importance``.
@@ -576,9 +592,15 @@ class DriverResult:
     outcome: str
     n: int
     n_boot: int
-    level: float
+    confidence: float
     replicates: pd.DataFrame | None = None
     _dominance: dict | None = field(default=None)
+
+    @property
+    def level(self) -> float:
+        """Deprecated: the confidence level, now :attr:`confidence`."""
+        warn_deprecated("DriverResult", ".level", ".confidence", stacklevel=3)
+        return self.confidence
 
     def _need_dominance(self) -> dict:
         if self._dominance is None:
@@ -608,7 +630,7 @@ class DriverResult:
         ci = (
             ""
             if self.n_boot == 0
-            else f", {self.level:.0%} CI [{self.r2_ci[0]:.3f}, {self.r2_ci[1]:.3f}]"
+            else f", {self.confidence:.0%} CI [{self.r2_ci[0]:.3f}, {self.r2_ci[1]:.3f}]"
         )
         lines = [
             f"DriverResult: {name} importance of {len(self.summary)} drivers of {self.outcome!r}",
@@ -638,6 +660,7 @@ def _driver_columns(drivers) -> tuple[list[str], list[str]]:
     return [str(c) for c in cols], cols
 
 
+@deprecated_args(renamed={"level": "confidence"})
 def drivers(
     data: pd.DataFrame,
     outcome: str,
@@ -648,7 +671,7 @@ def drivers(
     cluster: str | None = None,
     method: str = "shapley",
     n_boot: int = 200,
-    level: float = 0.95,
+    confidence: float = 0.95,
     seed: int | None = 0,
     missing: str = "pairwise",
     dominance: bool = False,
@@ -677,8 +700,8 @@ def drivers(
         drivers; close to Shapley in practice). Both sum to R².
     n_boot : int, default 200
         Bootstrap replicates for the intervals; 0 skips them.
-    level : float, default 0.95
-        Confidence level of the percentile intervals.
+    confidence : float, default 0.95
+        Confidence level of the percentile intervals (``level=`` before 0.2, deprecated).
     seed : int, optional
         Seed of the bootstrap.
     missing : {"pairwise", "listwise"}
@@ -733,8 +756,8 @@ def drivers(
         )
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         problems.append(Problem(f"n_boot={n_boot!r} must be a non-negative integer"))
-    if not (0 < level < 1):
-        problems.append(Problem(f"level={level!r} must be between 0 and 1"))
+    if not (0 < confidence < 1):
+        problems.append(Problem(f"confidence={confidence!r} must be between 0 and 1"))
     if problems:
         raise AnalysisError("Cannot compute driver importance.", problems)
 
@@ -821,7 +844,7 @@ def drivers(
     r2_all = values.sum(axis=1)
     point = values[0]
     r2 = float(r2_all[0])
-    alpha = 1 - level
+    alpha = 1 - confidence
     if n_boot:
         boot = values[1:]
         lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -863,7 +886,7 @@ def drivers(
         outcome=str(outcome),
         n=int(n),
         n_boot=int(n_boot),
-        level=level,
+        confidence=confidence,
         replicates=replicates,
         _dominance=dom,
     )
@@ -904,6 +927,7 @@ def _dominance_tables(r2_sub, p, names, n_boot) -> dict:
 # ---------------------------------------------------------------------------------------------
 # penalty-reward contrast analysis
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(renamed={"level": "confidence"})
 def penalty_reward(
     data: pd.DataFrame,
     outcome: str,
@@ -915,7 +939,7 @@ def penalty_reward(
     low: float = 2,
     high: float = 4,
     threshold: float = 0.2,
-    level: float = 0.95,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Penalty–reward contrast analysis (Brandt 1987): basic, performance and excitement factors.
 
@@ -929,11 +953,11 @@ def penalty_reward(
     max(-penalty, 0)`` and ``RI = max(reward, 0)`` (Mikulić & Prebežac 2008): ``"basic"`` when
     ``IA < -threshold`` (dissatisfaction hurts, satisfaction is taken for granted),
     ``"excitement"`` when ``IA > threshold``, ``"performance"`` in between, and ``"unclear"``
-    when neither coefficient differs from zero at ``1 - level``. The threshold is a convention,
-    not a test: read the intervals.
+    when neither coefficient differs from zero at ``1 - confidence``. The threshold is a
+    convention, not a test: read the intervals.
 
     Rows are used when the outcome and every driver are present (listwise), as the regression
-    needs all dummies; see ``n`` in ``.attrs``.
+    needs all dummies; their number is the column ``n``.
 
     Parameters
     ----------
@@ -950,14 +974,16 @@ def penalty_reward(
         ratings in between are the reference and must occur.
     threshold : float, default 0.2
         Impact-asymmetry threshold of the factor labels.
-    level : float, default 0.95
-        Confidence level; coefficients with ``p < 1 - level`` count as significant.
+    confidence : float, default 0.95
+        Confidence level; coefficients with ``p < 1 - confidence`` count as significant
+        (``level=`` before 0.2, deprecated).
 
     Returns
     -------
     DataFrame
         One row per driver: ``driver, n_low, n_high, penalty, penalty_se, penalty_p, reward,
-        reward_se, reward_p, range_of_impact, impact_asymmetry, factor``.
+        reward_se, reward_p, range_of_impact, impact_asymmetry, factor, n`` (``n``: the complete
+        rows used, the same on every row; also in ``.attrs["n"]``, deprecated).
     """
     where = "penalty_reward"
     data = check_frame(data, where)
@@ -1014,7 +1040,9 @@ def penalty_reward(
         frame[c] = data.loc[keep, c].astype(str).to_numpy()
     sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster)
     with svy_errors("fitting the penalty-reward regression"):
-        model = sample.glm.fit(y="__y", x=[t[2] for t in terms], family="gaussian", alpha=1 - level)
+        model = sample.glm.fit(
+            y="__y", x=[t[2] for t in terms], family="gaussian", alpha=1 - confidence
+        )
         coef = model.to_polars().to_pandas().set_index("term")
     rows = []
     for name in names:
@@ -1034,7 +1062,8 @@ def penalty_reward(
         rec["range_of_impact"] = rios
         rec["impact_asymmetry"] = ia
         sig = any(
-            np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - level for k in ("penalty", "reward")
+            np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - confidence
+            for k in ("penalty", "reward")
         )
         if not sig or not np.isfinite(ia):
             factor = "unclear"
@@ -1045,9 +1074,10 @@ def penalty_reward(
         else:
             factor = "performance"
         rec["factor"] = factor
+        rec["n"] = n
         rows.append(rec)
     out = pd.DataFrame(rows)
-    out.attrs["n"] = n
+    out.attrs["n"] = n  # deprecated: read the column n
     return out
 
 
@@ -1219,11 +1249,12 @@ def kano(
 QUADRANTS = ("fix first", "keep up", "possible overkill", "low priority")
 
 
+@deprecated_args(positional=("targets",))
 def importance_performance(
     importance,
     scores: pd.DataFrame,
-    targets=None,
     *,
+    targets=None,
     by: str | Sequence[str] | None = None,
     cut: str | float = "mean",
 ) -> pd.DataFrame:
@@ -1342,10 +1373,14 @@ def importance_performance(
 
 
 def _targets(targets) -> dict:
+    from ._inputs import study_of
+    from .journey import JourneyMap
+
     if targets is None:
         return {}
-    journey = getattr(targets, "journey", targets)
-    if hasattr(journey, "touchpoints_frame"):
+    study = study_of(targets)
+    journey = study.journey if study is not None else targets
+    if isinstance(journey, JourneyMap):
         tf = journey.touchpoints_frame()
         return {
             r.touchpoint: r.target_satisfaction

@@ -167,6 +167,8 @@ class Study:
     truth: dict | None = None
     description: str = ""
     customers: pd.DataFrame | None = None
+    #: prepared evidence per options (:func:`parcours_research.evidence.prepare`)
+    _prepared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- convenience ----------------------------------------------------------------------
     @property
@@ -188,7 +190,7 @@ class Study:
             )
         cols = self.instrument.touchpoint_columns(role)
         rid = self.instrument.respondent_id
-        keep = [c for c in ["persona", *(keep or [])] if c in self.responses.columns]
+        keep = [c for c in dict.fromkeys(["persona", *(keep or [])]) if c in self.responses.columns]
         wide = self.responses[[rid, *keep, *cols.values()]].rename(columns={rid: "respondent_id"})
         long = wide.melt(
             id_vars=["respondent_id", *keep],

@@ -32,6 +32,9 @@ from .errors import ParcoursWarning, Problem, WeightingError, check_one_of
 __all__ = [
     "rake",
     "RakeResult",
+    "study_weights",
+    "StudyWeights",
+    "WEIGHT_RULES",
     "margins_from",
     "kish_design_effect",
     "effective_n",
@@ -658,3 +661,158 @@ def _summary(columns, codes, targets, levels, counts, w, n) -> pd.DataFrame:
         rows, columns=["column", "level", "n", "sample_share", "target_share", "weighted_share"]
     )
     return out.astype({"level": object})
+
+
+# ---------------------------------------------------------------------------------------------
+# the study's weighting rule: one rule for every analysis
+# ---------------------------------------------------------------------------------------------
+WEIGHT_RULES = ("default", "rake", "design", None)
+"""The named weighting rules of a study (a column name of the responses is accepted too)."""
+
+_RULE_TEXT = {
+    "rake": "raked to the study's margins ({margins}){start}",
+    "design": "the survey's design weights (column {column!r})",
+    "column": "the weights of column {column!r}, as they are",
+    "none": "none: every respondent counts once",
+}
+
+
+@dataclass(frozen=True, repr=False)
+class StudyWeights:
+    """The survey weights of a study under one rule, and which rule it was.
+
+    Attributes
+    ----------
+    weights : Series
+        One weight per respondent, aligned with ``study.responses`` (same index), named
+        ``"weight"``. Equal to 1 under the rule ``"none"``.
+    rule : {"rake", "design", "column", "none"}
+        What the weights are: raked to the margins, the declared design weights, a column
+        given by name, or no weighting.
+    requested : str or None
+        The rule asked for (``"default"``, ``"rake"``, ``"design"``, a column or None).
+    column : str or None
+        The column the weights (or the raking's starting weights) come from.
+    rake : RakeResult or None
+        The raking, under the rule ``"rake"``.
+    description : str
+        One sentence saying which weights were used, for tables and reports.
+    """
+
+    weights: pd.Series
+    rule: str
+    requested: str | None
+    column: str | None = None
+    rake: RakeResult | None = None
+    description: str = ""
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The distribution of the weights: ``statistic, value`` (n, sum, min, max, Kish
+        design effect, effective n)."""
+        if self.rake is not None:
+            return self.rake.weight_stats()
+        w = self.weights.to_numpy(dtype=float)
+        deff, n_eff = kish(w)
+        rows = [("n", float(w.size)), ("sum", float(w.sum())), ("min", float(w.min(initial=np.nan))),
+                ("max", float(w.max(initial=np.nan))), ("design_effect", deff), ("n_eff", n_eff)]
+        return pd.DataFrame(rows, columns=["statistic", "value"])
+
+    def __repr__(self) -> str:
+        return f"StudyWeights(rule={self.rule!r}, n={len(self.weights):,}): {self.description}"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>" + self.summary.to_html(
+            index=False, float_format=lambda x: f"{x:,.4f}"
+        )
+
+
+def _resolve_rule(study, weight) -> tuple[str, str | None]:
+    """(rule, column) for ``weight`` on ``study``; raises WeightingError when it cannot hold."""
+    declared = getattr(study.survey, "weight", None)
+    if weight == "default":
+        if study.margins:
+            return "rake", declared
+        return ("design", declared) if declared else ("none", None)
+    if weight is None or weight == "none":
+        return "none", None
+    if weight == "rake":
+        if not study.margins:
+            raise WeightingError(
+                "weight='rake' needs population margins, and the study has none.",
+                [Problem("no margins", "study.yml", column="margins",
+                         fix="add `margins:` to study.yml, or use weight='default' or None")],
+            )
+        return "rake", declared
+    if weight == "design":
+        if not declared:
+            raise WeightingError(
+                "weight='design' needs the survey's design weight column, and the study declares none.",
+                [Problem("no design weight", "study.yml", column="survey.weight",
+                         fix="add `weight: COLUMN` under `survey:` in study.yml, or use weight='default'")],
+            )
+        return "design", declared
+    if isinstance(weight, str) and weight in study.responses.columns:
+        return "column", weight
+    raise WeightingError(
+        f"weight={weight!r} is neither a weighting rule nor a column of the responses.",
+        [Problem(f"unknown weight {weight!r}", column=str(weight),
+                 fix=f"use one of {list(WEIGHT_RULES)} or a column of the responses")],
+    )
+
+
+def study_weights(study, *, weight: str | None = "default") -> StudyWeights:
+    """The survey weights of a study under one documented rule.
+
+    This is the one weighting rule of the kit: scores, drivers, journey curves, friction
+    tests, path tests, the report and the workshop app all weight respondents with it (through
+    the study's prepared evidence, :func:`parcours_research.evidence.prepare`).
+
+    Parameters
+    ----------
+    study : Study
+        A loaded study with survey responses.
+    weight : {"default", "rake", "design", None} or str, default "default"
+        ``"default"``: raked to the study's margins when it has margins (starting from the
+        survey's design weights when it declares some), else the design weights when the
+        survey declares a weight column, else no weights. ``"rake"``: raked to the margins
+        (an error without margins). ``"design"``: the declared design weights (an error
+        without). ``None``: no weights (every respondent counts once). A column name of the
+        responses: those weights as they are.
+
+    Returns
+    -------
+    StudyWeights
+        ``.weights`` (aligned with ``study.responses``), ``.rule``, ``.description``,
+        ``.rake`` (the :class:`RakeResult` when raked), ``.summary``.
+
+    Raises
+    ------
+    WeightingError
+        When the study has no responses, or the rule cannot be applied (no margins, no
+        declared weight, an unknown column, margins the responses cannot meet).
+    """
+    if getattr(study, "responses", None) is None:
+        raise WeightingError(
+            f"The study {getattr(study, 'name', '')!r} has no survey responses to weight.",
+            [Problem("no survey", "study.yml", column="survey",
+                     fix="add `survey: {instrument: ..., responses: ...}` to study.yml")],
+        )
+    rule, column = _resolve_rule(study, weight)
+    resp = study.responses
+    res = None
+    if rule == "rake":
+        res = rake(resp, study.margins, weight=column)
+        w = res.weights
+        start = f", from the design weights of column {column!r}" if column else ""
+        text = _RULE_TEXT["rake"].format(margins=", ".join(study.margins), start=start)
+    elif rule == "none":
+        w = pd.Series(1.0, index=resp.index)
+        text = _RULE_TEXT["none"]
+    else:
+        problems = weight_problems(resp[column], column, "study_weights")
+        if problems:
+            raise WeightingError(f"The weights of column {column!r} cannot be used.", problems)
+        w = pd.to_numeric(resp[column]).astype(float)
+        text = _RULE_TEXT[rule].format(column=column)
+    return StudyWeights(w.rename("weight"), rule, weight, column, res, text[0].upper() + text[1:] + ".")

@@ -71,7 +71,7 @@ def test_sup_t_independent_points_is_sidak():
     rng = np.random.default_rng(1)
     J, level = 5, 0.95
     draws = rng.normal(size=(200_000, J)) * np.array([1, 2, 0.5, 3, 1.5]) + 10
-    c = sup_t_critical(draws, np.full(J, 10.0), level)
+    c = sup_t_critical(draws, estimates=np.full(J, 10.0), confidence=level)
     sidak = stats.norm.ppf((1 + level ** (1 / J)) / 2)
     assert c == pytest.approx(sidak, abs=0.02)
 
@@ -83,9 +83,9 @@ def test_sup_t_equicorrelated_matches_integral(rho):
     w = rng.normal(size=(200_000, 1))
     z = np.sqrt(rho) * w + np.sqrt(1 - rho) * rng.normal(size=(200_000, J))
     ref = equicorrelated_quantile(J, rho, level)
-    assert sup_t_critical(z, np.zeros(J), level) == pytest.approx(ref, abs=0.02)
+    assert sup_t_critical(z, estimates=np.zeros(J), confidence=level) == pytest.approx(ref, abs=0.02)
     # correlation lowers the critical value below Bonferroni's
-    assert ref < bonferroni_critical(J, level)
+    assert ref < bonferroni_critical(J, confidence=level)
 
 
 def test_sup_t_ignores_missing_and_constant_points():
@@ -93,19 +93,19 @@ def test_sup_t_ignores_missing_and_constant_points():
     z = rng.normal(size=(20_000, 3))
     z[:50, 1] = np.nan  # a point without data in a few replicates
     z[:, 2] = 4.0  # a point without variance
-    c = sup_t_critical(z, np.array([0.0, 0.0, 4.0]), 0.95)
+    c = sup_t_critical(z, estimates=np.array([0.0, 0.0, 4.0]), confidence=0.95)
     sidak2 = stats.norm.ppf((1 + 0.95**0.5) / 2)
     assert c == pytest.approx(sidak2, abs=0.04)
-    assert np.isnan(sup_t_critical(np.ones((10, 2)), None, 0.95))
+    assert np.isnan(sup_t_critical(np.ones((10, 2)), confidence=0.95))
     with pytest.raises(AnalysisError):
         sup_t_critical(np.ones(5))
 
 
 def test_bonferroni_closed_form():
     # z_{1 - 0.05 / (2 * 10)} and t_{0.9975, 30}: closed forms
-    assert bonferroni_critical(10, 0.95) == pytest.approx(stats.norm.ppf(1 - 0.05 / 20))
-    assert bonferroni_critical(10, 0.95, df=30) == pytest.approx(stats.t.ppf(1 - 0.05 / 20, 30))
-    assert bonferroni_critical(1, 0.95) == pytest.approx(1.959964, abs=1e-6)
+    assert bonferroni_critical(10, confidence=0.95) == pytest.approx(stats.norm.ppf(1 - 0.05 / 20))
+    assert bonferroni_critical(10, confidence=0.95, df=30) == pytest.approx(stats.t.ppf(1 - 0.05 / 20, 30))
+    assert bonferroni_critical(1, confidence=0.95) == pytest.approx(1.959964, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_estimates_are_weighted_means_and_domain_se():
 
 
 def test_stage_level_is_mean_of_respondent_stage_scores(sample_study):
-    out = pr.curves.journey_curves(sample_study, level="stage", qual=False)
+    out = pr.curves.journey_curves(sample_study, grain="stage", weight=None, qual=False)
     long = sample_study.ratings_long()
     per = long.groupby(["respondent_id", "persona", "stage"], as_index=False)["score"].mean()
     ref = per.groupby(["persona", "stage"])["score"].agg(["mean", "size"])
@@ -169,10 +169,23 @@ def test_rake_uses_weighting_rake(sample_study):
 
 
 def test_dataframe_input_with_journey_equals_study_input(sample_study):
-    a = pr.curves.journey_curves(sample_study, qual=False)
+    a = pr.curves.journey_curves(sample_study, weight=None, qual=False)
     long = sample_study.ratings_long()
     b = pr.curves.journey_curves(long, journey=sample_study, qual=False)
     pd.testing.assert_frame_equal(a, b)
+    assert set(b["weighting"]) == {"none"}
+
+
+def test_study_default_is_raked_like_a_table_raked_to_the_same_margins(sample_study):
+    # the study's rule rakes to study.yml's margins; a table raked to the same margins with
+    # equal starting weights must give the same points (the raking is done twice, by
+    # pr.weighting.study_weights and by the table path)
+    a = pr.curves.journey_curves(sample_study, qual=False)
+    assert set(a["weighting"]) == {"rake"}
+    long = sample_study.ratings_long(keep=list(sample_study.margins))
+    b = pr.curves.journey_curves(long, journey=sample_study, margins=sample_study.margins, qual=False)
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(a["se"], b["se"], rtol=1e-9)
 
 
 def test_workshop_ratings_format():
@@ -332,14 +345,14 @@ def test_by_none_and_other_columns(sample_study):
 def test_errors_list_every_problem(sample_study):
     with pytest.raises(StudyError, match="band="):
         pr.curves.journey_curves(sample_study, band="wide")
-    with pytest.raises(StudyError, match="level="):
-        pr.curves.journey_curves(sample_study, level="channel")
+    with pytest.raises(StudyError, match="grain="):
+        pr.curves.journey_curves(sample_study, grain="channel")
     with pytest.raises(AnalysisError) as e:
         pr.curves.journey_curves(
-            sample_study, by="nope", weight="wgt", band="simultaneous", n_boot=10, level_ci=1.5
+            sample_study, by="nope", weight="wgt", band="simultaneous", n_boot=10, confidence=1.5
         )
     text = str(e.value)
-    for needle in ("'nope'", "'wgt'", "n_boot=10", "level_ci=1.5"):
+    for needle in ("'nope'", "'wgt'", "n_boot=10", "confidence=1.5"):
         assert needle in text
     assert len(e.value.problems) == 4
     df = simulate(n=20, seed=1)
@@ -359,7 +372,7 @@ def test_errors_list_every_problem(sample_study):
 def test_stage_level_needs_stages():
     df = simulate(n=20, seed=1)
     with pytest.raises(AnalysisError, match="stage"):
-        pr.curves.journey_curves(df, by=None, level="stage", qual=False)
+        pr.curves.journey_curves(df, by=None, grain="stage", qual=False)
 
 
 def test_cluster_and_strata_reach_the_design():

@@ -156,21 +156,19 @@ def _events():
     return pd.DataFrame(ev, columns=["user_id", "timestamp", "event"])
 
 
-def test_reach_is_ordered_and_windowed():
-    r = pr.friction.reach(_events(), ["a", "b", "c"], window="7D")
-    assert r["b"].notna().to_dict() == {
-        "u1": True,
-        "u2": True,
-        "u3": False,
-        "u4": False,
-        "u5": False,
-    }
-    assert r["c"].notna().to_dict() == {
-        "u1": True,
-        "u2": False,
-        "u3": False,
-        "u4": False,
-        "u5": False,
+def test_reach_is_gone_for_the_one_funnel():
+    # pr.friction.reach anchored the window on the first step-1 event (a second funnel
+    # definition); each user's furthest step now comes from pr.traces.funnel_users
+    with pytest.raises(AttributeError, match="funnel_users"):
+        pr.friction.reach  # noqa: B018
+    f = pr.traces.funnel_users(_events(), steps=["a", "b", "c"], window="7D")
+    assert dict(zip(f["user_id"], f["furthest_step"])) == {
+        "u1": 3,
+        "u2": 2,  # a, c, b: b after a, but no c after b
+        "u3": 1,  # b before a only
+        "u4": 1,  # b 10 days after a
+        "u5": 1,
+        "u6": 0,
     }
 
 
@@ -223,13 +221,26 @@ def sample_counts(sample_study):
 
 
 def test_sample_counts_agree_with_the_traces_funnel(sample_study):
-    # the same funnel counted by pr.traces.funnel (the traces module's own engine): users who
-    # reached each step; no censoring, so that both count the same persons
+    # the same funnel counted by pr.traces.funnel on the study's prepared log: users who
+    # entered and reached each step; no censoring, so that both count the same persons
     c = pr.friction.trace_counts(sample_study, complete_window=False, touchpoint_steps=False)
-    log = pr.traces.stitch(pr.traces.clean(pr.traces.read_events(sample_study))[0])[0]
-    f = pr.traces.funnel(log)
-    mine = c[c["persona"] == "all"]["k"].tolist()
-    assert mine == f["converted"].tolist()[1:]
+    f = pr.traces.funnel(pr.prepare(sample_study).traces.log)
+    mine = c[c["persona"] == "all"]
+    assert mine["n"].tolist() == f["entered"].tolist()[1:]
+    assert mine["k"].tolist() == f["converted"].tolist()[1:]
+
+
+def test_sample_steps_have_no_stage_target(sample_counts, sample_study):
+    # targets.conversion is per stage (reaching the stage, see pr.traces.pyramid): it is not the
+    # target of a step inside the stage (home_view → product_view, 0.91, is not compared with
+    # the 0.35 of "acquerir"), so steps counted from the study carry no target and are tested
+    # against the other personas and periods only, unless targets= gives step targets
+    assert sample_counts["target"].isna().all()
+    out = pr.friction.test_traces(sample_study)
+    assert "vs_target" not in set(out["test"])
+    given = pr.friction.test_traces(sample_counts, targets={"id_verification": 0.9})
+    vt = given[given["test"] == "vs_target"]
+    assert set(vt["touchpoint"]) == {"id_verification"} and set(vt["reference"]) == {0.9}
 
 
 def test_sample_planted_drop_off(sample_counts, sample_study):

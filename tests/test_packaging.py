@@ -215,9 +215,41 @@ def test_every_public_module_is_reachable_from_the_package():
     modules = sorted(
         p.stem if p.is_file() else p.name
         for p in (ROOT / "parcours_research").iterdir()
-        if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists())
+        if not p.name.startswith("_")
+        and (p.suffix == ".py" or (p / "__init__.py").exists())
         and p.name not in ("instruments", "templates")
     )
     code = "import parcours_research as pr\n" + "\n".join(f"pr.{m}" for m in modules)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_license_file_holds_the_declared_license():
+    """pyproject declares BSD-3-Clause and the LICENSE at the root, which setuptools ships in
+    the wheel and the sdist (its default ``license-files`` patterns include ``LICEN[CS]E*``),
+    holds that licence's three clauses and disclaimer."""
+    from fnmatch import fnmatch
+
+    declared = PROJECT["license"]
+    declared = declared.get("text") if isinstance(declared, dict) else declared
+    assert declared == "BSD-3-Clause"
+    path = ROOT / "LICENSE"
+    assert path.exists(), "LICENSE is missing at the repository root"
+    text = " ".join(path.read_text(encoding="utf-8").split())
+    assert re.search(r"Copyright \(c\) 20\d\d, parcours_research developers", text)
+    for clause in (
+        "Redistributions of source code must retain the above copyright notice, this list of "
+        "conditions and the following disclaimer.",
+        "Redistributions in binary form must reproduce the above copyright notice, this list of "
+        "conditions and the following disclaimer in the documentation and/or other materials "
+        "provided with the distribution.",
+        "Neither the name of the copyright holder nor the names of its contributors may be used "
+        "to endorse or promote products derived from this software without specific prior "
+        "written permission.",
+        'THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"',
+    ):
+        assert clause in text, clause
+    patterns = PROJECT.get("license-files") or PYPROJECT["tool"]["setuptools"].get(
+        "license-files", ["LICEN[CS]E*"]
+    )
+    assert any(fnmatch("LICENSE", p) for p in patterns), patterns

@@ -83,9 +83,12 @@ def curves_table() -> pd.DataFrame:
                     "band": "simultaneous",
                     "level_ci": 0.95,
                     "crit": 2.6,
+                    "grain": "touchpoint",
+                    "weighting": "none",
                 }
             )
-    out = pd.DataFrame(rows)[list(CURVE_COLUMNS)]
+    # the table's columns in their documented order (a column added later reads NaN here)
+    out = pd.DataFrame(rows).reindex(columns=list(CURVE_COLUMNS))
     out.attrs["by"] = "persona"
     return out
 
@@ -152,9 +155,10 @@ def test_overlay_artists():
     assert mot.get_marker() == "*" and list(mot.get_xdata()) == [3.0, 4.0]
     bold = [tl.get_text() for tl in fig.axes[0].get_xticklabels() if tl.get_fontweight() == "bold"]
     assert bold == ["Souscription", "Vérification"]
-    # the significant friction point of persona c, with its survey effect, and nothing else
+    # the significant friction point of persona c, and nothing else; its label is the point's
+    # gap to target on the curve's scale: 2.6 - 3.8, interval 2.6 -+ 2.6 * 0.12 minus 3.8
     labels = by_gid(fig, "friction_label:")
-    assert [a.get_text() for a in labels] == ["friction −1,20 pt"]
+    assert [a.get_text() for a in labels] == ["−1,20 pt vs cible\n[−1,51 ; −0,89]"]
     assert labels[0].xy == (4.0, pytest.approx(2.6))
     below = by_gid(fig, "below_target:")
     assert [a.get_gid() for a in below] == ["below_target:c"] and list(below[0].get_xdata()) == [
@@ -182,7 +186,9 @@ def test_facet_artists_and_english():
     assert all(len(by_gid_ax(ax, "curve:")) == 1 for ax in visible)
     texts = [x.get_text() for x in fig.legends[0].get_texts()]
     assert "Moment of truth" in texts and "Target (the journey as it should be)" in texts
-    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == ["friction −1.20 pt"]
+    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == [
+        "−1.20 pt vs target\n[−1.51, −0.89]"
+    ]
 
 
 def by_gid_ax(ax, prefix):
@@ -203,7 +209,10 @@ def test_friction_from_traces_and_triangulation():
         }
     )
     fig = pr.plot.journey_curves(t, friction=traces, lang="en")
-    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == ["friction −32 pp"]
+    # the label is the curve point's gap to target, not the traces' effect (a conversion gap)
+    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == [
+        "−1.20 pt vs target\n[−1.51, −0.89]"
+    ]
 
     class Triangulation:  # the shape of pr.friction.triangulate's result
         summary = pd.DataFrame(
@@ -217,7 +226,9 @@ def test_friction_from_traces_and_triangulation():
         )
 
     fig = pr.plot.journey_curves(t, friction=Triangulation(), lang="en")
-    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == ["friction −1.25 pt"]
+    assert [a.get_text() for a in by_gid(fig, "friction_label:")] == [
+        "−1.20 pt vs target\n[−1.51, −0.89]"
+    ]
     # a row about everybody ("all") marks no persona curve; a missing persona marks them all
     fr = pd.DataFrame(
         {
@@ -227,17 +238,22 @@ def test_friction_from_traces_and_triangulation():
             "significant": [True, True],
         }
     )
-    fig = pr.plot.journey_curves(t, friction=fr, effect_format="{effect:.1f}")
+    fig = pr.plot.journey_curves(t, friction=fr, friction_format="{gap:.1f} {unit}")
     assert sorted(a.get_gid() for a in by_gid(fig, "friction:")) == [
         "friction:a",
         "friction:b",
         "friction:c",
     ]
-    assert {a.get_text() for a in by_gid(fig, "friction_label:")} == {"−0,3"}
+    # t6 (estimate - target): a 4.1 - 3.9, b 4.0 - 3.9, c 3.9 - 3.9
+    assert {a.get_text() for a in by_gid(fig, "friction_label:")} == {
+        "0,2 pt",
+        "0,1 pt",
+        "0,0 pt",
+    }
 
 
 def test_stage_level_and_labels_from_journey(sample_study):
-    t = pr.curves.journey_curves(sample_study, level="stage", qual=False)
+    t = pr.curves.journey_curves(sample_study, grain="stage", qual=False)
     fig = pr.plot.journey_curves(t, journey=sample_study, lang="en")
     ax = fig.axes[0]
     assert [tl.get_text() for tl in ax.get_xticklabels()] == [
@@ -491,7 +507,7 @@ def test_importance_performance_labels_never_overlap_in_a_crowd():
 
 
 def transitions_table() -> pd.DataFrame:
-    """Columns of pr.traces.transitions(..., by="touchpoint")."""
+    """Columns of pr.traces.transitions(..., node="touchpoint")."""
     return pd.DataFrame(
         {
             "source": ["signup", "welcome_email", "id_verification", "app_usage", "signup"],

@@ -33,7 +33,7 @@ K2011 = np.array(
 
 
 def test_published_nominal_value():
-    assert round(krippendorff_alpha(K2011, "nominal"), 3) == 0.743
+    assert round(krippendorff_alpha(K2011, scale_level="nominal"), 3) == 0.743
 
 
 def test_coincidence_matrix_of_the_published_example():
@@ -47,12 +47,12 @@ def test_coincidence_matrix_of_the_published_example():
 
 
 @pytest.mark.parametrize(
-    "level, expected",
+    "scale_level, expected",
     [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)],
 )
-def test_all_levels_on_the_published_example(level, expected):
-    ours = krippendorff_alpha(K2011, level)
-    ref = krippendorff.alpha(reliability_data=K2011, level_of_measurement=level)
+def test_all_levels_on_the_published_example(scale_level, expected):
+    ours = krippendorff_alpha(K2011, scale_level=scale_level)
+    ref = krippendorff.alpha(reliability_data=K2011, level_of_measurement=scale_level)
     assert ours == pytest.approx(ref, abs=1e-12)
     assert round(ours, 3) == expected
 
@@ -64,15 +64,15 @@ def test_all_levels_on_the_published_example(level, expected):
         st.tuples(st.integers(2, 5), st.integers(2, 15)),
         elements=st.sampled_from([nan, 1.0, 2.0, 3.0, 4.0, 5.0]),
     ),
-    level=st.sampled_from(["nominal", "ordinal", "interval", "ratio"]),
+    scale_level=st.sampled_from(["nominal", "ordinal", "interval", "ratio"]),
 )
-def test_matches_krippendorff_package(data, level):
+def test_matches_krippendorff_package(data, scale_level):
     m = (~np.isnan(data)).sum(axis=0)
     values = np.unique(data[:, m >= 2][~np.isnan(data[:, m >= 2])])
     if (m >= 2).sum() == 0 or len(values) < 2:
         return  # alpha undefined; covered below
-    ours = krippendorff_alpha(data, level)
-    ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+    ours = krippendorff_alpha(data, scale_level=scale_level)
+    ref = krippendorff.alpha(reliability_data=data, level_of_measurement=scale_level)
     assert ours == pytest.approx(ref, abs=1e-9)
 
 
@@ -81,8 +81,8 @@ def test_undefined_cases_warn():
         assert np.isnan(krippendorff_alpha([[1, 1, 1], [1, 1, 1]]))
     with pytest.warns(ParcoursWarning, match="no unit was coded by two coders"):
         assert np.isnan(krippendorff_alpha([[1, nan], [nan, 2]]))
-    with pytest.raises(StudyError, match="level="):
-        krippendorff_alpha(K2011, "cardinal")
+    with pytest.raises(StudyError, match="scale_level="):
+        krippendorff_alpha(K2011, scale_level="cardinal")
 
 
 def _long(matrix, coders=("A", "B", "C", "D")) -> pd.DataFrame:
@@ -95,13 +95,14 @@ def _long(matrix, coders=("A", "B", "C", "D")) -> pd.DataFrame:
 
 
 def test_long_format_agreement():
-    res = agreement(_long(K2011), value="valence", level="nominal")
+    res = agreement(_long(K2011), value="valence", scale_level="nominal")
     assert isinstance(res, Agreement)
-    assert res.alpha == pytest.approx(krippendorff_alpha(K2011, "nominal"))
+    assert res.alpha == pytest.approx(krippendorff_alpha(K2011, scale_level="nominal"))
     s = res.summary.iloc[0]
     assert (s["n_units"], s["n_units_single"], s["n_coders"], s["n_pairable"]) == (11, 1, 4, 40)
     assert (
-        repr(res) == "Agreement(value='valence', level='nominal', alpha=0.743, units=11, coders=4)"
+        repr(res) == "Agreement(value='valence', scale_level='nominal', alpha=0.743, units=11, "
+        "coders=4)"
     )
     assert "Krippendorff" in res._repr_html_() and "0x" not in repr(res)
 
@@ -124,12 +125,12 @@ def test_ordered_categorical():
     d["v"] = pd.Categorical(
         d["valence"].astype(int).astype(str), categories=list("12345"), ordered=True
     )
-    assert agreement(d, value="v", level="ordinal").alpha == pytest.approx(
-        krippendorff_alpha(K2011, "ordinal")
+    assert agreement(d, value="v", scale_level="ordinal").alpha == pytest.approx(
+        krippendorff_alpha(K2011, scale_level="ordinal")
     )
     d["w"] = d["v"].cat.as_unordered()
     with pytest.raises(AnalysisError, match="ordered Categorical"):
-        agreement(d, value="w", level="ordinal")
+        agreement(d, value="w", scale_level="ordinal")
 
 
 def test_conflicts_and_duplicates():
@@ -140,7 +141,7 @@ def test_conflicts_and_duplicates():
             "valence": [1, 1, 1, 2, 1],
         }
     )
-    res = agreement(d, level="interval")  # identical repeat of (e1, A) collapses
+    res = agreement(d, scale_level="interval")  # identical repeat of (e1, A) collapses
     assert res.summary["n_pairable"].iloc[0] == 4
     d.loc[1, "valence"] = -1
     with pytest.raises(
@@ -148,7 +149,7 @@ def test_conflicts_and_duplicates():
     ):
         agreement(d)
     with pytest.raises(AnalysisError, match="numeric"):
-        agreement(d.assign(valence=["x"] * 5), level="interval")
+        agreement(d.assign(valence=["x"] * 5), scale_level="interval")
     with pytest.raises(AnalysisError, match="not in the data"):
         agreement(d, value="code")
 

@@ -142,7 +142,7 @@ def test_cluster_mean_matches_statsmodels(pairs, confidence):
     y = [float(b) for _, b in pairs]
     if len(set(g)) < 2:
         return
-    res = cluster_mean(y, g, confidence)
+    res = cluster_mean(y, g, confidence=confidence)
     est, se, lo, hi = _statsmodels_cluster(y, g, 1 - confidence)
     assert res["estimate"] == pytest.approx(est, abs=1e-12)
     assert res["se"] == pytest.approx(se, rel=1e-9, abs=1e-12)

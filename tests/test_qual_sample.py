@@ -68,7 +68,7 @@ def test_friction_shows_in_the_interviews(study, excerpts):
 
 
 def test_coders_agree(excerpts):
-    res = pr.qual.agreement(excerpts, value="valence", level="interval")
+    res = pr.qual.agreement(excerpts, value="valence", scale_level="interval")
     assert res.summary["n_units"].iloc[0] > 20
     assert res.alpha > 0.8
 

@@ -351,7 +351,7 @@ def test_to_long_drops_blanks_and_keeps_columns():
     wide = wide_responses()
     long = sat.to_long(
         wide,
-        {"signup": "sat_signup", "billing": "sat_billing", "claim": "sat_claim"},
+        columns={"signup": "sat_signup", "billing": "sat_billing", "claim": "sat_claim"},
         keep=["persona", "weight"],
     )
     assert list(long.columns) == ["respondent_id", "persona", "weight", "touchpoint", "score"]
@@ -374,10 +374,10 @@ def test_to_long_errors():
     wide["sat_claim"] = wide["sat_claim"].astype(object)
     wide.loc[5, "sat_claim"] = "bien"
     with pytest.raises(AnalysisError) as exc:
-        sat.to_long(wide, {"claim": "sat_claim", "x": "sat_x"})
+        sat.to_long(wide, columns={"claim": "sat_claim", "x": "sat_x"})
     assert "sat_x" in str(exc.value)
     with pytest.raises(AnalysisError) as exc:
-        sat.to_long(wide, {"claim": "sat_claim"})
+        sat.to_long(wide, columns={"claim": "sat_claim"})
     msg = str(exc.value)
     assert "several rows" in msg and "'bien'" in msg and "row 7" in msg
 
@@ -750,7 +750,7 @@ def test_importance_performance_quadrants():
             "ci_high": [3.7, 4.6, 4.7, 3.2],
         }
     )
-    out = sat.importance_performance(imp_t, perf, {"a": 4.0, "b": 4.0, "c": 4.0, "d": 4.0})
+    out = sat.importance_performance(imp_t, perf, targets={"a": 4.0, "b": 4.0, "c": 4.0, "d": 4.0})
     assert out.set_index("touchpoint")["quadrant"].to_dict() == {
         "a": "fix first",
         "b": "keep up",
@@ -779,7 +779,7 @@ def test_sample_study_scores_and_drivers(sample_study):
     study = sample_study
     truth = study.truth
     resp = study.responses.assign(weight=pr.weighting.rake(study).weights)
-    long = sat.to_long(resp, study.touchpoint_columns, keep=["persona", "weight"])
+    long = sat.to_long(resp, columns=study.touchpoint_columns, keep=["persona", "weight"])
     sc = sat.scores(long, weight="weight")
     assert set(sc["touchpoint"]) == set(study.touchpoint_columns)
     assert sc["se"].gt(0).all()
@@ -797,7 +797,7 @@ def test_sample_study_scores_and_drivers(sample_study):
     ci_high = res.summary.set_index("driver")["ci_high"]
     assert min(ci_low[d] for d in truth["drivers"]) > max(ci_high[d] for d in truth["non_drivers"])
     overall = sat.scores(long, by=None, weight="weight")
-    ipa = sat.importance_performance(res, overall, study)
+    ipa = sat.importance_performance(res, overall, targets=study)
     assert len(ipa) == len(study.touchpoint_columns)
     kano = sat.kano(resp, study.instrument.kano_pairs(), weight="weight")
     assert set(kano["category"]) <= set(sat.KANO_CATEGORIES)

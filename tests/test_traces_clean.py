@@ -297,8 +297,8 @@ def test_array_path_matches_sql_downstream():
                 "conflicts": conflicts,
                 "sessions": sessions.to_pandas(),
                 "funnel": pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min"),
-                "per_user": pr.traces.funnel(
-                    sessions, steps=["a", "b", "c"], window="10min", per_user=True
+                "per_user": pr.traces.funnel_users(
+                    sessions, steps=["a", "b", "c"], window="10min"
                 ),
                 "transitions": pr.traces.transitions(sessions),
                 "variants": pr.traces.variants(sessions, top=None),

@@ -33,7 +33,7 @@ STEP_OF = {e: i for i, e in enumerate(STEPS, 1)}
 
 
 def _ours(df, engine, **kw):
-    out = pr.traces.funnel(log_on(df, engine), per_user=True, **kw)
+    out = pr.traces.funnel_users(log_on(df, engine), **kw)
     return dict(zip(out["user_id"], out["furthest_step"]))
 
 
@@ -177,8 +177,8 @@ def test_time_zone_does_not_change_the_funnel():
     df = awkward_log(5)
     other = df.assign(timestamp=df["timestamp"].dt.tz_convert("America/New_York"))
     for eng in engines():
-        a = pr.traces.funnel(log_on(df, eng), steps=STEPS, window="10min", per_user=True)
-        b = pr.traces.funnel(log_on(other, eng), steps=STEPS, window="10min", per_user=True)
+        a = pr.traces.funnel_users(log_on(df, eng), steps=STEPS, window="10min")
+        b = pr.traces.funnel_users(log_on(other, eng), steps=STEPS, window="10min")
         pd.testing.assert_frame_equal(a, b)
 
 
@@ -217,8 +217,28 @@ def test_step_as_list_and_touchpoints():
         got = _ours(df, eng, steps=["home", ["quote_a", "quote_b"], "buy"], window="1D")
         assert got == {"u1": 3}
         log = pr.traces.map_touchpoints(log_on(df, eng), {"web": ["home"], "quote": ["quote_a"]})
-        got = pr.traces.funnel(log, steps=["web", "quote"], on="touchpoint", per_user=True)
+        got = pr.traces.funnel_users(log, steps=["web", "quote"], on="touchpoint")
         assert got["furthest_step"].tolist() == [2]
+
+
+@pytest.mark.parametrize("optional", [(), (2,), (2, 3)])
+def test_funnel_users_add_up_to_the_funnel(optional):
+    # one definition, two tables: a person counts as converted at a mandatory step k exactly
+    # when their furthest step is k or beyond (the counts are the funnel's own)
+    df = awkward_log(7, n_users=40)
+    df["persona"] = np.where(df["user_id"].str[-1].isin(list("02468")), "p_even", "p_odd")
+    kw = dict(steps=STEPS, window="10min", by="persona", optional=list(optional) or None)
+    for eng in engines():
+        table = pr.traces.funnel(log_on(df, eng), **kw)
+        users = pr.traces.funnel_users(log_on(df, eng), **kw)
+        assert list(users.columns) == ["user_id", "persona", "furthest_step"]
+        assert users["user_id"].is_monotonic_increasing and users["user_id"].is_unique
+        for persona, g in table.groupby("persona"):
+            u = users[users["persona"] == persona]
+            assert g["entered"].iloc[0] == len(u)
+            for k, converted in zip(g["step_index"], g["converted"]):
+                if k not in optional:
+                    assert converted == int((u["furthest_step"] >= k).sum()), (eng, persona, k)
 
 
 def test_bad_definitions_are_reported():

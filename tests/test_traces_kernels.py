@@ -51,11 +51,11 @@ def _downstream(df: pd.DataFrame, identity_map) -> list[dict]:
                 "stitched": stitched.to_pandas(),
                 "sessions": sessions.to_pandas(),
                 "funnel": pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min"),
-                "strict": pr.traces.funnel(
-                    sessions, steps=["a", "b", "c"], window="10min", order="strict", per_user=True
+                "strict": pr.traces.funnel_users(
+                    sessions, steps=["a", "b", "c"], window="10min", order="strict"
                 ),
-                "excluded": pr.traces.funnel(
-                    sessions, steps=["a", "b", "c"], window="10min", exclude="x", per_user=True
+                "excluded": pr.traces.funnel_users(
+                    sessions, steps=["a", "b", "c"], window="10min", exclude="x"
                 ),
                 "transitions": pr.traces.transitions(sessions),
                 "variants": pr.traces.variants(sessions, top=None),

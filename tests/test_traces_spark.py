@@ -56,8 +56,8 @@ def _pipeline(path, engine, idmap):
     }
     for order in ("sequential", "strict", "any"):
         out[order] = pr.traces.funnel(sessions, steps=["a", "b", "c"], window="10min", order=order)
-    out["per_user"] = pr.traces.funnel(
-        sessions, steps=["a", "b", "c"], window="10min", per_user=True, exclude="x", optional=[2]
+    out["per_user"] = pr.traces.funnel_users(
+        sessions, steps=["a", "b", "c"], window="10min", exclude="x", optional=[2]
     )
     out["transitions"] = pr.traces.transitions(sessions)
     out["variants"] = pr.traces.variants(sessions, top=None)

@@ -14,8 +14,9 @@ confirms a friction point only when independent sources agree.
 Entry points, each returning one tidy table with the columns :data:`TEST_COLUMNS` then
 :data:`EXTRA_COLUMNS`:
 
-* :func:`test_traces`: drop-off per funnel step and touchpoint (against the target
-  conversion, the other personas, the previous period), from :func:`trace_counts`;
+* :func:`test_traces`: drop-off per funnel step and touchpoint (against the other personas,
+  the previous period, and step targets when given), from :func:`trace_counts`, whose counts
+  are those of :func:`parcours_research.traces.funnel` (one funnel definition);
 * :func:`test_survey`: satisfaction below target, below the journey's own level, and persona
   differences (design-based t tests; Rao–Scott F for answer distributions, :func:`rao_scott`);
 * :func:`test_qual`: share of negative interview excerpts against the study's baseline;
@@ -29,7 +30,7 @@ Columns of a test table
 touchpoint, persona (``"all"`` for everyone), source (``traces``, ``survey``, ``qual``,
 ``paths``), test, statistic (z, t, F, the exact test's proportion or odds ratio: see
 ``method``), p_value, p_adj (within ``family``), family, effect_size (the difference, see
-``effect_measure``), ci_low, ci_high (its interval at ``conf``), n (users, ratings or excerpts
+``effect_measure``), ci_low, ci_high (its interval at ``confidence``), n (users, ratings or excerpts
 in the group), significant (``p_adj < alpha``); then direction (``worse``/``better``/``none``),
 friction (significant and worse), step, group, comparison, method, estimate, reference, n_ref,
 effect_measure, std_effect (Cohen's h, the SMD or d_z: ``std_measure``), std_ci_low,
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 from ._table import ALL, EXTRA_COLUMNS, TEST_COLUMNS
 from .correction import CORRECTIONS, correct
-from .counts import reach, trace_counts
+from .counts import trace_counts
 from .paths import customer_paths, test_paths
 from .qual import test_qual
 from .survey import rao_scott, test_survey
@@ -59,7 +60,6 @@ __all__ = [
     "correct",
     "customer_paths",
     "rao_scott",
-    "reach",
     "test",
     "test_paths",
     "test_qual",
@@ -119,3 +119,14 @@ def test(data, source: str = "all", **options):
 
 
 test.__test__ = False  # not a pytest test
+
+
+def __getattr__(name: str):
+    if name == "reach":  # removed: it was a second funnel definition
+        raise AttributeError(
+            "pr.friction.reach was removed: it anchored the funnel window on the first step-1 "
+            "event, which disagreed with pr.traces.funnel. Use pr.traces.funnel_users(events, "
+            "steps=..., window=...) for each user's furthest step, or "
+            "pr.friction.trace_counts for step counts."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,8 @@ ratio); what no library offers vectorised is written here and checked in the tes
 closed forms, ``statsmodels.stats.proportion`` and published tables.
 
 Conventions: ``k`` successes out of ``n`` trials; differences are group minus reference;
-``conf`` is the two-sided confidence level of every interval.
+``confidence`` is the two-sided confidence level of every interval; ``alpha`` is only ever a
+significance level (of a test or a minimum detectable effect).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ ALTERNATIVES = ("worse", "two-sided")
 
 
 @lru_cache(maxsize=64)
-def _z(conf: float) -> float:
-    return float(stats.norm.ppf(0.5 + conf / 2))
+def _z(confidence: float) -> float:
+    return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
 def _arr(x) -> np.ndarray:
@@ -61,13 +62,13 @@ def one_sided(alternative: str, worse_sign: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # intervals
 # ---------------------------------------------------------------------------------------------
-def wilson_interval(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(k, n, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for ``k / n`` (Wilson 1927; Newcombe 1998a, method 3).
 
     ``(p + z²/2n ± z √(p(1−p)/n + z²/4n²)) / (1 + z²/n)``. ``n = 0`` gives NaN.
     """
     k, n = _arr(k), _arr(n)
-    z = _z(conf)
+    z = _z(confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
         denom = 1 + z**2 / n
@@ -82,15 +83,15 @@ def wilson_interval(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
-def newcombe_interval(k1, n1, k2, n2, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def newcombe_interval(k1, n1, k2, n2, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Newcombe's hybrid score interval for ``p1 − p2`` (Newcombe 1998b, method 10).
 
     Combines the Wilson intervals ``(l1, u1)`` and ``(l2, u2)``:
     ``δ − √((p1−l1)² + (u2−p2)²)`` to ``δ + √((u1−p1)² + (p2−l2)²)``.
     """
     k1, n1, k2, n2 = map(_arr, (k1, n1, k2, n2))
-    l1, u1 = wilson_interval(k1, n1, conf)
-    l2, u2 = wilson_interval(k2, n2, conf)
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         p1, p2 = k1 / n1, k2 / n2
         d = p1 - p2
@@ -108,7 +109,7 @@ def cohens_h(p1, p2) -> np.ndarray:
         return 2 * np.arcsin(np.sqrt(_arr(p1))) - 2 * np.arcsin(np.sqrt(_arr(p2)))
 
 
-def h_interval(h, n1, n2=None, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def h_interval(h, n1, n2=None, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Interval for Cohen's h from the variance-stabilising arcsine transform.
 
     ``var(2 asin √p̂) ≈ 1/n``, so ``h ± z √(1/n1 + 1/n2)``; without ``n2`` (a proportion
@@ -117,11 +118,11 @@ def h_interval(h, n1, n2=None, conf: float = 0.95) -> tuple[np.ndarray, np.ndarr
     h, n1 = _arr(h), _arr(n1)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = 1 / n1 if n2 is None else 1 / n1 + 1 / _arr(n2)
-        half = _z(conf) * np.sqrt(var)
+        half = _z(confidence) * np.sqrt(var)
     return h - half, h + half
 
 
-def odds_ratio_woolf(k1, n1, k2, n2, conf: float = 0.95):
+def odds_ratio_woolf(k1, n1, k2, n2, confidence: float = 0.95):
     """Sample odds ratio of group 1 vs group 2 and Woolf's logit interval.
 
     When a cell is zero, 0.5 is added to the four cells of that table (Haldane–Anscombe).
@@ -134,11 +135,11 @@ def odds_ratio_woolf(k1, n1, k2, n2, conf: float = 0.95):
     with np.errstate(divide="ignore", invalid="ignore"):
         log_or = np.log(a * d / (b * c))
         se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-    z = _z(conf)
+    z = _z(confidence)
     return np.exp(log_or), np.exp(log_or - z * se), np.exp(log_or + z * se)
 
 
-def odds_ratio_exact(k1, n1, k2, n2, conf: float = 0.95):
+def odds_ratio_exact(k1, n1, k2, n2, confidence: float = 0.95):
     """Conditional maximum-likelihood odds ratio and its exact interval (scipy), per row."""
     from scipy.stats.contingency import odds_ratio
 
@@ -149,7 +150,7 @@ def odds_ratio_exact(k1, n1, k2, n2, conf: float = 0.95):
         if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
             continue
         res = odds_ratio(table, kind="conditional")
-        ci = res.confidence_interval(confidence_level=conf)
+        ci = res.confidence_interval(confidence_level=confidence)
         out[:, i] = res.statistic, ci.low, ci.high
     return out[0], out[1], out[2]
 

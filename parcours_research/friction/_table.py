@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
-from .correction import FAMILY_LEVELS, correct
+from .correction import FAMILIES, correct
 
 __all__ = ["TEST_COLUMNS", "EXTRA_COLUMNS", "ALL", "finish", "check_common", "empty_table"]
 
@@ -96,16 +96,16 @@ _FLOAT = [
 
 
 def check_common(
-    alternative: str, conf: float, alpha: float, power: float, correction: str, family: str
+    alternative: str, confidence: float, alpha: float, power: float, correction: str, family: str
 ) -> None:
     """The checks every ``test_*`` function makes on its common arguments."""
     from .correction import CORRECTIONS
 
     check_one_of("alternative", alternative, st.ALTERNATIVES)
     check_one_of("correction", correction, list(CORRECTIONS))
-    check_one_of("family", family, FAMILY_LEVELS)
+    check_one_of("family", family, FAMILIES)
     problems = []
-    for name, v in (("conf", conf), ("alpha", alpha), ("power", power)):
+    for name, v in (("confidence", confidence), ("alpha", alpha), ("power", power)):
         if not (isinstance(v, float | int) and not isinstance(v, bool) and 0 < v < 1):
             problems.append(Problem(f"{name}={v!r} must be a number between 0 and 1"))
     if problems:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args, warn_deprecated
 from ..errors import AnalysisError, Problem, check_one_of
 
-__all__ = ["correct", "CORRECTIONS", "FAMILY_LEVELS"]
+__all__ = ["correct", "CORRECTIONS", "FAMILIES"]
 
 #: Accepted names for ``correction=`` and the statsmodels method they stand for.
 CORRECTIONS = {
@@ -25,24 +26,37 @@ CORRECTIONS = {
     "fdr_by": "fdr_by",
     "none": None,
 }
-#: How tests are grouped into families: by test (``source:test``), by source, or all together.
-FAMILY_LEVELS = ("test", "source", "all")
+#: How tests are grouped into families (``family=``): by test (``source:test``), by source, or
+#: all together.
+FAMILIES = ("test", "source", "all")
 
 
-def family_names(table: pd.DataFrame, level: str) -> pd.Series:
-    """The family of every row of a test table for a grouping ``level``."""
-    check_one_of("family", level, FAMILY_LEVELS)
-    if level == "all":
+def __getattr__(name: str):
+    if name == "FAMILY_LEVELS":  # the old name of FAMILIES, kept for one release
+        warn_deprecated("pr.friction.correction", "FAMILY_LEVELS", "FAMILIES")
+        return FAMILIES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def family_names(table: pd.DataFrame, family: str) -> pd.Series:
+    """The family of every row of a test table when tests are grouped by ``family``."""
+    check_one_of("family", family, FAMILIES)
+    if family == "all":
         return pd.Series("all", index=table.index, dtype="string")
-    if level == "source":
+    if family == "source":
         return table["source"].astype("string")
     return (table["source"].astype("string") + ":" + table["test"].astype("string")).astype(
         "string"
     )
 
 
+@deprecated_args(positional=("correction", "alpha", "family"))
 def correct(
-    table: pd.DataFrame, correction: str = "bh", alpha: float = 0.05, family: str | None = None
+    table: pd.DataFrame,
+    *,
+    correction: str = "bh",
+    alpha: float = 0.05,
+    family: str | None = None,
 ) -> pd.DataFrame:
     """Adjust the p-values of a test table within each family.
 
@@ -54,7 +68,8 @@ def correct(
     correction : {"bh", "holm", "bonferroni", "by", "none"}, default "bh"
         Benjamini–Hochberg (``fdr_bh``), Holm, Bonferroni, Benjamini–Yekutieli, or none.
     alpha : float, default 0.05
-        Level of the ``significant`` column (``p_adj < alpha``).
+        Significance level of the ``significant`` column (``p_adj < alpha``); not a
+        confidence level.
     family : {"test", "source", "all"}, optional
         Regroup the rows into families first: one per ``source:test`` (default of the
         ``test_*`` functions), one per source, or a single family. Without it the existing

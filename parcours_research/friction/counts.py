@@ -1,25 +1,44 @@
 """Step counts from an event log: who reached the start of a step, and who went on.
 
-:func:`trace_counts` turns events (one row per user, time and event) into the table that
+:func:`trace_counts` turns an event log into the table that
 :func:`parcours_research.friction.test_traces` tests: one row per step and persona (and
 period), with ``n`` users who reached the start of the step and ``k`` of them who reached its
-end, in order and within the funnel window.
+end.
 
-Steps are
+One funnel
+----------
+The counts come from :func:`parcours_research.traces.funnel` and nothing else, so that a step's
+conversion here is the conversion of the traces funnel, on the same engine (DuckDB, Spark):
+ClickHouse ``windowFunnel`` semantics. A *chain* is a step-1 event followed, in order, by one
+event of each next step, every event at most ``window`` after the chain's own step-1 event; a
+user reaches step *j* when some chain reaches it (the best chain: it may start at *any* step-1
+event, not only the first one). Each user's furthest step comes from the funnel's per-user
+table (:func:`parcours_research.traces.funnel_users`); with ``f`` the furthest step,
 
-* the **funnel steps** of ``study.yml`` (``traces: funnel``): step *i* goes from funnel event
-  *i − 1* to funnel event *i*, for users who reached every earlier event in order, within
-  ``funnel_window`` of the first one;
-* the **touchpoint steps**: for a touchpoint marked by a start and an end event
-  (``events: [kyc_upload, kyc_done]``), from its first to its last event, within the window.
+* a **funnel step** *i* (from funnel event *i − 1* to funnel event *i*, ``traces: funnel`` of
+  ``study.yml``) has ``n`` = users with ``f >= i − 1`` and ``k`` = users with ``f >= i``: the
+  funnel's ``entered`` and ``converted`` of step *i*;
+* a **touchpoint step** (a touchpoint with a start and an end event, ``events: [kyc_upload,
+  kyc_done]``) is the two-step funnel ``[start, end]`` with the same window.
 
-A step belongs to the touchpoint of its end event, and its target conversion is the
-``target_conversion`` of that touchpoint's stage.
+Entry time and censoring
+------------------------
+A user's *entry* into a step is their first event of the step's start event (their first
+``kyc_upload``; for a funnel step *i*, their first event of funnel event *i − 1*), computed on
+the engine with one grouped query. ``complete_window`` keeps only users who entered at least
+``window`` before the end of observation (right censoring: a user who entered late has not had
+the time to go on), and ``period_split`` puts users before or after a date by their entry.
+
+A step belongs to the touchpoint of its end event. Its ``target`` is left empty: the stage
+targets of ``study.yml`` (``targets.conversion``) are targets for reaching a *stage*, tested on
+the conversion pyramid (:func:`parcours_research.traces.pyramid`), never for a step inside a
+stage. Give step targets to :func:`parcours_research.friction.test_traces` (``targets=``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,61 +46,299 @@ import pandas as pd
 from ..errors import AnalysisError, Problem
 from ._table import ALL
 
-__all__ = ["trace_counts", "reach", "ARROW"]
+__all__ = ["trace_counts", "ARROW", "COUNT_TABLE_COLUMNS"]
 
 ARROW = "→"
+#: Columns of :func:`trace_counts`' table (``period`` after ``persona`` with a period split).
+COUNT_TABLE_COLUMNS = ["step", "touchpoint", "stage", "kind", "persona", "n", "k", "target"]
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_US = pd.Timedelta(microseconds=1)
 
 
-def reach(events: pd.DataFrame, steps: Sequence[str], window=None) -> pd.DataFrame:
-    """When each user first reached each step of a sequence, in order.
+@dataclass(frozen=True)
+class _Step:
+    start: str
+    end: str
+    kind: str  # "funnel" or "touchpoint"
+    touchpoint: str | None
+    stage: str | None
 
-    Parameters
-    ----------
-    events : DataFrame
-        Columns ``user_id, timestamp, event``.
-    steps : sequence of str
-        Event names, in order.
-    window : str or Timedelta, optional
-        Steps after the first count only within this time of the first step.
+    @property
+    def label(self) -> str:
+        return f"{self.start}{ARROW}{self.end}"
 
-    Returns
-    -------
-    DataFrame
-        Indexed by ``user_id``: one datetime column per step (NaT when not reached), for every
-        user who reached the first step.
-    """
-    steps = list(steps)
-    ev = events[events["event"].isin(steps)][["user_id", "timestamp", "event"]]
-    ev = ev[ev["user_id"].notna()]
-    first = ev[ev["event"] == steps[0]].groupby("user_id")["timestamp"].min()
-    out = pd.DataFrame({steps[0]: first})
-    out.index.name = "user_id"
-    limit = first + pd.Timedelta(window) if window is not None else None
-    prev = first
-    for s in steps[1:]:
-        cand = ev[ev["event"] == s]
-        cand = cand[cand["user_id"].isin(prev.dropna().index)]
-        after = cand["timestamp"].to_numpy() >= prev.reindex(cand["user_id"]).to_numpy()
-        if limit is not None:
-            after &= cand["timestamp"].to_numpy() <= limit.reindex(cand["user_id"]).to_numpy()
-        t = cand[after].groupby("user_id")["timestamp"].min()
-        out[s] = t.reindex(out.index)
-        prev = out[s]
+
+@dataclass
+class _Source:
+    """What :func:`trace_counts` counts: the log and the settings it falls back on."""
+
+    log: object  # EventLog
+    funnel: list
+    window: object
+    journey: object
+    by: list  # ["persona"] when the log's persona column gives the groups
+    persona_of: pd.Series | None  # user_id -> persona, from ``personas=``
+    period: tuple | None  # the study period, for ``period_split="half"``
+
+
+# ---------------------------------------------------------------------------------- inputs
+def _frame_log(events: pd.DataFrame):
+    """An EventLog over a DataFrame of events (time stamps read as UTC when naive)."""
+    from ..traces.eventlog import as_log
+
+    missing = [c for c in ("user_id", "timestamp", "event") if c not in events.columns]
+    if missing:
+        raise AnalysisError(
+            "trace_counts: the events lack columns.",
+            [Problem(f"missing column(s) {missing}", fix="events need user_id, timestamp, event")],
+        )
+    keep = [
+        c
+        for c in ("row_id", "user_id", "device_id", "timestamp", "event", "persona")
+        if c in events.columns
+    ]
+    frame = events[keep].copy()
+    if not isinstance(frame["timestamp"].dtype, pd.DatetimeTZDtype):
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    for c in ("user_id", "device_id", "event"):
+        if c in frame.columns:
+            frame[c] = frame[c].astype("string")
+    return as_log(frame)[0]
+
+
+def _persona_series(personas) -> pd.Series | None:
+    """``user_id -> persona`` from a ``{user_id: persona}`` dict or a table with
+    ``customer_id`` (or ``user_id``) and ``persona``."""
+    if personas is None:
+        return None
+    if isinstance(personas, pd.DataFrame):
+        key = "user_id" if "user_id" in personas.columns else "customer_id"
+        if key not in personas.columns or "persona" not in personas.columns:
+            raise AnalysisError(
+                "trace_counts: personas= needs columns customer_id (or user_id) and persona.",
+                [Problem(f"got columns {list(personas.columns)}")],
+            )
+        p = personas.dropna(subset=[key])
+        s = pd.Series(p["persona"].to_numpy(), index=p[key].astype(str).to_numpy())
+    elif isinstance(personas, Mapping):
+        s = pd.Series({str(k): v for k, v in personas.items()}, dtype=object)
+    else:
+        raise AnalysisError(
+            "trace_counts: personas= must be a dict {user_id: persona} or a table with "
+            f"customer_id and persona, not {type(personas).__name__}."
+        )
+    return s[~s.index.duplicated()]
+
+
+def _source(data, *, funnel, window, journey, personas, clean) -> _Source:
+    from ..evidence import evidence_of
+    from ..traces import EventLog
+
+    ev = evidence_of(data, **({} if clean is None else {"clean": bool(clean)}))
+    study = ev.study if ev is not None else None
+    if ev is not None:
+        if study.traces is None:
+            raise AnalysisError(
+                f"The study {study.name!r} has no event log.",
+                [
+                    Problem(
+                        "no traces",
+                        "study.yml",
+                        column="traces",
+                        fix="add `traces: {events: ...}` to study.yml",
+                    )
+                ],
+            )
+        tr = ev.traces
+        log, by = tr.log, ([tr.by] if tr.by else [])
+    elif isinstance(data, EventLog):
+        log, by = data, (["persona"] if data.has("persona") else [])
+    elif isinstance(data, pd.DataFrame):
+        log = _frame_log(data)
+        by = ["persona"] if log.has("persona") else []
+    else:
+        raise AnalysisError(
+            "trace_counts: data must be a Study, its prepared evidence, an EventLog or a "
+            "DataFrame of events.",
+            [Problem(f"got {type(data).__name__}")],
+        )
+    meta = log.meta
+    persona_of = _persona_series(personas)
+    return _Source(
+        log=log,
+        funnel=list(funnel if funnel is not None else meta.get("funnel") or []),
+        window=window if window is not None else meta.get("funnel_window") or "7D",
+        journey=journey if journey is not None else meta.get("journey"),
+        by=[] if persona_of is not None else by,
+        persona_of=persona_of,
+        period=study.traces.period if study is not None else meta.get("period"),
+    )
+
+
+def _steps(funnel: list, journey, touchpoint_steps: bool) -> list[_Step]:
+    tp_of = dict(journey.event_touchpoints()) if journey is not None else {}
+    stage_of = {t.id: t.stage for t in journey.touchpoints} if journey is not None else {}
+
+    def step(a, b, kind):
+        tp = tp_of.get(b)
+        return _Step(str(a), str(b), kind, tp, stage_of.get(tp) if tp else None)
+
+    out = [step(a, b, "funnel") for a, b in zip(funnel[:-1], funnel[1:])]
+    if touchpoint_steps and journey is not None:
+        pairs = {(s.start, s.end) for s in out}
+        for t in journey.touchpoints:
+            a, b = (t.events[0], t.events[-1]) if len(t.events) >= 2 else (None, None)
+            if a is not None and a != b and (a, b) not in pairs:
+                pairs.add((a, b))
+                out.append(step(a, b, "touchpoint"))
+    if not out:
+        raise AnalysisError(
+            "trace_counts: no step to count.",
+            [
+                Problem(
+                    "no funnel of two events or more and no touchpoint with a start and an "
+                    "end event",
+                    fix="set `traces: funnel:` in study.yml or pass funnel=[...]",
+                )
+            ],
+        )
     return out
 
 
-def _events_of_study(study, clean: bool) -> pd.DataFrame:
-    """The study's event log, cleaned and stitched by :mod:`parcours_research.traces`, as a
-    DataFrame with ``user_id, timestamp, event``."""
-    from ..traces import clean as clean_events
-    from ..traces import read_events
-    from ..traces.identity import stitch
+def _utc_us(value) -> int:
+    t = pd.Timestamp(value)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return int((t - _EPOCH) // _US)
 
-    log = read_events(study)
-    if clean:
-        log, _ = clean_events(log)
-    log, _ = stitch(log)
-    return log.to_pandas()[["user_id", "timestamp", "event"]]
+
+# ------------------------------------------------------------------------- on the engine
+def _furthest(log, steps: list[str], window, by: list[str]) -> pd.DataFrame:
+    """``user_id, <by...>, furthest_step``: the funnel's per-user table (one row per person),
+    computed on the log's engine."""
+    from ..traces import funnel_users
+
+    return funnel_users(log, steps=steps, window=window, by=by or None)
+
+
+def _entries(log, starts: list[str]) -> pd.DataFrame:
+    """``user_id, event, entry``: each person's first event of each start event (epoch µs),
+    one grouped query on the engine."""
+    from ..traces.eventlog import PERSON, USABLE
+
+    eng = log.engine
+    names = ", ".join(eng.lit(e) for e in starts)
+    out = eng.fetch(
+        f"SELECT {PERSON} AS user_id, event, min({eng.us('timestamp')}) AS entry "
+        f"FROM {log.ref} WHERE {USABLE} AND event IN ({names}) GROUP BY {PERSON}, event"
+    )
+    return out.astype({"user_id": "string", "event": "string", "entry": "int64"})
+
+
+def _span(log) -> tuple[int | None, int | None]:
+    """First and last usable time stamps of the log (epoch µs)."""
+    from ..traces.eventlog import USABLE
+
+    eng = log.engine
+    t = eng.us("timestamp")
+    row = eng.fetch(f"SELECT min({t}) AS lo, max({t}) AS hi FROM {log.ref} WHERE {USABLE}")
+    lo, hi = row["lo"].iloc[0], row["hi"].iloc[0]
+    return (None if pd.isna(lo) else int(lo)), (None if pd.isna(hi) else int(hi))
+
+
+def _step_users(src: _Source, steps: list[_Step]) -> pd.DataFrame:
+    """``step, start, user_id, persona, reached``: one row per step and user who reached its
+    start (``reached``: and its end), from the funnel's per-user furthest steps.
+
+    The whole funnel is computed once for its steps; the persons' groups (``by``) come with the
+    first per-user table (every person of the log is in it), not recomputed for every step."""
+    furthest: dict[tuple, pd.Series] = {}  # funnel steps -> furthest step by user_id
+    group_of = None  # user_id -> persona, the funnel's groups
+    parts = []
+    for j, s in enumerate(steps):
+        seq = tuple(src.funnel) if s.kind == "funnel" else (s.start, s.end)
+        if seq not in furthest:
+            by = src.by if group_of is None else []
+            per = _furthest(src.log, list(seq), src.window, by).set_index("user_id")
+            if group_of is None:
+                group_of = per[src.by[0]] if src.by else pd.Series(dtype=object)
+            furthest[seq] = per["furthest_step"]
+        i = seq.index(s.end) + 1
+        f = furthest[seq]
+        entered = f[f >= i - 1]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "step": j,
+                    "start": s.start,
+                    "user_id": entered.index.astype("string"),
+                    "reached": entered.to_numpy() >= i,
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    persona_of = src.persona_of if src.persona_of is not None else group_of
+    persona_of = persona_of.set_axis(persona_of.index.astype(str))
+    out["persona"] = persona_of.reindex(out["user_id"].astype(str).to_numpy()).to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------------- counts
+def _censor_and_split(users, src, steps, *, complete_window, observed_until, period_split):
+    """Drop users whose window was not observed; add ``period`` (before/after the split)."""
+    from ..traces.eventlog import to_us
+
+    need_span = (complete_window and observed_until is None) or (
+        isinstance(period_split, str) and period_split == "half"
+    )
+    lo, hi = _span(src.log) if need_span else (None, None)
+    ent = _entries(src.log, sorted({s.start for s in steps}))
+    users = users.merge(ent.rename(columns={"event": "start"}), on=["user_id", "start"], how="left")
+    if complete_window:
+        end = _utc_us(observed_until) if observed_until is not None else hi
+        if end is not None:
+            users = users[users["entry"] + to_us(src.window, "window") <= end]
+    if period_split is not None:
+        if isinstance(period_split, str) and period_split == "half":
+            a, b = src.period or (None, None)
+            a = _utc_us(a) if a is not None else lo
+            b = _utc_us(b) if b is not None else hi
+            cut = a + (b - a) / 2 if a is not None and b is not None else np.inf
+        else:
+            cut = _utc_us(period_split)
+        users = users.assign(period=np.where(users["entry"] < cut, "before", "after"))
+    return users
+
+
+def _table(users: pd.DataFrame, steps: list[_Step], journey, split: bool) -> pd.DataFrame:
+    keys = ["step", "persona", *(["period"] if split else [])]
+    users = users.assign(persona=users["persona"].astype(object).where(users["persona"].notna()))
+    every = users.assign(persona=ALL)
+    counts = (
+        pd.concat([every, users.dropna(subset=["persona"])], ignore_index=True)
+        .groupby(keys, sort=False)
+        .agg(n=("reached", "size"), k=("reached", "sum"))
+    )
+    known = list(journey.persona_ids) if journey is not None else []
+    rows = []
+    for j, s in enumerate(steps):
+        present = users.loc[users["step"] == j, "persona"].dropna().unique().tolist()
+        order = [
+            ALL,
+            *[p for p in known if p in present],
+            *sorted((p for p in present if p not in known), key=str),
+        ]
+        base = {"step": s.label, "touchpoint": s.touchpoint, "stage": s.stage, "kind": s.kind}
+        for p in order:
+            for per in ("before", "after") if split else (None,):
+                key = (j, p, per) if split else (j, p)
+                n, k = counts.loc[key] if key in counts.index else (0, 0)
+                row = {**base, "persona": p, "n": int(n), "k": int(k)}
+                rows.append(row if per is None else {**row, "period": per})
+    cols = [*COUNT_TABLE_COLUMNS[:5], *(["period"] if split else []), "n", "k"]
+    out = pd.DataFrame(rows, columns=cols).assign(target=np.nan)
+    if split:
+        out["period"] = pd.Categorical(out["period"], categories=["before", "after"], ordered=True)
+    return out.astype({"n": "int64", "k": "int64", "target": "float64"})
 
 
 def trace_counts(
@@ -95,226 +352,69 @@ def trace_counts(
     period_split=None,
     complete_window: bool = True,
     observed_until=None,
-    clean: bool = True,
+    clean: bool | None = None,
 ) -> pd.DataFrame:
     """Count users at the start and end of every funnel and touchpoint step.
 
+    The counts are those of :func:`parcours_research.traces.funnel` (ClickHouse
+    ``windowFunnel``: see the module notes), computed on the log's engine; only one row per
+    user comes back to pandas.
+
     Parameters
     ----------
-    data : Study or DataFrame
-        A loaded study (its event log is read, cleaned of bots and duplicates and stitched to
-        customers with :mod:`parcours_research.traces`), or events with columns ``user_id,
-        timestamp, event`` (and ``persona``).
+    data : Study, Evidence, EventLog or DataFrame
+        A loaded study or its prepared evidence (:func:`parcours_research.prepare`: its
+        cleaned, stitched log, read once and shared with every analysis); an event log; or
+        events with columns ``user_id, timestamp, event`` (and ``device_id``, ``persona``).
     funnel : sequence of str, optional
-        Funnel events in order; default the study's ``traces: funnel``.
+        Funnel events in order; default the study's (the log's) ``traces: funnel``.
     window : str, optional
-        Funnel window (``"30D"``); default the study's ``funnel_window``.
+        Funnel window (``"30D"``); default the study's ``funnel_window``, else ``"7D"`` as
+        :func:`parcours_research.traces.funnel`.
     touchpoint_steps : bool, default True
         Add a step for every touchpoint with a start and an end event.
     journey : JourneyMap, optional
-        Maps events to touchpoints and stages (default the study's).
+        Maps events to touchpoints and stages, orders personas (default the study's).
     personas : DataFrame or dict, optional
         Persona of each user: ``{user_id: persona}`` or a table with ``customer_id`` (or
-        ``user_id``) and ``persona``; default the study's customer file. Users without one
-        count only in the ``"all"`` rows.
+        ``user_id``) and ``persona``. Default: the log's ``persona`` column (for a study, from
+        its customer file), a person's persona being the one on their earliest event. Users
+        without one count only in the ``"all"`` rows.
     period_split : str or Timestamp, optional
-        Split users in two periods (``"before"``/``"after"`` the date) by when they reached
-        the start of each step, for the ``vs_previous_period`` test. ``"half"`` splits the
-        study period (or the log's span) in its middle.
+        Split users in two periods (``"before"``/``"after"`` the date) by their entry into
+        each step, for the ``vs_previous_period`` test. ``"half"`` splits the study period (or
+        the log's span) in its middle.
     complete_window : bool, default True
-        Count only users whose whole window was observed: who started the step (the funnel
-        for a funnel step) at least ``window`` before the end of the log. Users who started
-        late have not had the time to go on; counting them would mistake the end of the log
-        for drop-off (right censoring), and most of all in the later period.
+        Count only users whose whole window was observed: who entered the step at least
+        ``window`` before the end of observation (right censoring; see the module notes).
     observed_until : str or Timestamp, optional
         End of the observation (default: the last event of the log).
-    clean : bool, default True
-        Clean a study's log first.
+    clean : bool, optional
+        For a study: count its cleaned log (default True) or the raw one (False); an
+        Evidence's own setting by default.
 
     Returns
     -------
     DataFrame
-        ``step, touchpoint, stage, kind, persona, n, k, target`` (and ``period``): ``step``
-        is ``"start→end"``; ``kind`` is ``funnel`` or ``touchpoint``; ``n`` users reached the
-        start, ``k`` of them the end; ``target`` is the stage's target conversion.
+        ``step, touchpoint, stage, kind, persona, n, k, target`` (and ``period`` after
+        ``persona``): one row per step and persona (``"all"`` first, then the journey's
+        personas present) (and period). ``step`` is ``"start→end"``; ``kind`` is ``funnel``
+        or ``touchpoint``; ``n`` users entered the step (reached its start), ``k`` of them
+        reached its end; ``target`` is empty (NaN): step targets are given to
+        :func:`test_traces` (``targets=``), stage targets belong to the stage pyramid.
     """
-    study = None
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
-        study = data
-        if study.traces is None:
-            raise AnalysisError(
-                f"The study {study.name!r} has no event log.",
-                [
-                    Problem(
-                        "no traces",
-                        "study.yml",
-                        column="traces",
-                        fix="add `traces: {events: ...}` to study.yml",
-                    )
-                ],
-            )
-        events = _events_of_study(study, clean)
-        journey = journey or study.journey
-        funnel = funnel if funnel is not None else study.traces.funnel
-        window = window if window is not None else study.traces.funnel_window
-        if (
-            personas is None
-            and study.customers is not None
-            and "persona" in study.customers.columns
-        ):
-            personas = study.customers[["customer_id", "persona"]]
-    elif isinstance(data, pd.DataFrame):
-        events = data
-    else:
-        raise AnalysisError(
-            "trace_counts: data must be a Study or a DataFrame of events.",
-            [Problem(f"got {type(data).__name__}")],
+    src = _source(
+        data, funnel=funnel, window=window, journey=journey, personas=personas, clean=clean
+    )
+    steps = _steps(src.funnel, src.journey, touchpoint_steps)
+    users = _step_users(src, steps)
+    if complete_window or period_split is not None:
+        users = _censor_and_split(
+            users,
+            src,
+            steps,
+            complete_window=complete_window,
+            observed_until=observed_until,
+            period_split=period_split,
         )
-    missing = [c for c in ("user_id", "timestamp", "event") if c not in events.columns]
-    if missing:
-        raise AnalysisError(
-            "trace_counts: the events lack columns.",
-            [Problem(f"missing column(s) {missing}", fix="events need user_id, timestamp, event")],
-        )
-    ev = events[
-        ["user_id", "timestamp", "event", *(["persona"] if "persona" in events.columns else [])]
-    ].copy()
-    ev["timestamp"] = pd.to_datetime(ev["timestamp"], utc=True)
-    ev = ev[ev["timestamp"].notna() & ev["user_id"].notna()]
-    ev["user_id"] = ev["user_id"].astype("string")
-    ev["event"] = ev["event"].astype("string")
-
-    # persona of every user
-    if personas is None and "persona" in ev.columns:
-        persona_of = ev.dropna(subset=["persona"]).groupby("user_id")["persona"].first()
-    elif isinstance(personas, pd.DataFrame):
-        key = "user_id" if "user_id" in personas.columns else "customer_id"
-        persona_of = personas.dropna(subset=[key]).set_index(
-            personas[key].dropna().astype("string")
-        )["persona"]
-        persona_of = persona_of[~persona_of.index.duplicated()]
-    elif isinstance(personas, Mapping):
-        persona_of = pd.Series(dict(personas), dtype="string")
-    else:
-        persona_of = pd.Series(dtype="string")
-
-    # steps
-    step_defs: list[tuple[str, str, str]] = []  # (start, end, kind)
-    funnel = list(funnel or [])
-    for a, b in zip(funnel[:-1], funnel[1:]):
-        step_defs.append((a, b, "funnel"))
-    ev_tp: dict[str, str] = {}
-    stage_of: dict[str, str] = {}
-    target_of: dict[str, float] = {}
-    if journey is not None:
-        ev_tp = (
-            {str(k): str(v) for k, v in journey.event_touchpoints().items()}
-            if hasattr(journey, "event_touchpoints")
-            else {}
-        )
-        for t in journey.touchpoints:
-            stage_of[t.id] = t.stage
-            for e in t.events:
-                ev_tp.setdefault(e, t.id)
-        for s in journey.stages:
-            if s.target_conversion is not None:
-                target_of[s.id] = float(s.target_conversion)
-        if touchpoint_steps:
-            for t in journey.touchpoints:
-                if len(t.events) >= 2 and (t.events[0], t.events[-1], "funnel") not in step_defs:
-                    step_defs.append((t.events[0], t.events[-1], "touchpoint"))
-    if not step_defs:
-        raise AnalysisError(
-            "trace_counts: no step to count.",
-            [
-                Problem(
-                    "no funnel of two events or more and no touchpoint with a start and an end "
-                    "event",
-                    fix="set `traces: funnel:` in study.yml or pass funnel=[...]",
-                )
-            ],
-        )
-
-    split = None
-    if period_split is not None:
-        if isinstance(period_split, str) and period_split == "half":
-            lo, hi = study.traces.period if study is not None else (None, None)
-            lo = pd.Timestamp(lo, tz="UTC") if lo is not None else ev["timestamp"].min()
-            hi = pd.Timestamp(hi, tz="UTC") if hi is not None else ev["timestamp"].max()
-            split = lo + (hi - lo) / 2
-        else:
-            split = pd.Timestamp(period_split)
-            split = split.tz_localize("UTC") if split.tzinfo is None else split.tz_convert("UTC")
-
-    if observed_until is None:
-        end = ev["timestamp"].max()
-    else:
-        end = pd.Timestamp(observed_until)
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-    win = pd.Timedelta(window) if window is not None else None
-
-    rows = []
-    cache: dict[tuple, pd.DataFrame] = {}
-    for a, b, kind in step_defs:
-        if kind == "funnel":
-            i = funnel.index(b)
-            key = tuple(funnel[: i + 1])
-            if key not in cache:
-                cache[key] = reach(ev, key, window)
-            r = cache[key]
-            start, start_t, reached = r[a].notna(), r[a], r[b].notna()
-            origin = r[funnel[0]]
-        else:
-            r = reach(ev, [a, b], window)
-            start, start_t, reached = r[a].notna(), r[a], r[b].notna()
-            origin = r[a]
-        if complete_window and win is not None:
-            start = start & (origin + win <= end)
-        tp = ev_tp.get(b)
-        stage = stage_of.get(tp) if tp else None
-        frame = pd.DataFrame(
-            {
-                "start": start.to_numpy(),
-                "reached": (start & reached).to_numpy(),
-                "persona": persona_of.reindex(r.index).to_numpy(),
-            },
-            index=r.index,
-        )
-        frame = frame[frame["start"]]
-        if split is not None:
-            frame["period"] = np.where(start_t[frame.index] < split, "before", "after")
-        present = list(pd.unique(frame["persona"].dropna()))
-        known = [p for p in (journey.persona_ids if journey is not None else []) if p in present]
-        for p in [ALL, *known, *[p for p in present if p not in known]]:
-            sub = frame if p == ALL else frame[frame["persona"] == p]
-            base = {
-                "step": f"{a}{ARROW}{b}",
-                "touchpoint": tp,
-                "stage": stage,
-                "kind": kind,
-                "persona": p,
-                "target": target_of.get(stage, np.nan) if stage else np.nan,
-            }
-            if split is None:
-                rows.append({**base, "n": int(len(sub)), "k": int(sub["reached"].sum())})
-            else:
-                for per in ("before", "after"):
-                    s2 = sub[sub["period"] == per]
-                    rows.append(
-                        {**base, "period": per, "n": int(len(s2)), "k": int(s2["reached"].sum())}
-                    )
-    out = pd.DataFrame(rows)
-    if split is not None:
-        out["period"] = pd.Categorical(out["period"], categories=["before", "after"], ordered=True)
-    cols = [
-        "step",
-        "touchpoint",
-        "stage",
-        "kind",
-        "persona",
-        *(["period"] if split is not None else []),
-        "n",
-        "k",
-        "target",
-    ]
-    return out[cols]
+    return _table(users, steps, src.journey, period_split is not None)

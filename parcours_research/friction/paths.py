@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args
 from .._design import check_columns, svy_sample
 from ..errors import AnalysisError, Problem, check_one_of
 from ._table import ALL, BY, check_common, finish
-from .survey import _GROUP, _REST, Design, group_differences, survey_design
+from .survey import _GROUP, _REST, Design, group_differences, study_of, survey_design
 
 __all__ = ["test_paths", "customer_paths", "PATH_COLUMNS"]
 
@@ -31,9 +32,10 @@ def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
 
     Parameters
     ----------
-    data : Study or DataFrame
-        A loaded study (its event log is read, cleaned and stitched with
-        :mod:`parcours_research.traces`) or events with ``user_id, timestamp, event``.
+    data : Study, Evidence or DataFrame
+        A loaded study or its prepared evidence (its prepared event log,
+        :func:`parcours_research.prepare`, read once and shared; only the customers'
+        touchpoint events leave the engine) or events with ``user_id, timestamp, event``.
     journey : JourneyMap, optional
         Maps events to touchpoints (default the study's).
     customers : iterable, optional
@@ -46,20 +48,58 @@ def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
         touchpoints in time order, repeats in a row collapsed, joined by ``" > "``) and one
         ``transition`` row per distinct move ``"a → b"`` (``touchpoint`` is ``b``).
     """
+    from ..evidence import evidence_of
+
+    prepared = evidence_of(data)
+    if prepared is not None:
+        study = prepared.study
+        if customers is None:
+            customers = _survey_customers(study)
+        ev = _touchpoint_events(prepared.traces.log, journey, customers)
+    else:
+        ev = _frame_touchpoint_events(data, journey, customers)
+    return _paths_table(ev)
+
+
+def _survey_customers(study):
+    """The survey's customer ids (None when the responses have none)."""
+    if study.responses is None:
+        return None
+    cid = getattr(study.survey, "customer_id", None) or "customer_id"
+    if cid not in study.responses.columns:
+        return None
+    return study.responses[cid].dropna().astype(str).unique()
+
+
+def _touchpoint_events(log, journey, customers) -> pd.DataFrame:
+    """``user_id, timestamp, touchpoint`` of a prepared log's touchpoint events (of
+    ``customers`` only when given), fetched from the engine in file order."""
+    from ..traces.sessions import map_touchpoints
+
+    if journey is not None:  # another journey than the study's: map the events anew
+        log = map_touchpoints(log, journey)
+    eng = log.engine
+    where = "touchpoint IS NOT NULL AND user_id IS NOT NULL"
+    if customers is not None:
+        ids = eng.register(
+            pd.DataFrame({"_id": pd.Series(list(map(str, customers)), dtype="string")}), "customers"
+        )
+        where += f" AND user_id IN (SELECT _id FROM {eng.q(ids)})"
+    try:
+        ev = eng.fetch(
+            f"SELECT user_id, timestamp, touchpoint FROM {log.ref} WHERE {where} ORDER BY row_id"
+        )
+    finally:
+        if customers is not None:
+            eng.drop(ids)
+    ev = ev.astype({"user_id": "string", "touchpoint": "string"})
+    return ev.sort_values(["user_id", "timestamp"], kind="stable")
+
+
+def _frame_touchpoint_events(events: pd.DataFrame, journey, customers) -> pd.DataFrame:
+    """``user_id, timestamp, touchpoint`` of a DataFrame's touchpoint events."""
     from ..traces.sessions import touchpoint_mapping
 
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
-        from .counts import _events_of_study
-
-        study = data
-        journey = journey or study.journey
-        events = _events_of_study(study, True)
-        if customers is None and study.responses is not None:
-            cid = getattr(study.survey, "customer_id", None) or "customer_id"
-            if cid in study.responses.columns:
-                customers = study.responses[cid].dropna().astype(str).unique()
-    else:
-        events = data
     mapping = touchpoint_mapping(journey) if journey is not None else {}
     ev = events[["user_id", "timestamp", "event"]].copy()
     ev["touchpoint"] = ev["event"].astype("string").map(mapping)
@@ -67,7 +107,11 @@ def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
     ev["user_id"] = ev["user_id"].astype("string")
     if customers is not None:
         ev = ev[ev["user_id"].isin(set(map(str, customers)))]
-    ev = ev.sort_values(["user_id", "timestamp"], kind="stable")
+    return ev.sort_values(["user_id", "timestamp"], kind="stable")
+
+
+def _paths_table(ev: pd.DataFrame) -> pd.DataFrame:
+    """The variants and moves of touchpoint events sorted by user and time."""
     same = (ev["user_id"] == ev["user_id"].shift()) & (ev["touchpoint"] == ev["touchpoint"].shift())
     ev = ev[~same.fillna(False).to_numpy()]
     variants = ev.groupby("user_id", sort=True)["touchpoint"].agg(
@@ -112,6 +156,7 @@ def _nps_points(v: pd.Series) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, np.where(x >= 9, 100.0, np.where(x <= 6, -100.0, 0.0)))
 
 
+@deprecated_args(renamed={"conf": "confidence"})
 def test_paths(
     data,
     paths: pd.DataFrame | None = None,
@@ -120,12 +165,12 @@ def test_paths(
     nps: Sequence[str] = ("nps",),
     customer_id: str = "customer_id",
     touchpoints: Mapping[str, str] | None = None,
-    weight: str | None = "auto",
+    weight: str | None = "default",
     strata: str | None = None,
     cluster: str | None = None,
     min_n: int = 20,
     alternative: str = "two-sided",
-    conf: float = 0.95,
+    confidence: float = 0.95,
     alpha: float = 0.05,
     power: float = 0.8,
     correction: str = "bh",
@@ -137,8 +182,9 @@ def test_paths(
     Parameters
     ----------
     data : Study or DataFrame
-        A loaded study (its responses and survey design, raked to its margins unless the
-        survey declares weights) or survey responses with ``customer_id`` and the outcomes.
+        A loaded study (its responses weighted by the study's rule,
+        :func:`parcours_research.weighting.study_weights`, and its survey design) or survey
+        responses with ``customer_id`` and the outcomes.
     paths : DataFrame, optional
         Default for a study: :func:`customer_paths` of its event log.
         What each customer did, one row per customer and feature: ``customer_id, kind,
@@ -160,7 +206,7 @@ def test_paths(
         Paths and transitions taken by fewer respondents (or with fewer others) are not tested.
     alternative : {"two-sided", "worse"}, default "two-sided"
         A path may be better or worse; ``"worse"`` tests one-sided for a lower outcome.
-    conf, alpha, power, correction, family
+    confidence, alpha, power, correction, family
         As in :func:`test_traces`; families are ``paths:<kind>:<outcome>`` with
         ``family="test"``.
 
@@ -174,17 +220,18 @@ def test_paths(
         outcome; NPS points) with its design-based interval, ``std_effect`` the standardised
         difference.
     """
+    conf = confidence  # the internal name
     check_common(alternative, conf, alpha, power, correction, family)
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
-        study = data
+    study = study_of(data)
+    if study is not None:
         if paths is None:
-            paths = customer_paths(study)
-        data, design = survey_design(study, weight)
+            paths = customer_paths(data)
+        data, design = survey_design(data, weight)
         weight = design["weight"]
         strata = strata if strata is not None else design["strata"]
         cluster = cluster if cluster is not None else design["cluster"]
         customer_id = getattr(study.survey, "customer_id", None) or customer_id
-    elif weight in ("auto", "rake"):
+    elif weight in ("auto", "default", "rake", "design"):
         weight = None
     if not isinstance(data, pd.DataFrame):
         raise AnalysisError("test_paths: data must be a Study or a DataFrame of responses.")

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._compat import deprecated_args
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from ._table import ALL, check_common, finish
@@ -82,6 +83,7 @@ def _cluster_test(y, in_cell, groups, alternative, conf):
     return t, p, diff, se, df, diff - q * se, diff + q * se
 
 
+@deprecated_args(renamed={"conf": "confidence"})
 def test_qual(
     data,
     *,
@@ -92,7 +94,7 @@ def test_qual(
     min_participants: int = 10,
     odds_ratio: str = "auto",
     alternative: str = "worse",
-    conf: float = 0.95,
+    confidence: float = 0.95,
     alpha: float = 0.05,
     power: float = 0.8,
     correction: str = "bh",
@@ -122,7 +124,7 @@ def test_qual(
     odds_ratio : {"auto", "woolf"}, default "auto"
         Conditional maximum-likelihood odds ratio with its exact interval for Fisher rows
         (``"auto"``), or Woolf's everywhere (faster).
-    alternative, conf, alpha, power, correction, family
+    alternative, confidence, alpha, power, correction, family
         As in :func:`parcours_research.friction.test_traces`; ``"worse"`` means *more*
         negative excerpts.
 
@@ -137,17 +139,19 @@ def test_qual(
         with exact interval for Fisher; Woolf otherwise), ``n`` the cell's excerpts,
         ``n_ref`` the baseline's, ``group`` the number of participants in the cell.
     """
+    conf = confidence  # the internal name
     check_common(alternative, conf, alpha, power, correction, family)
     check_one_of("baseline", baseline, ("study", "persona"))
     check_one_of("method", method, ("auto", "cluster", "fisher"))
     check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
     order_tp, order_p = [], []
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
-        from ..qual import read_excerpts
+    from ..evidence import evidence_of
 
-        order_tp = [t.id for t in data.journey.touchpoints]
-        order_p = list(data.journey.persona_ids)
-        data = read_excerpts(data)
+    ev = evidence_of(data)
+    if ev is not None:
+        order_tp = [t.id for t in ev.study.journey.touchpoints]
+        order_p = list(ev.study.journey.persona_ids)
+        data = ev.excerpts
     if not isinstance(data, pd.DataFrame):
         raise AnalysisError(
             "test_qual: data must be a Study or a DataFrame of excerpts.",

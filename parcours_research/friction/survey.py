@@ -28,6 +28,7 @@ its interval, and the minimum detectable difference for the design at hand (Bloo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._compat import deprecated_args
 from .._design import check_columns, check_frame, svy_errors, svy_sample, weight_problems
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
@@ -122,16 +124,20 @@ def rao_scott(
 # ---------------------------------------------------------------------------------------------
 # inputs
 # ---------------------------------------------------------------------------------------------
-def survey_design(study, weight="auto") -> tuple[pd.DataFrame, dict]:
-    """The responses of a study with their weight column, and the design arguments.
+def survey_design(study, weight="default") -> tuple[pd.DataFrame, dict]:
+    """The responses of a study with the weights of its one weighting rule, and the design.
 
-    ``weight="auto"``: the survey's declared weight when there is one, otherwise weights
-    raked to the study's margins (:func:`parcours_research.weighting.rake`) when it has
-    margins, otherwise none. A column name or None forces the choice; ``"rake"`` rakes.
+    The responses come from the study's prepared evidence
+    (:func:`parcours_research.evidence.prepare`), with the weights of
+    :func:`parcours_research.weighting.study_weights` in column ``weight``; the design dict
+    names the ``weight``, ``strata`` and ``cluster`` columns.
     """
-    if study.responses is None or study.instrument is None:
+    from ..evidence import evidence_of
+
+    ev = evidence_of(study, weight=study_rule(weight))
+    if ev is None or ev.study.responses is None or ev.study.instrument is None:
         raise AnalysisError(
-            f"The study {study.name!r} has no survey responses.",
+            f"The study {getattr(study, 'name', '')!r} has no survey responses.",
             [
                 Problem(
                     "no survey",
@@ -141,25 +147,29 @@ def survey_design(study, weight="auto") -> tuple[pd.DataFrame, dict]:
                 )
             ],
         )
-    resp = study.responses
-    cfg = study.survey
-    design = {
-        "weight": None,
-        "strata": getattr(cfg, "strata", None),
-        "cluster": getattr(cfg, "cluster", None),
-    }
-    declared = getattr(cfg, "weight", None)
-    if weight == "auto":
-        weight = declared if declared else ("rake" if study.margins else None)
-    if weight == "rake":
-        from ..weighting import rake
+    return ev.responses, ev.design
 
-        res = rake(resp, study.margins, weight=declared)
-        resp = resp.assign(__rake_weight__=res.weights.to_numpy())
-        design["weight"] = "__rake_weight__"
-    else:
-        design["weight"] = weight
-    return resp, design
+
+def study_of(data):
+    """The study behind ``data`` (a Study or its prepared evidence), else None."""
+    from ..evidence import evidence_of
+
+    ev = evidence_of(data)
+    return None if ev is None else ev.study
+
+
+def study_rule(weight):
+    """The weighting rule a friction test asks of a study: ``"auto"`` (the old name of the
+    default) is read as ``"default"`` with a FutureWarning."""
+    if weight == "auto":
+        warnings.warn(
+            "weight='auto' is now called weight='default' (the study's weighting rule); "
+            "'auto' will be removed in the next release.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return "default"
+    return weight
 
 
 def _targets_of(study) -> dict[str, float]:
@@ -187,13 +197,14 @@ def _t_interval(est, se, df, conf):
 # ---------------------------------------------------------------------------------------------
 # tests
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(renamed={"conf": "confidence"})
 def test_survey(
     data,
     *,
     columns: Mapping[str, str] | None = None,
     targets: Mapping[str, float] | None = None,
     persona: str | None = "persona",
-    weight: str | None = "auto",
+    weight: str | None = "default",
     strata: str | None = None,
     cluster: str | None = None,
     respondent: str = "respondent_id",
@@ -203,7 +214,7 @@ def test_survey(
     scale: tuple[float, float] = (1, 5),
     min_n: int = 5,
     alternative: str = "worse",
-    conf: float = 0.95,
+    confidence: float = 0.95,
     alpha: float = 0.05,
     power: float = 0.8,
     correction: str = "bh",
@@ -226,9 +237,11 @@ def test_survey(
     persona : str or None, default "persona"
         The persona column (None: overall rows only). Respondents without a persona count in
         the overall (``"all"``) rows only.
-    weight : str, None or "auto", default "auto"
-        Weight column. ``"auto"``: for a study, the declared survey weight, otherwise weights
-        raked to the study's margins; for a DataFrame, no weights. ``"rake"``: rake a study.
+    weight : str or None, default "default"
+        For a study, its weighting rule (:func:`parcours_research.weighting.study_weights`:
+        ``"default"`` rakes to the margins when the study has some, else uses the declared
+        design weights, else none; ``"rake"``, ``"design"``, None or a column). For a
+        DataFrame, a weight column (the rule names mean no weights).
     strata, cluster : str, optional
         Design columns (a study's declared ones by default).
     respondent : str, default "respondent_id"
@@ -249,7 +262,7 @@ def test_survey(
     alternative : {"worse", "two-sided"}, default "worse"
         ``"worse"``: one-sided t tests for a *lower* rating. The Rao–Scott test is omnibus
         (two-sided) in either case; its ``direction`` comes from the effect size.
-    conf, alpha, power, correction, family
+    confidence, alpha, power, correction, family
         As in :func:`parcours_research.friction.test_traces`.
     singleton : str, optional
         svy's rule for strata with a single cluster.
@@ -268,14 +281,15 @@ def test_survey(
         (for ``persona_means`` and ``persona_distribution`` contrasts: clusters with data
         minus strata, as svy for a single analysis).
     """
+    conf = confidence  # the internal name
     check_common(alternative, conf, alpha, power, correction, family)
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
     for t in tests:
         check_one_of("tests", t, SURVEY_TESTS)
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
-        study = data
+    study = study_of(data)
+    if study is not None:
         persona_order = list(study.journey.persona_ids)
-        data, design = survey_design(study, weight)
+        data, design = survey_design(data, weight)
         weight = design["weight"]
         strata = strata if strata is not None else design["strata"]
         cluster = cluster if cluster is not None else design["cluster"]
@@ -285,7 +299,7 @@ def test_survey(
     else:
         persona_order = []
         data = check_frame(data, "test_survey")
-        if weight == "auto" or weight == "rake":
+        if weight in ("auto", "default", "rake", "design"):
             weight = None
     if columns is None:
         columns = {c[4:]: c for c in data.columns if isinstance(c, str) and c.startswith("sat_")}
@@ -544,7 +558,7 @@ def _vs_reference(
             strata=dsg.strata,
             cluster=dsg.cluster,
             respondent="respondent_id",
-            level=conf,
+            confidence=conf,
             singleton=dsg.singleton,
         )
         stats_ = _wstats(long, ["touchpoint", *groups], "score", "__w")

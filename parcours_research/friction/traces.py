@@ -5,8 +5,11 @@ or the completion of a touchpoint that has a start and an end event (``kyc_uploa
 kyc_done``). For each step, overall and per persona, :func:`test_traces` compares the share
 of users who went on (the conversion; drop-off is one minus it):
 
-* ``vs_target``: with the target conversion of the step's stage in ``study.yml`` (exact
-  binomial test; Wilson interval for the conversion);
+* ``vs_target``: with a target conversion *of the step* (exact binomial test; Wilson interval
+  for the conversion), given as ``targets=`` or in a ``target`` column of the counts. The
+  stage targets of ``study.yml`` (``targets.conversion``) are not step targets: they are
+  tested on the stage pyramid (:func:`parcours_research.traces.pyramid`), so steps counted
+  from a study have no target and no ``vs_target`` row unless ``targets=`` gives one;
 * ``vs_personas``: with the users of the other personas together (Fisher's exact test when
   an expected count is under 5, the pooled score z test otherwise; Newcombe's hybrid score
   interval for the difference);
@@ -29,6 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from ._table import ALL, check_common, finish
@@ -162,6 +166,7 @@ def _mde(rows: dict, n1, n2, p_ref, alpha, power, alternative, worse_sign=-1):
     rows["mde"] = st.h_to_difference(p_ref, h, worse_sign)
 
 
+@deprecated_args(renamed={"conf": "confidence"})
 def test_traces(
     data,
     *,
@@ -170,7 +175,7 @@ def test_traces(
     alternative: str = "worse",
     exact: str = "auto",
     odds_ratio: str = "auto",
-    conf: float = 0.95,
+    confidence: float = 0.95,
     alpha: float = 0.05,
     power: float = 0.8,
     correction: str = "bh",
@@ -181,20 +186,22 @@ def test_traces(
 
     Parameters
     ----------
-    data : Study or DataFrame
-        A loaded study (its event log is read, cleaned and counted with
-        :func:`trace_counts`, passing ``count_options``), or a table of step counts with
+    data : Study, Evidence, EventLog or DataFrame
+        A loaded study or its prepared evidence (its prepared event log,
+        :func:`parcours_research.prepare`, counted with :func:`trace_counts`, passing
+        ``count_options``), an event log (counted the same way), or a table of step counts with
         columns ``step, touchpoint, persona, n, k`` and optionally ``period`` and ``target``:
         ``n`` users reached the start of the step, ``k`` of them went on. Rows with persona
         ``"all"`` count everyone (including users without a persona).
     targets : dict, optional
         Target conversion per step or touchpoint (``{"kyc_upload→kyc_done": 0.9}`` or
-        ``{"id_verification": 0.9}``), over the ``target`` column.
+        ``{"id_verification": 0.9}``), over the ``target`` column. Rows without a target
+        (every row counted from a study, unless given here) have no ``vs_target`` test.
     tests : sequence of str
         Which comparisons to run: ``"vs_target"``, ``"vs_personas"``, ``"vs_previous_period"``.
     alternative : {"worse", "two-sided"}, default "worse"
         ``"worse"`` tests one-sided for a *lower* conversion (friction); intervals stay
-        two-sided at ``conf``.
+        two-sided at ``confidence``.
     exact : {"auto", "fisher", "z"}, default "auto"
         Two-group test: Fisher's exact test when an expected count is under 5 (``"auto"``),
         always, or never. The one-sample test against a target is always exact (binomial).
@@ -203,7 +210,7 @@ def test_traces(
         interval where Fisher's test is used (``"auto"``), else the sample odds ratio with
         Woolf's logit interval (0.5 added to every cell of a table with a zero); ``"woolf"``
         everywhere (faster).
-    conf : float, default 0.95
+    confidence : float, default 0.95
         Confidence level of the intervals.
     alpha : float, default 0.05
         Significance level after correction, and of the minimum detectable effects.
@@ -229,13 +236,14 @@ def test_traces(
         detectable at ``alpha`` with ``power`` (and ``mde_std`` in h). ``friction`` is
         ``significant`` and in the worse direction.
     """
+    conf = confidence  # the internal name
     check_common(alternative, conf, alpha, power, correction, family)
     check_one_of("exact", exact, ("auto", "fisher", "z"))
     check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
     for t in tests:
         check_one_of("tests", t, ("vs_target", "vs_personas", "vs_previous_period"))
-    if not isinstance(data, pd.DataFrame) and hasattr(data, "journey"):
+    if not isinstance(data, pd.DataFrame):  # a study, its evidence or an event log
         from .counts import trace_counts
 
         data = trace_counts(data, **count_options)

@@ -212,7 +212,12 @@ def triangulate(
     check_one_of("quotes_for", quotes_for, ("flagged", "all"))
     if not isinstance(min_sources, int | np.integer) or min_sources < 1:
         raise AnalysisError(f"min_sources={min_sources!r} must be a positive integer.")
-    if study is not None and not hasattr(study, "journey"):
+    from ..evidence import evidence_of
+
+    ev = evidence_of(study) if study is not None else None
+    if ev is not None:
+        study = ev.study
+    if study is not None and ev is None:
         raise AnalysisError(
             "triangulate needs a loaded study (pr.load_study(path)) or tables=.",
             [Problem(f"got {type(study).__name__}")],
@@ -235,15 +240,15 @@ def triangulate(
     }
     runners = {
         "traces": (
-            lambda: test_traces(study, **common, **dict(traces_options or {})),
+            lambda: test_traces(ev, **common, **dict(traces_options or {})),
             study is not None and study.traces is not None,
         ),
         "survey": (
-            lambda: test_survey(study, **common, **dict(survey_options or {})),
+            lambda: test_survey(ev, **common, **dict(survey_options or {})),
             study is not None and study.responses is not None,
         ),
         "qual": (
-            lambda: test_qual(study, **common, **dict(qual_options or {})),
+            lambda: test_qual(ev, **common, **dict(qual_options or {})),
             study is not None and study.qual is not None,
         ),
     }
@@ -361,9 +366,12 @@ def triangulate(
         and study.qual is not None
         and "qual" in used
     ):
-        from ..qual import read_excerpts
+        from ..evidence import evidence_of
 
-        excerpts = read_excerpts(study)
+        excerpts = ev.excerpts  # scrubbed and pseudonymised once
+        salt = None
+    else:
+        salt = study.privacy_salt if study is not None else None
     if n_quotes and excerpts is not None:
         from ..qual import quotes as pick_quotes
 
@@ -379,7 +387,7 @@ def triangulate(
                 persona=None if r["persona"] == ALL else r["persona"],
                 n=int(n_quotes),
                 valence="negative",
-                salt=study.privacy_salt if study is not None else None,
+                salt=salt,
             )
             if len(q):
                 summary.loc[i, "quotes"] = " | ".join(q["text"].astype(str))

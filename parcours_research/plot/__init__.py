@@ -4,6 +4,7 @@
   of truth, friction points and stages;
 * :func:`valence_curve`: the interviews' valence curve under the survey curve;
 * :func:`funnel`: the conversion funnel per persona;
+* :func:`pyramid`: the conversion pyramid per persona (stage conversion against target);
 * :func:`importance_performance`: the importance–performance matrix;
 * :func:`transitions`: the main transitions between touchpoints (an arc diagram);
 * :func:`save`: write a figure as PNG and SVG; :func:`style`: the fixed look (fonts, sizes,
@@ -20,12 +21,14 @@ from .curves import journey_curves, valence_curve
 from .funnel import funnel
 from .matrix import importance_performance
 from .paths import transitions
+from .pyramid import pyramid
 
 __all__ = [
     "OKABE_ITO",
     "funnel",
     "importance_performance",
     "journey_curves",
+    "pyramid",
     "save",
     "savefig",
     "style",

@@ -10,9 +10,20 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args
+from .._inputs import study_of
 from ..errors import AnalysisError, Problem, check_one_of
 
-__all__ = ["OKABE_ITO", "style", "save", "group_colors", "text", "check_table", "journey_of"]
+__all__ = [
+    "OKABE_ITO",
+    "style",
+    "save",
+    "group_colors",
+    "text",
+    "number",
+    "check_table",
+    "journey_of",
+]
 
 #: The Okabe–Ito palette (Okabe & Ito 2008, "Color Universal Design"), distinguishable with
 #: the common colour-vision deficiencies. Black is kept for targets and annotations.
@@ -116,6 +127,13 @@ TEXTS = {
         "backward": "Retour en arrière",
         "start": "Début",
         "end": "Fin",
+        "gap_vs_target": "{gap} {unit} vs cible",
+        "interval": "[{low} ; {high}]",
+        "no_target": "{value} (sans cible)",
+        "friction_at": "friction : {name}",
+        "unit_points": "pt",
+        "unit_share": "pp",
+        "percent": "{value} %",
     },
     "en": {
         "satisfaction": "Mean satisfaction (1 to 5)",
@@ -153,6 +171,13 @@ TEXTS = {
         "backward": "Backward",
         "start": "Start",
         "end": "End",
+        "gap_vs_target": "{gap} {unit} vs target",
+        "interval": "[{low}, {high}]",
+        "no_target": "{value} (no target)",
+        "friction_at": "friction: {name}",
+        "unit_points": "pt",
+        "unit_share": "pp",
+        "percent": "{value}%",
     },
 }
 
@@ -175,6 +200,22 @@ def text(key: str, lang: str, **fmt) -> str:
     return s.format(**fmt) if fmt else s
 
 
+def localize(s: str, lang: str) -> str:
+    """A number written by Python (``-1.31``) as the figure's language writes it: a true minus
+    sign (−) and, in French, a decimal comma (``−1,31``)."""
+    s = s.replace("-", "−")
+    return s.replace(".", ",") if lang == "fr" else s
+
+
+def number(value: float, lang: str, decimals: int = 2, *, sign: bool = False) -> str:
+    """``value`` rounded to ``decimals`` for a figure in ``lang``; ``sign`` writes ``+`` before
+    a positive value (a rounded zero is written without a minus sign)."""
+    value = float(value)
+    if round(value, decimals) == 0:
+        value = 0.0
+    return localize(f"{value:{'+' if sign else ''}.{decimals}f}", lang)
+
+
 def check_lang(lang: str) -> None:
     check_one_of("lang", lang, ("fr", "en"))
 
@@ -189,14 +230,14 @@ def group_markers(groups: Sequence) -> dict:
 
 
 def journey_of(obj):
-    """The JourneyMap of a Study, or the JourneyMap itself, or None."""
-    if obj is None:
-        return None
-    if hasattr(obj, "touchpoints_frame"):
+    """The JourneyMap of a Study (or its prepared evidence), or the JourneyMap itself, or None."""
+    from ..journey import JourneyMap
+
+    if obj is None or isinstance(obj, JourneyMap):
         return obj
-    j = getattr(obj, "journey", None)
-    if j is not None and hasattr(j, "touchpoints_frame"):
-        return j
+    study = study_of(obj)
+    if study is not None:
+        return study.journey
     raise AnalysisError(f"journey= must be a Study or a JourneyMap, not {type(obj).__name__}.")
 
 
@@ -225,7 +266,10 @@ def check_table(table, columns: Iterable[str], where: str, produced_by: str) -> 
     return table
 
 
-def save(fig, path_stem, formats: Sequence[str] = ("png", "svg"), dpi: float = 150) -> list[Path]:
+@deprecated_args(positional=("formats", "dpi"))
+def save(
+    fig, path_stem, *, formats: Sequence[str] = ("png", "svg"), dpi: float = 150
+) -> list[Path]:
     """Write ``fig`` as ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``).
 
     Parameters

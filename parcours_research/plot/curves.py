@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +14,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
+from .._compat import deprecated_args
 from ..errors import AnalysisError, Problem
 from ._style import (
     FRICTION_COLOR,
@@ -22,7 +25,9 @@ from ._style import (
     group_colors,
     group_markers,
     journey_of,
+    localize,
     nice_limits,
+    number,
     style,
     text,
 )
@@ -154,15 +159,11 @@ class _Curves:
         return s.reindex(self.points["order"].to_numpy()).to_numpy(dtype=float)
 
 
-def _friction_points(friction, cur: _Curves) -> list[tuple]:
-    """(group, x, effect, unit, row) for each friction point to mark on the curves.
+def _flagged_rows(friction) -> pd.DataFrame:
+    """The rows of a friction table (or triangulation) to mark, most significant first.
 
     Which rows: ``confirmed`` (a triangulation), else ``friction`` (significant and in the
-    worse direction), else ``significant``. Which effect: ``effect_size`` (preferring survey
-    rows, whose effect is in the curve's units, then the smallest ``p_adj``), else a
-    triangulation's ``survey_effect`` / ``traces_effect`` / ``qual_effect``."""
-    if friction is None:
-        return []
+    worse direction), else ``significant``. Raises when the table cannot say which."""
     if hasattr(friction, "summary") and isinstance(friction.summary, pd.DataFrame):
         friction = friction.summary
     if not isinstance(friction, pd.DataFrame):
@@ -171,12 +172,7 @@ def _friction_points(friction, cur: _Curves) -> list[tuple]:
             f"{type(friction).__name__}."
         )
     flag = next((c for c in ("confirmed", "friction", "significant") if c in friction), None)
-    effect_cols = [
-        c for c in ("effect_size", "survey_effect", "traces_effect", "qual_effect") if c in friction
-    ]
     need = [] if "touchpoint" in friction else ["touchpoint"]
-    if not effect_cols:
-        need.append("effect_size")
     if flag is None:
         need.append("significant")
     if need:
@@ -188,38 +184,27 @@ def _friction_points(friction, cur: _Curves) -> list[tuple]:
                 Problem(
                     f"column {c!r} is missing",
                     column=c,
-                    fix="pass a table from pr.friction (touchpoint, persona, effect_size, significant) "
+                    fix="pass a table from pr.friction (touchpoint, persona, significant) "
                     "or pr.friction.triangulate(...)",
                 )
                 for c in need
             ],
         )
-    f = friction[friction[flag].fillna(False).astype(bool)].copy()
+    f = friction[friction[flag].fillna(False).astype(bool)]
+    if "p_adj" in f:  # at stage level, the stage's most significant touchpoint is named
+        f = f.assign(_p=pd.to_numeric(f["p_adj"], errors="coerce")).sort_values("_p", kind="stable")
+    return f
+
+
+def _friction_points(friction, cur: _Curves) -> list[tuple]:
+    """(group, x, row) for each curve point to mark with a friction marker: one per group and
+    point, from the rows :func:`_flagged_rows` keeps. The label is read from the curve table
+    (:func:`_friction_label`), never from the friction table's effect sizes."""
+    if friction is None:
+        return []
+    f = _flagged_rows(friction)
     if f.empty:
         return []
-    if "source" in f and (f["source"] == "survey").any():
-        # the survey's effect is in the curve's own units: prefer it where there is one
-        f["_pref"] = (f["source"] != "survey").astype(int)
-    else:
-        f["_pref"] = 0
-    if "test" in f:  # against the target first: the comparison the figure shows
-        f["_pref"] = 2 * f["_pref"] + (f["test"] != "vs_target").astype(int)
-    f["_p"] = pd.to_numeric(f["p_adj"], errors="coerce") if "p_adj" in f else 0.0
-    f = f.sort_values(["_pref", "_p"], kind="stable")
-
-    def effect_of(row) -> tuple[float, str]:
-        for c in effect_cols:
-            v = pd.to_numeric(pd.Series([row[c]]), errors="coerce").iloc[0]
-            if pd.notna(v):
-                measure = str(row.get("effect_measure", "") or "")
-                share = c in ("traces_effect", "qual_effect") or (
-                    c == "effect_size" and ("conversion" in measure or "share" in measure)
-                )
-                if c == "effect_size" and "source" in row and row["source"] in ("traces", "qual"):
-                    share = True
-                return float(v), "share" if share else "points"
-        return float("nan"), "points"
-
     if cur.level == "touchpoint":
         pos = {tp: cur.x[i] for i, tp in enumerate(cur.points["touchpoint"])}
         key = f["touchpoint"]
@@ -235,11 +220,10 @@ def _friction_points(friction, cur: _Curves) -> list[tuple]:
             continue
         persona = row.get("persona") if "persona" in f else None
         targets = cur.groups if persona is None or pd.isna(persona) else [persona]
-        effect, unit = effect_of(row)
         for g in targets:
             if g in cur.groups and (g, k) not in seen:
                 seen.add((g, k))
-                out.append((g, pos[k], effect, unit, row))
+                out.append((g, pos[k], row))
     return out
 
 
@@ -388,31 +372,150 @@ def _draw_group(ax, cur: _Curves, g, bands: bool, alpha: float, below: bool):
             )
 
 
-def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str | None, draw_group: set):
-    for g, x, effect, unit, row in items:
+#: Metrics of a curve table drawn as shares (0 to 1): their gaps read in percentage points.
+_SHARE_METRICS = ("top2", "csat")
+#: Fields a ``friction_format`` may use (``effect``: the gap, as ``effect_format`` called it).
+_LABEL_FIELDS = (
+    "gap",
+    "gap_low",
+    "gap_high",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "target",
+    "unit",
+    "effect",
+)
+
+
+class _LocalFormatter(string.Formatter):
+    """``str.format`` writing numbers as ``lang`` does (−, and a decimal comma in French)."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def format_field(self, value, format_spec):
+        s = super().format_field(value, format_spec)
+        return localize(s, self.lang) if isinstance(value, float | np.floating) else s
+
+
+def _label_format(fmt: str | None) -> str | None:
+    """The format of the friction labels, checked."""
+    if fmt is None:
+        return None
+    try:
+        names = {
+            f.split(".")[0].split("[")[0]
+            for _, f, _, _ in string.Formatter().parse(fmt)
+            if f is not None
+        }
+    except ValueError as e:
+        raise AnalysisError(
+            f"plot.journey_curves: friction_format={fmt!r} is malformed ({e}).",
+            [Problem("not a str.format string", fix='e.g. friction_format="{gap:+.2f} {unit}"')],
+        ) from None
+    unknown = sorted(names - set(_LABEL_FIELDS))
+    if unknown:
+        raise AnalysisError(
+            f"plot.journey_curves: friction_format={fmt!r} uses unknown field(s) {unknown}.",
+            [
+                Problem(
+                    f"unknown field {u!r}",
+                    column="friction_format",
+                    fix=f"use among {list(_LABEL_FIELDS[:-1])}",
+                )
+                for u in unknown
+            ],
+        )
+    return fmt
+
+
+def _scale_of(table: pd.DataFrame) -> tuple[str, float, int]:
+    """How the curve's numbers read: (kind, factor, decimals). Means (1 to 5, CES) in rating
+    points with two decimals; shares (a ``metric`` column saying ``top2`` or ``csat``, drawn 0
+    to 1) in percentage points; NPS (−100 to 100) in points without decimals."""
+    metric = str(table["metric"].iloc[0]) if "metric" in table else "mean"
+    if metric in _SHARE_METRICS:
+        return "share", 100.0, 0
+    return "points", 1.0, 0 if metric == "nps" else 2
+
+
+def _point_values(cur: _Curves, g, i: int, factor: float) -> dict:
+    """The curve point's numbers on the display scale, from the curve table: ``estimate,
+    ci_low, ci_high, target`` and ``gap = estimate - target`` with its interval ``gap_low =
+    ci_low - target``, ``gap_high = ci_high - target`` (NaN without a target)."""
+    v = {c: float(cur.series(g, c)[i]) * factor for c in ("estimate", "ci_low", "ci_high")}
+    v["target"] = float(cur.series(g, "target")[i]) * factor if "target" in cur.data else np.nan
+    v["gap"] = v["estimate"] - v["target"]
+    v["gap_low"] = v["ci_low"] - v["target"]
+    v["gap_high"] = v["ci_high"] - v["target"]
+    return v
+
+
+def _friction_label(v: dict, scale: tuple, lang: str, fmt: str | None) -> str:
+    """``−1,31 pt vs cible`` over ``[−1,54 ; −1,09]``: the signed gap to the target, its
+    interval on a second line. Without a target: ``2,51 (sans cible)`` over the estimate's
+    interval ``[2,28 ; 2,73]``."""
+    kind, _, dec = scale
+    unit = text("unit_share" if kind == "share" else "unit_points", lang)
+    if fmt is not None:
+        return _LocalFormatter(lang).format(fmt, **v, unit=unit, effect=v["gap"])
+    has_target = bool(np.isfinite(v["target"]))
+    if has_target:
+        label = text("gap_vs_target", lang, gap=number(v["gap"], lang, dec, sign=True), unit=unit)
+        lo, hi = v["gap_low"], v["gap_high"]
+    else:
+        value = number(v["estimate"], lang, dec)
+        value = text("percent", lang, value=value) if kind == "share" else value
+        label = text("no_target", lang, value=value)
+        lo, hi = v["ci_low"], v["ci_high"]
+    if np.isfinite(lo) and np.isfinite(hi):
+        low, high = (number(b, lang, dec, sign=has_target) for b in (lo, hi))
+        label += "\n" + text("interval", lang, low=low, high=high)
+    return label
+
+
+_LABEL_OFFSET = 28  # points between a friction marker and its label
+
+
+def _label_on_right(label: str, x: float, n: int, axes_width: float) -> bool:
+    """Whether a friction label goes right of point ``x`` (of ``n``): where it fits on axes
+    about ``axes_width`` inches wide (its width estimated from its longest line in bold 10
+    pt), the right first; else on the side with more room."""
+    width = (max(map(len, label.split("\n"))) * 10 * 0.65 + _LABEL_OFFSET + 6) / 72
+    slot = axes_width / max(n, 1)
+    room_right, room_left = (n - 0.5 - x) * slot, (x + 0.5) * slot
+    if width <= room_right:
+        return True
+    if width <= room_left:
+        return False
+    return room_right >= room_left
+
+
+def _annotate_friction(
+    ax,
+    cur: _Curves,
+    items,
+    lang: str,
+    fmt: str | None,
+    draw_group: set,
+    scale: tuple,
+    axes_width: float,
+):
+    for g, x, row in items:
         if g not in draw_group:
             continue
-        est = cur.series(g, "estimate")
         i = int(round(x))
-        y = est[i] if i < len(est) else np.nan
-        if not np.isfinite(y):
+        v = _point_values(cur, g, i, scale[1])
+        if not np.isfinite(v["estimate"]):
             continue
-        if fmt is None:
-            label = (
-                f"friction {effect:+.2f} pt"
-                if unit == "points"
-                else f"friction {100 * effect:+.0f} pp"
-            )
-        else:
-            label = fmt.format(effect=effect, effect_size=effect)
-        label = label.replace("-", "−")
+        y = float(cur.series(g, "estimate")[i])
+        label = _friction_label(v, scale, lang, fmt)
         tp = row.get("touchpoint")
-        if cur.level == "stage" and isinstance(tp, str):
+        if cur.level == "stage" and isinstance(tp, str):  # the gap is the stage's: say which
             name = cur.journey.label(tp, lang) if cur.journey is not None else tp
-            label = f"{name}{' : ' if lang == 'fr' else ': '}{label}"
-        if lang == "fr":
-            label = label.replace(".", ",")
-        right = x < len(cur.x) * 0.7
+            label += "\n" + text("friction_at", lang, name=name)
+        right = _label_on_right(label, x, len(cur.x), axes_width)
         ax.plot(
             [x],
             [y],
@@ -428,10 +531,11 @@ def _annotate_friction(ax, cur: _Curves, items, lang: str, fmt: str | None, draw
         ax.annotate(
             label,
             xy=(x, y),
-            xytext=(28 if right else -28, -6),
+            xytext=(_LABEL_OFFSET if right else -_LABEL_OFFSET, -6),
             textcoords="offset points",
             ha="left" if right else "right",
             va="center",
+            multialignment="left",
             fontsize=10,
             color=FRICTION_COLOR,
             fontweight="bold",
@@ -528,9 +632,129 @@ def _legend(
     )
 
 
+@dataclass(frozen=True)
+class _Look:
+    """What every panel of :func:`journey_curves` draws, decided once."""
+
+    lang: str
+    bands: bool
+    below_target: bool
+    has_target: bool
+    has_below: bool
+    band: str | None
+    level: float
+    items: list
+    fmt: str | None
+    scale: tuple
+    ylim: tuple
+    rotation: float
+    figsize: tuple
+
+
+def _look(
+    table, cur: _Curves, friction, lang, target, bands, below_target, ylim, fmt, rotation, figsize
+) -> _Look:
+    band = table["band"].iloc[0] if "band" in table else table.attrs.get("band", "pointwise")
+    conf = next((c for c in ("confidence", "level_ci") if c in table), None)
+    level = float(table[conf].iloc[0]) if conf else float(table.attrs.get("level_ci", 0.95))
+    has_below = (
+        below_target
+        and "below_target" in cur.data
+        and bool(cur.data["below_target"].fillna(False).any())
+    )
+    has_target = bool(target and np.isfinite(cur.target).any())
+    if ylim is None:
+        vals = list(cur.data["estimate"])
+        if bands:
+            vals += list(cur.data["ci_low"]) + list(cur.data["ci_high"])
+        if has_target:
+            vals += list(cur.target)
+        ylim = nice_limits(vals, pad=0.1)
+    return _Look(
+        lang=lang,
+        bands=bands,
+        below_target=below_target,
+        has_target=has_target,
+        has_below=has_below,
+        band=band if bands else None,
+        level=level,
+        items=_friction_points(friction, cur),
+        fmt=fmt,
+        scale=_scale_of(table),
+        ylim=tuple(ylim),
+        rotation=rotation,
+        figsize=tuple(figsize),
+    )
+
+
+def _legend_of(fig, cur: _Curves, look: _Look, groups: bool):
+    return _legend(
+        fig,
+        cur,
+        groups,
+        look.lang,
+        look.band,
+        look.level,
+        look.has_target,
+        look.has_below,
+        bool(look.items),
+    )
+
+
+def _draw_facets(cur: _Curves, look: _Look, ncols: int | None):
+    """One panel per group, sharing the axes; stage names above the top row."""
+    n = len(cur.groups)
+    nc = max(1, min(ncols or (2 if n <= 4 else 3), n))
+    nr = math.ceil(n / nc)
+    fig, axes = plt.subplots(
+        nr, nc, figsize=look.figsize, sharex=True, sharey=True, squeeze=False, layout="constrained"
+    )
+    flat = list(axes.ravel())
+    for k, g in enumerate(cur.groups):
+        ax, row, last_row = flat[k], k // nc, (k + nc) >= n
+        width = 0.78 * look.figsize[0] / nc
+        _stage_bands(ax, cur, top_labels=(row == 0), fontsize=9, axes_width=width)
+        if look.has_target:
+            _draw_target(ax, cur, look.lang)
+        _draw_group(ax, cur, g, look.bands, 0.25, look.below_target)
+        _annotate_friction(ax, cur, look.items, look.lang, look.fmt, {g}, look.scale, width)
+        ax.set_ylim(*look.ylim)
+        _x_axis(ax, cur, show_labels=last_row, rotation=look.rotation)
+        if last_row and not (row == nr - 1):
+            ax.tick_params(axis="x", labelbottom=True)
+        ax.set_title(
+            cur.group_labels[g], loc="left", fontsize=12, fontweight="bold", color=cur.colors[g]
+        )
+        if k % nc == 0:
+            ax.set_ylabel(text("satisfaction", look.lang))
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    _legend_of(fig, cur, look, groups=False)
+    return fig
+
+
+def _draw_overlay(cur: _Curves, look: _Look):
+    """All the groups' curves on one panel."""
+    fig, ax = plt.subplots(figsize=look.figsize, layout="constrained")
+    width = 0.72 * look.figsize[0]
+    _stage_bands(ax, cur, top_labels=True, axes_width=width)
+    if look.has_target:
+        _draw_target(ax, cur, look.lang)
+    alpha = 0.22 if len(cur.groups) <= 2 else 0.14
+    for g in cur.groups:
+        _draw_group(ax, cur, g, look.bands, alpha, look.below_target)
+    _annotate_friction(ax, cur, look.items, look.lang, look.fmt, set(cur.groups), look.scale, width)
+    ax.set_ylim(*look.ylim)
+    _x_axis(ax, cur, show_labels=True, rotation=look.rotation)
+    ax.set_ylabel(text("satisfaction", look.lang))
+    _legend_of(fig, cur, look, groups=True)
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # public
 # ---------------------------------------------------------------------------------------------
+@deprecated_args(renamed={"effect_format": "friction_format"})
 def journey_curves(
     table: pd.DataFrame,
     *,
@@ -548,7 +772,7 @@ def journey_curves(
     ylim: tuple[float, float] | None = None,
     figsize: tuple[float, float] = (13.33, 7.5),
     ncols: int | None = None,
-    effect_format: str | None = None,
+    friction_format: str | None = None,
     rotation: float = 40,
 ):
     """Draw persona journey curves: measured ("as it is") against the target ("as it should be").
@@ -558,21 +782,27 @@ def journey_curves(
     table : DataFrame
         The output of :func:`parcours_research.curves.journey_curves` (``persona`` or the
         ``by`` column, ``order, label, estimate, ci_low, ci_high`` and, when present, ``stage,
-        stage_label, touchpoint, moment_of_truth, target, below_target``).
+        stage_label, touchpoint, moment_of_truth, target, below_target``; a ``metric`` column
+        saying ``top2`` or ``csat`` marks a curve of shares, drawn 0 to 1).
     facet : bool, default False
         One panel per persona (sharing axes), or all curves overlaid on one panel.
     friction : DataFrame or Triangulation, optional
-        A friction test table (:mod:`parcours_research.friction`: ``touchpoint, persona,
-        effect_size`` and ``friction`` or ``significant``) or the result of
-        :func:`parcours_research.friction.triangulate` (its ``confirmed`` rows). The points
-        are marked on the persona's curve with their effect size (a survey effect against
-        the target first). A missing persona marks every curve; ``"all"`` marks a curve of
-        everybody only.
+        Which points to mark: a friction test table (:mod:`parcours_research.friction`:
+        ``touchpoint, persona`` and ``friction`` or ``significant``; its rows flagged) or the
+        result of :func:`parcours_research.friction.triangulate` (its ``confirmed`` rows). A
+        missing persona marks every curve; ``"all"`` marks a curve of everybody only. The
+        label of a marker is read from ``table``, on the curve's own scale: the point's signed
+        gap to its target (``estimate - target``) with the point's interval shifted by the
+        target (``ci_low - target``, ``ci_high - target``), e.g. "−1,31 pt vs cible [−1,54 ;
+        −1,09]" (rating points; percentage points, "pp", for a curve of shares); without a
+        target, the estimate with its interval and "sans cible" / "no target". The friction
+        tests' effect sizes (a share of low ratings, a conversion...) are on other scales and
+        are not drawn. At stage level, a second line names the friction touchpoint.
     journey : Study or JourneyMap, optional
         Labels of touchpoints, stages and personas in ``lang`` (default: the table's labels
         and the persona ids).
     lang : {"fr", "en"}, default "fr"
-        Language of the figure's texts.
+        Language of the figure's texts (and of its numbers: a decimal comma in French).
     by : str, optional
         The group column (default: the ``by`` the table was computed with, else
         ``persona``).
@@ -592,10 +822,13 @@ def journey_curves(
         Inches; the default is a 16:9 slide.
     ncols : int, optional
         Panels per row when ``facet`` (default 2 up to four personas, else 3).
-    effect_format : str, optional
-        Text of a friction annotation, formatted with ``effect``; default ``"friction -1.31
-        pt"`` for a difference in rating points, ``"friction -32 pp"`` for a difference in
-        conversion or share (percentage points).
+    friction_format : str, optional
+        Text of a friction label instead of the default, a :meth:`str.format` string over the
+        point's numbers on the display scale (shares times 100): ``gap, gap_low, gap_high,
+        estimate, ci_low, ci_high, target`` (NaN where missing) and ``unit`` ("pt" or "pp");
+        numbers are written as ``lang`` writes them. E.g. ``"{gap:+.1f} {unit}"``. Its former
+        name ``effect_format=`` is deprecated; its ``{effect}`` is now the gap too (it was the
+        friction test's effect size).
     rotation : float, default 40
         Rotation of the touchpoint labels.
 
@@ -608,106 +841,13 @@ def journey_curves(
     """
     check_lang(lang)
     check_table(table, _NEEDED, "plot.journey_curves", _PRODUCER)
+    fmt = _label_format(friction_format)
     cur = _Curves(table, journey, lang, groups, group_labels, by)
-    band = table["band"].iloc[0] if "band" in table else table.attrs.get("band", "pointwise")
-    level = (
-        float(table["level_ci"].iloc[0])
-        if "level_ci" in table
-        else float(table.attrs.get("level_ci", 0.95))
+    look = _look(
+        table, cur, friction, lang, target, bands, below_target, ylim, fmt, rotation, figsize
     )
-    items = _friction_points(friction, cur)
-    fmt = effect_format
-    has_below = (
-        below_target
-        and "below_target" in cur.data
-        and bool(cur.data["below_target"].fillna(False).any())
-    )
-    has_target = target and np.isfinite(cur.target).any()
-
-    if ylim is None:
-        vals = list(cur.data["estimate"])
-        if bands:
-            vals += list(cur.data["ci_low"]) + list(cur.data["ci_high"])
-        if has_target:
-            vals += list(cur.target)
-        ylim = nice_limits(vals, pad=0.1)
-
     with style():
-        if facet:
-            n = len(cur.groups)
-            nc = ncols or (2 if n <= 4 else 3)
-            nc = max(1, min(nc, n))
-            nr = math.ceil(n / nc)
-            fig, axes = plt.subplots(
-                nr,
-                nc,
-                figsize=figsize,
-                sharex=True,
-                sharey=True,
-                squeeze=False,
-                layout="constrained",
-            )
-            flat = list(axes.ravel())
-            for k, g in enumerate(cur.groups):
-                ax = flat[k]
-                row = k // nc
-                last_row = (k + nc) >= n
-                _stage_bands(
-                    ax, cur, top_labels=(row == 0), fontsize=9, axes_width=0.78 * figsize[0] / nc
-                )
-                if has_target:
-                    _draw_target(ax, cur, lang)
-                _draw_group(ax, cur, g, bands, 0.25, below_target)
-                _annotate_friction(ax, cur, items, lang, fmt, {g})
-                ax.set_ylim(*ylim)
-                _x_axis(ax, cur, show_labels=last_row, rotation=rotation)
-                if last_row and not (row == nr - 1):
-                    ax.tick_params(axis="x", labelbottom=True)
-                ax.set_title(
-                    cur.group_labels[g],
-                    loc="left",
-                    fontsize=12,
-                    fontweight="bold",
-                    color=cur.colors[g],
-                )
-                if k % nc == 0:
-                    ax.set_ylabel(text("satisfaction", lang))
-            for ax in flat[n:]:
-                ax.set_visible(False)
-            _legend(
-                fig,
-                cur,
-                False,
-                lang,
-                band if bands else None,
-                level,
-                has_target,
-                has_below,
-                bool(items),
-            )
-        else:
-            fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-            _stage_bands(ax, cur, top_labels=True, axes_width=0.72 * figsize[0])
-            if has_target:
-                _draw_target(ax, cur, lang)
-            alpha = 0.22 if len(cur.groups) <= 2 else 0.14
-            for g in cur.groups:
-                _draw_group(ax, cur, g, bands, alpha, below_target)
-            _annotate_friction(ax, cur, items, lang, fmt, set(cur.groups))
-            ax.set_ylim(*ylim)
-            _x_axis(ax, cur, show_labels=True, rotation=rotation)
-            ax.set_ylabel(text("satisfaction", lang))
-            _legend(
-                fig,
-                cur,
-                True,
-                lang,
-                band if bands else None,
-                level,
-                has_target,
-                has_below,
-                bool(items),
-            )
+        fig = _draw_facets(cur, look, ncols) if facet else _draw_overlay(cur, look)
         if title is None:
             title = text("curves_title", lang)
         if title:

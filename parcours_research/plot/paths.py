@@ -15,7 +15,7 @@ from ._style import OKABE_ITO, STAGE_SHADE, check_lang, check_table, journey_of,
 
 __all__ = ["transitions"]
 
-_PRODUCER = "pr.traces.transitions(..., by='touchpoint')"
+_PRODUCER = "pr.traces.transitions(..., node='touchpoint')"
 _FORWARD = OKABE_ITO["blue"]
 _BACKWARD = OKABE_ITO["vermillion"]
 _HEIGHT = {True: 0.38, False: 0.24}  # apex height of an arc over one step (forward, backward)

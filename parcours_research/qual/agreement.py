@@ -12,7 +12,7 @@ Computation (for units ``u`` with ``m_u >= 2`` values):
 - coincidences ``o_ck = sum_u (n_uc * n_uk - [c == k] * n_uc) / (m_u - 1)`` where ``n_uc``
   counts the value ``c`` in unit ``u``; ``n_c = sum_k o_ck``; ``n = sum_c n_c``;
 - ``alpha = 1 - (n - 1) * sum_ck o_ck d2_ck / sum_ck n_c n_k d2_ck``, with ``d2_ck`` the
-  squared difference of the level: nominal ``[c != k]``; ordinal
+  squared difference at the scale level (level of measurement): nominal ``[c != k]``; ordinal
   ``(sum_{g=c..k} n_g - (n_c + n_k) / 2)^2``; interval ``(c - k)^2``; ratio
   ``((c - k) / (c + k))^2``.
 """
@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args, warn_deprecated
 from ..errors import AnalysisError, ParcoursWarning, Problem, check_one_of
 
 __all__ = [
-    "LEVELS",
+    "SCALE_LEVELS",
     "krippendorff_alpha",
     "coincidence_matrix",
     "agreement",
@@ -38,7 +39,15 @@ __all__ = [
     "code_presence",
 ]
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
+#: Levels of measurement (``scale_level=``) Krippendorff's alpha accepts.
+SCALE_LEVELS = ("nominal", "ordinal", "interval", "ratio")
+
+
+def __getattr__(name: str):
+    if name == "LEVELS":  # the old name of SCALE_LEVELS, kept for one release
+        warn_deprecated("pr.qual.agreement", "LEVELS", "SCALE_LEVELS")
+        return SCALE_LEVELS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _counts(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,14 +84,14 @@ def coincidence_matrix(data) -> pd.DataFrame:
     return pd.DataFrame(o, index=values, columns=values)
 
 
-def _delta2(values: np.ndarray, n_c: np.ndarray, level: str) -> np.ndarray:
+def _delta2(values: np.ndarray, n_c: np.ndarray, scale_level: str) -> np.ndarray:
     c = values[:, None]
     k = values[None, :]
-    if level == "nominal":
+    if scale_level == "nominal":
         return (c != k).astype(float)
-    if level == "interval":
+    if scale_level == "interval":
         return (c - k) ** 2
-    if level == "ratio":
+    if scale_level == "ratio":
         with np.errstate(divide="ignore", invalid="ignore"):
             d = ((c - k) / (c + k)) ** 2
         return np.nan_to_num(d, nan=0.0)
@@ -95,14 +104,16 @@ def _delta2(values: np.ndarray, n_c: np.ndarray, level: str) -> np.ndarray:
     return (between - (n_c[:, None] + n_c[None, :]) / 2) ** 2
 
 
-def krippendorff_alpha(data, level: str = "nominal") -> float:
+@deprecated_args(renamed={"level": "scale_level"}, positional=("scale_level",))
+def krippendorff_alpha(data, *, scale_level: str = "nominal") -> float:
     """Krippendorff's alpha of a coders x units reliability array.
 
     Parameters
     ----------
     data : array-like, shape (coders, units)
         Numeric values (categories coded as numbers for nominal data), ``NaN`` for missing.
-    level : {"nominal", "ordinal", "interval", "ratio"}
+    scale_level : {"nominal", "ordinal", "interval", "ratio"}, default "nominal"
+        Level of measurement of the values (``level=`` before 0.2, deprecated).
 
     Returns
     -------
@@ -120,10 +131,10 @@ def krippendorff_alpha(data, level: str = "nominal") -> float:
     ...         [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
     ...         [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
     ...         [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
-    >>> round(krippendorff_alpha(data, "nominal"), 3)
+    >>> round(krippendorff_alpha(data, scale_level="nominal"), 3)
     0.743
     """
-    check_one_of("level", level, LEVELS)
+    check_one_of("scale_level", scale_level, SCALE_LEVELS)
     o = coincidence_matrix(data)
     values = o.index.to_numpy(dtype=float)
     o = o.to_numpy()
@@ -133,17 +144,17 @@ def krippendorff_alpha(data, level: str = "nominal") -> float:
         warnings.warn(
             "Krippendorff's alpha: no unit was coded by two coders; alpha is undefined.",
             ParcoursWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return float("nan")
-    d2 = _delta2(values, n_c, level)
+    d2 = _delta2(values, n_c, scale_level)
     expected = float(n_c @ d2 @ n_c)
     if expected == 0:
         warnings.warn(
             "Krippendorff's alpha: every pairable value is the same, so there is no expected "
             "disagreement; alpha is undefined.",
             ParcoursWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return float("nan")
     observed = float((o * d2).sum())
@@ -157,7 +168,7 @@ class Agreement:
     Attributes
     ----------
     summary : DataFrame
-        One row per group: the ``by`` columns, then ``value, level, alpha, n_units,
+        One row per group: the ``by`` columns, then ``value, scale_level, alpha, n_units,
         n_units_single, n_coders, n_pairable``.
     coincidences : dict
         Coincidence matrix (DataFrame) per group (key ``None`` without ``by``).
@@ -178,16 +189,19 @@ class Agreement:
         if len(s) == 1:
             r = s.iloc[0]
             return (
-                f"Agreement(value={r['value']!r}, level={r['level']!r}, alpha={r['alpha']:.3f}, "
+                f"Agreement(value={r['value']!r}, scale_level={r['scale_level']!r}, "
+                f"alpha={r['alpha']:.3f}, "
                 f"units={int(r['n_units'])}, coders={int(r['n_coders'])})"
             )
         return (
-            f"Agreement({len(s)} groups, level={s['level'].iloc[0]!r})\n{s.to_string(index=False)}"
+            f"Agreement({len(s)} groups, scale_level={s['scale_level'].iloc[0]!r})\n"
+            f"{s.to_string(index=False)}"
         )
 
     def _repr_html_(self) -> str:
         return (
-            f"<p><b>Krippendorff's alpha</b> ({html.escape(str(self.summary['level'].iloc[0]))})</p>"
+            f"<p><b>Krippendorff's alpha</b> "
+            f"({html.escape(str(self.summary['scale_level'].iloc[0]))})</p>"
             + self.summary.to_html(index=False, float_format=lambda x: f"{x:.3f}")
         )
 
@@ -228,13 +242,14 @@ def _need(data: pd.DataFrame, cols: Sequence[str]) -> None:
         )
 
 
+@deprecated_args(renamed={"level": "scale_level"})
 def agreement(
     data: pd.DataFrame,
     *,
     unit: str = "excerpt_id",
     coder: str = "coder",
     value: str = "valence",
-    level: str = "nominal",
+    scale_level: str = "nominal",
     by: str | Sequence[str] | None = None,
 ) -> Agreement:
     """Krippendorff's alpha between coders, from long-format excerpts.
@@ -250,16 +265,16 @@ def agreement(
         The value each coder gave the unit: numbers, or categories for nominal data (an
         ordered Categorical may be used for ordinal data). For codes, where a coder may give
         several per excerpt, use :func:`code_presence` and ``value="present", by="code"``.
-    level : {"nominal", "ordinal", "interval", "ratio"}, default "nominal"
+    scale_level : {"nominal", "ordinal", "interval", "ratio"}, default "nominal"
         Level of measurement of ``value``; valence on -2..+2 is ``"interval"`` or
-        ``"ordinal"``.
+        ``"ordinal"`` (``level=`` before 0.2, deprecated).
     by : str or list of str, optional
         Compute one alpha per group (e.g. per ``touchpoint`` or per ``code``).
 
     Returns
     -------
     Agreement
-        ``.alpha`` (one group), ``.summary`` with columns ``<by>..., value, level, alpha,
+        ``.alpha`` (one group), ``.summary`` with columns ``<by>..., value, scale_level, alpha,
         n_units`` (units with at least two values), ``n_units_single`` (units with one value,
         left out), ``n_coders``, ``n_pairable`` (values in the coincidence matrix).
 
@@ -268,12 +283,32 @@ def agreement(
     AnalysisError
         Missing columns, or a coder giving two different values to one unit (every case listed).
     """
-    check_one_of("level", level, LEVELS)
+    check_one_of("scale_level", scale_level, SCALE_LEVELS)
     by_cols = [by] if isinstance(by, str) else list(by or [])
     _need(data, [unit, coder, value, *by_cols])
     d = data[[*by_cols, unit, coder, value]].dropna(subset=[unit, coder, value])
-    # one value per (unit, coder): identical repeats collapse, conflicts are errors
-    keys = [*by_cols, unit, coder]
+    d = _one_value_per_coder(d, [*by_cols, unit, coder], value)
+    d = d.assign(_v=_numeric_values(d[value], scale_level, value))
+    rows, mats = [], {}
+    groups = d.groupby(by_cols, dropna=False, sort=True) if by_cols else [((), d)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row, mats[key if by_cols else None] = _group_alpha(g, unit, coder, scale_level)
+        rows.append({**dict(zip(by_cols, key)), "value": value, "scale_level": scale_level, **row})
+    summary = pd.DataFrame(rows)
+    undefined = summary[summary["alpha"].isna()]
+    if len(undefined):
+        warnings.warn(
+            f"Krippendorff's alpha is undefined for {len(undefined)} group(s) (no unit coded by two "
+            "coders, or a single value used throughout).",
+            ParcoursWarning,
+            stacklevel=3,
+        )
+    return Agreement(summary, mats)
+
+
+def _one_value_per_coder(d: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """One value per (unit, coder): identical repeats collapse, conflicts are errors."""
     nun = d.groupby(keys, dropna=False)[value].nunique()
     conflicts = nun[nun > 1]
     if len(conflicts):
@@ -286,15 +321,18 @@ def agreement(
             for k in conflicts.index[:200]
         ]
         raise AnalysisError("agreement needs one value per coder and unit", problems)
-    d = d.drop_duplicates(subset=keys)
-    col = d[value]
+    return d.drop_duplicates(subset=keys)
+
+
+def _numeric_values(col: pd.Series, scale_level: str, value: str) -> np.ndarray:
+    """The values as numbers: category codes, factorised labels (nominal) or numbers."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        if level != "nominal" and not col.cat.ordered:
+        if scale_level != "nominal" and not col.cat.ordered:
             raise AnalysisError(
-                f"level={level!r} needs numbers or an ordered Categorical in {value!r}."
+                f"scale_level={scale_level!r} needs numbers or an ordered Categorical in {value!r}."
             )
         numeric = pd.Series(col.cat.codes.astype(float), index=col.index)
-    elif level == "nominal":
+    elif scale_level == "nominal":
         numeric = pd.Series(
             pd.factorize(col.astype("string"), sort=True)[0].astype(float), index=col.index
         )
@@ -303,40 +341,26 @@ def agreement(
         bad = col[numeric.isna()]
         if len(bad):
             raise AnalysisError(
-                f"level={level!r} needs numeric values in {value!r}; got {bad.unique()[:5].tolist()}."
+                f"scale_level={scale_level!r} needs numeric values in {value!r}; "
+                f"got {bad.unique()[:5].tolist()}."
             )
-    d = d.assign(_v=numeric.astype(float).to_numpy())
-    rows, mats = [], {}
-    groups = d.groupby(by_cols, dropna=False, sort=True) if by_cols else [((), d)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        wide = g.pivot(index=coder, columns=unit, values="_v")
-        arr = wide.to_numpy(dtype=float)
-        m = (~np.isnan(arr)).sum(axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ParcoursWarning)
-            alpha = krippendorff_alpha(arr, level) if (m >= 2).any() else float("nan")
-        o = coincidence_matrix(arr)
-        mats[key if by_cols else None] = o
-        rows.append(
-            {
-                **dict(zip(by_cols, key)),
-                "value": value,
-                "level": level,
-                "alpha": alpha,
-                "n_units": int((m >= 2).sum()),
-                "n_units_single": int((m == 1).sum()),
-                "n_coders": int(g[coder].nunique()),
-                "n_pairable": float(o.to_numpy().sum()),
-            }
-        )
-    summary = pd.DataFrame(rows)
-    undefined = summary[summary["alpha"].isna()]
-    if len(undefined):
-        warnings.warn(
-            f"Krippendorff's alpha is undefined for {len(undefined)} group(s) (no unit coded by two "
-            "coders, or a single value used throughout).",
-            ParcoursWarning,
-            stacklevel=2,
-        )
-    return Agreement(summary, mats)
+    return numeric.astype(float).to_numpy()
+
+
+def _group_alpha(g: pd.DataFrame, unit: str, coder: str, scale_level: str):
+    """Alpha and counts of one group (a summary row without its labels), and its coincidence
+    matrix."""
+    arr = g.pivot(index=coder, columns=unit, values="_v").to_numpy(dtype=float)
+    m = (~np.isnan(arr)).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParcoursWarning)
+        alpha = krippendorff_alpha(arr, scale_level=scale_level) if (m >= 2).any() else np.nan
+    o = coincidence_matrix(arr)
+    row = {
+        "alpha": float(alpha),
+        "n_units": int((m >= 2).sum()),
+        "n_units_single": int((m == 1).sum()),
+        "n_coders": int(g[coder].nunique()),
+        "n_pairable": float(o.to_numpy().sum()),
+    }
+    return row, o

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._compat import deprecated_args
 from ..errors import AnalysisError, ParcoursWarning, check_one_of
 from ..privacy import Scrubber, pseudonymise
 
@@ -66,8 +67,9 @@ def _journey_order(frame: pd.DataFrame, journey, cols: Sequence[str]) -> pd.Data
 
 
 # ============================================================================ frequencies
+@deprecated_args(positional=("by",))
 def code_frequencies(
-    data: pd.DataFrame, by: str | Sequence[str] | None = "touchpoint", *, journey=None
+    data: pd.DataFrame, *, by: str | Sequence[str] | None = "touchpoint", journey=None
 ) -> pd.DataFrame:
     """How often each code was applied, per touchpoint, stage, persona (or any column).
 
@@ -118,7 +120,8 @@ def code_frequencies(
 
 
 # ============================================================================ valence
-def cluster_mean(y, clusters, confidence: float = 0.95) -> dict:
+@deprecated_args(positional=("confidence",))
+def cluster_mean(y, clusters, *, confidence: float = 0.95) -> dict:
     """Mean of ``y`` with a cluster-robust standard error and a t interval.
 
     ``se^2 = G / (G - 1) * sum_g (sum_{i in g} (y_i - ybar))^2 / n^2`` (the CR1 sandwich of a
@@ -167,7 +170,7 @@ def cluster_mean(y, clusters, confidence: float = 0.95) -> dict:
     }
 
 
-def _participant_mean(y, clusters, confidence: float) -> dict:
+def _participant_mean(y, clusters, *, confidence: float) -> dict:
     df = pd.DataFrame(
         {"y": np.asarray(y, dtype=float), "g": pd.Series(clusters).astype("string").to_numpy()}
     )
@@ -195,10 +198,11 @@ def _participant_mean(y, clusters, confidence: float) -> dict:
     }
 
 
+@deprecated_args(positional=("by",))
 def mean_valence(
     data: pd.DataFrame,
-    by: str | Sequence[str] | None = "touchpoint",
     *,
+    by: str | Sequence[str] | None = "touchpoint",
     cluster: str = "participant",
     weight: str = "excerpt",
     confidence: float = 0.95,
@@ -237,52 +241,23 @@ def mean_valence(
         raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1.")
     by_cols = _by(by)
     _need(data, ["excerpt_id", "valence", cluster, *by_cols], "mean_valence")
-    d = data.dropna(subset=["valence"])
-    d = d.assign(valence=pd.to_numeric(d["valence"]).astype(float))
-    # one value per excerpt within each group: the mean over coders (and codes)
-    d = (
-        d.groupby([*by_cols, "excerpt_id", cluster], dropna=False, sort=False)["valence"]
-        .mean()
-        .reset_index()
-    )
-    rows = []
+    d = _excerpt_valence(data, by_cols, cluster)
     groups = d.groupby(by_cols, dropna=False, sort=False) if by_cols else [((), d)]
     fn = cluster_mean if weight == "excerpt" else _participant_mean
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        res = fn(g["valence"].to_numpy(), g[cluster], confidence)
-        y = g["valence"].to_numpy()
-        rows.append(
-            {
-                **dict(zip(by_cols, key)),
-                "n": res["n"],
-                "n_participants": res["n_clusters"],
-                "estimate": res["estimate"],
-                "se": res["se"],
-                "ci_low": res["ci_low"],
-                "ci_high": res["ci_high"],
-                "negative_share": float(np.mean(y < 0)),
-                "positive_share": float(np.mean(y > 0)),
-            }
-        )
-    cols = [
-        *by_cols,
-        "n",
-        "n_participants",
-        "estimate",
-        "se",
-        "ci_low",
-        "ci_high",
-        "negative_share",
-        "positive_share",
+    rows = [
+        {
+            **dict(zip(by_cols, key if isinstance(key, tuple) else (key,))),
+            **_valence_row(fn(g["valence"].to_numpy(), g[cluster], confidence=confidence), g),
+        }
+        for key, g in groups
     ]
-    out = pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=[*by_cols, *_VALENCE_COLUMNS])
     thin = out[out["n_participants"] < 2]
     if len(thin):
         warnings.warn(
             f"mean_valence: {len(thin)} group(s) rest on a single participant; no interval for them.",
             ParcoursWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if journey is not None and "touchpoint" in by_cols and "stage" not in by_cols:
         stage_of = {t.id: t.stage for t in journey.touchpoints}
@@ -290,6 +265,44 @@ def mean_valence(
             by_cols.index("touchpoint"), "stage", out["touchpoint"].map(stage_of).astype("string")
         )
     return _journey_order(out, journey, by_cols)
+
+
+_VALENCE_COLUMNS = [
+    "n",
+    "n_participants",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "negative_share",
+    "positive_share",
+]
+
+
+def _excerpt_valence(data: pd.DataFrame, by_cols: list[str], cluster: str) -> pd.DataFrame:
+    """One valence per excerpt within each group: the mean over its coders (and codes)."""
+    d = data.dropna(subset=["valence"])
+    d = d.assign(valence=pd.to_numeric(d["valence"]).astype(float))
+    return (
+        d.groupby([*by_cols, "excerpt_id", cluster], dropna=False, sort=False)["valence"]
+        .mean()
+        .reset_index()
+    )
+
+
+def _valence_row(res: dict, g: pd.DataFrame) -> dict:
+    """The columns of one group of :func:`mean_valence` from its mean ``res``."""
+    y = g["valence"].to_numpy()
+    return {
+        "n": res["n"],
+        "n_participants": res["n_clusters"],
+        "estimate": res["estimate"],
+        "se": res["se"],
+        "ci_low": res["ci_low"],
+        "ci_high": res["ci_high"],
+        "negative_share": float(np.mean(y < 0)),
+        "positive_share": float(np.mean(y > 0)),
+    }
 
 
 # ============================================================================ quotes
@@ -307,13 +320,14 @@ def _looks_like_name(label: str) -> bool:
 _VALENCE_CHOICES = ("negative", "positive", "neutral", "any")
 
 
+@deprecated_args(positional=("touchpoint", "persona", "n", "valence"))
 def quotes(
     data: pd.DataFrame,
+    *,
     touchpoint: str | Sequence[str] | None = None,
     persona: str | Sequence[str] | None = None,
     n: int = 5,
     valence: str | None = "negative",
-    *,
     code: str | Sequence[str] | None = None,
     min_length: int = 40,
     max_length: int = 400,
@@ -367,34 +381,68 @@ def quotes(
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise AnalysisError(f"n={n!r} must be a positive integer.")
     _need(data, ["excerpt_id", "participant", "text", "valence"], "quotes")
+    d = _quotable(data, touchpoint=touchpoint, persona=persona, code=code)
+    if d.empty:
+        return pd.DataFrame(columns=["rank", *_QUOTE_COLUMNS])
+    d = d.assign(valence=pd.to_numeric(d["valence"]).astype(float))
+    agg = _rank_quotes(_per_excerpt(d), valence, min_length, max_length).head(int(n))
+    # codes, touchpoints and coders of the chosen excerpts, joined (double coding)
+    chosen = d[d["excerpt_id"].isin(agg["excerpt_id"])]
+    for col in ("touchpoint", "code", "coder"):
+        joined = chosen.groupby("excerpt_id", sort=False, dropna=False)[col].agg(_join)
+        agg[col] = agg["excerpt_id"].map(joined)
+    out = agg[_QUOTE_COLUMNS].reset_index(drop=True)
+    if scrub:
+        out["text"] = _scrub_quotes(out["text"], data["participant"], names)
+    if salt is not None:
+        out["participant"] = pseudonymise(out["participant"].astype("string"), salt)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def _scrub_quotes(text: pd.Series, participants: pd.Series, names: Iterable[str]) -> pd.Series:
+    """The quotes without e-mails, phone numbers, names, ``names`` and the participant labels
+    written as names."""
+    known = [p for p in participants.dropna().astype(str).unique() if _looks_like_name(p)]
+    return Scrubber(tuple(known) + tuple(names)).scrub_series(text.astype("string"))
+
+
+_QUOTE_COLUMNS = [
+    "participant",
+    "persona",
+    "touchpoint",
+    "code",
+    "valence",
+    "text",
+    "excerpt_id",
+    "source",
+    "coder",
+]
+
+
+def _join(s: pd.Series):
+    vals = sorted({str(v) for v in s.dropna()})
+    return "; ".join(vals) if vals else pd.NA
+
+
+def _quotable(data: pd.DataFrame, **filters) -> pd.DataFrame:
+    """A copy of the excerpts with every column :func:`quotes` shows, keeping the rows whose
+    touchpoint, persona and code are among those asked (``None``: any)."""
     d = data.copy()
     for col in ("persona", "touchpoint", "code", "source", "coder"):
         if col not in d.columns:
             d[col] = pd.NA
-    for col, want in (("touchpoint", touchpoint), ("persona", persona), ("code", code)):
+    for col in ("touchpoint", "persona", "code"):
+        want = filters[col]
         if want is not None:
             wanted = [want] if isinstance(want, str) else list(want)
             d = d[d[col].isin(wanted)]
-    cols = [
-        "participant",
-        "persona",
-        "touchpoint",
-        "code",
-        "valence",
-        "text",
-        "excerpt_id",
-        "source",
-        "coder",
-    ]
-    if d.empty:
-        return pd.DataFrame(columns=["rank", *cols])
+    return d
 
-    def join(s):
-        vals = sorted({str(v) for v in s.dropna()})
-        return "; ".join(vals) if vals else pd.NA
 
-    d = d.assign(valence=pd.to_numeric(d["valence"]).astype(float))
-    agg = (
+def _per_excerpt(d: pd.DataFrame) -> pd.DataFrame:
+    """One row per excerpt, with the mean valence of its coders."""
+    return (
         d.groupby("excerpt_id", sort=False, dropna=False)
         .agg(
             participant=("participant", "first"),
@@ -405,6 +453,10 @@ def quotes(
         )
         .reset_index()
     )
+
+
+def _rank_quotes(agg: pd.DataFrame, valence: str, min_length: int, max_length: int):
+    """The excerpts in the direction asked, in the order of :func:`quotes`' ranking."""
     v = pd.to_numeric(agg["valence"]).astype(float)
     if valence == "negative":
         agg, v = agg[v < 0], v[v < 0]
@@ -429,21 +481,4 @@ def quotes(
         kind="stable",
     )
     agg["_turn"] = agg.groupby("participant", dropna=False, sort=False).cumcount()
-    agg = agg.sort_values("_turn", kind="stable").head(int(n))
-    # codes, touchpoints and coders of the chosen excerpts, joined (double coding)
-    chosen = d[d["excerpt_id"].isin(agg["excerpt_id"])]
-    for col in ("touchpoint", "code", "coder"):
-        joined = chosen.groupby("excerpt_id", sort=False, dropna=False)[col].agg(join)
-        agg[col] = agg["excerpt_id"].map(joined)
-    out = agg[cols].reset_index(drop=True)
-    if scrub:
-        known = [
-            p for p in data["participant"].dropna().astype(str).unique() if _looks_like_name(p)
-        ]
-        out["text"] = Scrubber(tuple(known) + tuple(names)).scrub_series(
-            out["text"].astype("string")
-        )
-    if salt is not None:
-        out["participant"] = pseudonymise(out["participant"].astype("string"), salt)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out
+    return agg.sort_values("_turn", kind="stable")

@@ -207,82 +207,97 @@ def read_excerpts(
         code; unreadable or out-of-range valence; unknown touchpoints or personas), each with
         its file, row and column.
     """
-    kwargs = dict(
-        journey=journey,
-        personas=personas,
-        columns=columns,
-        valence_scale=valence_scale,
-        valence_labels=valence_labels,
-        sep=sep,
-        encoding=encoding,
-        **qdpx_options,
-    )
+    kwargs = dict(journey=journey, personas=personas, valence_scale=valence_scale)
+    kwargs.update(valence_labels=valence_labels, **qdpx_options)
     if _is_study(source):
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        return _from_study(source, code_map, kwargs)
+        kwargs.update(columns=columns, sep=sep, encoding=encoding)
+        return _from_study(source, code_map, {k: v for k, v in kwargs.items() if v is not None})
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".qdpx", ".qde"):
         from .qdpx import read_qdpx
 
-        return read_qdpx(
-            source,
-            code_map,
-            journey=journey,
-            personas=personas,
-            valence_scale=valence_scale,
-            valence_labels=valence_labels,
-            **qdpx_options,
-        )
+        return read_qdpx(source, code_map, **kwargs)
     if qdpx_options:
         raise StudyError(
             f"read_excerpts got unexpected argument(s) {sorted(qdpx_options)} for a CSV file."
         )
-
-    if isinstance(source, pd.DataFrame):
-        label = "excerpts"
-        frame = source.copy()
-        frame.columns = [str(c) for c in frame.columns]
-        frame = frame.astype("object").where(frame.notna(), None).astype("string")
-    else:
-        path = Path(source)
-        label = path.name
-        if not path.exists():
-            raise QualDataError(f"{label}: file not found ({path}).")
-        raw = path.read_bytes()
-        if encoding:
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError as e:
-                raise QualDataError(
-                    f"{label}: not {encoding} text (byte {e.start}); pass the right "
-                    "encoding= or save the file as UTF-8."
-                ) from None
-            _, sniffed = _sniff(raw, label)
-        else:
-            text, sniffed = _sniff(raw, label)
-        try:
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sep or sniffed,
-                dtype="string",
-                keep_default_na=False,
-                na_values=[""],
-                skipinitialspace=False,
-            )
-        except pd.errors.ParserError as e:
-            raise QualDataError(
-                f"{label}: cannot be read as CSV ({e}). Check quotes and separators "
-                "on the row named."
-            ) from None
-        except pd.errors.EmptyDataError:
-            raise QualDataError(f"{label}: the file is empty.") from None
+    frame, label = _table(source, sep, encoding)
     return _validate(
         frame, label, code_map, journey, personas, columns, valence_scale, valence_labels
     )
 
 
+def _table(source, sep: str | None, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    """The excerpts as a table of strings, and the label naming them in messages."""
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return frame.astype("object").where(frame.notna(), None).astype("string"), "excerpts"
+    path = Path(source)
+    label = path.name
+    if not path.exists():
+        raise QualDataError(f"{label}: file not found ({path}).")
+    text, sniffed = _decode(path.read_bytes(), label, encoding)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep or sniffed,
+            dtype="string",
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=False,
+        )
+    except pd.errors.ParserError as e:
+        raise QualDataError(
+            f"{label}: cannot be read as CSV ({e}). Check quotes and separators on the row named."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise QualDataError(f"{label}: the file is empty.") from None
+    return frame, label
+
+
+def _decode(raw: bytes, label: str, encoding: str | None) -> tuple[str, str]:
+    """The text (in ``encoding``, else sniffed) and the sniffed separator."""
+    if not encoding:
+        return _sniff(raw, label)
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise QualDataError(
+            f"{label}: not {encoding} text (byte {e.start}); pass the right "
+            "encoding= or save the file as UTF-8."
+        ) from None
+    return text, _sniff(raw, label)[1]
+
+
 def _validate(frame, label, code_map, journey, personas, columns, valence_scale, valence_labels):
+    """Check every row (raising all problems at once), then map codes and fill the columns."""
     frame = _rename(frame, columns, label)
-    problems: list[Problem] = []
+    _check_columns(frame, label)
+    mapper = CodeMapper(journey, code_map, label="code_map")
+    lookup = PersonaLookup(personas)
+    for c in frame.columns:
+        if frame[c].dtype == "string":
+            frame[c] = frame[c].str.strip().replace("", pd.NA)
+    rows = _Rows(frame, label, mapper, journey, valence_scale, valence_labels)
+    for i in range(len(frame)):
+        rows.check(i)
+    rows.check_personas()
+    if rows.problems:
+        raise QualDataError(f"{label}: the excerpts have problems", rows.problems)
+    out = frame.copy()
+    out["touchpoint"] = pd.array(rows.touchpoint, dtype="string")
+    out["stage"] = pd.array(rows.stage, dtype="string")
+    out["valence"] = pd.array(rows.valence, dtype="Float64")
+    if "code" not in out.columns:
+        out["code"] = out["touchpoint"]
+    if "source" not in out.columns:
+        out["source"] = label
+    if "excerpt_id" not in out.columns:
+        out["excerpt_id"] = [f"{label}:{i + 2}" for i in range(len(frame))]
+    return finalise(out, mapper, lookup, label)
+
+
+def _check_columns(frame: pd.DataFrame, label: str) -> None:
     missing = [c for c in ("participant", "text") if c not in frame.columns]
     if "code" not in frame.columns and "touchpoint" not in frame.columns:
         missing.append("code or touchpoint")
@@ -299,117 +314,87 @@ def _validate(frame, label, code_map, journey, personas, columns, valence_scale,
                 for m in missing
             ],
         )
-    mapper = CodeMapper(journey, code_map, label="code_map")
-    lookup = PersonaLookup(personas)
-    n = len(frame)
-    for c in frame.columns:
-        if frame[c].dtype == "string":
-            frame[c] = frame[c].str.strip().replace("", pd.NA)
 
-    def col(name):
-        return (
-            frame[name]
-            if name in frame.columns
-            else pd.Series(pd.NA, index=frame.index, dtype="string")
-        )
 
-    participant, text = col("participant"), col("text")
-    code, tp_raw = col("code"), col("touchpoint")
-    lo, hi = valence_scale
-    valence = [None] * n
-    touchpoint = [None] * n
-    stage = [None] * n
-    for i in range(n):
+class _Rows:
+    """Row by row checks of an excerpts table: the problems found, and each row's touchpoint,
+    stage and valence."""
+
+    def __init__(self, frame, label, mapper, journey, valence_scale, valence_labels):
+        self.frame, self.label, self.mapper, self.journey = frame, label, mapper, journey
+        self.scale, self.labels = valence_scale, valence_labels
+        n = len(frame)
+        self.problems: list[Problem] = []
+        self.valence, self.touchpoint, self.stage = [None] * n, [None] * n, [None] * n
+        self.participant, self.text = self._col("participant"), self._col("text")
+        self.code, self.tp_raw = self._col("code"), self._col("touchpoint")
+
+    def _col(self, name: str) -> pd.Series:
+        frame = self.frame
+        if name in frame.columns:
+            return frame[name]
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+
+    def add(self, message: str, row: int, column: str, fix: str) -> None:
+        self.problems.append(Problem(message, self.label, row, column, fix))
+
+    def check(self, i: int) -> None:
         row = i + 2
-        if pd.isna(participant.iat[i]):
-            problems.append(
-                Problem(
-                    "participant is empty",
-                    label,
-                    row,
-                    "participant",
-                    "name who speaks (an id or a pseudonym)",
-                )
+        if pd.isna(self.participant.iat[i]):
+            self.add(
+                "participant is empty", row, "participant", "name who speaks (an id or a pseudonym)"
             )
-        if pd.isna(text.iat[i]):
-            problems.append(
-                Problem("text is empty", label, row, "text", "paste the excerpt or delete the row")
-            )
-        c, t = code.iat[i], tp_raw.iat[i]
+        if pd.isna(self.text.iat[i]):
+            self.add("text is empty", row, "text", "paste the excerpt or delete the row")
+        c, t = self.code.iat[i], self.tp_raw.iat[i]
         if pd.isna(c) and pd.isna(t):
-            problems.append(
-                Problem(
-                    "neither code nor touchpoint is given",
-                    label,
-                    row,
-                    "code",
-                    "code the excerpt or delete the row",
-                )
+            self.add(
+                "neither code nor touchpoint is given",
+                row,
+                "code",
+                "code the excerpt or delete the row",
             )
         if not pd.isna(t):
-            resolved = mapper.resolve_touchpoint(t)
+            resolved = self.mapper.resolve_touchpoint(t)
             if resolved is None:
-                problems.append(
-                    Problem(
-                        f"unknown touchpoint {t!r}",
-                        label,
-                        row,
-                        "touchpoint",
-                        f"use one of {journey.touchpoint_ids}",
-                    )
+                self.add(
+                    f"unknown touchpoint {t!r}",
+                    row,
+                    "touchpoint",
+                    f"use one of {self.journey.touchpoint_ids}",
                 )
-            touchpoint[i] = resolved
-            stage[i] = mapper.stage(resolved)
+            self.touchpoint[i] = resolved
+            self.stage[i] = self.mapper.stage(resolved)
         elif not pd.isna(c):
-            touchpoint[i], stage[i] = mapper.map(c)
-        if "valence" in frame.columns:
-            v, ok = parse_valence(frame["valence"].iat[i], valence_labels)
-            if not ok:
-                problems.append(
-                    Problem(
-                        f"valence {frame['valence'].iat[i]!r} is not a number or a known word",
-                        label,
-                        row,
-                        "valence",
-                        f"use a number from {lo:g} to {hi:g} or a word such as négatif/positif",
-                    )
-                )
-            elif v is not None and not lo <= v <= hi:
-                problems.append(
-                    Problem(
-                        f"valence {v:g} is outside the scale {lo:g}..{hi:g}",
-                        label,
-                        row,
-                        "valence",
-                        "fix the value or pass valence_scale=",
-                    )
-                )
-            else:
-                valence[i] = v
-    if journey is not None and "persona" in frame.columns:
-        known = set(journey.persona_ids)
-        for i, p in enumerate(frame["persona"]):
-            if not pd.isna(p) and p not in known:
-                problems.append(
-                    Problem(
-                        f"unknown persona {p!r}",
-                        label,
-                        i + 2,
-                        "persona",
-                        f"use one of {sorted(known)}",
-                    )
-                )
-    if problems:
-        raise QualDataError(f"{label}: the excerpts have problems", problems)
+            self.touchpoint[i], self.stage[i] = self.mapper.map(c)
+        if "valence" in self.frame.columns:
+            self.valence[i] = self._valence(self.frame["valence"].iat[i], row)
 
-    out = frame.copy()
-    out["touchpoint"] = pd.array(touchpoint, dtype="string")
-    out["stage"] = pd.array(stage, dtype="string")
-    out["valence"] = pd.array(valence, dtype="Float64")
-    if "code" not in out.columns:
-        out["code"] = out["touchpoint"]
-    if "source" not in out.columns:
-        out["source"] = label
-    if "excerpt_id" not in out.columns:
-        out["excerpt_id"] = [f"{label}:{i + 2}" for i in range(n)]
-    return finalise(out, mapper, lookup, label)
+    def _valence(self, raw, row: int) -> float | None:
+        lo, hi = self.scale
+        v, ok = parse_valence(raw, self.labels)
+        if not ok:
+            self.add(
+                f"valence {raw!r} is not a number or a known word",
+                row,
+                "valence",
+                f"use a number from {lo:g} to {hi:g} or a word such as négatif/positif",
+            )
+            return None
+        if v is not None and not lo <= v <= hi:
+            self.add(
+                f"valence {v:g} is outside the scale {lo:g}..{hi:g}",
+                row,
+                "valence",
+                "fix the value or pass valence_scale=",
+            )
+            return None
+        return v
+
+    def check_personas(self) -> None:
+        if self.journey is None or "persona" not in self.frame.columns:
+            return
+        known = set(self.journey.persona_ids)
+        for i, p in enumerate(self.frame["persona"]):
+            if not pd.isna(p) and p not in known:
+                self.add(f"unknown persona {p!r}", i + 2, "persona", f"use one of {sorted(known)}")

@@ -193,6 +193,29 @@ def _load(path: Path, limits: Limits | None) -> tuple[Element, SafeZip | None, s
     return parse_xml(data, label), None, label
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The reading options of :func:`read_qdpx` (see its parameters)."""
+
+    code_map: object
+    journey: object
+    personas: object
+    valence_family: Sequence[str]
+    valence_variable: str | None
+    valence_labels: Mapping[str, float] | None
+    valence_scale: tuple[float, float]
+    participant_variable: str | None
+    persona_variable: str
+    customer_variable: str
+    excerpt_id: str
+
+    def __post_init__(self):
+        if self.excerpt_id not in ("guid", "name"):
+            raise StudyError(
+                f"excerpt_id={self.excerpt_id!r} is not valid: it must be one of 'guid', 'name'."
+            )
+
+
 def read_qdpx(
     path,
     code_map=None,
@@ -253,29 +276,22 @@ def read_qdpx(
         Damaged file, or every problem found in the project (unknown references, offsets
         outside the text, unreadable valence codes, unknown personas), each located.
     """
-    if excerpt_id not in ("guid", "name"):
-        raise StudyError(
-            f"excerpt_id={excerpt_id!r} is not valid: it must be one of 'guid', 'name'."
-        )
-    path = Path(path)
-    root, z, label = _load(path, limits)
+    opts = _Options(
+        code_map,
+        journey,
+        personas,
+        valence_family,
+        valence_variable,
+        valence_labels,
+        valence_scale,
+        participant_variable,
+        persona_variable,
+        customer_variable,
+        excerpt_id,
+    )
+    root, z, label = _load(Path(path), limits)
     try:
-        return _read_project(
-            root,
-            z,
-            label,
-            code_map,
-            journey,
-            personas,
-            valence_family,
-            valence_variable,
-            valence_labels,
-            valence_scale,
-            participant_variable,
-            persona_variable,
-            customer_variable,
-            excerpt_id,
-        )
+        return _read_project(root, z, label, opts)
     finally:
         if z is not None:
             z.close()
@@ -291,23 +307,7 @@ def _source_text(r: _Reader, src: Element, z: SafeZip | None, where: str) -> str
         return None
     ptp = ptp.strip()
     if ptp.lower().startswith("internal://"):
-        name = ptp[len("internal://") :]
-        if z is None:
-            r.add(
-                f"refers to {ptp} but a bare .qde has no sources folder",
-                where,
-                "read the .qdpx archive instead",
-            )
-            return None
-        member = z.find(f"sources/{name}") or z.find(name)
-        if member is None:
-            r.add(
-                f"its text {ptp} is missing from the archive's sources/ folder",
-                where,
-                "export the project again with its sources",
-            )
-            return None
-        return z.read_text(member)
+        return _internal_text(r, ptp, z, where)
     r.add(
         f"its text is outside the archive ({ptp}); external files are not opened",
         where,
@@ -316,23 +316,42 @@ def _source_text(r: _Reader, src: Element, z: SafeZip | None, where: str) -> str
     return None
 
 
-def _read_project(
-    root,
-    z,
-    label,
-    code_map,
-    journey,
-    personas,
-    valence_family,
-    valence_variable,
-    valence_labels,
-    valence_scale,
-    participant_variable,
-    persona_variable,
-    customer_variable,
-    excerpt_id,
-):
+def _internal_text(r: _Reader, ptp: str, z: SafeZip | None, where: str) -> str | None:
+    """The text of an ``internal://`` source, from the archive's ``sources/`` folder."""
+    name = ptp[len("internal://") :]
+    if z is None:
+        r.add(
+            f"refers to {ptp} but a bare .qde has no sources folder",
+            where,
+            "read the .qdpx archive instead",
+        )
+        return None
+    member = z.find(f"sources/{name}") or z.find(name)
+    if member is None:
+        r.add(
+            f"its text {ptp} is missing from the archive's sources/ folder",
+            where,
+            "export the project again with its sources",
+        )
+        return None
+    return z.read_text(member)
+
+
+def _read_project(root: Element, z: SafeZip | None, label: str, opts: _Options) -> pd.DataFrame:
+    """The excerpts of a parsed ``project.qde``: every problem found is raised at once."""
     r = _Reader(f"{label}: project.qde" if z is not None else label)
+    _check_root(r, root)
+    project = _parse_project(r, root)
+    coded = _CodedText(r, z, project, opts)
+    for src, where in _text_sources(r, root, coded.skipped):
+        coded.read_source(src, where)
+    _report(r, label, coded.ambiguous_sources, coded.skipped)
+    frame = pd.DataFrame(coded.rows, columns=list(EXCERPT_COLUMNS))
+    return finalise(frame, coded.mapper, coded.lookup, label)
+
+
+def _check_root(r: _Reader, root: Element) -> None:
+    """Set the reader's namespace from a ``<Project>`` root; anything else is not a project."""
     tag = root.tag
     r.ns = tag[1:].split("}")[0] if tag.startswith("{") else ""
     local = tag.split("}")[-1]
@@ -345,89 +364,102 @@ def _read_project(
         warnings.warn(
             f"{r.label}: namespace {r.ns!r} is not {NAMESPACE!r}; reading it anyway.",
             ParcoursWarning,
-            stacklevel=3,
+            stacklevel=4,  # _check_root < _read_project < read_qdpx < the caller
         )
 
+
+def _report(r: _Reader, label: str, ambiguous_sources: list[str], skipped: Mapping[str, int]):
+    """Raise every problem found; else warn about ambiguous cases and the parts not read."""
+    if r.problems:
+        raise QualDataError(f"{r.label}: the project has problems", r.problems)
+    if ambiguous_sources:
+        names = sorted(set(ambiguous_sources))
+        warnings.warn(
+            f"{label}: document(s) {names} belong to several cases and some selections are not "
+            "linked to one; those excerpts take the document name as participant.",
+            ParcoursWarning,
+            stacklevel=4,  # _report < _read_project < read_qdpx < the caller
+        )
+    skipped = {k: v for k, v in skipped.items() if v}
+    if skipped:
+        shown = ", ".join(f"{v} {k}" for k, v in skipped.items())
+        warnings.warn(
+            f"{label}: not read (only text selections are): {shown}.", ParcoursWarning, stacklevel=4
+        )
+
+
+@dataclass
+class _Project:
+    """The parts of a project that selections refer to."""
+
+    users: dict[str, str]  # guid -> coder name
+    codes: dict[str, _Code]  # guid -> code
+    variables: dict[str, str]  # guid -> variable name
+    case_of_source: dict[str, list[_Case]]
+    case_of_selection: dict[str, _Case]
+
+
+def _parse_project(r: _Reader, root: Element) -> _Project:
     users = {}
     for i, u in enumerate(r.children(r.child(root, "Users"), "User")):
         g = r.attr(u, "guid", f"Users/User[{i + 1}]")
         if g:
             users[g] = (u.get("name") or u.get("id") or g).strip()
-
     codes: dict[str, _Code] = {}
     _walk_codes(r, r.child(r.child(root, "CodeBook"), "Codes"), (), codes, "CodeBook/Codes")
     if not codes:
         r.add("the project has no codebook (CodeBook/Codes/Code)", "CodeBook")
-
     variables = {}
     for i, v in enumerate(r.children(r.child(root, "Variables"), "Variable")):
         g = r.attr(v, "guid", f"Variables/Variable[{i + 1}]")
         n = r.attr(v, "name", f"Variables/Variable[{i + 1}]")
         if g and n:
             variables[g] = n
-
-    cases: list[_Case] = []
-    for i, c in enumerate(r.children(r.child(root, "Cases"), "Case")):
-        where = f"Cases/Case[{i + 1}]"
-        g = r.attr(c, "guid", where)
-        if not g:
-            continue
-        case = _Case(g, (c.get("name") or g).strip())
-        for vv in r.children(c, "VariableValue"):
-            got = _variable_value(r, vv, variables)
-            if got:
-                case.variables[got[0]] = got[1]
-        case.sources = [s.get("targetGUID", "").strip() for s in r.children(c, "SourceRef")]
-        case.selections = [s.get("targetGUID", "").strip() for s in r.children(c, "SelectionRef")]
-        cases.append(case)
     case_of_source: dict[str, list[_Case]] = defaultdict(list)
     case_of_selection: dict[str, _Case] = {}
-    for case in cases:
+    for case in _cases(r, root, variables):
         for s in case.sources:
             case_of_source[s].append(case)
         for s in case.selections:
             case_of_selection[s] = case
+    return _Project(users, codes, variables, case_of_source, case_of_selection)
 
-    valence_keys = {normalise_key(f) for f in valence_family}
-    lo, hi = valence_scale
-    mapper = CodeMapper(journey, code_map, label="code_map")
-    lookup = PersonaLookup(personas)
-    known_personas = set(journey.persona_ids) if journey is not None else None
-    ambiguous_sources: list[str] = []
-    reported: set[tuple] = set()
-    skipped = defaultdict(int)
 
-    def code_valence(code: _Code, where: str) -> tuple[bool, float | None]:
-        """(is a valence code, its value)."""
-        chain = (code.name, *code.ancestors)
-        if not any(normalise_key(n) in valence_keys for n in chain):
-            return False, None
-        if normalise_key(code.name) in valence_keys:
-            r.add(
-                f"a selection is coded with the valence family {code.name!r} itself, not one of its "
-                "values",
-                where,
-                "code it with a value (-2..+2, négatif, positif ...)",
-            )
-            return True, None
-        v, ok = parse_valence(code.name, valence_labels)
-        if not ok or v is None:
-            r.add(
-                f"valence code {code.name!r} is not a number or a known word",
-                where,
-                "rename it (-2..+2, très négatif .. très positif) or pass valence_labels=",
-            )
-            return True, None
-        if not lo <= v <= hi:
-            r.add(
-                f"valence code {code.name!r} is outside the scale {lo:g}..{hi:g}",
-                where,
-                "pass valence_scale=",
-            )
-            return True, None
-        return True, v
+def _cases(r: _Reader, root: Element, variables: Mapping[str, str]) -> list[_Case]:
+    cases: list[_Case] = []
+    for i, c in enumerate(r.children(r.child(root, "Cases"), "Case")):
+        g = r.attr(c, "guid", f"Cases/Case[{i + 1}]")
+        if not g:
+            continue
+        case = _Case(g, (c.get("name") or g).strip())
+        case.variables = _variable_values(r, c, variables)
+        case.sources = [s.get("targetGUID", "").strip() for s in r.children(c, "SourceRef")]
+        case.selections = [s.get("targetGUID", "").strip() for s in r.children(c, "SelectionRef")]
+        cases.append(case)
+    return cases
 
-    rows = []
+
+def _variable_values(r: _Reader, el: Element, variables: Mapping[str, str]) -> dict:
+    """``{variable name: value}`` of the ``VariableValue`` children of a case or a source."""
+    out = {}
+    for vv in r.children(el, "VariableValue"):
+        got = _variable_value(r, vv, variables)
+        if got:
+            out[got[0]] = got[1]
+    return out
+
+
+_MEDIA_SELECTION = {
+    "PictureSource": "PictureSelection",
+    "AudioSource": "AudioSelection",
+    "VideoSource": "VideoSelection",
+}
+
+
+def _text_sources(r: _Reader, root: Element, skipped: dict[str, int]) -> list[tuple]:
+    """``(element, where)`` of every text source and PDF text representation; the selections
+    that are not read (pictures, audio, video, PDF areas, transcripts) are counted in
+    ``skipped``."""
     sources_el = r.child(root, "Sources")
     text_sources: list[tuple[Element, str]] = []
     for kind in ("TextSource", "PDFSource", "PictureSource", "AudioSource", "VideoSource"):
@@ -437,163 +469,226 @@ def _read_project(
                 text_sources.append((s, where))
             elif kind == "PDFSource":
                 for j, rep in enumerate(r.children(s, "Representation")):
-                    rep_where = f"{where}/Representation[{j + 1}]"
                     rep.set("_parent_guid", s.get("guid", ""))
                     rep.set("_parent_name", s.get("name", ""))
-                    text_sources.append((rep, rep_where))
+                    text_sources.append((rep, f"{where}/Representation[{j + 1}]"))
                 skipped["PDF area selections"] += len(r.children(s, "PDFSelection"))
             else:
-                sel_tag = {
-                    "PictureSource": "PictureSelection",
-                    "AudioSource": "AudioSelection",
-                    "VideoSource": "VideoSelection",
-                }[kind]
+                sel_tag = _MEDIA_SELECTION[kind]
                 skipped[f"{kind[:-6].lower()} selections"] += len(r.children(s, sel_tag))
                 for tr in r.children(s, "Transcript"):
                     skipped["transcript selections"] += len(r.children(tr, "TranscriptSelection"))
+    return text_sources
 
-    for src, where in text_sources:
+
+@dataclass
+class _Selection:
+    """A text selection being read, with what its source and case say about it."""
+
+    el: Element
+    where: str
+    guid: str | None
+    start: int
+    end: int
+    source: str  # the document name
+    participant: str
+    persona: str | None
+    customer: str | None
+    valence: float | None  # the valence variable's value, for codings without a valence code
+
+
+class _CodedText:
+    """Reads the text selections of a project into excerpt rows (``rows``), collecting the
+    problems in the reader, the documents shared by several cases and the parts not read."""
+
+    def __init__(self, r: _Reader, z: SafeZip | None, project: _Project, opts: _Options):
+        self.r, self.z, self.project, self.opts = r, z, project, opts
+        self.valence_keys = {normalise_key(f) for f in opts.valence_family}
+        self.mapper = CodeMapper(opts.journey, opts.code_map, label="code_map")
+        self.lookup = PersonaLookup(opts.personas)
+        journey = opts.journey
+        self.known_personas = set(journey.persona_ids) if journey is not None else None
+        self.ambiguous_sources: list[str] = []
+        self.reported: set[tuple] = set()
+        self.skipped: dict[str, int] = defaultdict(int)
+        self.rows: list[dict] = []
+
+    def read_source(self, src: Element, where: str) -> None:
+        r = self.r
         sguid = src.get("_parent_guid") or r.attr(src, "guid", where)
         sname = (src.get("_parent_name") or src.get("name") or sguid or "").strip()
         where = f"{where}[{sname}]"
-        skipped["whole-document codings"] += len(r.children(src, "Coding"))
+        self.skipped["whole-document codings"] += len(r.children(src, "Coding"))
         selections = r.children(src, "PlainTextSelection")
         if not selections:
-            continue
-        text = _source_text(r, src, z, where)
+            return
+        text = _source_text(r, src, self.z, where)
         if text is None:
-            continue
-        src_vars = {}
-        for vv in r.children(src, "VariableValue"):
-            got = _variable_value(r, vv, variables)
-            if got:
-                src_vars[got[0]] = got[1]
-        src_cases = case_of_source.get(sguid, [])
-        for k, sel in enumerate(selections):
-            swhere = f"{where}/PlainTextSelection[{k + 1}]"
-            sel_guid = r.attr(sel, "guid", swhere)
-            start, end = _int(r, sel, "startPosition", swhere), _int(r, sel, "endPosition", swhere)
-            if start is None or end is None:
+            return
+        src_vars = _variable_values(r, src, self.project.variables)
+        src_cases = self.project.case_of_source.get(sguid, [])
+        sel_user = src.get("creatingUser")
+        for k, el in enumerate(selections):
+            sel = self._selection(
+                el, f"{where}/PlainTextSelection[{k + 1}]", text, sname, src_vars, src_cases
+            )
+            if sel is not None:
+                by_coder = self._codings(sel, el.get("creatingUser") or sel_user)
+                self._add_rows(sel, text[sel.start : sel.end], by_coder)
+
+    def _selection(self, el, where, text, sname, src_vars, src_cases) -> _Selection | None:
+        """The selection's offsets and who it is about; None (with a problem) when unusable."""
+        r = self.r
+        sel_guid = r.attr(el, "guid", where)
+        start, end = _int(r, el, "startPosition", where), _int(r, el, "endPosition", where)
+        if start is None or end is None:
+            return None
+        if not 0 <= start <= end <= len(text):
+            r.add(
+                f"selection {start}..{end} lies outside the text ({len(text)} characters)",
+                where,
+                "the source text does not match the codings; export the project again",
+            )
+            return None
+        case = self.project.case_of_selection.get(sel_guid)
+        if case is None and len(src_cases) == 1:
+            case = src_cases[0]
+        elif case is None and len(src_cases) > 1:
+            self.ambiguous_sources.append(sname)
+        here = {**src_vars, **(case.variables if case else {})}
+        opts = self.opts
+        if opts.participant_variable and here.get(opts.participant_variable):
+            participant = here[opts.participant_variable]
+        else:
+            participant = case.name if case is not None else sname
+        persona = here.get(opts.persona_variable)
+        self._check_persona(participant, persona)
+        valence = self._variable_valence(here, where, participant)
+        customer = here.get(opts.customer_variable)
+        return _Selection(
+            el, where, sel_guid, start, end, sname, participant, persona, customer, valence
+        )
+
+    def _check_persona(self, participant: str, persona: str | None) -> None:
+        """Report a persona the journey does not know, once per participant."""
+        known = self.known_personas
+        if persona is None or known is None or persona in known:
+            return
+        if (participant, persona) in self.reported:
+            return
+        self.reported.add((participant, persona))
+        self.r.add(
+            f"unknown persona {persona!r} for participant {participant!r}",
+            f"variable {self.opts.persona_variable}",
+            f"use one of {sorted(known)}",
+        )
+
+    def _variable_valence(self, here: Mapping, where: str, participant: str) -> float | None:
+        """The valence variable's value for the selection (None when absent or unreadable)."""
+        name = self.opts.valence_variable
+        if not name or here.get(name) is None:
+            return None
+        lo, hi = self.opts.valence_scale
+        v, ok = parse_valence(here[name], self.opts.valence_labels)
+        if not ok or (v is not None and not lo <= v <= hi):
+            self.r.add(
+                f"valence variable {name!r} = {here[name]!r} is not a valence on {lo:g}..{hi:g}",
+                f"{where} (participant {participant})",
+            )
+            return None
+        return v
+
+    def _codings(self, sel: _Selection, sel_user: str | None) -> dict[str | None, dict]:
+        """``{coder: {"codes": [_Code], "valence": [values]}}`` of the selection's codings."""
+        r, project = self.r, self.project
+        by_coder: dict[str | None, dict] = {}
+        for m, coding in enumerate(r.children(sel.el, "Coding")):
+            where = f"{sel.where}/Coding[{m + 1}]"
+            ref = r.child(coding, "CodeRef")
+            target = ref.get("targetGUID", "").strip() if ref is not None else ""
+            if not target:
+                r.add("Coding has no CodeRef targetGUID", where)
                 continue
-            if not 0 <= start <= end <= len(text):
+            code = project.codes.get(target)
+            if code is None:
                 r.add(
-                    f"selection {start}..{end} lies outside the text ({len(text)} characters)",
-                    swhere,
-                    "the source text does not match the codings; export the project again",
+                    f"CodeRef points to unknown code {target}", where, "the codebook is incomplete"
                 )
                 continue
-            case = case_of_selection.get(sel_guid)
-            if case is None and len(src_cases) == 1:
-                case = src_cases[0]
-            elif case is None and len(src_cases) > 1:
-                ambiguous_sources.append(sname)
-            variables_here = {**src_vars, **(case.variables if case else {})}
-            if participant_variable and variables_here.get(participant_variable):
-                participant = variables_here[participant_variable]
-            elif case is not None:
-                participant = case.name
-            else:
-                participant = sname
-            persona = variables_here.get(persona_variable)
-            if (
-                persona is not None
-                and known_personas is not None
-                and persona not in known_personas
-                and (participant, persona) not in reported
-            ):
-                reported.add((participant, persona))
-                r.add(
-                    f"unknown persona {persona!r} for participant {participant!r}",
-                    f"variable {persona_variable}",
-                    f"use one of {sorted(known_personas)}",
+            user = (coding.get("creatingUser") or sel_user or "").strip() or None
+            coder = project.users.get(user, user) if user else None
+            slot = by_coder.setdefault(coder, {"codes": [], "valence": []})
+            is_valence, v = self._code_valence(code, where)
+            if not is_valence:
+                slot["codes"].append(code)
+            elif v is not None:
+                slot["valence"].append(v)
+        return by_coder
+
+    def _code_valence(self, code: _Code, where: str) -> tuple[bool, float | None]:
+        """(is a valence code, its value)."""
+        chain = (code.name, *code.ancestors)
+        if not any(normalise_key(n) in self.valence_keys for n in chain):
+            return False, None
+        if normalise_key(code.name) in self.valence_keys:
+            self.r.add(
+                f"a selection is coded with the valence family {code.name!r} itself, not one of its "
+                "values",
+                where,
+                "code it with a value (-2..+2, négatif, positif ...)",
+            )
+            return True, None
+        v, ok = parse_valence(code.name, self.opts.valence_labels)
+        lo, hi = self.opts.valence_scale
+        if not ok or v is None:
+            self.r.add(
+                f"valence code {code.name!r} is not a number or a known word",
+                where,
+                "rename it (-2..+2, très négatif .. très positif) or pass valence_labels=",
+            )
+            return True, None
+        if not lo <= v <= hi:
+            self.r.add(
+                f"valence code {code.name!r} is outside the scale {lo:g}..{hi:g}",
+                where,
+                "pass valence_scale=",
+            )
+            return True, None
+        return True, v
+
+    def _add_rows(self, sel: _Selection, span: str, by_coder: Mapping) -> None:
+        """One row per coder and code (one with ``code`` missing for a valence-only coding)."""
+        el = sel.el
+        eid = el.get("name") if self.opts.excerpt_id == "name" and el.get("name") else sel.guid
+        for coder, slot in by_coder.items():
+            vals = sorted(set(slot["valence"]))
+            if len(vals) > 1:
+                self.r.add(
+                    f"coder {coder!r} gave several valences {vals} to one selection",
+                    sel.where,
+                    "keep one valence code per coder and selection",
                 )
-            customer = variables_here.get(customer_variable)
-            default_valence = None
-            if valence_variable and variables_here.get(valence_variable) is not None:
-                v, ok = parse_valence(variables_here[valence_variable], valence_labels)
-                if not ok or (v is not None and not lo <= v <= hi):
-                    r.add(
-                        f"valence variable {valence_variable!r} = {variables_here[valence_variable]!r} "
-                        f"is not a valence on {lo:g}..{hi:g}",
-                        f"{swhere} (participant {participant})",
-                    )
-                else:
-                    default_valence = v
-            by_coder: dict[str | None, dict] = {}
-            sel_user = sel.get("creatingUser") or src.get("creatingUser")
-            for m, coding in enumerate(r.children(sel, "Coding")):
-                cwhere = f"{swhere}/Coding[{m + 1}]"
-                ref = r.child(coding, "CodeRef")
-                target = ref.get("targetGUID", "").strip() if ref is not None else ""
-                if not target:
-                    r.add("Coding has no CodeRef targetGUID", cwhere)
-                    continue
-                code = codes.get(target)
-                if code is None:
-                    r.add(
-                        f"CodeRef points to unknown code {target}",
-                        cwhere,
-                        "the codebook is incomplete",
-                    )
-                    continue
-                user = (coding.get("creatingUser") or sel_user or "").strip() or None
-                coder = users.get(user, user) if user else None
-                slot = by_coder.setdefault(coder, {"codes": [], "valence": []})
-                is_val, v = code_valence(code, cwhere)
-                if is_val:
-                    if v is not None:
-                        slot["valence"].append(v)
-                else:
-                    slot["codes"].append(code)
-            span = text[start:end]
-            eid = sel.get("name") if excerpt_id == "name" and sel.get("name") else sel_guid
-            for coder, slot in by_coder.items():
-                vals = sorted(set(slot["valence"]))
-                if len(vals) > 1:
-                    r.add(
-                        f"coder {coder!r} gave several valences {vals} to one selection",
-                        swhere,
-                        "keep one valence code per coder and selection",
-                    )
-                    continue
-                val = vals[0] if vals else default_valence
-                for code in slot["codes"] or [None]:
-                    tp, stage = mapper.map(code.name, code.ancestors) if code else (None, None)
-                    rows.append(
-                        {
-                            "excerpt_id": eid,
-                            "source": sname,
-                            "participant": participant,
-                            "customer_id": customer,
-                            "persona": persona,
-                            "stage": stage,
-                            "touchpoint": tp,
-                            "code": code.name if code else None,
-                            "valence": val,
-                            "coder": coder,
-                            "text": span,
-                            "start": start,
-                            "end": end,
-                        }
-                    )
-    if r.problems:
-        raise QualDataError(f"{r.label}: the project has problems", r.problems)
-    if ambiguous_sources:
-        names = sorted(set(ambiguous_sources))
-        warnings.warn(
-            f"{label}: document(s) {names} belong to several cases and some selections are not "
-            "linked to one; those excerpts take the document name as participant.",
-            ParcoursWarning,
-            stacklevel=3,
-        )
-    skipped = {k: v for k, v in skipped.items() if v}
-    if skipped:
-        shown = ", ".join(f"{v} {k}" for k, v in skipped.items())
-        warnings.warn(
-            f"{label}: not read (only text selections are): {shown}.", ParcoursWarning, stacklevel=3
-        )
-    frame = pd.DataFrame(rows, columns=list(EXCERPT_COLUMNS))
-    return finalise(frame, mapper, lookup, label)
+                continue
+            val = vals[0] if vals else sel.valence
+            for code in slot["codes"] or [None]:
+                tp, stage = self.mapper.map(code.name, code.ancestors) if code else (None, None)
+                self.rows.append(
+                    {
+                        "excerpt_id": eid,
+                        "source": sel.source,
+                        "participant": sel.participant,
+                        "customer_id": sel.customer,
+                        "persona": sel.persona,
+                        "stage": stage,
+                        "touchpoint": tp,
+                        "code": code.name if code else None,
+                        "valence": val,
+                        "coder": coder,
+                        "text": span,
+                        "start": sel.start,
+                        "end": sel.end,
+                    }
+                )
 
 
 # ================================================================================ writing
@@ -645,6 +740,41 @@ def write_qdpx(
         ``path``. Read it back with ``read_qdpx(path, journey=..., excerpt_id="name")`` (the
         journey maps the touchpoint families back to touchpoints).
     """
+    df = _writable(excerpts)
+    variables = [v for v in variables if v in df.columns]
+    _check_writable(df, variables)
+    # Elements are built without a namespace and the root declares it as the default one
+    # (ElementTree's default_namespace= option rejects unqualified attributes).
+    root = Element("Project", {"xmlns": NAMESPACE, "name": project_name, "origin": origin})
+    coders = [c for c in pd.unique(df["coder"].dropna().astype(str))]
+    if coders:
+        users = _el(root, "Users")
+        for c in coders:
+            _el(users, "User", guid=_guid("user", c), name=c)
+    codebook = _el(_el(root, "CodeBook"), "Codes")
+    code_guid = _write_codes(codebook, df)
+    valence_guid = _write_valence_codes(codebook, df, valence_family)
+    recs, rows_of = _records(df, variables)
+    _write_cases(root, recs, rows_of, variables)
+    files = _write_sources(root, recs, rows_of, code_guid, valence_guid)
+    out = Path(path)
+    indent(root, space="  ")
+    xml = b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(root, encoding="unicode").encode(
+        "utf-8"
+    )
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("project.qde", xml)
+        for name, text in files.items():
+            zf.writestr(name, text.encode("utf-8"))
+    return out
+
+
+def _el(_parent: Element, _tag: str, **attrs) -> Element:
+    return SubElement(_parent, _tag, {k: str(v) for k, v in attrs.items()})
+
+
+def _writable(excerpts: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the excerpts with the optional columns added (missing)."""
     need = [c for c in ("participant", "code", "text") if c not in excerpts.columns]
     if need:
         raise QualDataError(
@@ -654,6 +784,12 @@ def write_qdpx(
     for c in ("excerpt_id", "touchpoint", "valence", "coder"):
         if c not in df.columns:
             df[c] = pd.NA
+    return df
+
+
+def _check_writable(df: pd.DataFrame, variables: list[str]) -> None:
+    """Raise every problem that stops the excerpts being written; name the unnamed excerpts
+    ``row<n>`` (in place)."""
     problems = []
     for c in ("participant", "text"):
         empty = df[c].isna() | (df[c].astype("string").fillna("") == "")
@@ -666,7 +802,6 @@ def write_qdpx(
     df["excerpt_id"] = [
         str(e) if not pd.isna(e) else f"row{i + 1}" for i, e in enumerate(df["excerpt_id"])
     ]
-    variables = [v for v in variables if v in df.columns]
     for v in variables:
         per = df.dropna(subset=[v]).groupby("participant")[v].nunique()
         for p in per[per > 1].index:
@@ -680,22 +815,9 @@ def write_qdpx(
     if problems:
         raise QualDataError("write_qdpx: the excerpts cannot be written", problems)
 
-    # Elements are built without a namespace and the root declares it as the default one
-    # (ElementTree's default_namespace= option rejects unqualified attributes).
-    def E(_parent: Element, _tag: str, **attrs) -> Element:
-        return SubElement(_parent, _tag, {k: str(v) for k, v in attrs.items()})
 
-    root = Element("Project", {"xmlns": NAMESPACE, "name": project_name, "origin": origin})
-
-    coders = [c for c in pd.unique(df["coder"].dropna().astype(str))]
-    if coders:
-        users = E(root, "Users")
-        for c in coders:
-            E(users, "User", guid=_guid("user", c), name=c)
-
-    # ---- codebook: touchpoint families, free codes, valence family
-    codebook = E(root, "CodeBook")
-    codes_el = E(codebook, "Codes")
+def _write_codes(codes_el: Element, df: pd.DataFrame) -> dict[tuple[str | None, str], str]:
+    """Touchpoint families and free codes; ``{(touchpoint or None, code): guid}``."""
     code_guid: dict[tuple[str | None, str], str] = {}
     families: dict[str, Element] = {}
     pairs = df.dropna(subset=["code"])[["touchpoint", "code"]].astype("object").drop_duplicates()
@@ -705,110 +827,89 @@ def write_qdpx(
         if tp is None:
             if (None, code) not in code_guid:
                 g = _guid("code", "", code)
-                E(codes_el, "Code", guid=g, name=code, isCodable="true")
+                _el(codes_el, "Code", guid=g, name=code, isCodable="true")
                 code_guid[(None, code)] = g
             continue
         if tp not in families:
             g = _guid("code", tp, tp)
-            families[tp] = E(codes_el, "Code", guid=g, name=tp, isCodable="true")
+            families[tp] = _el(codes_el, "Code", guid=g, name=tp, isCodable="true")
             code_guid[(tp, tp)] = g
         if code != tp and (tp, code) not in code_guid:
             g = _guid("code", tp, code)
-            E(families[tp], "Code", guid=g, name=code, isCodable="true")
+            _el(families[tp], "Code", guid=g, name=code, isCodable="true")
             code_guid[(tp, code)] = g
+    return code_guid
+
+
+def _write_valence_codes(codes_el: Element, df: pd.DataFrame, family: str) -> dict[float, str]:
+    """The valence family and its values; ``{value: guid}``."""
     valence_guid: dict[float, str] = {}
     vals = sorted(set(float(v) for v in df["valence"].dropna()))
     if vals:
-        fam = E(
+        fam = _el(
             codes_el,
             "Code",
-            guid=_guid("valence-family", valence_family),
-            name=valence_family,
+            guid=_guid("valence-family", family),
+            name=family,
             isCodable="false",
         )
         for v in vals:
-            g = _guid("valence", valence_family, v)
-            E(fam, "Code", guid=g, name=_fmt_valence(v), isCodable="true")
+            g = _guid("valence", family, v)
+            _el(fam, "Code", guid=g, name=_fmt_valence(v), isCodable="true")
             valence_guid[v] = g
+    return valence_guid
 
-    # ---- variables and cases (plain Python records: one pass over the rows)
+
+def _records(df: pd.DataFrame, variables: list[str]) -> tuple[list[dict], dict[str, list[int]]]:
+    """The rows as plain Python records (missing values None), and the rows of each
+    participant (one pass over the rows)."""
+    columns = ["participant", "excerpt_id", "text", "code", "touchpoint", "valence", "coder"]
     recs = [
         {k: (None if _missing(v) else v) for k, v in r.items()}
-        for r in df[
-            [
-                "participant",
-                "excerpt_id",
-                "text",
-                "code",
-                "touchpoint",
-                "valence",
-                "coder",
-                *variables,
-            ]
-        ].to_dict("records")
+        for r in df[[*columns, *variables]].to_dict("records")
     ]
     rows_of: dict[str, list[int]] = {}
     for i, r in enumerate(recs):
         r["participant"] = str(r["participant"])
         r["text"] = str(r["text"])
         rows_of.setdefault(r["participant"], []).append(i)
+    return recs, rows_of
+
+
+def _write_cases(root: Element, recs: list[dict], rows_of: Mapping, variables: list[str]):
+    """The variables, and one case per participant with its variables and document."""
     if variables:
-        vars_el = E(root, "Variables")
+        vars_el = _el(root, "Variables")
         for v in variables:
-            E(vars_el, "Variable", guid=_guid("variable", v), name=v, typeOfVariable="Text")
-    cases_el = E(root, "Cases")
+            _el(vars_el, "Variable", guid=_guid("variable", v), name=v, typeOfVariable="Text")
+    cases_el = _el(root, "Cases")
     for p, idx in rows_of.items():
-        case = E(cases_el, "Case", guid=_guid("case", p), name=p)
+        case = _el(cases_el, "Case", guid=_guid("case", p), name=p)
         for v in variables:
             value = next((recs[i][v] for i in idx if recs[i][v] is not None), None)
             if value is not None:
-                vv = E(case, "VariableValue")
-                E(vv, "VariableRef", targetGUID=_guid("variable", v))
+                vv = _el(case, "VariableValue")
+                _el(vv, "VariableRef", targetGUID=_guid("variable", v))
                 SubElement(vv, "TextValue").text = str(value)
-        E(case, "SourceRef", targetGUID=_guid("source", p))
+        _el(case, "SourceRef", targetGUID=_guid("source", p))
 
-    # ---- sources: one per participant; a selection per excerpt id (split on valence conflicts)
-    sources_el = E(root, "Sources")
+
+def _write_sources(root, recs, rows_of, code_guid, valence_guid) -> dict[str, str]:
+    """One text source per participant, a selection per excerpt id (split on valence
+    conflicts); ``{archive path: text}`` of the documents."""
+    sources_el = _el(root, "Sources")
     files: dict[str, str] = {}
     for p, idx in rows_of.items():
         sguid = _guid("source", p)
-        offsets: dict[str, tuple[int, int]] = {}
-        parts: list[str] = []
-        pos = 0
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i in idx:
-            t = recs[i]["text"]
-            if t not in offsets:
-                if parts:
-                    parts.append("\n\n")
-                    pos += 2
-                offsets[t] = (pos, pos + len(t))
-                parts.append(t)
-                pos += len(t)
-            groups.setdefault((str(recs[i]["excerpt_id"]), t), []).append(i)
-        files[f"sources/{sguid}.txt"] = "".join(parts)
-        src = E(
+        text, offsets, groups = _document(recs, idx)
+        files[f"sources/{sguid}.txt"] = text
+        src = _el(
             sources_el, "TextSource", guid=sguid, name=p, plainTextPath=f"internal://{sguid}.txt"
         )
         for (eid, t), members in groups.items():
-            # split into selections so that each coder has at most one valence per selection
-            buckets: list[list[int]] = []
-            for i in members:
-                r = recs[i]
-                for b in buckets:
-                    if all(
-                        recs[j]["valence"] == r["valence"]
-                        and (recs[j]["code"] is None) == (r["code"] is None)
-                        for j in b
-                        if recs[j]["coder"] == r["coder"]
-                    ):
-                        b.append(i)
-                        break
-                else:
-                    buckets.append([i])
             s, e = offsets[t]
-            for n, b in enumerate(buckets):
-                sel = E(
+            for n, b in enumerate(_valence_buckets(recs, members)):
+                sel = _el(
                     src,
                     "PlainTextSelection",
                     guid=_guid("selection", p, eid, t, n),
@@ -816,33 +917,68 @@ def write_qdpx(
                     startPosition=s,
                     endPosition=e,
                 )
-                written_val: set = set()
-                for j in b:
-                    r = recs[j]
-                    coder = r["coder"]
-                    user = {"creatingUser": _guid("user", coder)} if coder is not None else {}
-                    if r["code"] is not None:
-                        tp = r["touchpoint"]
-                        cg = code_guid[(None if tp is None else str(tp), str(r["code"]))]
-                        coding = E(sel, "Coding", guid=_guid("coding", p, eid, n, j), **user)
-                        E(coding, "CodeRef", targetGUID=cg)
-                    ckey = None if coder is None else str(coder)
-                    if r["valence"] is not None and ckey not in written_val:
-                        written_val.add(ckey)
-                        coding = E(
-                            sel, "Coding", guid=_guid("coding-valence", p, eid, n, j), **user
-                        )
-                        E(coding, "CodeRef", targetGUID=valence_guid[float(r["valence"])])
-    out = Path(path)
-    indent(root, space="  ")
-    xml = b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(root, encoding="unicode").encode(
-        "utf-8"
-    )
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("project.qde", xml)
-        for name, text in files.items():
-            zf.writestr(name, text.encode("utf-8"))
-    return out
+                _write_codings(sel, recs, b, (p, eid, n), code_guid, valence_guid)
+    return files
+
+
+def _document(recs: list[dict], idx: list[int]):
+    """A participant's document: the distinct texts joined by blank lines, each text's
+    ``(start, end)`` offsets, and the rows of each ``(excerpt id, text)``."""
+    offsets: dict[str, tuple[int, int]] = {}
+    parts: list[str] = []
+    pos = 0
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in idx:
+        t = recs[i]["text"]
+        if t not in offsets:
+            if parts:
+                parts.append("\n\n")
+                pos += 2
+            offsets[t] = (pos, pos + len(t))
+            parts.append(t)
+            pos += len(t)
+        groups.setdefault((str(recs[i]["excerpt_id"]), t), []).append(i)
+    return "".join(parts), offsets, groups
+
+
+def _valence_buckets(recs: list[dict], members: list[int]) -> list[list[int]]:
+    """Split an excerpt's rows into selections so that each coder has at most one valence per
+    selection."""
+    buckets: list[list[int]] = []
+    for i in members:
+        r = recs[i]
+        for b in buckets:
+            if all(
+                recs[j]["valence"] == r["valence"]
+                and (recs[j]["code"] is None) == (r["code"] is None)
+                for j in b
+                if recs[j]["coder"] == r["coder"]
+            ):
+                b.append(i)
+                break
+        else:
+            buckets.append([i])
+    return buckets
+
+
+def _write_codings(sel: Element, recs, rows, key: tuple, code_guid, valence_guid) -> None:
+    """The codings of one selection: each row's code, and each coder's valence once."""
+    p, eid, n = key
+    written_val: set = set()
+    for j in rows:
+        r = recs[j]
+        coder = r["coder"]
+        user = {"creatingUser": _guid("user", coder)} if coder is not None else {}
+        if r["code"] is not None:
+            tp = r["touchpoint"]
+            cg = code_guid[(None if tp is None else str(tp), str(r["code"]))]
+            coding = _el(sel, "Coding", guid=_guid("coding", p, eid, n, j), **user)
+            _el(coding, "CodeRef", targetGUID=cg)
+        ckey = None if coder is None else str(coder)
+        if r["valence"] is not None and ckey not in written_val:
+            written_val.add(ckey)
+            coding = _el(sel, "Coding", guid=_guid("coding-valence", p, eid, n, j), **user)
+            _el(coding, "CodeRef", targetGUID=valence_guid[float(r["valence"])])
 
 
 def _missing(v) -> bool:

@@ -284,43 +284,17 @@ def load_instrument(
     if journey is not None:
         tps = [journey.touchpoint(t) for t in touchpoints] if touchpoints else list(journey.touchpoints)
     for i, raw in enumerate(data.get("per_touchpoint") or []):
-        for tp in tps:
-            q = _question(raw, scales, f"per_touchpoint[{i}]", problems, src, touchpoint=tp.id,
-                          label_fr=tp.label.fr, label_en=tp.label.en)
-            if q:
-                questions.append(q)
+        questions += _per_touchpoint(raw, tps, scales, f"per_touchpoint[{i}]", problems, src)
     kano = data.get("kano")
     if kano and tps:
-        sel = kano.get("touchpoints", "moments_of_truth")
-        if sel == "moments_of_truth":
-            ktps = [t for t in tps if t.moment_of_truth]
-        elif sel == "all":
-            ktps = tps
-        else:
-            known = {t.id: t for t in tps}
-            unknown = [t for t in sel if t not in known]
-            if unknown:
-                problems.append(Problem(f"Kano touchpoints {unknown} are not in the journey", src, column="kano.touchpoints"))
-            ktps = [known[t] for t in sel if t in known]
+        ktps = _kano_touchpoints(kano, tps, problems, src)
         for part, role in (("functional", "kano_functional"), ("dysfunctional", "kano_dysfunctional")):
             spec = dict(kano.get(part) or {})
             spec.update(type="kano", role=role, scale=kano.get("scale"))
-            for tp in ktps:
-                q = _question(spec, scales, f"kano.{part}", problems, src, touchpoint=tp.id,
-                              label_fr=tp.label.fr, label_en=tp.label.en)
-                if q:
-                    questions.append(q)
+            questions += _per_touchpoint(spec, ktps, scales, f"kano.{part}", problems, src)
     rid = str(data.get("respondent_id", "respondent_id"))
     id_cols = {str(k): bool((v or {}).get("required", False)) for k, v in (data.get("id_columns") or {}).items()}
-    seen: dict[str, int] = {}
-    for q in questions:
-        seen[q.id] = seen.get(q.id, 0) + 1
-    for qid, n in seen.items():
-        if n > 1 or qid == rid or qid in id_cols:
-            problems.append(Problem(f"column {qid!r} is defined more than once", src, column=qid,
-                                    fix="give each question its own id"))
-    if not questions:
-        problems.append(Problem("the instrument has no questions", src, column="questions"))
+    _check_ids(questions, rid, id_cols, problems, src)
     if problems:
         raise StudyError(f"The survey instrument {src} is not valid", problems)
     return Instrument(
@@ -332,3 +306,41 @@ def load_instrument(
         id_columns=id_cols,
         source=src,
     )
+
+
+def _per_touchpoint(raw, tps, scales: Mapping, where: str, problems: list[Problem], src: str) -> list[Question]:
+    """A question template expanded over touchpoints (``{touchpoint}``, ``{label}`` filled)."""
+    out = []
+    for tp in tps:
+        q = _question(raw, scales, where, problems, src, touchpoint=tp.id,
+                      label_fr=tp.label.fr, label_en=tp.label.en)
+        if q:
+            out.append(q)
+    return out
+
+
+def _kano_touchpoints(kano: Mapping, tps: list, problems: list[Problem], src: str) -> list:
+    """The touchpoints with Kano pairs: ``moments_of_truth`` (default), ``all`` or a list."""
+    sel = kano.get("touchpoints", "moments_of_truth")
+    if sel == "moments_of_truth":
+        return [t for t in tps if t.moment_of_truth]
+    if sel == "all":
+        return tps
+    known = {t.id: t for t in tps}
+    unknown = [t for t in sel if t not in known]
+    if unknown:
+        problems.append(Problem(f"Kano touchpoints {unknown} are not in the journey", src, column="kano.touchpoints"))
+    return [known[t] for t in sel if t in known]
+
+
+def _check_ids(questions: list[Question], rid: str, id_cols: Mapping, problems: list[Problem], src: str) -> None:
+    """Every column defined once (questions, respondent id, id columns), and some questions."""
+    seen: dict[str, int] = {}
+    for q in questions:
+        seen[q.id] = seen.get(q.id, 0) + 1
+    for qid, n in seen.items():
+        if n > 1 or qid == rid or qid in id_cols:
+            problems.append(Problem(f"column {qid!r} is defined more than once", src, column=qid,
+                                    fix="give each question its own id"))
+    if not questions:
+        problems.append(Problem("the instrument has no questions", src, column="questions"))

@@ -131,33 +131,7 @@ def read_table(path: str | Path, *, display_name: str | None = None) -> tuple[pd
         )
     suffix = path.suffix.lower()
     if suffix in (".sav", ".zsav", ".dta"):
-        import pyreadstat
-
-        reader = pyreadstat.read_sav if suffix != ".dta" else pyreadstat.read_dta
-        try:
-            df, meta = reader(str(path), apply_value_formats=False, user_missing=False)
-        except Exception as e:  # noqa: BLE001 - turned into a readable error
-            raise SurveyDataError(
-                f"Cannot read {name}",
-                [
-                    Problem(
-                        f"not a readable {'Stata' if suffix == '.dta' else 'SPSS'} file ({type(e).__name__}: {e})",
-                        name,
-                        fix="re-export it from the statistics package",
-                    )
-                ],
-            ) from None
-        labels = {
-            col: meta.value_labels.get(name, {}) for col, name in meta.variable_to_label.items()
-        }
-        return df, {
-            "format": "stata" if suffix == ".dta" else "spss",
-            "encoding": meta.file_encoding,
-            "separator": None,
-            "decimal": ".",
-            "header_rows": 1,
-            "value_labels": labels,
-        }
+        return _read_stat_file(path, name, stata=suffix == ".dta")
     if suffix in (".xlsx", ".xls"):
         raise SurveyDataError(
             f"Cannot read {name}",
@@ -169,6 +143,42 @@ def read_table(path: str | Path, *, display_name: str | None = None) -> tuple[pd
                 )
             ],
         )
+    return _read_text_table(path, name)
+
+
+def _read_stat_file(path: Path, name: str, stata: bool) -> tuple[pd.DataFrame, dict]:
+    """An SPSS or Stata file through pyreadstat, with its value labels."""
+    import pyreadstat
+
+    reader = pyreadstat.read_dta if stata else pyreadstat.read_sav
+    try:
+        df, meta = reader(str(path), apply_value_formats=False, user_missing=False)
+    except Exception as e:  # noqa: BLE001 - turned into a readable error
+        raise SurveyDataError(
+            f"Cannot read {name}",
+            [
+                Problem(
+                    f"not a readable {'Stata' if stata else 'SPSS'} file ({type(e).__name__}: {e})",
+                    name,
+                    fix="re-export it from the statistics package",
+                )
+            ],
+        ) from None
+    labels = {
+        col: meta.value_labels.get(label, {}) for col, label in meta.variable_to_label.items()
+    }
+    return df, {
+        "format": "stata" if stata else "spss",
+        "encoding": meta.file_encoding,
+        "separator": None,
+        "decimal": ".",
+        "header_rows": 1,
+        "value_labels": labels,
+    }
+
+
+def _read_text_table(path: Path, name: str) -> tuple[pd.DataFrame, dict]:
+    """A CSV (or tab-separated) file: encoding, separator and decimal mark recognised."""
     raw = path.read_bytes()
     if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SurveyDataError(
@@ -228,8 +238,33 @@ def _parse_csv(
     are ignored; columns with no header name are dropped only when they hold nothing.
     """
     problems: list[Problem] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    records = _csv_records(text, sep, name)
+    header = [c.strip() for c in records[0]]
+    fmt, header_rows = "csv", 1
+    if len(records) >= 3 and any(v.startswith('{"ImportId"') for v in records[2]):
+        # Qualtrics: row 2 holds question texts, row 3 JSON import ids
+        fmt, header_rows = "qualtrics", 3
+    body, rows, blank = _csv_body(records, header_rows, len(header), name, problems)
+    df = (
+        pd.DataFrame(body, columns=header, dtype="string")
+        if body
+        else pd.DataFrame(
+            {c: pd.Series(dtype="string") for c in dict.fromkeys(header)}, columns=header
+        )
+    )
+    df, n_unnamed = _drop_unnamed_empty(df, header, name, problems)
+    info = {
+        "format": fmt,
+        "header_rows": header_rows,
+        "blank_rows": blank,
+        "unnamed_empty_columns": n_unnamed,
+    }
+    return df, np.asarray(rows, dtype=int), info, problems
+
+
+def _csv_records(text: str, sep: str, name: str) -> list[list[str]]:
     records: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
         for rec in reader:
             records.append(rec)
@@ -245,13 +280,13 @@ def _parse_csv(
                 )
             ],
         ) from None
-    header = [c.strip() for c in records[0]]
-    n = len(header)
+    return records
+
+
+def _csv_body(records, header_rows: int, n: int, name: str, problems: list[Problem]):
+    """The data records cut or padded to ``n`` cells, their spreadsheet rows, and the number
+    of blank lines skipped; a record with more filled cells than the header is a problem."""
     body, rows, blank = [], [], 0
-    fmt, header_rows = "csv", 1
-    if len(records) >= 3 and any(v.startswith('{"ImportId"') for v in records[2]):
-        # Qualtrics: row 2 holds question texts, row 3 JSON import ids
-        fmt, header_rows = "qualtrics", 3
     for k, rec in enumerate(records[header_rows:], header_rows + 1):
         if not any(c.strip() for c in rec):
             blank += 1
@@ -272,15 +307,13 @@ def _parse_csv(
             rec = rec + [""] * (n - len(rec))
         body.append(rec)
         rows.append(k)
-    df = (
-        pd.DataFrame(body, columns=header, dtype="string")
-        if body
-        else pd.DataFrame(
-            {c: pd.Series(dtype="string") for c in dict.fromkeys(header)}, columns=header
-        )
-    )
+    return body, rows, blank
+
+
+def _drop_unnamed_empty(df: pd.DataFrame, header: list[str], name: str, problems: list):
+    """Drop the columns without a header name; one holding answers is a problem."""
     unnamed = [j for j, c in enumerate(header) if c == ""]
-    keep = [j for j in range(n) if j not in unnamed]
+    keep = [j for j in range(len(header)) if j not in unnamed]
     for j in unnamed:
         col = df.iloc[:, j]
         if (col.fillna("").str.strip() != "").any():
@@ -294,13 +327,7 @@ def _parse_csv(
             )
     if unnamed:
         df = df.iloc[:, keep]
-    info = {
-        "format": fmt,
-        "header_rows": header_rows,
-        "blank_rows": blank,
-        "unnamed_empty_columns": len(unnamed),
-    }
-    return df, np.asarray(rows, dtype=int), info, problems
+    return df, len(unnamed)
 
 
 def _is_missing(values: pd.Series) -> np.ndarray:
@@ -354,14 +381,6 @@ def validate_responses(
 
     Returns the typed table and the list of problems (empty when the file is valid).
     """
-    problems: list[Problem] = []
-    offset = info.get("header_rows", 1) + 1  # spreadsheet row of df.iloc[0]
-    rows_of = info.get("rows")
-    row_no = (
-        np.asarray(rows_of, dtype=int)
-        if rows_of is not None and len(rows_of) == len(df)
-        else np.arange(len(df)) + offset
-    )  # spreadsheet row of each table row
     rid = instrument.respondent_id
     design = [c for c in design_columns if c]
     known = set(instrument.columns) | set(extra_columns) | set(design)
@@ -369,185 +388,22 @@ def validate_responses(
         known |= set(QUALTRICS_METADATA)
         if rid not in df.columns and "ResponseId" in df.columns:
             df = df.rename(columns={"ResponseId": rid})
-    # duplicated header names
-    dup_cols = [c for c in pd.Index(df.columns)[pd.Index(df.columns).duplicated()].unique()]
-    for c in dup_cols:
-        problems.append(
-            Problem(
-                "the column appears more than once in the header",
-                file,
-                column=c,
-                fix="rename or remove the duplicate column",
-            )
-        )
-    for c in dict.fromkeys(df.columns):
-        if c not in known:
-            near = difflib.get_close_matches(str(c), sorted(known), n=1)
-            hint = f"did you mean {near[0]!r}? Otherwise " if near else ""
-            problems.append(
-                Problem(
-                    "unknown column: the instrument does not define it",
-                    file,
-                    column=c,
-                    fix=f"{hint}declare it under survey.extra_columns in study.yml, fix its name, "
-                    "or remove it",
-                )
-            )
-    required = [
-        rid,
-        *(c for c, req in instrument.id_columns.items() if req),
-        *(q.id for q in instrument.questions if q.required),
-        *design,
-    ]
-    for c in required:
-        if c not in df.columns:
-            problems.append(
-                Problem(
-                    "required column is missing",
-                    file,
-                    column=c,
-                    fix="add the column (check its spelling against the codebook)",
-                )
-            )
-    if len(df) == 0:
-        problems.append(
-            Problem(
-                "the file has a header but no responses",
-                file,
-                fix="export the responses again, with at least one respondent",
-            )
-        )
+    cells = _Cells(file, _row_numbers(info, len(df)))
+    dup_cols = cells.check_header(df, known)
+    cells.check_required(df, instrument, design)
     if dup_cols:
-        return df, problems
+        return df, cells.problems
     out = pd.DataFrame(index=df.index)
-    # respondent ids
     if rid in df.columns:
-        ids = df[rid]
-        if pd.api.types.is_float_dtype(ids) and np.all(np.isnan(ids) | (ids == np.round(ids))):
-            ids = ids.astype("Int64")
-        ids = ids.astype("string").str.strip()
-        miss = _is_missing(ids)
-        for i in np.flatnonzero(miss)[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-            problems.append(
-                Problem(
-                    "respondent id is blank",
-                    file,
-                    row=int(row_no[i]),
-                    column=rid,
-                    fix="give every respondent a unique id",
-                )
-            )
-        dup = (ids.duplicated(keep=False) & ~miss).to_numpy(bool)
-        dup_pos = np.flatnonzero(dup)
-        for value in dict.fromkeys(ids.iloc[dup_pos].tolist()):
-            pos = dup_pos[(ids.iloc[dup_pos] == value).to_numpy(bool)]
-            rows = ", ".join(str(int(row_no[i])) for i in pos[:10])
-            problems.append(
-                Problem(
-                    f"respondent id {value!r} appears {len(pos)} times (rows {rows})",
-                    file,
-                    row=int(row_no[pos[0]]),
-                    column=rid,
-                    fix="each respondent must appear once; remove duplicate submissions",
-                )
-            )
-        out[rid] = ids
+        out[rid] = cells.respondent_ids(df[rid], rid)
     for c in instrument.id_columns:
         if c in df.columns:
-            v = df[c]
-            if pd.api.types.is_float_dtype(v) and np.all(np.isnan(v) | (v == np.round(v))):
-                v = v.astype("Int64")
+            v = _whole_numbers_as_int(df[c])
             out[c] = v.astype("string").str.strip().mask(_is_missing(v))
     labels = info.get("value_labels") or {}
     for q in instrument.questions:
-        if q.id not in df.columns:
-            continue
-        col = df[q.id]
-        miss = _is_missing(col)
-        if q.options:  # an option spelled like a missing-value token ("None") is an answer
-            miss = miss & ~col.astype("string").str.strip().isin(list(q.options)).fillna(
-                False
-            ).to_numpy(bool)
-        if q.required:
-            for i in np.flatnonzero(miss)[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-                problems.append(
-                    Problem(
-                        "required answer is missing",
-                        file,
-                        row=int(row_no[i]),
-                        column=q.id,
-                        fix="complete the answer or exclude the respondent explicitly",
-                    )
-                )
-            _more(problems, int(miss.sum()), "missing answers", file, q.id)
-        if q.numeric:
-            num = _to_number(col, info.get("decimal", "."))
-            bad = ~miss & num.isna().to_numpy()
-            for i in np.flatnonzero(bad)[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-                problems.append(
-                    Problem(
-                        f"{str(col.iloc[i])!r} is not a number",
-                        file,
-                        row=int(row_no[i]),
-                        column=q.id,
-                        fix="enter a number (or leave blank when not answered)",
-                    )
-                )
-            _more(problems, int(bad.sum()), "answers that are not numbers", file, q.id)
-            vals = num.to_numpy()
-            lo = -np.inf if q.min is None else q.min
-            hi = np.inf if q.max is None else q.max
-            out_of = ~np.isnan(vals) & ((vals < lo) | (vals > hi))
-            between = np.zeros(len(vals), dtype=bool)
-            if q.type != "number":  # a scale answer is a whole point of the scale
-                between = ~np.isnan(vals) & ~out_of & (vals != np.round(vals))
-            n_out = int((out_of | between).sum())
-            for i in np.flatnonzero(out_of | between)[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-                if between[i]:
-                    msg = f"{vals[i]:g} is not a point of the scale {q.min:g}..{q.max:g}"
-                elif q.type != "number":
-                    msg = f"{vals[i]:g} is outside the scale {q.min:g}..{q.max:g}"
-                else:
-                    msg = f"{vals[i]:g} is outside {lo:g}..{hi:g}"
-                problems.append(
-                    Problem(
-                        msg,
-                        file,
-                        row=int(row_no[i]),
-                        column=q.id,
-                        fix="correct the value or leave it blank; check the codebook",
-                    )
-                )
-            _more(problems, n_out, "out-of-scale values", file, q.id)
-            out[q.id] = num.where(~pd.Series(miss, index=num.index), np.nan)
-        elif q.type in ("single", "multi"):
-            vl = labels.get(q.id) or {}
-            if vl and pd.api.types.is_numeric_dtype(col):
-                col = col.map(lambda v, vl=vl: _code_label(v, vl))
-            s = col.astype("string").str.strip().mask(miss)
-            allowed = set(q.options)
-            if q.type == "single":
-                bad = s.notna() & ~s.isin(list(allowed))
-            else:
-                bad = s.notna() & ~s.fillna("").str.split(";").map(
-                    lambda xs, ok=allowed: all(x.strip() in ok for x in xs)
-                )
-            bad_idx = np.flatnonzero(bad.to_numpy(bool))
-            for i in bad_idx[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-                problems.append(
-                    Problem(
-                        f"{s.iloc[i]!r} is not an option",
-                        file,
-                        row=int(row_no[i]),
-                        column=q.id,
-                        fix=f"use one of {', '.join(q.options)}"
-                        + ("; separate several answers with ';'" if q.type == "multi" else ""),
-                    )
-                )
-            _more(problems, len(bad_idx), "answers that are not options", file, q.id)
-            out[q.id] = s
-        else:
-            out[q.id] = col.astype("string").mask(miss)
+        if q.id in df.columns:
+            out[q.id] = cells.answers(q, df[q.id], info.get("decimal", "."), labels.get(q.id))
     for c in [*extra_columns, *design]:
         if c in df.columns and c not in out.columns:
             out[c] = df[c]
@@ -555,7 +411,181 @@ def validate_responses(
         for c in QUALTRICS_METADATA:
             if c in df.columns and c not in QUALTRICS_PERSONAL and c not in out.columns:
                 out[c] = df[c]
-    return out, problems
+    return out, cells.problems
+
+
+def _row_numbers(info: dict, n: int) -> np.ndarray:
+    """The spreadsheet row of each table row."""
+    rows_of = info.get("rows")
+    if rows_of is not None and len(rows_of) == n:
+        return np.asarray(rows_of, dtype=int)
+    return np.arange(n) + info.get("header_rows", 1) + 1
+
+
+def _whole_numbers_as_int(v: pd.Series) -> pd.Series:
+    """Float ids that are whole numbers (SPSS/Stata) as integers, so ``12.0`` reads ``12``."""
+    if pd.api.types.is_float_dtype(v) and np.all(np.isnan(v) | (v == np.round(v))):
+        return v.astype("Int64")
+    return v
+
+
+class _Cells:
+    """The checks of a response table, collecting the problems found (in ``problems``), each at
+    its spreadsheet row (``row_no``) and at most :data:`_MAX_ROW_PROBLEMS_PER_COLUMN` per
+    column and kind."""
+
+    def __init__(self, file: str, row_no: np.ndarray):
+        self.file, self.row_no = file, row_no
+        self.problems: list[Problem] = []
+
+    def add(self, message: str, column: str | None, fix: str, i: int | None = None) -> None:
+        row = None if i is None else int(self.row_no[i])
+        self.problems.append(Problem(message, self.file, row=row, column=column, fix=fix))
+
+    def rows(self, mask, message, column: str, fix: str, what: str | None = None) -> None:
+        """A problem per flagged row (``message(i)``), then "... and N more ``what``"."""
+        flagged = np.flatnonzero(mask)
+        for i in flagged[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
+            self.add(message(i), column, fix, i)
+        if what is not None:
+            _more(self.problems, len(flagged), what, self.file, column)
+
+    def check_header(self, df: pd.DataFrame, known: set) -> list:
+        """Duplicated and unknown column names; returns the duplicated ones."""
+        dup_cols = [c for c in pd.Index(df.columns)[pd.Index(df.columns).duplicated()].unique()]
+        for c in dup_cols:
+            self.add(
+                "the column appears more than once in the header",
+                c,
+                "rename or remove the duplicate column",
+            )
+        for c in dict.fromkeys(df.columns):
+            if c not in known:
+                near = difflib.get_close_matches(str(c), sorted(known), n=1)
+                hint = f"did you mean {near[0]!r}? Otherwise " if near else ""
+                self.add(
+                    "unknown column: the instrument does not define it",
+                    c,
+                    f"{hint}declare it under survey.extra_columns in study.yml, fix its name, "
+                    "or remove it",
+                )
+        return dup_cols
+
+    def check_required(self, df: pd.DataFrame, instrument: Instrument, design: list) -> None:
+        """Required columns, and at least one response."""
+        required = [
+            instrument.respondent_id,
+            *(c for c, req in instrument.id_columns.items() if req),
+            *(q.id for q in instrument.questions if q.required),
+            *design,
+        ]
+        for c in required:
+            if c not in df.columns:
+                self.add(
+                    "required column is missing",
+                    c,
+                    "add the column (check its spelling against the codebook)",
+                )
+        if len(df) == 0:
+            self.add(
+                "the file has a header but no responses",
+                None,
+                "export the responses again, with at least one respondent",
+            )
+
+    def respondent_ids(self, ids: pd.Series, rid: str) -> pd.Series:
+        """The ids as strings; blank and repeated ids are problems."""
+        ids = _whole_numbers_as_int(ids).astype("string").str.strip()
+        miss = _is_missing(ids)
+        self.rows(
+            miss, lambda i: "respondent id is blank", rid, "give every respondent a unique id"
+        )
+        dup_pos = np.flatnonzero((ids.duplicated(keep=False) & ~miss).to_numpy(bool))
+        for value in dict.fromkeys(ids.iloc[dup_pos].tolist()):
+            pos = dup_pos[(ids.iloc[dup_pos] == value).to_numpy(bool)]
+            rows = ", ".join(str(int(self.row_no[i])) for i in pos[:10])
+            self.add(
+                f"respondent id {value!r} appears {len(pos)} times (rows {rows})",
+                rid,
+                "each respondent must appear once; remove duplicate submissions",
+                pos[0],
+            )
+        return ids
+
+    def answers(self, q, col: pd.Series, decimal: str, value_labels: dict | None) -> pd.Series:
+        """The typed answers to question ``q``."""
+        miss = _is_missing(col)
+        if q.options:  # an option spelled like a missing-value token ("None") is an answer
+            miss = miss & ~col.astype("string").str.strip().isin(list(q.options)).fillna(
+                False
+            ).to_numpy(bool)
+        if q.required:
+            self.rows(
+                miss,
+                lambda i: "required answer is missing",
+                q.id,
+                "complete the answer or exclude the respondent explicitly",
+                "missing answers",
+            )
+        if q.numeric:
+            return self.numbers(q, col, miss, decimal)
+        if q.type in ("single", "multi"):
+            return self.choices(q, col, miss, value_labels or {})
+        return col.astype("string").mask(miss)
+
+    def numbers(self, q, col: pd.Series, miss: np.ndarray, decimal: str) -> pd.Series:
+        num = _to_number(col, decimal)
+        self.rows(
+            ~miss & num.isna().to_numpy(),
+            lambda i: f"{str(col.iloc[i])!r} is not a number",
+            q.id,
+            "enter a number (or leave blank when not answered)",
+            "answers that are not numbers",
+        )
+        vals = num.to_numpy()
+        lo = -np.inf if q.min is None else q.min
+        hi = np.inf if q.max is None else q.max
+        out_of = ~np.isnan(vals) & ((vals < lo) | (vals > hi))
+        between = np.zeros(len(vals), dtype=bool)
+        if q.type != "number":  # a scale answer is a whole point of the scale
+            between = ~np.isnan(vals) & ~out_of & (vals != np.round(vals))
+
+        def message(i):
+            if between[i]:
+                return f"{vals[i]:g} is not a point of the scale {q.min:g}..{q.max:g}"
+            if q.type != "number":
+                return f"{vals[i]:g} is outside the scale {q.min:g}..{q.max:g}"
+            return f"{vals[i]:g} is outside {lo:g}..{hi:g}"
+
+        self.rows(
+            out_of | between,
+            message,
+            q.id,
+            "correct the value or leave it blank; check the codebook",
+            "out-of-scale values",
+        )
+        return num.where(~pd.Series(miss, index=num.index), np.nan)
+
+    def choices(self, q, col: pd.Series, miss: np.ndarray, vl: dict) -> pd.Series:
+        if vl and pd.api.types.is_numeric_dtype(col):
+            col = col.map(lambda v, vl=vl: _code_label(v, vl))
+        s = col.astype("string").str.strip().mask(miss)
+        allowed = set(q.options)
+        if q.type == "single":
+            bad = s.notna() & ~s.isin(list(allowed))
+        else:
+            bad = s.notna() & ~s.fillna("").str.split(";").map(
+                lambda xs, ok=allowed: all(x.strip() in ok for x in xs)
+            )
+        self.rows(
+            bad.to_numpy(bool),
+            lambda i: f"{s.iloc[i]!r} is not an option",
+            q.id,
+            f"use one of {', '.join(q.options)}"
+            + ("; separate several answers with ';'" if q.type == "multi" else ""),
+            "answers that are not options",
+        )
+        return s
 
 
 def read_responses(
@@ -604,24 +634,11 @@ def read_responses(
         else path.name
     )
     df, info = read_table(path, display_name=file)
-    rows = info.get("rows")
     out, problems = validate_responses(
         df, instrument, info, file, extra_columns, (weight, strata, cluster)
     )
     if weight and weight in df.columns and not any(p.column == weight for p in problems):
-        w = _to_number(df[weight], info.get("decimal", "."))
-        bad = w.isna() | (w <= 0)
-        for i in np.flatnonzero(bad.to_numpy())[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
-            problems.append(
-                Problem(
-                    f"weight {df[weight].iloc[i]!r} is not a positive number",
-                    file,
-                    row=int(rows[i]) if rows is not None else int(i) + info["header_rows"] + 1,
-                    column=weight,
-                    fix="design weights must be positive numbers",
-                )
-            )
-        out[weight] = w
+        out[weight] = _design_weights(df[weight], info, file, problems)
     if problems:
         raise SurveyDataError(
             f"The survey responses in {file} do not match the instrument {instrument.id!r}",
@@ -639,3 +656,21 @@ def read_responses(
         "file": file
     }
     return out.reset_index(drop=True)
+
+
+def _design_weights(raw: pd.Series, info: dict, file: str, problems: list) -> pd.Series:
+    """The weights as numbers; one that is not a positive number is a problem."""
+    rows = info.get("rows")
+    w = _to_number(raw, info.get("decimal", "."))
+    bad = w.isna() | (w <= 0)
+    for i in np.flatnonzero(bad.to_numpy())[:_MAX_ROW_PROBLEMS_PER_COLUMN]:
+        problems.append(
+            Problem(
+                f"weight {raw.iloc[i]!r} is not a positive number",
+                file,
+                row=int(rows[i]) if rows is not None else int(i) + info["header_rows"] + 1,
+                column=raw.name,
+                fix="design weights must be positive numbers",
+            )
+        )
+    return w

@@ -15,10 +15,11 @@ session_id, touchpoint, user_agent``); see :mod:`.eventlog` for their meaning.
 from .clean import BOT_PATTERNS, REASONS, BotRules, CleaningLog, clean
 from .engine import DuckDBEngine, Engine, SparkEngine, default_engine
 from .eventlog import CANONICAL, EventLog
-from .funnel import ORDERS, funnel
+from .funnel import ORDERS, funnel, funnel_users
 from .identity import read_identity_map, stitch
 from .io import FORMATS, read_events
 from .paths import SEPARATOR, TimeToStep, time_to_step, transitions, variants
+from .pyramid import pyramid
 from .sessions import attach, map_touchpoints, sessionize
 
 __all__ = [
@@ -39,7 +40,9 @@ __all__ = [
     "clean",
     "default_engine",
     "funnel",
+    "funnel_users",
     "map_touchpoints",
+    "pyramid",
     "read_events",
     "read_identity_map",
     "sessionize",

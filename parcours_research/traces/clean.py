@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from ..errors import TraceDataError
+from . import _audit
 from .eventlog import EventLog, as_log, output, select_list, to_us
 
 __all__ = ["clean", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
@@ -287,8 +288,8 @@ def clean(
         whose ``n`` add up to the number of input rows; ``log.bots`` lists the actors removed for
         their behaviour.
     """
+    _audit.note("clean")
     log, was_frame = as_log(events)
-    eng = log.engine
     pattern = _ua_pattern(bots_ua)
     rules = _rules(bots_behaviour)
     tol = None if near_duplicates in (None, False) else to_us(near_duplicates, "near_duplicates")
@@ -309,19 +310,38 @@ def clean(
         "near_duplicates_us": tol,
         "period_us": bounds,
     }
-    found = None
+    n_by, bots, removed, arrays = _find(log, pattern, rules, bool(duplicates), tol, bounds)
+    q = log.engine.q
+    kept = log.derive(
+        log.engine.view(
+            f"SELECT {select_list(log, alias='e')} FROM {log.ref} AS e "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
+            "cleaned",
+        ),
+        arrays=arrays,
+    )
+    summary = _summary(n_by, enabled)
+    cleaning = CleaningLog(summary, _bots_table(bots), settings, log.derive(removed))
+    return output(kept, was_frame), cleaning
+
+
+def _find(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
+    """``(counts by reason, bots or None, removed table, kept arrays or None)``: the DuckDB
+    array path when it applies, else (or when it gives up) the SQL of every engine."""
+    eng = log.engine
     if eng.fast and eng.name == "duckdb":
         from . import _clean_arrays
 
         try:
-            found = _clean_fast(log, pattern, rules, bool(duplicates), tol, bounds)
+            return _clean_fast(log, pattern, rules, duplicates, tol, bounds)
         except _clean_arrays.Fallback:  # a 64-bit hash collision, a source that changed
-            found = None
-    if found is None:
-        found = _clean_sql(log, pattern, rules, bool(duplicates), tol, bounds) + (None,)
-    n_by, bots, removed, arrays = found
+            pass
+    return _clean_sql(log, pattern, rules, duplicates, tol, bounds) + (None,)
+
+
+def _summary(n_by: dict, enabled: dict) -> pd.DataFrame:
     total = sum(n_by.values())
-    summary = pd.DataFrame(
+    return pd.DataFrame(
         {
             "reason": list(REASONS),
             "n": [int(n_by.get(r, 0)) for r in REASONS],
@@ -330,29 +350,23 @@ def clean(
             "description": [_DESCRIPTIONS[r] for r in REASONS],
         }
     )
+
+
+def _bots_table(bots: pd.DataFrame | None) -> pd.DataFrame:
+    """The actors removed for their behaviour, with stable dtypes (empty when none)."""
     if bots is not None:
         bots["n_events"] = bots["n_events"].astype("int64")
         bots["max_per_minute"] = bots["max_per_minute"].astype("int64")
-    else:
-        bots = pd.DataFrame(
-            {
-                "actor": pd.Series(dtype="string"),
-                "n_events": pd.Series(dtype="int64"),
-                "max_per_minute": pd.Series(dtype="int64"),
-                "interval_cv": pd.Series(dtype="float64"),
-                "rule": pd.Series(dtype="string"),
-            }
-        )
-    q = eng.q
-    kept = log.derive(
-        eng.view(
-            f"SELECT {select_list(log, alias='e')} FROM {log.ref} AS e "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {q(removed)} AS r WHERE r.row_id = e.row_id)",
-            "cleaned",
-        ),
-        arrays=arrays,
+        return bots
+    return pd.DataFrame(
+        {
+            "actor": pd.Series(dtype="string"),
+            "n_events": pd.Series(dtype="int64"),
+            "max_per_minute": pd.Series(dtype="int64"),
+            "interval_cv": pd.Series(dtype="float64"),
+            "rule": pd.Series(dtype="string"),
+        }
     )
-    return output(kept, was_frame), CleaningLog(summary, bots, settings, log.derive(removed))
 
 
 _BOTS_COLUMNS = "actor, n_events, max_per_minute, interval_cv, rule"
@@ -435,82 +449,14 @@ def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     """The SQL of every engine: ``(counts by reason, bots or None, removed table)``."""
     eng = log.engine
     q = eng.q
-    src = log.ref
-    t = eng.us("timestamp")
-
-    cond = [
-        "WHEN timestamp IS NULL OR event IS NULL OR (user_id IS NULL AND device_id IS NULL) "
-        "THEN 'unparseable'"
-    ]
-    if bounds is not None:
-        lo, hi = bounds
-        tests = ([f"{t} < {lo}"] if lo is not None else []) + (
-            [f"{t} >= {hi}"] if hi is not None else []
-        )
-        if tests:
-            cond.append(f"WHEN {' OR '.join(tests)} THEN 'outside_period'")
-    ua_join = ""
-    if pattern is not None and log.has("user_agent"):
-        ua_tab = eng.table(
-            f"SELECT user_agent, {eng.regex('lower(user_agent)', pattern)} AS is_bot "
-            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL",
-            "ua",
-        )
-        ua_join = f"LEFT JOIN {q(ua_tab)} AS ua ON e.user_agent = ua.user_agent"
-        cond.append("WHEN ua.is_bot THEN 'bot_user_agent'")
     others = [c for c in log.columns if c != "row_id"]
-    cols_e = ", ".join(f"e.{q(c)}" for c in others)
-    te = eng.us("e.timestamp")
-    flagged = eng.view(
-        f"SELECT e.row_id, {cols_e}, coalesce(e.device_id, e.user_id) AS _actor, {te} AS _t, "
-        f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}",
-        "clean_flag",
-    )
-    f = q(flagged)
-    part_all = ", ".join(q(c) for c in others)
+    f = q(_flagged(log, pattern, bounds, others))
     # exact duplicates are always found (robot behaviour is judged without them); they are
     # removed as such only when ``duplicates`` is on
-    # candidates first: rows sharing actor and instant with another row (few), so that the
-    # window over every column runs on them only
     every = eng.table(f"SELECT row_id, _actor, _t, event, _r1 FROM {f}", "clean_all")
-    n_ = f"(SELECT row_id, _actor, _t, event FROM {q(every)} WHERE _r1 IS NULL)"
-    tied = f"SELECT _actor, _t FROM {n_} GROUP BY _actor, _t HAVING count(*) > 1"
-    k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)"
-    dups = eng.table(
-        f"SELECT row_id FROM (SELECT row_id, {k} AS _k "
-        f"FROM (SELECT x.* FROM {f} AS x JOIN ({tied}) AS tt ON x._actor = tt._actor AND x._t = tt._t "
-        f"WHERE x._r1 IS NULL) AS c) AS w WHERE _k > 1",
-        "clean_dups",
-    )
-    dup = eng.view(
-        f"SELECT a.row_id, a._actor, a._t, a.event, CASE WHEN b.row_id IS NULL THEN 1 ELSE 2 END AS _k "
-        f"FROM {n_} AS a LEFT JOIN {q(dups)} AS b ON a.row_id = b.row_id",
-        "clean_dup",
-    )
+    d = q(_duplicates(eng, f, q(every), others))
     is_dup = "d._k > 1" if duplicates else "FALSE"
-    d = q(dup)
-    bots_tab = None
-    if rules is not None:
-        bots_tab = eng.table(
-            f"""
-            SELECT a.actor, a.n_events, m.max_per_minute, a.interval_cv,
-                   CASE WHEN m.max_per_minute > {rules.max_per_minute} AND a.regular THEN 'rate+regularity'
-                        WHEN m.max_per_minute > {rules.max_per_minute} THEN 'rate'
-                        ELSE 'regularity' END AS rule
-            FROM (SELECT actor, n_events, interval_cv,
-                         (n_events >= {rules.min_events} AND interval_cv < {float(rules.max_interval_cv)!r}) AS regular
-                  FROM (SELECT _actor AS actor, count(*) AS n_events,
-                               CASE WHEN avg(_g) = 0 THEN 0.0 ELSE stddev_pop(_g) / avg(_g) END AS interval_cv
-                        FROM (SELECT _actor, _t - lag(_t) OVER (PARTITION BY _actor ORDER BY _t, row_id) AS _g
-                              FROM {d} WHERE _k = 1) AS g
-                        GROUP BY _actor) AS s) AS a
-            JOIN (SELECT _actor AS actor, max(n) AS max_per_minute
-                  FROM (SELECT _actor, floor(_t / 60000000) AS m, count(*) AS n FROM {d} WHERE _k = 1
-                        GROUP BY _actor, floor(_t / 60000000)) AS c
-                  GROUP BY _actor) AS m ON a.actor = m.actor
-            WHERE a.regular OR m.max_per_minute > {rules.max_per_minute}""",
-            "bots",
-        )
+    bots_tab = _bots_sql(eng, d, rules) if rules is not None else None
     bot_join = f"LEFT JOIN {q(bots_tab)} AS bt ON d._actor = bt.actor" if bots_tab else ""
     is_bot = "bt.actor IS NOT NULL" if bots_tab else "FALSE"
     if tol is not None:
@@ -538,3 +484,85 @@ def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     if bots_tab:
         bots = eng.fetch(f"SELECT {_BOTS_COLUMNS} FROM {q(bots_tab)} ORDER BY actor")
     return n_by, bots, removed
+
+
+def _flagged(log: EventLog, pattern, bounds, others: list[str]) -> str:
+    """A view of the events with ``_actor``, ``_t`` (us) and ``_r1``, the row-level reason
+    (unparseable, outside the period, robot user agent) or NULL."""
+    eng = log.engine
+    q = eng.q
+    src = log.ref
+    t = eng.us("timestamp")
+    cond = [
+        "WHEN timestamp IS NULL OR event IS NULL OR (user_id IS NULL AND device_id IS NULL) "
+        "THEN 'unparseable'"
+    ]
+    if bounds is not None:
+        lo, hi = bounds
+        tests = ([f"{t} < {lo}"] if lo is not None else []) + (
+            [f"{t} >= {hi}"] if hi is not None else []
+        )
+        if tests:
+            cond.append(f"WHEN {' OR '.join(tests)} THEN 'outside_period'")
+    ua_join = ""
+    if pattern is not None and log.has("user_agent"):
+        ua_tab = eng.table(
+            f"SELECT user_agent, {eng.regex('lower(user_agent)', pattern)} AS is_bot "
+            f"FROM (SELECT DISTINCT user_agent FROM {src}) AS d WHERE user_agent IS NOT NULL",
+            "ua",
+        )
+        ua_join = f"LEFT JOIN {q(ua_tab)} AS ua ON e.user_agent = ua.user_agent"
+        cond.append("WHEN ua.is_bot THEN 'bot_user_agent'")
+    cols_e = ", ".join(f"e.{q(c)}" for c in others)
+    te = eng.us("e.timestamp")
+    return eng.view(
+        f"SELECT e.row_id, {cols_e}, coalesce(e.device_id, e.user_id) AS _actor, {te} AS _t, "
+        f"CASE {' '.join(cond)} END AS _r1 FROM {src} AS e {ua_join}",
+        "clean_flag",
+    )
+
+
+def _duplicates(eng, f: str, every: str, others: list[str]) -> str:
+    """A view of the rows without a row-level reason, ``_k = 2`` for exact duplicates."""
+    q = eng.q
+    part_all = ", ".join(q(c) for c in others)
+    # candidates first: rows sharing actor and instant with another row (few), so that the
+    # window over every column runs on them only
+    n_ = f"(SELECT row_id, _actor, _t, event FROM {every} WHERE _r1 IS NULL)"
+    tied = f"SELECT _actor, _t FROM {n_} GROUP BY _actor, _t HAVING count(*) > 1"
+    k = f"row_number() OVER (PARTITION BY {part_all} ORDER BY row_id)"
+    dups = eng.table(
+        f"SELECT row_id FROM (SELECT row_id, {k} AS _k "
+        f"FROM (SELECT x.* FROM {f} AS x JOIN ({tied}) AS tt ON x._actor = tt._actor AND x._t = tt._t "
+        f"WHERE x._r1 IS NULL) AS c) AS w WHERE _k > 1",
+        "clean_dups",
+    )
+    return eng.view(
+        f"SELECT a.row_id, a._actor, a._t, a.event, CASE WHEN b.row_id IS NULL THEN 1 ELSE 2 END AS _k "
+        f"FROM {n_} AS a LEFT JOIN {q(dups)} AS b ON a.row_id = b.row_id",
+        "clean_dup",
+    )
+
+
+def _bots_sql(eng, d: str, rules: BotRules) -> str:
+    """A table of the actors that behave like robots (judged without exact duplicates)."""
+    return eng.table(
+        f"""
+        SELECT a.actor, a.n_events, m.max_per_minute, a.interval_cv,
+               CASE WHEN m.max_per_minute > {rules.max_per_minute} AND a.regular THEN 'rate+regularity'
+                    WHEN m.max_per_minute > {rules.max_per_minute} THEN 'rate'
+                    ELSE 'regularity' END AS rule
+        FROM (SELECT actor, n_events, interval_cv,
+                     (n_events >= {rules.min_events} AND interval_cv < {float(rules.max_interval_cv)!r}) AS regular
+              FROM (SELECT _actor AS actor, count(*) AS n_events,
+                           CASE WHEN avg(_g) = 0 THEN 0.0 ELSE stddev_pop(_g) / avg(_g) END AS interval_cv
+                    FROM (SELECT _actor, _t - lag(_t) OVER (PARTITION BY _actor ORDER BY _t, row_id) AS _g
+                          FROM {d} WHERE _k = 1) AS g
+                    GROUP BY _actor) AS s) AS a
+        JOIN (SELECT _actor AS actor, max(n) AS max_per_minute
+              FROM (SELECT _actor, floor(_t / 60000000) AS m, count(*) AS n FROM {d} WHERE _k = 1
+                    GROUP BY _actor, floor(_t / 60000000)) AS c
+              GROUP BY _actor) AS m ON a.actor = m.actor
+        WHERE a.regular OR m.max_per_minute > {rules.max_per_minute}""",
+        "bots",
+    )

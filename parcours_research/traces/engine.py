@@ -186,6 +186,8 @@ class DuckDBEngine(Engine):
         self.con = connection if connection is not None else duckdb.connect()
         self.fast = bool(fast)
         self.con.execute("SET TimeZone = 'UTC'")
+        if connection is None:  # no progress bars on the console of a notebook or the CLI
+            self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:

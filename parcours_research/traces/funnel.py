@@ -36,10 +36,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._compat import deprecated_args, warn_deprecated
 from ..errors import AnalysisError, check_one_of
 from .eventlog import PERSON, USABLE, EventLog, as_log, to_us
 
-__all__ = ["funnel", "FunnelSpec", "ORDERS"]
+__all__ = ["funnel", "funnel_users", "FunnelSpec", "ORDERS"]
 
 ORDERS = ("sequential", "strict", "any")
 MAX_STEPS = 32
@@ -227,8 +228,12 @@ def _groups_sql(log: EventLog, by: list[str]) -> str:
     )
 
 
+@deprecated_args(
+    positional=("steps", "window", "order", "by", "exclude", "optional", "per_user", "on")
+)
 def funnel(
     events,
+    *,
     steps=None,
     window=None,
     order: str = "sequential",
@@ -237,7 +242,7 @@ def funnel(
     optional=None,
     per_user: bool = False,
     on: str = "event",
-):
+) -> pd.DataFrame:
     """Conversion funnel: how many persons reach each step, in order, within a window.
 
     Parameters
@@ -260,19 +265,119 @@ def funnel(
         Events that end a conversion attempt.
     optional : list of step names or numbers, optional
         Steps that may be skipped (not the first).
+    on : {"event", "touchpoint"}
+        Match steps against event names (default) or touchpoint ids.
     per_user : bool, default False
-        Return each person's furthest step instead of the table.
+        Deprecated: call :func:`funnel_users` for each person's furthest step.
+
+    Returns
+    -------
+    DataFrame
+        One row per step (and group): ``step, step_index, <by...>, optional, entered,
+        converted, rate_from_first, rate_from_previous, drop_off``.
+    """
+    options = dict(steps=steps, window=window, order=order, by=by, exclude=exclude)
+    options |= dict(optional=optional, on=on)
+    if per_user:
+        # stack: warn_deprecated, funnel, the deprecated_args wrapper, the caller
+        warn_deprecated(
+            "pr.traces.funnel()", "per_user=True", "pr.traces.funnel_users(...)", stacklevel=4
+        )
+        return funnel_users(events, **options)
+    log, spec, by = _prepare(events, **options)
+    n = spec.n
+    if log.engine.fast:
+        per = _reached(log, spec, by)
+        sums = {f"_c{k}": (f"_r{k}", "sum") for k in range(1, n + 1)}
+        if by:
+            counts = (
+                per.groupby(by, dropna=False, sort=False)
+                .agg(_users=("_p", "size"), **sums)
+                .reset_index()
+            )
+        else:
+            counts = pd.DataFrame(
+                {"_users": [len(per)]}
+                | {f"_c{k}": [int(per[f"_r{k}"].sum())] for k in range(1, n + 1)}
+            )
+    else:  # counted on the engine: only one row per group comes back
+        eng = log.engine
+        agg = ", ".join(f"sum(_r{k}) AS _c{k}" for k in range(1, n + 1))
+        keys = ", ".join(eng.q(c) for c in by)
+        gb = f" GROUP BY {keys}" if by else ""
+        sel = f"{keys}, " if by else ""
+        joined = _reached_sql(log, spec, by)
+        counts = eng.fetch(f"SELECT {sel}count(*) AS _users, {agg} FROM ({joined}) AS j{gb}")
+    return _table(counts, spec, by)
+
+
+def funnel_users(
+    events,
+    *,
+    steps=None,
+    window=None,
+    order: str = "sequential",
+    by=None,
+    exclude=None,
+    optional=None,
+    on: str = "event",
+) -> pd.DataFrame:
+    """Each person's furthest funnel step, under the definitions of :func:`funnel`.
+
+    Parameters
+    ----------
+    events : EventLog or DataFrame
+        Cleaned (and preferably stitched) events.
+    steps : list
+        Event names in funnel order; a step may be a list of names (any of them marks it).
+        Default: the study's ``funnel`` when the log was read from a study.
+    window : duration, default "7D"
+        Conversion window, measured from the step-1 event of a chain (inclusive). Default: the
+        study's ``funnel_window``.
+    order : {"sequential", "strict", "any"}
+        See the module notes; "sequential" is ClickHouse's ``windowFunnel``, "strict" its
+        ``strict_order`` mode.
+    by : str or list of str, optional
+        Break the funnel down by these columns (persona, channel...); a person's group is the
+        value on the person's earliest event.
+    exclude : str or list of str, optional
+        Events that end a conversion attempt.
+    optional : list of step names or numbers, optional
+        Steps that may be skipped (not the first).
     on : {"event", "touchpoint"}
         Match steps against event names (default) or touchpoint ids.
 
     Returns
     -------
     DataFrame
-        ``per_user=False``: one row per step (and group): ``step, step_index, <by...>,
-        optional, entered, converted, rate_from_first, rate_from_previous, drop_off``.
-        ``per_user=True``: ``user_id, <by...>, furthest_step`` (0 when step 1 was never done),
-        one row per person in the log, sorted by ``user_id``.
+        ``user_id, <by...>, furthest_step``: one row per person in the log, sorted by
+        ``user_id``; ``furthest_step`` is the number of the furthest step reached (0 when step
+        1 was never done). Summed over persons, ``furthest_step >= k`` gives :func:`funnel`'s
+        ``converted`` of a mandatory step ``k``.
     """
+    log, spec, by = _prepare(
+        events,
+        steps=steps,
+        window=window,
+        order=order,
+        by=by,
+        exclude=exclude,
+        optional=optional,
+        on=on,
+    )
+    per = _reached(log, spec, by)
+    n = spec.n
+    r = per[[f"_r{k}" for k in range(1, n + 1)]].to_numpy(dtype=np.int64).reshape(len(per), n)
+    furthest = np.where(r.any(axis=1), n - np.argmax(r[:, ::-1], axis=1), 0)
+    out = pd.DataFrame({"user_id": per["_p"].astype("string").to_numpy()})
+    for c in by:
+        out[c] = per[c].to_numpy()
+    out["furthest_step"] = np.asarray(furthest, dtype="int64")
+    return out.sort_values("user_id", kind="stable").reset_index(drop=True)
+
+
+def _prepare(events, *, steps, window, order, by, exclude, optional, on):
+    """Validate the arguments: ``(log, spec, by as a list)``."""
     log, _ = as_log(events)
     if steps is None:
         steps = list(log.meta.get("funnel") or [])
@@ -294,52 +399,35 @@ def funnel(
                 else "add them (pr.traces.attach) or change by=."
             )
         )
-    eng = log.engine
-    n = spec.n
-    rnames = [f"_r{k}" for k in range(1, n + 1)]
-    if eng.fast:
-        from . import _arrays
+    return log, spec, by
 
-        per = _arrays.funnel_reached(log, spec)  # _p, _r1.._rn for every person
-        if by:
-            groups = eng.fetch(_groups_sql(log, by))
-            per = groups.merge(per, on="_p", how="left")
-            per[rnames] = per[rnames].fillna(0).astype("int64")
-    else:
-        rcols = ", ".join(f"coalesce(r._r{k}, 0) AS _r{k}" for k in range(1, n + 1))
-        gcols = "".join(f", g.{eng.q(c)}" for c in by)
-        joined = (
-            f"SELECT g._p{gcols}, {rcols} FROM ({_groups_sql(log, by)}) AS g "
-            f"LEFT JOIN ({_per_user_sql(log, spec)}) AS r ON g._p = r._p"
-        )
-        if not per_user:
-            agg = ", ".join(f"sum(_r{k}) AS _c{k}" for k in range(1, n + 1))
-            keys = ", ".join(eng.q(c) for c in by)
-            gb = f" GROUP BY {keys}" if by else ""
-            sel = f"{keys}, " if by else ""
-            counts = eng.fetch(f"SELECT {sel}count(*) AS _users, {agg} FROM ({joined}) AS j{gb}")
-            return _table(counts, spec, by)
-        per = eng.fetch(joined)
-    if per_user:
-        r = per[rnames].to_numpy(dtype=np.int64).reshape(len(per), n)
-        furthest = np.where(r.any(axis=1), n - np.argmax(r[:, ::-1], axis=1), 0)
-        out = pd.DataFrame({"user_id": per["_p"].astype("string").to_numpy()})
-        for c in by:
-            out[c] = per[c].to_numpy()
-        out["furthest_step"] = np.asarray(furthest, dtype="int64")
-        return out.sort_values("user_id", kind="stable").reset_index(drop=True)
-    sums = {f"_c{k}": (f"_r{k}", "sum") for k in range(1, n + 1)}
+
+def _reached_sql(log: EventLog, spec: FunnelSpec, by: list[str]) -> str:
+    """SQL giving one row per person of the log: ``_p, <by...>, _r1 .. _rn``."""
+    eng = log.engine
+    rcols = ", ".join(f"coalesce(r._r{k}, 0) AS _r{k}" for k in range(1, spec.n + 1))
+    gcols = "".join(f", g.{eng.q(c)}" for c in by)
+    return (
+        f"SELECT g._p{gcols}, {rcols} FROM ({_groups_sql(log, by)}) AS g "
+        f"LEFT JOIN ({_per_user_sql(log, spec)}) AS r ON g._p = r._p"
+    )
+
+
+def _reached(log: EventLog, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:
+    """One row per person of the log: ``_p, <by...>, _r1 .. _rn`` (1 when the step was
+    reached), from the array kernels or the engine's SQL."""
+    eng = log.engine
+    if not eng.fast:
+        return eng.fetch(_reached_sql(log, spec, by))
+    from . import _arrays
+
+    rnames = [f"_r{k}" for k in range(1, spec.n + 1)]
+    per = _arrays.funnel_reached(log, spec)  # _p, _r1.._rn for every person
     if by:
-        counts = (
-            per.groupby(by, dropna=False, sort=False)
-            .agg(_users=("_p", "size"), **sums)
-            .reset_index()
-        )
-    else:
-        counts = pd.DataFrame(
-            {"_users": [len(per)]} | {f"_c{k}": [int(per[f"_r{k}"].sum())] for k in range(1, n + 1)}
-        )
-    return _table(counts, spec, by)
+        groups = eng.fetch(_groups_sql(log, by))
+        per = groups.merge(per, on="_p", how="left")
+        per[rnames] = per[rnames].fillna(0).astype("int64")
+    return per
 
 
 def _table(counts: pd.DataFrame, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._compat import deprecated_args
 from ..errors import Problem, TraceDataError
 from .eventlog import as_log, output, select_list
 
 __all__ = ["stitch", "read_identity_map"]
 
 
+@deprecated_args(positional=("device_column", "customer_column"))
 def read_identity_map(
-    source, device_column: str | None = None, customer_column: str | None = None
+    source, *, device_column: str | None = None, customer_column: str | None = None
 ) -> pd.DataFrame:
     """Read an identity map (CSV path or DataFrame) into ``device_id, user_id`` (strings).
 
@@ -78,7 +80,8 @@ def read_identity_map(
     return out.drop_duplicates().reset_index(drop=True)
 
 
-def stitch(events, identity_map=None, login_events=True):
+@deprecated_args(positional=("login_events",))
+def stitch(events, identity_map=None, *, login_events=True):
     """Stitch devices to customers; report conflicting devices instead of guessing.
 
     Parameters
@@ -113,69 +116,10 @@ def stitch(events, identity_map=None, login_events=True):
         identity_map = log.meta.get("identity_map")
     if login_events is True and log.meta.get("login_events"):
         login_events = list(log.meta["login_events"])
-    parts = []
-    if identity_map is not None and identity_map is not False:
-        idm = read_identity_map(identity_map)
-        name = eng.register(idm, "identity")
-        parts.append(f"SELECT device_id, user_id, 'identity_map' AS src, 0 AS n FROM {q(name)}")
     from . import _clean_arrays as ca
 
     enc = log._arrays if eng.fast and isinstance(log._arrays, ca.Encoded) else None
-    use_events = login_events is not False and login_events is not None
-    # the array path with the events' own pairs as the only links: counted here, no SQL
-    events_only = enc is not None and use_events and not parts
-    if enc is not None and use_events:
-        login_codes = None
-        if not isinstance(login_events, bool):
-            names = {login_events} if isinstance(login_events, str) else set(login_events)
-            login_codes = [i for i, e in enumerate(enc.events) if e in names]
-        pairs, pair_dev, pair_user = ca.event_links(enc, login_codes)
-        if not events_only:
-            name = eng.register(pairs, "event_links")
-            parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
-    elif use_events:
-        where = "device_id IS NOT NULL AND user_id IS NOT NULL"
-        if not isinstance(login_events, bool):
-            names = [login_events] if isinstance(login_events, str) else list(login_events)
-            where += f" AND event IN ({', '.join(eng.lit(n) for n in names)})"
-        parts.append(
-            f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
-            f"WHERE {where} GROUP BY device_id, user_id"
-        )
-    if events_only:  # each device's customers counted from the pairs
-        import numpy as np
-        import pyarrow as pa
-
-        per_dev = np.bincount(pair_dev.astype(np.int64), minlength=1)
-        links = eng.register(
-            pa.table(
-                {
-                    "device_id": pairs.column("device_id"),
-                    "user_id": pairs.column("user_id"),
-                    "source": pa.repeat(pa.scalar("events", pa.string()), len(pair_dev)),
-                    "n_events": pairs.column("n"),
-                    "n_customers": pa.array(per_dev[pair_dev].astype(np.int64)),
-                }
-            ),
-            "links",
-        )
-    elif not parts:
-        links = eng.table(
-            "SELECT CAST(NULL AS STRING) AS device_id, CAST(NULL AS STRING) AS user_id, "
-            "'none' AS source, 0 AS n_events, 0 AS n_customers WHERE 1 = 0",
-            "links",
-        )
-    else:
-        links = eng.table(
-            f"""
-            SELECT device_id, user_id, source, n_events,
-                   count(*) OVER (PARTITION BY device_id) AS n_customers
-            FROM (SELECT device_id, user_id,
-                         CASE WHEN min(src) = max(src) THEN min(src) ELSE 'both' END AS source,
-                         CAST(sum(n) AS BIGINT) AS n_events
-                  FROM ({" UNION ALL ".join(parts)}) AS u GROUP BY device_id, user_id) AS l""",
-            "links",
-        )
+    links, event_pairs = _links(log, enc, identity_map, login_events)
     conflicts = eng.fetch(
         f"SELECT device_id, user_id, source, n_events, n_customers FROM {q(links)} "
         "WHERE n_customers > 1 ORDER BY device_id, user_id"
@@ -189,8 +133,86 @@ def stitch(events, identity_map=None, login_events=True):
         "stitched",
     )
     arrays = None
-    if events_only:
-        arrays = ca.stitched_from_events(enc, pair_dev, pair_user)
+    if event_pairs is not None:
+        arrays = ca.stitched_from_events(enc, *event_pairs)
     elif enc is not None:
         arrays = ca.stitched(enc, eng.arrow(f"SELECT device_id, user_id FROM {unique} AS u"))
     return output(log.derive(view, arrays=arrays), was_frame), conflicts
+
+
+def _links(log, enc, identity_map, login_events):
+    """The table of device-customer links (``device_id, user_id, source, n_events,
+    n_customers``) from the identity map and the login events; and, when the events' own
+    pairs counted on the arrays are the only evidence, those pairs' device and customer codes
+    (else None)."""
+    eng = log.engine
+    q = eng.q
+    parts = []
+    if identity_map is not None and identity_map is not False:
+        idm = read_identity_map(identity_map)
+        name = eng.register(idm, "identity")
+        parts.append(f"SELECT device_id, user_id, 'identity_map' AS src, 0 AS n FROM {q(name)}")
+    use_events = login_events is not False and login_events is not None
+    if enc is not None and use_events:
+        from . import _clean_arrays as ca
+
+        login_codes = None
+        if not isinstance(login_events, bool):
+            names = {login_events} if isinstance(login_events, str) else set(login_events)
+            login_codes = [i for i, e in enumerate(enc.events) if e in names]
+        pairs, pair_dev, pair_user = ca.event_links(enc, login_codes)
+        if not parts:  # the array path with the events' own pairs as the only links: no SQL
+            return _links_from_pairs(eng, pairs, pair_dev), (pair_dev, pair_user)
+        name = eng.register(pairs, "event_links")
+        parts.append(f"SELECT device_id, user_id, 'events' AS src, n FROM {q(name)}")
+    elif use_events:
+        where = "device_id IS NOT NULL AND user_id IS NOT NULL"
+        if not isinstance(login_events, bool):
+            names = [login_events] if isinstance(login_events, str) else list(login_events)
+            where += f" AND event IN ({', '.join(eng.lit(n) for n in names)})"
+        parts.append(
+            f"SELECT device_id, user_id, 'events' AS src, count(*) AS n FROM {log.ref} "
+            f"WHERE {where} GROUP BY device_id, user_id"
+        )
+    return _links_table(eng, parts), None
+
+
+def _links_from_pairs(eng, pairs, pair_dev) -> str:
+    """The links when the event pairs are the only evidence: each device's customers counted
+    from the pairs."""
+    import numpy as np
+    import pyarrow as pa
+
+    per_dev = np.bincount(pair_dev.astype(np.int64), minlength=1)
+    return eng.register(
+        pa.table(
+            {
+                "device_id": pairs.column("device_id"),
+                "user_id": pairs.column("user_id"),
+                "source": pa.repeat(pa.scalar("events", pa.string()), len(pair_dev)),
+                "n_events": pairs.column("n"),
+                "n_customers": pa.array(per_dev[pair_dev].astype(np.int64)),
+            }
+        ),
+        "links",
+    )
+
+
+def _links_table(eng, parts: list[str]) -> str:
+    """The links from the union of the evidence queries (an empty table when none)."""
+    if not parts:
+        return eng.table(
+            "SELECT CAST(NULL AS STRING) AS device_id, CAST(NULL AS STRING) AS user_id, "
+            "'none' AS source, 0 AS n_events, 0 AS n_customers WHERE 1 = 0",
+            "links",
+        )
+    return eng.table(
+        f"""
+        SELECT device_id, user_id, source, n_events,
+               count(*) OVER (PARTITION BY device_id) AS n_customers
+        FROM (SELECT device_id, user_id,
+                     CASE WHEN min(src) = max(src) THEN min(src) ELSE 'both' END AS source,
+                     CAST(sum(n) AS BIGINT) AS n_events
+              FROM ({" UNION ALL ".join(parts)}) AS u GROUP BY device_id, user_id) AS l""",
+        "links",
+    )

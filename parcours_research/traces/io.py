@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._compat import deprecated_args
 from ..errors import Problem, TraceDataError, check_one_of
+from . import _audit
 from .engine import Engine, default_engine
 from .eventlog import EventLog, as_log
 
@@ -138,12 +140,13 @@ def _timestamp_expr(
     return engine.parse_timestamp(ref, timezone)
 
 
+@deprecated_args(positional=("format", "columns", "timezone"))
 def read_events(
     source,
+    *,
     format: str | None = None,
     columns: Mapping[str, str] | None = None,
     timezone: str | None = None,
-    *,
     timestamp_unit: str | None = None,
     engine: Engine | None = None,
 ) -> EventLog:
@@ -183,10 +186,32 @@ def read_events(
     TraceDataError
         Missing file, unknown format, mapped columns absent from the file (all listed at once).
     """
+    _audit.note("read_events")
     if isinstance(source, EventLog):
         return source
     if isinstance(source, pd.DataFrame):
         return as_log(source, engine)[0]
+    paths, format, columns, timezone, meta = _resolve(source, format, columns, timezone)
+    if timestamp_unit is not None:
+        check_one_of("timestamp_unit", timestamp_unit, ("s", "ms", "us"))
+    fmt = format or _guess_format(paths)
+    check_one_of("format", fmt, FORMATS)
+    eng = engine or default_engine()
+    if fmt == "ga4":
+        log = _read_ga4(eng, paths, timezone)
+    else:
+        src = eng.read(paths, fmt)
+        log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, timestamp_unit)
+        if getattr(log, "_origin", None):
+            # Parquet files know their row count: the array path then streams the rows
+            log._origin["counted"] = fmt == "parquet"
+    log.meta.update(meta)
+    return log
+
+
+def _resolve(source, format, columns, timezone):
+    """The paths, format, column mapping, time zone (checked; default UTC) and metadata to
+    read, from the arguments and, for a study, its ``traces:`` configuration."""
     meta: dict = {}
     if not isinstance(source, str | Path | list | tuple) and (
         hasattr(source, "traces") or hasattr(source, "events")
@@ -206,28 +231,17 @@ def read_events(
             f"timezone={timezone!r} is not a time zone; use an IANA name such "
             "as 'Europe/Paris' or 'UTC'."
         ) from exc
-    if timestamp_unit is not None:
-        check_one_of("timestamp_unit", timestamp_unit, ("s", "ms", "us"))
-    fmt = format or _guess_format(paths)
-    check_one_of("format", fmt, FORMATS)
-    eng = engine or default_engine()
-    if fmt == "ga4":
-        inner = _guess_format(paths)
-        if inner == "csv":
-            raise TraceDataError(
-                "A GA4 export is Parquet or JSON Lines (nested event_params); "
-                f"{paths[0]!r} looks like CSV."
-            )
-        src = eng.read(paths, inner)
-        log = _ga4(eng, src, paths[0], timezone)
-    else:
-        src = eng.read(paths, fmt)
-        log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, timestamp_unit)
-        if getattr(log, "_origin", None):
-            # Parquet files know their row count: the array path then streams the rows
-            log._origin["counted"] = fmt == "parquet"
-    log.meta.update(meta)
-    return log
+    return paths, format, columns, timezone, meta
+
+
+def _read_ga4(eng: Engine, paths: list[str], timezone: str) -> EventLog:
+    inner = _guess_format(paths)
+    if inner == "csv":
+        raise TraceDataError(
+            "A GA4 export is Parquet or JSON Lines (nested event_params); "
+            f"{paths[0]!r} looks like CSV."
+        )
+    return _ga4(eng, eng.read(paths, inner), paths[0], timezone)
 
 
 def _mapped(
@@ -235,9 +249,26 @@ def _mapped(
 ) -> EventLog:
     types = _types(eng, src)
     have = [c for c in types if c != "row_id"]
+    mapping = _column_mapping(have, columns, file)
+    parts = _mapped_columns(eng, mapping, types, have, timezone, unit, file)
+    q = eng.q
+    log = EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
+    if eng.name == "duckdb":
+        # where each canonical column comes from, so that the array path can read the raw
+        # columns and apply ``text_expr`` to their distinct values only
+        log._origin = {
+            "src": src,
+            "timestamp": parts[3][: -len(" AS timestamp")],
+            "raw": {c: mapping.get(c) for c in ("user_id", "device_id", "event", "user_agent")},
+            "types": {c: types[mapping[c]] for c in mapping},
+        }
+    return log
+
+
+def _column_mapping(have: list[str], columns: dict[str, str], file: str) -> dict[str, str]:
+    """Canonical name -> column of the file; raises every mapping problem at once."""
     problems = []
-    unknown = set(columns) - set(_MAPPABLE)
-    for key in sorted(unknown):
+    for key in sorted(set(columns) - set(_MAPPABLE)):
         if key == "properties":
             continue
         problems.append(
@@ -263,6 +294,15 @@ def _mapped(
             )
             continue
         mapping[canon] = raw
+    problems += _missing_canonical(mapping, columns, file)
+    if problems:
+        raise TraceDataError(f"Cannot map the columns of {file}", problems)
+    return mapping
+
+
+def _missing_canonical(mapping: dict, columns: dict, file: str) -> list[Problem]:
+    """A timestamp, an event, and a user or device column are needed."""
+    problems = []
     for canon in ("timestamp", "event"):
         if canon not in mapping and canon not in columns:
             problems.append(
@@ -286,8 +326,23 @@ def _mapped(
                 fix="map the customer or device column: columns: {user_id: ...}",
             )
         )
-    if problems:
-        raise TraceDataError(f"Cannot map the columns of {file}", problems)
+    return problems
+
+
+_CANONICAL = (
+    "row_id",
+    "user_id",
+    "device_id",
+    "timestamp",
+    "event",
+    "session_id",
+    "user_agent",
+    "touchpoint",
+)
+
+
+def _mapped_columns(eng, mapping, types, have, timezone, unit, file) -> list[str]:
+    """The SELECT list: canonical columns first (``timestamp`` fourth), then the others."""
     q = eng.q
 
     def text(canon):
@@ -295,41 +350,22 @@ def _mapped(
             return "CAST(NULL AS STRING)"
         return text_expr(eng, q(mapping[canon]))
 
+    ts = mapping["timestamp"]
     parts = [
         "row_id",
         f"{text('user_id')} AS user_id",
         f"{text('device_id')} AS device_id",
-        f"{_timestamp_expr(eng, mapping['timestamp'], types[mapping['timestamp']], timezone, unit, file)} AS timestamp",
+        f"{_timestamp_expr(eng, ts, types[ts], timezone, unit, file)} AS timestamp",
         f"{text('event')} AS event",
     ]
     for canon in ("session_id", "user_agent"):
         if canon in mapping:
             parts.append(f"{text(canon)} AS {canon}")
     used = set(mapping.values()) | {"row_id"}
-    taken = {
-        "row_id",
-        "user_id",
-        "device_id",
-        "timestamp",
-        "event",
-        "session_id",
-        "user_agent",
-        "touchpoint",
-    }
     for c in have:
-        if c not in used and c not in taken:
+        if c not in used and c not in _CANONICAL:
             parts.append(q(c))
-    log = EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
-    if eng.name == "duckdb":
-        # where each canonical column comes from, so that the array path can read the raw
-        # columns and apply ``text_expr`` to their distinct values only
-        log._origin = {
-            "src": src,
-            "timestamp": parts[3][: -len(" AS timestamp")],
-            "raw": {c: mapping.get(c) for c in ("user_id", "device_id", "event", "user_agent")},
-            "types": {c: types[mapping[c]] for c in mapping},
-        }
-    return log
+    return parts
 
 
 def text_expr(eng: Engine, ref: str) -> str:

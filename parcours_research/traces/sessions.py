@@ -12,13 +12,15 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from .._compat import deprecated_args
 from ..errors import TraceDataError
 from .eventlog import PERSON, USABLE, EventLog, as_log, output, select_list, to_us
 
 __all__ = ["sessionize", "map_touchpoints", "attach", "touchpoint_mapping"]
 
 
-def sessionize(events, gap=None):
+@deprecated_args(positional=("gap",))
+def sessionize(events, *, gap=None):
     """Cut each person's events into sessions.
 
     Parameters
@@ -132,9 +134,11 @@ def map_touchpoints(events, journey_or_mapping=None):
     return output(out, was_frame)
 
 
+@deprecated_args(positional=("on", "key", "columns"))
 def attach(
     events,
     table: pd.DataFrame,
+    *,
     on: str = "user_id",
     key: str | None = None,
     columns: list[str] | None = None,

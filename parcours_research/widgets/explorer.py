@@ -24,11 +24,11 @@ __all__ = ["JourneyExplorer", "SOURCES"]
 SOURCES = ("survey", "interviews", "workshop")
 _LABELS = {
     "fr": {"survey": "Enquête", "interviews": "Entretiens", "workshop": "Atelier", "all": "Toutes les étapes",
-           "weighted": "Pondérer (marges de population)", "personas": "Personas", "stage": "Étape",
+           "weighted": "Pondérer (règle de l'étude)", "personas": "Personas", "stage": "Étape",
            "source": "Source", "quotes_for": "Citations pour", "no_friction": "Aucun point de friction confirmé ici.",
            "no_quotes": "Pas de citation pour ce point de contact.", "no_data": "Pas de données pour cette source."},
     "en": {"survey": "Survey", "interviews": "Interviews", "workshop": "Workshop", "all": "All stages",
-           "weighted": "Weight to population margins", "personas": "Personas", "stage": "Stage",
+           "weighted": "Weight (the study's rule)", "personas": "Personas", "stage": "Stage",
            "source": "Source", "quotes_for": "Quotes for", "no_friction": "No confirmed friction point here.",
            "no_quotes": "No quote for this touchpoint.", "no_data": "No data for this source."},
 }
@@ -73,7 +73,8 @@ class JourneyExplorer:
                                          value=tuple(j.persona_ids), description=L["personas"], rows=len(j.personas))
         self.stage = w.Dropdown(options=[(L["all"], "")] + [(s.label.get(lang), s.id) for s in j.stages],
                                 description=L["stage"])
-        self.weighted = w.Checkbox(value=bool(study.margins), description=L["weighted"], disabled=not study.margins)
+        weighted = bool(study.margins) or bool(getattr(study.survey, "weight", None))
+        self.weighted = w.Checkbox(value=weighted, description=L["weighted"], disabled=not weighted)
         sources = [s for s in SOURCES if s != "interviews" or study.qual is not None]
         self.source = w.ToggleButtons(options=[(L[s], s) for s in sources], value="survey", description=L["source"])
         self.quote_touchpoint = w.Dropdown(options=[(t.label.get(lang), t.id) for t in j.touchpoints],
@@ -98,14 +99,15 @@ class JourneyExplorer:
 
         key = (self.source.value, bool(self.weighted.value))
         if key not in self._curves:
-            weight = "rake" if self.weighted.value else None
+            weight = "default" if self.weighted.value else None  # the study's one rule, or none
             if self.source.value in ("survey", "interviews"):
                 # the survey curve carries the interviews' valence per persona and touchpoint
                 # (``valence``, ``n_excerpts``); the interviews view draws it beside the survey curve
                 key_survey = ("survey", bool(self.weighted.value))
                 if key_survey not in self._curves:
-                    self._curves[key_survey] = journey_curves(self.study, weight=weight, n_boot=self.n_boot,
-                                                              seed=self.seed, lang=self.lang)
+                    # the report's curves: the same weights, band, replicates and seed
+                    self._curves[key_survey] = journey_curves(self.study, weight=weight, band="simultaneous",
+                                                              n_boot=self.n_boot, seed=self.seed, lang=self.lang)
                 t = self._curves[key_survey]
             else:
                 t = self._workshop_curves()
@@ -126,16 +128,17 @@ class JourneyExplorer:
     def friction_table(self) -> pd.DataFrame:
         """The triangulated friction table of the study (computed once)."""
         if self._friction is None:
+            from ..evidence import prepare
             from ..friction import triangulate
 
-            self._friction = triangulate(self.study).summary
+            self._friction = triangulate(prepare(self.study)).summary
         return self._friction
 
     def excerpts(self) -> pd.DataFrame:
         if self._excerpts is None:
-            from ..qual import read_excerpts
+            from ..evidence import prepare
 
-            self._excerpts = read_excerpts(self.study)
+            self._excerpts = prepare(self.study).excerpts  # scrubbed and pseudonymised once
         return self._excerpts
 
     # ---- views ------------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ class JourneyExplorer:
 
         personas = list(self.personas.value)
         q = quotes(self.excerpts(), touchpoint=self.quote_touchpoint.value, persona=personas, n=3,
-                   valence="negative", salt=self.study.privacy_salt)
+                   valence="negative")
         if q.empty:
             self.quotes.value = f"<p>{L['no_quotes']}</p>"
             return

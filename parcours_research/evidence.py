@@ -1,0 +1,322 @@
+"""Prepared evidence: a study's analysis-ready data, computed once and shared.
+
+A loaded :class:`~parcours_research.study.Study` describes where the data are. Its *prepared
+evidence* is what every analysis reads:
+
+- ``traces``: the event log read, cleaned of bots and duplicates, stitched to customers,
+  sessionized, mapped to touchpoints and given each customer's persona (an
+  :class:`~parcours_research.traces.EventLog` on the study's engine, so DuckDB and Spark keep
+  working at scale), with its cleaning log and identity conflicts;
+- ``weighting``: the survey weights under the study's one weighting rule
+  (:func:`parcours_research.weighting.study_weights`);
+- ``responses`` and ``ratings``: the responses and the long touchpoint ratings with those
+  weights (column ``weight``), personas and design columns;
+- ``excerpts``: the coded interview excerpts, their text scrubbed of names, e-mails and
+  phone numbers and their participant and customer ids pseudonymised.
+
+:func:`prepare` builds each part lazily, the first time it is asked for, and keeps it on the
+study: every later call with the same options returns the same object, so the report, the
+notebooks, the widgets and the analyses never read, clean, stitch or rake twice. Other options
+(cleaning off, other weights) give another prepared state beside the first, never a changed one.
+
+>>> import parcours_research as pr
+>>> ev = pr.prepare(pr.load_study("data/sample"))        # doctest: +SKIP
+>>> ev.traces.cleaning.summary                            # doctest: +SKIP
+>>> ev.ratings.head()                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from .errors import Problem, StudyError
+
+__all__ = ["prepare", "evidence_of", "Evidence", "TraceEvidence", "Options", "WEIGHT", "is_evidence"]
+
+#: Name of the weight column of the prepared responses and ratings.
+WEIGHT = "weight"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options a prepared state depends on (one prepared state per distinct value).
+
+    Attributes
+    ----------
+    clean : bool or dict, default True
+        Clean the event log of bots, duplicates and unusable rows before stitching; a dict
+        gives options of :func:`parcours_research.traces.clean` (``{"bots_behaviour": False}``).
+    weight : {"default", "rake", "design", None} or str, default "default"
+        The weighting rule (:func:`parcours_research.weighting.study_weights`).
+    engine : Engine, optional
+        Where the event log is read (default: an embedded DuckDB connection).
+    """
+
+    clean: bool | dict = True
+    weight: str | None = "default"
+    engine: object | None = field(default=None, compare=True, hash=False)
+
+    @property
+    def key(self) -> tuple:
+        clean = self.clean if isinstance(self.clean, bool) else repr(sorted(self.clean.items()))
+        return (clean, self.weight, id(self.engine) if self.engine is not None else None)
+
+    @property
+    def clean_options(self) -> dict | None:
+        """Keyword arguments of :func:`parcours_research.traces.clean`, or None (no cleaning)."""
+        if self.clean is False:
+            return None
+        return {} if self.clean is True else dict(self.clean)
+
+
+@dataclass(frozen=True, repr=False)
+class TraceEvidence:
+    """The study's event log, prepared once.
+
+    Attributes
+    ----------
+    raw : EventLog
+        The event log as read (:func:`parcours_research.traces.read_events`), lazy.
+    log : EventLog
+        Cleaned (unless ``clean=False``), stitched, sessionized events with a ``touchpoint``
+        column and, when the customer file gives personas, a ``persona`` column,
+        materialised once in the engine (:meth:`EventLog.persist`).
+    cleaning : CleaningLog or None
+        Every removed row counted by reason (None with ``clean=False``).
+    conflicts : DataFrame
+        Devices linked to more than one customer (left unstitched), as
+        :func:`parcours_research.traces.stitch` reports them.
+    by : str or None
+        ``"persona"`` when the log carries personas, else None.
+    """
+
+    raw: object
+    log: object
+    cleaning: object | None
+    conflicts: pd.DataFrame
+    by: str | None
+
+    def __repr__(self) -> str:
+        kept = "not cleaned" if self.cleaning is None else f"{self.cleaning.n_kept:,} events kept"
+        return (f"TraceEvidence({kept}, {len(self.conflicts)} identity conflicts, "
+                f"personas={'yes' if self.by else 'no'})")
+
+
+def is_evidence(obj) -> bool:
+    """Whether ``obj`` is prepared evidence (an :class:`Evidence`)."""
+    return isinstance(obj, Evidence)
+
+
+class Evidence:
+    """A study's prepared evidence under one set of options; build it with :func:`prepare`.
+
+    Every attribute is computed the first time it is read, then kept.
+    """
+
+    def __init__(self, study, options: Options):
+        self.study = study
+        self.options = options
+        self._lock = threading.RLock()
+
+    # ---- traces ------------------------------------------------------------------------------
+    @cached_property
+    def traces(self) -> TraceEvidence:
+        """The prepared event log (see :class:`TraceEvidence`)."""
+        st = self.study
+        if st.traces is None:
+            raise StudyError(
+                f"The study {st.name!r} has no event log.",
+                [Problem("no traces", "study.yml", column="traces",
+                         fix="add `traces: {events: ...}` to study.yml")],
+            )
+        from . import traces as tr
+
+        with self._lock:
+            raw = tr.read_events(st, engine=self.options.engine)
+            log, cleaning = raw, None
+            if self.options.clean_options is not None:
+                log, cleaning = tr.clean(raw, **self.options.clean_options)
+            log, conflicts = tr.stitch(log)
+            log = tr.map_touchpoints(tr.sessionize(log))
+            by = None
+            if st.customers is not None and "persona" in st.customers.columns:
+                log = tr.attach(log, st.customers[["customer_id", "persona"]], on="user_id",
+                                key="customer_id")
+                by = "persona"
+            # materialised once (DuckDB spills beyond its memory limit, Spark caches): every
+            # analysis then reads this table instead of re-running the chain of views
+            return TraceEvidence(raw, log.persist(), cleaning, conflicts, by)
+
+    # ---- survey ------------------------------------------------------------------------------
+    @cached_property
+    def weighting(self):
+        """The survey weights under the study's rule (a
+        :class:`~parcours_research.weighting.StudyWeights`)."""
+        from .weighting import study_weights
+
+        return study_weights(self.study, weight=self.options.weight)
+
+    @property
+    def design(self) -> dict:
+        """The survey design columns: ``{"weight": "weight", "strata": ..., "cluster": ...}``
+        (strata and cluster as declared under ``survey:``, else None)."""
+        cfg = self.study.survey
+        return {"weight": WEIGHT, "strata": getattr(cfg, "strata", None),
+                "cluster": getattr(cfg, "cluster", None)}
+
+    @cached_property
+    def responses(self) -> pd.DataFrame:
+        """The survey responses, one row per respondent, with the rule's weights in column
+        ``weight`` (a column of that name in the file is replaced: it stays in
+        ``study.responses``)."""
+        w = self.weighting.weights
+        return self.study.responses.assign(**{WEIGHT: w.to_numpy()})
+
+    @cached_property
+    def ratings(self) -> pd.DataFrame:
+        """Touchpoint ratings in long format with weights: ``respondent_id, persona,
+        touchpoint, stage, order, score, weight`` (and the design's strata and cluster
+        columns when declared), one row per respondent and rated touchpoint."""
+        st = self.study
+        design = [c for c in (self.design["strata"], self.design["cluster"]) if c]
+        keep = [c for c in design if c != st.instrument.respondent_id]
+        long = st.ratings_long(keep=keep)
+        rid = st.instrument.respondent_id
+        wmap = pd.Series(self.responses[WEIGHT].to_numpy(),
+                         index=self.responses[rid].astype(str).to_numpy())
+        long[WEIGHT] = wmap.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy()
+        return long
+
+    # ---- interviews --------------------------------------------------------------------------
+    @cached_property
+    def excerpts(self) -> pd.DataFrame | None:
+        """The coded excerpts (:func:`parcours_research.qual.read_excerpts`), text scrubbed of
+        names, e-mail addresses and phone numbers, ``participant`` and ``customer_id``
+        pseudonymised with the study's salt; None when the study has no qualitative file."""
+        if self.study.qual is None:
+            return None
+        from .qual import read_excerpts
+
+        return _private_excerpts(read_excerpts(self.study), self.study.privacy_salt)
+
+    # ---- other states and display --------------------------------------------------------------
+    def with_options(self, **changes) -> Evidence:
+        """The study's prepared evidence under other options (``clean=``, ``weight=``,
+        ``engine=``); this one is left as it is."""
+        return prepare(self.study, **{**_as_kwargs(self.options), **changes})
+
+    @property
+    def prepared(self) -> list[str]:
+        """Which parts have been computed so far."""
+        return [k for k in ("traces", "weighting", "responses", "ratings", "excerpts")
+                if k in self.__dict__]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """What this prepared state holds: ``item, value``."""
+        st = self.study
+        rows = [("study", st.name), ("clean traces", str(self.options.clean)),
+                ("weight rule", str(self.options.weight))]
+        if "weighting" in self.__dict__:
+            rows.append(("weights", self.weighting.description))
+        rows.append(("prepared so far", ", ".join(self.prepared) or "nothing yet"))
+        return pd.DataFrame(rows, columns=["item", "value"])
+
+    def __repr__(self) -> str:
+        return (f"Evidence({self.study.name!r}, clean={self.options.clean}, "
+                f"weight={self.options.weight!r}, prepared={self.prepared})")
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{html.escape(repr(self))}</b></p>" + self.summary.to_html(index=False)
+
+
+def _as_kwargs(options: Options) -> dict:
+    return {"clean": options.clean, "weight": options.weight, "engine": options.engine}
+
+
+def _private_excerpts(excerpts: pd.DataFrame, salt: str) -> pd.DataFrame:
+    """Scrub the excerpts' text (names of participants that look like names, e-mails, phones)
+    and pseudonymise their participant and customer ids."""
+    from .privacy import Scrubber, pseudonymise
+    from .qual.coding import _looks_like_name
+
+    out = excerpts.copy()
+    names = [p for p in out["participant"].dropna().astype(str).unique() if _looks_like_name(p)]
+    out["text"] = Scrubber(tuple(names)).scrub_series(out["text"].astype("string"))
+    for col in ("participant", "customer_id"):
+        if col in out.columns and out[col].notna().any():
+            out[col] = pseudonymise(out[col].astype("string"), salt)
+    return out
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+_UNSET = object()
+
+
+def prepare(study, *, clean: bool | dict = _UNSET, weight: str | None = _UNSET,
+            engine=_UNSET) -> Evidence:
+    """The prepared evidence of a study under these options, built once and kept on the study.
+
+    Parameters
+    ----------
+    study : Study or Evidence
+        A loaded study (:func:`parcours_research.load_study`). Prepared evidence is returned
+        as it is, or under the options given here (the others kept).
+    clean : bool or dict, default True
+        Clean the event log (bots, duplicates, unusable rows) before stitching; a dict gives
+        options of :func:`parcours_research.traces.clean`, e.g. ``{"bots_behaviour": False}``
+        for a sensitivity analysis (another prepared state).
+    weight : {"default", "rake", "design", None} or str, default "default"
+        The weighting rule of :func:`parcours_research.weighting.study_weights`: by default
+        raked to the study's margins when it has margins, else the survey's design weights,
+        else none.
+    engine : Engine, optional
+        Where the event log is read (default: embedded DuckDB).
+
+    Returns
+    -------
+    Evidence
+        ``.traces`` (:class:`TraceEvidence`), ``.weighting``, ``.responses``, ``.ratings``,
+        ``.excerpts``, each computed on first use. The same study and options give the same
+        object.
+    """
+    given = {k: v for k, v in (("clean", clean), ("weight", weight), ("engine", engine))
+             if v is not _UNSET}
+    if isinstance(study, Evidence):
+        if not given or {**_as_kwargs(study.options), **given} == _as_kwargs(study.options):
+            return study
+        given = {**_as_kwargs(study.options), **given}
+        study = study.study
+    clean, weight, engine = (given.get("clean", True), given.get("weight", "default"),
+                             given.get("engine"))
+    if not hasattr(study, "journey") or not hasattr(study, "_prepared"):
+        raise StudyError(
+            f"prepare() needs a loaded study, not {type(study).__name__}; "
+            "use pr.load_study(folder) first."
+        )
+    if not isinstance(clean, bool | dict):
+        raise StudyError(f"clean={clean!r} must be True, False or a dict of pr.traces.clean options.")
+    options = Options(clean=clean, weight=weight, engine=engine)
+    with _CACHE_LOCK:
+        ev = study._prepared.get(options.key)
+        if ev is None:
+            ev = study._prepared[options.key] = Evidence(study, options)
+    return ev
+
+
+def evidence_of(data, **options) -> Evidence | None:
+    """The prepared evidence behind ``data`` (a Study or an Evidence, under ``options``), else
+    None.
+
+    This is the one test of "is this a study?" for analyses that take a study or a table.
+    """
+    if isinstance(data, Evidence) or (hasattr(data, "journey") and hasattr(data, "_prepared")):
+        return prepare(data, **options)
+    return None
