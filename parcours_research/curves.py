@@ -137,7 +137,9 @@ def sup_t_critical(replicates, *, estimates=None, confidence: float = 0.95) -> f
 
 
 @deprecated_args(renamed={"level": "confidence"}, positional=("confidence", "df"))
-def bonferroni_critical(n_points: int, *, confidence: float = 0.95, df: float | None = None) -> float:
+def bonferroni_critical(
+    n_points: int, *, confidence: float = 0.95, df: float | None = None
+) -> float:
     """Critical value of a Bonferroni simultaneous band over ``n_points`` points:
     ``z_{1 - (1 - confidence) / (2 n_points)}``, or Student's t with ``df`` degrees of freedom
     (the design degrees of freedom) when given."""
@@ -196,6 +198,53 @@ def _from_study(ev, by, weight, strata, cluster, margins, problems) -> _Inputs |
     study = ev.study
     if study.responses is None or study.instrument is None:
         raise _no_survey(study)
+    problems += _study_argument_problems(study, by, weight, margins)
+    try:
+        sw = ev.weighting
+        resp = ev.responses
+    except WeightingError as exc:
+        problems.extend(exc.problems or [Problem(str(exc), column="weight")])
+        return None
+    strata = strata if strata is not None else ev.design["strata"]
+    cluster = cluster if cluster is not None else ev.design["cluster"]
+    problems += _design_column_problems(resp, strata, cluster)
+    if problems:
+        return None
+    rid = study.instrument.respondent_id
+    raked = sw.rule == "rake"
+    start_col = sw.column if raked else None
+    margin_cols = list(study.margins) if raked else []
+    extra = [c for c in dict.fromkeys(["weight", start_col, strata, cluster, *margin_cols]) if c]
+    cols = [rid, *([by] if by else []), *[c for c in extra if c not in (rid, by)]]
+    R = resp[cols].rename(columns={rid: "_rid"}).reset_index(drop=True)
+    R["_group"] = R[by] if by else ALL
+    long = ev.ratings
+    pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
+    L = pd.DataFrame(
+        {
+            "_pos": pos.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy(),
+            "touchpoint": long["touchpoint"].astype(str).to_numpy(),
+            "score": long["score"].astype(float).to_numpy(),
+        }
+    )
+    return _Inputs(
+        R,
+        L,
+        by or "persona",
+        study.journey,
+        "weight",
+        strata,
+        cluster,
+        study.margins if raked else None,
+        start_col,
+        sw.rule,
+        study,
+    )
+
+
+def _study_argument_problems(study, by, weight, margins) -> list[Problem]:
+    """margins= with a study's weighting rule, or a ``by`` column the responses lack."""
+    problems = []
     if margins is not None and weight in ("default", "rake"):
         problems.append(
             Problem(
@@ -212,46 +261,64 @@ def _from_study(ev, by, weight, strata, cluster, margins, problems) -> _Inputs |
                 fix=f"use one of the responses' columns ({', '.join(map(str, study.responses.columns[:15]))}, ...)",
             )
         )
-    try:
-        sw = ev.weighting
-        resp = ev.responses
-    except WeightingError as exc:
-        problems.extend(exc.problems or [Problem(str(exc), column="weight")])
-        return None
-    strata = strata if strata is not None else ev.design["strata"]
-    cluster = cluster if cluster is not None else ev.design["cluster"]
-    for arg, col in {"strata": strata, "cluster": cluster}.items():
-        if col is not None and col not in resp.columns:
-            problems.append(Problem(f"column {col!r} (argument {arg}=) is not in the responses",
-                                    column=str(col), fix="name a column of the responses"))
-    if problems:
-        return None
-    rid = study.instrument.respondent_id
-    raked = sw.rule == "rake"
-    extra = [c for c in dict.fromkeys(["weight", sw.column if raked else None, strata, cluster,
-                                       *(study.margins if raked else {})]) if c]
-    cols = [rid, *([by] if by else []), *[c for c in extra if c not in (rid, by)]]
-    R = resp[cols].rename(columns={rid: "_rid"}).reset_index(drop=True)
-    R["_group"] = R[by] if by else ALL
-    long = ev.ratings
-    pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
-    L = pd.DataFrame(
-        {
-            "_pos": pos.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy(),
-            "touchpoint": long["touchpoint"].astype(str).to_numpy(),
-            "score": long["score"].astype(float).to_numpy(),
-        }
-    )
-    return _Inputs(R, L, by or "persona", study.journey, "weight", strata, cluster,
-                   study.margins if raked else None, sw.column if raked else None, sw.rule, study)
+    return problems
+
+
+def _design_column_problems(resp: pd.DataFrame, strata, cluster) -> list[Problem]:
+    """Design columns (strata, cluster) the responses lack."""
+    return [
+        Problem(
+            f"column {col!r} (argument {arg}=) is not in the responses",
+            column=str(col),
+            fix="name a column of the responses",
+        )
+        for arg, col in {"strata": strata, "cluster": cluster}.items()
+        if col is not None and col not in resp.columns
+    ]
 
 
 def _from_frame(
     data, by, respondent, touchpoint, score, weight, strata, cluster, margins, journey, problems
 ) -> _Inputs | None:
+    """Inputs from a table of ratings (one row per respondent and touchpoint)."""
     if weight == "default":  # a table's rule: raked when margins are given, else unweighted
         weight = "rake" if margins else None
     weight_col = None if weight in (None, "none", "rake") else weight
+    problems += _frame_column_problems(
+        data, respondent, touchpoint, score, by, weight, weight_col, strata, cluster, margins
+    )
+    if problems:
+        return None
+    sc = pd.to_numeric(data[score], errors="coerce")
+    rid = data[respondent].astype("string")
+    resp_cols = [
+        c
+        for c in dict.fromkeys(
+            [by, weight_col, strata, cluster, *((margins or {}) if weight == "rake" else {})]
+        )
+        if c
+    ]
+    resp_cols = [c for c in resp_cols if c != respondent]
+    problems += _frame_value_problems(data, score, sc, respondent, rid, resp_cols)
+    if problems:
+        return None
+    R = data.assign(_rid=rid).drop_duplicates("_rid")[["_rid", *resp_cols]].reset_index(drop=True)
+    R["_group"] = R[by] if by else ALL
+    L = _frame_ratings(data, touchpoint, sc, rid, R, journey)
+    if weight == "rake":
+        R["_raked"] = _rake_or_fail(R, margins, np.ones(len(R)))
+        return _Inputs(
+            R, L, by or "persona", journey, "_raked", strata, cluster, margins, None, "rake"
+        )
+    rule = "none" if weight_col is None else "column"
+    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, None, None, rule)
+
+
+def _frame_column_problems(
+    data, respondent, touchpoint, score, by, weight, weight_col, strata, cluster, margins
+) -> list[Problem]:
+    """Columns of a table of ratings that are missing, and raking without margins."""
+    problems: list[Problem] = []
     need = {
         "respondent": respondent,
         "touchpoint": touchpoint,
@@ -288,54 +355,49 @@ def _from_frame(
                         fix="margins must name columns of the data",
                     )
                 )
-    if problems:
-        return None
-    sc = pd.to_numeric(data[score], errors="coerce")
+    return problems
+
+
+def _frame_value_problems(data, score, sc, respondent, rid, resp_cols) -> list[Problem]:
+    """The first problem of the values of a table of ratings: scores that are not numbers
+    (``sc`` the numeric scores), ratings without a respondent id (``rid``), respondent columns
+    that change within a respondent."""
     bad = int((sc.isna() & data[score].notna()).sum())
     if bad:
-        problems.append(
+        return [
             Problem(
                 f"{bad} score(s) are not numbers",
                 column=score,
                 fix="scores must be numbers (blank when the touchpoint was not rated)",
             )
-        )
-        return None
-    resp_cols = [
-        c
-        for c in dict.fromkeys(
-            [by, weight_col, strata, cluster, *((margins or {}) if weight == "rake" else {})]
-        )
-        if c
-    ]
-    resp_cols = [c for c in resp_cols if c != respondent]
-    rid = data[respondent].astype("string")
+        ]
     if rid.isna().any():
-        problems.append(
+        return [
             Problem(
                 f"{int(rid.isna().sum())} row(s) have no respondent id",
                 column=respondent,
                 fix="give every rating the id of the person who gave it",
             )
+        ]
+    if not resp_cols:
+        return []
+    n_var = data.assign(_rid=rid).groupby("_rid", sort=False)[resp_cols].nunique(dropna=False)
+    return [
+        Problem(
+            f"column {c!r} changes within a respondent",
+            column=c,
+            fix="group, weight, strata, cluster and margin columns describe the "
+            "respondent and must be constant across their rows",
         )
-        return None
-    first = data.assign(_rid=rid).drop_duplicates("_rid")
-    if resp_cols:
-        n_var = data.assign(_rid=rid).groupby("_rid", sort=False)[resp_cols].nunique(dropna=False)
-        varying = [c for c in resp_cols if (n_var[c] > 1).any()]
-        for c in varying:
-            problems.append(
-                Problem(
-                    f"column {c!r} changes within a respondent",
-                    column=c,
-                    fix="group, weight, strata, cluster and margin columns describe the "
-                    "respondent and must be constant across their rows",
-                )
-            )
-        if varying:
-            return None
-    R = first[["_rid", *resp_cols]].reset_index(drop=True)
-    R["_group"] = R[by] if by else ALL
+        for c in resp_cols
+        if (n_var[c] > 1).any()
+    ]
+
+
+def _frame_ratings(data, touchpoint, sc, rid, R, journey) -> pd.DataFrame:
+    """The rated rows of a table: ``_pos`` (the respondent's row of ``R``), ``touchpoint``,
+    ``score``, and without a journey its ``stage``, ``order``, target and moment-of-truth
+    columns."""
     pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
     keep = sc.notna().to_numpy()
     L = pd.DataFrame(
@@ -348,73 +410,26 @@ def _from_frame(
     for extra in ("stage", "order", "target", "target_satisfaction", "moment_of_truth"):
         if extra in data.columns and journey is None:
             L[extra] = data.loc[keep, extra].to_numpy()
-    if weight == "rake":
-        R["_raked"] = _rake_or_fail(R, margins, np.ones(len(R)))
-        return _Inputs(R, L, by or "persona", journey, "_raked", strata, cluster, margins,
-                       None, "rake")
-    rule = "none" if weight_col is None else "column"
-    return _Inputs(R, L, by or "persona", journey, weight_col, strata, cluster, None, None, rule)
+    return L
+
+
+#: Columns of the table of units (touchpoints or stages), in order.
+_UNIT_COLUMNS = (
+    "touchpoint",
+    "label",
+    "stage",
+    "stage_label",
+    "stage_order",
+    "order",
+    "moment_of_truth",
+    "target",
+)
 
 
 def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
     """One row per touchpoint (or stage): ids, labels, order, target, moment of truth."""
     j = inp.journey
-    if j is not None:
-        tf = j.touchpoints_frame(lang)
-        unknown = sorted(set(inp.ratings["touchpoint"]) - set(tf["touchpoint"]))
-        if unknown:
-            raise AnalysisError(
-                "journey_curves: the ratings name touchpoints the journey does not have.",
-                [
-                    Problem(
-                        f"unknown touchpoint(s) {unknown[:10]}",
-                        column="touchpoint",
-                        fix=f"use the journey's ids ({', '.join(tf['touchpoint'][:8])}, ...)",
-                    )
-                ],
-            )
-        tf = tf.rename(columns={"target_satisfaction": "target"})
-        tf = tf[
-            [
-                "touchpoint",
-                "label",
-                "stage",
-                "stage_label",
-                "stage_order",
-                "order",
-                "moment_of_truth",
-                "target",
-            ]
-        ]
-    else:
-        L = inp.ratings
-        tf = pd.DataFrame({"touchpoint": pd.unique(L["touchpoint"])})
-        first = L.drop_duplicates("touchpoint").set_index("touchpoint")
-        tf["label"] = tf["touchpoint"]
-        tf["stage"] = tf["touchpoint"].map(first["stage"]) if "stage" in L else pd.NA
-        if "order" in L:
-            tf["order"] = tf["touchpoint"].map(first["order"]).astype(float)
-        else:
-            tf["order"] = np.arange(1, len(tf) + 1, dtype=float)
-        tcol = (
-            "target"
-            if "target" in L
-            else "target_satisfaction"
-            if "target_satisfaction" in L
-            else None
-        )
-        tf["target"] = tf["touchpoint"].map(first[tcol]).astype(float) if tcol else np.nan
-        tf["moment_of_truth"] = (
-            tf["touchpoint"].map(first["moment_of_truth"]).astype(bool)
-            if "moment_of_truth" in L
-            else False
-        )
-        tf = tf.sort_values("order", kind="stable").reset_index(drop=True)
-        tf["order"] = np.arange(1, len(tf) + 1)
-        stages = pd.unique(tf["stage"].dropna()) if tf["stage"].notna().any() else []
-        so = {s: i for i, s in enumerate(stages, 1)}
-        tf["stage_label"] = tf["stage"]
-        tf["stage_order"] = tf["stage"].map(so)
+    tf = _journey_units(j, inp.ratings, lang) if j is not None else _table_units(inp.ratings)
     if level == "touchpoint":
         return tf.reset_index(drop=True)
     if tf["stage"].isna().all():
@@ -442,18 +457,55 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
     st["touchpoint"] = pd.NA
     st["label"] = st["stage_label"]
     st["order"] = st["stage_order"]
-    return st[
-        [
-            "touchpoint",
-            "label",
-            "stage",
-            "stage_label",
-            "stage_order",
-            "order",
-            "moment_of_truth",
-            "target",
-        ]
-    ]
+    return st[list(_UNIT_COLUMNS)]
+
+
+def _journey_units(j, ratings: pd.DataFrame, lang: str | None) -> pd.DataFrame:
+    """The touchpoints of the journey map ``j``; raises when the ratings name others."""
+    tf = j.touchpoints_frame(lang)
+    unknown = sorted(set(ratings["touchpoint"]) - set(tf["touchpoint"]))
+    if unknown:
+        raise AnalysisError(
+            "journey_curves: the ratings name touchpoints the journey does not have.",
+            [
+                Problem(
+                    f"unknown touchpoint(s) {unknown[:10]}",
+                    column="touchpoint",
+                    fix=f"use the journey's ids ({', '.join(tf['touchpoint'][:8])}, ...)",
+                )
+            ],
+        )
+    tf = tf.rename(columns={"target_satisfaction": "target"})
+    return tf[list(_UNIT_COLUMNS)]
+
+
+def _table_units(L: pd.DataFrame) -> pd.DataFrame:
+    """The touchpoints of a table of ratings without a journey, from its ``stage``, ``order``,
+    ``target`` (or ``target_satisfaction``) and ``moment_of_truth`` columns when it has them."""
+    tf = pd.DataFrame({"touchpoint": pd.unique(L["touchpoint"])})
+    first = L.drop_duplicates("touchpoint").set_index("touchpoint")
+    tf["label"] = tf["touchpoint"]
+    tf["stage"] = tf["touchpoint"].map(first["stage"]) if "stage" in L else pd.NA
+    if "order" in L:
+        tf["order"] = tf["touchpoint"].map(first["order"]).astype(float)
+    else:
+        tf["order"] = np.arange(1, len(tf) + 1, dtype=float)
+    tcol = (
+        "target" if "target" in L else "target_satisfaction" if "target_satisfaction" in L else None
+    )
+    tf["target"] = tf["touchpoint"].map(first[tcol]).astype(float) if tcol else np.nan
+    tf["moment_of_truth"] = (
+        tf["touchpoint"].map(first["moment_of_truth"]).astype(bool)
+        if "moment_of_truth" in L
+        else False
+    )
+    tf = tf.sort_values("order", kind="stable").reset_index(drop=True)
+    tf["order"] = np.arange(1, len(tf) + 1)
+    stages = pd.unique(tf["stage"].dropna()) if tf["stage"].notna().any() else []
+    so = {s: i for i, s in enumerate(stages, 1)}
+    tf["stage_label"] = tf["stage"]
+    tf["stage_order"] = tf["stage"].map(so)
+    return tf
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +529,13 @@ def _rake_or_fail(R: pd.DataFrame, margins, start: np.ndarray) -> np.ndarray:
     except ParcoursWarning as warn:
         raise AnalysisError(
             "journey_curves: raking to the margins did not converge.",
-            [Problem(str(warn), column="margins", fix="collapse sparse levels or pass your own weights")],
+            [
+                Problem(
+                    str(warn),
+                    column="margins",
+                    fix="collapse sparse levels or pass your own weights",
+                )
+            ],
         ) from None
 
 
@@ -587,54 +645,16 @@ def _replicate_matrix(cells: pd.DataFrame, keys: pd.DataFrame, W: np.ndarray) ->
 
 def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFrame | None:
     """Mean valence per (group, unit) from excerpts, via pr.qual.mean_valence."""
-    if qual is False:
+    excerpts = _excerpts(qual, study)
+    if excerpts is None:
         return None
-    from . import qual as q
-
-    excerpts = None
-    if qual is None:
-        if study is None or getattr(study, "qual", None) is None:
-            return None
-        excerpts = q.read_excerpts(study)
-    elif isinstance(qual, pd.DataFrame):
-        excerpts = qual
-    else:
-        raise AnalysisError(
-            f"journey_curves: qual= must be None (the study's excerpts), False or a DataFrame, not "
-            f"{type(qual).__name__}."
-        )
     unit = "touchpoint" if level == "touchpoint" else "stage"
     if {"estimate", "n"} <= set(excerpts.columns) and "valence" not in excerpts.columns:
         table = excerpts  # already a mean_valence table
     else:
-        d = excerpts
-        if unit == "stage" and "stage" not in d.columns and inp.journey is not None:
-            d = d.assign(
-                stage=d["touchpoint"].map({t.id: t.stage for t in inp.journey.touchpoints})
-            )
-        by = [unit] + (
-            [group_col]
-            if group_col in d.columns and inp.respondents["_group"].ne(ALL).any()
-            else []
-        )
-        missing = [c for c in [unit, "valence"] if c not in d.columns]
-        if missing:
-            raise AnalysisError(
-                f"journey_curves: the excerpts lack column(s) {missing}.",
-                [
-                    Problem(
-                        "cannot compute the valence",
-                        column=str(missing[0]),
-                        fix="read them with pr.qual.read_excerpts, or pass qual=False",
-                    )
-                ],
-            )
-        d = d[d[unit].notna()]
-        if d.empty:
+        table = _mean_valence(excerpts, inp, unit, group_col)
+        if table is None:
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ParcoursWarning)
-            table = q.mean_valence(d, by=by)
     if unit not in table.columns:
         return None
     if group_col not in table.columns:
@@ -646,6 +666,56 @@ def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFr
     return table[[group_col, unit, "estimate", "n"]].rename(
         columns={group_col: "_group", unit: "_unit", "estimate": "valence", "n": "n_excerpts"}
     )
+
+
+def _excerpts(qual, study) -> pd.DataFrame | None:
+    """The excerpts of ``qual=``: the study's (None when it has none), the table given, or
+    None for ``qual=False``; raises for anything else."""
+    if qual is False:
+        return None
+    if qual is None:
+        if study is None or getattr(study, "qual", None) is None:
+            return None
+        from .evidence import prepare
+
+        return prepare(study).excerpts  # read once, shared with every analysis
+    if isinstance(qual, pd.DataFrame):
+        return qual
+    raise AnalysisError(
+        f"journey_curves: qual= must be None (the study's excerpts), False or a DataFrame, not "
+        f"{type(qual).__name__}."
+    )
+
+
+def _mean_valence(excerpts, inp: _Inputs, unit: str, group_col: str) -> pd.DataFrame | None:
+    """pr.qual.mean_valence of the excerpts per unit (and group, when the curves have groups);
+    None when no excerpt names a unit."""
+    from . import qual as q
+
+    d = excerpts
+    if unit == "stage" and "stage" not in d.columns and inp.journey is not None:
+        d = d.assign(stage=d["touchpoint"].map({t.id: t.stage for t in inp.journey.touchpoints}))
+    by = [unit] + (
+        [group_col] if group_col in d.columns and inp.respondents["_group"].ne(ALL).any() else []
+    )
+    missing = [c for c in [unit, "valence"] if c not in d.columns]
+    if missing:
+        raise AnalysisError(
+            f"journey_curves: the excerpts lack column(s) {missing}.",
+            [
+                Problem(
+                    "cannot compute the valence",
+                    column=str(missing[0]),
+                    fix="read them with pr.qual.read_excerpts, or pass qual=False",
+                )
+            ],
+        )
+    d = d[d[unit].notna()]
+    if d.empty:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParcoursWarning)
+        return q.mean_valence(d, by=by)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -777,8 +847,9 @@ def journey_curves(
     complex surveys. *Survey Methodology*, 18(2), 209-217.
     """
     problems = _argument_problems(grain, band, family, confidence, n_boot, lang)
-    inp = _inputs(data, by, weight, strata, cluster, margins, journey, respondent, touchpoint,
-                  score, problems)
+    inp = _inputs(
+        data, by, weight, strata, cluster, margins, journey, respondent, touchpoint, score, problems
+    )
     if problems or inp is None:
         raise AnalysisError("journey_curves cannot run with these arguments.", problems)
     order = _group_order(inp, by, groups)
@@ -801,9 +872,15 @@ def _argument_problems(grain, band, family, confidence, n_boot, lang) -> list[Pr
     check_one_of("band", band, _BANDS)
     check_one_of("family", family, _FAMILIES)
     problems: list[Problem] = []
-    if isinstance(confidence, bool) or not isinstance(confidence, float | int) or not 0 < confidence < 1:
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, float | int)
+        or not 0 < confidence < 1
+    ):
         problems.append(
-            Problem(f"confidence={confidence!r} must be between 0 and 1", fix="e.g. confidence=0.95")
+            Problem(
+                f"confidence={confidence!r} must be between 0 and 1", fix="e.g. confidence=0.95"
+            )
         )
     if band == "simultaneous" and (
         isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 50
@@ -819,8 +896,9 @@ def _argument_problems(grain, band, family, confidence, n_boot, lang) -> list[Pr
     return problems
 
 
-def _inputs(data, by, weight, strata, cluster, margins, journey, respondent, touchpoint, score,
-            problems):
+def _inputs(
+    data, by, weight, strata, cluster, margins, journey, respondent, touchpoint, score, problems
+):
     """The respondents and ratings of a study (its prepared evidence) or of a table; None
     (and ``problems`` extended) when they cannot be used."""
     from .evidence import evidence_of
@@ -828,12 +906,14 @@ def _inputs(data, by, weight, strata, cluster, margins, journey, respondent, tou
     ev = evidence_of(data)
     if ev is not None:
         rule = None if weight == "none" else weight
-        inp = _from_study(ev.with_options(weight=rule), by, weight, strata, cluster, margins,
-                          problems)
+        inp = _from_study(
+            ev.with_options(weight=rule), by, weight, strata, cluster, margins, problems
+        )
     elif isinstance(data, pd.DataFrame):
         j = journey.journey if evidence_of(journey) is not None else journey
-        inp = _from_frame(data, by, respondent, touchpoint, score, weight, strata, cluster,
-                          margins, j, problems)
+        inp = _from_frame(
+            data, by, respondent, touchpoint, score, weight, strata, cluster, margins, j, problems
+        )
     else:
         raise AnalysisError(
             f"journey_curves takes a Study or a DataFrame of ratings, not {type(data).__name__}.",
@@ -860,8 +940,11 @@ def _group_order(inp: _Inputs, by, groups) -> list:
             raise AnalysisError(
                 "journey_curves: some groups= have no respondent.",
                 [
-                    Problem(f"no respondent in {group_col}={g!r}", column=group_col,
-                            fix=f"choose among {order}")
+                    Problem(
+                        f"no respondent in {group_col}={g!r}",
+                        column=group_col,
+                        fix=f"choose among {order}",
+                    )
                     for g in unknown
                 ],
             )
@@ -893,7 +976,11 @@ def _band(point, cells, inp: _Inputs, w, band, confidence, n_boot, seed, family)
             if "df" in point
             else np.full(len(point), np.nan)
         )
-        fam = keys["_group"].to_numpy() if family == "group" else np.full(len(keys), ALL, dtype=object)
+        fam = (
+            keys["_group"].to_numpy()
+            if family == "group"
+            else np.full(len(keys), ALL, dtype=object)
+        )
         theta = _replicates(cells, keys, inp, w, n_boot, seed) if band == "simultaneous" else None
         for f in pd.unique(fam):
             m = (fam == f) & ok
@@ -902,14 +989,22 @@ def _band(point, cells, inp: _Inputs, w, band, confidence, n_boot, seed, family)
             if band == "simultaneous":
                 c = sup_t_critical(theta[:, m], estimates=est[m], confidence=confidence)
             else:
-                c = bonferroni_critical(int(m.sum()), confidence=confidence,
-                                        df=float(np.nanmin(dfs[m])))
+                c = bonferroni_critical(
+                    int(m.sum()), confidence=confidence, df=float(np.nanmin(dfs[m]))
+                )
             crit[m] = np.fmax(c, q_point[m])  # never narrower than the pointwise band
         lo = np.where(ok, est - crit * se, np.nan)
         hi = np.where(ok, est + crit * se, np.nan)
-    return {"keys": keys, "estimate": est, "se": np.where(ok, se, np.nan), "ci_low": lo,
-            "ci_high": hi, "n": point["n"].to_numpy(), "n_eff": point["n_eff"].to_numpy(dtype=float),
-            "crit": np.where(ok, crit, np.nan)}
+    return {
+        "keys": keys,
+        "estimate": est,
+        "se": np.where(ok, se, np.nan),
+        "ci_low": lo,
+        "ci_high": hi,
+        "n": point["n"].to_numpy(),
+        "n_eff": point["n_eff"].to_numpy(dtype=float),
+        "crit": np.where(ok, crit, np.nan),
+    }
 
 
 def _replicates(cells, keys, inp: _Inputs, w, n_boot, seed) -> np.ndarray:
@@ -939,7 +1034,9 @@ def _replicates(cells, keys, inp: _Inputs, w, n_boot, seed) -> np.ndarray:
 def _assemble(fit, units, val, inp: _Inputs, order, grain, band, confidence) -> pd.DataFrame:
     """The curves table: points with their units' ids, labels, targets and valence."""
     keys = fit.pop("keys")
-    out = pd.DataFrame({"_group": keys["_group"].to_numpy(), "_unit": keys["_unit"].to_numpy(), **fit})
+    out = pd.DataFrame(
+        {"_group": keys["_group"].to_numpy(), "_unit": keys["_unit"].to_numpy(), **fit}
+    )
     unit_key = "touchpoint" if grain == "touchpoint" else "stage"
     out = out.merge(units.assign(_unit=units[unit_key]), on="_unit", how="left")
     if val is not None:

@@ -242,12 +242,11 @@ def _as_kwargs(options: Options) -> dict:
 def _private_excerpts(excerpts: pd.DataFrame, salt: str) -> pd.DataFrame:
     """Scrub the excerpts' text (names of participants that look like names, e-mails, phones)
     and pseudonymise their participant and customer ids."""
-    from .privacy import Scrubber, pseudonymise
-    from .qual.coding import _looks_like_name
+    from .privacy import pseudonymise
+    from .qual.coding import _scrub_quotes
 
     out = excerpts.copy()
-    names = [p for p in out["participant"].dropna().astype(str).unique() if _looks_like_name(p)]
-    out["text"] = Scrubber(tuple(names)).scrub_series(out["text"].astype("string"))
+    out["text"] = _scrub_quotes(out["text"], out["participant"], ())
     for col in ("participant", "customer_id"):
         if col in out.columns and out[col].notna().any():
             out[col] = pseudonymise(out[col].astype("string"), salt)

@@ -221,84 +221,129 @@ _PAGES = {"home_view": "/", "product_view": "/assurance-habitation", "quote_star
           "review_post": "/avis", "referral_sent": "/parrainage"}
 
 
-def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int, days: int, bot_share: float):
-    start = pd.Timestamp(PERIOD[0], tz=TZ)
-    period_s = days * 86400
-    rows: list[tuple] = []  # device, customer (or ""), seconds from start, event, ua
-    identity: list[tuple[str, str, str]] = []
-    dev_counter = iter(range(1, 10**9))
+class _LogWriter:
+    """The raw event log being written: its rows, the identity map, new device ids."""
 
-    def new_device() -> str:
-        return f"d{next(dev_counter):07d}"
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.rows: list[tuple] = []  # device, customer (or ""), seconds from start, event, ua
+        self.identity: list[tuple[str, str, str]] = []
+        self._dev_counter = iter(range(1, 10**9))
 
-    def session(device, cust_id, t0, events, ua, logged_in):
+    def new_device(self) -> str:
+        return f"d{next(self._dev_counter):07d}"
+
+    def session(self, device, cust_id, t0, events, ua, logged_in) -> float:
+        """Write ``events`` a few seconds apart from ``t0``; returns the time after the last."""
         t = t0
         for e in events:
-            rows.append((device, cust_id if logged_in else "", t, e, ua))
-            t += float(rng.exponential(45)) + 3
+            self.rows.append((device, cust_id if logged_in else "", t, e, ua))
+            t += float(self.rng.exponential(45)) + 3
         return t
 
-    shared_devices = []
-    for _, c in customers.iterrows():
-        persona = c["_persona"]
-        n_dev = 1 if persona == "senior" else int(rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2]))
-        devices = [(new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))])]
-        for _k in range(n_dev - 1):
-            devices.append((new_device(), HUMAN_AGENTS[int(rng.integers(4, 6))]))
-        for d, _ua in devices:
-            if rng.random() < 0.8:
-                identity.append((d, c["customer_id"], "crm"))
-        web, ua = devices[0]
-        t = float(rng.uniform(0, period_s * 0.55))
-        # acquisition, anonymous until sign-up
-        pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view", "product_view"]
-        t = session(web, c["customer_id"], t, pre, ua, False) + float(rng.exponential(3600 * 20))
-        t = session(web, c["customer_id"], t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
-        t = session(web, c["customer_id"], t, ["signup_start", "signup_done", "login"], ua, False)
-        # after sign-up the customer is logged in on this device
-        rows[-1] = (web, c["customer_id"], rows[-1][2], "login", ua)
-        t += float(rng.exponential(3600 * 24))
-        done_p = FRICTION["completion_persona"] if persona == FRICTION["persona"] else FRICTION["completion_others"]
-        kyc = ["kyc_upload"] + (["kyc_done"] if rng.random() < done_p else [])
-        t = session(web, c["customer_id"], t, kyc, ua, True)
-        if kyc[-1] != "kyc_done":
-            if rng.random() < 0.3:  # some retry later and still fail
-                session(web, c["customer_id"], t + float(rng.exponential(3600 * 48)), ["kyc_upload"], ua, True)
-            continue
-        t += float(rng.exponential(3600 * 6))
-        t = session(web, c["customer_id"], t, ["email_open"], ua, True)
-        app = devices[1] if len(devices) > 1 else devices[0]
-        t += float(rng.exponential(3600 * 12))
-        t = session(app[0], c["customer_id"], t, ["login", "app_first_login"], app[1], True)
-        for _s in range(int(rng.poisson(4))):
-            t += float(rng.exponential(3600 * 72))
-            if t > period_s:
-                break
-            session(app[0], c["customer_id"], t, ["app_session"], app[1], True)
-        for e, p in (("invoice_view", 0.8), ("claim_start", 0.3), ("sms_click", 0.5), ("review_post", 0.2), ("referral_sent", 0.12)):
-            if rng.random() < p:
-                t += float(rng.exponential(3600 * 96))
-                ev = ["claim_start", "claim_done"] if e == "claim_start" else [e]
-                session(web, c["customer_id"], t, ev, ua, True)
-        if rng.random() < 0.015:
-            shared_devices.append(app[0])
-    # a few devices shared by two customers: a second customer logs in on them
+
+def _customer_devices(log: _LogWriter, c: pd.Series) -> list[tuple[str, str]]:
+    """A customer's devices (a web one first), most of them known to the CRM's identity map."""
+    rng = log.rng
+    n_dev = 1 if c["_persona"] == "senior" else int(rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2]))
+    devices = [(log.new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))])]
+    for _k in range(n_dev - 1):
+        devices.append((log.new_device(), HUMAN_AGENTS[int(rng.integers(4, 6))]))
+    for d, _ua in devices:
+        if rng.random() < 0.8:
+            log.identity.append((d, c["customer_id"], "crm"))
+    return devices
+
+
+def _acquisition(log: _LogWriter, cust_id, web: str, ua: str, t: float) -> float:
+    """Ad, visit, quote and sign-up, anonymous until the sign-up's login."""
+    rng = log.rng
+    pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view", "product_view"]
+    t = log.session(web, cust_id, t, pre, ua, False) + float(rng.exponential(3600 * 20))
+    t = log.session(web, cust_id, t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
+    t = log.session(web, cust_id, t, ["signup_start", "signup_done", "login"], ua, False)
+    # after sign-up the customer is logged in on this device
+    log.rows[-1] = (web, cust_id, log.rows[-1][2], "login", ua)
+    return t + float(rng.exponential(3600 * 24))
+
+
+def _identity_check(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) -> tuple[float, bool]:
+    """The identity check (the planted friction: the persona completes it less often); returns
+    the time after it and whether it was completed."""
+    rng = log.rng
+    done_p = FRICTION["completion_persona"] if c["_persona"] == FRICTION["persona"] else FRICTION["completion_others"]
+    kyc = ["kyc_upload"] + (["kyc_done"] if rng.random() < done_p else [])
+    t = log.session(web, c["customer_id"], t, kyc, ua, True)
+    if kyc[-1] != "kyc_done":
+        if rng.random() < 0.3:  # some retry later and still fail
+            log.session(web, c["customer_id"], t + float(rng.exponential(3600 * 48)), ["kyc_upload"], ua, True)
+        return t, False
+    return t, True
+
+
+def _customer_use(log: _LogWriter, cust_id, devices: list, t: float, period_s: float) -> str:
+    """Onboarding, app sessions and later web events of a customer; returns the app device."""
+    rng = log.rng
+    web, ua = devices[0]
+    t += float(rng.exponential(3600 * 6))
+    t = log.session(web, cust_id, t, ["email_open"], ua, True)
+    app = devices[1] if len(devices) > 1 else devices[0]
+    t += float(rng.exponential(3600 * 12))
+    t = log.session(app[0], cust_id, t, ["login", "app_first_login"], app[1], True)
+    for _s in range(int(rng.poisson(4))):
+        t += float(rng.exponential(3600 * 72))
+        if t > period_s:
+            break
+        log.session(app[0], cust_id, t, ["app_session"], app[1], True)
+    for e, p in (("invoice_view", 0.8), ("claim_start", 0.3), ("sms_click", 0.5), ("review_post", 0.2), ("referral_sent", 0.12)):
+        if rng.random() < p:
+            t += float(rng.exponential(3600 * 96))
+            ev = ["claim_start", "claim_done"] if e == "claim_start" else [e]
+            log.session(web, cust_id, t, ev, ua, True)
+    return app[0]
+
+
+def _customer_events(log: _LogWriter, c: pd.Series, period_s: float) -> str | None:
+    """One customer's journey in the log; returns the app device when it is to be shared with
+    another customer."""
+    devices = _customer_devices(log, c)
+    web, ua = devices[0]
+    t = float(log.rng.uniform(0, period_s * 0.55))
+    t = _acquisition(log, c["customer_id"], web, ua, t)
+    t, passed = _identity_check(log, c, web, ua, t)
+    if not passed:
+        return None
+    app_device = _customer_use(log, c["customer_id"], devices, t, period_s)
+    return app_device if log.rng.random() < 0.015 else None
+
+
+def _shared_device_logins(log: _LogWriter, customers: pd.DataFrame, shared_devices: list[str], period_s: float) -> list[str]:
+    """A second customer logs in on each shared device; returns the devices in conflict."""
     ids = customers["customer_id"].to_numpy()
     conflicts = []
     for d in shared_devices:
-        other = str(rng.choice(ids))
-        t = float(rng.uniform(0, period_s))
-        rows.append((d, other, t, "login", HUMAN_AGENTS[4]))
-        rows.append((d, other, t + 20, "app_session", HUMAN_AGENTS[4]))
+        other = str(log.rng.choice(ids))
+        t = float(log.rng.uniform(0, period_s))
+        log.rows.append((d, other, t, "login", HUMAN_AGENTS[4]))
+        log.rows.append((d, other, t + 20, "app_session", HUMAN_AGENTS[4]))
         conflicts.append(d)
-    # prospects: anonymous visitors who never sign up
+    return conflicts
+
+
+def _prospects(log: _LogWriter, n_prospects: int, period_s: float) -> None:
+    """Anonymous visitors who never sign up."""
+    rng = log.rng
     for _ in range(n_prospects):
-        d, ua = new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))]
+        d, ua = log.new_device(), HUMAN_AGENTS[int(rng.integers(0, 4))]
         t = float(rng.uniform(0, period_s))
         k = int(rng.choice([1, 2, 3, 4, 5], p=[0.3, 0.3, 0.2, 0.15, 0.05]))
-        session(d, "", t, ["home_view", "product_view", "quote_start", "quote_done", "signup_start"][:k], ua, False)
+        log.session(d, "", t, ["home_view", "product_view", "quote_start", "quote_done", "signup_start"][:k], ua, False)
+
+
+def _duplicates(log: _LogWriter) -> tuple[int, int]:
+    """Exact and near duplicates of the rows written so far; returns how many of each."""
+    rng, rows = log.rng, log.rows
     human = len(rows)
-    # exact and near duplicates of human rows
     n_dup = int(0.02 * human)
     n_near = int(0.01 * human)
     dup_idx = rng.choice(human, size=n_dup, replace=False)
@@ -308,32 +353,44 @@ def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int,
     for i in near_idx:
         d, cu, t, e, ua = rows[i]
         rows.append((d, cu, t + float(rng.uniform(0.1, 0.8)), e, ua))
-    # bots: a share of the final log
-    n_bot = int(round(bot_share * len(rows) / (1 - bot_share)))
+    return n_dup, n_near
+
+
+def _bot_rows(log: _LogWriter, bot_share: float, period_s: float) -> list[tuple]:
+    """Bot rows making ``bot_share`` of the final log: bots declared by their user agent, then
+    behavioural bots (a human user agent, metronomic clicks)."""
+    rng = log.rng
+    n_bot = int(round(bot_share * len(log.rows) / (1 - bot_share)))
     bot_rows = []
     n_ua_bot = int(0.6 * n_bot)
     while len(bot_rows) < n_ua_bot:
-        d, ua = new_device(), str(rng.choice(BOT_AGENTS))
+        d, ua = log.new_device(), str(rng.choice(BOT_AGENTS))
         t = float(rng.uniform(0, period_s - 3600))
         for _k in range(min(int(rng.integers(20, 80)), n_ua_bot - len(bot_rows))):
             bot_rows.append((d, "", t, str(rng.choice(["home_view", "product_view", "quote_start"])), ua))
             t += float(rng.uniform(0.5, 3))
-    while len(bot_rows) < n_bot:  # behavioural bots: human user agent, metronomic clicks
-        d, ua = new_device(), HUMAN_AGENTS[0]
+    while len(bot_rows) < n_bot:
+        d, ua = log.new_device(), HUMAN_AGENTS[0]
         t = float(rng.uniform(0, period_s - 3600))
         step = float(rng.choice([1.0, 2.0, 5.0]))
         for _k in range(min(int(rng.integers(60, 200)), n_bot - len(bot_rows))):
             bot_rows.append((d, "", t, str(rng.choice(["home_view", "product_view"])), ua))
             t += step
-    rows.extend(bot_rows)
-    df = pd.DataFrame(rows, columns=["device_id", "customer_id", "_t", "event_name", "user_agent"])
-    df["_bot"] = False
-    df.loc[len(df) - len(bot_rows):, "_bot"] = True
-    # outside the study period
+    return bot_rows
+
+
+def _move_outside_period(df: pd.DataFrame, rng: np.random.Generator, period_s: float) -> int:
+    """Move 1% of the human rows just before or after the study period; returns how many."""
     n_out = int(0.01 * len(df))
     out_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_out, replace=False)
     df.loc[out_idx, "_t"] = np.where(rng.random(n_out) < 0.5, -rng.uniform(3600, 86400 * 5, n_out),
                                      period_s + rng.uniform(3600 * 24, 86400 * 5, n_out))
+    return n_out
+
+
+def _timestamp_text(df: pd.DataFrame, rng: np.random.Generator, start: pd.Timestamp) -> int:
+    """Write the ``ts`` column as exporters do (local offsets, some UTC with a Z, a few
+    unparseable); returns how many are unparseable."""
     ts = (start + pd.to_timedelta(np.round(df["_t"].to_numpy() * 1000), unit="ms"))
     text = pd.Series(ts).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + pd.Series(ts).dt.strftime("%z").str.replace(
         r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
@@ -344,6 +401,27 @@ def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int,
     bad_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_bad, replace=False)
     text.iloc[bad_idx] = rng.choice(["not-a-date", "31/02/2026 25:61", "", "2026-13-45T99:00:00"], size=n_bad)
     df["ts"] = text.to_numpy()
+    return n_bad
+
+
+def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int, days: int, bot_share: float):
+    start = pd.Timestamp(PERIOD[0], tz=TZ)
+    period_s = days * 86400
+    log = _LogWriter(rng)
+    shared_devices = []
+    for _, c in customers.iterrows():
+        device = _customer_events(log, c, period_s)
+        if device is not None:
+            shared_devices.append(device)
+    conflicts = _shared_device_logins(log, customers, shared_devices, period_s)
+    _prospects(log, n_prospects, period_s)
+    n_dup, n_near = _duplicates(log)
+    bot_rows = _bot_rows(log, bot_share, period_s)
+    df = pd.DataFrame(log.rows + bot_rows, columns=["device_id", "customer_id", "_t", "event_name", "user_agent"])
+    df["_bot"] = False
+    df.loc[len(df) - len(bot_rows):, "_bot"] = True
+    n_out = _move_outside_period(df, rng, period_s)
+    n_bad = _timestamp_text(df, rng, start)
     df["page"] = df["event_name"].map(_PAGES).fillna("/app")
     # shuffle rows a little: exports are not perfectly sorted
     order = np.argsort(df["_t"].to_numpy() + rng.normal(0, 30, len(df)), kind="stable")
@@ -351,7 +429,7 @@ def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int,
     info = {"n_rows": len(df), "n_bot_rows": int(df["_bot"].sum()), "n_exact_duplicates": n_dup,
             "n_near_duplicates": n_near, "n_outside_period": n_out, "n_unparseable": n_bad,
             "shared_devices": sorted(conflicts)}
-    ident = pd.DataFrame(identity, columns=["device_id", "customer_id", "source"]).drop(columns="source")
+    ident = pd.DataFrame(log.identity, columns=["device_id", "customer_id", "source"]).drop(columns="source")
     return df[["device_id", "customer_id", "ts", "event_name", "user_agent", "page"]], ident, info
 
 

@@ -109,27 +109,56 @@ def to_long(
     where = "to_long"
     responses = check_frame(responses, where)
     if columns is None:
-        columns = {
-            c[len(prefix) :]: c
-            for c in responses.columns
-            if isinstance(c, str) and c.startswith(prefix)
-        }
-        if not columns:
-            raise AnalysisError(
-                f"{where}: no column starts with {prefix!r}.",
-                [
-                    Problem(
-                        "no touchpoint rating columns found",
-                        fix="pass columns={touchpoint: column}",
-                    )
-                ],
-            )
+        columns = _prefixed_columns(responses, prefix, where)
     keep = [c for c in as_list(keep) if c != id]
+    problems = _to_long_problems(responses, columns, id, keep, where)
+    if problems:
+        raise AnalysisError("Cannot reshape the responses to long format.", problems)
+    parts = []
+    for tp, col in columns.items():
+        score = pd.to_numeric(responses[col], errors="coerce").astype(float)
+        ok = score.notna().to_numpy()
+        part = {"respondent_id": responses[id].to_numpy()[ok]}
+        part.update({k: responses[k].to_numpy()[ok] for k in keep})
+        part["touchpoint"] = str(tp)
+        part["score"] = score.to_numpy()[ok]
+        parts.append(pd.DataFrame(part))
+    out = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["respondent_id", *keep, "touchpoint", "score"])
+    )
+    return out[["respondent_id", *keep, "touchpoint", "score"]]
+
+
+def _prefixed_columns(responses: pd.DataFrame, prefix: str, where: str) -> dict:
+    """``{touchpoint: column}`` of the columns starting with ``prefix``; raises when none does."""
+    columns = {
+        c[len(prefix) :]: c
+        for c in responses.columns
+        if isinstance(c, str) and c.startswith(prefix)
+    }
+    if not columns:
+        raise AnalysisError(
+            f"{where}: no column starts with {prefix!r}.",
+            [
+                Problem(
+                    "no touchpoint rating columns found",
+                    fix="pass columns={touchpoint: column}",
+                )
+            ],
+        )
+    return columns
+
+
+def _to_long_problems(responses, columns, id, keep, where) -> list[Problem]:  # noqa: A002
+    """Problems of the wide responses: missing columns (alone, when any), then missing or
+    duplicated identifiers and ratings that are not numbers."""
     problems = check_columns(
         responses, {"id": id, "keep": keep, "columns": list(columns.values())}, where
     )
     if problems:
-        raise AnalysisError("Cannot reshape the responses to long format.", problems)
+        return problems
     ids = responses[id]
     if ids.isna().any():
         problems.append(
@@ -164,23 +193,7 @@ def to_long(
                     fix="ratings must be numbers; leave blank when not experienced",
                 )
             )
-    if problems:
-        raise AnalysisError("Cannot reshape the responses to long format.", problems)
-    parts = []
-    for tp, col in columns.items():
-        score = pd.to_numeric(responses[col], errors="coerce").astype(float)
-        ok = score.notna().to_numpy()
-        part = {"respondent_id": responses[id].to_numpy()[ok]}
-        part.update({k: responses[k].to_numpy()[ok] for k in keep})
-        part["touchpoint"] = str(tp)
-        part["score"] = score.to_numpy()[ok]
-        parts.append(pd.DataFrame(part))
-    out = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame(columns=["respondent_id", *keep, "touchpoint", "score"])
-    )
-    return out[["respondent_id", *keep, "touchpoint", "score"]]
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,13 +282,7 @@ def scores(
     """
     where = "scores"
     data = check_frame(data, where)
-    metrics = as_list(metric)
-    if not metrics:
-        raise AnalysisError("scores needs at least one metric.", [Problem("metric=[]")])
-    for m in metrics:
-        check_one_of("metric", m, METRICS)
-    if not (0 < confidence < 1):
-        raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1 (e.g. 0.95).")
+    metrics = _score_metrics(metric, confidence)
     groups = as_list(touchpoint) + [g for g in as_list(by) if g not in as_list(touchpoint)]
     problems = check_columns(
         data,
@@ -293,6 +300,67 @@ def scores(
         raise AnalysisError("Cannot compute scores.", problems)
 
     y_all = pd.to_numeric(data[score], errors="coerce")
+    design_cluster = _respondent_cluster(data, cluster, respondent)
+    problems = _score_problems(
+        data, y_all, score, touchpoint, groups, weight, strata, cluster, design_cluster, respondent
+    )
+    scales = {m: scale if scale is not None else _DEFAULT_SCALE.get(m) for m in metrics}
+    problems += _scale_problems(y_all, score, metrics, scales)
+    _check_score_ci(ci, metrics)
+    if problems:
+        raise AnalysisError("Cannot compute scores.", problems)
+
+    frames = []
+    for m in metrics:
+        frames.append(
+            _score_one(
+                data,
+                y_all,
+                m,
+                groups,
+                weight,
+                strata,
+                design_cluster,
+                confidence,
+                scales[m],
+                satisfied,
+                ci,
+                singleton,
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    return out[[*groups, *SCORE_COLUMNS]]
+
+
+def _score_metrics(metric, confidence) -> list[str]:
+    """The requested metrics, checked with the confidence level (raises at the first error)."""
+    metrics = as_list(metric)
+    if not metrics:
+        raise AnalysisError("scores needs at least one metric.", [Problem("metric=[]")])
+    for m in metrics:
+        check_one_of("metric", m, METRICS)
+    if not (0 < confidence < 1):
+        raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1 (e.g. 0.95).")
+    return metrics
+
+
+def _respondent_cluster(data, cluster, respondent) -> str | None:
+    """The cluster of the design: ``cluster``, else the respondent when a respondent has
+    several rows, else None (each row its own cluster)."""
+    if cluster is None and respondent is not None and respondent in data.columns:
+        if data[respondent].duplicated().any():
+            return respondent
+    return cluster
+
+
+def _score_problems(
+    data, y_all, score, touchpoint, groups, weight, strata, cluster, design_cluster, respondent
+) -> list[Problem]:
+    """Problems of the ratings and the design: non-numeric ratings, a respondent rating a
+    touchpoint twice, missing group or design values, invalid weights, a respondent in
+    several strata."""
+    where = "scores"
+    problems: list[Problem] = []
     bad = data[score].notna() & y_all.isna()
     if bad.any():
         problems.append(
@@ -303,20 +371,18 @@ def scores(
                 fix="ratings must be numbers (blank when not answered)",
             )
         )
-    if cluster is None and respondent is not None and respondent in data.columns:
-        if data[respondent].duplicated().any():
-            cluster = respondent
-            key = [respondent, *as_list(touchpoint)]
-            dup = data.duplicated(subset=key, keep=False) & data[score].notna()
-            if touchpoint is not None and dup.any():
-                problems.append(
-                    Problem(
-                        f"{int(dup.sum())} rows repeat a respondent and touchpoint",
-                        column=respondent,
-                        fix="keep one rating per respondent and touchpoint",
-                    )
+    if cluster is None and design_cluster is not None and touchpoint is not None:
+        key = [respondent, *as_list(touchpoint)]
+        dup = data.duplicated(subset=key, keep=False) & data[score].notna()
+        if dup.any():
+            problems.append(
+                Problem(
+                    f"{int(dup.sum())} rows repeat a respondent and touchpoint",
+                    column=respondent,
+                    fix="keep one rating per respondent and touchpoint",
                 )
-    for g in groups + as_list(strata) + as_list(cluster):
+            )
+    for g in groups + as_list(strata) + as_list(design_cluster):
         n_na = int(data[g].isna().sum())
         if n_na:
             problems.append(
@@ -328,8 +394,8 @@ def scores(
             )
     if weight is not None:
         problems += weight_problems(data[weight], weight, where)
-    if strata is not None and cluster is not None and cluster == respondent:
-        per = data.groupby(cluster, observed=True)[strata].nunique()
+    if strata is not None and design_cluster is not None and design_cluster == respondent:
+        per = data.groupby(design_cluster, observed=True)[strata].nunique()
         if (per > 1).any():
             problems.append(
                 Problem(
@@ -338,12 +404,14 @@ def scores(
                     fix="a respondent belongs to one stratum",
                 )
             )
-    scales = {}
+    return problems
+
+
+def _scale_problems(y_all, score, metrics, scales: dict) -> list[Problem]:
+    """Ratings outside each metric's scale, and non-whole ratings for the share metrics."""
+    problems: list[Problem] = []
     for m in metrics:
-        sc = scale if scale is not None else _DEFAULT_SCALE.get(m)
-        if m == "nps" and scale is None:
-            sc = (0, 10)
-        scales[m] = sc
+        sc = scales[m]
         if sc is not None:
             lo, hi = sc
             out = y_all.notna() & ((y_all < lo) | (y_all > hi))
@@ -360,40 +428,23 @@ def scores(
             y_nn = y_all.dropna()
             if (y_nn != np.round(y_nn)).any():
                 problems.append(Problem(f"metric {m!r} needs whole-number ratings", column=score))
-    if ci is not None:
-        allowed = set()
-        for m in metrics:
-            allowed |= {
-                "mean": {"t"},
-                "ces": {"t"},
-                "top2": set(_PROP_CI),
-                "csat": set(_PROP_CI),
-                "nps": {"adjusted_wald", "wald"},
-            }[m]
-        check_one_of("ci", ci, sorted(allowed))
-    if problems:
-        raise AnalysisError("Cannot compute scores.", problems)
+    return problems
 
-    frames = []
+
+def _check_score_ci(ci, metrics) -> None:
+    """``ci`` must be an interval method of every requested metric (raises otherwise)."""
+    if ci is None:
+        return
+    allowed = set()
     for m in metrics:
-        frames.append(
-            _score_one(
-                data,
-                y_all,
-                m,
-                groups,
-                weight,
-                strata,
-                cluster,
-                confidence,
-                scales[m],
-                satisfied,
-                ci,
-                singleton,
-            )
-        )
-    out = pd.concat(frames, ignore_index=True)
-    return out[[*groups, *SCORE_COLUMNS]]
+        allowed |= {
+            "mean": {"t"},
+            "ces": {"t"},
+            "top2": set(_PROP_CI),
+            "csat": set(_PROP_CI),
+            "nps": {"adjusted_wald", "wald"},
+        }[m]
+    check_one_of("ci", ci, sorted(allowed))
 
 
 def _score_one(
@@ -410,7 +461,41 @@ def _score_one(
     ci,
     singleton,
 ) -> pd.DataFrame:
-    alpha = 1 - confidence
+    """The rows of one metric of :func:`scores` (domains, estimates, n and n_eff)."""
+    frame, keys = _metric_frame(
+        data, y_all, metric, groups, weight, strata, cluster, scale, satisfied
+    )
+    est = _svy_estimates(frame, keys, metric, weight, strata, cluster, confidence, ci, singleton)
+
+    # the domains, in order of first appearance, with n and Kish's n_eff
+    used = frame[frame["__y"].notna()]
+    w = used[weight] if weight is not None else pd.Series(1.0, index=used.index)
+    dom = _domains(used, keys, w, data, groups)
+    if metric == "nps":
+        pos = (used["__y"] == 1).astype(float) * w
+        neg = (used["__y"] == -1).astype(float) * w
+        agg = pd.DataFrame({"w": w, "pos": pos, "neg": neg})
+        if keys:
+            sums = agg.groupby([used[k] for k in keys], sort=False).sum().reset_index()
+        else:
+            sums = agg.sum().to_frame().T
+        dom = dom.merge(sums, on=keys, how="left") if keys else dom.assign(**sums.iloc[0].to_dict())
+    out = (
+        dom.merge(est[[*keys, "estimate", "se", "ci_low", "ci_high", "df"]], on=keys, how="left")
+        if keys
+        else dom.assign(**est[["estimate", "se", "ci_low", "ci_high", "df"]].iloc[0].to_dict())
+    )
+    if metric == "nps":
+        _nps_points(out, ci, confidence)
+    out["metric"] = metric
+    out["df"] = out["df"].astype("Int64")
+    return out.drop(columns=keys).reset_index(drop=True)
+
+
+def _metric_frame(data, y_all, metric, groups, weight, strata, cluster, scale, satisfied):
+    """The design frame of one metric: group keys ``__g0, __g1, ...`` (as text), the design
+    columns and the analysed value ``__y`` (the rating, a 0/1 share indicator, or -1/0/1 for
+    NPS); returns ``(frame, keys)``."""
     frame = pd.DataFrame(index=data.index)
     keys = [f"__g{i}" for i in range(len(groups))]
     for k, g in zip(keys, groups):
@@ -431,7 +516,13 @@ def _score_one(
         frame["__y"] = y.to_numpy()
     if weight is not None:
         frame[weight] = pd.to_numeric(data[weight]).astype(float).to_numpy()
+    return frame, keys
 
+
+def _svy_estimates(frame, keys, metric, weight, strata, cluster, confidence, ci, singleton):
+    """svy's domain estimates of ``__y``: ``keys`` (as text), ``estimate, se, ci_low,
+    ci_high, df``; shares by the ``ci`` method, means (and NPS) with Student t."""
+    alpha = 1 - confidence
     sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster, singleton=singleton)
     by = tuple(keys) if len(keys) > 1 else (keys[0] if keys else None)
     with svy_errors(f"estimating the {metric} of the ratings"):
@@ -447,41 +538,23 @@ def _score_one(
     est = est.rename(columns={"est": "estimate", "lci": "ci_low", "uci": "ci_high"})
     for k in keys:
         est[k] = est[k].astype(str)
+    return est
 
-    # the domains, in order of first appearance, with n and Kish's n_eff
-    used = frame[frame["__y"].notna()]
-    w = used[weight] if weight is not None else pd.Series(1.0, index=used.index)
-    dom = _domains(used, keys, w, data, groups)
-    if metric == "nps":
-        pos = (used["__y"] == 1).astype(float) * w
-        neg = (used["__y"] == -1).astype(float) * w
-        agg = pd.DataFrame({"w": w, "pos": pos, "neg": neg})
-        if keys:
-            sums = agg.groupby([used[k] for k in keys], sort=False).sum().reset_index()
-        else:
-            sums = agg.sum().to_frame().T
-        dom = dom.merge(sums, on=keys, how="left") if keys else dom.assign(**sums.iloc[0].to_dict())
-    out = (
-        dom.merge(est[[*keys, "estimate", "se", "ci_low", "ci_high", "df"]], on=keys, how="left")
-        if keys
-        else dom.assign(**est[["estimate", "se", "ci_low", "ci_high", "df"]].iloc[0].to_dict())
-    )
 
-    if metric == "nps":
-        p_pos = (out["pos"] / out["w"]).to_numpy()
-        p_neg = (out["neg"] / out["w"]).to_numpy()
-        if (ci or "adjusted_wald") == "adjusted_wald":
-            lo_, hi_ = _nps_adjusted_wald(
-                p_pos, p_neg, out["n"].to_numpy(float), out["se"].to_numpy(float) ** 2, confidence
-            )
-            out["ci_low"], out["ci_high"] = lo_, hi_
-        for c in ("estimate", "se", "ci_low", "ci_high"):
-            out[c] = out[c] * 100.0
-        out["ci_low"] = out["ci_low"].clip(lower=-100.0)
-        out["ci_high"] = out["ci_high"].clip(upper=100.0)
-    out["metric"] = metric
-    out["df"] = out["df"].astype("Int64")
-    return out.drop(columns=keys).reset_index(drop=True)
+def _nps_points(out: pd.DataFrame, ci, confidence) -> None:
+    """NPS in points (in place): the adjusted-Wald interval unless ``ci="wald"``, then
+    everything times 100, the interval clipped to -100..100."""
+    p_pos = (out["pos"] / out["w"]).to_numpy()
+    p_neg = (out["neg"] / out["w"]).to_numpy()
+    if (ci or "adjusted_wald") == "adjusted_wald":
+        lo_, hi_ = _nps_adjusted_wald(
+            p_pos, p_neg, out["n"].to_numpy(float), out["se"].to_numpy(float) ** 2, confidence
+        )
+        out["ci_low"], out["ci_high"] = lo_, hi_
+    for c in ("estimate", "se", "ci_low", "ci_high"):
+        out[c] = out[c] * 100.0
+    out["ci_low"] = out["ci_low"].clip(lower=-100.0)
+    out["ci_high"] = out["ci_high"].clip(upper=100.0)
 
 
 def _share_of_ones(est: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -732,6 +805,61 @@ def drivers(
     check_one_of("method", method, ["shapley", "relative_weights"])
     check_one_of("missing", missing, ["pairwise", "listwise"])
     names, cols = _driver_columns(drivers)
+    problems = _driver_argument_problems(
+        data, outcome, cols, weight, strata, cluster, method, n_boot, confidence, where
+    )
+    if problems:
+        raise AnalysisError("Cannot compute driver importance.", problems)
+    x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
+    keep = x[outcome].notna()
+    if missing == "listwise":
+        keep &= x[cols].notna().all(axis=1)
+    problems = _driver_data_problems(
+        data, x, keep, outcome, names, cols, weight, strata, cluster, where
+    )
+    if problems:
+        raise AnalysisError("Cannot compute driver importance.", problems)
+
+    x = x[keep]
+    n = len(x)
+    pair_n = x[cols].notna().sum().to_numpy()
+    arr = x.to_numpy(dtype=float)
+    w = weights_of(data.loc[keep], weight)
+    corr, _ = imp.weighted_corr(arr, w)
+    _check_driver_correlations(corr, outcome, names, cols, missing)
+    if n_boot:
+        reps = bootstrap_weights(
+            w,
+            int(n_boot),
+            strata=None if strata is None else data.loc[keep, strata].to_numpy(),
+            cluster=None if cluster is None else data.loc[keep, cluster].to_numpy(),
+            seed=seed,
+        )
+        corr = np.concatenate([corr, imp.weighted_corr(arr, reps)[0]], axis=0)
+    p = len(cols)
+    r2_sub = imp.subset_r2(corr) if method == "shapley" or dominance else None
+    values = imp.shapley(r2_sub, p) if method == "shapley" else imp.relative_weights(corr)
+    summary, r2, r2_ci, replicates = _driver_summary(values, names, pair_n, n_boot, confidence)
+    dom = _dominance_tables(r2_sub, p, names, n_boot) if dominance else None
+    return DriverResult(
+        summary=summary,
+        r2=r2,
+        r2_ci=r2_ci,
+        method=method,
+        missing=missing,
+        outcome=str(outcome),
+        n=int(n),
+        n_boot=int(n_boot),
+        confidence=confidence,
+        replicates=replicates,
+        _dominance=dom,
+    )
+
+
+def _driver_argument_problems(
+    data, outcome, cols, weight, strata, cluster, method, n_boot, confidence, where
+) -> list[Problem]:
+    """Problems of the arguments of :func:`drivers`: columns, drivers, n_boot, confidence."""
     problems = check_columns(
         data,
         {
@@ -758,19 +886,22 @@ def drivers(
         problems.append(Problem(f"n_boot={n_boot!r} must be a non-negative integer"))
     if not (0 < confidence < 1):
         problems.append(Problem(f"confidence={confidence!r} must be between 0 and 1"))
-    if problems:
-        raise AnalysisError("Cannot compute driver importance.", problems)
+    return problems
 
-    x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
+
+def _driver_data_problems(
+    data, x, keep, outcome, names, cols, weight, strata, cluster, where
+) -> list[Problem]:
+    """Problems of the data of :func:`drivers`: values that are not numbers (``x`` holds the
+    numeric values), invalid weights or missing design values among the rows kept, drivers
+    with fewer than three rows with the outcome."""
+    problems: list[Problem] = []
     for c in [outcome, *cols]:
         bad = data[c].notna() & x[c].isna()
         if bad.any():
             problems.append(
                 Problem(f"{int(bad.sum())} value(s) of {c!r} are not numbers", column=c)
             )
-    keep = x[outcome].notna()
-    if missing == "listwise":
-        keep &= x[cols].notna().all(axis=1)
     if weight is not None:
         problems += weight_problems(data.loc[keep, weight], weight, where)
     for c in as_list(strata) + as_list(cluster):
@@ -778,9 +909,7 @@ def drivers(
             problems.append(
                 Problem(f"{int(data.loc[keep, c].isna().sum())} row(s) have no {c!r}", column=c)
             )
-    x = x[keep]
-    n = len(x)
-    pair_n = x[cols].notna().sum().to_numpy()
+    pair_n = x.loc[keep, cols].notna().sum().to_numpy()
     for name, c, k in zip(names, cols, pair_n):
         if k < 3:
             problems.append(
@@ -790,12 +919,12 @@ def drivers(
                     fix="drop this driver, or use missing='pairwise'",
                 )
             )
-    if problems:
-        raise AnalysisError("Cannot compute driver importance.", problems)
+    return problems
 
-    arr = x.to_numpy(dtype=float)
-    w = weights_of(data.loc[keep], weight)
-    corr, _ = imp.weighted_corr(arr, w)
+
+def _check_driver_correlations(corr, outcome, names, cols, missing) -> None:
+    """Raise when a variable has no variance, or the drivers' correlation matrix is singular."""
+    problems = []
     for j, (name, c) in enumerate(zip([outcome, *names], [outcome, *cols])):
         if not np.isfinite(corr[0, j]).all() or not np.isfinite(corr[0, :, j]).all():
             problems.append(
@@ -825,22 +954,11 @@ def drivers(
             ],
         )
 
-    p = len(cols)
-    if n_boot:
-        reps = bootstrap_weights(
-            w,
-            int(n_boot),
-            strata=None if strata is None else data.loc[keep, strata].to_numpy(),
-            cluster=None if cluster is None else data.loc[keep, cluster].to_numpy(),
-            seed=seed,
-        )
-        corr = np.concatenate([corr, imp.weighted_corr(arr, reps)[0]], axis=0)
-    need_r2 = method == "shapley" or dominance
-    r2_sub = imp.subset_r2(corr) if need_r2 else None
-    if method == "shapley":
-        values = imp.shapley(r2_sub, p)
-    else:
-        values = imp.relative_weights(corr)
+
+def _driver_summary(values, names, pair_n, n_boot, confidence):
+    """``(summary, r2, r2_ci, replicates)`` from the importance of the full sample (row 0 of
+    ``values``) and of the bootstrap replicates (the other rows)."""
+    p = len(names)
     r2_all = values.sum(axis=1)
     point = values[0]
     r2 = float(r2_all[0])
@@ -876,20 +994,7 @@ def drivers(
         .sort_values(["rank", "driver"], kind="stable")
         .reset_index(drop=True)
     )
-    dom = _dominance_tables(r2_sub, p, names, n_boot) if dominance else None
-    return DriverResult(
-        summary=summary,
-        r2=r2,
-        r2_ci=r2_ci,
-        method=method,
-        missing=missing,
-        outcome=str(outcome),
-        n=int(n),
-        n_boot=int(n_boot),
-        confidence=confidence,
-        replicates=replicates,
-        _dominance=dom,
-    )
+    return summary, r2, r2_ci, replicates
 
 
 def _dominance_tables(r2_sub, p, names, n_boot) -> dict:
@@ -1006,32 +1111,10 @@ def penalty_reward(
     x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
     keep = x.notna().all(axis=1)
     n = int(keep.sum())
-    frame = pd.DataFrame({"__y": x.loc[keep, outcome].to_numpy()})
-    terms = []
-    counts = {}
-    for name, c in zip(names, cols):
-        v = x.loc[keep, c].to_numpy()
-        lo_d, hi_d = (v <= low).astype(float), (v >= high).astype(float)
-        n_mid = int(((v > low) & (v < high)).sum())
-        counts[name] = (int(lo_d.sum()), int(hi_d.sum()))
-        if n_mid == 0:
-            problems.append(
-                Problem(
-                    f"driver {name!r} has no rating between {low} and {high} (the reference)",
-                    column=c,
-                    fix="change low= / high=",
-                )
-            )
-        for suffix, d in (("low", lo_d), ("high", hi_d)):
-            if d.sum() > 0:
-                frame[f"__{len(terms)}"] = d
-                terms.append((name, suffix, f"__{len(terms)}"))
-    if n <= len(terms) + 1:
-        problems.append(
-            Problem(f"only {n} complete row(s) for {len(terms)} dummies", fix="use fewer drivers")
-        )
-    if weight is not None:
-        problems += weight_problems(data.loc[keep, weight], weight, where)
+    frame, terms, counts, middle = _penalty_reward_dummies(x[keep], outcome, names, cols, low, high)
+    problems = _penalty_reward_problems(
+        data, keep, names, cols, middle, n, terms, low, high, weight, where
+    )
     if problems:
         raise AnalysisError("Cannot run the penalty-reward analysis.", problems)
     if weight is not None:
@@ -1044,41 +1127,90 @@ def penalty_reward(
             y="__y", x=[t[2] for t in terms], family="gaussian", alpha=1 - confidence
         )
         coef = model.to_polars().to_pandas().set_index("term")
-    rows = []
-    for name in names:
-        rec = {"driver": name, "n_low": counts[name][0], "n_high": counts[name][1]}
-        for suffix, label in (("low", "penalty"), ("high", "reward")):
-            term = next((t[2] for t in terms if t[0] == name and t[1] == suffix), None)
-            if term is None:
-                rec[label] = rec[f"{label}_se"] = rec[f"{label}_p"] = np.nan
-            else:
-                rec[label] = float(coef.loc[term, "estimate"])
-                rec[f"{label}_se"] = float(coef.loc[term, "std_err"])
-                rec[f"{label}_p"] = float(coef.loc[term, "p_value"])
-        pi = max(-rec["penalty"], 0.0) if np.isfinite(rec["penalty"]) else 0.0
-        ri = max(rec["reward"], 0.0) if np.isfinite(rec["reward"]) else 0.0
-        rios = pi + ri
-        ia = (ri - pi) / rios if rios > 0 else np.nan
-        rec["range_of_impact"] = rios
-        rec["impact_asymmetry"] = ia
-        sig = any(
-            np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - confidence
-            for k in ("penalty", "reward")
-        )
-        if not sig or not np.isfinite(ia):
-            factor = "unclear"
-        elif ia < -threshold:
-            factor = "basic"
-        elif ia > threshold:
-            factor = "excitement"
-        else:
-            factor = "performance"
-        rec["factor"] = factor
-        rec["n"] = n
-        rows.append(rec)
+    rows = [
+        _penalty_reward_row(name, counts[name], terms, coef, confidence, threshold, n)
+        for name in names
+    ]
     out = pd.DataFrame(rows)
     out.attrs["n"] = n  # deprecated: read the column n
     return out
+
+
+def _penalty_reward_dummies(x, outcome, names, cols, low, high):
+    """The regression frame (``__y`` and one dummy column per non-empty dummy), the terms
+    ``(driver, "low" | "high", column)``, ``{driver: (n_low, n_high)}`` and ``{driver:
+    ratings between low and high}`` of the complete rows ``x``."""
+    frame = pd.DataFrame({"__y": x[outcome].to_numpy()})
+    terms = []
+    counts = {}
+    middle = {}
+    for name, c in zip(names, cols):
+        v = x[c].to_numpy()
+        lo_d, hi_d = (v <= low).astype(float), (v >= high).astype(float)
+        middle[name] = int(((v > low) & (v < high)).sum())
+        counts[name] = (int(lo_d.sum()), int(hi_d.sum()))
+        for suffix, d in (("low", lo_d), ("high", hi_d)):
+            if d.sum() > 0:
+                frame[f"__{len(terms)}"] = d
+                terms.append((name, suffix, f"__{len(terms)}"))
+    return frame, terms, counts, middle
+
+
+def _penalty_reward_problems(
+    data, keep, names, cols, middle, n, terms, low, high, weight, where
+) -> list[Problem]:
+    """Drivers without a reference rating, too few complete rows, invalid weights."""
+    problems = []
+    for name, c in zip(names, cols):
+        if middle[name] == 0:
+            problems.append(
+                Problem(
+                    f"driver {name!r} has no rating between {low} and {high} (the reference)",
+                    column=c,
+                    fix="change low= / high=",
+                )
+            )
+    if n <= len(terms) + 1:
+        problems.append(
+            Problem(f"only {n} complete row(s) for {len(terms)} dummies", fix="use fewer drivers")
+        )
+    if weight is not None:
+        problems += weight_problems(data.loc[keep, weight], weight, where)
+    return problems
+
+
+def _penalty_reward_row(name, counts, terms, coef, confidence, threshold, n) -> dict:
+    """One driver's row: penalty and reward with their SE and p, impact range, asymmetry,
+    factor."""
+    rec = {"driver": name, "n_low": counts[0], "n_high": counts[1]}
+    for suffix, label in (("low", "penalty"), ("high", "reward")):
+        term = next((t[2] for t in terms if t[0] == name and t[1] == suffix), None)
+        if term is None:
+            rec[label] = rec[f"{label}_se"] = rec[f"{label}_p"] = np.nan
+        else:
+            rec[label] = float(coef.loc[term, "estimate"])
+            rec[f"{label}_se"] = float(coef.loc[term, "std_err"])
+            rec[f"{label}_p"] = float(coef.loc[term, "p_value"])
+    pi = max(-rec["penalty"], 0.0) if np.isfinite(rec["penalty"]) else 0.0
+    ri = max(rec["reward"], 0.0) if np.isfinite(rec["reward"]) else 0.0
+    rios = pi + ri
+    ia = (ri - pi) / rios if rios > 0 else np.nan
+    rec["range_of_impact"] = rios
+    rec["impact_asymmetry"] = ia
+    sig = any(
+        np.isfinite(rec[f"{k}_p"]) and rec[f"{k}_p"] < 1 - confidence for k in ("penalty", "reward")
+    )
+    if not sig or not np.isfinite(ia):
+        factor = "unclear"
+    elif ia < -threshold:
+        factor = "basic"
+    elif ia > threshold:
+        factor = "excitement"
+    else:
+        factor = "performance"
+    rec["factor"] = factor
+    rec["n"] = n
+    return rec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1171,21 +1303,7 @@ def kano(
     else:
         plist = [tuple(p) for p in pairs]
     groups = as_list(by)
-    cols = [c for _, f, d in plist for c in (f, d)]
-    problems = check_columns(data, {"pairs": cols, "weight": weight, "by": groups}, where)
-    if not plist:
-        problems.append(Problem("no Kano pair given", fix="pass instrument.kano_pairs()"))
-    if weight is not None and not problems:
-        problems += weight_problems(data[weight], weight, where)
-    for g in groups:
-        if g in data.columns and data[g].isna().any():
-            problems.append(
-                Problem(
-                    f"{int(data[g].isna().sum())} row(s) have no value in {g!r}",
-                    column=g,
-                    fix="fill them (e.g. 'unknown') or filter the data first",
-                )
-            )
+    problems = _kano_problems(data, plist, groups, weight, where)
     if problems:
         raise AnalysisError("Cannot classify the Kano answers.", problems)
     w_all = pd.Series(weights_of(data, weight), index=data.index)
@@ -1205,31 +1323,8 @@ def kano(
             grouped = [((), data.index[ok])]
         for key, idx in grouped:
             key = key if isinstance(key, tuple) else (key,)
-            w = w_all.loc[idx]
-            c = cat.loc[idx]
-            tot = float(w.sum())
-            share = {
-                k: float(w[c == k].sum()) / tot if tot > 0 else np.nan for k in KANO_CATEGORIES
-            }
-            a, o, m, i = (
-                share["attractive"],
-                share["one_dimensional"],
-                share["must_be"],
-                share["indifferent"],
-            )
-            base = a + o + m + i
-            ranked = sorted(KANO_CATEGORIES, key=lambda k: -share[k])  # stable: table order on ties
-            rec = {
-                "touchpoint": tp,
-                **dict(zip(groups, key)),
-                "n": len(idx),
-                "n_eff": kish(w.to_numpy())[1],
-                **share,
-                "category": ranked[0],
-                "cs_plus": (a + o) / base if base > 0 else np.nan,
-                "cs_minus": -(o + m) / base if base > 0 else np.nan,
-            }
-            rows.append(rec)
+            group = dict(zip(groups, key))
+            rows.append(_kano_row(tp, group, len(idx), w_all.loc[idx], cat.loc[idx]))
     cols_out = [
         "touchpoint",
         *groups,
@@ -1241,6 +1336,51 @@ def kano(
         "cs_minus",
     ]
     return pd.DataFrame(rows, columns=cols_out)
+
+
+def _kano_problems(data, plist, groups, weight, where) -> list[Problem]:
+    """Problems of the arguments of :func:`kano`: columns, pairs, weights, missing groups."""
+    cols = [c for _, f, d in plist for c in (f, d)]
+    problems = check_columns(data, {"pairs": cols, "weight": weight, "by": groups}, where)
+    if not plist:
+        problems.append(Problem("no Kano pair given", fix="pass instrument.kano_pairs()"))
+    if weight is not None and not problems:
+        problems += weight_problems(data[weight], weight, where)
+    for g in groups:
+        if g in data.columns and data[g].isna().any():
+            problems.append(
+                Problem(
+                    f"{int(data[g].isna().sum())} row(s) have no value in {g!r}",
+                    column=g,
+                    fix="fill them (e.g. 'unknown') or filter the data first",
+                )
+            )
+    return problems
+
+
+def _kano_row(tp, group: dict, n: int, w: pd.Series, c: pd.Series) -> dict:
+    """The Kano row of one touchpoint and group (``n`` answers) from their weights ``w`` and
+    categories ``c``."""
+    tot = float(w.sum())
+    share = {k: float(w[c == k].sum()) / tot if tot > 0 else np.nan for k in KANO_CATEGORIES}
+    a, o, m, i = (
+        share["attractive"],
+        share["one_dimensional"],
+        share["must_be"],
+        share["indifferent"],
+    )
+    base = a + o + m + i
+    ranked = sorted(KANO_CATEGORIES, key=lambda k: -share[k])  # stable: table order on ties
+    return {
+        "touchpoint": tp,
+        **group,
+        "n": n,
+        "n_eff": kish(w.to_numpy())[1],
+        **share,
+        "category": ranked[0],
+        "cs_plus": (a + o) / base if base > 0 else np.nan,
+        "cs_minus": -(o + m) / base if base > 0 else np.nan,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1289,6 +1429,38 @@ def importance_performance(
     """
     where = "importance_performance"
     groups = as_list(by)
+    imp_t, scores = _importance_performance_tables(importance, scores, groups, where)
+    keys = ["touchpoint", *groups]
+    left = pd.DataFrame({k: imp_t[k] for k in keys})
+    left["importance"] = imp_t["importance"].to_numpy()
+    left["importance_low"] = imp_t["ci_low"].to_numpy() if "ci_low" in imp_t else np.nan
+    left["importance_high"] = imp_t["ci_high"].to_numpy() if "ci_high" in imp_t else np.nan
+    right = pd.DataFrame({k: scores[k] for k in keys})
+    right["performance"] = scores["estimate"].to_numpy()
+    right["performance_low"] = scores["ci_low"].to_numpy() if "ci_low" in scores else np.nan
+    right["performance_high"] = scores["ci_high"].to_numpy() if "ci_high" in scores else np.nan
+    out = left.merge(right, on=keys, how="inner")
+    missing_tp = sorted(set(left["touchpoint"]) ^ set(right["touchpoint"]))
+    if out.empty:
+        raise AnalysisError(
+            "Cannot build the importance-performance table.",
+            [
+                Problem(
+                    "no touchpoint is in both tables",
+                    fix="name drivers by touchpoint: drivers(..., drivers={tp: column})",
+                )
+            ],
+        )
+    tmap = _targets(targets)
+    out["target"] = out["touchpoint"].map(tmap).astype(float) if tmap else np.nan
+    out = _quadrants(out, groups, cut)
+    out.attrs["unmatched_touchpoints"] = missing_tp
+    return out.reset_index(drop=True)
+
+
+def _importance_performance_tables(importance, scores, groups, where):
+    """The importance table (``driver`` read as ``touchpoint``) and the scores table, checked:
+    columns, one metric, one row per touchpoint and group."""
     if hasattr(importance, "summary") and isinstance(importance.summary, pd.DataFrame):
         imp_t = importance.summary
     else:
@@ -1312,16 +1484,7 @@ def importance_performance(
         )
     if problems:
         raise AnalysisError("Cannot build the importance-performance table.", problems)
-    keys = ["touchpoint", *groups]
-    left = pd.DataFrame({k: imp_t[k] for k in keys})
-    left["importance"] = imp_t["importance"].to_numpy()
-    left["importance_low"] = imp_t["ci_low"].to_numpy() if "ci_low" in imp_t else np.nan
-    left["importance_high"] = imp_t["ci_high"].to_numpy() if "ci_high" in imp_t else np.nan
-    right = pd.DataFrame({k: scores[k] for k in keys})
-    right["performance"] = scores["estimate"].to_numpy()
-    right["performance_low"] = scores["ci_low"].to_numpy() if "ci_low" in scores else np.nan
-    right["performance_high"] = scores["ci_high"].to_numpy() if "ci_high" in scores else np.nan
-    if right.duplicated(keys).any():
+    if scores.duplicated(["touchpoint", *groups]).any():
         raise AnalysisError(
             "Cannot build the importance-performance table.",
             [
@@ -1331,20 +1494,12 @@ def importance_performance(
                 )
             ],
         )
-    out = left.merge(right, on=keys, how="inner")
-    missing_tp = sorted(set(left["touchpoint"]) ^ set(right["touchpoint"]))
-    if out.empty:
-        raise AnalysisError(
-            "Cannot build the importance-performance table.",
-            [
-                Problem(
-                    "no touchpoint is in both tables",
-                    fix="name drivers by touchpoint: drivers(..., drivers={tp: column})",
-                )
-            ],
-        )
-    tmap = _targets(targets)
-    out["target"] = out["touchpoint"].map(tmap).astype(float) if tmap else np.nan
+    return imp_t, scores
+
+
+def _quadrants(out: pd.DataFrame, groups, cut) -> pd.DataFrame:
+    """Reference (target, else the mean performance), gap, high importance (at or above
+    ``cut``), below target and quadrant of every row of the joined table."""
     grp = out.groupby(groups, sort=False) if groups else None
     mean_perf = grp["performance"].transform("mean") if groups else out["performance"].mean()
     out["reference"] = out["target"].where(out["target"].notna(), mean_perf)
@@ -1368,8 +1523,7 @@ def importance_performance(
         ["fix first", "keep up", "possible overkill"],
         default="low priority",
     )
-    out.attrs["unmatched_touchpoints"] = missing_tp
-    return out.reset_index(drop=True)
+    return out
 
 
 def _targets(targets) -> dict:

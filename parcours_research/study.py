@@ -424,57 +424,74 @@ def _stages(raw: Any, ck: _Checker) -> list[Stage]:
     return stages
 
 
-def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) -> list[Touchpoint]:
-    if not isinstance(raw, list) or not raw:
-        ck.add(
-            "touchpoints",
-            "missing or empty",
-            "list the touchpoints with id, label, stage and channel",
+class _TouchpointReader:
+    """Reads the entries of ``touchpoints:`` one at a time, remembering the ids and events seen
+    so far (repeats are reported in one pass, even when an entry has other problems)."""
+
+    def __init__(self, stages: list[Stage], targets: Mapping, ck: _Checker):
+        self.ck = ck
+        self.stages = stages
+        self.stage_order = {s.id: s.order for s in stages}
+        satisfaction = targets.get("satisfaction")
+        self.default_target = (
+            (satisfaction or {}).get("default") if isinstance(satisfaction, Mapping) else None
         )
-        return []
-    stage_order = {s.id: s.order for s in stages}
-    default_target = (
-        (targets.get("satisfaction") or {}).get("default")
-        if isinstance(targets.get("satisfaction"), Mapping)
-        else None
-    )
-    per_tp_target = (
-        targets.get("satisfaction") if isinstance(targets.get("satisfaction"), Mapping) else {}
-    )
-    out: list[Touchpoint] = []
-    seen_ids: set[str] = set()
-    seen_events: dict[str, str] = {}
-    for i, t in enumerate(raw):
-        key = f"touchpoints[{i}]"
+        self.per_tp_target = satisfaction if isinstance(satisfaction, Mapping) else {}
+        self.seen_ids: set[str] = set()
+        self.seen_events: dict[str, str] = {}
+
+    def read(self, t: Any, key: str) -> Touchpoint | None:
+        """The touchpoint of one entry, or None when it cannot be built (problems recorded)."""
         if not isinstance(t, Mapping):
-            ck.add(
+            self.ck.add(
                 key,
                 "must be a mapping",
                 "write `- {id: ..., label: ..., stage: ..., channel: ...}`",
             )
-            continue
-        tid = ck.ident(f"{key}.id", t.get("id"))
-        if tid and tid in seen_ids:
-            ck.add(
+            return None
+        tid = self._id(t, key)
+        stage, channel, nature = self._kind(t, key)
+        events = self._events(t, key, tid)
+        target = self._target(t, key, tid)
+        mot = self._moment_of_truth(t, key)
+        if tid and stage in self.stage_order and channel in CHANNELS and nature in NATURES:
+            return Touchpoint(
+                tid,
+                Label.parse(t.get("label"), tid),
+                stage,
+                channel,
+                nature,
+                mot,
+                tuple(str(e) for e in events),
+                target,
+            )
+        return None
+
+    def _id(self, t: Mapping, key: str) -> str | None:
+        tid = self.ck.ident(f"{key}.id", t.get("id"))
+        if tid and tid in self.seen_ids:
+            self.ck.add(
                 f"{key}.id",
                 f"touchpoint {tid!r} is listed twice",
                 "give each touchpoint its own id (survey columns and codes refer to it)",
             )
-            tid = None
-        elif tid:
-            seen_ids.add(
-                tid
-            )  # even if the touchpoint has other problems: report duplicates in one pass
+            return None
+        if tid:
+            self.seen_ids.add(tid)  # even if the touchpoint has other problems
+        return tid
+
+    def _kind(self, t: Mapping, key: str) -> tuple[Any, Any, Any]:
+        """Stage, channel and nature, each checked against the known ones."""
         stage = t.get("stage")
-        if stage not in stage_order and stages:
-            ck.add(
+        if stage not in self.stage_order and self.stages:
+            self.ck.add(
                 f"{key}.stage",
                 f"unknown stage {stage!r}",
-                f"{_did_you_mean(stage, stage_order)}use one of {list(stage_order)}",
+                f"{_did_you_mean(stage, self.stage_order)}use one of {list(self.stage_order)}",
             )
         channel = t.get("channel")
         if channel not in CHANNELS:
-            ck.add(
+            self.ck.add(
                 f"{key}.channel",
                 f"unknown channel {channel!r}",
                 f"{_did_you_mean(channel, CHANNELS)}use one of {', '.join(CHANNELS)}",
@@ -483,52 +500,63 @@ def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) 
             "nature", "tangible" if channel in ("store", "call_centre", "post") else "digital"
         )
         if nature not in NATURES:
-            ck.add(
+            self.ck.add(
                 f"{key}.nature",
                 f"must be one of {NATURES}, not {nature!r}",
                 "digital for web, app, e-mail, SMS; tangible for a shop, a letter, a person",
             )
+        return stage, channel, nature
+
+    def _events(self, t: Mapping, key: str, tid: str | None) -> list:
         events = t.get("events") or []
         if isinstance(events, str):
             events = [events]
         for e in events:
-            if e in seen_events:
-                ck.add(
+            if e in self.seen_events:
+                self.ck.add(
                     f"{key}.events",
-                    f"event {e!r} already marks touchpoint {seen_events[e]!r}",
+                    f"event {e!r} already marks touchpoint {self.seen_events[e]!r}",
                     "an event can mark only one touchpoint",
                 )
             elif tid:
-                seen_events[e] = tid
-        target = t.get("target_satisfaction", per_tp_target.get(tid) if tid else None)
+                self.seen_events[e] = tid
+        return events
+
+    def _target(self, t: Mapping, key: str, tid: str | None) -> float | None:
+        target = t.get("target_satisfaction", self.per_tp_target.get(tid) if tid else None)
         if target is None:
-            target = default_target
-        target = ck.number(f"{key}.target_satisfaction", target, 0, 10)
+            target = self.default_target
+        return self.ck.number(f"{key}.target_satisfaction", target, 0, 10)
+
+    def _moment_of_truth(self, t: Mapping, key: str) -> bool:
         mot = t.get("moment_of_truth", False)
         if not isinstance(mot, bool):
-            ck.add(
+            self.ck.add(
                 f"{key}.moment_of_truth",
                 f"must be true or false, not {mot!r}",
                 "write true or false",
             )
             mot = False
-        if tid and stage in stage_order and channel in CHANNELS and nature in NATURES:
-            out.append(
-                Touchpoint(
-                    tid,
-                    Label.parse(t.get("label"), tid),
-                    stage,
-                    channel,
-                    nature,
-                    mot,
-                    tuple(str(e) for e in events),
-                    target,
-                )
-            )
+        return mot
+
+
+def _touchpoints(raw: Any, stages: list[Stage], targets: Mapping, ck: _Checker) -> list[Touchpoint]:
+    if not isinstance(raw, list) or not raw:
+        ck.add(
+            "touchpoints",
+            "missing or empty",
+            "list the touchpoints with id, label, stage and channel",
+        )
+        return []
+    reader = _TouchpointReader(stages, targets, ck)
+    out = []
+    for i, t in enumerate(raw):
+        tp = reader.read(t, f"touchpoints[{i}]")
+        if tp is not None:
+            out.append(tp)
     # journey order: by stage, then as listed
-    out.sort(key=lambda tp: stage_order[tp.stage])
-    out = [Touchpoint(**{**tp.__dict__, "order": k}) for k, tp in enumerate(out, 1)]
-    return out
+    out.sort(key=lambda tp: reader.stage_order[tp.stage])
+    return [Touchpoint(**{**tp.__dict__, "order": k}) for k, tp in enumerate(out, 1)]
 
 
 def _personas(raw: Any, ck: _Checker) -> list[Persona]:
@@ -566,67 +594,9 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
         return PersonaAssignment(column=str(raw["column"]))
     rules = []
     for i, r in enumerate(raw.get("rules") or []):
-        key = f"persona_assignment.rules[{i}]"
-        if (
-            not isinstance(r, Mapping)
-            or "persona" not in r
-            or not isinstance(r.get("when"), Mapping)
-        ):
-            ck.add(key, "a rule needs `persona` and a `when` mapping of column: condition")
-            continue
-        if r["persona"] not in ids:
-            ck.add(
-                f"{key}.persona",
-                f"unknown persona {r['persona']!r}",
-                f"{_did_you_mean(r['persona'], ids)}use one of {sorted(ids)} (declared under `personas:`)",
-            )
-        if not r["when"]:
-            ck.add(
-                f"{key}.when", "the rule has no condition", "give at least one `column: condition`"
-            )
-        conds = []
-        for col, spec in r["when"].items():
-            where = f"{key}.when.{col}"
-            if isinstance(spec, Mapping):
-                bad = set(spec) - set(RULE_OPERATORS)
-                if bad:
-                    ck.add(
-                        where,
-                        f"unknown operator(s) {sorted(map(str, bad))}",
-                        f"{_did_you_mean(sorted(map(str, bad))[0], RULE_OPERATORS)}use {', '.join(RULE_OPERATORS)}",
-                    )
-                    continue
-                for op, v in spec.items():
-                    if op in ("in", "not_in"):
-                        vals = v if isinstance(v, list) else [v]
-                        if any(isinstance(x, Mapping | list) for x in vals):
-                            ck.add(
-                                f"{where}.{op}",
-                                "must be a list of values",
-                                "write e.g. [55+, 35-54]",
-                            )
-                            continue
-                        conds.append(Condition(str(col), op, tuple(vals)))
-                    elif op in ("min", "max"):
-                        if ck.number(f"{where}.{op}", v) is not None:
-                            conds.append(Condition(str(col), op, (v,)))
-                        elif v is None:
-                            ck.add(f"{where}.{op}", "is empty", "write a number")
-                    elif not isinstance(v, bool):
-                        ck.add(
-                            f"{where}.{op}",
-                            f"must be true or false, not {v!r}",
-                            "write `missing: true`",
-                        )
-                    else:
-                        conds.append(Condition(str(col), op, (v,)))
-            elif isinstance(spec, list) and not any(isinstance(x, Mapping | list) for x in spec):
-                conds.append(Condition(str(col), "in", tuple(spec)))
-            elif isinstance(spec, list):
-                ck.add(where, "must be a list of values", "write e.g. `age_band: [55+]`")
-            else:
-                conds.append(Condition(str(col), "in", (spec,)))
-        rules.append(PersonaRule(str(r["persona"]), tuple(conds)))
+        rule = _rule(r, f"persona_assignment.rules[{i}]", ids, ck)
+        if rule is not None:
+            rules.append(rule)
     default = raw.get("default")
     if default is not None and default not in ids:
         ck.add(
@@ -641,6 +611,67 @@ def _assignment(raw: Any, personas: list[Persona], ck: _Checker) -> PersonaAssig
             "name the column holding persona ids, or list rules over profile answers",
         )
     return PersonaAssignment(rules=tuple(rules), default=default)
+
+
+def _rule(r: Any, key: str, ids: set[str], ck: _Checker) -> PersonaRule | None:
+    """One rule of ``persona_assignment.rules``, or None when it is not a rule at all."""
+    if not isinstance(r, Mapping) or "persona" not in r or not isinstance(r.get("when"), Mapping):
+        ck.add(key, "a rule needs `persona` and a `when` mapping of column: condition")
+        return None
+    if r["persona"] not in ids:
+        ck.add(
+            f"{key}.persona",
+            f"unknown persona {r['persona']!r}",
+            f"{_did_you_mean(r['persona'], ids)}use one of {sorted(ids)} (declared under `personas:`)",
+        )
+    if not r["when"]:
+        ck.add(f"{key}.when", "the rule has no condition", "give at least one `column: condition`")
+    conds = []
+    for col, spec in r["when"].items():
+        conds.extend(_conditions(str(col), spec, f"{key}.when.{col}", ck))
+    return PersonaRule(str(r["persona"]), tuple(conds))
+
+
+def _conditions(col: str, spec: Any, where: str, ck: _Checker) -> list[Condition]:
+    """The conditions of one ``column: condition`` entry of a rule's ``when``."""
+    if isinstance(spec, Mapping):
+        return _operator_conditions(col, spec, where, ck)
+    if isinstance(spec, list) and not any(isinstance(x, Mapping | list) for x in spec):
+        return [Condition(col, "in", tuple(spec))]
+    if isinstance(spec, list):
+        ck.add(where, "must be a list of values", "write e.g. `age_band: [55+]`")
+        return []
+    return [Condition(col, "in", (spec,))]
+
+
+def _operator_conditions(col: str, spec: Mapping, where: str, ck: _Checker) -> list[Condition]:
+    """The conditions of ``column: {operator: value, ...}``."""
+    bad = set(spec) - set(RULE_OPERATORS)
+    if bad:
+        ck.add(
+            where,
+            f"unknown operator(s) {sorted(map(str, bad))}",
+            f"{_did_you_mean(sorted(map(str, bad))[0], RULE_OPERATORS)}use {', '.join(RULE_OPERATORS)}",
+        )
+        return []
+    conds = []
+    for op, v in spec.items():
+        if op in ("in", "not_in"):
+            vals = v if isinstance(v, list) else [v]
+            if any(isinstance(x, Mapping | list) for x in vals):
+                ck.add(f"{where}.{op}", "must be a list of values", "write e.g. [55+, 35-54]")
+                continue
+            conds.append(Condition(col, op, tuple(vals)))
+        elif op in ("min", "max"):
+            if ck.number(f"{where}.{op}", v) is not None:
+                conds.append(Condition(col, op, (v,)))
+            elif v is None:
+                ck.add(f"{where}.{op}", "is empty", "write a number")
+        elif not isinstance(v, bool):
+            ck.add(f"{where}.{op}", f"must be true or false, not {v!r}", "write `missing: true`")
+        else:
+            conds.append(Condition(col, op, (v,)))
+    return conds
 
 
 def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = True) -> Path | None:
@@ -941,6 +972,301 @@ def _read_customers(
     return df
 
 
+def _study_file(p: Path) -> Path:
+    """The ``study.yml`` of a folder (or the file itself); raises when there is none."""
+    file = p if p.is_file() else p / STUDY_FILE
+    if file.exists():
+        return file
+    fix = "create one with `parcours sample OUT` and adapt it, or point to the right folder"
+    if not p.exists():
+        msg = f"the folder {p} does not exist"
+    else:
+        msg = f"no {STUDY_FILE} in {p}: this is not a study folder"
+        other = [n for n in ("study.yaml", "Study.yml", "study.yml.txt") if (p / n).exists()]
+        if other:
+            fix = f"rename {other[0]} to {STUDY_FILE}"
+    raise StudyError(f"Cannot load a study from {p}", [Problem(msg, STUDY_FILE, fix=fix)])
+
+
+def _yaml_problem(e: yaml.YAMLError, name: str) -> Problem:
+    """Where and why a YAML file could not be parsed, and what to do."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+    what = getattr(e, "problem", None) or str(e)
+    context = getattr(e, "context", None)
+    msg = f"not valid YAML: {what}" + (f" ({context})" if context else "")
+    if isinstance(e, yaml.constructor.ConstructorError):
+        fix = "remove the `!!` tag: study.yml holds plain values only (text, numbers, lists, mappings)"
+    else:
+        fix = "check the indentation (spaces, not tabs), colons and quotes on this line and the one above"
+    return Problem(msg, name, column=where, fix=fix)
+
+
+def _parse_study_file(file: Path) -> tuple[Mapping, list[tuple[Any, int, int]]]:
+    """The mapping held by ``study.yml`` and its repeated keys; raises when it cannot be read
+    as UTF-8 YAML holding a mapping."""
+    summary = f"Cannot read {file}"
+    try:
+        raw, duplicates = _load_yaml(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StudyError(
+            summary,
+            [
+                Problem(
+                    "the file is not UTF-8 text", file.name, fix="save it as UTF-8 from your editor"
+                )
+            ],
+        ) from None
+    except yaml.YAMLError as e:
+        raise StudyError(summary, [_yaml_problem(e, file.name)]) from None
+    if not isinstance(raw, Mapping):
+        raise StudyError(
+            summary,
+            [
+                Problem(
+                    "the file must hold a mapping of keys (name, journey, touchpoints, "
+                    f"personas, ...), not {type(raw).__name__}",
+                    file.name,
+                    fix="start from the study.yml written by `parcours sample OUT`",
+                )
+            ],
+        )
+    return raw, duplicates
+
+
+def _check_keys(raw: Mapping, duplicates: list[tuple[Any, int, int]], ck: _Checker) -> None:
+    """Repeated and unknown top-level keys."""
+    for key, line, first in duplicates:
+        ck.add(
+            f"line {line}",
+            f"key {key!r} appears again (first on line {first}); YAML would keep only the last one",
+            "merge the two into one entry",
+        )
+    unknown = sorted(set(raw) - _TOP_KEYS, key=str)
+    for k in unknown:
+        ck.add(
+            str(k),
+            "unknown key",
+            f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}",
+        )
+
+
+def _language(raw: Mapping, ck: _Checker) -> str:
+    language = raw.get("language", "fr")
+    if language not in ("fr", "en"):
+        ck.add(
+            "language",
+            f"must be fr or en, not {language!r}",
+            "write `language: fr` or `language: en`",
+        )
+        language = "fr"
+    return language
+
+
+def _targets(raw: Mapping, ck: _Checker) -> Mapping:
+    targets = raw.get("targets") or {}
+    if not isinstance(targets, Mapping):
+        ck.add("targets", "must be a mapping with `satisfaction` and/or `conversion`")
+        targets = {}
+    return targets
+
+
+def _journey_stages(raw: Mapping, targets: Mapping, ck: _Checker) -> list[Stage]:
+    """The stages (``journey:``), with the stage conversion targets of ``targets.conversion``."""
+    journey_raw = raw.get("journey")
+    conversion = targets.get("conversion")
+    if isinstance(journey_raw, Mapping) and isinstance(conversion, Mapping):
+        journey_raw = {**journey_raw, "target_conversion": conversion}
+    stages = _stages(journey_raw, ck)
+    if isinstance(conversion, Mapping) and stages:
+        for s in sorted(set(conversion) - {st.id for st in stages}):
+            ck.add(
+                f"targets.conversion.{s}",
+                f"unknown stage {s!r}",
+                f"use one of {[st.id for st in stages]}",
+            )
+    return stages
+
+
+def _check_stages_used(raw_touchpoints: Any, stages: list[Stage], ck: _Checker) -> None:
+    """A stage is empty only if no touchpoint names it (not if its touchpoints had problems)."""
+    named = {t.get("stage") for t in raw_touchpoints or [] if isinstance(t, Mapping)}
+    for s in [s.id for s in stages if s.id not in named]:
+        ck.add("touchpoints", f"stage {s!r} has no touchpoint", "add one or remove the stage")
+
+
+def _journey(raw: Mapping, root: Path, ck: _Checker) -> tuple[JourneyMap | None, PersonaAssignment]:
+    """The journey map (stages, touchpoints, personas) and how personas are assigned."""
+    language = _language(raw, ck)
+    targets = _targets(raw, ck)
+    stages = _journey_stages(raw, targets, ck)
+    touchpoints = _touchpoints(raw.get("touchpoints"), stages, targets, ck)
+    personas = _personas(raw.get("personas"), ck)
+    assignment = _assignment(raw.get("persona_assignment"), personas, ck)
+    if not (stages and touchpoints):
+        return None, assignment
+    journey = JourneyMap(
+        str(raw.get("name", root.name)),
+        tuple(stages),
+        tuple(touchpoints),
+        tuple(personas),
+        assignment,
+        language,
+    )
+    _check_stages_used(raw.get("touchpoints"), stages, ck)
+    return journey, assignment
+
+
+@dataclass(frozen=True)
+class _Sections:
+    """The sections of study.yml, each read and validated."""
+
+    journey: JourneyMap | None
+    assignment: PersonaAssignment
+    survey: SurveyConfig | None
+    instrument: Instrument | None
+    margins: dict[str, dict[str, float]]
+    traces: TracesConfig | None
+    qual: QualConfig | None
+    salt: str
+
+
+def _read_sections(
+    raw: Mapping, duplicates: list[tuple[Any, int, int]], root: Path, ck: _Checker
+) -> _Sections:
+    """Read and validate every section of study.yml (problems go to ``ck``, in file order)."""
+    _check_keys(raw, duplicates, ck)
+    journey, assignment = _journey(raw, root, ck)
+    survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)
+    margins = _margins(raw.get("margins"), root, ck)
+    traces = _traces(raw.get("traces"), root, ck)
+    qual = _qual(raw.get("qual"), root, ck)
+    privacy = raw.get("privacy") or {}
+    salt = str(privacy.get("salt", "")) if isinstance(privacy, Mapping) else ""
+    return _Sections(journey, assignment, survey_cfg, instrument, margins, traces, qual, salt)
+
+
+def _raise_problems(ck: _Checker, root: Path) -> None:
+    if ck.problems:
+        raise StudyError(f"The study in {root} has problems", ck.problems)
+
+
+def _read_truth(root: Path) -> dict | None:
+    """The planted effects of a synthetic study (``truth.json``), or None without one."""
+    truth = root / "truth.json"
+    if not truth.exists():
+        return None
+    try:
+        return json.loads(truth.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        line = getattr(e, "lineno", None)
+        raise StudyError(
+            f"The study in {root} has problems",
+            [
+                Problem(
+                    f"not valid JSON: {getattr(e, 'msg', e)}",
+                    "truth.json",
+                    column=f"line {line}" if line else None,
+                    fix="regenerate it with `parcours sample`, or delete it (only synthetic studies have one)",
+                )
+            ],
+        ) from None
+
+
+def _persona_rule_problems(responses: pd.DataFrame, assignment: PersonaAssignment) -> list:
+    """The columns the persona rules need but the responses lack."""
+    missing = [c for c in assignment.columns if c not in responses.columns]
+    if not missing:
+        return []
+    return [
+        Problem(
+            f"persona rules need column(s) {missing}",
+            STUDY_FILE,
+            column="persona_assignment",
+            fix="add them to the instrument and responses, or change the rules",
+        )
+    ]
+
+
+def _unknown_persona_problems(
+    responses: pd.DataFrame, sections: _Sections, journey: JourneyMap
+) -> list:
+    """Persona ids read from a persona column that ``personas:`` does not declare."""
+    column = sections.assignment.column
+    if not column:
+        return []
+    unknown_p = sorted(set(responses["persona"].dropna()) - set(journey.persona_ids))
+    if not unknown_p:
+        return []
+    return [
+        Problem(
+            f"persona column holds unknown persona(s) {unknown_p}",
+            sections.survey.responses.name,
+            column=column,
+            fix="declare them under `personas:` in study.yml",
+        )
+    ]
+
+
+def _margin_column_problems(responses: pd.DataFrame, margins: Mapping) -> list:
+    return [
+        Problem(
+            f"margin column {col!r} is not in the responses",
+            STUDY_FILE,
+            column=f"margins.{col}",
+            fix="margins must name response columns (or `persona`)",
+        )
+        for col in margins
+        if col not in responses.columns
+    ]
+
+
+def _study_responses(root: Path, sections: _Sections, journey: JourneyMap) -> pd.DataFrame:
+    """The validated survey responses with their ``persona`` column."""
+    from .survey.io import read_responses as _read
+
+    cfg, assignment = sections.survey, sections.assignment
+    responses = _read(
+        cfg.responses,
+        sections.instrument,
+        extra_columns=cfg.extra_columns,
+        weight=cfg.weight,
+        strata=cfg.strata,
+        cluster=cfg.cluster,
+        display_root=root,
+    )
+    problems = []
+    if assignment.columns:
+        problems = _persona_rule_problems(responses, assignment)
+        if not problems:
+            responses["persona"] = assign_personas(responses, assignment)
+            problems = _unknown_persona_problems(responses, sections, journey)
+    elif "persona" not in responses.columns:
+        responses["persona"] = pd.Series(pd.NA, index=responses.index, dtype="string")
+    problems += _margin_column_problems(responses, sections.margins)
+    if problems:
+        raise StudyError(f"The study in {root} has problems", problems)
+    return responses
+
+
+def _assemble(root: Path, raw: Mapping, sections: _Sections) -> Study:
+    """The study built from sections that have no problems."""
+    journey = sections.journey
+    assert journey is not None
+    return Study(
+        root=root,
+        name=journey.name,
+        journey=journey,
+        instrument=sections.instrument,
+        margins=sections.margins,
+        survey=sections.survey,
+        traces=sections.traces,
+        qual=sections.qual,
+        privacy_salt=sections.salt or f"parcours:{journey.name}",
+        description=str(raw.get("description", "") or ""),
+    )
+
+
 def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     """Load and validate a study folder.
 
@@ -961,212 +1287,27 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
         One error listing every problem found in ``study.yml`` and in the files it names, each
         with its file, key or row and what to do.
     """
-    p = Path(path)
-    file = p if p.is_file() else p / STUDY_FILE
+    file = _study_file(Path(path))
     root = file.parent
-    if not file.exists():
-        fix = "create one with `parcours sample OUT` and adapt it, or point to the right folder"
-        if not p.exists():
-            msg = f"the folder {p} does not exist"
-        else:
-            msg = f"no {STUDY_FILE} in {p}: this is not a study folder"
-            other = [n for n in ("study.yaml", "Study.yml", "study.yml.txt") if (p / n).exists()]
-            if other:
-                fix = f"rename {other[0]} to {STUDY_FILE}"
-        raise StudyError(f"Cannot load a study from {p}", [Problem(msg, STUDY_FILE, fix=fix)])
-    summary = f"Cannot read {file}"
-    try:
-        raw, duplicates = _load_yaml(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise StudyError(
-            summary,
-            [
-                Problem(
-                    "the file is not UTF-8 text", file.name, fix="save it as UTF-8 from your editor"
-                )
-            ],
-        ) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        what = getattr(e, "problem", None) or str(e)
-        context = getattr(e, "context", None)
-        msg = f"not valid YAML: {what}" + (f" ({context})" if context else "")
-        if isinstance(e, yaml.constructor.ConstructorError):
-            fix = "remove the `!!` tag: study.yml holds plain values only (text, numbers, lists, mappings)"
-        else:
-            fix = "check the indentation (spaces, not tabs), colons and quotes on this line and the one above"
-        raise StudyError(summary, [Problem(msg, file.name, column=where, fix=fix)]) from None
-    if not isinstance(raw, Mapping):
-        raise StudyError(
-            summary,
-            [
-                Problem(
-                    "the file must hold a mapping of keys (name, journey, touchpoints, "
-                    f"personas, ...), not {type(raw).__name__}",
-                    file.name,
-                    fix="start from the study.yml written by `parcours sample OUT`",
-                )
-            ],
-        )
+    raw, duplicates = _parse_study_file(file)
     ck = _Checker(STUDY_FILE)
-    for key, line, first in duplicates:
-        ck.add(
-            f"line {line}",
-            f"key {key!r} appears again (first on line {first}); YAML would keep only the last one",
-            "merge the two into one entry",
-        )
-    unknown = sorted(set(raw) - _TOP_KEYS, key=str)
-    for k in unknown:
-        ck.add(
-            str(k),
-            "unknown key",
-            f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}",
-        )
-    language = raw.get("language", "fr")
-    if language not in ("fr", "en"):
-        ck.add(
-            "language",
-            f"must be fr or en, not {language!r}",
-            "write `language: fr` or `language: en`",
-        )
-        language = "fr"
-    targets = raw.get("targets") or {}
-    if not isinstance(targets, Mapping):
-        ck.add("targets", "must be a mapping with `satisfaction` and/or `conversion`")
-        targets = {}
-    journey_raw = raw.get("journey")
-    conversion = targets.get("conversion")
-    if isinstance(journey_raw, Mapping) and isinstance(conversion, Mapping):
-        journey_raw = {**journey_raw, "target_conversion": conversion}
-    stages = _stages(journey_raw, ck)
-    if isinstance(conversion, Mapping) and stages:
-        for s in sorted(set(conversion) - {st.id for st in stages}):
-            ck.add(
-                f"targets.conversion.{s}",
-                f"unknown stage {s!r}",
-                f"use one of {[st.id for st in stages]}",
-            )
-    touchpoints = _touchpoints(raw.get("touchpoints"), stages, targets, ck)
-    personas = _personas(raw.get("personas"), ck)
-    assignment = _assignment(raw.get("persona_assignment"), personas, ck)
-    journey = None
-    if stages and touchpoints:
-        journey = JourneyMap(
-            str(raw.get("name", root.name)),
-            tuple(stages),
-            tuple(touchpoints),
-            tuple(personas),
-            assignment,
-            language,
-        )
-        # a stage is empty only if no touchpoint names it (not if its touchpoints had problems)
-        named = {t.get("stage") for t in raw.get("touchpoints") or [] if isinstance(t, Mapping)}
-        empty = [s.id for s in stages if s.id not in named]
-        for s in empty:
-            ck.add("touchpoints", f"stage {s!r} has no touchpoint", "add one or remove the stage")
-    survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)
-    margins = _margins(raw.get("margins"), root, ck)
-    traces = _traces(raw.get("traces"), root, ck)
-    qual = _qual(raw.get("qual"), root, ck)
-    privacy = raw.get("privacy") or {}
-    salt = str(privacy.get("salt", "")) if isinstance(privacy, Mapping) else ""
-    if ck.problems:
-        raise StudyError(f"The study in {root} has problems", ck.problems)
-    assert journey is not None
-    study = Study(
-        root=root,
-        name=journey.name,
-        journey=journey,
-        instrument=instrument,
-        margins=margins,
-        survey=survey_cfg,
-        traces=traces,
-        qual=qual,
-        privacy_salt=salt or f"parcours:{journey.name}",
-        description=str(raw.get("description", "") or ""),
-    )
+    sections = _read_sections(raw, duplicates, root, ck)
+    _raise_problems(ck, root)
+    study = _assemble(root, raw, sections)
+    journey = study.journey
     customers_path = (
         _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
     )
-    if ck.problems:
-        raise StudyError(f"The study in {root} has problems", ck.problems)
+    _raise_problems(ck, root)
     if customers_path is not None:
-        study.customers = _read_customers(customers_path, root, assignment, journey)
-    truth = root / "truth.json"
-    if truth.exists():
-        try:
-            study.truth = json.loads(truth.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            line = getattr(e, "lineno", None)
-            raise StudyError(
-                f"The study in {root} has problems",
-                [
-                    Problem(
-                        f"not valid JSON: {getattr(e, 'msg', e)}",
-                        "truth.json",
-                        column=f"line {line}" if line else None,
-                        fix="regenerate it with `parcours sample`, or delete it (only synthetic studies have one)",
-                    )
-                ],
-            ) from None
+        study.customers = _read_customers(customers_path, root, sections.assignment, journey)
+    study.truth = _read_truth(root)
+    survey_cfg = sections.survey
     if (
         read_responses
         and survey_cfg is not None
         and survey_cfg.responses is not None
-        and instrument is not None
+        and sections.instrument is not None
     ):
-        from .survey.io import read_responses as _read
-
-        responses = _read(
-            survey_cfg.responses,
-            instrument,
-            extra_columns=survey_cfg.extra_columns,
-            weight=survey_cfg.weight,
-            strata=survey_cfg.strata,
-            cluster=survey_cfg.cluster,
-            display_root=root,
-        )
-        problems = []
-        if assignment.columns:
-            missing = [c for c in assignment.columns if c not in responses.columns]
-            if missing:
-                problems.append(
-                    Problem(
-                        f"persona rules need column(s) {missing}",
-                        STUDY_FILE,
-                        column="persona_assignment",
-                        fix="add them to the instrument and responses, or change the rules",
-                    )
-                )
-            else:
-                responses["persona"] = assign_personas(responses, assignment)
-                if assignment.column:
-                    unknown_p = sorted(
-                        set(responses["persona"].dropna()) - set(journey.persona_ids)
-                    )
-                    if unknown_p:
-                        problems.append(
-                            Problem(
-                                f"persona column holds unknown persona(s) {unknown_p}",
-                                survey_cfg.responses.name,
-                                column=assignment.column,
-                                fix="declare them under `personas:` in study.yml",
-                            )
-                        )
-        elif "persona" not in responses.columns:
-            responses["persona"] = pd.Series(pd.NA, index=responses.index, dtype="string")
-        for col in margins:
-            if col not in responses.columns:
-                problems.append(
-                    Problem(
-                        f"margin column {col!r} is not in the responses",
-                        STUDY_FILE,
-                        column=f"margins.{col}",
-                        fix="margins must name response columns (or `persona`)",
-                    )
-                )
-        if problems:
-            raise StudyError(f"The study in {root} has problems", problems)
-        study.responses = responses
+        study.responses = _study_responses(root, sections, journey)
     return study

@@ -327,7 +327,58 @@ def rake(
         data = data.responses
     data = check_frame(data, where, WeightingError)
     check_one_of("on_nonconvergence", on_nonconvergence, ["warn", "error"])
-    problems: list[Problem] = []
+    problems = _rake_argument_problems(margins, max_iter, tol)
+    n = len(data)
+    if n == 0:
+        raise WeightingError("Cannot rake an empty table.", [Problem("data has no rows")])
+    w0 = _start_weights(data, weight, problems)
+    codes, targets, levels, counts = [], [], [], []
+    for col, spec in margins.items():
+        parsed = _parse_margin(data, col, spec, share_tol, problems)
+        if parsed is not None:
+            codes.append(parsed[0])
+            targets.append(parsed[1])
+            levels.append(parsed[2])
+            counts.append(parsed[3])
+    total_ = _rake_total(total, w0, problems)
+    bounds_t = _limits("bounds", bounds, problems)
+    trim_t = _limits("trim", (None, trim) if isinstance(trim, int | float) else trim, problems)
+    if problems:
+        raise WeightingError("Cannot rake to these margins.", problems)
+
+    start = w0 * (total_ / w0.sum())
+    lo, hi = _weight_box(start, total_, bounds_t, trim_t)
+    limited = bounds_t is not None or trim_t is not None
+    target_totals = [t * total_ for t in targets]
+    w, converged, n_iter, err = _ipf(
+        start,
+        codes,
+        target_totals,
+        total_,
+        lo if limited else None,
+        hi if limited else None,
+        int(max_iter),
+        float(tol),
+    )
+    summary = _summary(list(margins), codes, targets, levels, counts, w, n)
+    if not converged:
+        _not_converged(summary, n_iter, err, limited, on_nonconvergence)
+    return RakeResult(
+        weights=pd.Series(w, index=data.index, name="weight"),
+        converged=converged,
+        n_iter=n_iter,
+        max_error=err,
+        summary=summary,
+        start_weights=pd.Series(start, index=data.index, name="start_weight"),
+        tol=float(tol),
+        bounds=bounds_t,
+        trim=trim_t,
+        margins={str(c): dict(zip(lv, t.tolist())) for c, lv, t in zip(margins, levels, targets)},
+    )
+
+
+def _rake_argument_problems(margins, max_iter, tol) -> list[Problem]:
+    """Raises without margins; problems of ``max_iter`` and ``tol``."""
     if not isinstance(margins, Mapping) or not margins:
         raise WeightingError(
             "rake needs margins: a dict {column: {level: share}}.",
@@ -339,56 +390,48 @@ def rake(
                 )
             ],
         )
+    problems: list[Problem] = []
     if not isinstance(max_iter, int | np.integer) or max_iter < 1:
         problems.append(Problem(f"max_iter={max_iter!r} must be a positive integer"))
     if not (isinstance(tol, float | int) and tol > 0):
         problems.append(Problem(f"tol={tol!r} must be a positive number"))
+    return problems
 
+
+def _start_weights(data: pd.DataFrame, weight, problems: list[Problem]) -> np.ndarray:
+    """The starting (design) weights, or ones (also when they are invalid: ``problems`` then
+    says why)."""
     n = len(data)
-    if n == 0:
-        raise WeightingError("Cannot rake an empty table.", [Problem("data has no rows")])
-
-    # starting weights
-    if weight is not None:
-        if weight not in data.columns:
-            problems.append(
-                Problem(
-                    f"weight column {weight!r} is not in the data",
-                    column=str(weight),
-                    fix="pass a column of the data, or weight=None for equal weights",
-                )
+    if weight is None:
+        return np.ones(n)
+    if weight not in data.columns:
+        problems.append(
+            Problem(
+                f"weight column {weight!r} is not in the data",
+                column=str(weight),
+                fix="pass a column of the data, or weight=None for equal weights",
             )
-            w0 = np.ones(n)
-        else:
-            wp = weight_problems(data[weight], str(weight), "starting weights", allow_zero=False)
-            problems += wp
-            w0 = np.ones(n) if wp else pd.to_numeric(data[weight]).to_numpy(dtype=float)
-    else:
-        w0 = np.ones(n)
+        )
+        return np.ones(n)
+    wp = weight_problems(data[weight], str(weight), "starting weights", allow_zero=False)
+    problems += wp
+    return np.ones(n) if wp else pd.to_numeric(data[weight]).to_numpy(dtype=float)
 
-    codes, targets, levels, counts = [], [], [], []
-    for col, spec in margins.items():
-        parsed = _parse_margin(data, col, spec, share_tol, problems)
-        if parsed is not None:
-            codes.append(parsed[0])
-            targets.append(parsed[1])
-            levels.append(parsed[2])
-            counts.append(parsed[3])
 
+def _rake_total(total, w0: np.ndarray, problems: list[Problem]) -> float:
+    """What the weights sum to: ``total``, else (or when invalid) the starting weights' sum."""
     if total is None:
-        total_ = float(w0.sum())
-    elif not (isinstance(total, int | float) and np.isfinite(total) and total > 0):
+        return float(w0.sum())
+    if not (isinstance(total, int | float) and np.isfinite(total) and total > 0):
         problems.append(Problem(f"total={total!r} must be a positive number"))
-        total_ = float(w0.sum())
-    else:
-        total_ = float(total)
+        return float(w0.sum())
+    return float(total)
 
-    bounds_t = _limits("bounds", bounds, problems)
-    trim_t = _limits("trim", (None, trim) if isinstance(trim, int | float) else trim, problems)
-    if problems:
-        raise WeightingError("Cannot rake to these margins.", problems)
 
-    start = w0 * (total_ / w0.sum())
+def _weight_box(start: np.ndarray, total: float, bounds_t, trim_t):
+    """Per-respondent limits ``(lo, hi)`` on the weights from the bounds (times the start
+    weights) and the trimming (times the mean weight); raises when they leave no room."""
+    n = len(start)
     lo = np.zeros(n)
     hi = np.full(n, np.inf)
     if bounds_t is not None:
@@ -397,7 +440,7 @@ def rake(
         if bounds_t[1] is not None:
             hi = np.minimum(hi, bounds_t[1] * start)
     if trim_t is not None:
-        mean_w = total_ / n
+        mean_w = total / n
         if trim_t[0] is not None:
             lo = np.maximum(lo, trim_t[0] * mean_w)
         if trim_t[1] is not None:
@@ -413,52 +456,29 @@ def rake(
                 )
             ],
         )
-    limited = bounds_t is not None or trim_t is not None
-    target_totals = [t * total_ for t in targets]
-    w, converged, n_iter, err = _ipf(
-        start,
-        codes,
-        target_totals,
-        total_,
-        lo if limited else None,
-        hi if limited else None,
-        int(max_iter),
-        float(tol),
-    )
+    return lo, hi
 
-    summary = _summary(list(margins), codes, targets, levels, counts, w, n)
-    if not converged:
-        worst = summary.assign(gap=(summary["weighted_share"] - summary["target_share"]).abs())
-        worst = worst.sort_values("gap", ascending=False).head(3)
-        where_off = "; ".join(
-            f"{r.column}={r.level!r}: {r.weighted_share:.4f} vs target {r.target_share:.4f}"
-            for r in worst.itertuples()
-        )
-        msg = (
-            f"Raking did not converge after {n_iter} iterations (largest share error {err:.2g}): "
-            f"{where_off}."
-        )
-        fix = (
-            "widen bounds= or trim=, collapse sparse levels, or raise max_iter"
-            if limited
-            else "collapse sparse levels or raise max_iter"
-        )
-        if on_nonconvergence == "error":
-            raise WeightingError(msg, [Problem("margins not met", fix=fix)])
-        warnings.warn(f"{msg} -> {fix}", ParcoursWarning, stacklevel=2)
 
-    return RakeResult(
-        weights=pd.Series(w, index=data.index, name="weight"),
-        converged=converged,
-        n_iter=n_iter,
-        max_error=err,
-        summary=summary,
-        start_weights=pd.Series(start, index=data.index, name="start_weight"),
-        tol=float(tol),
-        bounds=bounds_t,
-        trim=trim_t,
-        margins={str(c): dict(zip(lv, t.tolist())) for c, lv, t in zip(margins, levels, targets)},
+def _not_converged(summary: pd.DataFrame, n_iter, err, limited, on_nonconvergence) -> None:
+    """Warn (or raise) that the margins were not met, naming the three worst levels."""
+    worst = summary.assign(gap=(summary["weighted_share"] - summary["target_share"]).abs())
+    worst = worst.sort_values("gap", ascending=False).head(3)
+    where_off = "; ".join(
+        f"{r.column}={r.level!r}: {r.weighted_share:.4f} vs target {r.target_share:.4f}"
+        for r in worst.itertuples()
     )
+    msg = (
+        f"Raking did not converge after {n_iter} iterations (largest share error {err:.2g}): "
+        f"{where_off}."
+    )
+    fix = (
+        "widen bounds= or trim=, collapse sparse levels, or raise max_iter"
+        if limited
+        else "collapse sparse levels or raise max_iter"
+    )
+    if on_nonconvergence == "error":
+        raise WeightingError(msg, [Problem("margins not met", fix=fix)])
+    warnings.warn(f"{msg} -> {fix}", ParcoursWarning, stacklevel=3)  # the caller of rake
 
 
 def _pair(pair) -> str:
@@ -524,10 +544,24 @@ def _parse_margin(data, col, spec, share_tol, problems):
         problems.append(Problem("expected a non-empty dict {level: share}", column=label))
         return None
     keys = list(spec)
+    str_keys = [str(k) for k in keys]
+    shares, bad = _margin_shares(spec, label, share_tol, problems)
+    codes, counts, unknown = _margin_codes(data[col], str_keys)
+    bad |= _margin_level_problems(data[col], col, str_keys, unknown, label, problems)
+    if not bad:
+        bad = _margin_count_problems(keys, shares, counts, label, problems)
+    if bad:
+        return None
+    t = np.asarray(shares, dtype=float)
+    return codes, t / t.sum(), [_plain(k) for k in keys], counts
+
+
+def _margin_shares(spec: Mapping, label: str, share_tol, problems) -> tuple[list[float], bool]:
+    """The shares of one margin, and whether one is not a number, is negative, or they do not
+    sum to 1 (``problems`` then says which)."""
     shares = []
     bad = False
-    for k in keys:
-        v = spec[k]
+    for k, v in spec.items():
         if isinstance(v, bool) or not isinstance(v, int | float | np.number) or not np.isfinite(v):
             problems.append(
                 Problem(
@@ -558,15 +592,38 @@ def _parse_margin(data, col, spec, share_tol, problems):
             )
             problems.append(Problem(f"the shares sum to {s:g}, not 1", column=label, fix=fix))
             bad = True
-    str_keys = [str(k) for k in keys]
+    return shares, bad
+
+
+def _margin_codes(values: pd.Series, str_keys) -> tuple[np.ndarray | None, np.ndarray, list]:
+    """The level index of every row (-1 when missing), the respondents per level (levels
+    matched as text) and the values without a level with their respondents; the codes are
+    None (and the counts 0) when a value has no level."""
+    codes_u, uniques = pd.factorize(values, use_na_sentinel=True)
+    index_of = {k: i for i, k in enumerate(str_keys)}
+    unknown = [
+        (u, int((codes_u == j).sum())) for j, u in enumerate(uniques) if str(u) not in index_of
+    ]
+    if unknown:
+        return None, np.zeros(len(str_keys), dtype=np.int64), unknown
+    map_u = np.array([index_of[str(u)] for u in uniques], dtype=np.int64)
+    valid = codes_u >= 0
+    codes = np.full(len(codes_u), -1, dtype=np.int64)
+    codes[valid] = map_u[codes_u[valid]]
+    return codes, np.bincount(codes[valid], minlength=len(str_keys)), unknown
+
+
+def _margin_level_problems(values: pd.Series, col, str_keys, unknown, label, problems) -> bool:
+    """Whether the levels clash with the data: a level given twice, respondents without a
+    value, values without a share (``problems`` then says which)."""
+    bad = False
     if len(set(str_keys)) < len(str_keys):
         dup = sorted({k for k in str_keys if str_keys.count(k) > 1})
         problems.append(
             Problem(f"level(s) {dup} are given twice (e.g. as 1 and '1')", column=label)
         )
         bad = True
-
-    n_na = int(data[col].isna().sum())
+    n_na = int(values.isna().sum())
     if n_na:
         problems.append(
             Problem(
@@ -577,12 +634,6 @@ def _parse_margin(data, col, spec, share_tol, problems):
             )
         )
         bad = True
-    codes_u, uniques = pd.factorize(data[col], use_na_sentinel=True)
-    uniq_str = [str(u) for u in uniques]
-    index_of = {k: i for i, k in enumerate(str_keys)}
-    unknown = [
-        (u, int((codes_u == j).sum())) for j, u in enumerate(uniques) if str(u) not in index_of
-    ]
     if unknown:
         shown = ", ".join(f"{_plain(u)!r} ({c} respondents)" for u, c in unknown[:10])
         problems.append(
@@ -593,40 +644,33 @@ def _parse_margin(data, col, spec, share_tol, problems):
             )
         )
         bad = True
-    counts = np.zeros(len(keys), dtype=np.int64)
-    if not unknown:
-        map_u = np.array([index_of[s] for s in uniq_str], dtype=np.int64)
-        valid = codes_u >= 0
-        codes = np.full(len(codes_u), -1, dtype=np.int64)
-        codes[valid] = map_u[codes_u[valid]]
-        counts = np.bincount(codes[valid], minlength=len(keys))
-    else:
-        codes = None
-    if not bad:
-        for i, k in enumerate(keys):
-            if counts[i] == 0 and shares[i] > 0:
-                problems.append(
-                    Problem(
-                        f"level {k!r} has a target share of {shares[i]:g} but no respondent",
-                        column=label,
-                        fix="collapse it with a neighbouring level (summing their shares), or drop it "
-                        "and rescale the other shares",
-                    )
+    return bad
+
+
+def _margin_count_problems(keys, shares, counts, label, problems) -> bool:
+    """Whether a level has a share but no respondent, or respondents but a zero share."""
+    bad = False
+    for i, k in enumerate(keys):
+        if counts[i] == 0 and shares[i] > 0:
+            problems.append(
+                Problem(
+                    f"level {k!r} has a target share of {shares[i]:g} but no respondent",
+                    column=label,
+                    fix="collapse it with a neighbouring level (summing their shares), or drop it "
+                    "and rescale the other shares",
                 )
-                bad = True
-            elif counts[i] > 0 and shares[i] == 0:
-                problems.append(
-                    Problem(
-                        f"level {k!r} has a target share of 0 but {counts[i]} respondent(s)",
-                        column=label,
-                        fix="give it a positive share, or drop those respondents",
-                    )
+            )
+            bad = True
+        elif counts[i] > 0 and shares[i] == 0:
+            problems.append(
+                Problem(
+                    f"level {k!r} has a target share of 0 but {counts[i]} respondent(s)",
+                    column=label,
+                    fix="give it a positive share, or drop those respondents",
                 )
-                bad = True
-    if bad:
-        return None
-    t = np.asarray(shares, dtype=float)
-    return codes, t / t.sum(), [_plain(k) for k in keys], counts
+            )
+            bad = True
+    return bad
 
 
 def _ipf(w, codes, targets, total, lo, hi, max_iter, tol):
@@ -714,8 +758,14 @@ class StudyWeights:
             return self.rake.weight_stats()
         w = self.weights.to_numpy(dtype=float)
         deff, n_eff = kish(w)
-        rows = [("n", float(w.size)), ("sum", float(w.sum())), ("min", float(w.min(initial=np.nan))),
-                ("max", float(w.max(initial=np.nan))), ("design_effect", deff), ("n_eff", n_eff)]
+        rows = [
+            ("n", float(w.size)),
+            ("sum", float(w.sum())),
+            ("min", float(w.min(initial=np.nan))),
+            ("max", float(w.max(initial=np.nan))),
+            ("design_effect", deff),
+            ("n_eff", n_eff),
+        ]
         return pd.DataFrame(rows, columns=["statistic", "value"])
 
     def __repr__(self) -> str:
@@ -740,24 +790,41 @@ def _resolve_rule(study, weight) -> tuple[str, str | None]:
         if not study.margins:
             raise WeightingError(
                 "weight='rake' needs population margins, and the study has none.",
-                [Problem("no margins", "study.yml", column="margins",
-                         fix="add `margins:` to study.yml, or use weight='default' or None")],
+                [
+                    Problem(
+                        "no margins",
+                        "study.yml",
+                        column="margins",
+                        fix="add `margins:` to study.yml, or use weight='default' or None",
+                    )
+                ],
             )
         return "rake", declared
     if weight == "design":
         if not declared:
             raise WeightingError(
                 "weight='design' needs the survey's design weight column, and the study declares none.",
-                [Problem("no design weight", "study.yml", column="survey.weight",
-                         fix="add `weight: COLUMN` under `survey:` in study.yml, or use weight='default'")],
+                [
+                    Problem(
+                        "no design weight",
+                        "study.yml",
+                        column="survey.weight",
+                        fix="add `weight: COLUMN` under `survey:` in study.yml, or use weight='default'",
+                    )
+                ],
             )
         return "design", declared
     if isinstance(weight, str) and weight in study.responses.columns:
         return "column", weight
     raise WeightingError(
         f"weight={weight!r} is neither a weighting rule nor a column of the responses.",
-        [Problem(f"unknown weight {weight!r}", column=str(weight),
-                 fix=f"use one of {list(WEIGHT_RULES)} or a column of the responses")],
+        [
+            Problem(
+                f"unknown weight {weight!r}",
+                column=str(weight),
+                fix=f"use one of {list(WEIGHT_RULES)} or a column of the responses",
+            )
+        ],
     )
 
 
@@ -795,8 +862,14 @@ def study_weights(study, *, weight: str | None = "default") -> StudyWeights:
     if getattr(study, "responses", None) is None:
         raise WeightingError(
             f"The study {getattr(study, 'name', '')!r} has no survey responses to weight.",
-            [Problem("no survey", "study.yml", column="survey",
-                     fix="add `survey: {instrument: ..., responses: ...}` to study.yml")],
+            [
+                Problem(
+                    "no survey",
+                    "study.yml",
+                    column="survey",
+                    fix="add `survey: {instrument: ..., responses: ...}` to study.yml",
+                )
+            ],
         )
     rule, column = _resolve_rule(study, weight)
     resp = study.responses
@@ -815,4 +888,6 @@ def study_weights(study, *, weight: str | None = "default") -> StudyWeights:
             raise WeightingError(f"The weights of column {column!r} cannot be used.", problems)
         w = pd.to_numeric(resp[column]).astype(float)
         text = _RULE_TEXT[rule].format(column=column)
-    return StudyWeights(w.rename("weight"), rule, weight, column, res, text[0].upper() + text[1:] + ".")
+    return StudyWeights(
+        w.rename("weight"), rule, weight, column, res, text[0].upper() + text[1:] + "."
+    )

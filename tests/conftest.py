@@ -1,7 +1,8 @@
-"""Shared fixtures: the bundled sample study."""
+"""Shared fixtures: the bundled sample study, a local Spark session."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,23 @@ def sample_study(sample_dir):
     import parcours_research as pr
 
     return pr.load_study(sample_dir)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session (2 cores, UTC), skipped without pyspark or Java."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("parcours-test")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

@@ -172,25 +172,11 @@ def test_reach_is_removed():
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_spark_counts_like_duckdb():
+def test_spark_counts_like_duckdb(spark):
     # the counts run on the engine: Spark (local mode) gives DuckDB's table, censoring and
     # period split included
-    pytest.importorskip("pyspark")
-    import shutil
-
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed")
-    from pyspark.sql import SparkSession
     from traces_fixtures import awkward_log
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("parcours-test")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
     df = awkward_log(3)
     df["persona"] = df["user_id"].map(
         {u: PERSONAS[i % 2] for i, u in enumerate(df["user_id"].dropna().unique())}

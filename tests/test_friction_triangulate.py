@@ -233,3 +233,13 @@ def test_sample_satisfaction_by_path(sample_study):
     # customers stuck at the identity check (mostly seniors) report more effort (lower CES)
     stuck = out[(out["test"] == "variant:ces") & out["group"].str.endswith("> id_verification")]
     assert len(stuck) >= 1 and (stuck["effect_size"] < 0).all() and stuck["significant"].any()
+
+
+def test_repr_of_a_confirmed_cell_with_an_untested_source(sample_study):
+    # a looser rule confirms cells that one source did not test (<NA> evidence): the repr
+    # names the sources that found friction and skips the missing ones
+    tri = pr.friction.triangulate(sample_study, rule="one_source_uncontradicted", include_overall=True)
+    text = repr(tri)
+    assert "friction in" in text
+    untested = tri.confirmed[tri.confirmed[[f"{s}_evidence" for s in tri.sources]].isna().any(axis=1)]
+    assert len(untested), "the case this test is about did not occur"

@@ -159,6 +159,8 @@ print("PROBE" + _json.dumps({"calls": dict(_a.CALLS), "values": {k: v for k, v i
                if "funnel" in dir() else None),
     "pyramid": (pyramid.sort_values(["persona", "stage_order"])["reached"].fillna(-1).tolist()
                 if "pyramid" in dir() else None),
+    "scores": (overall.sort_values("touchpoint")["estimate"].tolist()
+               if "overall" in dir() else None),
     "explorer_curve": (explorer.curves().query("persona == 'senior' and touchpoint == 'id_verification'")
                        [["estimate", "ci_low", "ci_high"]].iloc[0].tolist()
                        if "explorer" in dir() else None),
@@ -191,12 +193,13 @@ def sample_report(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["02_traces.ipynb", "05_friction.ipynb", "06_journey_curves.ipynb",
-                                  "07_workshop.ipynb"])
+@pytest.mark.parametrize("name", ["02_traces.ipynb", "03_weighting_importance.ipynb",
+                                  "05_friction.ipynb", "06_journey_curves.ipynb", "07_workshop.ipynb"])
 def test_notebooks_read_once_and_agree_with_the_report(name, tmp_path, sample_report):
     probe = _run_notebook(name, tmp_path)
     calls = probe["calls"]
-    configurations = 2 if name == "02_traces.ipynb" else 1  # 02 also shows a sensitivity analysis
+    # 02 also shows a sensitivity analysis (a second configuration); 03 reads no traces
+    configurations = {"02_traces.ipynb": 2, "03_weighting_importance.ipynb": 0}.get(name, 1)
     assert calls.get("read_events", 0) == configurations, calls
     assert calls.get("clean", 0) == configurations, calls
     values = probe["values"]
@@ -213,6 +216,9 @@ def test_notebooks_read_once_and_agree_with_the_report(name, tmp_path, sample_re
     for key in ("confirmed", "explorer_confirmed"):
         if key in values:
             assert values[key] == report_confirmed
+    if "scores" in values:
+        scores = pd.read_csv(sample_report / "scores_touchpoint.csv").sort_values("touchpoint")
+        np.testing.assert_allclose(values["scores"], scores["estimate"].to_numpy(), rtol=1e-12)
     if "funnel" in values:
         funnel = pd.read_csv(sample_report / "funnel.csv").sort_values(["persona", "step_index"])
         assert values["funnel"] == funnel["converted"].tolist()

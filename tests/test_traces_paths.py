@@ -140,7 +140,7 @@ def test_touchpoint_transitions_skip_unmapped_events():
     df = awkward_log(2, n_users=15)
     mapping = {"web": ["a", "b"], "store": ["c"]}
     for eng in engines():
-        log = pr.traces.map_touchpoints(pr.traces.sessionize(log_on(df, eng), "5min"), mapping)
+        log = pr.traces.map_touchpoints(pr.traces.sessionize(log_on(df, eng), gap="5min"), mapping)
         tr = pr.traces.transitions(log, node="touchpoint")
         kept = log.to_pandas().dropna(subset=["touchpoint"])
         pairs = Counter()

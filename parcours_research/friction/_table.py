@@ -9,7 +9,15 @@ from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from .correction import FAMILIES, correct
 
-__all__ = ["TEST_COLUMNS", "EXTRA_COLUMNS", "ALL", "finish", "check_common", "empty_table"]
+__all__ = [
+    "TEST_COLUMNS",
+    "EXTRA_COLUMNS",
+    "ALL",
+    "finish",
+    "check_common",
+    "empty_table",
+    "in_order",
+]
 
 #: The first columns of every test table, in this order.
 TEST_COLUMNS = [
@@ -110,6 +118,11 @@ def check_common(
             problems.append(Problem(f"{name}={v!r} must be a number between 0 and 1"))
     if problems:
         raise AnalysisError("Invalid arguments.", problems)
+
+
+def in_order(values: list, order: list) -> list:
+    """``values`` in ``order`` first, then the others as they come."""
+    return [v for v in order if v in values] + [v for v in values if v not in order]
 
 
 def empty_table() -> pd.DataFrame:

@@ -222,6 +222,39 @@ def test_paths(
     """
     conf = confidence  # the internal name
     check_common(alternative, conf, alpha, power, correction, family)
+    data, paths, weight, strata, cluster, customer_id = _inputs(
+        data, paths, weight, strata, cluster, customer_id
+    )
+    outcomes = [outcomes] if isinstance(outcomes, str) else list(outcomes)
+    cols = {"weight": weight, "strata": strata, "cluster": cluster}
+    key = _check_inputs(data, paths, outcomes, customer_id, cols)
+    p = _clean_paths(paths, key, touchpoints)
+    frame, ycols, cid, with_path = _outcome_frame(data, p, outcomes, nps, customer_id, cols)
+    flags = _feature_flags(frame, p, cid, with_path, min_n)
+    out = None
+    if flags:
+        design = Design(
+            weight="__w" if weight is not None else None,
+            strata="__s" if strata is not None else None,
+            cluster="__c" if cluster is not None else None,
+            singleton=singleton,
+            user_strata=strata is not None,
+        )
+        stats_ = dict(min_n=min_n, conf=conf, alpha=alpha, power=power, alternative=alternative)
+        out = _path_rows(frame, ycols, flags, outcomes, nps, design, **stats_)
+    return finish(
+        out,
+        worse_sign=-1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
+
+
+def _inputs(data, paths, weight, strata, cluster, customer_id):
+    """For a study: its weighted responses, design, customer id column and paths (unless
+    given); for a DataFrame, the arguments (a study weighting rule meaning no weights)."""
     study = study_of(data)
     if study is not None:
         if paths is None:
@@ -235,18 +268,17 @@ def test_paths(
         weight = None
     if not isinstance(data, pd.DataFrame):
         raise AnalysisError("test_paths: data must be a Study or a DataFrame of responses.")
-    outcomes = [outcomes] if isinstance(outcomes, str) else list(outcomes)
+    return data, paths, weight, strata, cluster, customer_id
+
+
+def _check_inputs(data, paths, outcomes, customer_id, design_cols: dict) -> str:
+    """Check the columns of the responses and the paths table; the paths' customer column."""
     problems = check_columns(
         data,
-        {
-            "outcomes": outcomes,
-            "customer_id": customer_id,
-            "weight": weight,
-            "strata": strata,
-            "cluster": cluster,
-        },
+        {"outcomes": outcomes, "customer_id": customer_id, **design_cols},
         "test_paths",
     )
+    key = None
     if not isinstance(paths, pd.DataFrame):
         problems.append(
             Problem(
@@ -269,12 +301,22 @@ def test_paths(
         raise AnalysisError("Cannot test satisfaction by path.", problems)
     for k in pd.unique(paths["kind"].dropna()):
         check_one_of("paths kind", k, ("variant", "transition"))
+    return key
+
+
+def _clean_paths(paths: pd.DataFrame, key: str, touchpoints) -> pd.DataFrame:
+    """The paths with a text ``customer_id``, a value, and a ``touchpoint`` column."""
     p = paths.rename(columns={key: "customer_id"})
     p = p[p["customer_id"].notna() & p["value"].notna()].copy()
     p["customer_id"] = p["customer_id"].astype("string")
     if "touchpoint" not in p.columns:
         p["touchpoint"] = p["value"].map(dict(touchpoints or {})) if touchpoints else pd.NA
+    return p
 
+
+def _outcome_frame(data, p, outcomes, nps, customer_id, design_cols: dict):
+    """The internal frame: outcomes (NPS in points; missing for respondents without a path)
+    and design columns; with the outcome columns, the customer ids and who has a path."""
     frame = pd.DataFrame(index=data.index)
     frame[BY] = ""
     cid = data[customer_id].astype("string")
@@ -289,14 +331,20 @@ def test_paths(
         )
         frame.loc[~with_path, col] = np.nan
         ycols.append(col)
-    for k, c in (("__w", weight), ("__s", strata), ("__c", cluster)):
+    for k, name in (("__w", "weight"), ("__s", "strata"), ("__c", "cluster")):
+        c = design_cols[name]
         if c is not None:
             frame[k] = (
                 pd.to_numeric(data[c]).astype(float).to_numpy()
                 if k == "__w"
                 else data[c].astype("string").to_numpy()
             )
-    w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
+    return frame, ycols, cid, with_path
+
+
+def _feature_flags(frame, p, cid, with_path, min_n) -> dict:
+    """Add a group/rest flag column to ``frame`` for every path feature taken by at least
+    ``min_n`` respondents (and not taken by as many); ``{flag column: feature}``."""
     feats = (
         p.groupby(["kind", "value"], sort=False)
         .agg(n=("customer_id", "nunique"), touchpoint=("touchpoint", "first"))
@@ -313,29 +361,21 @@ def test_paths(
         name = f"__f{j}"
         frame[name] = np.where(cid.isin(who).to_numpy(), _GROUP, np.where(with_path, _REST, None))
         flags[name] = f
-    if not flags:
-        return finish(
-            None,
-            worse_sign=-1,
-            alternative=alternative,
-            correction=correction,
-            alpha=alpha,
-            family=family,
-        )
+    return flags
+
+
+def _path_rows(
+    frame, ycols, flags, outcomes, nps, design, *, min_n, conf, alpha, power, alternative
+):
+    """The test rows: each feature's respondents against the others, for every outcome."""
     sample = svy_sample(
         frame.drop(columns=[BY]),
-        weight="__w" if weight is not None else None,
-        strata="__s" if strata is not None else None,
-        cluster="__c" if cluster is not None else None,
-        singleton=singleton,
+        weight=design.weight,
+        strata=design.strata,
+        cluster=design.cluster,
+        singleton=design.singleton,
     )
-    design = Design(
-        weight="__w" if weight is not None else None,
-        strata="__s" if strata is not None else None,
-        cluster="__c" if cluster is not None else None,
-        singleton=singleton,
-        user_strata=strata is not None,
-    )
+    w = frame["__w"].to_numpy() if design.weight is not None else np.ones(len(frame))
     rows = []
     for name, f in flags.items():
         res = group_differences(
@@ -371,14 +411,7 @@ def test_paths(
             )
     out = pd.DataFrame(rows)
     out["source"] = "paths"
-    return finish(
-        out,
-        worse_sign=-1,
-        alternative=alternative,
-        correction=correction,
-        alpha=alpha,
-        family=family,
-    )
+    return out
 
 
 test_paths.__test__ = False  # not a pytest test

@@ -29,7 +29,7 @@ from scipy import stats
 from .._compat import deprecated_args
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
-from ._table import ALL, check_common, finish
+from ._table import ALL, check_common, finish, in_order
 
 __all__ = ["test_qual", "excerpt_level"]
 
@@ -140,13 +140,53 @@ def test_qual(
         ``n_ref`` the baseline's, ``group`` the number of participants in the cell.
     """
     conf = confidence  # the internal name
+    _check_args(alternative, conf, alpha, power, correction, family, baseline, method, odds_ratio)
+    data, order_tp, order_p = _excerpts_of(data)
+    ex = excerpt_level(data, negative_below)
+    rows = []
+    if not ex.empty:
+        options = dict(
+            baseline=baseline,
+            method=method,
+            min_excerpts=min_excerpts,
+            min_participants=min_participants,
+            odds_ratio=odds_ratio,
+            alternative=alternative,
+            conf=conf,
+            alpha=alpha,
+            power=power,
+        )
+        rows = _cell_rows(ex, order_tp, order_p, **options)
+    out = None
+    if rows:
+        out = pd.DataFrame(rows)
+        out["source"] = "qual"
+        out["effect_measure"] = "difference in negative share"
+        out["std_measure"] = "cohen_h"
+    return finish(
+        out,
+        worse_sign=1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
+
+
+def _check_args(alternative, conf, alpha, power, correction, family, baseline, method, odds_ratio):
+    """Check the arguments of :func:`test_qual`."""
     check_common(alternative, conf, alpha, power, correction, family)
     check_one_of("baseline", baseline, ("study", "persona"))
     check_one_of("method", method, ("auto", "cluster", "fisher"))
     check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
-    order_tp, order_p = [], []
+
+
+def _excerpts_of(data) -> tuple[pd.DataFrame, list, list]:
+    """The excerpts of ``data`` (a study's prepared ones, or ``data`` itself), with the study's
+    touchpoint and persona orders (empty for a DataFrame)."""
     from ..evidence import evidence_of
 
+    order_tp, order_p = [], []
     ev = evidence_of(data)
     if ev is not None:
         order_tp = [t.id for t in ev.study.journey.touchpoints]
@@ -157,131 +197,107 @@ def test_qual(
             "test_qual: data must be a Study or a DataFrame of excerpts.",
             [Problem(f"got {type(data).__name__}", fix="pass pr.qual.read_excerpts(study)")],
         )
-    ex = excerpt_level(data, negative_below)
-    if ex.empty:
-        return finish(
-            None,
-            worse_sign=1,
-            alternative=alternative,
-            correction=correction,
-            alpha=alpha,
-            family=family,
-        )
+    return data, order_tp, order_p
+
+
+def _cell_rows(ex, order_tp, order_p, *, baseline, min_excerpts, **options) -> list[dict]:
+    """One test row per touchpoint and persona (``"all"`` first) with enough excerpts in the
+    cell and its baseline."""
     y = ex["negative"].to_numpy()
     tp_arr = ex["touchpoint"].to_numpy(dtype=object)
     pers_arr = ex["persona"].fillna("\x00").to_numpy(dtype=object)
     groups = pd.factorize(ex["participant"].fillna("\x00"))[0]
-    alt = st.one_sided(alternative, 1)
-    tps = list(pd.unique(ex["touchpoint"]))
-    tps = [t for t in order_tp if t in tps] + [t for t in tps if t not in order_tp]
-    personas = list(pd.unique(ex["persona"].dropna()))
-    personas = [p for p in order_p if p in personas] + [p for p in personas if p not in order_p]
+    tps = in_order(list(pd.unique(ex["touchpoint"])), order_tp)
+    personas = in_order(list(pd.unique(ex["persona"].dropna())), order_p)
     rows = []
     for tp in tps:
         for p in [ALL, *personas]:
             cell = (tp_arr == tp) & ((pers_arr == p) if p != ALL else True)
-            if p != ALL and baseline == "persona":
-                ref = (pers_arr == p) & (tp_arr != tp)
-            else:
-                ref = ~cell
-            n1, n2 = int(cell.sum()), int(ref.sum())
-            if n1 < min_excerpts or n2 < min_excerpts:
+            own = p != ALL and baseline == "persona"
+            ref = ((pers_arr == p) & (tp_arr != tp)) if own else ~cell
+            if int(cell.sum()) < min_excerpts or int(ref.sum()) < min_excerpts:
                 continue
-            k1, k2 = float(y[cell].sum()), float(y[ref].sum())
-            g_cell = len(np.unique(groups[cell]))
-            g_all = len(np.unique(groups[cell | ref]))
-            use = method
-            if method == "auto":
-                use = "cluster" if (g_cell >= min_participants and g_all >= 20) else "fisher"
-            p1, p2 = k1 / n1, k2 / n2
-            h = float(st.cohens_h(p1, p2))
-            h_lo, h_hi = st.h_interval(h, n1, n2, conf)
-            row = {
-                "touchpoint": tp,
-                "persona": p,
-                "test": "vs_baseline",
-                "n": n1,
-                "n_ref": n2,
-                "estimate": p1,
-                "reference": p2,
-                "std_effect": h,
-                "std_ci_low": float(h_lo),
-                "std_ci_high": float(h_hi),
-                "group": f"{g_cell} participants",
-                "comparison": "persona baseline"
-                if (p != ALL and baseline == "persona")
-                else "study baseline",
-            }
-            if use == "cluster":
-                sub = cell | ref
-                t, pv, diff, se, df, lo, hi = _cluster_test(
-                    y[sub], cell[sub], groups[sub], alt, conf
-                )
-                orr, or_lo, or_hi = st.odds_ratio_woolf(k1, n1, k2, n2, conf)
-                mde = float(st.mde_t(se, df, alpha, power, alternative))
-                row.update(
-                    {
-                        "statistic": t,
-                        "p_value": pv,
-                        "effect_size": diff,
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "df": df,
-                        "method": "cluster-robust t (participants)",
-                        "mde": mde,
-                        "mde_std": float(st.cohens_h(min(p2 + mde, 1.0), p2)),
-                    }
-                )
-            else:
-                res = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alt)
-                lo, hi = st.newcombe_interval(k1, n1, k2, n2, conf)
-                orr, or_lo, or_hi = (
-                    st.odds_ratio_exact(k1, n1, k2, n2, conf)
-                    if odds_ratio == "auto"
-                    else st.odds_ratio_woolf(k1, n1, k2, n2, conf)
-                )
-                mh = st.mde_h(n1, n2, alpha, power, alternative)
-                row.update(
-                    {
-                        "statistic": float(res.statistic),
-                        "p_value": float(res.pvalue),
-                        "effect_size": p1 - p2,
-                        "ci_low": float(lo),
-                        "ci_high": float(hi),
-                        "method": "Fisher exact (excerpts)",
-                        "mde_std": float(mh),
-                        "mde": float(st.h_to_difference(p2, mh, 1)),
-                    }
-                )
-            row.update(
-                {
-                    "odds_ratio": float(np.asarray(orr).ravel()[0]),
-                    "or_ci_low": float(np.asarray(or_lo).ravel()[0]),
-                    "or_ci_high": float(np.asarray(or_hi).ravel()[0]),
-                }
-            )
+            row = {"touchpoint": tp, "persona": p, "test": "vs_baseline"}
+            row.update(_cell_test(y, cell, ref, groups, **options))
+            row["comparison"] = "persona baseline" if own else "study baseline"
             rows.append(row)
-    if not rows:
-        return finish(
-            None,
-            worse_sign=1,
-            alternative=alternative,
-            correction=correction,
-            alpha=alpha,
-            family=family,
+    return rows
+
+
+def _cell_test(
+    y, cell, ref, groups, *, method, min_participants, odds_ratio, alternative, conf, alpha, power
+) -> dict:
+    """The test of one cell against its baseline: cluster-robust or Fisher (``method``)."""
+    n1, n2 = int(cell.sum()), int(ref.sum())
+    k1, k2 = float(y[cell].sum()), float(y[ref].sum())
+    g_cell = len(np.unique(groups[cell]))
+    g_all = len(np.unique(groups[cell | ref]))
+    use = method
+    if method == "auto":
+        use = "cluster" if (g_cell >= min_participants and g_all >= 20) else "fisher"
+    p1, p2 = k1 / n1, k2 / n2
+    h = float(st.cohens_h(p1, p2))
+    h_lo, h_hi = st.h_interval(h, n1, n2, conf)
+    row = {
+        "n": n1,
+        "n_ref": n2,
+        "estimate": p1,
+        "reference": p2,
+        "std_effect": h,
+        "std_ci_low": float(h_lo),
+        "std_ci_high": float(h_hi),
+        "group": f"{g_cell} participants",
+    }
+    alt = st.one_sided(alternative, 1)
+    mde = dict(alpha=alpha, power=power, alternative=alternative)
+    if use == "cluster":
+        sub = cell | ref
+        row.update(_cluster_cols(y[sub], cell[sub], groups[sub], p2, alt, conf, **mde))
+        orr = st.odds_ratio_woolf(k1, n1, k2, n2, conf)
+    else:
+        row.update(_fisher_cols(k1, n1, k2, n2, alt, conf, **mde))
+        orr = (
+            st.odds_ratio_exact(k1, n1, k2, n2, conf)
+            if odds_ratio == "auto"
+            else st.odds_ratio_woolf(k1, n1, k2, n2, conf)
         )
-    out = pd.DataFrame(rows)
-    out["source"] = "qual"
-    out["effect_measure"] = "difference in negative share"
-    out["std_measure"] = "cohen_h"
-    return finish(
-        out,
-        worse_sign=1,
-        alternative=alternative,
-        correction=correction,
-        alpha=alpha,
-        family=family,
-    )
+    for name, v in zip(("odds_ratio", "or_ci_low", "or_ci_high"), orr):
+        row[name] = float(np.asarray(v).ravel()[0])
+    return row
+
+
+def _cluster_cols(y, in_cell, groups, p2, alt, conf, *, alpha, power, alternative) -> dict:
+    """Columns of the participant-clustered difference in shares."""
+    t, pv, diff, se, df, lo, hi = _cluster_test(y, in_cell, groups, alt, conf)
+    mde = float(st.mde_t(se, df, alpha, power, alternative))
+    return {
+        "statistic": t,
+        "p_value": pv,
+        "effect_size": diff,
+        "ci_low": lo,
+        "ci_high": hi,
+        "df": df,
+        "method": "cluster-robust t (participants)",
+        "mde": mde,
+        "mde_std": float(st.cohens_h(min(p2 + mde, 1.0), p2)),
+    }
+
+
+def _fisher_cols(k1, n1, k2, n2, alt, conf, *, alpha, power, alternative) -> dict:
+    """Columns of Fisher's exact test on the excerpt counts."""
+    res = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative=alt)
+    lo, hi = st.newcombe_interval(k1, n1, k2, n2, conf)
+    mh = st.mde_h(n1, n2, alpha, power, alternative)
+    return {
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+        "effect_size": k1 / n1 - k2 / n2,
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "method": "Fisher exact (excerpts)",
+        "mde_std": float(mh),
+        "mde": float(st.h_to_difference(k2 / n2, mh, 1)),
+    }
 
 
 test_qual.__test__ = False  # not a pytest test

@@ -40,7 +40,7 @@ from .._compat import deprecated_args
 from .._design import check_columns, check_frame, svy_errors, svy_sample, weight_problems
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
-from ._table import ALL, BY, check_common, finish
+from ._table import ALL, BY, check_common, finish, in_order
 
 __all__ = ["test_survey", "rao_scott", "SURVEY_TESTS", "survey_design"]
 
@@ -282,10 +282,102 @@ def test_survey(
         minus strata, as svy for a single analysis).
     """
     conf = confidence  # the internal name
+    tests = _check_args(tests, alternative, conf, alpha, power, correction, family)
+    inp = _inputs(data, columns, targets, weight, strata, cluster, respondent)
+    data, columns = inp.data, inp.columns
+    _check_data(data, columns, persona, inp.weight, inp.strata, inp.cluster, inp.respondent, by)
+    _check_values(data, columns, by, inp.strata, inp.cluster, scale)
+    targets = {str(k): float(v) for k, v in (inp.targets or {}).items()}
+    cut = float(dissatisfied) if dissatisfied is not None else float(scale[0] + 1)
+    frame, dsg = _clean_frame(
+        data, by, inp.respondent, persona, inp.weight, inp.strata, inp.cluster, singleton
+    )
+    ratings = pd.DataFrame(
+        {
+            tp: pd.to_numeric(data[c], errors="coerce").astype(float).to_numpy()
+            for tp, c in columns.items()
+        },
+        index=data.index,
+    )
+    w = frame["__w"].to_numpy() if inp.weight is not None else np.ones(len(frame))
+    personas = in_order([p for p in pd.unique(frame["persona"]) if p != _NONE], inp.personas)
+    common = dict(conf=conf, alpha=alpha, power=power, alternative=alternative, min_n=min_n)
+    parts = [
+        _vs_reference(
+            frame,
+            ratings,
+            w,
+            personas,
+            dsg,
+            targets=targets,
+            do_target="vs_target" in tests and bool(targets),
+            do_journey="vs_journey" in tests and ratings.shape[1] >= 2,
+            **common,
+        )
+    ]
+    if len(personas) >= 2 and ("persona_means" in tests or "persona_distribution" in tests):
+        parts.append(_persona_tests(frame, ratings, w, personas, tests, dsg, cut=cut, **common))
+    parts = [p for p in parts if p is not None and len(p)]
+    out, worse = None, -1
+    if parts:
+        out = _ordered(pd.concat(parts, ignore_index=True), columns, frame, by)
+        worse = np.where(out["test"] == "persona_distribution", 1, -1)
+    return finish(
+        out,
+        worse_sign=worse,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+        by=by,
+    )
+
+
+test_survey.__test__ = False  # not a pytest test
+
+
+@dataclass(frozen=True)
+class Design:
+    """Design columns of the internal frame (private)."""
+
+    weight: str | None = None
+    strata: str | None = None
+    cluster: str | None = None
+    by: bool = False
+    singleton: str | None = None
+    user_strata: bool = True
+
+
+# ---------------------------------------------------------------------------------------------
+# test_survey: arguments and inputs
+# ---------------------------------------------------------------------------------------------
+def _check_args(tests, alternative, conf, alpha, power, correction, family) -> tuple:
+    """Check the arguments of :func:`test_survey`; the tests as a tuple."""
     check_common(alternative, conf, alpha, power, correction, family)
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
     for t in tests:
         check_one_of("tests", t, SURVEY_TESTS)
+    return tests
+
+
+@dataclass
+class _Inputs:
+    """The responses and the study-or-argument defaults of :func:`test_survey` (private)."""
+
+    data: pd.DataFrame
+    columns: dict
+    targets: Mapping | None
+    weight: str | None
+    strata: str | None
+    cluster: str | None
+    respondent: str
+    personas: list
+
+
+def _inputs(data, columns, targets, weight, strata, cluster, respondent) -> _Inputs:
+    """For a study: its weighted responses, design, touchpoint columns, targets and persona
+    order, unless given; for a DataFrame, the arguments (a study weighting rule meaning no
+    weights). ``columns`` defaults to every ``sat_<touchpoint>`` column."""
     study = study_of(data)
     if study is not None:
         persona_order = list(study.journey.persona_ids)
@@ -303,7 +395,12 @@ def test_survey(
             weight = None
     if columns is None:
         columns = {c[4:]: c for c in data.columns if isinstance(c, str) and c.startswith("sat_")}
-    columns = dict(columns)
+    return _Inputs(data, dict(columns), targets, weight, strata, cluster, respondent, persona_order)
+
+
+def _check_data(data, columns, persona, weight, strata, cluster, respondent, by) -> None:
+    """Raise when a named column is missing, there is no rating column, or the weights are
+    not usable."""
     problems = check_columns(
         data,
         {
@@ -325,6 +422,11 @@ def test_survey(
         problems += weight_problems(data[weight], weight, "test_survey")
     if problems:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
+
+
+def _check_values(data, columns, by, strata, cluster, scale) -> None:
+    """Raise when a by, strata or cluster value is missing or a rating is off the scale."""
+    problems = []
     for name, col in (("by", by), ("strata", strata), ("cluster", cluster)):
         if col is not None and data[col].isna().any():
             problems.append(
@@ -351,11 +453,11 @@ def test_survey(
             )
     if problems:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
-    targets = {str(k): float(v) for k, v in (targets or {}).items()}
-    cut = float(dissatisfied) if dissatisfied is not None else float(scale[0] + 1)
 
-    # a clean frame: ratings as floats, persona as text, design columns (levels of `by` become
-    # strata, clusters are nested in them)
+
+def _clean_frame(data, by, respondent, persona, weight, strata, cluster, singleton):
+    """A clean frame: respondent, level of ``by``, persona as text, design columns (levels of
+    ``by`` become strata, clusters are nested in them); with its :class:`Design`."""
     frame = pd.DataFrame(index=data.index)
     level = (
         data[by].astype("string").to_numpy(dtype=object)
@@ -383,47 +485,11 @@ def test_survey(
         singleton=singleton,
         user_strata=strata is not None,
     )
-    ratings = pd.DataFrame(
-        {
-            tp: pd.to_numeric(data[c], errors="coerce").astype(float).to_numpy()
-            for tp, c in columns.items()
-        },
-        index=data.index,
-    )
-    w = frame["__w"].to_numpy() if weight is not None else np.ones(len(frame))
-    personas = [p for p in pd.unique(frame["persona"]) if p != _NONE]
-    personas = [p for p in persona_order if p in personas] + [
-        p for p in personas if p not in persona_order
-    ]
-    parts = []
-    common = dict(conf=conf, alpha=alpha, power=power, alternative=alternative, min_n=min_n)
-    parts.append(
-        _vs_reference(
-            frame,
-            ratings,
-            w,
-            personas,
-            dsg,
-            targets=targets,
-            do_target="vs_target" in tests and bool(targets),
-            do_journey="vs_journey" in tests and ratings.shape[1] >= 2,
-            **common,
-        )
-    )
-    if len(personas) >= 2 and ("persona_means" in tests or "persona_distribution" in tests):
-        parts.append(_persona_tests(frame, ratings, w, personas, tests, dsg, cut=cut, **common))
-    parts = [p for p in parts if p is not None and len(p)]
-    if not parts:
-        return finish(
-            None,
-            worse_sign=-1,
-            alternative=alternative,
-            correction=correction,
-            alpha=alpha,
-            family=family,
-            by=by,
-        )
-    out = pd.concat(parts, ignore_index=True)
+    return frame, dsg
+
+
+def _ordered(out: pd.DataFrame, columns: dict, frame: pd.DataFrame, by) -> pd.DataFrame:
+    """The survey test rows in order: levels of ``by``, tests, touchpoints, ``"all"`` first."""
     out["source"] = "survey"
     order = {tp: i for i, tp in enumerate(columns)}
     rank_t = {t: i for i, t in enumerate(SURVEY_TESTS)}
@@ -439,31 +505,7 @@ def test_survey(
     )
     if by is None:
         out = out.drop(columns=_BY)
-    worse = np.where(out["test"] == "persona_distribution", 1, -1)
-    return finish(
-        out,
-        worse_sign=worse,
-        alternative=alternative,
-        correction=correction,
-        alpha=alpha,
-        family=family,
-        by=by,
-    )
-
-
-test_survey.__test__ = False  # not a pytest test
-
-
-@dataclass(frozen=True)
-class Design:
-    """Design columns of the internal frame (private)."""
-
-    weight: str | None = None
-    strata: str | None = None
-    cluster: str | None = None
-    by: bool = False
-    singleton: str | None = None
-    user_strata: bool = True
+    return out
 
 
 def _wstats(frame: pd.DataFrame, keys: list[str], y: str, w: str) -> pd.DataFrame:
@@ -509,9 +551,22 @@ def _vs_reference(
 ):
     """One-sample tests against the targets and paired tests against the journey level (the
     mean of the respondent's other ratings), all domains in two svy calls."""
-    from ..satisfaction import scores
+    blocks = _reference_blocks(ratings, targets, do_target, do_journey)
+    if not blocks:
+        return None
+    long = _long_blocks(frame, blocks)
+    if long is None:
+        return None
+    sc = _domain_scores(long, dsg, bool(personas), conf)
+    sc = sc[(sc["persona"] != _NONE) & (sc["n"] >= min_n)].reset_index(drop=True)
+    if sc.empty:
+        return None
+    return _reference_rows(sc, targets, conf, alpha, power, alternative)
 
-    keep = [c for c in (_BY, "persona", "__w", "__s", "__c") if c in frame.columns]
+
+def _reference_blocks(ratings, targets, do_target, do_journey) -> dict:
+    """``{test: (values, reference level or None)}``, one column per touchpoint: the ratings of
+    touchpoints with a target, and each rating minus the respondent's journey level."""
     blocks = {}
     if do_target:
         tps = [tp for tp in ratings.columns if tp in targets]
@@ -529,8 +584,13 @@ def _vs_reference(
             pd.DataFrame(values, columns=ratings.columns, index=ratings.index),
             pd.DataFrame(levels, columns=ratings.columns, index=ratings.index),
         )
-    if not blocks:
-        return None
+    return blocks
+
+
+def _long_blocks(frame, blocks: dict) -> pd.DataFrame | None:
+    """The blocks melted to one row per value, the touchpoint prefixed by the test, with the
+    reference ``level``, and a ``__w`` column (1 without weights); None when empty."""
+    keep = [c for c in (_BY, "persona", "__w", "__s", "__c") if c in frame.columns]
     longs = []
     for kind, (r, lvl) in blocks.items():
         part = _long(frame, r, keep)
@@ -544,9 +604,18 @@ def _vs_reference(
     long = pd.concat(longs, ignore_index=True)
     if "__w" not in long.columns:
         long["__w"] = 1.0
+    return long
+
+
+def _domain_scores(long, dsg, by_persona: bool, conf) -> pd.DataFrame:
+    """Design-based means (:func:`parcours_research.satisfaction.scores`) of every test's
+    touchpoint overall and per persona (within levels), with the weighted SD and mean
+    reference level."""
+    from ..satisfaction import scores
+
     lv = [_BY] if dsg.by else []
     rows = []
-    for extra in [[]] + ([["persona"]] if personas else []):
+    for extra in [[]] + ([["persona"]] if by_persona else []):
         groups = lv + extra
         sc = scores(
             long,
@@ -569,10 +638,11 @@ def _vs_reference(
         if not dsg.by:
             sc[_BY] = ""
         rows.append(sc)
-    sc = pd.concat(rows, ignore_index=True)
-    sc = sc[(sc["persona"] != _NONE) & (sc["n"] >= min_n)].reset_index(drop=True)
-    if sc.empty:
-        return None
+    return pd.concat(rows, ignore_index=True)
+
+
+def _reference_rows(sc, targets, conf, alpha, power, alternative) -> pd.DataFrame:
+    """Test columns of the domain means against their target or journey level."""
     key = sc["touchpoint"].astype(str).str.split(_SEP, n=1, expand=True)
     sc["test"], sc["touchpoint"] = key[0], key[1]
     target = (sc["test"] == "vs_target").to_numpy()
@@ -623,47 +693,17 @@ def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
     call per column. Columns ``level, col, n1, n2, est1, se1, est2, se2, diff, se, df``; the
     contrast's df is the number of clusters with data in the level minus its strata (svy's
     for a single analysis)."""
-    import svy
-
-    lv_codes, lv_names = pd.factorize(frame[_BY])
-    n_lv = len(lv_names)
-    fl = frame[flag].to_numpy()
-    has_flag = pd.notna(fl)
-    is_group = fl == _GROUP
-    psu = pd.factorize(frame[dsg.cluster])[0] if dsg.cluster else np.arange(len(frame))
-    stra = pd.factorize(frame[dsg.strata])[0] if dsg.strata else np.zeros(len(frame), dtype=int)
-
-    def per_level(codes, mask):
-        """Number of distinct ``codes`` among ``mask`` rows, per level."""
-        key = np.unique(lv_codes[mask].astype(np.int64) * (int(codes.max()) + 1) + codes[mask])
-        return np.bincount(key // (int(codes.max()) + 1), minlength=n_lv)
-
-    # no user strata (the by-levels are strata holding whole domains) and no cluster with both
-    # group and rest rows
-    independent = dsg.user_strata is False
-    if independent and dsg.cluster:
-        per = (
-            pd.DataFrame({"c": psu[has_flag], "g": is_group[has_flag]}).groupby("c")["g"].nunique()
-        )
-        independent = bool((per <= 1).all())
+    lv = _levels(frame, flag, dsg)
+    independent = _independent(dsg, lv)
     by = (_BY, flag) if dsg.by else flag
     with svy_errors(f"estimating means for {what} and the others"):
         res = sample.estimation.mean(list(cols), by=by, drop_nulls=True)
     res = res if isinstance(res, list) else [res]
     out = []
     for col, rr in zip(cols, res):
-        y = frame[col].to_numpy(dtype=float)
-        ok = np.isfinite(y) & has_flag
-        n1 = np.bincount(lv_codes[ok & is_group], minlength=n_lv)
-        n = np.bincount(lv_codes[ok], minlength=n_lv)
-        n_psu, n_str = per_level(psu, ok), per_level(stra, ok)
-        keep_lv = np.flatnonzero((n1 > 0) & (n - n1 > 0))
-        if keep_lv.size == 0:
+        agg = _level_counts(frame[col].to_numpy(dtype=float), lv)
+        if not agg:
             continue
-        agg = {
-            lv_names[i]: (int(n1[i]), int(n[i] - n1[i]), float(n_psu[i] - n_str[i]))
-            for i in keep_lv
-        }
         dom = {}
         for r in rr.to_polars().iter_rows(named=True):
             dom[(r[_BY] if dsg.by else "", r[flag])] = r
@@ -671,48 +711,115 @@ def _contrasts(sample, frame, cols, flag, dsg, what) -> pd.DataFrame:
         if not levels:
             continue
         if independent:
-            # group and rest share no cluster and no stratum other than the level: their
-            # domain means are uncorrelated and se(diff)^2 = se1^2 + se2^2 exactly (the
-            # linearised values of a domain mean sum to zero within each stratum holding it)
-            cmap = {
-                lvl: {
-                    "est": dom[(lvl, _GROUP)]["est"] - dom[(lvl, _REST)]["est"],
-                    "se": float(np.hypot(dom[(lvl, _GROUP)]["se"], dom[(lvl, _REST)]["se"])),
-                }
-                for lvl in levels
-            }
+            cmap = _uncorrelated_contrasts(dom, levels)
         else:
-            if dsg.by:
-                exprs = {
-                    str(i): svy.estd((lvl, _GROUP)) - svy.estd((lvl, _REST))
-                    for i, lvl in enumerate(levels)
-                }
-            else:
-                exprs = {"0": svy.estd(_GROUP) - svy.estd(_REST)}
-            with svy_errors(f"contrasting {what} with the others on {col!r}"):
-                con = rr.contrast(exprs).to_polars()
-            rows_ = list(con.iter_rows(named=True))
-            cmap = {lvl: rows_[i] for i, lvl in enumerate(levels)}
+            cmap = _svy_contrasts(rr, levels, dsg, f"contrasting {what} with the others on {col!r}")
         for lvl in levels:
-            c = cmap[lvl]
-            a1, a2, a_df = agg[lvl]
-            g, r = dom[(lvl, _GROUP)], dom[(lvl, _REST)]
-            out.append(
-                {
-                    "level": lvl,
-                    "col": col,
-                    "n1": a1,
-                    "n2": a2,
-                    "est1": g["est"],
-                    "se1": g["se"],
-                    "est2": r["est"],
-                    "se2": r["se"],
-                    "diff": c["est"],
-                    "se": c["se"],
-                    "df": a_df,
-                }
-            )
+            out.append(_contrast_row(lvl, col, agg[lvl], dom, cmap[lvl]))
     return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """Per row of the internal frame: the level of the by-column, the flag, the PSU and
+    stratum codes (private)."""
+
+    codes: np.ndarray
+    names: pd.Index
+    has_flag: np.ndarray
+    is_group: np.ndarray
+    psu: np.ndarray
+    stra: np.ndarray
+
+
+def _levels(frame, flag, dsg) -> _Levels:
+    lv_codes, lv_names = pd.factorize(frame[_BY])
+    fl = frame[flag].to_numpy()
+    psu = pd.factorize(frame[dsg.cluster])[0] if dsg.cluster else np.arange(len(frame))
+    stra = pd.factorize(frame[dsg.strata])[0] if dsg.strata else np.zeros(len(frame), dtype=int)
+    return _Levels(lv_codes, lv_names, pd.notna(fl), fl == _GROUP, psu, stra)
+
+
+def _independent(dsg, lv: _Levels) -> bool:
+    """Whether group and rest share no stratum (no user strata: the by-levels are strata
+    holding whole domains) and no cluster."""
+    independent = dsg.user_strata is False
+    if independent and dsg.cluster:
+        per = (
+            pd.DataFrame({"c": lv.psu[lv.has_flag], "g": lv.is_group[lv.has_flag]})
+            .groupby("c")["g"]
+            .nunique()
+        )
+        independent = bool((per <= 1).all())
+    return independent
+
+
+def _per_level(lv: _Levels, codes, mask) -> np.ndarray:
+    """Number of distinct ``codes`` among ``mask`` rows, per level."""
+    n_lv = len(lv.names)
+    key = np.unique(lv.codes[mask].astype(np.int64) * (int(codes.max()) + 1) + codes[mask])
+    return np.bincount(key // (int(codes.max()) + 1), minlength=n_lv)
+
+
+def _level_counts(y, lv: _Levels) -> dict:
+    """``{level: (n group, n rest, contrast df)}`` for the levels where both sides have values
+    of ``y``; the df is the number of clusters with data minus the strata."""
+    n_lv = len(lv.names)
+    ok = np.isfinite(y) & lv.has_flag
+    n1 = np.bincount(lv.codes[ok & lv.is_group], minlength=n_lv)
+    n = np.bincount(lv.codes[ok], minlength=n_lv)
+    n_psu, n_str = _per_level(lv, lv.psu, ok), _per_level(lv, lv.stra, ok)
+    keep_lv = np.flatnonzero((n1 > 0) & (n - n1 > 0))
+    return {
+        lv.names[i]: (int(n1[i]), int(n[i] - n1[i]), float(n_psu[i] - n_str[i])) for i in keep_lv
+    }
+
+
+def _uncorrelated_contrasts(dom: dict, levels: list) -> dict:
+    """Group minus rest when they share no cluster and no stratum other than the level: their
+    domain means are uncorrelated and se(diff)^2 = se1^2 + se2^2 exactly (the linearised
+    values of a domain mean sum to zero within each stratum holding it)."""
+    return {
+        lvl: {
+            "est": dom[(lvl, _GROUP)]["est"] - dom[(lvl, _REST)]["est"],
+            "se": float(np.hypot(dom[(lvl, _GROUP)]["se"], dom[(lvl, _REST)]["se"])),
+        }
+        for lvl in levels
+    }
+
+
+def _svy_contrasts(rr, levels: list, dsg, doing: str) -> dict:
+    """Group minus rest in each level, by svy's contrast of the domain estimates ``rr``."""
+    import svy
+
+    if dsg.by:
+        exprs = {
+            str(i): svy.estd((lvl, _GROUP)) - svy.estd((lvl, _REST)) for i, lvl in enumerate(levels)
+        }
+    else:
+        exprs = {"0": svy.estd(_GROUP) - svy.estd(_REST)}
+    with svy_errors(doing):
+        con = rr.contrast(exprs).to_polars()
+    rows_ = list(con.iter_rows(named=True))
+    return {lvl: rows_[i] for i, lvl in enumerate(levels)}
+
+
+def _contrast_row(lvl, col, agg, dom, c) -> dict:
+    a1, a2, a_df = agg
+    g, r = dom[(lvl, _GROUP)], dom[(lvl, _REST)]
+    return {
+        "level": lvl,
+        "col": col,
+        "n1": a1,
+        "n2": a2,
+        "est1": g["est"],
+        "se1": g["se"],
+        "est2": r["est"],
+        "se2": r["se"],
+        "diff": c["est"],
+        "se": c["se"],
+        "df": a_df,
+    }
 
 
 def _pooled_sd(frame, raw, flag, w) -> np.ndarray:
@@ -798,6 +905,56 @@ def group_differences(
 def _persona_tests(
     frame, ratings, w, personas, tests, dsg, *, cut, conf, alpha, power, alternative, min_n
 ):
+    """Each persona against the other personas: the difference of mean ratings
+    (``persona_means``) and the Rao–Scott test of the answer distribution with the difference
+    in dissatisfied share (``persona_distribution``)."""
+    pf = _persona_frame(frame, ratings, personas, cut)
+    sample = svy_sample(
+        pf.frame[[_BY, *_design_cols(dsg), *pf.y_cols, *pf.d_cols, *pf.k_cols, *pf.flags.values()]],
+        weight=dsg.weight,
+        strata=dsg.strata,
+        cluster=dsg.cluster,
+        singleton=dsg.singleton,
+    )
+    do_means = "persona_means" in tests
+    do_dist = "persona_distribution" in tests
+    cols = (pf.y_cols if do_means else []) + (pf.d_cols if do_dist else [])
+    stats_ = dict(conf=conf, alpha=alpha, power=power, alternative=alternative)
+    mean_parts, share_parts = _persona_contrasts(sample, pf, cols, personas, dsg, w, min_n, stats_)
+    parts = []
+    if mean_parts:
+        m = pd.concat(mean_parts, ignore_index=True)
+        m["test"] = "persona_means"
+        m["comparison"] = "other personas"
+        m["method"] = "design-based Wald t"
+        m["effect_measure"] = "difference in rating points"
+        m["std_measure"] = "smd"
+        parts.append(m)
+    d = pd.concat(share_parts, ignore_index=True) if share_parts else pd.DataFrame()
+    if len(d):
+        fs = _rao_scott_stats(d, pf, sample, dsg)
+        parts.append(_distribution_rows(d, fs, cut, **stats_))
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+@dataclass(frozen=True)
+class _PersonaFrame:
+    """The internal frame with, per touchpoint, the rating (``y``), dissatisfied (``d``) and
+    answer-as-text (``k``) columns, and a group/rest flag column per persona (private)."""
+
+    frame: pd.DataFrame
+    y_cols: list
+    d_cols: list
+    k_cols: list
+    tp_of: dict
+    flags: dict
+
+
+def _design_cols(dsg) -> list:
+    return [c for c in (dsg.weight, dsg.strata, dsg.cluster) if c]
+
+
+def _persona_frame(frame, ratings, personas, cut) -> _PersonaFrame:
     tps = list(ratings.columns)
     f = frame.copy()
     y_cols = [f"__y{i}" for i in range(len(tps))]
@@ -817,126 +974,121 @@ def _persona_tests(
             f["persona"] == p, _GROUP, np.where(f["persona"] == _NONE, None, _REST)
         )
     f = f.drop(columns=["persona", "respondent_id"])
-    design_cols = [c for c in (dsg.weight, dsg.strata, dsg.cluster) if c]
-    sample = svy_sample(
-        f[[_BY, *design_cols, *y_cols, *d_cols, *k_cols, *flags.values()]],
-        weight=dsg.weight,
-        strata=dsg.strata,
-        cluster=dsg.cluster,
-        singleton=dsg.singleton,
-    )
-    do_means = "persona_means" in tests
-    do_dist = "persona_distribution" in tests
-    cols = (y_cols if do_means else []) + (d_cols if do_dist else [])
+    return _PersonaFrame(f, y_cols, d_cols, k_cols, tp_of, flags)
+
+
+def _persona_contrasts(sample, pf: _PersonaFrame, cols, personas, dsg, w, min_n, stats_):
+    """Each persona's contrasts with the others on ``cols``: the test rows of the mean ratings,
+    and the raw contrasts of the dissatisfied shares (with ``touchpoint, persona, flag``)."""
     mean_parts, share_parts = [], []
     for p in personas:
-        flag = flags[p]
-        raw = _contrasts(sample, f, cols, flag, dsg, f"persona {p!r}")
+        flag = pf.flags[p]
+        raw = _contrasts(sample, pf.frame, cols, flag, dsg, f"persona {p!r}")
         if raw.empty:
             continue
         raw = raw[(raw["n1"] >= min_n) & (raw["n2"] >= min_n)].reset_index(drop=True)
-        raw["touchpoint"] = raw["col"].map(tp_of)
+        raw["touchpoint"] = raw["col"].map(pf.tp_of)
         raw["persona"] = p
         raw["flag"] = flag
-        means = raw[raw["col"].isin(y_cols)].reset_index(drop=True)
+        means = raw[raw["col"].isin(pf.y_cols)].reset_index(drop=True)
         if len(means):
-            part = _mean_rows(means, _pooled_sd(f, means, flag, w), conf, alpha, power, alternative)
+            sd = _pooled_sd(pf.frame, means, flag, w)
+            part = _mean_rows(
+                means, sd, stats_["conf"], stats_["alpha"], stats_["power"], stats_["alternative"]
+            )
             part.insert(1, "touchpoint", means["touchpoint"].to_numpy())
             part.insert(2, "persona", p)
             mean_parts.append(part)
-        share_parts.append(raw[raw["col"].isin(d_cols)])
-    parts = []
-    if mean_parts:
-        m = pd.concat(mean_parts, ignore_index=True)
-        m["test"] = "persona_means"
-        m["comparison"] = "other personas"
-        m["method"] = "design-based Wald t"
-        m["effect_measure"] = "difference in rating points"
-        m["std_measure"] = "smd"
-        parts.append(m)
-    d = pd.concat(share_parts, ignore_index=True) if share_parts else pd.DataFrame()
-    if len(d):
-        # Rao-Scott F of the answer distribution, persona against the others, in each level
-        fstats = {}
-        lv = f[_BY].to_numpy()
-        for lvl, g in d.groupby("level", sort=False):
-            smp = (
-                sample
-                if not dsg.by
-                else svy_sample(
-                    f.loc[lv == lvl, [*design_cols, *k_cols, *g["flag"].unique()]],
-                    weight=dsg.weight,
-                    strata=dsg.strata,
-                    cluster=dsg.cluster,
-                    singleton=dsg.singleton,
-                )
-            )
-            sub = f if not dsg.by else f.loc[lv == lvl]
-            for r in g.itertuples(index=False):
-                kcol = k_cols[d_cols.index(r.col)]
-                both = sub[r.flag].notna().to_numpy()
-                if pd.Series(sub.loc[both, kcol]).dropna().nunique() < 2:
-                    fstats[(lvl, r.col, r.flag)] = (np.nan, np.nan, np.nan, 1.0)
-                    continue
-                with svy_errors(f"tabulating answers to {r.touchpoint!r} by persona {r.persona!r}"):
-                    s = smp.categorical.tabulate(kcol, r.flag, drop_nulls=True).stats.f
-                fstats[(lvl, r.col, r.flag)] = (
-                    float(s.value),
-                    float(s.df_num),
-                    float(s.df_den),
-                    float(s.p_value),
-                )
-        fs = np.array(
-            [fstats[(lvl, c, fl)] for lvl, c, fl in zip(d["level"], d["col"], d["flag"])],
-            dtype=float,
-        )
-        p1, p2 = d["est1"].to_numpy(float), d["est2"].to_numpy(float)
-        se1, se2 = d["se1"].to_numpy(float), d["se2"].to_numpy(float)
-        diff, se, df = d["diff"].to_numpy(float), d["se"].to_numpy(float), d["df"].to_numpy(float)
-        # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when the
-        # share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ne1 = np.where(
-                (p1 > 0) & (p1 < 1) & (se1 > 0), p1 * (1 - p1) / se1**2, d["n1"].to_numpy(float)
-            )
-            ne2 = np.where(
-                (p2 > 0) & (p2 < 1) & (se2 > 0), p2 * (1 - p2) / se2**2, d["n2"].to_numpy(float)
-            )
-        h = st.cohens_h(p1, p2)
-        h_lo, h_hi = st.h_interval(h, ne1, ne2, conf)
-        orr, or_lo, or_hi = st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf)
-        lo, hi = _t_interval(diff, se, df, conf)
-        parts.append(
-            pd.DataFrame(
-                {
-                    _BY: d["level"].to_numpy(),
-                    "touchpoint": d["touchpoint"].to_numpy(),
-                    "persona": d["persona"].to_numpy(),
-                    "test": "persona_distribution",
-                    "statistic": fs[:, 0],
-                    "p_value": fs[:, 3],
-                    "df": fs[:, 1],
-                    "df2": fs[:, 2],
-                    "effect_size": diff,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n": d["n1"].to_numpy(),
-                    "n_ref": d["n2"].to_numpy(),
-                    "estimate": p1,
-                    "reference": p2,
-                    "comparison": "other personas",
-                    "method": "Rao-Scott F (2nd order)",
-                    "effect_measure": f"difference in share rating <= {cut:g}",
-                    "std_measure": "cohen_h",
-                    "std_effect": h,
-                    "std_ci_low": h_lo,
-                    "std_ci_high": h_hi,
-                    "odds_ratio": orr,
-                    "or_ci_low": or_lo,
-                    "or_ci_high": or_hi,
-                    "mde": st.mde_t(se, df, alpha, power, alternative),
-                    "mde_std": st.mde_h(ne1, ne2, alpha, power, alternative),
-                }
+        share_parts.append(raw[raw["col"].isin(pf.d_cols)])
+    return mean_parts, share_parts
+
+
+def _rao_scott_stats(d, pf: _PersonaFrame, sample, dsg) -> np.ndarray:
+    """Rao–Scott F of the answer distribution, persona against the others, in each level:
+    ``f, df_num, df_den, p_value`` per row of ``d``."""
+    f, k_cols, d_cols = pf.frame, pf.k_cols, pf.d_cols
+    fstats = {}
+    lv = f[_BY].to_numpy()
+    for lvl, g in d.groupby("level", sort=False):
+        smp = (
+            sample
+            if not dsg.by
+            else svy_sample(
+                f.loc[lv == lvl, [*_design_cols(dsg), *k_cols, *g["flag"].unique()]],
+                weight=dsg.weight,
+                strata=dsg.strata,
+                cluster=dsg.cluster,
+                singleton=dsg.singleton,
             )
         )
-    return pd.concat(parts, ignore_index=True) if parts else None
+        sub = f if not dsg.by else f.loc[lv == lvl]
+        for r in g.itertuples(index=False):
+            kcol = k_cols[d_cols.index(r.col)]
+            both = sub[r.flag].notna().to_numpy()
+            if pd.Series(sub.loc[both, kcol]).dropna().nunique() < 2:
+                fstats[(lvl, r.col, r.flag)] = (np.nan, np.nan, np.nan, 1.0)
+                continue
+            with svy_errors(f"tabulating answers to {r.touchpoint!r} by persona {r.persona!r}"):
+                s = smp.categorical.tabulate(kcol, r.flag, drop_nulls=True).stats.f
+            fstats[(lvl, r.col, r.flag)] = (
+                float(s.value),
+                float(s.df_num),
+                float(s.df_den),
+                float(s.p_value),
+            )
+    return np.array(
+        [fstats[(lvl, c, fl)] for lvl, c, fl in zip(d["level"], d["col"], d["flag"])],
+        dtype=float,
+    )
+
+
+def _distribution_rows(d, fs, cut, *, conf, alpha, power, alternative) -> pd.DataFrame:
+    """Test columns of ``persona_distribution``: the Rao–Scott F ``fs`` with the difference in
+    dissatisfied share, Cohen's h and the odds ratio."""
+    p1, p2 = d["est1"].to_numpy(float), d["est2"].to_numpy(float)
+    se1, se2 = d["se1"].to_numpy(float), d["se2"].to_numpy(float)
+    diff, se, df = d["diff"].to_numpy(float), d["se"].to_numpy(float), d["df"].to_numpy(float)
+    # effective sample sizes (Korn & Graubard 1998): p(1 - p) / se^2, the count when the
+    # share is 0 or 1; Cohen's h and the odds ratio get their intervals from them
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ne1 = np.where(
+            (p1 > 0) & (p1 < 1) & (se1 > 0), p1 * (1 - p1) / se1**2, d["n1"].to_numpy(float)
+        )
+        ne2 = np.where(
+            (p2 > 0) & (p2 < 1) & (se2 > 0), p2 * (1 - p2) / se2**2, d["n2"].to_numpy(float)
+        )
+    h = st.cohens_h(p1, p2)
+    h_lo, h_hi = st.h_interval(h, ne1, ne2, conf)
+    orr, or_lo, or_hi = st.odds_ratio_woolf(p1 * ne1, ne1, p2 * ne2, ne2, conf)
+    lo, hi = _t_interval(diff, se, df, conf)
+    return pd.DataFrame(
+        {
+            _BY: d["level"].to_numpy(),
+            "touchpoint": d["touchpoint"].to_numpy(),
+            "persona": d["persona"].to_numpy(),
+            "test": "persona_distribution",
+            "statistic": fs[:, 0],
+            "p_value": fs[:, 3],
+            "df": fs[:, 1],
+            "df2": fs[:, 2],
+            "effect_size": diff,
+            "ci_low": lo,
+            "ci_high": hi,
+            "n": d["n1"].to_numpy(),
+            "n_ref": d["n2"].to_numpy(),
+            "estimate": p1,
+            "reference": p2,
+            "comparison": "other personas",
+            "method": "Rao-Scott F (2nd order)",
+            "effect_measure": f"difference in share rating <= {cut:g}",
+            "std_measure": "cohen_h",
+            "std_effect": h,
+            "std_ci_low": h_lo,
+            "std_ci_high": h_hi,
+            "odds_ratio": orr,
+            "or_ci_low": or_lo,
+            "or_ci_high": or_hi,
+            "mde": st.mde_t(se, df, alpha, power, alternative),
+            "mde_std": st.mde_h(ne1, ne2, alpha, power, alternative),
+        }
+    )

@@ -41,9 +41,25 @@ __all__ = ["test_traces", "COUNT_COLUMNS"]
 
 #: Columns of a step-count table (``period`` and ``target`` optional).
 COUNT_COLUMNS = ["step", "touchpoint", "persona", "n", "k"]
+_TESTS = ("vs_target", "vs_personas", "vs_previous_period")
+_KEYS = ["step", "touchpoint", "persona"]
 
 
 def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """The step counts checked, with ``n`` and ``k`` as floats (raises AnalysisError)."""
+    _check_count_columns(counts)
+    c = counts.copy()
+    problems = _count_value_problems(c)
+    problems += _count_key_problems(c)
+    if problems:
+        raise AnalysisError("test_traces: the step counts have problems.", problems)
+    c["n"] = c["n"].astype(float)
+    c["k"] = c["k"].astype(float)
+    return c
+
+
+def _check_count_columns(counts) -> None:
+    """Raise when ``counts`` is not a DataFrame with the :data:`COUNT_COLUMNS`."""
     if not isinstance(counts, pd.DataFrame):
         raise AnalysisError(
             "test_traces: data must be a Study or a DataFrame of step counts.",
@@ -66,8 +82,11 @@ def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
                 )
             ],
         )
+
+
+def _count_value_problems(c: pd.DataFrame) -> list[Problem]:
+    """Problems with the ``n`` and ``k`` values; converts them to numbers in ``c``."""
     problems = []
-    c = counts.copy()
     for col in ("n", "k"):
         v = pd.to_numeric(c[col], errors="coerce")
         bad = v.isna() | (v < 0) | (v != np.round(v))
@@ -94,6 +113,12 @@ def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
                 fix="k counts the users of n who went on",
             )
         )
+    return problems
+
+
+def _count_key_problems(c: pd.DataFrame) -> list[Problem]:
+    """Problems with the keys (step, persona, period) and the targets of the counts."""
+    problems = []
     for col in ("step", "persona"):
         if c[col].isna().any():
             problems.append(
@@ -120,11 +145,7 @@ def _check_counts(counts: pd.DataFrame) -> pd.DataFrame:
             problems.append(
                 Problem("targets must be conversion shares between 0 and 1", column="target")
             )
-    if problems:
-        raise AnalysisError("test_traces: the step counts have problems.", problems)
-    c["n"] = c["n"].astype(float)
-    c["k"] = c["k"].astype(float)
-    return c
+    return problems
 
 
 def _two_group_rows(k1, n1, k2, n2, *, alternative, conf, exact, odds_ratio="auto", worse_sign=-1):
@@ -237,19 +258,58 @@ def test_traces(
         ``significant`` and in the worse direction.
     """
     conf = confidence  # the internal name
+    tests = _check_args(
+        tests, alternative, conf, alpha, power, correction, family, exact, odds_ratio
+    )
+    c = _with_targets(_check_counts(_counts_of(data, count_options)), targets)
+    compare = dict(alternative=alternative, conf=conf, exact=exact, odds_ratio=odds_ratio)
+    mde = dict(alpha=alpha, power=power, alternative=alternative)
+    tot = _totals(c)
+    parts = []
+    if "vs_target" in tests:
+        parts.append(_vs_target(tot, conf=conf, **mde))
+    if "vs_personas" in tests:
+        parts.append(_vs_personas(tot, compare, mde))
+    if "vs_previous_period" in tests:
+        parts.append(_vs_previous_period(c, compare, mde))
+    parts = [p for p in parts if p is not None]
+    out = _ordered(parts, c.drop_duplicates("step")["step"].tolist()) if parts else None
+    return finish(
+        out,
+        worse_sign=-1,
+        alternative=alternative,
+        correction=correction,
+        alpha=alpha,
+        family=family,
+    )
+
+
+def _check_args(tests, alternative, conf, alpha, power, correction, family, exact, odds_ratio):
+    """Check the arguments of :func:`test_traces`; the tests as a tuple."""
     check_common(alternative, conf, alpha, power, correction, family)
     check_one_of("exact", exact, ("auto", "fisher", "z"))
     check_one_of("odds_ratio", odds_ratio, ("auto", "woolf"))
     tests = (tests,) if isinstance(tests, str) else tuple(tests)
     for t in tests:
-        check_one_of("tests", t, ("vs_target", "vs_personas", "vs_previous_period"))
+        check_one_of("tests", t, _TESTS)
+    return tests
+
+
+def _counts_of(data, count_options: dict):
+    """The step counts of ``data``: counted from a study, its evidence or an event log, or
+    ``data`` itself when it is a DataFrame (then no count option may be given)."""
     if not isinstance(data, pd.DataFrame):  # a study, its evidence or an event log
         from .counts import trace_counts
 
-        data = trace_counts(data, **count_options)
-    elif count_options:
+        return trace_counts(data, **count_options)
+    if count_options:
         raise AnalysisError(f"test_traces got unexpected argument(s) {sorted(count_options)}.")
-    c = _check_counts(data)
+    return data
+
+
+def _with_targets(c: pd.DataFrame, targets) -> pd.DataFrame:
+    """``c`` with a float ``target`` column: ``targets`` by step, else by touchpoint, else the
+    column's own value."""
     if targets:
         tmap = {str(k): float(v) for k, v in targets.items()}
         by_step = pd.to_numeric(c["step"].astype(str).map(tmap), errors="coerce").astype(float)
@@ -263,146 +323,132 @@ def test_traces(
     if "target" not in c.columns:
         c["target"] = np.nan
     c["target"] = pd.to_numeric(c["target"], errors="coerce").astype(float)
-    has_period = "period" in c.columns and c["period"].nunique(dropna=True) >= 2
-    # totals over periods
-    keys = ["step", "touchpoint", "persona"]
-    order = c.drop_duplicates("step")["step"].tolist()
-    tot = (
-        c.groupby(keys, sort=False, dropna=False)
+    return c
+
+
+def _totals(c: pd.DataFrame) -> pd.DataFrame:
+    """The counts summed over periods, per step, touchpoint and persona."""
+    return (
+        c.groupby(_KEYS, sort=False, dropna=False)
         .agg(n=("n", "sum"), k=("k", "sum"), target=("target", "first"))
         .reset_index()
     )
-    parts = []
-    if "vs_target" in tests:
-        d = tot[tot["target"].notna() & (tot["n"] > 0)]
-        if len(d):
-            k, n, p0 = d["k"].to_numpy(), d["n"].to_numpy(), d["target"].to_numpy()
-            alt = st.one_sided(alternative, -1)
-            lo, hi = st.wilson_interval(k, n, conf)
-            p = k / n
-            h = st.cohens_h(p, p0)
-            h_lo, h_hi = st.h_interval(h, n, None, conf)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                odds0 = p0 / (1 - p0)
-                rows = {
-                    "statistic": p,
-                    "p_value": st.binom_exact(k, n, p0, alt),
-                    "method": "exact binomial",
-                    "estimate": p,
-                    "reference": p0,
-                    "effect_size": p - p0,
-                    "ci_low": lo - p0,
-                    "ci_high": hi - p0,
-                    "std_effect": h,
-                    "std_ci_low": h_lo,
-                    "std_ci_high": h_hi,
-                    "odds_ratio": (p / (1 - p)) / odds0,
-                    "or_ci_low": (lo / (1 - lo)) / odds0,
-                    "or_ci_high": (hi / (1 - hi)) / odds0,
-                }
-            _mde(rows, n, None, p0, alpha, power, alternative)
-            part = (
-                d[keys]
-                .reset_index(drop=True)
-                .assign(**rows, n=n, n_ref=np.nan, test="vs_target", comparison="target conversion")
-            )
-            parts.append(part)
-    if "vs_personas" in tests:
-        pers = tot[tot["persona"].astype(str) != ALL]
-        if pers["persona"].nunique() >= 2:
-            sums = pers.groupby("step", sort=False)[["n", "k"]].sum()
-            n_all = pers["step"].map(sums["n"]).to_numpy()
-            k_all = pers["step"].map(sums["k"]).to_numpy()
-            n1, k1 = pers["n"].to_numpy(), pers["k"].to_numpy()
-            n2, k2 = n_all - n1, k_all - k1
-            ok = (n1 > 0) & (n2 > 0)
-            d = pers[ok]
-            rows = _two_group_rows(
-                k1[ok],
-                n1[ok],
-                k2[ok],
-                n2[ok],
-                alternative=alternative,
-                conf=conf,
-                exact=exact,
-                odds_ratio=odds_ratio,
-            )
-            _mde(rows, n1[ok], n2[ok], rows["reference"], alpha, power, alternative)
-            parts.append(
-                d[keys]
-                .reset_index(drop=True)
-                .assign(
-                    **rows, n=n1[ok], n_ref=n2[ok], test="vs_personas", comparison="other personas"
-                )
-            )
-    if "vs_previous_period" in tests and has_period:
-        if isinstance(c["period"].dtype, pd.CategoricalDtype) and c["period"].cat.ordered:
-            periods = [p for p in c["period"].cat.categories if (c["period"] == p).any()]
-        else:
-            periods = list(pd.unique(c["period"].dropna()))
-            try:
-                periods = sorted(periods)
-            except TypeError:
-                pass
-        last, prev = periods[-1], periods[-2]
-        cur = c[c["period"] == last].set_index(["step", "persona"])
-        old = c[c["period"] == prev].set_index(["step", "persona"])
-        common = cur.index.intersection(old.index)
-        cur, old = cur.loc[common], old.loc[common]
-        ok = ((cur["n"] > 0) & (old["n"] > 0)).to_numpy()
-        cur, old = cur[ok], old[ok]
-        if len(cur):
-            k1, n1 = cur["k"].to_numpy(), cur["n"].to_numpy()
-            k2, n2 = old["k"].to_numpy(), old["n"].to_numpy()
-            rows = _two_group_rows(
-                k1,
-                n1,
-                k2,
-                n2,
-                alternative=alternative,
-                conf=conf,
-                exact=exact,
-                odds_ratio=odds_ratio,
-            )
-            _mde(rows, n1, n2, rows["reference"], alpha, power, alternative)
-            part = cur.reset_index()[["step", "persona", "touchpoint"]].assign(
-                **rows,
-                n=n1,
-                n_ref=n2,
-                test="vs_previous_period",
-                comparison=f"period {last} vs {prev}",
-            )
-            parts.append(part[[*keys, *[x for x in part.columns if x not in keys]]])
-    if not parts:
-        return finish(
-            None,
-            worse_sign=-1,
-            alternative=alternative,
-            correction=correction,
-            alpha=alpha,
-            family=family,
-        )
+
+
+def _vs_target(tot: pd.DataFrame, *, alternative, conf, alpha, power) -> pd.DataFrame | None:
+    """Exact binomial tests of each step's conversion against its target."""
+    d = tot[tot["target"].notna() & (tot["n"] > 0)]
+    if not len(d):
+        return None
+    k, n, p0 = d["k"].to_numpy(), d["n"].to_numpy(), d["target"].to_numpy()
+    alt = st.one_sided(alternative, -1)
+    lo, hi = st.wilson_interval(k, n, conf)
+    p = k / n
+    h = st.cohens_h(p, p0)
+    h_lo, h_hi = st.h_interval(h, n, None, conf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds0 = p0 / (1 - p0)
+        rows = {
+            "statistic": p,
+            "p_value": st.binom_exact(k, n, p0, alt),
+            "method": "exact binomial",
+            "estimate": p,
+            "reference": p0,
+            "effect_size": p - p0,
+            "ci_low": lo - p0,
+            "ci_high": hi - p0,
+            "std_effect": h,
+            "std_ci_low": h_lo,
+            "std_ci_high": h_hi,
+            "odds_ratio": (p / (1 - p)) / odds0,
+            "or_ci_low": (lo / (1 - lo)) / odds0,
+            "or_ci_high": (hi / (1 - hi)) / odds0,
+        }
+    _mde(rows, n, None, p0, alpha, power, alternative)
+    return (
+        d[_KEYS]
+        .reset_index(drop=True)
+        .assign(**rows, n=n, n_ref=np.nan, test="vs_target", comparison="target conversion")
+    )
+
+
+def _vs_personas(tot: pd.DataFrame, compare: dict, mde: dict) -> pd.DataFrame | None:
+    """Each persona's conversion against the other personas' together, step by step."""
+    pers = tot[tot["persona"].astype(str) != ALL]
+    if pers["persona"].nunique() < 2:
+        return None
+    sums = pers.groupby("step", sort=False)[["n", "k"]].sum()
+    n_all = pers["step"].map(sums["n"]).to_numpy()
+    k_all = pers["step"].map(sums["k"]).to_numpy()
+    n1, k1 = pers["n"].to_numpy(), pers["k"].to_numpy()
+    n2, k2 = n_all - n1, k_all - k1
+    ok = (n1 > 0) & (n2 > 0)
+    d = pers[ok]
+    rows = _two_group_rows(k1[ok], n1[ok], k2[ok], n2[ok], **compare)
+    _mde(rows, n1[ok], n2[ok], rows["reference"], mde["alpha"], mde["power"], mde["alternative"])
+    return (
+        d[_KEYS]
+        .reset_index(drop=True)
+        .assign(**rows, n=n1[ok], n_ref=n2[ok], test="vs_personas", comparison="other personas")
+    )
+
+
+def _periods(c: pd.DataFrame) -> list:
+    """The periods of the counts in order (an ordered categorical's order, else sorted when
+    they sort, else as they come)."""
+    if isinstance(c["period"].dtype, pd.CategoricalDtype) and c["period"].cat.ordered:
+        return [p for p in c["period"].cat.categories if (c["period"] == p).any()]
+    periods = list(pd.unique(c["period"].dropna()))
+    try:
+        periods = sorted(periods)
+    except TypeError:
+        pass
+    return periods
+
+
+def _vs_previous_period(c: pd.DataFrame, compare: dict, mde: dict) -> pd.DataFrame | None:
+    """Each step and persona's conversion in the last period against the period before."""
+    if not ("period" in c.columns and c["period"].nunique(dropna=True) >= 2):
+        return None
+    periods = _periods(c)
+    last, prev = periods[-1], periods[-2]
+    cur = c[c["period"] == last].set_index(["step", "persona"])
+    old = c[c["period"] == prev].set_index(["step", "persona"])
+    common = cur.index.intersection(old.index)
+    cur, old = cur.loc[common], old.loc[common]
+    ok = ((cur["n"] > 0) & (old["n"] > 0)).to_numpy()
+    cur, old = cur[ok], old[ok]
+    if not len(cur):
+        return None
+    k1, n1 = cur["k"].to_numpy(), cur["n"].to_numpy()
+    k2, n2 = old["k"].to_numpy(), old["n"].to_numpy()
+    rows = _two_group_rows(k1, n1, k2, n2, **compare)
+    _mde(rows, n1, n2, rows["reference"], mde["alpha"], mde["power"], mde["alternative"])
+    part = cur.reset_index()[["step", "persona", "touchpoint"]].assign(
+        **rows,
+        n=n1,
+        n_ref=n2,
+        test="vs_previous_period",
+        comparison=f"period {last} vs {prev}",
+    )
+    return part[[*_KEYS, *[x for x in part.columns if x not in _KEYS]]]
+
+
+def _ordered(parts: list[pd.DataFrame], order: list) -> pd.DataFrame:
+    """The test rows together, in journey order: tests, then steps as given, then personas
+    (``"all"`` first)."""
     out = pd.concat(parts, ignore_index=True)
     out["source"] = "traces"
     out["effect_measure"] = "difference in conversion"
     out["std_measure"] = "cohen_h"
-    # journey order: steps as given, then personas as given, then tests
     step_rank = {s: i for i, s in enumerate(order)}
-    test_rank = {"vs_target": 0, "vs_personas": 1, "vs_previous_period": 2}
+    test_rank = {t: i for i, t in enumerate(_TESTS)}
     out = out.assign(
         _s=out["step"].map(step_rank),
         _t=out["test"].map(test_rank),
         _p=(out["persona"].astype(str) != ALL).astype(int),
     )
-    out = out.sort_values(["_t", "_s", "_p"], kind="stable").drop(columns=["_s", "_t", "_p"])
-    return finish(
-        out,
-        worse_sign=-1,
-        alternative=alternative,
-        correction=correction,
-        alpha=alpha,
-        family=family,
-    )
+    return out.sort_values(["_t", "_s", "_p"], kind="stable").drop(columns=["_s", "_t", "_p"])
 
 
 test_traces.__test__ = False  # not a pytest test

@@ -44,6 +44,19 @@ __all__ = ["triangulate", "Triangulation", "RULES", "SOURCES"]
 
 SOURCES = ("traces", "survey", "qual")
 RULES = ("two_sources", "one_source_uncontradicted")
+_FIELDS = [
+    "evidence",
+    "test",
+    "p_adj",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "std_effect",
+    "direction",
+    "n",
+    "mde",
+]
+_QUOTE_COLUMNS = ["touchpoint", "persona", "rank", "participant", "valence", "text"]
 
 
 def _apply_rule(summary: pd.DataFrame, rule, min_sources: int, sources: Sequence[str]) -> pd.Series:
@@ -117,7 +130,7 @@ class Triangulation:
         ]
         for r in self.confirmed.itertuples():
             ev = ", ".join(
-                src for src in self.sources if getattr(r, f"{src}_evidence") == "friction"
+                src for src in self.sources if str(getattr(r, f"{src}_evidence")) == "friction"
             )
             lines.append(f"  - {r.touchpoint} / {r.persona} (friction in {ev})")
         flagged = s[(s["n_friction"] >= 1) & ~s["confirmed"]]
@@ -205,6 +218,49 @@ def triangulate(
         ``.summary`` (one row per touchpoint and persona), ``.tests``, ``.quotes``,
         ``.confirmed``.
     """
+    _check_args(sources, rule, quotes_for, min_sources)
+    study, ev = _study_and_evidence(study, tables)
+    common = {
+        "alternative": alternative,
+        "alpha": alpha,
+        "correction": correction,
+        "family": "source",
+    }
+    options = {"traces": traces_options, "survey": survey_options, "qual": qual_options}
+    parts, used = _source_tables(sources, dict(tables or {}), study, ev, common, options)
+    tests = correct(
+        pd.concat(parts, ignore_index=True), correction=correction, alpha=alpha, family=family
+    )
+    grid, cell_personas, tps = _grid(study, tests, include_overall)
+    best = _best_rows(tests, cell_personas, tps)
+    summary = _summary(grid, best, used, rule, min_sources)
+    if (
+        excerpts is None
+        and n_quotes
+        and study is not None
+        and study.qual is not None
+        and ("qual" in used)
+    ):
+        excerpts = ev.excerpts  # scrubbed and pseudonymised once
+        salt = None
+    else:
+        salt = study.privacy_salt if study is not None else None
+    quotes = _quotes(summary, excerpts, salt, n_quotes, quotes_for)
+    return Triangulation(
+        summary=summary.reset_index(drop=True),
+        tests=tests,
+        quotes=quotes,
+        rule=rule,
+        min_sources=min_sources,
+        family=family,
+        correction=correction,
+        alpha=alpha,
+        sources=tuple(used),
+    )
+
+
+def _check_args(sources, rule, quotes_for, min_sources) -> None:
+    """Check the arguments of :func:`triangulate`."""
     for s in sources:
         check_one_of("sources", s, SOURCES)
     if not callable(rule):
@@ -212,6 +268,11 @@ def triangulate(
     check_one_of("quotes_for", quotes_for, ("flagged", "all"))
     if not isinstance(min_sources, int | np.integer) or min_sources < 1:
         raise AnalysisError(f"min_sources={min_sources!r} must be a positive integer.")
+
+
+def _study_and_evidence(study, tables):
+    """The study and its prepared evidence (both None without a study); raises when there is
+    neither a loaded study nor tables."""
     from ..evidence import evidence_of
 
     ev = evidence_of(study) if study is not None else None
@@ -227,58 +288,54 @@ def triangulate(
             "triangulate needs a study or tables={source: test table}.",
             [Problem("nothing to triangulate", fix="pass pr.load_study(path)")],
         )
+    return study, ev
+
+
+def _check_table(source: str, table: pd.DataFrame) -> None:
+    """Raise when a source's test table lacks the columns triangulation reads."""
+    missing = [
+        c for c in TEST_COLUMNS + ["direction", "std_effect", "mde"] if c not in table.columns
+    ]
+    if missing:
+        raise AnalysisError(
+            f"triangulate: the {source} table lacks columns.",
+            [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")],
+        )
+
+
+def _source_tables(sources, tables: dict, study, ev, common: dict, options: dict):
+    """Each source's test table (given in ``tables``, else run on the study when it has the
+    source's data) and the sources used."""
     from .qual import test_qual
     from .survey import test_survey
     from .traces import test_traces
 
-    tables = dict(tables or {})
-    common = {
-        "alternative": alternative,
-        "alpha": alpha,
-        "correction": correction,
-        "family": "source",
-    }
     runners = {
-        "traces": (
-            lambda: test_traces(ev, **common, **dict(traces_options or {})),
-            study is not None and study.traces is not None,
-        ),
-        "survey": (
-            lambda: test_survey(ev, **common, **dict(survey_options or {})),
-            study is not None and study.responses is not None,
-        ),
-        "qual": (
-            lambda: test_qual(ev, **common, **dict(qual_options or {})),
-            study is not None and study.qual is not None,
-        ),
+        "traces": (test_traces, study is not None and study.traces is not None),
+        "survey": (test_survey, study is not None and study.responses is not None),
+        "qual": (test_qual, study is not None and study.qual is not None),
     }
-    used = []
-    parts = []
+    used, parts = [], []
     for s in sources:
         if s in tables:
             t = tables[s]
         elif runners[s][1]:
-            t = runners[s][0]()
+            t = runners[s][0](ev, **common, **dict(options[s] or {}))
         else:
             continue
-        missing = [
-            c for c in TEST_COLUMNS + ["direction", "std_effect", "mde"] if c not in t.columns
-        ]
-        if missing:
-            raise AnalysisError(
-                f"triangulate: the {s} table lacks columns.",
-                [Problem(f"missing column(s) {missing}", fix="pass a table made by pr.friction")],
-            )
+        _check_table(s, t)
         used.append(s)
         parts.append(t[t["source"] == s] if "source" in t.columns else t)
     if not parts:
         raise AnalysisError(
             f"Nothing to triangulate: no table and no study data for the sources {list(sources)}."
         )
-    tests = correct(
-        pd.concat(parts, ignore_index=True), correction=correction, alpha=alpha, family=family
-    )
+    return parts, used
 
+
+def _grid(study, tests: pd.DataFrame, include_overall: bool):
+    """The touchpoint x persona cells (with the stage), the cells' personas and touchpoints:
+    the study's, else those of the tests."""
     if study is not None:
         personas = list(study.journey.persona_ids)
         tps = [t.id for t in study.journey.touchpoints]
@@ -292,18 +349,11 @@ def triangulate(
         [(tp, p) for tp in tps for p in cell_personas], columns=["touchpoint", "persona"]
     )
     grid.insert(1, "stage", grid["touchpoint"].map(stage_of).astype("string"))
-    fields = [
-        "evidence",
-        "test",
-        "p_adj",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "std_effect",
-        "direction",
-        "n",
-        "mde",
-    ]
+    return grid, cell_personas, tps
+
+
+def _best_rows(tests: pd.DataFrame, cell_personas: list, tps: list) -> pd.DataFrame:
+    """The row that speaks for each source, touchpoint and persona, with its ``evidence``."""
     keys = ["source", "touchpoint", "persona"]
     sub = tests[
         tests["persona"].isin(cell_personas)
@@ -326,7 +376,12 @@ def triangulate(
     best["evidence"] = np.where(
         best["_sw_any"], "friction", np.where(best["_sb_any"], "contradicts", "none")
     )
-    best = best.rename(columns={"effect_size": "effect"})
+    return best.rename(columns={"effect_size": "effect"})
+
+
+def _summary(grid, best, used, rule, min_sources) -> pd.DataFrame:
+    """The grid with each used source's evidence columns, the counts, ``agree`` and
+    ``confirmed``."""
     summary = grid.copy()
     for s in SOURCES:
         if s not in used:
@@ -337,7 +392,7 @@ def triangulate(
             else best.iloc[0:0].droplevel(0)
         )
         b = b.reindex(pd.MultiIndex.from_frame(grid[["touchpoint", "persona"]]))
-        for k in fields:
+        for k in _FIELDS:
             summary[f"{s}_{k}"] = b[k].to_numpy()
         for k in ("p_adj", "effect", "ci_low", "ci_high", "std_effect", "mde"):
             summary[f"{s}_{k}"] = pd.to_numeric(summary[f"{s}_{k}"], errors="coerce").astype(float)
@@ -355,23 +410,14 @@ def triangulate(
     )
     summary["agree"] = (~mixed & (summary["n_contradict"] == 0)).astype(bool)
     summary["confirmed"] = _apply_rule(summary, rule, min_sources, used).astype(bool)
+    return summary
 
-    # quotes
+
+def _quotes(summary, excerpts, salt, n_quotes, quotes_for) -> pd.DataFrame:
+    """The quotes of the cells (flagged ones, or all): a ``quotes`` column added to
+    ``summary``, and the table of quotes shown."""
     qrows = []
     summary["quotes"] = pd.Series(pd.NA, index=summary.index, dtype="string")
-    if (
-        excerpts is None
-        and n_quotes
-        and study is not None
-        and study.qual is not None
-        and "qual" in used
-    ):
-        from ..evidence import evidence_of
-
-        excerpts = ev.excerpts  # scrubbed and pseudonymised once
-        salt = None
-    else:
-        salt = study.privacy_salt if study is not None else None
     if n_quotes and excerpts is not None:
         from ..qual import quotes as pick_quotes
 
@@ -392,25 +438,8 @@ def triangulate(
             if len(q):
                 summary.loc[i, "quotes"] = " | ".join(q["text"].astype(str))
                 qrows.append(
-                    q.assign(touchpoint=r["touchpoint"], persona=r["persona"])[
-                        ["touchpoint", "persona", "rank", "participant", "valence", "text"]
-                    ]
+                    q.assign(touchpoint=r["touchpoint"], persona=r["persona"])[_QUOTE_COLUMNS]
                 )
-    quotes = (
-        pd.concat(qrows, ignore_index=True)
-        if qrows
-        else pd.DataFrame(
-            columns=["touchpoint", "persona", "rank", "participant", "valence", "text"]
-        )
-    )
-    return Triangulation(
-        summary=summary.reset_index(drop=True),
-        tests=tests,
-        quotes=quotes,
-        rule=rule,
-        min_sources=min_sources,
-        family=family,
-        correction=correction,
-        alpha=alpha,
-        sources=tuple(used),
-    )
+    if qrows:
+        return pd.concat(qrows, ignore_index=True)
+    return pd.DataFrame(columns=_QUOTE_COLUMNS)

@@ -72,26 +72,8 @@ def place_labels(
         chosen = None
         for dx, dy, ha, va in _CANDIDATES:
             leader = (dx * dx + dy * dy) ** 0.5 > _LEADER
-            t = ax.annotate(
-                labels[i],
-                (x[i], y[i]),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=fontsize,
-                color=color,
-                gid=gid,
-                zorder=6,
-                arrowprops={
-                    "arrowstyle": "-",
-                    "color": "#999999",
-                    "lw": 0.7,
-                    "shrinkA": 1,
-                    "shrinkB": 4,
-                }
-                if leader
-                else None,
+            t = _annotate(
+                ax, labels[i], (x[i], y[i]), (dx, dy, ha, va), fontsize, color, gid, leader
             )
             t.update_positions(renderer)
             box = Text.get_window_extent(t, renderer).expanded(
@@ -108,21 +90,35 @@ def place_labels(
                 break
             t.remove()
         if chosen is None:
-            dx, dy, ha, va = _CANDIDATES[0]
-            t = ax.annotate(
-                labels[i],
-                (x[i], y[i]),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=fontsize,
-                color=color,
-                gid=gid,
-                zorder=6,
-            )
+            t = _annotate(ax, labels[i], (x[i], y[i]), _CANDIDATES[0], fontsize, color, gid, False)
             t.update_positions(renderer)
             chosen = (t, Text.get_window_extent(t, renderer))
         placed_boxes.append(chosen[1])
         out.append(chosen[0])
     return out
+
+
+def _annotate(ax, label: str, xy, candidate, fontsize, color, gid: str, leader: bool):
+    """The label at one candidate offset, with a thin leader line when it is far."""
+    dx, dy, ha, va = candidate
+    return ax.annotate(
+        label,
+        xy,
+        xytext=(dx, dy),
+        textcoords="offset points",
+        ha=ha,
+        va=va,
+        fontsize=fontsize,
+        color=color,
+        gid=gid,
+        zorder=6,
+        arrowprops={
+            "arrowstyle": "-",
+            "color": "#999999",
+            "lw": 0.7,
+            "shrinkA": 1,
+            "shrinkB": 4,
+        }
+        if leader
+        else None,
+    )

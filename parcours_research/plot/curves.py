@@ -54,38 +54,14 @@ class _Curves:
     def __init__(self, table: pd.DataFrame, journey, lang: str, groups, group_labels, by=None):
         self.table = table
         self.lang = lang
-        if by is not None and by not in table.columns:
-            raise AnalysisError(
-                f"plot: by={by!r} is not a column of the table.",
-                [
-                    Problem(
-                        "unknown grouping column",
-                        column=str(by),
-                        fix="pass the table's group column",
-                    )
-                ],
-            )
+        _check_by(table, by)
         gcol = by or _group_col(table)
         if gcol is None:
             table = table.assign(_group="all")
             gcol = "_group"
         self.gcol = gcol
-        present = list(pd.unique(table[gcol].dropna()))
-        if groups is not None:
-            unknown = [g for g in groups if g not in present]
-            if unknown:
-                raise AnalysisError(
-                    "plot.journey_curves: some groups= are not in the table.",
-                    [
-                        Problem(
-                            f"{gcol}={g!r} has no row", column=gcol, fix=f"choose among {present}"
-                        )
-                        for g in unknown
-                    ],
-                )
-            present = [g for g in groups]
-        self.groups = present
-        self.data = table[table[gcol].isin(present)]
+        self.groups = _selected_groups(table, gcol, groups)
+        self.data = table[table[gcol].isin(self.groups)]
         pts = (
             self.data.sort_values("order", kind="stable")
             .drop_duplicates("order")
@@ -99,15 +75,7 @@ class _Curves:
         )
         j = journey_of(journey)
         self.journey = j
-        ids = (
-            pts["touchpoint"]
-            if self.level == "touchpoint" and "touchpoint" in pts
-            else pts.get("stage")
-        )
-        if j is not None and ids is not None:
-            self.labels = [j.label(str(i), lang) for i in ids]
-        else:
-            self.labels = [str(v) for v in pts["label"]]
+        self.labels = _point_labels(pts, self.level, j, lang)
         self.mot = (
             pts["moment_of_truth"].fillna(False).astype(bool).to_numpy()
             if "moment_of_truth" in pts
@@ -118,36 +86,10 @@ class _Curves:
             if "target" in pts
             else np.full(len(pts), np.nan)
         )
-        # stages: spans of consecutive points
-        self.stages = []
-        if "stage" in pts and pts["stage"].notna().any():
-            cur, start = None, 0
-            for i, s in enumerate(list(pts["stage"]) + [object()]):
-                if i == len(pts) or s != cur:
-                    if cur is not None:
-                        lab = (
-                            j.label(str(cur), lang)
-                            if j is not None
-                            else str(pts.loc[start, "stage_label"])
-                            if "stage_label" in pts
-                            else str(cur)
-                        )
-                        self.stages.append((cur, lab, start, i - 1))
-                    cur, start = s, i
-        colors = group_colors(self.groups)
-        markers = group_markers(self.groups)
-        self.colors, self.markers = colors, markers
-        labels = dict(group_labels or {})
-        self.group_labels = {}
-        for g in self.groups:
-            if g in labels:
-                self.group_labels[g] = str(labels[g])
-            elif g == "all":
-                self.group_labels[g] = text("all", lang)
-            elif j is not None and gcol == "persona":
-                self.group_labels[g] = j.label(str(g), lang)
-            else:
-                self.group_labels[g] = str(g)
+        self.stages = _stage_spans(pts, j, lang)
+        self.colors = group_colors(self.groups)
+        self.markers = group_markers(self.groups)
+        self.group_labels = _group_labels(self.groups, group_labels, gcol, j, lang)
 
     def series(self, group, column: str) -> np.ndarray:
         d = self.data[self.data[self.gcol] == group]
@@ -157,6 +99,84 @@ class _Curves:
         )
         s = s[~s.index.duplicated()]
         return s.reindex(self.points["order"].to_numpy()).to_numpy(dtype=float)
+
+
+def _check_by(table: pd.DataFrame, by) -> None:
+    if by is not None and by not in table.columns:
+        raise AnalysisError(
+            f"plot: by={by!r} is not a column of the table.",
+            [
+                Problem(
+                    "unknown grouping column",
+                    column=str(by),
+                    fix="pass the table's group column",
+                )
+            ],
+        )
+
+
+def _selected_groups(table: pd.DataFrame, gcol: str, groups) -> list:
+    """The groups to draw: ``groups`` (each must have rows), else all, in the table's order."""
+    present = list(pd.unique(table[gcol].dropna()))
+    if groups is None:
+        return present
+    unknown = [g for g in groups if g not in present]
+    if unknown:
+        raise AnalysisError(
+            "plot.journey_curves: some groups= are not in the table.",
+            [
+                Problem(f"{gcol}={g!r} has no row", column=gcol, fix=f"choose among {present}")
+                for g in unknown
+            ],
+        )
+    return [g for g in groups]
+
+
+def _point_labels(pts: pd.DataFrame, level: str, j, lang: str) -> list[str]:
+    """Labels of the points: the journey's (touchpoints or stages) in ``lang``, else the
+    table's."""
+    ids = pts["touchpoint"] if level == "touchpoint" and "touchpoint" in pts else pts.get("stage")
+    if j is not None and ids is not None:
+        return [j.label(str(i), lang) for i in ids]
+    return [str(v) for v in pts["label"]]
+
+
+def _stage_spans(pts: pd.DataFrame, j, lang: str) -> list[tuple]:
+    """``(stage, label, first point, last point)`` for each run of consecutive points of one
+    stage."""
+    spans = []
+    if "stage" not in pts or not pts["stage"].notna().any():
+        return spans
+    cur, start = None, 0
+    for i, s in enumerate(list(pts["stage"]) + [object()]):
+        if i == len(pts) or s != cur:
+            if cur is not None:
+                lab = (
+                    j.label(str(cur), lang)
+                    if j is not None
+                    else str(pts.loc[start, "stage_label"])
+                    if "stage_label" in pts
+                    else str(cur)
+                )
+                spans.append((cur, lab, start, i - 1))
+            cur, start = s, i
+    return spans
+
+
+def _group_labels(groups: list, group_labels, gcol: str, j, lang: str) -> dict:
+    """Display names of the groups: ``group_labels``, else the journey's persona labels."""
+    labels = dict(group_labels or {})
+    out = {}
+    for g in groups:
+        if g in labels:
+            out[g] = str(labels[g])
+        elif g == "all":
+            out[g] = text("all", lang)
+        elif j is not None and gcol == "persona":
+            out[g] = j.label(str(g), lang)
+        else:
+            out[g] = str(g)
+    return out
 
 
 def _flagged_rows(friction) -> pd.DataFrame:
@@ -546,6 +566,11 @@ def _annotate_friction(
         )
 
 
+def _key(marker: str, ms: float, label: str, **look) -> Line2D:
+    """A legend entry that is a marker alone."""
+    return Line2D([], [], ls="none", marker=marker, ms=ms, **look, label=label)
+
+
 def _legend(
     fig,
     cur: _Curves,
@@ -585,43 +610,13 @@ def _legend(
             Patch(color="#888888", alpha=0.35, lw=0, label=text(key, lang, level=100 * level))
         )
     if cur.mot.any():
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="none",
-                marker="*",
-                ms=14,
-                color="#000000",
-                label=text("moment_of_truth", lang),
-            )
-        )
+        handles.append(_key("*", 14, text("moment_of_truth", lang), color="#000000"))
     if has_below:
         handles.append(
-            Line2D(
-                [],
-                [],
-                ls="none",
-                marker="o",
-                ms=13,
-                mfc="none",
-                mec="#000000",
-                mew=1.6,
-                label=text("below_target", lang),
-            )
+            _key("o", 13, text("below_target", lang), mfc="none", mec="#000000", mew=1.6)
         )
     if has_friction:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="none",
-                marker="v",
-                ms=11,
-                color=FRICTION_COLOR,
-                label=text("friction", lang),
-            )
-        )
+        handles.append(_key("v", 11, text("friction", lang), color=FRICTION_COLOR))
     handles.extend(extra)
     return fig.legend(
         handles=handles,
@@ -919,37 +914,7 @@ def valence_curve(
         top.set_title(text("survey", lang), loc="left", fontsize=12, fontweight="bold")
         _x_axis(top, cur, show_labels=False, rotation=rotation)
         bottom.axhline(0, color="#888888", lw=1, zorder=1)
-        offsets = np.linspace(-0.12, 0.12, len(cur.groups)) if len(cur.groups) > 1 else [0.0]
-        for off, g in zip(offsets, cur.groups):
-            c, m = cur.colors[g], cur.markers[g]
-            if valence is not None:
-                v, lo, hi, n = _valence_from_table(valence, cur, g)
-            else:
-                v = cur.series(g, "valence")
-                lo = hi = np.full(len(v), np.nan)
-                n = (
-                    cur.series(g, "n_excerpts")
-                    if "n_excerpts" in cur.data
-                    else np.where(np.isfinite(v), 3, 0)
-                )
-            ok = np.isfinite(v)
-            xs = cur.x + off
-            bottom.plot(xs[ok], v[ok], color=c, lw=1.2, alpha=0.6, zorder=2)
-            if np.isfinite(lo).any():
-                e = np.isfinite(lo) & np.isfinite(hi) & ok
-                bottom.vlines(xs[e], lo[e], hi[e], color=c, lw=1.4, alpha=0.7, zorder=2)
-            sizes = 20 + 14 * np.sqrt(np.nan_to_num(n[ok], nan=0.0))
-            bottom.scatter(
-                xs[ok],
-                v[ok],
-                s=sizes,
-                color=c,
-                marker=m,
-                edgecolor="white",
-                lw=0.8,
-                zorder=4,
-                gid=f"valence:{g}",
-            )
+        _draw_valence(bottom, cur, valence)
         bottom.set_ylim(-2.2, 2.2)
         bottom.set_yticks([-2, -1, 0, 1, 2])
         bottom.set_ylabel(_wrap(text("valence", lang), 22))
@@ -961,6 +926,42 @@ def valence_curve(
         if title:
             fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
     return fig
+
+
+def _draw_valence(ax, cur: _Curves, valence: pd.DataFrame | None) -> None:
+    """Each group's mean valence per point (marker area growing with the number of excerpts),
+    groups side by side, with intervals when ``valence`` has them."""
+    offsets = np.linspace(-0.12, 0.12, len(cur.groups)) if len(cur.groups) > 1 else [0.0]
+    for off, g in zip(offsets, cur.groups):
+        c, m = cur.colors[g], cur.markers[g]
+        if valence is not None:
+            v, lo, hi, n = _valence_from_table(valence, cur, g)
+        else:
+            v = cur.series(g, "valence")
+            lo = hi = np.full(len(v), np.nan)
+            n = (
+                cur.series(g, "n_excerpts")
+                if "n_excerpts" in cur.data
+                else np.where(np.isfinite(v), 3, 0)
+            )
+        ok = np.isfinite(v)
+        xs = cur.x + off
+        ax.plot(xs[ok], v[ok], color=c, lw=1.2, alpha=0.6, zorder=2)
+        if np.isfinite(lo).any():
+            e = np.isfinite(lo) & np.isfinite(hi) & ok
+            ax.vlines(xs[e], lo[e], hi[e], color=c, lw=1.4, alpha=0.7, zorder=2)
+        sizes = 20 + 14 * np.sqrt(np.nan_to_num(n[ok], nan=0.0))
+        ax.scatter(
+            xs[ok],
+            v[ok],
+            s=sizes,
+            color=c,
+            marker=m,
+            edgecolor="white",
+            lw=0.8,
+            zorder=4,
+            gid=f"valence:{g}",
+        )
 
 
 def _valence_from_table(valence: pd.DataFrame, cur: _Curves, g):

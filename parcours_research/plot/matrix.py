@@ -115,13 +115,9 @@ def importance_performance(
 
 
 def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
-    imp = pd.to_numeric(d["importance"], errors="coerce").to_numpy(dtype=float)
-    perf = pd.to_numeric(d["performance"], errors="coerce").to_numpy(dtype=float)
-    ref = (
-        pd.to_numeric(d["reference"], errors="coerce").to_numpy(dtype=float)
-        if has_ref
-        else np.zeros(len(d))
-    )
+    imp = _numbers(d["importance"])
+    perf = _numbers(d["performance"])
+    ref = _numbers(d["reference"]) if has_ref else np.zeros(len(d))
     x = perf - ref if has_ref else perf
     colors = (
         [QUADRANT_COLORS.get(q, "#444444") for q in d["quadrant"]]
@@ -129,43 +125,9 @@ def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
         else ["#444444"] * len(d)
     )
     if intervals:
-        for lo_c, hi_c, axis in (
-            ("performance_low", "performance_high", "x"),
-            ("importance_low", "importance_high", "y"),
-        ):
-            if lo_c in d and hi_c in d:
-                lo = pd.to_numeric(d[lo_c], errors="coerce").to_numpy(dtype=float)
-                hi = pd.to_numeric(d[hi_c], errors="coerce").to_numpy(dtype=float)
-                if axis == "x":
-                    lo, hi = lo - (ref if has_ref else 0), hi - (ref if has_ref else 0)
-                    ok = np.isfinite(lo) & np.isfinite(hi)
-                    ax.hlines(
-                        imp[ok],
-                        lo[ok],
-                        hi[ok],
-                        colors=np.array(colors, dtype=object)[ok],
-                        lw=1.2,
-                        alpha=0.5,
-                        zorder=2,
-                    )
-                else:
-                    ok = np.isfinite(lo) & np.isfinite(hi)
-                    ax.vlines(
-                        x[ok],
-                        lo[ok],
-                        hi[ok],
-                        colors=np.array(colors, dtype=object)[ok],
-                        lw=1.2,
-                        alpha=0.5,
-                        zorder=2,
-                    )
+        _draw_intervals(ax, d, x, imp, ref if has_ref else 0, colors)
     ax.scatter(x, imp, s=70, c=colors, edgecolor="white", lw=1, zorder=4, gid="ipa_points")
-    if cut == "mean":
-        c = float(np.nanmean(imp))
-    elif cut == "median":
-        c = float(np.nanmedian(imp))
-    else:
-        c = float(cut)
+    c = _importance_cut(imp, cut)
     ax.axhline(c, color="#555555", lw=1, ls=(0, (4, 3)), zorder=1, gid="importance_cut")
     x0 = 0.0 if has_ref else float(np.nanmean(perf))
     ax.axvline(x0, color="#555555", lw=1, ls=(0, (4, 3)), zorder=1, gid="target_line")
@@ -177,7 +139,43 @@ def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
     ax.grid(True, axis="both")
     ax.set_xlabel(text("ipa_x" if has_ref else "ipa_x_noref", lang))
     ax.set_ylabel(text("ipa_y", lang))
-    # quadrant names in the corners
+    _quadrant_names(ax, lang)
+    labels = [j.label(str(t), lang) if j is not None else str(t) for t in d["touchpoint"]]
+    ok = np.isfinite(x) & np.isfinite(imp)
+    return x[ok], imp[ok], [lab for lab, o in zip(labels, ok) if o]
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+
+
+def _importance_cut(imp: np.ndarray, cut) -> float:
+    """Where importance is "high": the mean, the median or a given value."""
+    if cut == "mean":
+        return float(np.nanmean(imp))
+    if cut == "median":
+        return float(np.nanmedian(imp))
+    return float(cut)
+
+
+def _draw_intervals(ax, d: pd.DataFrame, x: np.ndarray, imp: np.ndarray, shift, colors) -> None:
+    """The performance intervals (shifted by the reference) as horizontal bars and the
+    importance intervals as vertical bars, where the table has them."""
+    colors = np.array(colors, dtype=object)
+    if "performance_low" in d and "performance_high" in d:
+        lo = _numbers(d["performance_low"]) - shift
+        hi = _numbers(d["performance_high"]) - shift
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.hlines(imp[ok], lo[ok], hi[ok], colors=colors[ok], lw=1.2, alpha=0.5, zorder=2)
+    if "importance_low" in d and "importance_high" in d:
+        lo = _numbers(d["importance_low"])
+        hi = _numbers(d["importance_high"])
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.vlines(x[ok], lo[ok], hi[ok], colors=colors[ok], lw=1.2, alpha=0.5, zorder=2)
+
+
+def _quadrant_names(ax, lang: str) -> None:
+    """The quadrants' names in the corners of the panel."""
     for q, (qx, qy, ha, va) in {
         "fix first": (0.02, 0.98, "left", "top"),
         "keep up": (0.98, 0.98, "right", "top"),
@@ -197,6 +195,3 @@ def _panel(ax, d: pd.DataFrame, j, lang, cut, intervals, has_ref):
             alpha=0.85,
             zorder=1,
         )
-    labels = [j.label(str(t), lang) if j is not None else str(t) for t in d["touchpoint"]]
-    ok = np.isfinite(x) & np.isfinite(imp)
-    return x[ok], imp[ok], [lab for lab, o in zip(labels, ok) if o]

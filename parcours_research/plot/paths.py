@@ -92,13 +92,59 @@ def transitions(
         (``FancyArrowPatch``, ``"arrow:<source>-><target>"``); nodes ``nodes``; count labels
         ``arc_label``.
     """
+    count = _check_options(table, count, top, lang)
+    j = journey_of(journey)
+    d = _counts(table, count)
+    through = (
+        pd.concat([d.groupby("source")["n"].sum(), d.groupby("target")["n"].sum()], axis=1)
+        .fillna(0)
+        .max(axis=1)
+    )
+    d = _select(d, self_loops, min_share, top)
+    seq = _node_order(d, order, j)
+    pos = {n: i for i, n in enumerate(seq)}
+    names = dict(labels or {})
+    with style():
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        span = max((abs(pos[t] - pos[s]) for s, t in zip(d["source"], d["target"])), default=1)
+        ax.set_xlim(-0.6, len(seq) - 0.4)
+        ax.set_ylim(-0.3, _apex(span, True) + 0.35)
+        if j is not None:
+            _stage_bands(ax, seq, j, lang)
+        ax.axhline(0, color="#BBBBBB", lw=1, zorder=1)
+        _draw_arcs(ax, d, pos)
+        _arc_labels(ax, d, pos, label_top, lang)
+        _draw_nodes(ax, seq, through)
+        _node_axis(ax, [_node_name(n, names, j, lang) for n in seq], rotation)
+        handles = [
+            Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
+            Line2D([], [], color=_BACKWARD, lw=4, alpha=0.6, label=text("backward", lang)),
+        ]
+        fig.legend(handles=handles, loc="outside right upper", frameon=False)
+        if title is None:
+            title = text("paths_title", lang)
+        if title:
+            fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
+        ax.set_xlabel(text("paths_note", lang), fontsize=9, color="#555555")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# checking and preparing the table
+# ---------------------------------------------------------------------------------------------
+def _check_options(table, count: str | None, top, lang: str) -> str:
+    """Check the language, the table and ``top``; returns the count column."""
     check_lang(lang)
     if count is None:
         count = "n" if isinstance(table, pd.DataFrame) and "n" in table.columns else "count"
     check_table(table, ("source", "target", count), "plot.transitions", _PRODUCER)
     if not isinstance(top, int | np.integer) or top < 1:
         raise AnalysisError(f"top={top!r} must be a positive integer.")
-    j = journey_of(journey)
+    return count
+
+
+def _counts(table: pd.DataFrame, count: str) -> pd.DataFrame:
+    """``source, target, n``: one row per transition, counts checked and summed."""
     d = pd.DataFrame(
         {
             "source": table["source"].astype("string"),
@@ -113,12 +159,11 @@ def transitions(
             [Problem(f"{int(bad.sum())} row(s) have no valid count", column=count)],
         )
     d = d.dropna(subset=["source", "target"])
-    d = d.groupby(["source", "target"], as_index=False, sort=False)["n"].sum()
-    through = (
-        pd.concat([d.groupby("source")["n"].sum(), d.groupby("target")["n"].sum()], axis=1)
-        .fillna(0)
-        .max(axis=1)
-    )
+    return d.groupby(["source", "target"], as_index=False, sort=False)["n"].sum()
+
+
+def _select(d: pd.DataFrame, self_loops: bool, min_share: float, top) -> pd.DataFrame:
+    """The transitions to draw, most frequent first; raises when none is left."""
     total = float(d["n"].sum())
     if not self_loops:
         d = d[d["source"] != d["target"]]
@@ -132,142 +177,148 @@ def transitions(
             "plot.transitions: no transition is left to draw.",
             [Problem("every transition was filtered out", fix="lower min_share or raise top")],
         )
+    return d
+
+
+def _node_order(d: pd.DataFrame, order, j) -> list:
+    """Nodes on the line: ``order``, else the journey's touchpoint order, then the other nodes
+    by decreasing net outflow."""
     nodes = pd.unique(pd.concat([d["source"], d["target"]])).tolist()
     if order is not None:
         missing = [n for n in nodes if n not in list(order)]
-        seq = [n for n in order if n in nodes] + sorted(missing)
-    else:
-        known = j.touchpoint_ids if j is not None else []
-        seq = [n for n in known if n in nodes]
-        rest = [n for n in nodes if n not in seq]
-        out_n = d.groupby("source")["n"].sum()
-        in_n = d.groupby("target")["n"].sum()
-        net = {n: float(out_n.get(n, 0) - in_n.get(n, 0)) for n in rest}
-        rest.sort(key=lambda n: (-net[n], n))
-        seq += rest
-    pos = {n: i for i, n in enumerate(seq)}
-    names = dict(labels or {})
+        return [n for n in order if n in nodes] + sorted(missing)
+    known = j.touchpoint_ids if j is not None else []
+    seq = [n for n in known if n in nodes]
+    rest = [n for n in nodes if n not in seq]
+    out_n = d.groupby("source")["n"].sum()
+    in_n = d.groupby("target")["n"].sum()
+    net = {n: float(out_n.get(n, 0) - in_n.get(n, 0)) for n in rest}
+    rest.sort(key=lambda n: (-net[n], n))
+    return seq + rest
 
-    def name(n):
-        if n in names:
-            return str(names[n])
-        if j is not None and n in j.touchpoint_ids:
-            return j.label(n, lang)
-        return {"start": text("start", lang), "end": text("end", lang)}.get(str(n), str(n))
 
-    nmax = float(d["n"].max())
-    with style():
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        span = max((abs(pos[t] - pos[s]) for s, t in zip(d["source"], d["target"])), default=1)
-        ax.set_xlim(-0.6, len(seq) - 0.4)
-        ax.set_ylim(-0.3, _apex(span, True) + 0.35)
-        # stage bands
-        if j is not None:
-            stage_of = {t.id: t.stage for t in j.touchpoints}
-            runs, cur, start = [], None, 0
-            for i, n in enumerate([*seq, None]):
-                st = stage_of.get(n) if n is not None else object()
-                if i == len(seq) or st != cur:
-                    if cur is not None:
-                        runs.append((cur, start, i - 1))
-                    cur, start = st, i
-            for k, (st, a, b) in enumerate(runs):
-                if st is None:
-                    continue
-                if k % 2 == 0:
-                    ax.axvspan(a - 0.5, b + 0.5, color=STAGE_SHADE, zorder=0, lw=0)
-                ax.text(
-                    (a + b) / 2,
-                    1.0,
-                    j.label(st, lang),
-                    transform=ax.get_xaxis_transform(),
-                    ha="center",
-                    va="bottom",
-                    fontsize=10,
-                    color="#444444",
-                )
-        ax.axhline(0, color="#BBBBBB", lw=1, zorder=1)
-        widths = 1.0 + 6.0 * d["n"].to_numpy(dtype=float) / nmax
-        for (s, t), lw in zip(d[["source", "target"]].itertuples(index=False), widths):
-            xa, xb = pos[s], pos[t]
-            forward = xb > xa
-            color = _FORWARD if forward else _BACKWARD
-            pts = _arc(xa, xb, forward)
-            ax.plot(
-                pts[:, 0],
-                pts[:, 1],
+def _node_name(n, names: Mapping, j, lang: str) -> str:
+    if n in names:
+        return str(names[n])
+    if j is not None and n in j.touchpoint_ids:
+        return j.label(n, lang)
+    return {"start": text("start", lang), "end": text("end", lang)}.get(str(n), str(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing
+# ---------------------------------------------------------------------------------------------
+def _stage_bands(ax, seq: list, j, lang: str) -> None:
+    """Alternating shaded spans over runs of nodes of the same stage, named above the axes."""
+    stage_of = {t.id: t.stage for t in j.touchpoints}
+    runs, cur, start = [], None, 0
+    for i, n in enumerate([*seq, None]):
+        st = stage_of.get(n) if n is not None else object()
+        if i == len(seq) or st != cur:
+            if cur is not None:
+                runs.append((cur, start, i - 1))
+            cur, start = st, i
+    for k, (st, a, b) in enumerate(runs):
+        if st is None:
+            continue
+        if k % 2 == 0:
+            ax.axvspan(a - 0.5, b + 0.5, color=STAGE_SHADE, zorder=0, lw=0)
+        ax.text(
+            (a + b) / 2,
+            1.0,
+            j.label(st, lang),
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            color="#444444",
+        )
+
+
+def _draw_arcs(ax, d: pd.DataFrame, pos: Mapping) -> None:
+    """One arc per transition, its width growing with the count, with an arrow head."""
+    widths = 1.0 + 6.0 * d["n"].to_numpy(dtype=float) / float(d["n"].max())
+    for (s, t), lw in zip(d[["source", "target"]].itertuples(index=False), widths):
+        xa, xb = pos[s], pos[t]
+        forward = xb > xa
+        color = _FORWARD if forward else _BACKWARD
+        pts = _arc(xa, xb, forward)
+        ax.plot(
+            pts[:, 0],
+            pts[:, 1],
+            color=color,
+            lw=lw,
+            alpha=0.55,
+            zorder=2,
+            solid_capstyle="butt",
+            gid=f"arc:{s}->{t}",
+        )
+        head = _arc(xa, xb, forward, 0.70, 0.74, 2)  # the direction, shown on the way down
+        ax.add_patch(
+            FancyArrowPatch(
+                tuple(head[0]),
+                tuple(head[1]),
+                arrowstyle="-|>",
+                lw=0,
+                mutation_scale=10 + 2.2 * lw,
                 color=color,
-                lw=lw,
-                alpha=0.55,
-                zorder=2,
-                solid_capstyle="butt",
-                gid=f"arc:{s}->{t}",
+                alpha=0.9,
+                zorder=3,
+                shrinkA=0,
+                shrinkB=0,
+                gid=f"arrow:{s}->{t}",
             )
-            head = _arc(xa, xb, forward, 0.70, 0.74, 2)  # the direction, shown on the way down
-            ax.add_patch(
-                FancyArrowPatch(
-                    tuple(head[0]),
-                    tuple(head[1]),
-                    arrowstyle="-|>",
-                    lw=0,
-                    mutation_scale=10 + 2.2 * lw,
-                    color=color,
-                    alpha=0.9,
-                    zorder=3,
-                    shrinkA=0,
-                    shrinkB=0,
-                    gid=f"arrow:{s}->{t}",
-                )
-            )
-        for k, (s, t, n) in enumerate(d[["source", "target", "n"]].itertuples(index=False)):
-            if k >= label_top:
-                break
-            xa, xb = pos[s], pos[t]
-            apex = _apex(xb - xa, xb > xa)
-            ax.text(
-                (xa + xb) / 2,
-                apex,
-                f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
-                ha="center",
-                va="center",
-                fontsize=9,
-                color="#222222",
-                zorder=5,
-                gid="arc_label",
-                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
-            )
-        size = np.array([float(through.get(n, 0.0)) for n in seq])
-        size = 40 + 260 * (size / size.max() if size.max() > 0 else size)
-        ax.scatter(
-            np.arange(len(seq)),
-            np.zeros(len(seq)),
-            s=size,
-            color="#333333",
-            edgecolor="white",
-            lw=1.2,
-            zorder=4,
-            gid="nodes",
         )
-        ax.set_xticks(np.arange(len(seq)))
-        ax.set_xticklabels(
-            [name(n) for n in seq],
-            rotation=rotation,
-            ha="right" if rotation else "center",
-            rotation_mode="anchor",
+
+
+def _arc_labels(ax, d: pd.DataFrame, pos: Mapping, label_top: int, lang: str) -> None:
+    """The count at the apex of the ``label_top`` widest arcs."""
+    for k, (s, t, n) in enumerate(d[["source", "target", "n"]].itertuples(index=False)):
+        if k >= label_top:
+            break
+        xa, xb = pos[s], pos[t]
+        apex = _apex(xb - xa, xb > xa)
+        ax.text(
+            (xa + xb) / 2,
+            apex,
+            f"{int(n):,}".replace(",", "\u202f" if lang == "fr" else ","),
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="#222222",
+            zorder=5,
+            gid="arc_label",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
         )
-        ax.set_yticks([])
-        ax.tick_params(axis="x", length=0)
-        for side in ("left", "right", "top", "bottom"):
-            ax.spines[side].set_visible(False)
-        ax.grid(False)
-        handles = [
-            Line2D([], [], color=_FORWARD, lw=4, alpha=0.6, label=text("forward", lang)),
-            Line2D([], [], color=_BACKWARD, lw=4, alpha=0.6, label=text("backward", lang)),
-        ]
-        fig.legend(handles=handles, loc="outside right upper", frameon=False)
-        if title is None:
-            title = text("paths_title", lang)
-        if title:
-            fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
-        ax.set_xlabel(text("paths_note", lang), fontsize=9, color="#555555")
-    return fig
+
+
+def _draw_nodes(ax, seq: list, through: pd.Series) -> None:
+    """The nodes, their area growing with the transitions through them."""
+    size = np.array([float(through.get(n, 0.0)) for n in seq])
+    size = 40 + 260 * (size / size.max() if size.max() > 0 else size)
+    ax.scatter(
+        np.arange(len(seq)),
+        np.zeros(len(seq)),
+        s=size,
+        color="#333333",
+        edgecolor="white",
+        lw=1.2,
+        zorder=4,
+        gid="nodes",
+    )
+
+
+def _node_axis(ax, labels: list[str], rotation: float) -> None:
+    """Node names as tick labels; no y axis, no frame."""
+    ax.set_xticks(np.arange(len(labels)))
+    ax.set_xticklabels(
+        labels,
+        rotation=rotation,
+        ha="right" if rotation else "center",
+        rotation_mode="anchor",
+    )
+    ax.set_yticks([])
+    ax.tick_params(axis="x", length=0)
+    for side in ("left", "right", "top", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.grid(False)
