@@ -13,10 +13,8 @@ __all__ = ["is_study", "is_evidence", "study_of"]
 def is_evidence(obj) -> bool:
     """Whether ``obj`` is a study's prepared evidence
     (:class:`parcours_research.evidence.Evidence`)."""
-    try:
-        from .evidence import Evidence
-    except ImportError:  # pragma: no cover - before evidence.py existed
-        return hasattr(obj, "study") and hasattr(obj, "ratings") and _is_loaded_study(obj.study)
+    from .evidence import Evidence
+
     return isinstance(obj, Evidence)
 
 

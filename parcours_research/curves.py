@@ -901,6 +901,7 @@ def _inputs(
 ):
     """The respondents and ratings of a study (its prepared evidence) or of a table; None
     (and ``problems`` extended) when they cannot be used."""
+    from ._inputs import study_of
     from .evidence import evidence_of
 
     ev = evidence_of(data)
@@ -910,7 +911,7 @@ def _inputs(
             ev.with_options(weight=rule), by, weight, strata, cluster, margins, problems
         )
     elif isinstance(data, pd.DataFrame):
-        j = journey.journey if evidence_of(journey) is not None else journey
+        j = study_of(journey).journey if study_of(journey) is not None else journey
         inp = _from_frame(
             data, by, respondent, touchpoint, score, weight, strata, cluster, margins, j, problems
         )

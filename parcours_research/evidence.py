@@ -36,7 +36,7 @@ import pandas as pd
 
 from .errors import Problem, StudyError
 
-__all__ = ["prepare", "evidence_of", "Evidence", "TraceEvidence", "Options", "WEIGHT", "is_evidence"]
+__all__ = ["prepare", "evidence_of", "Evidence", "TraceEvidence", "Options", "WEIGHT"]
 
 #: Name of the weight column of the prepared responses and ratings.
 WEIGHT = "weight"
@@ -107,11 +107,6 @@ class TraceEvidence:
                 f"personas={'yes' if self.by else 'no'})")
 
 
-def is_evidence(obj) -> bool:
-    """Whether ``obj`` is prepared evidence (an :class:`Evidence`)."""
-    return isinstance(obj, Evidence)
-
-
 class Evidence:
     """A study's prepared evidence under one set of options; build it with :func:`prepare`.
 
@@ -136,7 +131,9 @@ class Evidence:
             )
         from . import traces as tr
 
-        with self._lock:
+        with self._lock:  # two threads asking at once: the second gets the first one's
+            if "traces" in self.__dict__:
+                return self.__dict__["traces"]
             raw = tr.read_events(st, engine=self.options.engine)
             log, cleaning = raw, None
             if self.options.clean_options is not None:
@@ -295,7 +292,9 @@ def prepare(study, *, clean: bool | dict = _UNSET, weight: str | None = _UNSET,
         study = study.study
     clean, weight, engine = (given.get("clean", True), given.get("weight", "default"),
                              given.get("engine"))
-    if not hasattr(study, "journey") or not hasattr(study, "_prepared"):
+    from ._inputs import is_study
+
+    if not is_study(study):
         raise StudyError(
             f"prepare() needs a loaded study, not {type(study).__name__}; "
             "use pr.load_study(folder) first."
@@ -314,8 +313,9 @@ def evidence_of(data, **options) -> Evidence | None:
     """The prepared evidence behind ``data`` (a Study or an Evidence, under ``options``), else
     None.
 
-    This is the one test of "is this a study?" for analyses that take a study or a table.
+    Analyses that take a study or a table call it; "is this a study?" is answered by
+    :func:`parcours_research._inputs.is_study`.
     """
-    if isinstance(data, Evidence) or (hasattr(data, "journey") and hasattr(data, "_prepared")):
-        return prepare(data, **options)
-    return None
+    from ._inputs import is_study
+
+    return prepare(data, **options) if is_study(data) else None

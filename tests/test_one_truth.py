@@ -244,3 +244,15 @@ def test_the_readme_code_runs_and_shows_the_prepared_numbers(monkeypatch):
     m = scope["scores"].merge(scope["curves"], on=["persona", "touchpoint"], suffixes=("", "_c"))
     np.testing.assert_allclose(m["estimate_c"], m["estimate"], rtol=1e-12)
     assert not scope["friction"].confirmed.empty
+
+
+def test_two_threads_asking_at_once_read_the_log_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    study = pr.load_study(_small_study(tmp_path))
+    before = dict(_audit.CALLS)
+    ev = pr.prepare(study)
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        got = list(ex.map(lambda _: ev.traces, range(2)))
+    assert got[0] is got[1]
+    assert _audit.CALLS["read_events"] - before.get("read_events", 0) == 1

@@ -17,9 +17,10 @@ import pandas as pd
 
 from .._compat import deprecated_args
 from .._design import check_columns, svy_sample
+from .._inputs import study_of
 from ..errors import AnalysisError, Problem, check_one_of
 from ._table import ALL, BY, check_common, finish
-from .survey import _GROUP, _REST, Design, group_differences, study_of, survey_design
+from .survey import _GROUP, _REST, Design, group_differences, survey_design
 
 __all__ = ["test_paths", "customer_paths", "PATH_COLUMNS"]
 

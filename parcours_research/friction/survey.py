@@ -38,6 +38,7 @@ from scipy import stats
 
 from .._compat import deprecated_args
 from .._design import check_columns, check_frame, svy_errors, svy_sample, weight_problems
+from .._inputs import study_of
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from ._table import ALL, BY, check_common, finish, in_order
@@ -148,14 +149,6 @@ def survey_design(study, weight="default") -> tuple[pd.DataFrame, dict]:
             ],
         )
     return ev.responses, ev.design
-
-
-def study_of(data):
-    """The study behind ``data`` (a Study or its prepared evidence), else None."""
-    from ..evidence import evidence_of
-
-    ev = evidence_of(data)
-    return None if ev is None else ev.study
 
 
 def study_rule(weight):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._inputs import study_of
 from ..errors import Problem, QualDataError, StudyError
 from .schema import CodeMapper, PersonaLookup, finalise, normalise_key, parse_valence
 
@@ -119,10 +120,6 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str] | None, label: str) 
     return frame.rename(columns=rename)
 
 
-def _is_study(obj) -> bool:
-    return hasattr(obj, "journey") and hasattr(obj, "qual") and hasattr(obj, "root")
-
-
 def _from_study(study, code_map, kwargs):
     if study.qual is None:
         raise StudyError(
@@ -209,9 +206,10 @@ def read_excerpts(
     """
     kwargs = dict(journey=journey, personas=personas, valence_scale=valence_scale)
     kwargs.update(valence_labels=valence_labels, **qdpx_options)
-    if _is_study(source):
+    study = study_of(source)
+    if study is not None:
         kwargs.update(columns=columns, sep=sep, encoding=encoding)
-        return _from_study(source, code_map, {k: v for k, v in kwargs.items() if v is not None})
+        return _from_study(study, code_map, {k: v for k, v in kwargs.items() if v is not None})
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".qdpx", ".qde"):
         from .qdpx import read_qdpx
 

@@ -172,13 +172,6 @@ def pyramid(
 
 
 # -- validation ------------------------------------------------------------------------------
-def _evidence_of(data):
-    """The prepared evidence of a Study (or the Evidence itself); None for anything else."""
-    from ..evidence import evidence_of
-
-    return evidence_of(data)
-
-
 def _study_log(evidence) -> EventLog:
     """The study's prepared event log (cleaned, stitched, sessionized, with touchpoints)."""
     return evidence.traces.log
@@ -189,7 +182,9 @@ def _validate(data, by, journey, targets, window, confidence) -> _Inputs:
     problems: list[Problem] = []
     by_cols = _check_by(by, problems)
     _check_confidence(confidence, problems)
-    evidence = _evidence_of(data)
+    from ..evidence import evidence_of
+
+    evidence = evidence_of(data)
     if evidence is not None:
         study = evidence.study
         if study.traces is None:
