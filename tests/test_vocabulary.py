@@ -763,3 +763,19 @@ def test_is_study(sample_study):
     # a study where a table is expected: the error says which table to pass
     with pytest.raises(pr.errors.AnalysisError, match=r"pr\.prepare\(study\)\.ratings"):
         pr.satisfaction.scores(sample_study)
+
+
+def test_results_of_several_tables_are_result_objects_that_still_unpack():
+    events = _events()
+    cleaned = pr.traces.clean(events)
+    kept, log = cleaned  # the README's unpacking keeps working
+    assert isinstance(cleaned, pr.traces.Cleaned) and cleaned.summary is log.summary
+    assert "rows kept" in repr(cleaned) and "<table" in cleaned._repr_html_()
+    stitched = pr.traces.stitch(kept, identity_map=False)
+    out, conflicts = stitched
+    assert isinstance(stitched, pr.traces.Stitched) and stitched.summary is conflicts
+    assert "devices linked" in repr(stitched) and "<p>" in stitched._repr_html_()
+    frame = _survey_frame().assign(low=lambda d: d["sat_a"] <= 2)
+    r = pr.friction.rao_scott(frame, "persona", "low")
+    assert set(r) == set(r.summary.columns) and len(r.summary) == 1
+    assert r["p_value"] == r.summary.loc[0, "p_value"] and "RaoScott(F =" in repr(r)

@@ -28,6 +28,7 @@ its interval, and the minimum detectable difference for the design at hand (Bloo
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
 from ._table import ALL, BY, check_common, finish, in_order
 
-__all__ = ["test_survey", "rao_scott", "SURVEY_TESTS", "survey_design"]
+__all__ = ["test_survey", "rao_scott", "RaoScott", "SURVEY_TESTS", "survey_design"]
 
 SURVEY_TESTS = ("vs_target", "vs_journey", "persona_means", "persona_distribution")
 _NONE = "__no_persona__"
@@ -55,6 +56,36 @@ _SEP = "\x1f"
 # ---------------------------------------------------------------------------------------------
 # Rao–Scott
 # ---------------------------------------------------------------------------------------------
+class RaoScott(Mapping):
+    """The Rao–Scott test of a two-way table: read it as a mapping (``r["p_value"]``) or as a
+    one-row table (``r.summary``: ``f, df_num, df_den, p_value, chisq, chisq_df,
+    chisq_p_value, n``)."""
+
+    def __init__(self, values: dict):
+        self._values = dict(values)
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([self._values])
+
+    def __repr__(self) -> str:
+        v = self._values
+        return (f"RaoScott(F = {v['f']:.3f} on ({v['df_num']:.2f}, {v['df_den']:.1f}) df, "
+                f"p = {v['p_value']:.3g}; first-order chi2 = {v['chisq']:.2f}, n = {v['n']:,})")
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>" + self.summary.to_html(index=False)
+
+
 def rao_scott(
     data: pd.DataFrame,
     row: str,
@@ -87,8 +118,9 @@ def rao_scott(
 
     Returns
     -------
-    dict
-        ``f, df_num, df_den, p_value`` (second-order F) and ``chisq, chisq_df,
+    RaoScott
+        A mapping (and ``.summary``, a one-row table) of ``f, df_num, df_den, p_value``
+        (second-order F) and ``chisq, chisq_df,
         chisq_p_value`` (first-order corrected chi-square), ``n`` (rows used).
     """
     data = check_frame(data, "rao_scott")
@@ -110,7 +142,7 @@ def rao_scott(
         tab = sample.categorical.tabulate(row, col, drop_nulls=drop_nulls)
     s = tab.stats
     n = int((frame[row].notna() & frame[col].notna()).sum())
-    return {
+    return RaoScott({
         "f": float(s.f.value),
         "df_num": float(s.f.df_num),
         "df_den": float(s.f.df_den),
@@ -119,7 +151,7 @@ def rao_scott(
         "chisq_df": float(s.chisq.df),
         "chisq_p_value": float(s.chisq.p_value),
         "n": n,
-    }
+    })
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ DataFrame with the canonical columns (``row_id, user_id, device_id, timestamp, e
 session_id, touchpoint, user_agent``); see :mod:`.eventlog` for their meaning.
 """
 
-from .clean import BOT_PATTERNS, REASONS, BotRules, CleaningLog, clean
+from .clean import BOT_PATTERNS, REASONS, BotRules, Cleaned, CleaningLog, clean
 from .engine import DuckDBEngine, Engine, SparkEngine, default_engine
 from .eventlog import CANONICAL, EventLog
 from .funnel import ORDERS, funnel, funnel_users
-from .identity import read_identity_map, stitch
+from .identity import Stitched, read_identity_map, stitch
 from .io import FORMATS, read_events
 from .paths import SEPARATOR, TimeToStep, time_to_step, transitions, variants
 from .pyramid import pyramid
@@ -30,11 +30,13 @@ __all__ = [
     "REASONS",
     "SEPARATOR",
     "BotRules",
+    "Cleaned",
     "CleaningLog",
     "DuckDBEngine",
     "Engine",
     "EventLog",
     "SparkEngine",
+    "Stitched",
     "TimeToStep",
     "attach",
     "clean",

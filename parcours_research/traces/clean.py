@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ from ..errors import TraceDataError
 from . import _audit
 from .eventlog import EventLog, as_log, output, select_list, to_us
 
-__all__ = ["clean", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
+__all__ = ["clean", "Cleaned", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
 
 #: Outcomes of :func:`clean`, in order of precedence after ``kept``.
 REASONS = (
@@ -173,6 +174,33 @@ class CleaningLog:
         return "<p><b>Cleaning log</b></p>" + shown.to_html(index=False)
 
 
+class Cleaned(NamedTuple):
+    """What :func:`clean` returns: the kept events and the log of what went (unpacks as
+    ``events, log = clean(...)``).
+
+    Attributes
+    ----------
+    events : EventLog or DataFrame
+        The kept rows.
+    log : CleaningLog
+        Every input row counted by outcome.
+    """
+
+    events: object
+    log: CleaningLog
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The cleaning log's table (``reason, n, share, enabled, description``)."""
+        return self.log.summary
+
+    def __repr__(self) -> str:
+        return f"Cleaned({self.log.n_kept:,} of {self.log.n_input:,} rows kept; {self.log!r})"
+
+    def _repr_html_(self) -> str:
+        return self.log._repr_html_()
+
+
 def _bound(value, tz: str, is_end: bool) -> int | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -281,6 +309,8 @@ def clean(
 
     Returns
     -------
+    Cleaned
+        Unpacks as ``cleaned, log``; ``.summary`` is the log's table.
     cleaned : EventLog or DataFrame
         The kept rows, same columns as ``events`` (a DataFrame for a DataFrame).
     log : CleaningLog
@@ -322,7 +352,7 @@ def clean(
     )
     summary = _summary(n_by, enabled)
     cleaning = CleaningLog(summary, _bots_table(bots), settings, log.derive(removed))
-    return output(kept, was_frame), cleaning
+    return Cleaned(output(kept, was_frame), cleaning)
 
 
 def _find(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):

@@ -10,7 +10,9 @@ is the device id); rows that carry a customer id keep it. Nothing is guessed.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -18,7 +20,27 @@ from .._compat import deprecated_args
 from ..errors import Problem, TraceDataError
 from .eventlog import as_log, output, select_list
 
-__all__ = ["stitch", "read_identity_map"]
+__all__ = ["stitch", "Stitched", "read_identity_map"]
+
+
+class Stitched(NamedTuple):
+    """What :func:`stitch` returns: the stitched events and the identity conflicts (unpacks
+    as ``events, conflicts = stitch(...)``)."""
+
+    events: object
+    conflicts: pd.DataFrame
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The identity conflicts (``device_id, user_id, source, n_events, n_customers``)."""
+        return self.conflicts
+
+    def __repr__(self) -> str:
+        n_dev = self.conflicts["device_id"].nunique() if len(self.conflicts) else 0
+        return f"Stitched({n_dev} devices linked to more than one customer, left unstitched)"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>" + self.conflicts.head(20).to_html(index=False)
 
 
 @deprecated_args(positional=("device_column", "customer_column"))
@@ -99,6 +121,8 @@ def stitch(events, identity_map=None, *, login_events=True):
 
     Returns
     -------
+    Stitched
+        Unpacks as ``stitched, conflicts``; ``.summary`` is the conflicts table.
     stitched : EventLog or DataFrame
         Same rows and columns, ``user_id`` filled: the row's own customer id, else the device's
         customer when the device has exactly one, else the device id; plus ``identified``
@@ -137,7 +161,7 @@ def stitch(events, identity_map=None, *, login_events=True):
         arrays = ca.stitched_from_events(enc, *event_pairs)
     elif enc is not None:
         arrays = ca.stitched(enc, eng.arrow(f"SELECT device_id, user_id FROM {unique} AS u"))
-    return output(log.derive(view, arrays=arrays), was_frame), conflicts
+    return Stitched(output(log.derive(view, arrays=arrays), was_frame), conflicts)
 
 
 def _links(log, enc, identity_map, login_events):
