@@ -717,7 +717,7 @@ _RULE_TEXT = {
     "rake": "raked to the study's margins ({margins}){start}",
     "design": "the survey's design weights (column {column!r})",
     "column": "the weights of column {column!r}, as they are",
-    "none": "none: every respondent counts once",
+    "none": "no weights: every respondent counts once",
 }
 
 
