@@ -209,7 +209,7 @@ def _funnel_blocks(ctx: _Context, sec: _Section, prepared) -> None:
         sec.blocks.append(ctx.figure("funnel", fig, "Conversion from the first step, per persona" if en else
                                      "Conversion depuis la première étape, par persona"))
         sec.blocks.append(ctx.table("funnel", funnel, max_rows=40))
-    if any(s.target_conversion is not None for s in st.journey.stages) and hasattr(tr, "pyramid"):
+    if any(s.target_conversion is not None for s in st.journey.stages):
         from .plot import pyramid as plot_pyramid
 
         pyr = tr.pyramid(ctx.evidence, by=prepared.by)

@@ -73,7 +73,10 @@ class JourneyExplorer:
                                          value=tuple(j.persona_ids), description=L["personas"], rows=len(j.personas))
         self.stage = w.Dropdown(options=[(L["all"], "")] + [(s.label.get(lang), s.id) for s in j.stages],
                                 description=L["stage"])
-        weighted = bool(study.margins) or bool(getattr(study.survey, "weight", None))
+        from ..evidence import prepare
+
+        # the study's one weighting rule decides whether there is anything to weight
+        weighted = study.responses is not None and prepare(study).weighting.rule != "none"
         self.weighted = w.Checkbox(value=weighted, description=L["weighted"], disabled=not weighted)
         sources = [s for s in SOURCES if s != "interviews" or study.qual is not None]
         self.source = w.ToggleButtons(options=[(L[s], s) for s in sources], value="survey", description=L["source"])
