@@ -4,7 +4,7 @@
 >>> study = pr.load_study("data/sample")          # doctest: +SKIP
 
 Sub-modules are imported on first use (``pr.weighting``, ``pr.satisfaction``, ``pr.traces``,
-``pr.qual``, ``pr.friction``, ``pr.curves``, ``pr.plot``, ``pr.sample``), so that
+``pr.qual``, ``pr.friction``, ``pr.curves``, ``pr.plot``, ``pr.sample``, ``pr.plan``), so that
 ``import parcours_research`` stays cheap.
 """
 
@@ -14,15 +14,16 @@ import importlib
 
 from .errors import ParcoursWarning, Problem, StudyError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
     "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy", "ratings", "evidence",
+    "datasets", "plan", "checks", "privacy_record", "privacy_scrub", "workshop", "findings",
 }
 _LAZY_ATTRS = {
     "load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample",
-    "prepare": "evidence",
+    "prepare": "evidence", "validate": "checks", "privacy_summary": "privacy_record",
 }
 
 __all__ = ["ParcoursWarning", "Problem", "StudyError", "__version__", *sorted(_LAZY_ATTRS), *sorted(_SUBMODULES)]

@@ -1,9 +1,12 @@
 """Survey-design plumbing shared by :mod:`weighting` and :mod:`satisfaction` (private).
 
-A survey design is three optional columns of the analysed frame: ``weight`` (sampling or
-raking weights), ``strata`` and ``cluster`` (primary sampling units). Variance estimation is
-delegated to `svy <https://svylab.com>`_ (Taylor linearisation, Rao–Wu bootstrap); this module
-checks the columns, converts the frame for svy, and turns svy's errors into the kit's errors.
+A survey design is optional columns of the analysed frame: ``weight`` (sampling or
+raking weights), ``strata``, ``cluster`` (primary sampling units) and ``fpc`` (finite
+population correction). Variance estimation of one-stage designs is delegated to
+`svy <https://svylab.com>`_ (Taylor linearisation with its single-stage ``pop_size``, Rao–Wu
+bootstrap); this module checks the columns, converts the frame for svy, and turns svy's errors
+into the kit's errors. What svy cannot describe (several stages, replicate designs,
+calibration residuals) lives in :mod:`._variance`, :mod:`._replicates` and :mod:`._estimators`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ __all__ = [
     "weights_of",
     "kish",
     "svy_sample",
+    "population_sizes",
+    "sampling_fractions",
     "svy_errors",
     "bootstrap_weights",
     "ROW_ID",
@@ -32,6 +37,7 @@ __all__ = [
 
 ROW_ID = "__row__"
 WEIGHT = "__weight__"
+FPC = "__fpc__"
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -178,17 +184,25 @@ def svy_sample(
     strata: str | None,
     cluster: str | None,
     singleton: str | None = None,
+    fpc: str | None = None,
 ):
     """A ``svy.Sample`` over ``frame`` (pandas) with the given design columns.
 
     Missing values (NaN) become nulls, which svy leaves out of an estimate with
     ``drop_nulls=True`` while keeping the rows in the design. Without a weight, every row
-    weighs one; without a cluster, every row is its own primary sampling unit.
+    weighs one; without a cluster, every row is its own primary sampling unit. ``fpc`` (one
+    stage: the population size of the row's stratum, or the sampling fraction, as R's
+    ``svydesign(fpc=)``) becomes svy's ``pop_size`` (population sizes; svy's single-stage
+    finite population correction reproduces R's).
     """
     import polars as pl
     import svy
 
     frame = frame.copy()
+    pop = None
+    if fpc is not None:
+        pop = FPC
+        frame[FPC] = population_sizes(frame, strata=strata, cluster=cluster, fpc=fpc)
     if weight is None:
         frame[WEIGHT] = 1.0
         weight = WEIGHT
@@ -199,9 +213,32 @@ def svy_sample(
     kw = {}
     if singleton is not None:
         kw["singleton"] = singleton
+    if pop is not None:
+        kw["pop_size"] = pop
     design = svy.Design(stratum=strata, psu=cluster, wgt=weight, **kw)
     with svy_errors("declaring the survey design"):
         return svy.Sample(data, design)
+
+
+def population_sizes(frame: pd.DataFrame, *, strata, cluster, fpc: str) -> np.ndarray:
+    """The first-stage population size of every row from an fpc column (population sizes, or
+    sampling fractions when every value is <= 1), checked as R's ``as.fpc`` does."""
+    from ._variance import build_design
+
+    design = build_design(
+        frame, weight=None, strata=strata, cluster=as_list(cluster), fpc=[fpc], where="fpc"
+    )
+    return design.popsize[:, 0]
+
+
+def sampling_fractions(frame: pd.DataFrame, *, strata, cluster, fpc: str) -> np.ndarray:
+    """The first-stage sampling fraction ``n_h / N_h`` of every row from an fpc column."""
+    from ._variance import build_design
+
+    design = build_design(
+        frame, weight=None, strata=strata, cluster=as_list(cluster), fpc=[fpc], where="fpc"
+    )
+    return design.sampsize[:, 0] / design.popsize[:, 0]
 
 
 @contextmanager
@@ -241,12 +278,16 @@ def bootstrap_weights(
     strata: np.ndarray | None = None,
     cluster: np.ndarray | None = None,
     seed: int | None = 0,
+    fraction: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rao–Wu rescaled bootstrap replicate weights, shape ``(n_boot, n)``.
 
     Clusters (or rows, without clusters) are resampled with replacement within strata, ``n_h - 1``
     draws per stratum, and weights rescaled by ``n_h / (n_h - 1)`` (Rao, Wu & Yue 1992). Drawn by
-    ``svy.Sample.weighting.create_bs_wgts``.
+    ``svy.Sample.weighting.create_bs_wgts``. With first-stage sampling fractions ``f_h``
+    (``fraction``, per row), the factor ``a`` of each replicate becomes ``1 - l + l a`` with
+    ``l = sqrt(1 - f_h)`` (Rao, Wu & Yue 1992, eq. 4.1 with ``m_h = n_h - 1``), so a stratum
+    sampled exhaustively does not vary.
     """
     import polars as pl
     import svy
@@ -267,4 +308,11 @@ def bootstrap_weights(
         reps = sample.weighting.create_bs_wgts(n_boot, rstate=seed, rep_prefix="__rep")
         rep_cols = [f"__rep{i}" for i in range(1, n_boot + 1)]
         out = reps.data.select(rep_cols).to_numpy()
-    return np.ascontiguousarray(out.T)
+    out = np.ascontiguousarray(out.T)
+    if fraction is not None:
+        w = np.asarray(weights, dtype=float)
+        lam = np.sqrt(np.clip(1.0 - np.asarray(fraction, dtype=float), 0.0, 1.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(w > 0, out / w, 1.0)
+        out = w * (1.0 - lam + lam * a)
+    return out

@@ -25,6 +25,7 @@ cluster); bootstrap replicates come from :func:`parcours_research._design.bootst
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -177,6 +178,7 @@ class _Inputs:
     start_col: str | None = None
     weighting: str = "none"
     study: object = None
+    fpc_col: str | None = None
 
 
 def _no_survey(study) -> StudyError:
@@ -615,6 +617,9 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
         kw["cluster"] = "_cluster"
     else:
         kw["cluster"] = "_rid"
+    if inp.fpc_col is not None:
+        frame["_fpc"] = R[inp.fpc_col].to_numpy()[cells["_pos"].to_numpy()]
+        kw["fpc"] = "_fpc"
     res = satisfaction.scores(
         frame,
         score="score",
@@ -737,6 +742,7 @@ def journey_curves(
     margins: Mapping[str, Mapping] | None = None,
     strata: str | None = None,
     cluster: str | None = None,
+    fpc: str | None = None,
     journey=None,
     respondent: str = "respondent_id",
     touchpoint: str = "touchpoint",
@@ -795,6 +801,11 @@ def journey_curves(
         Design columns of the respondents (default: the study's ``survey:`` declaration).
         Without a cluster, the respondent is the cluster, so that one person's ratings are not
         treated as independent.
+    fpc : str, optional
+        Finite population correction of the respondents' first stage: the population size of
+        the stratum, or the sampling fraction, as R's ``svydesign(fpc=)`` (default: the
+        study's ``survey: fpc:``). Pointwise intervals use it, and the bootstrap factors are
+        shrunk by ``sqrt(1 - f)`` (Rao, Wu & Yue 1992).
     journey : JourneyMap or Study, optional
         Order, stages, labels and targets for a DataFrame input.
     respondent, touchpoint, score : str
@@ -850,6 +861,8 @@ def journey_curves(
     inp = _inputs(
         data, by, weight, strata, cluster, margins, journey, respondent, touchpoint, score, problems
     )
+    if inp is not None and not problems:
+        inp = _with_fpc(inp, data, fpc, respondent, problems)
     if problems or inp is None:
         raise AnalysisError("journey_curves cannot run with these arguments.", problems)
     order = _group_order(inp, by, groups)
@@ -865,6 +878,40 @@ def journey_curves(
     fit = _band(point, cells, inp, w, band, float(confidence), n_boot, seed, family)
     val = _valence(qual, inp, grain, inp.group_col, inp.study)
     return _assemble(fit, units, val, inp, order, grain, band, float(confidence))
+
+
+def _with_fpc(inp: _Inputs, data, fpc, respondent, problems) -> _Inputs:
+    """The inputs with the respondents' first-stage sampling fraction (``_fpc_fraction``)
+    from ``fpc`` (a column of the ratings table, or of a study's responses; a study's
+    ``survey: fpc:`` by default)."""
+    from ._design import sampling_fractions
+
+    source, rid = data, respondent
+    if inp.study is not None:
+        cfg = getattr(inp.study, "survey", None)
+        fpc = fpc if fpc is not None else getattr(cfg, "fpc", None)
+        source = inp.study.responses
+        rid = inp.study.instrument.respondent_id
+    if fpc is None:
+        return inp
+    if fpc not in source.columns:
+        problems.append(
+            Problem(f"column {fpc!r} (argument fpc=) is not in the data", column=str(fpc))
+        )
+        return inp
+    per = source.assign(_rid=source[rid].astype("string")).drop_duplicates("_rid")
+    R = inp.respondents.copy()
+    R["_fpc_value"] = (
+        per.set_index("_rid")[fpc].reindex(R["_rid"].astype("string").to_numpy()).to_numpy()
+    )
+    try:
+        R["_fpc_fraction"] = sampling_fractions(
+            R, strata=inp.strata_col, cluster=inp.cluster_col, fpc="_fpc_value"
+        )
+    except AnalysisError as exc:
+        problems.extend(exc.problems or [Problem(exc.summary, column=str(fpc))])
+        return inp
+    return dataclasses.replace(inp, respondents=R, fpc_col="_fpc_fraction")
 
 
 def _argument_problems(grain, band, family, confidence, n_boot, lang) -> list[Problem]:
@@ -1019,7 +1066,10 @@ def _replicates(cells, keys, inp: _Inputs, w, n_boot, seed) -> np.ndarray:
     )
     cluster_v = R[inp.cluster_col].astype(str).to_numpy() if inp.cluster_col else None
     w0 = _column_weights(inp, inp.start_col) if inp.margins else w
-    reps = bootstrap_weights(w0, int(n_boot), strata=strata_v, cluster=cluster_v, seed=seed)
+    frac = R[inp.fpc_col].to_numpy(dtype=float) if inp.fpc_col else None
+    reps = bootstrap_weights(
+        w0, int(n_boot), strata=strata_v, cluster=cluster_v, seed=seed, fraction=frac
+    )
     if inp.margins:
         reps, failed = _rake_replicates(R, inp.margins, reps)
         if failed:

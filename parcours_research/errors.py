@@ -20,6 +20,7 @@ __all__ = [
     "WeightingError",
     "AnalysisError",
     "ParcoursWarning",
+    "DataQualityWarning",
     "check_one_of",
     "raise_if_problems",
 ]
@@ -118,7 +119,9 @@ class QualDataError(StudyError):
 
 class UnsafeFileError(StudyError):
     """A foreign file was refused because reading it could harm the machine (XML bomb,
-    external entity, zip bomb, path traversal)."""
+    external entity, zip or gzip bomb, path traversal, YAML alias bomb), or because it is not
+    a regular file (FIFO, device, directory), lies outside the study folder, or exceeds a size
+    limit (see :mod:`parcours_research._files`). The message never shows the file's content."""
 
 
 class WeightingError(StudyError):
@@ -131,6 +134,11 @@ class AnalysisError(StudyError):
 
 class ParcoursWarning(UserWarning):
     """Base class of every warning the kit emits (small cells, weights trimmed, ...)."""
+
+
+class DataQualityWarning(ParcoursWarning):
+    """Data were read but something in them is probably wrong and counted (mojibake, events
+    mapped to no touchpoint, a cleaning filter removing most rows): read the message."""
 
 
 def check_one_of(name: str, value, options: Iterable) -> None:

@@ -90,9 +90,14 @@ class TraceEvidence:
         Every removed row counted by reason (None with ``clean=False``).
     conflicts : DataFrame
         Devices linked to more than one customer (left unstitched), as
-        :func:`parcours_research.traces.stitch` reports them.
+        :func:`parcours_research.traces.stitch` reports them, with ``device_id`` and
+        ``user_id`` pseudonymised with the study's salt (the raw ids stay in ``log``).
     by : str or None
         ``"persona"`` when the log carries personas, else None.
+    unmapped : DataFrame or None
+        Kept events whose names map to no touchpoint, by name: ``event, n, share, role``
+        (:func:`parcours_research.traces.coverage.unmapped_events`; ``role`` is ``identity``
+        for the study's ``login_events``). A warning names their count when there are any.
     """
 
     raw: object
@@ -100,6 +105,18 @@ class TraceEvidence:
     cleaning: object | None
     conflicts: pd.DataFrame
     by: str | None
+    unmapped: pd.DataFrame | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the preparation left out that deserves a look: each cleaning filter removing
+        more than half the rows, and the kept events mapped to no touchpoint (with their
+        count and most frequent names). Empty when there is nothing to say."""
+        from .traces.coverage import removal_messages, unmapped_message
+
+        out = removal_messages(self.cleaning) if self.cleaning is not None else []
+        message = None if self.unmapped is None else unmapped_message(self.unmapped)
+        return out + ([message] if message else [])
 
     def __repr__(self) -> str:
         kept = "not cleaned" if self.cleaning is None else f"{self.cleaning.n_kept:,} events kept"
@@ -134,11 +151,13 @@ class Evidence:
         with self._lock:  # two threads asking at once: the second gets the first one's
             if "traces" in self.__dict__:
                 return self.__dict__["traces"]
-            raw = tr.read_events(st, engine=self.options.engine)
+            raw = raw_events(st, engine=self.options.engine)
             log, cleaning = raw, None
             if self.options.clean_options is not None:
                 log, cleaning = tr.clean(raw, **self.options.clean_options)
             log, conflicts = tr.stitch(log)
+            # raw ids stay inside the prepared evidence: what is shown carries pseudonyms
+            conflicts = _private_conflicts(conflicts, st.privacy_salt)
             log = tr.map_touchpoints(tr.sessionize(log))
             by = None
             if st.customers is not None and "persona" in st.customers.columns:
@@ -147,7 +166,8 @@ class Evidence:
                 by = "persona"
             # materialised once (DuckDB spills beyond its memory limit, Spark caches): every
             # analysis then reads this table instead of re-running the chain of views
-            return TraceEvidence(raw, log.persist(), cleaning, conflicts, by)
+            log = log.persist()
+            return TraceEvidence(raw, log, cleaning, conflicts, by, _unmapped(log))
 
     # ---- survey ------------------------------------------------------------------------------
     @cached_property
@@ -160,11 +180,11 @@ class Evidence:
 
     @property
     def design(self) -> dict:
-        """The survey design columns: ``{"weight": "weight", "strata": ..., "cluster": ...}``
-        (strata and cluster as declared under ``survey:``, else None)."""
+        """The survey design columns: ``{"weight": "weight", "strata": ..., "cluster": ...,
+        "fpc": ...}`` (strata, cluster and fpc as declared under ``survey:``, else None)."""
         cfg = self.study.survey
         return {"weight": WEIGHT, "strata": getattr(cfg, "strata", None),
-                "cluster": getattr(cfg, "cluster", None)}
+                "cluster": getattr(cfg, "cluster", None), "fpc": getattr(cfg, "fpc", None)}
 
     @cached_property
     def responses(self) -> pd.DataFrame:
@@ -180,7 +200,8 @@ class Evidence:
         touchpoint, stage, order, score, weight`` (and the design's strata and cluster
         columns when declared), one row per respondent and rated touchpoint."""
         st = self.study
-        design = [c for c in (self.design["strata"], self.design["cluster"]) if c]
+        design = [c for c in (self.design["strata"], self.design["cluster"],
+                              self.design.get("fpc")) if c]
         keep = [c for c in design if c != st.instrument.respondent_id]
         long = st.ratings_long(keep=keep)
         rid = st.instrument.respondent_id
@@ -192,14 +213,16 @@ class Evidence:
     # ---- interviews --------------------------------------------------------------------------
     @cached_property
     def excerpts(self) -> pd.DataFrame | None:
-        """The coded excerpts (:func:`parcours_research.qual.read_excerpts`), text scrubbed of
-        names, e-mail addresses and phone numbers, ``participant`` and ``customer_id``
+        """The coded excerpts (:func:`parcours_research.qual.read_excerpts`), text scrubbed by
+        the study's scrubber (:func:`parcours_research.privacy.study_scrubber`: names, e-mails,
+        phones, IBAN, NIR, cards, SIRET, addresses), ``participant`` and ``customer_id``
         pseudonymised with the study's salt; None when the study has no qualitative file."""
         if self.study.qual is None:
             return None
         from .qual import read_excerpts
 
-        return _private_excerpts(read_excerpts(self.study), self.study.privacy_salt)
+        return _private_excerpts(read_excerpts(self.study), self.study.privacy_salt,
+                                 language=self.study.journey.language, keep=_journey_words(self.study))
 
     # ---- other states and display --------------------------------------------------------------
     def with_options(self, **changes) -> Evidence:
@@ -221,6 +244,8 @@ class Evidence:
                 ("weight rule", str(self.options.weight))]
         if "weighting" in self.__dict__:
             rows.append(("weights", self.weighting.description))
+        if "traces" in self.__dict__:
+            rows += _trace_quality_rows(self.traces)
         rows.append(("prepared so far", ", ".join(self.prepared) or "nothing yet"))
         return pd.DataFrame(rows, columns=["item", "value"])
 
@@ -232,25 +257,82 @@ class Evidence:
         return f"<p><b>{html.escape(repr(self))}</b></p>" + self.summary.to_html(index=False)
 
 
+def _unmapped(log) -> pd.DataFrame:
+    """The kept events mapped to no touchpoint, warned about loudly when there are any."""
+    import warnings
+
+    from .errors import DataQualityWarning
+    from .traces.coverage import unmapped_events, unmapped_message
+
+    table = unmapped_events(log)
+    message = unmapped_message(table)
+    if message:
+        warnings.warn(message, DataQualityWarning, stacklevel=4)
+    return table
+
+
+def _trace_quality_rows(traces: TraceEvidence) -> list[tuple[str, str]]:
+    """The summary's lines about what the trace pipeline left out."""
+    rows = []
+    if traces.cleaning is not None:
+        rows.append(("events kept", f"{traces.cleaning.n_kept:,} of {traces.cleaning.n_input:,}"))
+    if traces.unmapped is not None:
+        un = traces.unmapped[traces.unmapped["role"] == "unmapped"]
+        rows.append(("events mapped to no touchpoint", f"{int(un['n'].sum()):,}"))
+    return rows + [("warning", m) for m in traces.warnings]
+
+
 def _as_kwargs(options: Options) -> dict:
     return {"clean": options.clean, "weight": options.weight, "engine": options.engine}
 
 
-def _private_excerpts(excerpts: pd.DataFrame, salt: str) -> pd.DataFrame:
-    """Scrub the excerpts' text (names of participants that look like names, e-mails, phones)
-    and pseudonymise their participant and customer ids."""
-    from .privacy import pseudonymise
-    from .qual.coding import _scrub_quotes
+def _journey_words(study) -> set[str]:
+    """The labels of the study's touchpoints, stages and personas, in both languages (not names)."""
+    j, words = study.journey, set()
+    for lang in ("fr", "en"):
+        for frame in (j.touchpoints_frame(lang), j.stages_frame(lang), j.personas_frame(lang)):
+            words |= set(frame["label"].dropna().astype(str))
+    return words
+
+
+def _private_excerpts(excerpts: pd.DataFrame, salt: str, language: str = "fr", keep=()) -> pd.DataFrame:
+    """Scrub the excerpts' text (:func:`parcours_research.privacy.study_scrubber`: names, e-mails,
+    phones, bank and identity numbers, addresses) and pseudonymise their participant and
+    customer ids."""
+    from .privacy import pseudonymise, study_scrubber
 
     out = excerpts.copy()
-    out["text"] = _scrub_quotes(out["text"], out["participant"], ())
+    out["text"] = study_scrubber(language, participants=out["participant"], keep=keep).scrub_series(
+        out["text"].astype("string"))
     for col in ("participant", "customer_id"):
         if col in out.columns and out[col].notna().any():
             out[col] = pseudonymise(out[col].astype("string"), salt)
     return out
 
 
+def _private_conflicts(conflicts: pd.DataFrame, salt: str) -> pd.DataFrame:
+    """The identity conflicts with device and customer ids pseudonymised (the same customer
+    gets the same pseudonym as in every other table of the study)."""
+    from .privacy import pseudonymise_ids
+
+    return pseudonymise_ids(conflicts, salt)
+
+
 _CACHE_LOCK = threading.Lock()
+_RAW_LOCK = threading.Lock()
+
+
+def raw_events(study, *, engine=None):
+    """The study's event log as read (:func:`parcours_research.traces.read_events`), read once
+    per engine and kept on the study: ``validate`` and every prepared evidence of the study
+    share it, so a report that validates, then prepares, reads the log once."""
+    key = id(engine) if engine is not None else None
+    with _RAW_LOCK:
+        if key not in study._raw_events:
+            from .traces import read_events
+
+            study._raw_events[key] = read_events(study, engine=engine)
+        return study._raw_events[key]
 
 
 _UNSET = object()

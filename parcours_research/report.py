@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import html
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, report_sections
 from .errors import StudyError
-from .study import Study, load_study
+from .study import Study
 
 __all__ = ["build_report", "ReportResult", "add_cli"]
 
@@ -38,20 +39,20 @@ _T = {
         "journey": "Le parcours", "data": "Données chargées", "traces": "Traces numériques",
         "weighting": "Pondération de l'échantillon", "scores": "Satisfaction par point de contact",
         "drivers": "Importance des points de contact", "friction": "Points de friction",
-        "curves": "Courbes de satisfaction par persona", "no_traces": "Pas de journal d'événements dans study.yml.",
+        "curves": "Courbes de satisfaction par persona", "privacy": "Données personnelles (RGPD)", "no_traces": "Pas de journal d'événements dans study.yml.",
         "no_survey": "Pas d'enquête dans study.yml.", "no_qual": "Pas d'extraits codés dans study.yml.",
         "footer": "Chiffres non arrondis dans tables/*.csv. Identifiants pseudonymisés, citations nettoyées des noms, "
-                  "e-mails et numéros de téléphone.",
+                  "e-mails, numéros de téléphone, IBAN, NIR, cartes et adresses (voir la section Données personnelles).",
     },
     "en": {
         "title": "Customer journey study report", "generated": "Generated on {date}",
         "journey": "The journey", "data": "Data loaded", "traces": "Digital traces",
         "weighting": "Sample weighting", "scores": "Satisfaction per touchpoint",
         "drivers": "Touchpoint importance", "friction": "Friction points",
-        "curves": "Satisfaction curves per persona", "no_traces": "No event log in study.yml.",
+        "curves": "Satisfaction curves per persona", "privacy": "Personal data (GDPR record)", "no_traces": "No event log in study.yml.",
         "no_survey": "No survey in study.yml.", "no_qual": "No coded excerpts in study.yml.",
-        "footer": "Unrounded figures in tables/*.csv. Ids pseudonymised; quotes scrubbed of names, e-mails "
-                  "and phone numbers.",
+        "footer": "Unrounded figures in tables/*.csv. Ids pseudonymised; quotes scrubbed of names, e-mails, "
+                  "phone numbers, IBANs, NIRs, cards and addresses (see the Personal data section).",
     },
 }
 
@@ -64,6 +65,7 @@ class _Block:
     files: str = ""
     png64: str = ""
     items: list = field(default_factory=list)
+    anchor: str = ""
 
 
 @dataclass
@@ -87,6 +89,10 @@ class ReportResult:
         Every figure (PNG and SVG) and table (CSV) written.
     timings : DataFrame
         ``section, seconds``: where the time went.
+    pdf : Path or None
+        ``report.pdf`` when ``pdf=True`` and chromium printed it.
+    pdf_message : str
+        What became of the PDF (written, or why not).
     missing : list of str
         Sections left out because their evidence source is absent.
     """
@@ -96,6 +102,8 @@ class ReportResult:
     tables: list[Path]
     timings: pd.DataFrame
     missing: list[str]
+    pdf: Path | None = None
+    pdf_message: str = ""
 
     def __repr__(self) -> str:
         return (f"ReportResult({self.path.name!r}, {len(self.figures)} figure files, {len(self.tables)} tables, "
@@ -120,16 +128,20 @@ class _Context:
         (out / "tables").mkdir(parents=True, exist_ok=True)
 
     # ---- output helpers ---------------------------------------------------------------------
-    def table(self, name: str, df: pd.DataFrame, caption: str = "", max_rows: int = 40, digits: int = 3) -> _Block:
+    def table(self, name: str, df: pd.DataFrame, caption: str = "", max_rows: int = 15, digits: int = 3,
+              display: dict | None = None) -> _Block:
+        from ._safe_csv import write_csv
+        from .privacy import pseudonymise_ids
+
+        df = pseudonymise_ids(df, self.study.privacy_salt)  # no raw id leaves the evidence
         path = self.out / "tables" / f"{name}.csv"
-        df.to_csv(path, index=False)
+        write_csv(df, path)
         self.tables.append(path)
-        shown = df.head(max_rows)
-        fmt = {c: (lambda x, d=digits: "" if pd.isna(x) else f"{x:,.{d}f}") for c in shown.columns
-               if pd.api.types.is_float_dtype(shown[c])}
-        body = shown.to_html(index=False, formatters=fmt, na_rep="", escape=True, border=0)
-        if len(df) > max_rows:
-            caption = (caption + " " if caption else "") + f"({max_rows} of {len(df)} rows shown)"
+        from ._present import TABLES, html_table  # the one formatting of every table of the page
+
+        spec = {**TABLES.get(name, {}), **(display or {})}
+        body = html_table(df, lang=self.lang, journey=self.study.journey, csv=f"tables/{name}.csv",
+                          max_rows=max_rows, **spec)
         return _Block("table", html=body, caption=caption, files=f"tables/{name}.csv")
 
     def figure(self, name: str, fig, caption: str) -> _Block:
@@ -179,12 +191,11 @@ def _s_traces(ctx: _Context, sec: _Section) -> None:
     en = ctx.lang == "en"
     prepared = ctx.evidence.traces
     log = prepared.cleaning
-    sec.blocks.append(_Block("key", html.escape(
-        f"{int(log.summary['n'].sum()):,} raw events; every one is kept or removed for one reason "
-         f"(bot share {log.bot_share:.1%})." if en else
-         f"{int(log.summary['n'].sum()):,} événements bruts ; chacun est gardé ou retiré pour une seule raison "
-         f"(part des robots {log.bot_share:.1%}).")))
+    sec.blocks.append(_Block("key", html.escape(report_sections.cleaning_key(log, ctx.lang))))
     sec.blocks.append(ctx.table("cleaning_log", log.summary, "Cleaning log" if en else "Journal de nettoyage"))
+    for message in prepared.warnings:  # data quality: filters removing most rows, unmapped events
+        sec.blocks.append(_Block("key", html.escape(("Data quality: " if en else "Qualité des données : ")
+                                                    + message)))
     conflicts = prepared.conflicts
     n_dev = conflicts["device_id"].nunique() if len(conflicts) else 0
     sec.blocks.append(_Block("text", html.escape(
@@ -209,15 +220,18 @@ def _funnel_blocks(ctx: _Context, sec: _Section, prepared) -> None:
         sec.blocks.append(ctx.figure("funnel", fig, "Conversion from the first step, per persona" if en else
                                      "Conversion depuis la première étape, par persona"))
         sec.blocks.append(ctx.table("funnel", funnel, max_rows=40))
+        report_sections.no_persona_note(ctx, sec, funnel)
     if any(s.target_conversion is not None for s in st.journey.stages):
         from .plot import pyramid as plot_pyramid
 
-        pyr = tr.pyramid(ctx.evidence, by=prepared.by)
-        sec.blocks.append(_Block("heading", "Conversion pyramid" if en else "Pyramide de conversion"))
+        pyr = ctx.pyramid = tr.pyramid(ctx.evidence, by=prepared.by)
+        sec.blocks.append(_Block("heading", "Conversion pyramid" if en else "Pyramide de conversion",
+                                 anchor="pyramid"))
         fig = plot_pyramid(pyr, journey=st.journey, lang=ctx.lang)
         sec.blocks.append(ctx.figure("pyramid", fig, "Stage-to-stage conversion against the stage targets" if en
                                      else "Conversion d'une étape à la suivante face aux cibles par étape"))
         sec.blocks.append(ctx.table("pyramid", pyr, max_rows=40))
+        report_sections.no_persona_note(ctx, sec, pyr)
 
 
 def _path_blocks(ctx: _Context, sec: _Section, prepared) -> None:
@@ -230,6 +244,7 @@ def _path_blocks(ctx: _Context, sec: _Section, prepared) -> None:
     fig = plot_transitions(trans, top=15, journey=st.journey, lang=ctx.lang)
     sec.blocks.append(ctx.figure("transitions", fig, "Main transitions between touchpoints, per customer" if en else
                                  "Principales transitions entre points de contact, par client"))
+    report_sections.transition_figure(ctx, sec, trans)
     sec.blocks.append(ctx.table("transitions", trans.sort_values("n", ascending=False), max_rows=20))
     sec.blocks.append(ctx.table("variants", tr.variants(prepared.log, top=10), "Top 10 path variants" if en else
                                 "Les 10 chemins les plus fréquents"))
@@ -243,34 +258,35 @@ def _s_weighting(ctx: _Context, sec: _Section) -> None:
     sw = ctx.evidence.weighting
     sec.blocks.append(_Block("key", html.escape(
         f"Weights used by every analysis of this report: {sw.description}" if ctx.lang == "en" else
-        f"Pondération utilisée par toutes les analyses de ce rapport : {sw.description}")))
+        f"Pondération utilisée par toutes les analyses de ce rapport : {report_sections.rule_fr(sw)}")))
     if sw.rake is not None:
-        sec.blocks.append(_Block("text", html.escape(repr(sw.rake)).replace("\n", "<br>")))
+        sec.blocks.append(_Block("text", html.escape(report_sections.weighting_sentence(sw, ctx.lang))))
         sec.blocks.append(ctx.table("weighting_margins", sw.rake.summary))
     sec.blocks.append(ctx.table("weighting_weights", sw.summary))
 
 
 def _s_scores(ctx: _Context, sec: _Section) -> None:
-    from .satisfaction import scores
+    from .satisfaction import scores, study_scores
 
     st = ctx.study
     if st.responses is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    long = ctx.evidence.ratings
-    overall = scores(long, "score", by=None, weight="weight", cluster="respondent_id")
-    per = scores(long, "score", by="persona", weight="weight", cluster="respondent_id")
+    overall = study_scores(ctx.evidence)  # one definition: notebooks and workshop show the same
+    per = study_scores(ctx.evidence, by="persona")
     ctx.scores_overall = overall
     labels = st.journey.touchpoints_frame(ctx.lang).set_index("touchpoint")
     ov = overall.merge(labels[["label", "target_satisfaction", "order"]], left_on="touchpoint", right_index=True)
     ov = ov.sort_values("order").drop(columns="order")
     sec.blocks.append(_Block("text", html.escape(
-        "Weighted mean satisfaction (1-5) per touchpoint, design-based 95% intervals (respondent as cluster)."
+        "Weighted mean satisfaction (1-5) per touchpoint, design-based 95% intervals (the study's design; "
+        "without a declared cluster, the respondent as cluster)."
         if ctx.lang == "en" else
-        "Satisfaction moyenne pondérée (1-5) par point de contact, intervalles à 95 % fondés sur le plan "
-        "(le répondant comme grappe).")))
+        "Satisfaction moyenne pondérée (1-5) par point de contact, intervalles à 95 % fondés sur le plan de "
+        "l'étude (sans grappe déclarée, le répondant comme grappe).")))
     sec.blocks.append(ctx.table("scores_touchpoint", ov))
     sec.blocks.append(ctx.table("scores_touchpoint_persona", per, max_rows=80))
+    report_sections.rating_figure(ctx, sec)
     r = ctx.evidence.responses
     kpis = []
     for col, metric in ((st.instrument.first("overall"), "mean"), (st.instrument.first("nps"), "nps"),
@@ -279,11 +295,12 @@ def _s_scores(ctx: _Context, sec: _Section) -> None:
             t = scores(r, col, touchpoint=None, by=None, metric=metric, weight="weight")
             kpis.append(t.assign(question=col))
     if kpis:
-        sec.blocks.append(ctx.table("scores_kpis", pd.concat(kpis, ignore_index=True)))
+        sec.blocks.append(ctx.table("scores_kpis", pd.concat(kpis, ignore_index=True),
+                                    display=report_sections.kpi_display(st)))
 
 
 def _s_drivers(ctx: _Context, sec: _Section) -> None:
-    from .satisfaction import drivers, importance_performance
+    from .satisfaction import drivers
 
     st = ctx.study
     if st.responses is None or not st.instrument.first("overall"):
@@ -291,16 +308,9 @@ def _s_drivers(ctx: _Context, sec: _Section) -> None:
         return
     res = drivers(ctx.evidence.responses, outcome=st.instrument.first("overall"), drivers=st.touchpoint_columns,
                   weight="weight", n_boot=ctx.n_boot, seed=ctx.seed)
-    sec.blocks.append(_Block("key", html.escape(repr(res)).replace("\n", "<br>")))
-    sec.blocks.append(ctx.table("drivers", res.summary))
-    if ctx.scores_overall is not None:
-        targets = {t.id: t.target_satisfaction for t in st.journey.touchpoints}
-        ipa = importance_performance(res, ctx.scores_overall, targets=targets)
-        sec.blocks.append(ctx.table("importance_performance", ipa))
-        from .plot import importance_performance as plot_ipa
-
-        fig = plot_ipa(ipa, journey=st.journey, lang=ctx.lang)
-        sec.blocks.append(ctx.figure("importance_performance", fig, "Importance–performance"))
+    ctx.drivers = res  # the importance–performance section and the summary read it
+    sec.blocks.append(_Block("text", html.escape(report_sections.drivers_sentence(res, st.journey, ctx.lang))))
+    sec.blocks.append(ctx.table("drivers", res.summary, max_rows=16))
 
 
 def _s_friction(ctx: _Context, sec: _Section) -> None:
@@ -322,11 +332,10 @@ def _s_friction(ctx: _Context, sec: _Section) -> None:
                           for r in conf.itertuples())
         sec.blocks.append(_Block("key", html.escape(("Confirmed friction points: " if en else
                                                      "Points de friction confirmés : ") + names + f". ({rule}.)")))
-        for r in conf.itertuples():
-            q = tri.quotes[(tri.quotes["touchpoint"] == r.touchpoint) & (tri.quotes["persona"] == r.persona)]
-            if len(q):
-                sec.blocks.append(_Block("quotes", items=[{"text": t, "who": p} for t, p in
-                                                           zip(q["text"], q["participant"])]))
+        if ctx.evidence.excerpts is not None:
+            sec.blocks.append(_Block("text", html.escape("What customers say about it: see the quotes in the "
+                                                         "Interviews section." if en else "Ce qu'en disent les "
+                                                         "clients : voir les citations de la section Entretiens.")))
     shown = ["touchpoint", "persona"]
     for src in ("traces", "survey", "qual"):
         shown += [f"{src}_evidence", f"{src}_effect", f"{src}_p_adj", f"{src}_mde"]
@@ -350,13 +359,32 @@ def _s_curves(ctx: _Context, sec: _Section) -> None:
     if st.responses is None:
         sec.status, sec.note = "missing", _T[ctx.lang]["no_survey"]
         return
-    table = journey_curves(ctx.evidence, band="simultaneous", n_boot=ctx.n_boot, seed=ctx.seed, lang=ctx.lang)
+    table = ctx.curves = journey_curves(ctx.evidence, band="simultaneous", n_boot=ctx.n_boot, seed=ctx.seed,
+                                        lang=ctx.lang)
     fig = plot_curves(table, journey=st.journey, friction=ctx.triangulation, lang=ctx.lang, facet=True)
     sec.blocks.append(ctx.figure("journey_curves", fig, "Persona curves (as it is) against the target "
                                  "(as it should be), simultaneous 95% bands" if ctx.lang == "en" else
                                  "Courbes par persona (tel quel) face à la cible (tel qu'il devrait être), bandes "
                                  "simultanées à 95 %"))
+    report_sections.gap_figure(ctx, sec, table)
     sec.blocks.append(ctx.table("journey_curves", table, max_rows=70))
+
+
+def _s_privacy(ctx: _Context, sec: _Section) -> None:
+    """The privacy summary (RGPD record): personal fields, treatment, detectors, findings."""
+    from .privacy_record import privacy_summary
+
+    res = privacy_summary(ctx.study)
+    en = ctx.lang == "en"
+    for w in res.warnings:
+        sec.blocks.append(_Block("key", html.escape(("Warning: " if en else "Attention : ") + w)))
+    sec.blocks.append(ctx.table("privacy_fields", res.summary, "Personal fields of each source and what every "
+                                "output does with them" if en else "Données personnelles de chaque source et leur "
+                                "traitement dans toutes les sorties", max_rows=60))
+    sec.blocks.append(ctx.table("privacy_detectors", res.detectors, "Detectors of the scrubber" if en else
+                                "Détecteurs du nettoyage des textes"))
+    sec.blocks.append(ctx.table("privacy_found", res.findings, "Found and removed in free text (counts)" if en
+                                else "Trouvé et retiré dans les textes libres (comptes)"))
 
 
 SECTIONS: list[tuple[str, Callable[[_Context, _Section], None]]] = [
@@ -367,7 +395,13 @@ SECTIONS: list[tuple[str, Callable[[_Context, _Section], None]]] = [
     ("scores", _s_scores),
     ("drivers", _s_drivers),
     ("friction", _s_friction),
+    ("importance", report_sections.s_importance),
+    ("kano", report_sections.s_kano),
     ("curves", _s_curves),
+    ("interviews", report_sections.s_interviews),
+    ("privacy", _s_privacy),
+    ("methods", report_sections.s_methods),
+    ("summary", report_sections.s_summary),  # written last (it reads every result), shown first
 ]
 
 
@@ -379,6 +413,8 @@ def build_report(
     n_boot: int = 200,
     seed: int = 0,
     progress: bool = True,
+    overwrite: bool = False,
+    pdf: bool = False,
 ) -> ReportResult:
     """Run the whole study and write the report.
 
@@ -387,7 +423,10 @@ def build_report(
     study : Study or path
         A loaded study or its folder.
     out : str or Path
-        Output folder (created; existing report files in it are replaced).
+        Output folder: new, empty, or an earlier report of the kit (its marker file
+        ``.parcours-report.json`` lists what it wrote; those files are replaced and the
+        stale ones removed). The report is built in a temporary sibling folder and moved in
+        when complete, so a failed run leaves the previous report whole.
     lang : {"fr", "en"}, optional
         Language of the report (default: the study's).
     n_boot : int, default 200
@@ -396,21 +435,44 @@ def build_report(
         Seed of every random draw: the same inputs give the same report tables.
     progress : bool, default True
         Show a progress bar on standard error.
+    overwrite : bool, default False
+        Write into a non-empty folder that is not an earlier report: only the report's files
+        are replaced, no other file is deleted.
+    pdf : bool, default False
+        Also print ``report.pdf`` with the system's chromium (headless), when installed; the
+        result's ``pdf_message`` says what became of it.
 
     Returns
     -------
     ReportResult
     """
-    from jinja2 import Environment, select_autoescape
-    from tqdm.auto import tqdm
+    from ._outputs import staged_output
 
     if not isinstance(study, Study):
-        study = load_study(study)
+        from .checks import validate
+
+        checked = validate(study)  # what `parcours validate` reads and reports, in the same words
+        checked.raise_for_errors()
+        study = checked.study
     lang = lang or study.journey.language
     if lang not in _T:
         raise StudyError(f"lang={lang!r} is not valid: it must be 'fr' or 'en'.")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_output(out, "report", overwrite=overwrite, what="report",
+                       info={"study": study.name, "version": __version__}) as tmp:
+        ctx, page, sections, timings = _write_report(study, tmp, lang, seed, n_boot, progress)
+        printed, pdf_message = report_sections.print_pdf(tmp / "report.html") if pdf else (None, "")
+    moved = [out / p.relative_to(tmp) for p in ctx.figures], [out / p.relative_to(tmp) for p in ctx.tables]
+    return ReportResult(out / "report.html", *moved, pd.DataFrame(timings),
+                        [s.id for s in sections if s.status != "ok"],
+                        pdf=out / "report.pdf" if printed else None, pdf_message=pdf_message)
+
+
+def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, progress: bool):
+    """Run every section and write ``out/report.html`` (``out``: the temporary folder)."""
+    from jinja2 import Environment, select_autoescape
+    from tqdm.auto import tqdm
+
     ctx = _Context(study, out, lang, seed, n_boot)
     sections, timings = [], []
     bar = tqdm(SECTIONS, desc="report", unit="section", disable=not progress, leave=False)
@@ -430,10 +492,8 @@ def build_report(
         generated_label=_T[lang]["generated"].format(date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         version=__version__, sections=sections, footer=_T[lang]["footer"],
     )
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return ReportResult(path, ctx.figures, ctx.tables, pd.DataFrame(timings),
-                        [s.id for s in sections if s.status != "ok"])
+    (out / "report.html").write_text(page, encoding="utf-8")
+    return ctx, page, sections, timings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,11 +502,14 @@ def build_report(
 def _cmd_report(args) -> int:
     t0 = time.perf_counter()
     res = build_report(args.study, args.out, lang=args.lang, n_boot=args.n_boot, seed=args.seed,
-                       progress=not args.quiet)
+                       progress=not args.quiet, overwrite=args.overwrite, pdf=getattr(args, "pdf", False))
     print(f"Report written to {res.path} ({len(res.figures)} figure files, {len(res.tables)} tables) "
           f"in {time.perf_counter() - t0:.1f} s.")
     if res.missing:
         print("Sections without data: " + ", ".join(res.missing))
+    if res.pdf_message:
+        print(res.pdf_message, file=None if res.pdf else sys.stderr)
+        return 0 if res.pdf else 1
     return 0
 
 
@@ -460,4 +523,9 @@ def add_cli(sub) -> None:
     r.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--pdf", action="store_true",
+                   help="also print OUT/report.pdf with the system's chromium (headless), when installed")
+    r.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that is not an earlier report (only the report's "
+                        "files are replaced; no other file is deleted)")
     r.set_defaults(func=_cmd_report)

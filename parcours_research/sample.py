@@ -14,20 +14,26 @@
   holding some names, e-mail addresses and phone numbers (to test scrubbing);
 - ``truth.json``: what was planted, for tests and notebooks to check against.
 
-Planted effects (keys of ``truth.json``): a friction point for one persona only (``friction``:
-``id_verification`` for ``senior``: lower satisfaction, more drop-off between ``kyc_upload`` and
-``kyc_done``, negative interview excerpts), a touchpoint with no effect at all
-(``no_effect_touchpoints``: ``loyalty_sms``, rated exactly at its target for every persona),
-drivers of overall satisfaction that matter (``drivers``) and ones that do not
-(``non_drivers``), and the exact share of bot events (``bot_share``). The same seed gives the same
-files, byte for byte.
+Planted effects (keys of ``truth.json``): friction points, each for one persona only
+(``friction``, with details in ``frictions``: lower satisfaction, more drop-off at the
+touchpoint's trace step, negative interview excerpts), a touchpoint with no effect at all
+(``no_effect_touchpoints``, rated exactly at its target for every persona), drivers of overall
+satisfaction that matter (``drivers``) and ones that do not (``non_drivers``), and the exact
+share of bot events (``bot_share``). They are drawn from the seed (:func:`draw_effects`,
+:data:`DRAW_RULES`); seed 0, the bundled sample's, plants the bundled configuration:
+``id_verification`` for ``senior`` (between ``kyc_upload`` and ``kyc_done``), ``loyalty_sms``
+without effect, ``claim`` and ``app_usage`` as drivers, 8% bots. ``friction=`` fixes the
+frictions (``--friction TOUCHPOINT:PERSONA[:SIZE]``), ``effects="null"`` plants none
+(``--null``), and ``from_study=`` simulates a researcher's own study.yml instead
+(:mod:`parcours_research._simulate_study`). The same seed gives the same files, byte for byte.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +43,7 @@ from scipy.stats import norm
 
 from .errors import StudyError
 
-__all__ = ["make_sample", "SAMPLE_DEFAULTS", "expected_rating"]
+__all__ = ["make_sample", "SAMPLE_DEFAULTS", "expected_rating", "draw_effects", "parse_friction", "Friction", "Effects"]
 
 SAMPLE_DEFAULTS = {"n_customers": 2000, "n_prospects": 1200, "n_respondents": 800, "n_participants": 24,
                    "days": 84, "bot_share": 0.08}
@@ -81,6 +87,175 @@ FRICTION = {"touchpoint": "id_verification", "persona": "senior", "satisfaction_
 NO_EFFECT = ["loyalty_sms"]
 DRIVERS = {"claim": 0.55, "app_usage": 0.45}
 NON_DRIVERS = ["social_ad", "loyalty_sms"]
+#: The seed of the bundled sample (``data/sample``): its draw is the bundled configuration above.
+BUNDLED_SEED = 0
+#: Size of the bundled friction: the drop of the persona's mean latent rating, in rating points.
+DEFAULT_SIZE = 1.5
+#: Touchpoints with a step in the event log (a start and an end event, or the end of a funnel
+#: step): a friction there also lowers the step's completion for the persona. Value: the
+#: step (start, end) and the completion of the other personas.
+TRACE_STEPS = {"product_page": (("home_view", "product_view"), 1.0),
+               "simulator": (("quote_start", "quote_done"), 1.0),
+               "signup": (("signup_start", "signup_done"), 1.0),
+               "id_verification": (("kyc_upload", "kyc_done"), 0.92),
+               "claim": (("claim_start", "claim_done"), 1.0)}
+#: Where drawn frictions go: the trace steps every customer goes through (a claim is rarer: its
+#: step has too few users for a friction to be found reliably, so it is planted only on request).
+DRAW_TOUCHPOINTS = ("product_page", "simulator", "signup", "id_verification")
+CES_TOUCHPOINT = "id_verification"  # the effort score follows this touchpoint's experience
+EFFECTS = ("seed", "bundled", "null")
+_BASE_VALENCE = [0.07, 0.15, 0.28, 0.32, 0.18]  # P(valence = -2..2) of an ordinary excerpt
+_FRICTION_VALENCE = [0.55, 0.3, 0.15, 0.0, 0.0]  # ... of an excerpt on a friction (bundled size)
+
+
+@dataclass(frozen=True)
+class Friction:
+    """A planted friction point: ``persona`` rates ``touchpoint`` ``size`` points lower (latent
+    rating), completes its trace step less often and tells of it more negatively."""
+
+    touchpoint: str
+    persona: str
+    size: float = DEFAULT_SIZE
+
+    @property
+    def weight(self) -> float:
+        """Strength relative to the bundled friction (1.0 at ``DEFAULT_SIZE``)."""
+        return self.size / DEFAULT_SIZE
+
+    def details(self) -> dict:
+        """What is planted in each source (the ``truth.json`` record)."""
+        step, others = TRACE_STEPS.get(self.touchpoint, (None, None))
+        lam = min(self.weight, 1.0)
+        d = {"touchpoint": self.touchpoint, "persona": self.persona, "satisfaction_shift": -self.size,
+             "trace_step": list(step) if step else None, "completion_others": others,
+             "completion_persona": round(max(others - 0.32 * self.weight, 0.05), 4) if step else None,
+             "negative_excerpt_share_persona": round(0.22 + 0.63 * lam, 4)}
+        d["size"] = self.size
+        d["sources"] = (["traces"] if step else []) + ["survey", "qual"]
+        return d
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Every planted effect of a sample study (``truth.json`` documents them)."""
+
+    frictions: tuple = ()
+    drivers: tuple = tuple(DRIVERS.items())  # (touchpoint, coefficient) pairs
+    non_drivers: tuple = tuple(NON_DRIVERS)
+    no_effect: tuple = tuple(NO_EFFECT)
+    bot_share: float = SAMPLE_DEFAULTS["bot_share"]
+    origin: str = "bundled"  # bundled, drawn, fixed (frictions given) or null
+
+    def friction_at(self, touchpoint: str) -> dict[str, Friction]:
+        """The frictions planted at ``touchpoint``, by persona."""
+        return {f.persona: f for f in self.frictions if f.touchpoint == touchpoint}
+
+    def completion(self, touchpoint: str, persona: str) -> float:
+        """Probability that a customer of ``persona`` completes the trace step of ``touchpoint``."""
+        f = self.friction_at(touchpoint).get(persona)
+        if f is None:
+            return TRACE_STEPS[touchpoint][1]
+        return f.details()["completion_persona"]
+
+
+BUNDLED = Effects(frictions=(Friction(FRICTION["touchpoint"], FRICTION["persona"]),))
+DRAW_RULES = (
+    "Drawn from the seed (numpy SeedSequence(seed).spawn(1)[0]), apart from the data: 0, 1, 2 or 3 "
+    "frictions (probabilities 0.1, 0.5, 0.3, 0.1) at distinct touchpoints among the trace steps every "
+    f"customer goes through ({', '.join(DRAW_TOUCHPOINTS)}), each for a persona drawn uniformly, size "
+    "uniform in [1.2, 1.8] rating "
+    "points (rounded to 0.1); 2 drivers of overall satisfaction among the touchpoints most customers "
+    "experience (P >= 0.75), coefficients uniform in [0.35, 0.6]; 2 non-drivers among the rest of "
+    "those; 1 no-effect touchpoint among the touchpoints without relief, friction or driver; bot share "
+    f"uniform in [0.03, 0.15]. Seed {BUNDLED_SEED} (the bundled sample) plants the bundled configuration."
+)
+
+
+def _covered() -> list[str]:
+    return [t[0] for t in TOUCHPOINTS if t[7] >= 0.75]
+
+
+def _draw(seed: int) -> Effects:
+    """The effects drawn from ``seed`` (a stream of its own: the data's stream is untouched)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    persona_ids = [p[0] for p in PERSONAS]
+    k = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.5, 0.3, 0.1]))
+    tps = rng.choice(list(DRAW_TOUCHPOINTS), size=k, replace=False).tolist()
+    frictions = tuple(Friction(str(t), str(rng.choice(persona_ids)), round(float(rng.uniform(1.2, 1.8)), 1))
+                      for t in tps)
+    covered = _covered()
+    drivers = rng.choice(covered, size=2, replace=False).tolist()
+    coefs = [round(float(c), 2) for c in rng.uniform(0.35, 0.6, size=2)]
+    rest = [t for t in covered if t not in drivers]
+    non_drivers = rng.choice(rest, size=2, replace=False).tolist()
+    calm = [t[0] for t in TOUCHPOINTS if t[8] == 0.0 and t[0] not in tps and t[0] not in drivers]
+    no_effect = [str(rng.choice(calm))]
+    return Effects(frictions=frictions, drivers=tuple(zip(map(str, drivers), coefs, strict=True)),
+                   non_drivers=tuple(map(str, non_drivers)), no_effect=tuple(no_effect),
+                   bot_share=round(float(rng.uniform(0.03, 0.15)), 3), origin="drawn")
+
+
+def parse_friction(spec: str | Friction) -> Friction:
+    """``"TOUCHPOINT:PERSONA[:SIZE]"`` (the ``--friction`` option) as a :class:`Friction`."""
+    if isinstance(spec, Friction):
+        f = spec
+    else:
+        parts = str(spec).split(":")
+        if len(parts) not in (2, 3):
+            raise StudyError(f"--friction {spec!r}: write TOUCHPOINT:PERSONA or TOUCHPOINT:PERSONA:SIZE "
+                             "(e.g. signup:prudent:1.2).")
+        try:
+            size = float(parts[2]) if len(parts) == 3 else DEFAULT_SIZE
+        except ValueError:
+            raise StudyError(f"--friction {spec!r}: SIZE {parts[2]!r} is not a number (rating points, "
+                             f"e.g. {DEFAULT_SIZE}).") from None
+        f = Friction(parts[0], parts[1], size)
+    tps, personas = [t[0] for t in TOUCHPOINTS], [p[0] for p in PERSONAS]
+    if f.touchpoint not in tps:
+        raise StudyError(f"--friction {spec!r}: unknown touchpoint {f.touchpoint!r}; one of {', '.join(tps)}.")
+    if f.persona not in personas:
+        raise StudyError(f"--friction {spec!r}: unknown persona {f.persona!r}; one of {', '.join(personas)}.")
+    if not 0 < f.size <= 3:
+        raise StudyError(f"--friction {spec!r}: size {f.size} must be in (0, 3] rating points.")
+    return f
+
+
+def draw_effects(seed: int = BUNDLED_SEED, *, effects: str = "seed",
+                 friction: Iterable[str | Friction] | None = None) -> Effects:
+    """The planted effects of ``make_sample(seed=...)``.
+
+    Parameters
+    ----------
+    seed : int
+        With ``effects="seed"``, the effects are drawn from it (see :data:`DRAW_RULES`); the
+        bundled seed (0) draws the bundled configuration.
+    effects : {"seed", "bundled", "null"}
+        ``"bundled"``: the bundled configuration whatever the seed; ``"null"``: no friction, no
+        driver, no bot.
+    friction : iterable of str or Friction, optional
+        Fixed frictions (``"TOUCHPOINT:PERSONA[:SIZE]"``), replacing the drawn ones.
+
+    Returns
+    -------
+    Effects
+    """
+    if effects not in EFFECTS:
+        raise StudyError(f"effects={effects!r} must be one of {', '.join(EFFECTS)}.")
+    fixed = tuple(parse_friction(f) for f in friction or ())
+    if effects == "null":
+        if fixed:
+            raise StudyError("A null study plants no friction: drop --null or --friction.")
+        return Effects(frictions=(), drivers=(), non_drivers=tuple(t[0] for t in TOUCHPOINTS),
+                       no_effect=tuple(t[0] for t in TOUCHPOINTS if t[8] == 0.0),
+                       bot_share=SAMPLE_DEFAULTS["bot_share"], origin="null")  # bots are noise, kept
+    base = BUNDLED if effects == "bundled" or seed == BUNDLED_SEED else _draw(seed)
+    if len({(f.touchpoint, f.persona) for f in fixed}) < len(fixed):
+        raise StudyError("--friction names the same touchpoint and persona twice; give each pair once.")
+    if not fixed:
+        return base
+    no_effect = tuple(t for t in base.no_effect if t not in {f.touchpoint for f in fixed})
+    return Effects(frictions=fixed, drivers=base.drivers, non_drivers=base.non_drivers, no_effect=no_effect,
+                   bot_share=base.bot_share, origin="fixed")
 MU = 4.0         # latent mean rating
 MOOD_SD = 0.55   # respondent-level random effect (ratings of one person are correlated)
 NOISE_SD = 0.85  # touchpoint-level noise
@@ -149,36 +324,71 @@ def _customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
 
 
-def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int) -> tuple[pd.DataFrame, dict]:
+def _shift(persona: np.ndarray, touchpoint: str, effects: Effects):
+    """The latent rating shift of each respondent at ``touchpoint`` (0.0 without a friction)."""
+    at = effects.friction_at(touchpoint)
+    if not at:
+        return 0.0
+    return np.select([persona == p for p in at], [-f.size for f in at.values()], 0.0)
+
+
+def _comments(rng: np.random.Generator, out: pd.DataFrame, persona: np.ndarray, effects: Effects) -> np.ndarray:
+    """Open comments: some respondents who rated a friction point 2 or less say why (with a phone
+    number now and then), a few others say something ordinary."""
+    n = len(out)
+    labels = {t[0]: t[1] for t in TOUCHPOINTS}
+    comments = np.full(n, "", dtype=object)
+    for j in range(n):
+        hurt = [f.touchpoint for f in effects.frictions if f.persona == persona[j]
+                and not np.isnan(out.at[j, f"sat_{f.touchpoint}"]) and out.at[j, f"sat_{f.touchpoint}"] <= 2]
+        if hurt and rng.random() < 0.3:
+            if hurt[0] == "id_verification":
+                comments[j] = rng.choice(["La vérification d'identité en ligne est trop compliquée.",
+                                          "Impossible d'envoyer ma pièce d'identité, j'ai abandonné deux fois.",
+                                          "Rappelez-moi au 06 12 34 56 78, le site refuse mes documents."])
+            else:
+                lab = labels[hurt[0]]
+                comments[j] = rng.choice([f"{lab} : beaucoup trop compliqué.", f"{lab} : j'ai abandonné en route.",
+                                          f"Rappelez-moi au 06 12 34 56 78, {lab.lower()} ne marche pas."])
+        elif rng.random() < 0.08:
+            comments[j] = rng.choice(["Très bon accueil en agence.", "L'appli est pratique.",
+                                      "Le SMS de fidélité ne m'apporte pas grand-chose.",
+                                      "Remboursement rapide après mon sinistre, merci !"])
+    return comments
+
+
+def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int,
+            effects: Effects = BUNDLED) -> tuple[pd.DataFrame, dict]:
     prop = customers["_persona"].map(RESPONSE_PROPENSITY).to_numpy(float)
     idx = rng.choice(len(customers), size=n_resp, replace=False, p=prop / prop.sum())
     idx.sort()
     resp = customers.iloc[idx].reset_index(drop=True)
     n = len(resp)
     mood = rng.normal(0, MOOD_SD, n)
-    is_senior = (resp["_persona"] == FRICTION["persona"]).to_numpy()
+    persona = resp["_persona"].to_numpy()
     out = pd.DataFrame({"respondent_id": [f"R{i:05d}" for i in range(1, n + 1)], "customer_id": resp["customer_id"]})
     latent_z = {}
     targets = {}
     for tid, *_rest in TOUCHPOINTS:
         p_exp, offset = _rest[6], _rest[7]
         mu = MU + offset
-        shift = np.where(is_senior, FRICTION["satisfaction_shift"], 0.0) if tid == FRICTION["touchpoint"] else 0.0
+        shift = _shift(persona, tid, effects)
         latent = mu + shift + mood + rng.normal(0, NOISE_SD, n)
         exp_r = expected_rating(mu)
-        targets[tid] = round(exp_r if tid in NO_EFFECT else exp_r - TARGET_MARGIN, 2)
+        targets[tid] = round(exp_r if tid in effects.no_effect else exp_r - TARGET_MARGIN, 2)
         latent_z[tid] = latent - mu
         experienced = rng.random(n) < p_exp
         if tid == "store_advice":
             experienced = rng.random(n) < np.where(resp["channel_pref"] == "digital", 0.1, 0.6)
         out[f"sat_{tid}"] = np.where(experienced, _rating(latent), np.nan)
     # overall satisfaction: drivers matter, non-drivers do not, the rest a little
-    others = [t for t, *_ in TOUCHPOINTS if t not in DRIVERS and t not in NON_DRIVERS]
-    overall_latent = (MU + sum(b * latent_z[t] for t, b in DRIVERS.items())
+    drivers = dict(effects.drivers)
+    others = [t for t, *_ in TOUCHPOINTS if t not in drivers and t not in effects.non_drivers]
+    overall_latent = (MU + sum(b * latent_z[t] for t, b in drivers.items())
                       + 0.04 * sum(latent_z[t] for t in others) + rng.normal(0, 0.45, n))
     out["overall_sat"] = _rating(overall_latent)
     out["nps"] = np.clip(np.round(7.6 + 1.6 * (overall_latent - MU) + rng.normal(0, 1.1, n)), 0, 10)
-    out["ces"] = np.clip(np.round(5.3 + 0.6 * latent_z[FRICTION["touchpoint"]] + rng.normal(0, 0.9, n)), 1, 7)
+    out["ces"] = np.clip(np.round(5.3 + 0.6 * latent_z[CES_TOUCHPOINT] + rng.normal(0, 0.9, n)), 1, 7)
     for col in ("age_band", "channel_pref", "tenure_years", "region"):
         out[col] = resp[col].to_numpy()
     # Kano pairs for the moments of truth: claim must-be, signup one-dimensional, id check indifferent
@@ -196,17 +406,7 @@ def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int) -> t
             f[j], d[j] = pair
         out[f"kano_f_{tid}"] = f
         out[f"kano_d_{tid}"] = d
-    comments = np.full(n, "", dtype=object)
-    for j in range(n):
-        if is_senior[j] and not np.isnan(out.at[j, "sat_id_verification"]) and out.at[j, "sat_id_verification"] <= 2 and rng.random() < 0.3:
-            comments[j] = rng.choice(["La vérification d'identité en ligne est trop compliquée.",
-                                      "Impossible d'envoyer ma pièce d'identité, j'ai abandonné deux fois.",
-                                      "Rappelez-moi au 06 12 34 56 78, le site refuse mes documents."])
-        elif rng.random() < 0.08:
-            comments[j] = rng.choice(["Très bon accueil en agence.", "L'appli est pratique.",
-                                      "Le SMS de fidélité ne m'apporte pas grand-chose.",
-                                      "Remboursement rapide après mon sinistre, merci !"])
-    out["comment"] = comments
+    out["comment"] = _comments(rng, out, persona, effects)
     return out, {"targets": targets, "kano": {t: dict(c) for t, c in kano_cat.items()}, "persona_true": resp["_persona"].tolist()}
 
 
@@ -226,6 +426,7 @@ class _LogWriter:
 
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
+        self.effects = BUNDLED
         self.rows: list[tuple] = []  # device, customer (or ""), seconds from start, event, ua
         self.identity: list[tuple[str, str, str]] = []
         self._dev_counter = iter(range(1, 10**9))
@@ -255,12 +456,30 @@ def _customer_devices(log: _LogWriter, c: pd.Series) -> list[tuple[str, str]]:
     return devices
 
 
-def _acquisition(log: _LogWriter, cust_id, web: str, ua: str, t: float) -> float:
-    """Ad, visit, quote and sign-up, anonymous until the sign-up's login."""
-    rng = log.rng
-    pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view", "product_view"]
-    t = log.session(web, cust_id, t, pre, ua, False) + float(rng.exponential(3600 * 20))
+def _passes(log: _LogWriter, touchpoint: str, persona: str) -> bool:
+    """Whether a customer completes the trace step of ``touchpoint``: always, unless a friction
+    is planted there (then a draw, so that other configurations keep their random stream)."""
+    if not log.effects.friction_at(touchpoint):
+        return True
+    return bool(log.rng.random() < log.effects.completion(touchpoint, persona))
+
+
+def _acquisition(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) -> float | None:
+    """Ad, visit, quote and sign-up, anonymous until the sign-up's login; None when the customer
+    gave up on the web at a friction point (the rest of their journey is not in the log)."""
+    rng, cust_id, persona = log.rng, c["customer_id"], c["_persona"]
+    pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view"]
+    if not _passes(log, "product_page", persona):
+        log.session(web, cust_id, t, pre, ua, False)
+        return None
+    t = log.session(web, cust_id, t, [*pre, "product_view"], ua, False) + float(rng.exponential(3600 * 20))
+    if not _passes(log, "simulator", persona):
+        log.session(web, cust_id, t, ["quote_start"], ua, False)
+        return None
     t = log.session(web, cust_id, t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
+    if not _passes(log, "signup", persona):
+        log.session(web, cust_id, t, ["signup_start"], ua, False)
+        return None
     t = log.session(web, cust_id, t, ["signup_start", "signup_done", "login"], ua, False)
     # after sign-up the customer is logged in on this device
     log.rows[-1] = (web, cust_id, log.rows[-1][2], "login", ua)
@@ -271,7 +490,7 @@ def _identity_check(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) 
     """The identity check (the planted friction: the persona completes it less often); returns
     the time after it and whether it was completed."""
     rng = log.rng
-    done_p = FRICTION["completion_persona"] if c["_persona"] == FRICTION["persona"] else FRICTION["completion_others"]
+    done_p = log.effects.completion("id_verification", c["_persona"])
     kyc = ["kyc_upload"] + (["kyc_done"] if rng.random() < done_p else [])
     t = log.session(web, c["customer_id"], t, kyc, ua, True)
     if kyc[-1] != "kyc_done":
@@ -281,7 +500,7 @@ def _identity_check(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) 
     return t, True
 
 
-def _customer_use(log: _LogWriter, cust_id, devices: list, t: float, period_s: float) -> str:
+def _customer_use(log: _LogWriter, cust_id, devices: list, t: float, period_s: float, persona: str = "") -> str:
     """Onboarding, app sessions and later web events of a customer; returns the app device."""
     rng = log.rng
     web, ua = devices[0]
@@ -298,7 +517,9 @@ def _customer_use(log: _LogWriter, cust_id, devices: list, t: float, period_s: f
     for e, p in (("invoice_view", 0.8), ("claim_start", 0.3), ("sms_click", 0.5), ("review_post", 0.2), ("referral_sent", 0.12)):
         if rng.random() < p:
             t += float(rng.exponential(3600 * 96))
-            ev = ["claim_start", "claim_done"] if e == "claim_start" else [e]
+            ev = [e]
+            if e == "claim_start":  # the claim's end, unless the customer gives up at a friction
+                ev = ["claim_start"] + (["claim_done"] if _passes(log, "claim", persona) else [])
             log.session(web, cust_id, t, ev, ua, True)
     return app[0]
 
@@ -309,11 +530,13 @@ def _customer_events(log: _LogWriter, c: pd.Series, period_s: float) -> str | No
     devices = _customer_devices(log, c)
     web, ua = devices[0]
     t = float(log.rng.uniform(0, period_s * 0.55))
-    t = _acquisition(log, c["customer_id"], web, ua, t)
+    t = _acquisition(log, c, web, ua, t)
+    if t is None:
+        return None
     t, passed = _identity_check(log, c, web, ua, t)
     if not passed:
         return None
-    app_device = _customer_use(log, c["customer_id"], devices, t, period_s)
+    app_device = _customer_use(log, c["customer_id"], devices, t, period_s, c["_persona"])
     return app_device if log.rng.random() < 0.015 else None
 
 
@@ -404,10 +627,12 @@ def _timestamp_text(df: pd.DataFrame, rng: np.random.Generator, start: pd.Timest
     return n_bad
 
 
-def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int, days: int, bot_share: float):
+def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int, days: int, bot_share: float,
+            effects: Effects = BUNDLED):
     start = pd.Timestamp(PERIOD[0], tz=TZ)
     period_s = days * 86400
     log = _LogWriter(rng)
+    log.effects = effects
     shared_devices = []
     for _, c in customers.iterrows():
         device = _customer_events(log, c, period_s)
@@ -451,7 +676,20 @@ _PII = ["Mon conseiller, M. Martin, m'a rappelée le lendemain.",
         "Je m'appelle Jeanne Leroy et j'ai tout fait depuis ma tablette."]
 
 
-def _qual(rng: np.random.Generator, survey: pd.DataFrame, persona_true: list[str], n_participants: int) -> pd.DataFrame:
+def _valence(rng: np.random.Generator, tp: str, persona: str, effects: Effects) -> int:
+    """The valence of one excerpt: mostly negative on a friction point (in proportion to its size,
+    up to the bundled size), else the ordinary mix."""
+    f = effects.friction_at(tp).get(persona)
+    if f is None:
+        return int(rng.choice([-2, -1, 0, 1, 2], p=_BASE_VALENCE))
+    if f.weight >= 1:
+        return int(rng.choice([-2, -1, 0], p=_FRICTION_VALENCE[:3]))
+    p = f.weight * np.asarray(_FRICTION_VALENCE) + (1 - f.weight) * np.asarray(_BASE_VALENCE)
+    return int(rng.choice([-2, -1, 0, 1, 2], p=p / p.sum()))
+
+
+def _qual(rng: np.random.Generator, survey: pd.DataFrame, persona_true: list[str], n_participants: int,
+          effects: Effects = BUNDLED) -> pd.DataFrame:
     per = max(1, n_participants // len(POP_PERSONA))
     chosen = []
     pers = np.asarray(persona_true)
@@ -466,13 +704,11 @@ def _qual(rng: np.random.Generator, survey: pd.DataFrame, persona_true: list[str
         persona = pers[ridx]
         pid = f"P{j:02d}"
         tps = [t[0] for t in TOUCHPOINTS]
-        must = ["id_verification", "loyalty_sms"]
+        # the interview guide probes the friction points and the no-effect touchpoints
+        must = list(dict.fromkeys([f.touchpoint for f in effects.frictions] + list(effects.no_effect)))
         picks = must + rng.choice([t for t in tps if t not in must], size=int(rng.integers(4, 8)), replace=False).tolist()
         for tp in picks:
-            if tp == FRICTION["touchpoint"] and persona == FRICTION["persona"]:
-                val = int(rng.choice([-2, -1, 0], p=[0.55, 0.3, 0.15]))
-            else:
-                val = int(rng.choice([-2, -1, 0, 1, 2], p=[0.07, 0.15, 0.28, 0.32, 0.18]))
+            val = _valence(rng, tp, persona, effects)
             text = str(rng.choice(_QUOTES[val])).format(tp=labels[tp], tp_low=labels[tp].lower())
             if rng.random() < 0.12:
                 text = text + " " + str(rng.choice(_PII))
@@ -549,16 +785,61 @@ def _write_csv(df: pd.DataFrame, path: Path, gz: bool = False) -> None:
         path.write_bytes(data)
 
 
+def _check_sizes(n_customers, n_respondents, n_participants, days, bot_share) -> None:
+    """Raise when the sizes or the bot share cannot make a study."""
+    if bot_share is not None and not 0 <= bot_share < 0.9:
+        raise StudyError(f"bot_share={bot_share} must be in [0, 0.9).")
+    if n_respondents > n_customers:
+        raise StudyError(f"n_respondents ({n_respondents}) cannot exceed n_customers ({n_customers}).")
+    if min(n_customers, n_respondents, n_participants, days) < 1:
+        raise StudyError("Sizes and days must be positive.")
+
+
+def _prepare_folder(out: Path, overwrite: bool) -> set[str]:
+    """Refuse a non-empty folder (or, with overwrite, one that is not a sample the kit wrote);
+    delete only the kit's files; return the other files left there."""
+    from ._outputs import clear_sample_folder
+
+    return clear_sample_folder(out, overwrite=overwrite)
+
+
+def _truth(seed: int, sizes: dict, effects: Effects, tinfo: dict, kano: dict) -> dict:
+    """The ``truth.json`` record: the keys read by tests and notebooks, then the draw."""
+    keys = list(FRICTION)
+    return {
+        "seed": seed,
+        "sizes": sizes,
+        "friction": [{"touchpoint": f.touchpoint, "persona": f.persona} for f in effects.frictions],
+        "friction_details": ({k: effects.frictions[0].details()[k] for k in keys} if effects.frictions else None),
+        "no_effect_touchpoints": list(effects.no_effect),
+        "drivers": [t for t, _ in effects.drivers],
+        "driver_coefficients": dict(effects.drivers),
+        "non_drivers": list(effects.non_drivers),
+        "bot_share": round(tinfo["n_bot_rows"] / tinfo["n_rows"], 6),
+        "events": {k: v for k, v in tinfo.items()},
+        "population_persona_shares": POP_PERSONA,
+        "response_propensity": RESPONSE_PROPENSITY,
+        "targets_rule": "target = E[rating] - 0.10 for every touchpoint, except no-effect touchpoints where target = E[rating]",
+        "kano_categories": kano,
+        "effects": {"origin": effects.origin, "null": effects.origin == "null", "bot_share_planned": effects.bot_share,
+                    "draw_rules": DRAW_RULES},
+        "frictions": [f.details() for f in effects.frictions],
+    }
+
+
 def make_sample(
     out: str | Path,
-    seed: int = 0,
+    seed: int = BUNDLED_SEED,
     *,
-    n_customers: int = SAMPLE_DEFAULTS["n_customers"],
-    n_prospects: int = SAMPLE_DEFAULTS["n_prospects"],
-    n_respondents: int = SAMPLE_DEFAULTS["n_respondents"],
-    n_participants: int = SAMPLE_DEFAULTS["n_participants"],
-    days: int = SAMPLE_DEFAULTS["days"],
-    bot_share: float = SAMPLE_DEFAULTS["bot_share"],
+    n_customers: int | None = None,
+    n_prospects: int | None = None,
+    n_respondents: int | None = None,
+    n_participants: int | None = None,
+    days: int | None = None,
+    bot_share: float | None = None,
+    effects: str = "seed",
+    friction: Iterable[str | Friction] | None = None,
+    from_study: str | Path | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the synthetic sample study to ``out``.
@@ -568,38 +849,57 @@ def make_sample(
     out : str or Path
         Folder to create (it must not exist, or be empty, unless ``overwrite``).
     seed : int
-        Seed of every random draw; the same seed and sizes give the same files.
-    n_customers, n_prospects, n_respondents, n_participants : int
+        Seed of every random draw; the same seed and sizes give the same files. The planted
+        effects are drawn from it too (see :func:`draw_effects`); seed 0 plants the bundled
+        configuration (friction at ``id_verification`` for ``senior``).
+    n_customers, n_prospects, n_respondents, n_participants : int, optional
         Customers in the CRM and the event log, anonymous prospects in the log, survey
-        respondents (drawn among customers), interview participants (drawn among respondents).
-    days : int
-        Length of the study period (from 2026-01-05).
-    bot_share : float
-        Share of the event log written by bots.
+        respondents (drawn among customers), interview participants (drawn among respondents);
+        default :data:`SAMPLE_DEFAULTS` (with ``from_study``: ``plan:`` in its study.yml, else
+        its data, else these defaults).
+    days : int, optional
+        Length of the study period (from 2026-01-05; default 84).
+    bot_share : float, optional
+        Share of the event log written by bots (default: the drawn share; 0.08 when bundled).
+    effects : {"seed", "bundled", "null"}, default "seed"
+        Draw the effects from the seed, plant the bundled ones, or none (no friction, no driver).
+    friction : iterable of str or Friction, optional
+        Frictions to plant instead of the drawn ones, ``"TOUCHPOINT:PERSONA[:SIZE]"`` (SIZE: the
+        drop of the persona's mean latent rating, default 1.5; the trace step's completion and
+        the share of negative excerpts move in proportion).
+    from_study : str or Path, optional
+        Simulate data for this study (a study.yml or its folder) instead of the bundled journey
+        (see :func:`parcours_research._simulate_study.simulate_study`).
     overwrite : bool
         Replace an existing folder.
 
     Returns
     -------
     Path
-        The study folder.
+        The study folder; ``truth.json`` lists what was planted.
     """
     out = Path(out)
-    if not 0 <= bot_share < 0.9:
-        raise StudyError(f"bot_share={bot_share} must be in [0, 0.9).")
-    if n_respondents > n_customers:
-        raise StudyError(f"n_respondents ({n_respondents}) cannot exceed n_customers ({n_customers}).")
-    if min(n_customers, n_respondents, n_participants, days) < 1:
-        raise StudyError("Sizes and days must be positive.")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise StudyError(f"{out} exists and is not empty; choose another folder or pass overwrite=True (--overwrite).")
-        shutil.rmtree(out)
+    sizes = {"n_customers": n_customers, "n_prospects": n_prospects, "n_respondents": n_respondents,
+             "n_participants": n_participants, "days": days}
+    if from_study is not None:
+        from ._simulate_study import simulate_study
+
+        return simulate_study(from_study, out, seed=seed, sizes=sizes, bot_share=bot_share, effects=effects,
+                              friction=friction, overwrite=overwrite)
+    sizes = {k: SAMPLE_DEFAULTS[k] if v is None else v for k, v in sizes.items()}
+    n_customers, n_prospects, n_respondents, n_participants, days = sizes.values()
+    _check_sizes(n_customers, n_respondents, n_participants, days, bot_share)
+    eff = draw_effects(seed, effects=effects, friction=friction)
+    if bot_share is None:
+        bot_share = eff.bot_share
+    else:
+        eff = Effects(eff.frictions, eff.drivers, eff.non_drivers, eff.no_effect, bot_share, eff.origin)
+    kept = _prepare_folder(out, overwrite)
     rng = np.random.default_rng(seed)
     customers = _customers(rng, n_customers)
-    survey, info = _survey(rng, customers, n_respondents)
-    events, identity, tinfo = _traces(rng, customers, n_prospects, days, bot_share)
-    excerpts = _qual(rng, survey, info["persona_true"], n_participants)
+    survey, info = _survey(rng, customers, n_respondents, eff)
+    events, identity, tinfo = _traces(rng, customers, n_prospects, days, bot_share, eff)
+    excerpts = _qual(rng, survey, info["persona_true"], n_participants, eff)
     out.mkdir(parents=True, exist_ok=True)
     study = _study_yml(info["targets"], customers, seed)
     (out / "study.yml").write_text(
@@ -610,23 +910,11 @@ def make_sample(
     _write_csv(events, out / "traces" / "events.csv.gz", gz=True)
     _write_csv(identity, out / "traces" / "identity.csv")
     _write_csv(excerpts, out / "qual" / "excerpts.csv")
-    truth = {
-        "seed": seed,
-        "sizes": {"customers": n_customers, "prospects": n_prospects, "respondents": n_respondents,
-                  "participants": n_participants, "days": days},
-        "friction": [{"touchpoint": FRICTION["touchpoint"], "persona": FRICTION["persona"]}],
-        "friction_details": FRICTION,
-        "no_effect_touchpoints": NO_EFFECT,
-        "drivers": list(DRIVERS),
-        "driver_coefficients": DRIVERS,
-        "non_drivers": NON_DRIVERS,
-        "bot_share": round(tinfo["n_bot_rows"] / tinfo["n_rows"], 6),
-        "events": {k: v for k, v in tinfo.items()},
-        "population_persona_shares": POP_PERSONA,
-        "response_propensity": RESPONSE_PROPENSITY,
-        "targets_rule": "target = E[rating] - 0.10 for every touchpoint, except no-effect touchpoints where target = E[rating]",
-        "kano_categories": info["kano"],
-    }
+    sizes = {"customers": n_customers, "prospects": n_prospects, "respondents": n_respondents,
+             "participants": n_participants, "days": days}
+    truth = _truth(seed, sizes, eff, tinfo, info["kano"])
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out
+    from ._outputs import mark_sample_folder
 
+    mark_sample_folder(out, kept, seed=seed)  # what --overwrite may delete next time
+    return out

@@ -13,9 +13,13 @@ Ratings are analysed in long format (:func:`to_long`: one row per respondent and
 touchpoint). Several ratings by one person are not independent, so the respondent is the
 cluster of the design whenever a respondent has several rows (see :func:`scores`).
 
-Variances are design-based (Taylor linearisation) and come from ``svy``; confidence intervals
-use the design degrees of freedom. Do not use statsmodels' weighted statistics for survey
-data: they treat weights as frequencies.
+Variances are design-based and confidence intervals use the design degrees of freedom. For
+one-stage designs with fixed weights, the means and shares come from ``svy`` (Taylor
+linearisation); finite population corrections, multistage designs, replicate weights, totals,
+ratios, quantiles and calibrated weights go through the kit's own engine
+(:mod:`._estimators`, :mod:`._variance`, :mod:`._replicates`), written after R ``survey`` and
+tested against its printed outputs (and against svy where both apply). Do not use
+statsmodels' weighted statistics for survey data: they treat weights as frequencies.
 """
 
 from __future__ import annotations
@@ -36,14 +40,28 @@ from ._design import (
     check_columns,
     check_frame,
     kish,
+    sampling_fractions,
     svy_errors,
     svy_sample,
     weight_problems,
     weights_of,
 )
+from ._estimators import (
+    engine_problems,
+    is_calibration,
+    make_engine,
+    mean_interval,
+    quantile_estimate,
+    ratio_estimate,
+    share_interval,
+    warn_df,
+)
+from ._variance import LONELY_PSU, lonely_from_singleton
 from .errors import AnalysisError, Problem, check_one_of
 
 __all__ = [
+    "answer_shares",
+    "study_scores",
     "METRICS",
     "KANO_TABLE",
     "QUADRANTS",
@@ -57,7 +75,8 @@ __all__ = [
     "importance_performance",
 ]
 
-METRICS = ("mean", "top2", "csat", "nps", "ces")
+METRICS = ("mean", "top2", "csat", "nps", "ces", "total", "ratio", "quantile")
+_SVY_METRICS = ("mean", "top2", "csat", "nps", "ces")
 SCORE_COLUMNS = ["metric", "estimate", "se", "ci_low", "ci_high", "df", "n", "n_eff"]
 _PROP_CI = ("korn-graubard", "beta", "logit", "wilson")
 _DEFAULT_SCALE = {"top2": (1, 5), "csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
@@ -207,15 +226,27 @@ def scores(
     touchpoint: str | None = "touchpoint",
     by: str | Sequence[str] | None = "persona",
     metric: str | Sequence[str] = "mean",
-    weight: str | None = None,
+    weight=None,
     strata: str | None = None,
-    cluster: str | None = None,
+    cluster: str | Sequence[str] | None = None,
+    fpc: str | Sequence[str] | None = None,
     respondent: str | None = "respondent_id",
     confidence: float = 0.95,
     scale: tuple[float, float] | None = None,
     satisfied: float | None = None,
     ci: str | None = None,
     singleton: str | None = None,
+    domain_singleton: bool = False,
+    variance: str = "taylor",
+    replicate_weights: str | Sequence[str] | None = None,
+    replicate_scale: float | None = None,
+    replicate_rscales: Sequence[float] | None = None,
+    mse: bool = False,
+    fay: float = 0.0,
+    n_boot: int = 200,
+    seed: int | None = 0,
+    denominator: str | None = None,
+    quantile: float = 0.5,
 ) -> pd.DataFrame:
     """Satisfaction scores per touchpoint (and group) with design-based uncertainty.
 
@@ -226,7 +257,7 @@ def scores(
         touchpoint. Wide data works too with ``touchpoint=None`` (e.g. ``score="nps"``).
         Missing scores are left out of the estimates but kept in the design.
     score : str, default "score"
-        The rating column.
+        The rating column (the numerator of ``metric="ratio"``).
     touchpoint : str or None, default "touchpoint"
         The touchpoint column (first grouping column); None for a score over all rows.
     by : str or list of str or None, default "persona"
@@ -239,60 +270,126 @@ def scores(
         * ``"nps"``: Net Promoter Score on 0-10 answers: % promoters (9-10) minus % detractors
           (0-6), in points from -100 to 100.
         * ``"ces"``: Customer Effort Score, the mean on a 1-7 scale (checked).
+        * ``"total"``: the estimated population total of ``score`` (R's ``svytotal``), e.g.
+          total complaints; needs weights that sum to the population.
+        * ``"ratio"``: ``total(score) / total(denominator)`` (R's ``svyratio``), e.g.
+          complaints per contact.
+        * ``"quantile"``: the ``quantile`` (default the median) of ``score`` with Woodruff's
+          interval (R's ``svyquantile(..., ci=TRUE)`` defaults: ``qrule="math"``,
+          ``interval.type="mean"``); ``se`` is the interval width over ``2 t``, as R reports.
+          A limit whose share interval leaves [0, 1] is missing (NaN), as in R.
         A list gives one block of rows per metric.
-    weight, strata, cluster : str, optional
-        Survey design columns. Without ``cluster``, if ``respondent`` names a column in which a
-        respondent has several rows, the respondent is the cluster; otherwise each row is its
-        own cluster. Cluster codes are read within strata (the same code in two strata is two
-        clusters, as R's ``nest=TRUE``).
+    weight : str, RakeResult or CalibrationResult, optional
+        Survey weights: a column, or the result of :func:`parcours_research.weighting.rake`,
+        :func:`~parcours_research.weighting.calibrate` or
+        :func:`~parcours_research.weighting.post_stratify` on the same rows (same index). With
+        a result, the standard errors account for the calibration (residuals of the weighted
+        regression on the calibration variables, as R's ``calibrate()``/``rake()``/
+        ``postStratify()`` designs; the estimates are those of the fixed weights). Without
+        ``weight`` but with ``fpc`` for every stage, the weights are the product of population
+        over sample sizes of the stages (R).
+    strata : str, optional
+        First-stage strata.
+    cluster : str or list of str, optional
+        Clusters (primary sampling units), or one column per sampling stage
+        (``[agency, customer]``: a two-stage design). Without ``cluster``, if ``respondent``
+        names a column in which a respondent has several rows, the respondent is the cluster;
+        otherwise each row is its own cluster. Codes are read within strata, and stage-2 codes
+        within stage-1 clusters (R's ``nest=TRUE``).
+    fpc : str or list of str, optional
+        Finite population correction, one column per stage, as R's ``svydesign(fpc=)``: the
+        population size of the row's stratum at that stage (number of clusters, or of
+        respondents without clusters), or the sampling fraction when every value is <= 1.
+        Stages after the last fpc column are sampled with replacement. With fpc on the first
+        stage, later stages add their variance times the first-stage sampling fraction.
     respondent : str or None, default "respondent_id"
         The respondent identifier of long data.
     confidence : float, default 0.95
         Confidence level of the intervals (``level=`` before 0.2, deprecated).
     scale : (min, max), optional
         The answer scale; ratings outside it raise. Defaults: 1-5 for top2/csat, 0-10 for nps,
-        1-7 for ces, not checked for mean.
+        1-7 for ces, not checked for the other metrics.
     satisfied : float, optional
         Lowest satisfied rating for ``"csat"``.
     ci : str, optional
-        Interval method. Means: Student t with the design degrees of freedom. Shares:
-        ``"korn-graubard"`` (default; Korn & Graubard 1998 as in the NCHS Data Presentation
-        Standards for Proportions, Parker et al. 2017: good for small domains and shares near
-        0 or 1), ``"beta"`` (the same without truncating the effective n at n, as R's
-        ``svyciprop(method="beta")``), ``"logit"`` (Stata's default) or ``"wilson"``. NPS:
-        ``"adjusted_wald"`` (default; Rocks 2016: add 3/4 promoter and 3/4 detractor out of 3
-        pseudo-respondents, on the design-effective sample size) or ``"wald"`` (t with the
-        design df on the design SE).
+        Interval method. Means, totals, ratios: Student t with the design degrees of freedom.
+        Shares: ``"korn-graubard"`` (default; Korn & Graubard 1998 as in the NCHS Data
+        Presentation Standards for Proportions, Parker et al. 2017: good for small domains and
+        shares near 0 or 1), ``"beta"`` (the same without truncating the effective n at n, as
+        R's ``svyciprop(method="beta")``), ``"logit"`` (Stata's default) or ``"wilson"``: the
+        survey Wilson interval, Wilson's score interval on the effective sample size ``n* = p (1
+        - p) / se^2 * (t_{n-1} / t_df)^2`` with the Student t quantile of the design df in place
+        of z. At a share of 0 or 1 every method gives an interval from the sample size (design
+        effect 1): Wilson ``[0, t^2 / (n + t^2)]``, the others the exact Clopper–Pearson bound
+        ``[0, 1 - (alpha/2)^(1/n)]`` (mirrored at 1). NPS: ``"adjusted_wald"`` (default;
+        Rocks 2016) or ``"wald"``.
     singleton : str, optional
-        svy's rule for strata with a single cluster (``"center"``, ``"scale"``, ...).
+        Strata with a single cluster: R's ``options(survey.lonely.psu=)`` rules ``"fail"``,
+        ``"adjust"`` (centre on the grand mean), ``"average"``, ``"certainty"``, ``"remove"``,
+        or svy's names (``"center"`` = ``"adjust"``, ...).
+    domain_singleton : bool, default False
+        Apply ``singleton`` also to strata with a single cluster *inside a domain* (R's
+        ``options(survey.adjust.domain.lonely=TRUE)``), with a warning naming them.
+    variance : {"taylor", "jk1", "jkn", "bootstrap", "brr"}, default "taylor"
+        Taylor linearisation, or replicate weights built from the design as R's
+        ``as.svrepdesign``: delete-one-cluster jackknife (``"jk1"`` unstratified, ``"jkn"``
+        stratified, with the first-stage fpc), Rao–Wu rescaled bootstrap (``n_boot``
+        replicates, ``seed``), balanced repeated replication (two clusters per stratum; Fay's
+        method with ``fay`` > 0). With ``replicate_weights``, the kind of those weights (also
+        ``"other"``).
+    replicate_weights : str or list of str, optional
+        Columns of replicate weights shipped with the data (full replicate weights, R's
+        ``combined.weights=TRUE``); a string names every column starting with it.
+    replicate_scale, replicate_rscales, mse : optional
+        As R's ``svrepdesign(scale=, rscales=, mse=)``: the variance is ``scale * sum_r
+        rscales_r (theta_r - centre)^2``, centred on the replicates' mean (``mse=False``, R's
+        default) or on the estimate (``mse=True``). Default scales: JK1 ``(R-1)/R``, BRR
+        ``1/(R (1-fay)^2)``, bootstrap ``1/(R-1)``.
+    fay : float, default 0
+        Fay's rho for ``variance="brr"``.
+    n_boot, seed : int
+        Bootstrap replicates and seed for ``variance="bootstrap"``.
+    denominator : str, optional
+        The denominator column of ``metric="ratio"``.
+    quantile : float, default 0.5
+        The probability of ``metric="quantile"``.
 
     Returns
     -------
     DataFrame
         Grouping columns (``touchpoint`` and ``by``) then ``metric, estimate, se, ci_low,
-        ci_high, df, n, n_eff``: ``se`` the Taylor-linearised standard error, ``df`` the design
-        degrees of freedom, ``n`` the ratings in the group, ``n_eff`` Kish's effective sample
-        size of their weights. Shares are proportions (0-1), NPS is in points.
+        ci_high, df, n, n_eff``: ``se`` the design-based standard error, ``df`` the design
+        degrees of freedom of the domain (clusters minus strata; replicate designs: the rank
+        of the replicate weights minus one), ``n`` the ratings in the group, ``n_eff`` Kish's
+        effective sample size of their weights. Shares are proportions (0-1), NPS is in
+        points. A domain with 0 degrees of freedom has no interval (with a warning).
 
     Raises
     ------
     AnalysisError
         Missing columns, non-numeric or out-of-scale ratings, missing group values, invalid
-        weights, one respondent rating a touchpoint twice, or a design svy cannot use.
+        weights or fpc, one respondent rating a touchpoint twice, or a design that cannot be
+        estimated.
     """
     where = "scores"
     data = check_frame(data, where)
+    if not isinstance(cluster, str) and cluster is not None and len(cluster) == 1:
+        cluster = cluster[0]
     metrics = _score_metrics(metric, confidence)
     groups = as_list(touchpoint) + [g for g in as_list(by) if g not in as_list(touchpoint)]
+    rep_cols = _replicate_columns(data, replicate_weights)
+    wname = None if is_calibration(weight) else weight
     problems = check_columns(
         data,
         {
             "score": score,
             "touchpoint": touchpoint,
             "by": by,
-            "weight": weight,
+            "weight": wname,
             "strata": strata,
             "cluster": cluster,
+            "fpc": fpc,
+            "denominator": denominator,
         },
         where,
     )
@@ -302,34 +399,132 @@ def scores(
     y_all = pd.to_numeric(data[score], errors="coerce")
     design_cluster = _respondent_cluster(data, cluster, respondent)
     problems = _score_problems(
-        data, y_all, score, touchpoint, groups, weight, strata, cluster, design_cluster, respondent
+        data, y_all, score, touchpoint, groups, wname, strata, cluster, design_cluster, respondent
     )
     scales = {m: scale if scale is not None else _DEFAULT_SCALE.get(m) for m in metrics}
     problems += _scale_problems(y_all, score, metrics, scales)
+    problems += _new_metric_problems(metrics, denominator, quantile, data)
     _check_score_ci(ci, metrics)
-    if problems:
-        raise AnalysisError("Cannot compute scores.", problems)
-
-    frames = []
-    for m in metrics:
-        frames.append(
-            _score_one(
-                data,
-                y_all,
-                m,
-                groups,
-                weight,
-                strata,
-                design_cluster,
-                confidence,
-                scales[m],
-                satisfied,
-                ci,
-                singleton,
-            )
-        )
+    plain = _plain_design(
+        metrics, weight, cluster, fpc, variance, rep_cols, singleton, domain_singleton
+    )
+    engine = _score_engine(
+        data,
+        plain,
+        problems,
+        weight=weight,
+        strata=strata,
+        cluster=as_list(design_cluster),
+        fpc=as_list(fpc),
+        variance=variance,
+        replicate_weights=rep_cols,
+        replicate_scale=replicate_scale,
+        replicate_rscales=replicate_rscales,
+        mse=mse,
+        fay=fay,
+        n_boot=n_boot,
+        seed=seed,
+        singleton=singleton,
+        domain_singleton=domain_singleton,
+    )
+    if engine is not None:
+        data = data.assign(__w=engine.design.weights)
+        wname = "__w"
+    opts = {
+        "confidence": confidence,
+        "satisfied": satisfied,
+        "ci": ci,
+        "singleton": singleton,
+        "engine": engine,
+        "denominator": denominator,
+        "quantile": quantile,
+    }
+    frames = [
+        _score_one(data, y_all, m, groups, wname, strata, design_cluster, scales[m], opts)
+        for m in metrics
+    ]
     out = pd.concat(frames, ignore_index=True)
     return out[[*groups, *SCORE_COLUMNS]]
+
+
+def _score_engine(data, plain: bool, problems: list, **design):
+    """Raise with every problem found (``problems`` and those of the variance arguments);
+    then the kit's own estimation engine for a design svy cannot describe (None when svy
+    does)."""
+    if not plain:
+        problems += engine_problems(
+            data,
+            fpc=design["fpc"],
+            variance=design["variance"],
+            replicate_weights=design["replicate_weights"],
+            replicate_scale=design["replicate_scale"],
+            replicate_rscales=design["replicate_rscales"],
+            fay=design["fay"],
+            where="scores",
+        )
+    if problems:
+        raise AnalysisError("Cannot compute scores.", problems)
+    if plain:
+        return None
+    design["lonely_psu"] = lonely_from_singleton(design.pop("singleton"))
+    with svy_errors("declaring the survey design"):
+        return make_engine(data, **design)
+
+
+def _replicate_columns(data, replicate_weights) -> list[str]:
+    """The replicate weight columns: a list, or every column starting with a string."""
+    if replicate_weights is None:
+        return []
+    if isinstance(replicate_weights, str):
+        cols = [c for c in data.columns if isinstance(c, str) and c.startswith(replicate_weights)]
+        if not cols:
+            raise AnalysisError(
+                f"scores: no column starts with {replicate_weights!r}.",
+                [Problem("no replicate weight column", fix="pass replicate_weights=[columns]")],
+            )
+        return cols
+    cols = list(replicate_weights)
+    missing = check_columns(data, {"replicate_weights": cols}, "scores")
+    if missing:
+        raise AnalysisError("Cannot compute scores.", missing)
+    return cols
+
+
+def _plain_design(metrics, weight, cluster, fpc, variance, rep_cols, singleton, domain_singleton):
+    """Whether svy describes the design: one cluster level, no fpc, Taylor variance, fixed
+    weights, svy's metrics and singleton rules (otherwise the kit's own engine,
+    :mod:`._estimators`, estimates everything)."""
+    return (
+        all(m in _SVY_METRICS for m in metrics)
+        and not is_calibration(weight)
+        and len(as_list(cluster)) <= 1
+        and fpc is None
+        and variance == "taylor"
+        and not rep_cols
+        and not domain_singleton
+        and (singleton is None or singleton not in LONELY_PSU)
+    )
+
+
+def _new_metric_problems(metrics, denominator, quantile, data) -> list[Problem]:
+    """Problems of ``denominator`` (ratio) and ``quantile``."""
+    problems = []
+    if "ratio" in metrics:
+        if denominator is None:
+            problems.append(
+                Problem(
+                    "metric='ratio' needs denominator= (a column)", fix="denominator='contacts'"
+                )
+            )
+        elif denominator in data.columns:
+            d = pd.to_numeric(data[denominator], errors="coerce")
+            if (data[denominator].notna() & d.isna()).any():
+                problems.append(
+                    Problem(f"{denominator!r} has values that are not numbers", column=denominator)
+                )
+    if "quantile" in metrics and not (isinstance(quantile, float | int) and 0 < quantile < 1):
+        problems.append(Problem(f"quantile={quantile!r} must be a probability in (0, 1)"))
+    return problems
 
 
 def _score_metrics(metric, confidence) -> list[str]:
@@ -443,29 +638,30 @@ def _check_score_ci(ci, metrics) -> None:
             "top2": set(_PROP_CI),
             "csat": set(_PROP_CI),
             "nps": {"adjusted_wald", "wald"},
+            "total": {"t"},
+            "ratio": {"t"},
+            "quantile": {"woodruff"},
         }[m]
     check_one_of("ci", ci, sorted(allowed))
 
 
-def _score_one(
-    data,
-    y_all,
-    metric,
-    groups,
-    weight,
-    strata,
-    cluster,
-    confidence,
-    scale,
-    satisfied,
-    ci,
-    singleton,
-) -> pd.DataFrame:
+def _score_one(data, y_all, metric, groups, weight, strata, cluster, scale, opts) -> pd.DataFrame:
     """The rows of one metric of :func:`scores` (domains, estimates, n and n_eff)."""
+    confidence, ci = opts["confidence"], opts["ci"]
     frame, keys = _metric_frame(
-        data, y_all, metric, groups, weight, strata, cluster, scale, satisfied
+        data, y_all, metric, groups, weight, strata, cluster, scale, opts["satisfied"]
     )
-    est = _svy_estimates(frame, keys, metric, weight, strata, cluster, confidence, ci, singleton)
+    if metric == "ratio":
+        den = pd.to_numeric(data[opts["denominator"]], errors="coerce").to_numpy(float)
+        frame["__den"] = den
+        frame.loc[~np.isfinite(den), "__y"] = np.nan
+    if opts["engine"] is None:
+        est = _svy_estimates(
+            frame, keys, metric, weight, strata, cluster, confidence, ci, opts["singleton"]
+        )
+    else:
+        est = _engine_estimates(frame, keys, metric, opts["engine"], confidence, ci, opts)
+    est = _share_boundaries(est, frame, keys, metric, weight, ci, confidence)
 
     # the domains, in order of first appearance, with n and Kish's n_eff
     used = frame[frame["__y"].notna()]
@@ -487,9 +683,90 @@ def _score_one(
     )
     if metric == "nps":
         _nps_points(out, ci, confidence)
+    _warn_zero_df(out, groups)
     out["metric"] = metric
     out["df"] = out["df"].astype("Int64")
     return out.drop(columns=keys).reset_index(drop=True)
+
+
+def _warn_zero_df(out: pd.DataFrame, groups) -> None:
+    """Warn about the domains whose design degrees of freedom are 0 (no interval)."""
+    zero = out["df"].notna() & (out["df"] <= 0)
+    if zero.any():
+        rows = out.loc[zero, groups] if groups else pd.DataFrame(index=out.index[zero])
+        labels = [" / ".join(map(str, r)) or "all rows" for r in rows.itertuples(index=False)]
+        warn_df("scores", labels or ["all rows"])
+
+
+def _engine_estimates(frame, keys, metric, engine, confidence, ci, opts) -> pd.DataFrame:
+    """The kit's own domain estimates of ``__y`` (see :mod:`._estimators`): ``keys``,
+    ``estimate, se, ci_low, ci_high, df``."""
+    y = frame["__y"].to_numpy(float)
+    n_rows = len(frame)
+    if keys:
+        groups = frame.groupby(keys, sort=False).indices.items()
+    else:
+        groups = [((), np.arange(n_rows))]
+    rows = []
+    for key, idx in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        dom = np.zeros(n_rows, dtype=bool)
+        dom[idx] = True
+        rec = dict(zip(keys, key))
+        present = dom & np.isfinite(y)
+        if not present.any():
+            continue
+        if metric == "quantile":
+            est, se, lo, hi, df = quantile_estimate(engine, y, dom, opts["quantile"], confidence)
+        else:
+            b = (
+                frame["__den"].to_numpy(float)
+                if metric == "ratio"
+                else (None if metric == "total" else np.ones(n_rows))
+            )
+            est, var = ratio_estimate(engine, y, b, dom)
+            se = float(np.sqrt(var)) if var >= 0 else np.nan
+            df = engine.df(present)
+            if metric in ("top2", "csat"):
+                n = int((present & (engine.design.weights != 0)).sum())
+                lo, hi = share_interval(est, se, df, n, ci or "korn-graubard", confidence)
+            else:
+                lo, hi = mean_interval(est, se, df, confidence)
+        rec.update(estimate=est, se=se, ci_low=lo, ci_high=hi, df=df)
+        rows.append(rec)
+    est = pd.DataFrame(rows, columns=[*keys, "estimate", "se", "ci_low", "ci_high", "df"])
+    for k in keys:
+        est[k] = est[k].astype(str)
+    return est
+
+
+def _share_boundaries(est, frame, keys, metric, weight, ci, confidence) -> pd.DataFrame:
+    """Intervals of shares observed at 0 or 1 (svy leaves them empty): the closed forms of
+    :func:`._estimators.share_interval` on the domain's ``n`` rows."""
+    if metric not in ("top2", "csat") or est.empty:
+        return est
+    at_edge = (est["estimate"] <= 1e-12) | (est["estimate"] >= 1 - 1e-12)
+    todo = at_edge & est["ci_low"].isna()
+    if not todo.any():
+        return est
+    used = frame[frame["__y"].notna()]
+    if weight is not None:
+        used = used[used[weight] != 0]
+    counts = used.groupby(keys, sort=False).size() if keys else pd.Series([len(used)])
+    est = est.copy()
+    for i in np.flatnonzero(todo.to_numpy()):
+        n = int(
+            counts.loc[tuple(est.iloc[i][keys])]
+            if len(keys) > 1
+            else (counts.loc[est.iloc[i][keys[0]]] if keys else counts.iloc[0])
+        )
+        df = est.iloc[i]["df"]
+        lo, hi = share_interval(
+            float(est.iloc[i]["estimate"]), 0.0, df, n, ci or "korn-graubard", confidence
+        )
+        est.iloc[i, est.columns.get_loc("ci_low")] = lo
+        est.iloc[i, est.columns.get_loc("ci_high")] = hi
+    return est
 
 
 def _metric_frame(data, y_all, metric, groups, weight, strata, cluster, scale, satisfied):
@@ -500,8 +777,8 @@ def _metric_frame(data, y_all, metric, groups, weight, strata, cluster, scale, s
     keys = [f"__g{i}" for i in range(len(groups))]
     for k, g in zip(keys, groups):
         frame[k] = data[g].astype(str).to_numpy()
-    for col in (weight, strata, cluster):
-        if col is not None and col not in frame.columns:
+    for col in [*as_list(weight), *as_list(strata), *as_list(cluster)]:
+        if col not in frame.columns:
             frame[col] = data[col].to_numpy() if col == weight else data[col].astype(str).to_numpy()
     y = y_all.astype(float)
     if metric in ("top2", "csat"):
@@ -742,6 +1019,7 @@ def drivers(
     weight: str | None = None,
     strata: str | None = None,
     cluster: str | None = None,
+    fpc: str | None = None,
     method: str = "shapley",
     n_boot: int = 200,
     confidence: float = 0.95,
@@ -766,6 +1044,11 @@ def drivers(
     strata, cluster : str, optional
         Design of the bootstrap: clusters are resampled within strata (Rao–Wu rescaled
         bootstrap, drawn by svy).
+    fpc : str, optional
+        Finite population correction of the first stage (population size of the stratum, or
+        the sampling fraction, as R's ``svydesign(fpc=)``): the bootstrap factors are shrunk by
+        ``sqrt(1 - f)`` (Rao, Wu & Yue 1992), so the intervals narrow when a large share of
+        the population answered.
     method : {"shapley", "relative_weights"}
         ``"shapley"``: Shapley value of R² = LMG = general dominance weight, the average gain
         in R² from adding the driver over all orders (exact over all 2^p subsets; at most 16
@@ -808,6 +1091,7 @@ def drivers(
     problems = _driver_argument_problems(
         data, outcome, cols, weight, strata, cluster, method, n_boot, confidence, where
     )
+    problems += check_columns(data, {"fpc": fpc}, where)
     if problems:
         raise AnalysisError("Cannot compute driver importance.", problems)
     x = pd.DataFrame({c: pd.to_numeric(data[c], errors="coerce") for c in [outcome, *cols]})
@@ -834,6 +1118,9 @@ def drivers(
             strata=None if strata is None else data.loc[keep, strata].to_numpy(),
             cluster=None if cluster is None else data.loc[keep, cluster].to_numpy(),
             seed=seed,
+            fraction=None
+            if fpc is None
+            else sampling_fractions(data, strata=strata, cluster=cluster, fpc=fpc)[keep.to_numpy()],
         )
         corr = np.concatenate([corr, imp.weighted_corr(arr, reps)[0]], axis=0)
     p = len(cols)
@@ -1548,3 +1835,84 @@ def _targets(targets) -> dict:
     raise AnalysisError(
         "targets must be a dict {touchpoint: target}, a Series, a JourneyMap or a Study."
     )
+
+
+
+def study_scores(
+    study,
+    *,
+    by: str | Sequence[str] | None = None,
+    metric: str | Sequence[str] = "mean",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """The study's touchpoint scores, as every output of the kit shows them.
+
+    One definition for the report's ``scores_touchpoint`` tables, notebook 3 and the workshop's
+    staff-against-customers table: :func:`scores` on the prepared ratings
+    (``pr.prepare(study).ratings``) with the study's weighting rule and its declared design
+    (``survey: strata / cluster / fpc`` of study.yml); without a declared cluster, each
+    respondent is a cluster, since one respondent rates several touchpoints.
+
+    Parameters
+    ----------
+    study : Study or Evidence
+    by : str or list of str, optional
+        Domains (e.g. ``"persona"``); None for one score per touchpoint.
+    metric : str or list of str, default "mean"
+        As in :func:`scores`.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    DataFrame
+        The table of :func:`scores`.
+    """
+    from .evidence import evidence_of
+
+    ev = evidence_of(study)
+    design = ev.design
+    return scores(ev.ratings, "score", by=by, metric=metric, weight="weight", strata=design["strata"],
+                  cluster=design["cluster"] or "respondent_id", fpc=design["fpc"], confidence=confidence)
+
+def answer_shares(
+    data: pd.DataFrame,
+    *,
+    score: str = "score",
+    touchpoint: str = "touchpoint",
+    by: str | None = "persona",
+    weight: str | None = "weight",
+) -> pd.DataFrame:
+    """Weighted share of each answer of a rating scale, per touchpoint (and group).
+
+    The distribution behind a mean score: how many rated 1, 2, … 5, with the study's weights
+    (``pr.prepare(study).ratings``), so that the figure of the distributions and the mean agree.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Long ratings, one row per respondent and rated touchpoint; missing scores are left out.
+    score, touchpoint : str
+        Rating and touchpoint columns.
+    by : str or None, default "persona"
+        Group column (a share per group and touchpoint).
+    weight : str or None, default "weight"
+        Survey weights; None counts every rating once.
+
+    Returns
+    -------
+    DataFrame
+        ``touchpoint, [by], score, n, share``: the number of ratings with that answer and its
+        weighted share of the group's ratings of the touchpoint (shares add up to 1 within each
+        touchpoint and group).
+    """
+    keys = [touchpoint] + ([by] if by else [])
+    need = keys + [score] + ([weight] if weight else [])
+    missing = [c for c in need if c not in data.columns]
+    if missing:
+        raise AnalysisError(f"answer_shares: the table lacks column(s) {missing}.",
+                            [Problem("missing columns", fix="pass pr.prepare(study).ratings")])
+    d = data.dropna(subset=[score])
+    d = d.assign(_w=d[weight].astype(float) if weight else 1.0)
+    out = d.groupby(keys + [score], observed=True).agg(n=("_w", "size"), _w=("_w", "sum")).reset_index()
+    out["share"] = out["_w"] / out.groupby(keys, observed=True)["_w"].transform("sum")
+    return out.drop(columns="_w")

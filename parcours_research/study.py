@@ -24,7 +24,18 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import Problem, StudyError
+from ._files import (
+    DEFAULT_LIMITS,
+    LIMIT_KEYS,
+    STUDY_FILE_MAX_BYTES,
+    YAML_MAX_NODES,
+    FileLimits,
+    YAMLExpansionError,
+    _expanded_size,
+    limits_from_yaml,
+    safe_path,
+)
+from .errors import Problem, StudyError, UnsafeFileError
 from .journey import (
     CHANNELS,
     NATURES,
@@ -69,6 +80,9 @@ _TOP_KEYS = {
     "privacy",
     "period",
     "customers",
+    "limits",
+    "allow_outside_paths",
+    "plan",
 }
 TRACE_FORMATS = ("csv", "parquet", "jsonl", "ga4")
 CANONICAL_EVENT_COLUMNS = (
@@ -93,8 +107,15 @@ class SurveyConfig:
     weight: str | None = None
     strata: str | None = None
     cluster: str | None = None
+    #: finite population correction column (``fpc:``): population size of the stratum, or the
+    #: sampling fraction, as R's ``svydesign(fpc=)``
+    fpc: str | None = None
     touchpoints: tuple[str, ...] = ()
     extra_columns: tuple[str, ...] = ()
+    #: codes read as "not answered": ``{"default": (98, 99), "q3": (7,)}`` (``missing_codes:``)
+    missing_codes: Mapping[str, tuple] = field(default_factory=dict)
+    #: the response file's declared encoding (``encoding:``), else detected
+    encoding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,16 +136,36 @@ class TracesConfig:
     funnel: tuple[str, ...] = ()
     funnel_window: str = "7D"
     login_events: tuple[str, ...] = ()
+    #: unit of epoch timestamps (s, ms, us, ns; by magnitude when None) and strftime layout of
+    #: text timestamps that are not ISO 8601 (see ``parcours_research.traces._time``)
+    timestamp_unit: str | None = None
+    timestamp_format: str | None = None
+    #: every file of the log, in reading order (``events:`` may be a file, a glob pattern, a
+    #: list of files, or a folder such as Hive-partitioned ``event_date=.../part-0.parquet``)
+    sources: tuple[Path, ...] = ()
+    #: ceilings on input files (``limits:`` in study.yml), applied when the log is read
+    limits: FileLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
 class QualConfig:
-    """Where the coded excerpts are (``qual:``): a CSV or a REFI-QDA ``.qdpx`` file."""
+    """Where the coded excerpts are (``qual:``): a CSV or Excel file (the kit's columns, or a
+    Taguette, NVivo, ATLAS.ti or MAXQDA export, recognised from its header) or a REFI-QDA
+    ``.qdpx`` project.
+
+    ``format`` is ``auto`` (recognise the tool), a tool (``taguette``, ``nvivo``, ``atlasti``,
+    ``maxqda``) or ``qdpx``; ``columns`` maps standard excerpt columns (``participant, text,
+    code, touchpoint, ...``) to the file's columns; ``codebook`` is a REFI-QDA ``.qdc`` whose
+    hierarchy completes the codes; ``sheet`` names the Excel sheet.
+    """
 
     excerpts: Path
-    format: str = "csv"
+    format: str = "auto"
     code_map: Path | None = None
     valence: str = "valence"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    codebook: Path | None = None
+    sheet: str | None = None
 
 
 @dataclass
@@ -167,8 +208,14 @@ class Study:
     truth: dict | None = None
     description: str = ""
     customers: pd.DataFrame | None = None
+    #: ceilings on input files (``limits:`` in study.yml)
+    limits: FileLimits = DEFAULT_LIMITS
+    #: ``allow_outside_paths: true`` in study.yml: inputs may resolve outside the folder
+    allow_outside_paths: bool = False
     #: prepared evidence per options (:func:`parcours_research.evidence.prepare`)
     _prepared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: the event log as read, per engine (:func:`parcours_research.evidence.raw_events`)
+    _raw_events: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- convenience ----------------------------------------------------------------------
     @property
@@ -237,6 +284,11 @@ class Study:
                         self.traces.events.relative_to(self.root)
                         if self.traces.events.is_relative_to(self.root)
                         else self.traces.events
+                    )
+                    + (
+                        f" ({len(self.traces.sources)} files)"
+                        if len(self.traces.sources) > 1
+                        else ""
                     ),
                 )
             )
@@ -295,12 +347,18 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def _load_yaml(text: str) -> tuple[Any, list[tuple[Any, int, int]]]:
-    """Parse YAML safely (no object construction); returns the data and the repeated keys
-    ``(key, line, first line)``."""
+def _load_yaml(
+    text: str, max_nodes: int = YAML_MAX_NODES
+) -> tuple[Any, list[tuple[Any, int, int]]]:
+    """Parse YAML safely (no object construction, aliases expanding to at most ``max_nodes``
+    values); returns the data and the repeated keys ``(key, line, first line)``."""
     loader = _UniqueKeyLoader(text)
     try:
-        return loader.get_single_data(), loader.duplicates
+        node = loader.get_single_node()
+        if node is None:
+            return None, loader.duplicates
+        _expanded_size(node, max_nodes)
+        return loader.construct_document(node), loader.duplicates
     finally:
         loader.dispose()
 
@@ -323,9 +381,11 @@ def _did_you_mean(value: Any, options) -> str:
 class _Checker:
     """Collects problems while reading one YAML file."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, limits: FileLimits = DEFAULT_LIMITS, allow_outside: bool = False):
         self.file = file
         self.problems: list[Problem] = []
+        self.limits = limits
+        self.allow_outside = allow_outside
 
     def add(self, key: str, message: str, fix: str | None = None) -> None:
         self.problems.append(Problem(message, self.file, column=key, fix=fix))
@@ -678,10 +738,10 @@ def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = Tru
     if value is None:
         return None
     if not isinstance(value, str):
-        ck.add(key, f"must be a path relative to the study folder, not {value!r}")
+        ck.add(key, f"must be a path relative to the study folder, not {_show(value)}")
         return None
     p = Path(value)
-    if p.is_absolute() or ".." in p.parts or p.drive:
+    if (p.is_absolute() or ".." in p.parts or p.drive) and not ck.allow_outside:
         ck.add(
             key,
             f"{value!r} leaves the study folder",
@@ -701,6 +761,21 @@ def _path(root: Path, value: Any, key: str, ck: _Checker, must_exist: bool = Tru
             f"file {value!r} does not exist",
             f"{near}check the path (relative to the study folder)",
         )
+        return None
+    if must_exist:
+        return _safe(full, root, value, key, ck)
+    return full
+
+
+def _safe(full: Path, root: Path, value: str, key: str, ck: _Checker) -> Path | None:
+    """``full`` when it is a regular file inside the study folder and within the limits
+    (:func:`parcours_research._files.safe_path`); else None, the refusal recorded."""
+    try:
+        safe_path(value, root=root, allow_outside=ck.allow_outside, limits=ck.limits,
+                  events=key == "traces.events", label=value)
+    except StudyError as e:
+        for p in e.problems:
+            ck.add(key, f"{value!r} {p.message}", p.fix)
         return None
     return full
 
@@ -782,14 +857,13 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
     if not isinstance(raw, Mapping):
         ck.add("traces", "must be a mapping with at least `events`")
         return None
-    events = _path(root, raw.get("events"), "traces.events", ck)
+    events, sources = _event_files(root, raw.get("events"), ck)
     if raw.get("events") is None:
         ck.add("traces.events", "missing", "name the event log file")
     fmt = raw.get("format")
-    if fmt is None and events is not None:
-        name = events.name.lower()
-        fmt = "parquet" if name.endswith(".parquet") else "jsonl" if ".json" in name else "csv"
-    if fmt not in TRACE_FORMATS:
+    if fmt is None and sources:
+        fmt = _event_format(sources[0])
+    if fmt not in TRACE_FORMATS and (fmt is not None or sources):
         ck.add("traces.format", f"unknown format {fmt!r}", f"use one of {', '.join(TRACE_FORMATS)}")
     cols = raw.get("columns") or {}
     if not isinstance(cols, Mapping):
@@ -809,6 +883,7 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
         ck.add(
             "traces.timezone", f"unknown time zone {tz!r}", "use an IANA name such as Europe/Paris"
         )
+    _time_keys(raw, ck)
     ident = _path(root, raw.get("identity_map"), "traces.identity_map", ck)
     for k in ("session_gap", "funnel_window"):
         if k in raw:
@@ -829,10 +904,104 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
         funnel=tuple(raw.get("funnel") or ()),
         funnel_window=str(raw.get("funnel_window", "7D")),
         login_events=tuple(raw.get("login_events") or ()),
+        timestamp_unit=_opt_text(raw.get("timestamp_unit")),
+        timestamp_format=_opt_text(raw.get("timestamp_format")),
+        sources=sources,
+        limits=ck.limits,
     )
 
 
+def _opt_text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time_keys(raw: Mapping, ck: _Checker) -> None:
+    """``traces.timestamp_unit`` and ``traces.timestamp_format`` (the time rules of
+    ``traces._time``)."""
+    unit = raw.get("timestamp_unit")
+    if unit is not None and str(unit) not in ("s", "ms", "us", "ns"):
+        ck.add("traces.timestamp_unit", f"unknown unit {unit!r}", "use s, ms, us or ns")
+    fmt = raw.get("timestamp_format")
+    if fmt is not None and "%" not in str(fmt):
+        ck.add(
+            "traces.timestamp_format",
+            f"{fmt!r} has no strftime code",
+            "write it like '%d/%m/%Y %H:%M' (quote it in YAML)",
+        )
+    elif fmt is not None and "%Z" in str(fmt):
+        ck.add(
+            "traces.timestamp_format",
+            f"{fmt!r}: zone names (%Z) are not read by a format",
+            "use %z for offsets such as +0100",
+        )
+
+
+#: file names an event-log folder may hold (others, such as ``_SUCCESS``, are skipped)
+_EVENT_SUFFIXES = (".parquet", ".pq", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt")
+
+
+def _is_event_file(path: Path) -> bool:
+    name = path.name.lower()
+    for z in (".gz", ".bz2", ".zst"):
+        name = name.removesuffix(z)
+    return not path.name.startswith((".", "_")) and name.endswith(_EVENT_SUFFIXES)
+
+
+def _event_files(root: Path, value: Any, ck: _Checker) -> tuple[Path | None, tuple[Path, ...]]:
+    """``(events, files)`` for ``traces.events``: one file; a glob pattern
+    (``exports/events_*.json``); a list of files (daily exports); or a folder, read whole
+    (Hive partitions such as ``event_date=2026-01-01/part-0.parquet``). Files come in sorted
+    path order (daily names and ``key=value`` folders sort by date), and each is checked like
+    any input file."""
+    key = "traces.events"
+    if isinstance(value, list | tuple):
+        if not value:
+            ck.add(key, "the list of event files is empty", "name at least one file")
+            return None, ()
+        files = []
+        for item in value:  # each a file, a pattern or a folder (problems are recorded)
+            files.extend(_event_files(root, item, ck)[1])
+        return (files[0] if files else None), tuple(files)
+    if isinstance(value, str) and any(ch in value for ch in "*?["):
+        p = Path(value)
+        if (p.is_absolute() or ".." in p.parts) and not ck.allow_outside:
+            ck.add(key, f"{value!r} leaves the study folder", "give a pattern relative to the study folder")
+            return None, ()
+        found = sorted(q for q in root.glob(value) if q.is_file() or q.is_symlink())
+        if not found:
+            ck.add(key, f"no file matches {value!r}", "check the folder and the pattern")
+            return None, ()
+        rels = [str(q.relative_to(root)) for q in found]
+        return root / value, tuple(f for f in (_path(root, r, key, ck) for r in rels) if f)
+    if isinstance(value, str) and (root / value).is_dir() and not (root / value).is_symlink():
+        folder = root / value
+        found = sorted(q for q in folder.rglob("*") if _is_event_file(q) and not q.is_dir())
+        if not found:
+            ck.add(key, f"folder {value!r} holds no event file", "put .parquet, .json or .csv files in it")
+            return None, ()
+        rels = [str(q.relative_to(root)) for q in found]
+        files = tuple(f for f in (_path(root, r, key, ck) for r in rels) if f)
+        return folder, files
+    full = _path(root, value, key, ck)
+    return full, ((full,) if full is not None else ())
+
+
+def _event_format(path: Path) -> str:
+    """The format of an event file from its content (a GA4 export is recognised), else its
+    name."""
+    from .traces._ga4 import sniff
+
+    found = sniff(str(path))
+    if found is not None:
+        return found
+    name = path.name.lower()
+    return "parquet" if ".parquet" in name else "jsonl" if ".json" in name else "csv"
+
+
 def _qual(raw: Any, root: Path, ck: _Checker) -> QualConfig | None:
+    from .qual.excerpts import COLUMN_ALIASES
+    from .qual.exports import FORMATS
+
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -842,14 +1011,40 @@ def _qual(raw: Any, root: Path, ck: _Checker) -> QualConfig | None:
         return None
     path = _path(root, raw.get("excerpts"), "qual.excerpts", ck)
     if raw.get("excerpts") is None:
-        ck.add("qual.excerpts", "missing", "name the CSV or .qdpx file of coded excerpts")
+        ck.add("qual.excerpts", "missing", "name the CSV, Excel or .qdpx file of coded excerpts")
     code_map = _path(root, raw.get("code_map"), "qual.code_map", ck)
+    codebook = _path(root, raw.get("codebook"), "qual.codebook", ck)
+    cols = raw.get("columns") or {}
+    bad = sorted(str(k) for k in cols if k not in COLUMN_ALIASES)
+    if bad:
+        ck.add(
+            "qual.columns",
+            f"unknown excerpt column(s) {bad}",
+            f"map standard names ({', '.join(COLUMN_ALIASES)}) to the file's column names",
+        )
+    if path is not None and path.suffix.lower() == ".qdc":
+        ck.add(
+            "qual.excerpts",
+            f"{path.name} is a REFI-QDA codebook (codes, no coded text)",
+            f"write `codebook: {raw.get('excerpts')}` and point `excerpts:` at the coded "
+            "segments export or the .qdpx project",
+        )
+        return None
     if path is None:
         return None
-    fmt = raw.get("format") or ("qdpx" if path.suffix.lower() == ".qdpx" else "csv")
-    if fmt not in ("csv", "qdpx"):
-        ck.add("qual.format", f"unknown format {fmt!r}", "use csv or qdpx")
-    return QualConfig(path, fmt, code_map, str(raw.get("valence", "valence")))
+    fmt = str(raw.get("format") or ("qdpx" if path.suffix.lower() == ".qdpx" else "auto")).lower()
+    if fmt not in FORMATS:
+        ck.add("qual.format", f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    sheet = raw.get("sheet")
+    return QualConfig(
+        path,
+        fmt,
+        code_map,
+        str(raw.get("valence", "valence")),
+        columns={str(k): str(v) for k, v in cols.items() if k in COLUMN_ALIASES},
+        codebook=codebook,
+        sheet=None if sheet is None else str(sheet),
+    )
 
 
 def _survey(
@@ -914,18 +1109,45 @@ def _survey(
         weight=raw.get("weight"),
         strata=raw.get("strata"),
         cluster=raw.get("cluster"),
+        fpc=raw.get("fpc"),
         touchpoints=tps,
         extra_columns=_names(raw.get("extra_columns")),
+        **_survey_reading(raw, instrument, ck),
     )
     return cfg, instrument
+
+
+def _survey_reading(raw: Mapping, instrument: Instrument | None, ck: _Checker) -> dict:
+    """``missing_codes`` and ``encoding`` of the ``survey:`` section, checked."""
+    import codecs
+
+    from .survey.missing import check_against_instrument, parse_missing_codes
+
+    codes, problems = parse_missing_codes(raw.get("missing_codes"), ck.file)
+    if instrument is not None and not problems:
+        problems = check_against_instrument(codes, instrument, ck.file)
+    ck.problems.extend(problems)
+    encoding = raw.get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(str(encoding))
+        except LookupError:
+            ck.add("survey.encoding", f"unknown encoding {encoding!r}",
+                   "use a codec name such as utf-8, cp1252, latin-1 or utf-16")
+            encoding = None
+    return {"missing_codes": codes, "encoding": None if encoding is None else str(encoding)}
 
 
 def _read_customers(
     path: Path, root: Path, assignment: PersonaAssignment, journey: JourneyMap
 ) -> pd.DataFrame:
+    from ._text_files import read_csv_checked
+
     name = str(path.relative_to(root))
-    try:
-        df = pd.read_csv(path, dtype={"customer_id": "string"}, sep=None, engine="python")
+    try:  # encodings and quotes checked (nothing lost silently), then pandas
+        df, _ = read_csv_checked(path, name, dtype={"customer_id": "string"})
+    except StudyError:
+        raise
     except Exception as e:  # noqa: BLE001 - reported with the file name
         raise StudyError(f"Cannot read the customer file {name}: {e}") from None
     problems = []
@@ -1007,7 +1229,11 @@ def _parse_study_file(file: Path) -> tuple[Mapping, list[tuple[Any, int, int]]]:
     as UTF-8 YAML holding a mapping."""
     summary = f"Cannot read {file}"
     try:
-        raw, duplicates = _load_yaml(file.read_text(encoding="utf-8"))
+        safe_path(file, limits=FileLimits(max_file_mb=STUDY_FILE_MAX_BYTES / (1 << 20)),
+                  label=file.name)
+        raw, duplicates = _load_yaml(file.read_bytes()[:STUDY_FILE_MAX_BYTES].decode("utf-8"))
+    except UnsafeFileError as e:
+        raise UnsafeFileError(summary, e.problems) from None
     except UnicodeDecodeError:
         raise StudyError(
             summary,
@@ -1017,6 +1243,11 @@ def _parse_study_file(file: Path) -> tuple[Mapping, list[tuple[Any, int, int]]]:
                 )
             ],
         ) from None
+    except YAMLExpansionError as e:
+        raise UnsafeFileError(summary, [Problem(
+            f"refused: {e}", file.name,
+            fix="write each value out in full; study.yml does not need anchors (&) and aliases (*)",
+        )]) from None
     except yaml.YAMLError as e:
         raise StudyError(summary, [_yaml_problem(e, file.name)]) from None
     if not isinstance(raw, Mapping):
@@ -1049,6 +1280,157 @@ def _check_keys(raw: Mapping, duplicates: list[tuple[Any, int, int]], ck: _Check
             "unknown key",
             f"{_did_you_mean(k, _TOP_KEYS)}known keys are {', '.join(sorted(_TOP_KEYS))}",
         )
+
+
+# ---- the shape of study.yml: known keys and value types at every level ----------------------
+# NOTE for every reader of study.yml: a key missing from _SECTIONS is reported as "unknown key"
+# (with a did-you-mean) and removed before the section readers run. When a reader learns a new
+# key, add it here with its type (_ANY when the reader checks the value itself).
+_TEXT, _PATH, _NAMES, _BOOL, _NUM, _MAP, _ANY = "text", "path", "names", "bool", "number", "map", "any"
+_LABEL = ("or", _TEXT, {"fr": _TEXT, "en": _TEXT})
+_DATES = {"start": _ANY, "end": _ANY}
+_STAGE = {"id": _TEXT, "label": _LABEL, "target_conversion": _NUM, "description": _LABEL}
+_TOUCHPOINT = {
+    "id": _TEXT, "label": _LABEL, "stage": _TEXT, "channel": _TEXT, "nature": _TEXT,
+    "moment_of_truth": _BOOL, "events": _NAMES, "target_satisfaction": _NUM, "description": _LABEL,
+}
+_SECTIONS: dict[str, Any] = {
+    "name": _TEXT,
+    "description": _LABEL,
+    "language": _TEXT,
+    "journey": {"template": _TEXT, "stages": ("list", ("or", _TEXT, _STAGE)), "target_conversion": _MAP},
+    "touchpoints": ("list", _TOUCHPOINT),
+    "personas": ("list", {"id": _TEXT, "label": _LABEL, "description": _LABEL}),
+    "persona_assignment": {
+        "column": _TEXT, "default": _TEXT, "rules": ("list", {"persona": _TEXT, "when": _MAP}),
+    },
+    "targets": {"satisfaction": _MAP, "conversion": _MAP},
+    "survey": {
+        "instrument": _TEXT, "responses": _PATH, "respondent_id": _TEXT, "customer_id": _TEXT,
+        "weight": _TEXT, "strata": _TEXT, "cluster": _TEXT, "fpc": _TEXT, "touchpoints": _NAMES,
+        "extra_columns": _NAMES, "missing_codes": _ANY, "encoding": _TEXT,
+    },
+    "margins": ("or", _PATH, _MAP),
+    "traces": {
+        "events": ("or", _PATH, ("list", _PATH)), "format": _TEXT, "columns": _MAP,
+        "timezone": _TEXT, "period": _DATES, "identity_map": _PATH, "session_gap": _TEXT,
+        "funnel": _NAMES, "funnel_window": _TEXT, "login_events": _NAMES,
+        "timestamp_unit": _TEXT, "timestamp_format": _TEXT,
+    },
+    "qual": (
+        "or",
+        _PATH,
+        {
+            "excerpts": _PATH,
+            "format": _TEXT,
+            "code_map": _PATH,
+            "valence": _TEXT,
+            "columns": _MAP,
+            "codebook": _PATH,
+            "sheet": _TEXT,
+        },
+    ),
+    "privacy": {"salt": _TEXT},
+    "period": _DATES,
+    "customers": _PATH,
+    "limits": dict.fromkeys(LIMIT_KEYS, _NUM),
+    "allow_outside_paths": _BOOL,
+    # sample sizes for simulations (pr.plan.power, parcours sample --from); read there
+    "plan": {"respondents": _NUM, "customers": _NUM, "participants": _NUM, "prospects": _NUM, "days": _NUM},
+}
+_BAD = object()
+
+
+def _show(value: Any) -> str:
+    """A value named in a message: short, and never a whole structure."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(spec: Any) -> str:
+    if isinstance(spec, dict):
+        return "a mapping"
+    if isinstance(spec, tuple):
+        if spec[0] == "list":
+            return "a list"
+        return " or ".join(dict.fromkeys(_describe(s) for s in spec[1:]))
+    return {
+        _TEXT: "a text", _PATH: "a file path", _NAMES: "a name or a list of names",
+        _BOOL: "true or false", _NUM: "a number", _MAP: "a mapping", _ANY: "a value",
+    }[spec]
+
+
+def _fits(value: Any, spec: Any) -> bool:
+    """Whether ``value`` has the type ``spec`` asks for (contents are checked by _walk)."""
+    scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+    if isinstance(spec, dict) or spec == _MAP:
+        return isinstance(value, Mapping)
+    if isinstance(spec, tuple):
+        if spec[0] == "list":
+            return isinstance(value, list)
+        return any(_fits(value, s) for s in spec[1:])
+    return {
+        _TEXT: scalar, _PATH: isinstance(value, str), _BOOL: isinstance(value, bool),
+        _NUM: isinstance(value, int | float) and not isinstance(value, bool),
+        _NAMES: isinstance(value, str) or (isinstance(value, list) and all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value)),
+        _ANY: True,
+    }[spec]
+
+
+def _walk(value: Any, spec: Any, key: str, ck: _Checker) -> Any:
+    """``value`` with its wrong-typed and unknown entries reported and left out (so that the
+    section readers see only values of the types they expect)."""
+    if value is None or spec == _ANY:
+        return value
+    if not _fits(value, spec):
+        what = _describe(spec)
+        ck.add(key, f"must be {what}, not {_show(value)}", f"write {what} here (see the sample study.yml)")
+        return _BAD
+    if isinstance(spec, tuple) and spec[0] == "or":
+        return _walk(value, next(s for s in spec[1:] if _fits(value, s)), key, ck)
+    if isinstance(spec, tuple):  # a list: items of the wrong type stay for the reader to name
+        return [
+            w if (w := _walk(v, spec[1], f"{key}[{i}]", ck)) is not _BAD else v
+            for i, v in enumerate(value)
+        ]
+    if isinstance(spec, dict):
+        return _walk_mapping(value, spec, key, ck)
+    return value
+
+
+def _walk_mapping(value: Mapping, spec: dict, key: str, ck: _Checker) -> dict:
+    out = {}
+    for k, v in value.items():
+        where = f"{key}.{k}" if key else str(k)
+        if k not in spec:
+            if key:  # the top level is checked by _check_keys
+                ck.add(where, "unknown key", f"{_did_you_mean(k, spec)}known keys here are "
+                       f"{', '.join(sorted(map(str, spec)))}")
+            continue
+        checked = _walk(v, spec[k], where, ck)
+        if checked is not _BAD:
+            out[k] = checked
+    return out
+
+
+def _checked(raw: Mapping, ck: _Checker) -> dict:
+    """study.yml with every unknown key (at any level) and wrong-typed value reported and
+    left out."""
+    return _walk_mapping(raw, _SECTIONS, "", ck)
+
+
+def _safety(raw: Mapping, ck: _Checker) -> None:
+    """``limits:`` and ``allow_outside_paths:``, read first (every path check uses them)."""
+    limits, problems = limits_from_yaml(raw.get("limits"))
+    ck.problems.extend(problems)
+    ck.limits = limits
+    allow = raw.get("allow_outside_paths", False)
+    ck.allow_outside = allow is True
 
 
 def _language(raw: Mapping, ck: _Checker) -> str:
@@ -1136,6 +1518,8 @@ def _read_sections(
 ) -> _Sections:
     """Read and validate every section of study.yml (problems go to ``ck``, in file order)."""
     _check_keys(raw, duplicates, ck)
+    _safety(raw, ck)
+    raw = _checked(raw, ck)
     journey, assignment = _journey(raw, root, ck)
     survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)
     margins = _margins(raw.get("margins"), root, ck)
@@ -1156,6 +1540,7 @@ def _read_truth(root: Path) -> dict | None:
     truth = root / "truth.json"
     if not truth.exists():
         return None
+    safe_path("truth.json", root=root, label="truth.json")  # a regular file, in the folder
     try:
         return json.loads(truth.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -1229,11 +1614,13 @@ def _study_responses(root: Path, sections: _Sections, journey: JourneyMap) -> pd
     responses = _read(
         cfg.responses,
         sections.instrument,
-        extra_columns=cfg.extra_columns,
+        extra_columns=(*cfg.extra_columns, *([cfg.fpc] if cfg.fpc else [])),
         weight=cfg.weight,
         strata=cfg.strata,
         cluster=cfg.cluster,
         display_root=root,
+        missing_codes=cfg.missing_codes,
+        encoding=cfg.encoding,
     )
     problems = []
     if assignment.columns:
@@ -1287,27 +1674,40 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
         One error listing every problem found in ``study.yml`` and in the files it names, each
         with its file, key or row and what to do.
     """
+    study, sections, customers_path = _load_config(path)
+    root, journey = study.root, study.journey
+    if customers_path is not None:
+        study.customers = _read_customers(customers_path, root, sections.assignment, journey)
+    study.truth = _read_truth(root)
+    if read_responses and _has_responses(sections):
+        study.responses = _study_responses(root, sections, journey)
+    return study
+
+
+def _has_responses(sections: _Sections) -> bool:
+    cfg = sections.survey
+    return cfg is not None and cfg.responses is not None and sections.instrument is not None
+
+
+def _load_config(path: str | Path) -> tuple[Study, _Sections, Path | None]:
+    """The study as configured (every section of study.yml read and checked, every path it
+    names checked by :mod:`._files`), the sections, and the customer file to read; no data
+    file is read yet. Raises one StudyError listing the problems."""
     file = _study_file(Path(path))
     root = file.parent
     raw, duplicates = _parse_study_file(file)
     ck = _Checker(STUDY_FILE)
-    sections = _read_sections(raw, duplicates, root, ck)
+    try:
+        sections = _read_sections(raw, duplicates, root, ck)
+    except (TypeError, AttributeError, KeyError, IndexError) as e:  # a shape no check foresaw
+        ck.add("study.yml", f"a value does not have the expected type ({type(e).__name__})",
+               "compare the section with the sample study.yml (`parcours sample OUT`)")
+        raise StudyError(f"The study in {root} has problems", ck.problems) from None
     _raise_problems(ck, root)
     study = _assemble(root, raw, sections)
-    journey = study.journey
+    study.limits, study.allow_outside_paths = ck.limits, ck.allow_outside
     customers_path = (
         _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
     )
     _raise_problems(ck, root)
-    if customers_path is not None:
-        study.customers = _read_customers(customers_path, root, sections.assignment, journey)
-    study.truth = _read_truth(root)
-    survey_cfg = sections.survey
-    if (
-        read_responses
-        and survey_cfg is not None
-        and survey_cfg.responses is not None
-        and sections.instrument is not None
-    ):
-        study.responses = _study_responses(root, sections, journey)
-    return study
+    return study, sections, customers_path

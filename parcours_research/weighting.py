@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._calibration import CAL_METHODS, calibrate_g, indicator_matrix
 from ._design import check_frame, kish, weight_problems
 from .errors import ParcoursWarning, Problem, WeightingError, check_one_of
 
 __all__ = [
     "rake",
     "RakeResult",
+    "calibrate",
+    "post_stratify",
+    "CalibrationResult",
     "study_weights",
     "StudyWeights",
     "WEIGHT_RULES",
@@ -705,6 +709,370 @@ def _summary(columns, codes, targets, levels, counts, w, n) -> pd.DataFrame:
         rows, columns=["column", "level", "n", "sample_share", "target_share", "weighted_share"]
     )
     return out.astype({"level": object})
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration (linear / raking / logit) and post-stratification
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class CalibrationResult:
+    """Calibrated weights (Deville & Särndal 1992) and how they were obtained.
+
+    Pass the result itself as ``weight=`` to :func:`parcours_research.satisfaction.scores`: the
+    standard errors then account for the calibration, as R's ``calibrate()`` designs do.
+
+    Attributes
+    ----------
+    weights : Series
+        The calibrated weights, aligned with ``data`` (index), named ``"weight"``.
+    start_weights : Series
+        The starting (design) weights ``w0``.
+    method : {"linear", "raking", "logit"}
+    bounds : (float, float) or None
+        Limits on ``g = w / w0``.
+    converged : bool
+    n_iter : int
+        Newton iterations.
+    max_error : float
+        Largest ``|target - calibrated total| / (1 + |target|)`` (R's criterion).
+    summary : DataFrame
+        One row per constraint: ``column, level, n, target, calibrated`` (population totals:
+        the level's share times ``total`` for a margin, the given total for a numeric column;
+        ``level`` is None for a numeric column).
+    margins : dict
+        ``{column: {level: share}}``.
+    totals : dict
+        ``{numeric column: population total}``.
+    total : float
+        What the weights sum to.
+    """
+
+    weights: pd.Series
+    start_weights: pd.Series
+    method: str
+    bounds: tuple | None
+    converged: bool
+    n_iter: int
+    max_error: float
+    summary: pd.DataFrame
+    margins: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=dict)
+    total: float = float("nan")
+
+    @property
+    def adjustment(self) -> pd.Series:
+        """The adjustment factors ``g = weight / start weight``."""
+        return (self.weights / self.start_weights).rename("g")
+
+    @property
+    def design_effect(self) -> float:
+        """Kish's design effect of the calibrated weights."""
+        return kish(self.weights.to_numpy())[0]
+
+    @property
+    def n_eff(self) -> float:
+        """Kish's effective sample size of the calibrated weights."""
+        return kish(self.weights.to_numpy())[1]
+
+    def _lines(self) -> list[str]:
+        w = self.weights.to_numpy()
+        g = self.adjustment.to_numpy()
+        on = ", ".join([*map(str, self.margins), *map(str, self.totals)])
+        status = (
+            f"converged in {self.n_iter} iterations"
+            if self.converged
+            else f"DID NOT CONVERGE after {self.n_iter} iterations (error {self.max_error:.2g})"
+        )
+        limits = f"; g within {_pair(self.bounds)}" if self.bounds is not None else ""
+        return [
+            f"CalibrationResult: {w.size:,} rows calibrated ({self.method}) on {on}",
+            status + limits,
+            f"weights: min {w.min():.3f}, max {w.max():.3f}, sum {w.sum():,.1f}; g from "
+            f"{g.min():.3f} to {g.max():.3f}; Kish design effect {self.design_effect:.3f}",
+        ]
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(html.escape(line) for line in self._lines())
+        return f"<p>{head}</p>" + self.summary.to_html(
+            index=False, float_format=lambda x: f"{x:,.4f}"
+        )
+
+
+def calibrate(
+    data: pd.DataFrame,
+    *,
+    margins: Mapping[str, Mapping] | None = None,
+    totals: Mapping[str, float] | None = None,
+    weight: str | None = None,
+    method: str = "linear",
+    bounds: tuple[float | None, float | None] | None = None,
+    total: float | None = None,
+    max_iter: int = 50,
+    tol: float = 1e-7,
+    share_tol: float = 1e-3,
+    on_nonconvergence: str = "warn",
+) -> CalibrationResult:
+    """Calibrate weights to population margins and totals (GREG, raking or logit).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent.
+    margins : dict, optional
+        ``{column: {level: share}}`` as for :func:`rake` (shares of one margin sum to 1).
+    totals : dict, optional
+        ``{numeric column: population total}`` (e.g. the total number of contracts).
+    weight : str, optional
+        Starting (design) weights ``w0``; default equal weights.
+    method : {"linear", "raking", "logit"}, default "linear"
+        The distance of Deville & Särndal (1992), as R's ``calibrate(calfun=)``: linear (GREG,
+        weights may turn negative without bounds), raking (multiplicative, positive weights;
+        the same weights as :func:`rake`) or logit (``g`` kept inside ``bounds``, required).
+    bounds : (low, high), optional
+        Limits on ``g = w / w0``, e.g. ``(0.5, 2)`` (either side may be None with linear and
+        raking).
+    total : float, optional
+        What the weights sum to, the population size (the margins' shares are multiplied by
+        it). Default: the sum of the starting weights.
+    max_iter, tol : int, float
+        Newton iterations, and the convergence criterion ``|target - total| / (1 + |target|)``
+        (R's ``maxit=50, epsilon=1e-7``).
+    share_tol : float, default 1e-3
+        How far the shares of a margin may sum from 1.
+    on_nonconvergence : {"warn", "error"}
+
+    Returns
+    -------
+    CalibrationResult
+        ``.weights``, ``.adjustment`` (g), ``.summary`` (``column, level, n, target,
+        calibrated``), ``.converged``; pass it as ``weight=`` to ``scores`` for
+        calibration-aware standard errors.
+
+    Raises
+    ------
+    WeightingError
+        Every impossible margin or total at once (as :func:`rake`), invalid weights, method or
+        bounds.
+    """
+    data = check_frame(data, "calibrate", WeightingError)
+    check_one_of("method", method, CAL_METHODS)
+    check_one_of("on_nonconvergence", on_nonconvergence, ["warn", "error"])
+    spec = _calibration_inputs(data, margins, totals, weight, total, share_tol)
+    bounds_t = _cal_bounds(bounds, method)
+    x, targets, w0 = spec["x"], spec["targets"], spec["w0"]
+    g, converged, n_iter, err = calibrate_g(
+        x, w0, targets, method, bounds_t, int(max_iter), float(tol)
+    )
+    w = g * w0
+    summary = spec["summary"].assign(calibrated=x.T @ w)
+    if not converged:
+        msg = f"Calibration did not converge after {n_iter} iterations (error {err:.2g})."
+        fix = "widen bounds=, collapse sparse levels, or raise max_iter"
+        if on_nonconvergence == "error":
+            raise WeightingError(msg, [Problem("targets not met", fix=fix)])
+        warnings.warn(f"{msg} -> {fix}", ParcoursWarning, stacklevel=2)
+    user_bounds = None if bounds is None else tuple(bounds)
+    return CalibrationResult(
+        weights=pd.Series(w, index=data.index, name="weight"),
+        start_weights=pd.Series(w0, index=data.index, name="start_weight"),
+        method=method,
+        bounds=user_bounds,
+        converged=converged,
+        n_iter=n_iter,
+        max_error=err,
+        summary=summary,
+        margins=spec["margins"],
+        totals=dict(totals or {}),
+        total=spec["total"],
+    )
+
+
+def post_stratify(
+    data: pd.DataFrame,
+    *,
+    margins: Mapping[str, Mapping],
+    weight: str | None = None,
+    total: float | None = None,
+) -> CalibrationResult:
+    """Post-stratification: calibration to one margin (the cells of one column, or of several
+    columns crossed beforehand), as R's ``postStratify``.
+
+    Parameters
+    ----------
+    data : DataFrame
+    margins : dict
+        ``{column: {level: share}}`` with a single column.
+    weight : str, optional
+        Starting (design) weights.
+    total : float, optional
+        The population size (default: the sum of the starting weights).
+
+    Returns
+    -------
+    CalibrationResult
+        Within each cell the weights are the design weights times ``target / weighted count``.
+    """
+    if not isinstance(margins, Mapping) or len(margins) != 1:
+        raise WeightingError(
+            "post_stratify needs exactly one margin.",
+            [Problem("several (or no) margins", fix="cross the columns first, or use calibrate")],
+        )
+    return calibrate(data, margins=margins, weight=weight, total=total, method="linear")
+
+
+def _calibration_inputs(data, margins, totals, weight, total, share_tol) -> dict:
+    """The calibration matrix (indicators of every margin level, then numeric columns), the
+    population targets, the starting weights and the summary skeleton; raises with every
+    problem."""
+    problems: list[Problem] = []
+    if not margins and not totals:
+        raise WeightingError(
+            "calibrate needs margins= and/or totals=.",
+            [Problem("nothing to calibrate to", fix="pass margins={column: {level: share}}")],
+        )
+    w0 = _start_weights(data, weight, problems)
+    total_ = _rake_total(total, w0, problems)
+    x_cols, targets, rows, kept = [], [], [], {}
+    for col, spec in (margins or {}).items():
+        parsed = _parse_margin(data, col, spec, share_tol, problems)
+        if parsed is None:
+            continue
+        codes, shares, levels, counts = parsed
+        x_cols.append(indicator_matrix([codes], [len(levels)]))
+        targets.extend(shares * total_)
+        rows += [
+            (str(col), lv, int(c), float(t) * total_) for lv, c, t in zip(levels, counts, shares)
+        ]
+        kept[str(col)] = dict(zip(levels, shares.tolist()))
+    for col, value in (totals or {}).items():
+        v = _numeric_column(data, col, value, problems)
+        if v is not None:
+            x_cols.append(v[:, None])
+            targets.append(float(value))
+            rows.append((str(col), None, int(np.count_nonzero(v)), float(value)))
+    if problems:
+        raise WeightingError("Cannot calibrate to these targets.", problems)
+    if not margins:  # numeric totals only: keep the population size as a constraint
+        x_cols.insert(0, np.ones((len(data), 1)))
+        targets.insert(0, total_)
+        rows.insert(0, ("(total)", None, len(data), total_))
+    summary = pd.DataFrame(rows, columns=["column", "level", "n", "target"]).astype(
+        {"level": object}
+    )
+    return {
+        "x": np.hstack(x_cols),
+        "targets": np.asarray(targets, dtype=float),
+        "w0": w0,
+        "summary": summary,
+        "margins": kept,
+        "total": total_,
+    }
+
+
+def _numeric_column(data, col, value, problems) -> np.ndarray | None:
+    """The values of a numeric calibration column (None and a problem when unusable)."""
+    if col not in data.columns:
+        problems.append(Problem(f"column {col!r} is not in the data", column=f"totals.{col}"))
+        return None
+    v = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(v).all():
+        problems.append(
+            Problem(
+                f"{int((~np.isfinite(v)).sum())} value(s) of {col!r} are missing or not numbers",
+                column=f"totals.{col}",
+                fix="calibration needs a value for every respondent",
+            )
+        )
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not np.isfinite(value)
+    ):
+        problems.append(
+            Problem(f"the total of {col!r} is {value!r}, not a number", column=f"totals.{col}")
+        )
+        return None
+    return v
+
+
+def _cal_bounds(bounds, method) -> tuple[float, float]:
+    """``(low, high)`` limits on g (infinite sides when None); logit needs both, around 1."""
+    if bounds is None:
+        if method == "logit":
+            raise WeightingError(
+                "method='logit' needs bounds.",
+                [
+                    Problem(
+                        "no bounds",
+                        fix="pass bounds=(low, high) with low < 1 < high, e.g. (0.5, 2)",
+                    )
+                ],
+            )
+        return (-np.inf, np.inf)
+    problems: list[Problem] = []
+    lim = _limits("bounds", bounds, problems)
+    if problems:
+        raise WeightingError("Cannot calibrate with these bounds.", problems)
+    lo = -np.inf if lim[0] is None else lim[0]
+    hi = np.inf if lim[1] is None else lim[1]
+    if method == "logit" and not (np.isfinite(lo) and np.isfinite(hi) and lo < 1 < hi):
+        raise WeightingError(
+            "method='logit' needs finite bounds with low < 1 < high.",
+            [Problem(f"bounds={bounds!r}", fix="e.g. bounds=(0.5, 2)")],
+        )
+    return (lo, hi)
+
+
+def calibration_spec(result, data: pd.DataFrame) -> dict:
+    """What variance estimation needs of a :class:`RakeResult` or :class:`CalibrationResult`
+    used as ``weight=``: the weights, starting weights and calibration matrix at the rows of
+    ``data`` (aligned on the index), the targets, method and bounds (to recalibrate replicate
+    weights). Raises when the rows do not match."""
+    w = result.weights
+    if not w.index.equals(data.index):
+        if len(w.index) != len(data.index) or not w.index.isin(data.index).all():
+            raise WeightingError(
+                "The calibrated weights do not match the rows of the data.",
+                [
+                    Problem(
+                        f"{len(w)} weights for {len(data)} rows (matched by index)",
+                        fix="pass the frame that was raked or calibrated (one row per "
+                        "respondent), or store the weights in a column (fixed-weight SEs)",
+                    )
+                ],
+            )
+    w = w.reindex(data.index).to_numpy(dtype=float)
+    w0 = result.start_weights.reindex(data.index).to_numpy(dtype=float)
+    total = float(np.sum(w))
+    margins = dict(result.margins)
+    totals = dict(getattr(result, "totals", {}) or {})
+    frame = pd.DataFrame({c: data[c] for c in [*margins, *totals]}, index=data.index)
+    spec = _calibration_inputs(frame, margins, totals, None, total, 1e-3)
+    if isinstance(result, CalibrationResult):
+        method = result.method
+        bounds = _cal_bounds(result.bounds, method)
+    else:
+        method = "raking"
+        bounds = (
+            (-np.inf, np.inf)
+            if result.bounds is None
+            else tuple(
+                (-np.inf if b is None else b) if i == 0 else (np.inf if b is None else b)
+                for i, b in enumerate(result.bounds)
+            )
+        )
+    return {
+        "w": w,
+        "w0": w0,
+        "x": spec["x"],
+        "targets": spec["targets"],
+        "method": method,
+        "bounds": bounds,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

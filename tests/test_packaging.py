@@ -176,7 +176,9 @@ def _readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_setup_commands():
     install_run, install_test = _readme_commands()
     # 1. install the kit, and run the main job on the bundled sample study
-    assert re.search(r"pip install\s+(-e\s+)?\.(\s|$)", install_run + " "), install_run
+    assert re.search(r"pip install\s+(-e\s+)?[\"']?\.(\[notebooks\])?[\"']?(\s|$)", install_run + " "), install_run
+    # ... with what it takes to open the notebooks afterwards (jupyter lab)
+    assert "[notebooks]" in install_run and any(r.startswith("jupyterlab") for r in EXTRAS["notebooks"])
     assert "data/sample" in install_run and (ROOT / "data" / "sample" / "study.yml").exists()
     from parcours_research.cli import build_parser
 

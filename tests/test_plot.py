@@ -561,3 +561,21 @@ def test_style_is_scoped():
         warnings.simplefilter("error")  # no missing-glyph warning for the texts used
         fig = pr.plot.journey_curves(curves_table(), friction=friction_table())
         fig.canvas.draw()
+
+
+def test_a_persona_keeps_its_colour_whichever_personas_are_shown(sample_study):
+    """The colour follows the persona's place in study.yml, not its place among those drawn."""
+    import matplotlib.colors as mcolors
+
+    from parcours_research.plot._style import GROUP_COLORS, group_colors
+
+    j = sample_study.journey
+    everyone = group_colors(j.persona_ids, j)
+    assert group_colors(["senior"], j)["senior"] == everyone["senior"]
+    assert group_colors(["senior", "connecte"], j) == {p: everyone[p] for p in ("senior", "connecte")}
+    assert everyone["senior"] == GROUP_COLORS[j.persona_ids.index("senior")]
+    # and in drawn figures: the senior line of a one-persona curve has the senior colour of the four
+    curves = pr.curves.journey_curves(sample_study, n_boot=0, band="pointwise")
+    fig = pr.plot.journey_curves(curves[curves["persona"] == "senior"], journey=j, facet=False)
+    drawn = {mcolors.to_hex(line.get_color()) for ax in fig.axes for line in ax.get_lines()}
+    assert mcolors.to_hex(everyone["senior"]) in drawn

@@ -67,7 +67,8 @@ PERIOD = ("2026-01-01", "2026-01-31")
 
 def test_each_row_gets_the_expected_reason():
     df, why = handmade()
-    cleaned, log = pr.traces.clean(df, period=PERIOD)
+    # near duplicates are off by default since 0.x (issue 15): turned on here
+    cleaned, log = pr.traces.clean(df, period=PERIOD, near_duplicates="1s")
     removed = log.removed().set_index("row_id")["reason"]
     got = [removed.get(i, "kept") for i in range(len(df))]
     assert got == why
@@ -94,7 +95,7 @@ def test_filters_can_be_turned_off():
     s = log.summary.set_index("reason")
     assert s.loc["kept", "n"] == len(df) - why.count("unparseable")
     assert not s.loc["bot_user_agent", "enabled"] and s.loc["unparseable", "enabled"]
-    _, log = pr.traces.clean(df, period=PERIOD, duplicates=False)
+    _, log = pr.traces.clean(df, period=PERIOD, duplicates=False, near_duplicates="1s")
     s = log.summary.set_index("reason")["n"]
     # the exact duplicate of row 0 is now a near duplicate (gap 0 <= 1 s)
     assert s["exact_duplicate"] == 0 and s["near_duplicate"] == why.count("near_duplicate") + 1

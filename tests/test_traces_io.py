@@ -111,15 +111,17 @@ def test_parquet_timestamp_types_and_several_files(tmp_path):
     assert both["row_id"].tolist() == [0, 1, 2, 3]
 
 
-def test_numeric_timestamps_need_a_unit(tmp_path):
-    df = pd.DataFrame({"user_id": ["u"], "event": ["a"], "ts": [1_767_225_600]})
-    df.to_parquet(tmp_path / "n.parquet")
-    with pytest.raises(TraceDataError, match="timestamp_unit"):
-        pr.traces.read_events(tmp_path / "n.parquet", columns={"timestamp": "ts"})
-    log = pr.traces.read_events(
-        tmp_path / "n.parquet", columns={"timestamp": "ts"}, timestamp_unit="s"
-    )
-    assert log.to_pandas()["timestamp"].iloc[0] == pd.Timestamp("2026-01-01", tz="UTC")
+def test_numeric_timestamps_take_their_unit_from_their_size_or_a_declaration(tmp_path):
+    """Epoch numbers: the unit that puts them between 1990 and 2099 (s, ms, us and ns ranges do
+    not overlap), or the declared one. 1,767,225,600 s is 2026-01-01T00:00Z (date -d @1767225600)."""
+    midnight = pd.Timestamp("2026-01-01", tz="UTC")
+    for unit, value in (("s", 1_767_225_600), ("ms", 1_767_225_600_000), ("us", 1_767_225_600_000_000)):
+        df = pd.DataFrame({"user_id": ["u"], "event": ["a"], "ts": [value]})
+        df.to_parquet(tmp_path / f"{unit}.parquet")
+        for declared in (None, unit):
+            log = pr.traces.read_events(tmp_path / f"{unit}.parquet", columns={"timestamp": "ts"},
+                                        **({"timestamp_unit": declared} if declared else {}))
+            assert log.to_pandas()["timestamp"].iloc[0] == midnight, (unit, declared)
 
 
 def _ga4_rows():

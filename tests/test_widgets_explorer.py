@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from parcours_research.ratings import RatingLog
@@ -10,12 +12,12 @@ from parcours_research.widgets import JourneyExplorer
 
 @pytest.fixture(scope="module")
 def explorer(sample_study, tmp_path_factory):
-    path = tmp_path_factory.mktemp("workshop") / "ratings.csv"
+    path = tmp_path_factory.mktemp("workshop") / "ratings.sqlite"
     log = RatingLog(path, journey=sample_study.journey)
     for i, (persona, score) in enumerate([("senior", 1), ("senior", 2), ("connecte", 5), ("connecte", 4)]):
         log.add(f"P{i}", "id_verification", score, persona=persona)
         log.add(f"P{i}", "claim", 4, persona=persona)
-    return JourneyExplorer(sample_study, ratings_path=path, n_boot=50, seed=0)
+    return JourneyExplorer(sample_study, ratings_path=path, n_boot=50, seed=0, live=False)
 
 
 def test_starts_with_every_persona_and_a_curve(explorer, sample_study):
@@ -31,9 +33,11 @@ def test_selecting_a_persona_updates_curve_caption_and_table(explorer, sample_st
         assert "data-personas='senior'" in explorer.caption.value
         assert explorer.image.value != before
         assert set(explorer.selection()["persona"]) == {"senior"}
-        assert "id_verification" in explorer.friction.value  # the planted friction of this persona
+        # the planted friction of this persona, by its label, with readable p-values
+        assert "Vérification d'identité" in html.unescape(explorer.friction.value)
+        assert "e-" not in explorer.friction.value
         explorer.personas.value = ("connecte",)
-        assert "id_verification" not in explorer.friction.value
+        assert "Vérification d'identité" not in html.unescape(explorer.friction.value)
     finally:
         explorer.personas.value = tuple(sample_study.journey.persona_ids)
 
@@ -69,6 +73,11 @@ def test_interviews_and_workshop_sources(explorer):
         w = explorer.curves().set_index(["persona", "touchpoint"])
         assert w.loc[("senior", "id_verification"), "estimate"] == pytest.approx(1.5)
         assert w.loc[("connecte", "id_verification"), "estimate"] == pytest.approx(4.5)
+        # a rating by another participant shows at the next poll (live=False: poll by hand)
+        RatingLog(explorer.ratings_path).add("P9", "id_verification", 3, persona="senior")
+        assert explorer.poller.check()
+        w = explorer.curves().set_index(["persona", "touchpoint"])
+        assert w.loc[("senior", "id_verification"), "estimate"] == pytest.approx(2.0)
     finally:
         explorer.source.value = "survey"
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["SimDesign", "expected_rounded", "simulate_sources", "run_one"]
+__all__ = ["SimDesign", "expected_rounded", "simulate_sources", "run_one", "run_cells"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,15 @@ class SimDesign:
 
     ``rating_shift`` (latent rating points), ``conversion_drop`` (proportion) and
     ``negative_share`` (share of negative excerpts) apply to ``touchpoint`` × ``persona``
-    when ``planted``.
+    when ``planted`` (an index or a name).
+
+    A design made from a study (:func:`parcours_research.plan.design_of`) names its
+    ``touchpoint_ids``, the touchpoints with a trace step (``step_touchpoints``; default all),
+    each touchpoint's ``coverage`` (share of respondents who rate it; default ``1 - p_missing``),
+    the touchpoints every interview covers (``probed``), the persona mix of the trace users
+    when it differs from the respondents' (``user_shares``) and each step's own conversion
+    (``conversions``), and each touchpoint's offset from the journey's mean rating (``offsets``);
+    the targets are then each touchpoint's own expected rating.
     """
 
     n_touchpoints: int = 4
@@ -53,6 +61,33 @@ class SimDesign:
     rating_shift: float = -0.6
     conversion_drop: float = 0.12
     negative_share: float = 0.8
+    touchpoint_ids: tuple = ()
+    step_touchpoints: tuple | None = None
+    coverage: tuple = ()
+    probed: tuple = ()
+    user_shares: tuple = ()  # persona mix of the trace users (default ``shares``)
+    conversions: tuple = ()  # (touchpoint, conversion) pairs: a step's own rate (default ``conversion``)
+    offsets: tuple = ()  # each touchpoint's latent mean minus ``mu`` (the curve's relief; default 0)
+
+    @property
+    def tps(self) -> list[str]:
+        """The touchpoint ids."""
+        return list(self.touchpoint_ids) or [f"t{i}" for i in range(self.n_touchpoints)]
+
+    @property
+    def planted_cell(self) -> tuple[int, int]:
+        """Indices of the planted touchpoint and persona."""
+        tp = (
+            self.tps.index(self.touchpoint)
+            if isinstance(self.touchpoint, str)
+            else int(self.touchpoint)
+        )
+        p = (
+            list(self.personas).index(self.persona)
+            if isinstance(self.persona, str)
+            else int(self.persona)
+        )
+        return tp, p
 
 
 def expected_rounded(mu: float, sd: float, lo: int = 1, hi: int = 5) -> float:
@@ -64,40 +99,47 @@ def expected_rounded(mu: float, sd: float, lo: int = 1, hi: int = 5) -> float:
     return float((ks * p).sum())
 
 
-def simulate_sources(design: SimDesign, rng: np.random.Generator):
-    """Draw ``(counts, responses, excerpts, targets)`` for one study."""
-    d = design
-    T = d.n_touchpoints
-    tps = [f"t{i}" for i in range(T)]
-    personas = list(d.personas)
-    # survey
-    n = d.n_respondents
+def _survey(
+    d: SimDesign, rng: np.random.Generator, tps: list, personas: list, cell
+) -> pd.DataFrame:
+    n, T = d.n_respondents, len(tps)
     pidx = rng.choice(len(personas), size=n, p=list(d.shares))
     latent = d.mu + rng.normal(0, d.mood_sd, (n, 1)) + rng.normal(0, d.noise_sd, (n, T))
+    if d.offsets:
+        latent += np.asarray(d.offsets, float)
     if d.planted:
-        latent[pidx == d.persona, d.touchpoint] += d.rating_shift
+        latent[pidx == cell[1], cell[0]] += d.rating_shift
     ratings = np.clip(np.round(latent), 1, 5)
-    ratings[rng.random((n, T)) < d.p_missing] = np.nan
+    missing = 1 - np.asarray(d.coverage, float) if d.coverage else d.p_missing
+    ratings[rng.random((n, T)) < missing] = np.nan
     resp = pd.DataFrame(ratings, columns=[f"sat_{t}" for t in tps])
     resp.insert(0, "respondent_id", [f"r{i}" for i in range(n)])
     resp["persona"] = np.asarray(personas, dtype=object)[pidx]
     resp["weight"] = np.exp(rng.normal(0, d.weight_sd, n))
-    target = expected_rounded(d.mu, float(np.hypot(d.mood_sd, d.noise_sd)))
-    targets = {t: target for t in tps}
-    # traces: one step per touchpoint, two periods
+    return resp
+
+
+def _counts(
+    d: SimDesign, rng: np.random.Generator, tps: list, personas: list, cell
+) -> pd.DataFrame:
+    """Step counts: one step per touchpoint with a step, two periods."""
     rows = []
-    n_pp = rng.multinomial(d.n_users, d.shares)
-    for j, tp in enumerate(tps):
+    n_pp = rng.multinomial(d.n_users, d.user_shares or d.shares)
+    steps = tps if d.step_touchpoints is None else [t for t in tps if t in d.step_touchpoints]
+    base_of = dict(d.conversions)
+    for tp in steps:
+        j = tps.index(tp)
         for i, p in enumerate(personas):
-            rate = d.conversion - (
-                d.conversion_drop if d.planted and i == d.persona and j == d.touchpoint else 0.0
-            )
+            base = base_of.get(tp, d.conversion)
+            rate = max(base - (d.conversion_drop if d.planted and (j, i) == cell else 0.0), 0.0)
             n_before = rng.binomial(n_pp[i], 0.5)
             for per, m in (("before", n_before), ("after", n_pp[i] - n_before)):
-                rows.append((f"s{j}", tp, p, per, m, rng.binomial(m, rate), d.conversion))
+                rows.append((f"s{j}", tp, p, per, m, rng.binomial(m, rate), base))
     counts = pd.DataFrame(
         rows, columns=["step", "touchpoint", "persona", "period", "n", "k", "target"]
     )
+    if not rows:
+        return counts
     counts["period"] = pd.Categorical(
         counts["period"], categories=["before", "after"], ordered=True
     )
@@ -106,29 +148,95 @@ def simulate_sources(design: SimDesign, rng: np.random.Generator):
         .sum()
         .reset_index()
     )
-    counts = pd.concat([counts, tot.assign(persona="all", target=d.conversion)], ignore_index=True)
-    # interviews
+    tot["target"] = tot["touchpoint"].map(lambda t: base_of.get(t, d.conversion)).astype(float)
+    return pd.concat([counts, tot.assign(persona="all")], ignore_index=True)
+
+
+def _excerpts(
+    d: SimDesign, rng: np.random.Generator, tps: list, personas: list, cell
+) -> pd.DataFrame:
+    """Coded interview excerpts, negative with a participant's own probability."""
+    T = len(tps)
     a = d.negative * d.negative_concentration
     b = (1 - d.negative) * d.negative_concentration
-    ex_rows = []
+    probed = [tps.index(t) for t in d.probed]
+    others = [t for t in range(T) if t not in probed]
+    rows = []
     k = 0
     for i, p in enumerate(personas):
         for j in range(d.n_participants_per_persona):
             part = f"P{i}{j}"
             p_neg = rng.beta(a, b)
-            picks = rng.choice(T, size=min(d.excerpts_per_participant, T), replace=False)
+            if probed:
+                extra = max(0, min(d.excerpts_per_participant - len(probed), len(others)))
+                picks = probed + rng.choice(others, size=extra, replace=False).tolist()
+            else:
+                picks = rng.choice(T, size=min(d.excerpts_per_participant, T), replace=False)
             for t in picks:
-                pn = (
-                    d.negative_share
-                    if d.planted and i == d.persona and t == d.touchpoint
-                    else p_neg
-                )
+                pn = d.negative_share if d.planted and (t, i) == cell else p_neg
                 k += 1
-                ex_rows.append((f"E{k}", part, p, tps[t], -1.0 if rng.random() < pn else 1.0))
-    excerpts = pd.DataFrame(
-        ex_rows, columns=["excerpt_id", "participant", "persona", "touchpoint", "valence"]
+                rows.append((f"E{k}", part, p, tps[t], -1.0 if rng.random() < pn else 1.0))
+    return pd.DataFrame(
+        rows, columns=["excerpt_id", "participant", "persona", "touchpoint", "valence"]
     )
+
+
+def simulate_sources(design: SimDesign, rng: np.random.Generator):
+    """Draw ``(counts, responses, excerpts, targets)`` for one study."""
+    d = design
+    tps, personas = d.tps, list(d.personas)
+    cell = d.planted_cell
+    resp = _survey(d, rng, tps, personas, cell)
+    sd = float(np.hypot(d.mood_sd, d.noise_sd))
+    offsets = d.offsets or (0.0,) * len(tps)
+    targets = {t: expected_rounded(d.mu + o, sd) for t, o in zip(tps, offsets, strict=True)}
+    counts = _counts(d, rng, tps, personas, cell)
+    excerpts = _excerpts(d, rng, tps, personas, cell)
     return counts, resp, excerpts, targets
+
+
+def _tables(design: SimDesign, seed, alpha: float, correction: str):
+    """One simulated study's test tables by source."""
+    from . import test_qual, test_survey, test_traces
+
+    rng = np.random.default_rng(seed)
+    counts, resp, excerpts, targets = simulate_sources(design, rng)
+    opts = {"alpha": alpha, "correction": correction, "family": "source"}
+    tables = {"survey": test_survey(resp, targets=targets, weight="weight", **opts)}
+    if len(counts):
+        tables["traces"] = test_traces(counts, odds_ratio="woolf", **opts)
+    if design.n_participants_per_persona > 0:
+        tables["qual"] = test_qual(excerpts, odds_ratio="woolf", **opts)
+    return {s: tables[s] for s in ("traces", "survey", "qual") if s in tables}
+
+
+def run_cells(
+    design: SimDesign, seed, *, alpha: float = 0.05, correction: str = "bh", rule="two_sources"
+) -> dict:
+    """Simulate one study and triangulate it; returns the confirmed cells and, for the planted
+    cell, which sources showed friction.
+
+    Returns
+    -------
+    dict
+        ``confirmed``: list of ``(touchpoint, persona)`` confirmed; ``sources``: ``{source:
+        bool}`` friction at the planted cell (when ``design.planted``).
+    """
+    from . import triangulate
+
+    tables = _tables(design, seed, alpha, correction)
+    tri = triangulate(tables=tables, alpha=alpha, correction=correction, n_quotes=0, rule=rule)
+    summ = tri.summary
+    conf = summ.loc[summ["confirmed"], ["touchpoint", "persona"]]
+    out = {"confirmed": [tuple(map(str, r)) for r in conf.itertuples(index=False)], "sources": {}}
+    if design.planted:
+        ti, pi = design.planted_cell
+        tp, p = design.tps[ti], design.personas[pi]
+        for s, t in tables.items():
+            out["sources"][s] = bool(
+                t.loc[(t["touchpoint"] == tp) & (t["persona"] == p), "friction"].any()
+            )
+    return out
 
 
 def run_one(design: SimDesign, seed: int, *, alpha: float = 0.05, correction: str = "bh") -> dict:
@@ -137,18 +245,12 @@ def run_one(design: SimDesign, seed: int, *, alpha: float = 0.05, correction: st
     Returns, per source, whether any test was significant (a false alarm under the null),
     whether the planted cell showed friction, and whether it was confirmed.
     """
-    from . import test_qual, test_survey, test_traces, triangulate
+    from . import triangulate
 
-    rng = np.random.default_rng(seed)
-    counts, resp, excerpts, targets = simulate_sources(design, rng)
-    opts = {"alpha": alpha, "correction": correction, "family": "source"}
-    tables = {
-        "traces": test_traces(counts, odds_ratio="woolf", **opts),
-        "survey": test_survey(resp, targets=targets, weight="weight", **opts),
-        "qual": test_qual(excerpts, odds_ratio="woolf", **opts),
-    }
+    tables = _tables(design, seed, alpha, correction)
     tri = triangulate(tables=tables, alpha=alpha, correction=correction, n_quotes=0)
-    tp, p = f"t{design.touchpoint}", design.personas[design.persona]
+    ti, pi = design.planted_cell
+    tp, p = design.tps[ti], design.personas[pi]
     out = {"seed": seed}
     for s, t in tables.items():
         out[f"{s}_m"] = int(t["p_value"].notna().sum())

@@ -2,8 +2,9 @@
 
 A friction analysis runs many tests (touchpoints × personas × comparisons). Each *family*
 (by default one source and one kind of test, e.g. ``survey:vs_target``) is corrected on its
-own, with Benjamini–Hochberg (false discovery rate) by default or Holm (family-wise error)
-on request, through ``statsmodels.stats.multitest.multipletests``.
+own, with Benjamini–Hochberg (false discovery rate) by default or Holm, Hochberg, Hommel,
+Šidák or Bonferroni (family-wise error) on request, through
+``statsmodels.stats.multitest.multipletests``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ CORRECTIONS = {
     "bh": "fdr_bh",
     "fdr_bh": "fdr_bh",
     "holm": "holm",
+    "hochberg": "simes-hochberg",
+    "simes-hochberg": "simes-hochberg",
+    "hommel": "hommel",
+    "sidak": "sidak",
+    "holm-sidak": "holm-sidak",
     "bonferroni": "bonferroni",
     "by": "fdr_by",
     "fdr_by": "fdr_by",
@@ -65,8 +71,15 @@ def correct(
     table : DataFrame
         A test table with ``p_value`` and ``family`` columns (or ``source`` and ``test`` when
         ``family`` is given).
-    correction : {"bh", "holm", "bonferroni", "by", "none"}, default "bh"
-        Benjamini–Hochberg (``fdr_bh``), Holm, Bonferroni, Benjamini–Yekutieli, or none.
+    correction : str, default "bh"
+        ``"bh"`` Benjamini–Hochberg (false discovery rate; ``fdr_bh``), ``"by"``
+        Benjamini–Yekutieli (FDR under any dependence), or a family-wise error control:
+        ``"holm"``, ``"hochberg"`` (step-up, Hochberg 1988; valid under independence or
+        positive dependence; statsmodels' ``simes-hochberg``), ``"hommel"`` (Hommel 1988, the
+        most powerful of these under the same conditions), ``"sidak"`` (``1 - (1 - p)^m``),
+        ``"holm-sidak"`` (step-down Šidák), ``"bonferroni"``; ``"none"``. The adjusted p-values
+        are those of R's ``p.adjust`` for the methods it shares (holm, hochberg, hommel,
+        bonferroni, BH, BY).
     alpha : float, default 0.05
         Significance level of the ``significant`` column (``p_adj < alpha``); not a
         confidence level.

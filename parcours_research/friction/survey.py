@@ -38,7 +38,14 @@ import pandas as pd
 from scipy import stats
 
 from .._compat import deprecated_args
-from .._design import check_columns, check_frame, svy_errors, svy_sample, weight_problems
+from .._design import (
+    check_columns,
+    check_frame,
+    sampling_fractions,
+    svy_errors,
+    svy_sample,
+    weight_problems,
+)
 from .._inputs import study_of
 from ..errors import AnalysisError, Problem, check_one_of
 from . import _stats as st
@@ -59,7 +66,7 @@ _SEP = "\x1f"
 class RaoScott(Mapping):
     """The Rao–Scott test of a two-way table: read it as a mapping (``r["p_value"]``) or as a
     one-row table (``r.summary``: ``f, df_num, df_den, p_value, chisq, chisq_df,
-    chisq_p_value, n``)."""
+    chisq_p_value, pearson, pearson_p_value, chisq_rs, chisq_rs_p_value, n``)."""
 
     def __init__(self, values: dict):
         self._values = dict(values)
@@ -79,8 +86,11 @@ class RaoScott(Mapping):
 
     def __repr__(self) -> str:
         v = self._values
-        return (f"RaoScott(F = {v['f']:.3f} on ({v['df_num']:.2f}, {v['df_den']:.1f}) df, "
-                f"p = {v['p_value']:.3g}; first-order chi2 = {v['chisq']:.2f}, n = {v['n']:,})")
+        return (
+            f"RaoScott(F = {v['f']:.3f} on ({v['df_num']:.2f}, {v['df_den']:.1f}) df, "
+            f"p = {v['p_value']:.3g}; first-order corrected chi2 = {v['chisq_rs']:.2f}, "
+            f"Pearson chi2 = {v['pearson']:.2f}, n = {v['n']:,})"
+        )
 
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(repr(self))}</p>" + self.summary.to_html(index=False)
@@ -94,14 +104,19 @@ def rao_scott(
     weight: str | None = None,
     strata: str | None = None,
     cluster: str | None = None,
+    fpc: str | None = None,
     singleton: str | None = None,
     drop_nulls: bool = True,
 ) -> dict:
     """Rao–Scott test of independence of two categorical variables in a complex survey.
 
     The second-order corrected F test (Rao & Scott 1984; R ``survey::svychisq(~row + col,
-    design, statistic = "F")``) and the first-order corrected chi-square, from ``svy``'s
-    two-way table.
+    design, statistic = "F")``) and the first-order corrected chi-square (R ``statistic =
+    "Chisq"``), from ``svy``'s two-way table. The Pearson statistic of the weighted table
+    scaled to the ``n`` rows (R's ``chisq.test(svytable(..., Ntotal = n))`` inside
+    ``svychisq``) is reported too: it ignores the design, and is the base both corrections
+    divide (by ``sum(delta)`` for F, by ``mean(delta)`` for the first-order chi-square, the
+    ``delta`` being the generalised design effects).
 
     Parameters
     ----------
@@ -111,6 +126,9 @@ def rao_scott(
         The two categorical columns.
     weight, strata, cluster : str, optional
         The survey design.
+    fpc : str, optional
+        Finite population correction: the population size of the row's stratum (or the
+        sampling fraction), as R's ``svydesign(fpc=)``.
     singleton : str, optional
         svy's rule for strata with a single cluster.
     drop_nulls : bool, default True
@@ -120,38 +138,60 @@ def rao_scott(
     -------
     RaoScott
         A mapping (and ``.summary``, a one-row table) of ``f, df_num, df_den, p_value``
-        (second-order F) and ``chisq, chisq_df,
-        chisq_p_value`` (first-order corrected chi-square), ``n`` (rows used).
+        (second-order corrected F: the test to read), ``chisq_rs, chisq_df,
+        chisq_rs_p_value`` (first-order Rao–Scott corrected chi-square, ``chisq_df = (r - 1)(c
+        - 1)``), ``pearson, pearson_p_value`` (the uncorrected Pearson statistic and its naive
+        chi-square p-value, for reference only), ``n`` (rows used). ``chisq`` and
+        ``chisq_p_value`` are the names ``pearson`` and ``pearson_p_value`` had before 0.3
+        (documented then as corrected, which they never were); they keep their values.
     """
     data = check_frame(data, "rao_scott")
     problems = check_columns(
         data,
-        {"row": row, "col": col, "weight": weight, "strata": strata, "cluster": cluster},
+        {
+            "row": row,
+            "col": col,
+            "weight": weight,
+            "strata": strata,
+            "cluster": cluster,
+            "fpc": fpc,
+        },
         "rao_scott",
     )
     if weight is not None and weight in data.columns:
         problems += weight_problems(data[weight], weight, "rao_scott")
     if problems:
         raise AnalysisError("Cannot run the Rao–Scott test.", problems)
-    cols = list(dict.fromkeys(c for c in (row, col, weight, strata, cluster) if c is not None))
+    cols = list(dict.fromkeys(c for c in (row, col, weight, strata, cluster, fpc) if c is not None))
     frame = data[cols].copy()
     for c in (row, col):
         frame[c] = frame[c].astype("string").astype(object).where(frame[c].notna(), None)
-    sample = svy_sample(frame, weight=weight, strata=strata, cluster=cluster, singleton=singleton)
+    sample = svy_sample(
+        frame, weight=weight, strata=strata, cluster=cluster, singleton=singleton, fpc=fpc
+    )
     with svy_errors(f"tabulating {row} by {col}"):
         tab = sample.categorical.tabulate(row, col, drop_nulls=drop_nulls)
     s = tab.stats
     n = int((frame[row].notna() & frame[col].notna()).sum())
-    return RaoScott({
-        "f": float(s.f.value),
-        "df_num": float(s.f.df_num),
-        "df_den": float(s.f.df_den),
-        "p_value": float(s.f.p_value),
-        "chisq": float(s.chisq.value),
-        "chisq_df": float(s.chisq.df),
-        "chisq_p_value": float(s.chisq.p_value),
-        "n": n,
-    })
+    return RaoScott(
+        {
+            "f": float(s.f.value),
+            "df_num": float(s.f.df_num),
+            "df_den": float(s.f.df_den),
+            "p_value": float(s.f.p_value),
+            "chisq": float(s.chisq.value),
+            "chisq_df": float(s.chisq.df),
+            "chisq_p_value": float(s.chisq.p_value),
+            "pearson": float(s.chisq.value),
+            "pearson_p_value": float(s.chisq.p_value),
+            # first-order Rao-Scott: X2 / mean(delta) = F * (r - 1)(c - 1), as F = X2 / sum(delta)
+            "chisq_rs": float(s.f.value) * float(s.chisq.df),
+            "chisq_rs_p_value": float(
+                stats.chi2.sf(float(s.f.value) * float(s.chisq.df), float(s.chisq.df))
+            ),
+            "n": n,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,6 +272,7 @@ def test_survey(
     weight: str | None = "default",
     strata: str | None = None,
     cluster: str | None = None,
+    fpc: str | None = None,
     respondent: str = "respondent_id",
     by: str | None = None,
     tests: Sequence[str] = SURVEY_TESTS,
@@ -291,6 +332,11 @@ def test_survey(
         As in :func:`parcours_research.friction.test_traces`.
     singleton : str, optional
         svy's rule for strata with a single cluster.
+    fpc : str, optional
+        Finite population correction of the respondents' design: the population size of the
+        row's stratum (or the sampling fraction), as R's ``svydesign(fpc=)``; for a study, the
+        ``fpc:`` declared under ``survey:``. Read as the sampling fraction of the stratum, so
+        it holds within the levels of ``by`` too.
 
     Returns
     -------
@@ -308,14 +354,16 @@ def test_survey(
     """
     conf = confidence  # the internal name
     tests = _check_args(tests, alternative, conf, alpha, power, correction, family)
-    inp = _inputs(data, columns, targets, weight, strata, cluster, respondent)
+    inp = _inputs(data, columns, targets, weight, strata, cluster, respondent, fpc)
     data, columns = inp.data, inp.columns
-    _check_data(data, columns, persona, inp.weight, inp.strata, inp.cluster, inp.respondent, by)
+    _check_data(
+        data, columns, persona, inp.weight, inp.strata, inp.cluster, inp.respondent, by, inp.fpc
+    )
     _check_values(data, columns, by, inp.strata, inp.cluster, scale)
     targets = {str(k): float(v) for k, v in (inp.targets or {}).items()}
     cut = float(dissatisfied) if dissatisfied is not None else float(scale[0] + 1)
     frame, dsg = _clean_frame(
-        data, by, inp.respondent, persona, inp.weight, inp.strata, inp.cluster, singleton
+        data, by, inp.respondent, persona, inp.weight, inp.strata, inp.cluster, singleton, inp.fpc
     )
     ratings = pd.DataFrame(
         {
@@ -371,6 +419,7 @@ class Design:
     by: bool = False
     singleton: str | None = None
     user_strata: bool = True
+    fpc: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,9 +446,10 @@ class _Inputs:
     cluster: str | None
     respondent: str
     personas: list
+    fpc: str | None = None
 
 
-def _inputs(data, columns, targets, weight, strata, cluster, respondent) -> _Inputs:
+def _inputs(data, columns, targets, weight, strata, cluster, respondent, fpc=None) -> _Inputs:
     """For a study: its weighted responses, design, touchpoint columns, targets and persona
     order, unless given; for a DataFrame, the arguments (a study weighting rule meaning no
     weights). ``columns`` defaults to every ``sat_<touchpoint>`` column."""
@@ -410,6 +460,7 @@ def _inputs(data, columns, targets, weight, strata, cluster, respondent) -> _Inp
         weight = design["weight"]
         strata = strata if strata is not None else design["strata"]
         cluster = cluster if cluster is not None else design["cluster"]
+        fpc = fpc if fpc is not None else design.get("fpc")
         columns = columns if columns is not None else study.touchpoint_columns
         targets = targets if targets is not None else _targets_of(study)
         respondent = study.instrument.respondent_id if study.instrument else respondent
@@ -420,10 +471,12 @@ def _inputs(data, columns, targets, weight, strata, cluster, respondent) -> _Inp
             weight = None
     if columns is None:
         columns = {c[4:]: c for c in data.columns if isinstance(c, str) and c.startswith("sat_")}
-    return _Inputs(data, dict(columns), targets, weight, strata, cluster, respondent, persona_order)
+    return _Inputs(
+        data, dict(columns), targets, weight, strata, cluster, respondent, persona_order, fpc
+    )
 
 
-def _check_data(data, columns, persona, weight, strata, cluster, respondent, by) -> None:
+def _check_data(data, columns, persona, weight, strata, cluster, respondent, by, fpc=None) -> None:
     """Raise when a named column is missing, there is no rating column, or the weights are
     not usable."""
     problems = check_columns(
@@ -436,6 +489,7 @@ def _check_data(data, columns, persona, weight, strata, cluster, respondent, by)
             "cluster": cluster,
             "respondent": respondent,
             "by": by,
+            "fpc": fpc,
         },
         "test_survey",
     )
@@ -480,7 +534,7 @@ def _check_values(data, columns, by, strata, cluster, scale) -> None:
         raise AnalysisError("Cannot run the survey friction tests.", problems)
 
 
-def _clean_frame(data, by, respondent, persona, weight, strata, cluster, singleton):
+def _clean_frame(data, by, respondent, persona, weight, strata, cluster, singleton, fpc=None):
     """A clean frame: respondent, level of ``by``, persona as text, design columns (levels of
     ``by`` become strata, clusters are nested in them); with its :class:`Design`."""
     frame = pd.DataFrame(index=data.index)
@@ -502,6 +556,8 @@ def _clean_frame(data, by, respondent, persona, weight, strata, cluster, singlet
         frame["__s"] = level + "|" + s_val
     if cluster is not None:
         frame["__c"] = level + "|" + data[cluster].astype("string").to_numpy(dtype=object)
+    if fpc is not None:
+        frame["__f"] = sampling_fractions(data, strata=strata, cluster=cluster, fpc=fpc)
     dsg = Design(
         weight="__w" if weight is not None else None,
         strata="__s" if "__s" in frame.columns else None,
@@ -509,6 +565,7 @@ def _clean_frame(data, by, respondent, persona, weight, strata, cluster, singlet
         by=by is not None,
         singleton=singleton,
         user_strata=strata is not None,
+        fpc="__f" if fpc is not None else None,
     )
     return frame, dsg
 
@@ -615,7 +672,7 @@ def _reference_blocks(ratings, targets, do_target, do_journey) -> dict:
 def _long_blocks(frame, blocks: dict) -> pd.DataFrame | None:
     """The blocks melted to one row per value, the touchpoint prefixed by the test, with the
     reference ``level``, and a ``__w`` column (1 without weights); None when empty."""
-    keep = [c for c in (_BY, "persona", "__w", "__s", "__c") if c in frame.columns]
+    keep = [c for c in (_BY, "persona", "__w", "__s", "__c", "__f") if c in frame.columns]
     longs = []
     for kind, (r, lvl) in blocks.items():
         part = _long(frame, r, keep)
@@ -654,6 +711,7 @@ def _domain_scores(long, dsg, by_persona: bool, conf) -> pd.DataFrame:
             respondent="respondent_id",
             confidence=conf,
             singleton=dsg.singleton,
+            fpc=dsg.fpc,
         )
         stats_ = _wstats(long, ["touchpoint", *groups], "score", "__w")
         lvl_ = _wstats(long, ["touchpoint", *groups], "level", "__w")["mean"].rename("ref_level")
@@ -940,6 +998,7 @@ def _persona_tests(
         strata=dsg.strata,
         cluster=dsg.cluster,
         singleton=dsg.singleton,
+        fpc=dsg.fpc,
     )
     do_means = "persona_means" in tests
     do_dist = "persona_distribution" in tests
@@ -976,7 +1035,7 @@ class _PersonaFrame:
 
 
 def _design_cols(dsg) -> list:
-    return [c for c in (dsg.weight, dsg.strata, dsg.cluster) if c]
+    return [c for c in (dsg.weight, dsg.strata, dsg.cluster, dsg.fpc) if c]
 
 
 def _persona_frame(frame, ratings, personas, cut) -> _PersonaFrame:
@@ -1044,6 +1103,7 @@ def _rao_scott_stats(d, pf: _PersonaFrame, sample, dsg) -> np.ndarray:
                 strata=dsg.strata,
                 cluster=dsg.cluster,
                 singleton=dsg.singleton,
+                fpc=dsg.fpc,
             )
         )
         sub = f if not dsg.by else f.loc[lv == lvl]

@@ -1,4 +1,4 @@
-"""Figures of a journey study, drawn with matplotlib only.
+"""Figures of a journey study, drawn with matplotlib (and seaborn where it does better).
 
 * :func:`journey_curves`: persona satisfaction curves against the target, with bands, moments
   of truth, friction points and stages;
@@ -7,6 +7,9 @@
 * :func:`pyramid`: the conversion pyramid per persona (stage conversion against target);
 * :func:`importance_performance`: the importance–performance matrix;
 * :func:`transitions`: the main transitions between touchpoints (an arc diagram);
+* :func:`power`: power of a study design against its sample size (:func:`parcours_research.plan.power`);
+* :func:`gap_heatmap`, :func:`transition_matrix`, :func:`rating_distributions` (seaborn): the gap
+  to target per persona × touchpoint, the transition matrix, the weighted rating shares per persona;
 * :func:`save`: write a figure as PNG and SVG; :func:`style`: the fixed look (fonts, sizes,
   Okabe–Ito palette) as a context manager.
 
@@ -19,19 +22,25 @@ from __future__ import annotations
 from ._style import OKABE_ITO, save, savefig, style
 from .curves import journey_curves, valence_curve
 from .funnel import funnel
+from .grids import gap_heatmap, rating_distributions, transition_matrix
 from .matrix import importance_performance
 from .paths import transitions
+from .power import power
 from .pyramid import pyramid
 
 __all__ = [
     "OKABE_ITO",
     "funnel",
+    "gap_heatmap",
     "importance_performance",
     "journey_curves",
+    "power",
     "pyramid",
+    "rating_distributions",
     "save",
     "savefig",
     "style",
+    "transition_matrix",
     "transitions",
     "valence_curve",
 ]

@@ -1,13 +1,46 @@
-"""Placing point labels without overlaps (a small deterministic greedy search)."""
+"""Placing point labels without overlaps (a small deterministic greedy search), and labels
+from study files made safe to draw (:func:`plain`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.text import Text
 
-__all__ = ["place_labels"]
+__all__ = ["place_labels", "plain", "plain_journey", "plain_figure"]
+
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def plain(text) -> str:
+    """``text`` drawn as written: every ``$`` not already escaped becomes ``\\$``.
+
+    Matplotlib reads text between two ``$`` as a formula (mathtext); a label such as
+    ``"Offre $5$ / mois"`` or ``"$\\frac"`` would be typeset or crash the figure. Labels come
+    from study files, so none is a formula. Idempotent (an escaped ``$`` stays as it is).
+    """
+    return _DOLLAR.sub(r"\\$", str(text))
+
+
+def plain_journey(journey):
+    """A copy of a :class:`~parcours_research.journey.JourneyMap` whose stage, touchpoint and
+    persona labels are :func:`plain` (the journey itself when no label holds a ``$``)."""
+    groups = ("stages", "touchpoints", "personas")
+    items = [it for g in groups for it in getattr(journey, g)]
+    if not any("$" in it.label.fr or "$" in it.label.en for it in items):
+        return journey
+
+    def esc(it):
+        lab = dataclasses.replace(it.label, fr=plain(it.label.fr), en=plain(it.label.en))
+        return dataclasses.replace(it, label=lab)
+
+    return dataclasses.replace(
+        journey, **{g: tuple(esc(it) for it in getattr(journey, g)) for g in groups}
+    )
+
 
 #: Candidate offsets in points (dx, dy, ha, va), tried in this order.
 _CANDIDATES = [
@@ -34,6 +67,33 @@ for _r in (30, 45, 62, 80, 100):
         _va = "bottom" if _dy > 1 else "top" if _dy < -1 else "center"
         _CANDIDATES.append((round(float(_dx), 1), round(float(_dy), 1), _ha, _va))
 _LEADER = 26  # offsets farther than this (points) get a leader line
+
+
+def plain_figure(fig) -> None:
+    """Show every text of ``fig`` as written (:func:`plain`): titles, legends, annotations and
+    tick labels, including those the axis formats again at each draw."""
+    from matplotlib.axes import Axes
+    from matplotlib.category import StrCategoryFormatter
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for t in fig.findobj(Text):
+        if "$" in t.get_text():
+            t.set_text(plain(t.get_text()))
+    for ax in fig.findobj(Axes):
+        for axis in ax._axis_map.values():
+            for get, put in (
+                (axis.get_major_formatter, axis.set_major_formatter),
+                (axis.get_minor_formatter, axis.set_minor_formatter),
+            ):
+                fmt = get()
+                if isinstance(fmt, FixedFormatter):
+                    fmt.seq = [plain(v) for v in fmt.seq]
+                elif isinstance(fmt, StrCategoryFormatter | FuncFormatter) and not getattr(
+                    fmt, "_plain", False
+                ):  # labels made from data at each draw (numbers' formatters are left alone)
+                    wrapped = FuncFormatter(lambda x, pos=None, f=fmt: plain(f(x, pos)))
+                    wrapped._plain = True
+                    put(wrapped)
 
 
 def _overlaps(box, boxes) -> bool:
@@ -102,7 +162,7 @@ def _annotate(ax, label: str, xy, candidate, fontsize, color, gid: str, leader: 
     """The label at one candidate offset, with a thin leader line when it is far."""
     dx, dy, ha, va = candidate
     return ax.annotate(
-        label,
+        plain(label),
         xy,
         xytext=(dx, dy),
         textcoords="offset points",

@@ -190,8 +190,23 @@ def style():
     >>> with pr.plot.style():                     # doctest: +SKIP
     ...     fig, ax = plt.subplots()
     """
+    # In Jupyter the first figure loads the inline backend, which turns interactive mode on;
+    # leaving the rc_context would switch it off again, and every later figure of the notebook
+    # would silently never be shown. Interactive mode is kept as it is at the end.
+    # Text drawn in this context is shown as written: a `$` is a dollar sign, never the start
+    # of a formula (labels come from study files; a "$\\frac$" label would crash the figure).
+    from matplotlib._pylab_helpers import Gcf
+
+    from ._labels import plain_figure
+
+    before = {m.num for m in Gcf.get_all_fig_managers()}
     with mpl.rc_context(RC):
         yield
+        interactive = mpl.is_interactive()
+        for m in Gcf.get_all_fig_managers():
+            if m.num not in before:
+                plain_figure(m.canvas.figure)
+    mpl.interactive(interactive)
 
 
 def text(key: str, lang: str, **fmt) -> str:
@@ -216,28 +231,51 @@ def number(value: float, lang: str, decimals: int = 2, *, sign: bool = False) ->
     return localize(f"{value:{'+' if sign else ''}.{decimals}f}", lang)
 
 
+def pvalue(p: float, lang: str) -> str:
+    """A p-value as a reader reads it: ``< 0.001`` below a thousandth, else three decimals
+    (``0.012``); ``–`` when missing. Decimal comma in French."""
+    if p is None or not np.isfinite(p):
+        return "–"
+    return localize("< 0.001", lang) if p < 0.001 else localize(f"{p:.3f}", lang)
+
+
 def check_lang(lang: str) -> None:
     check_one_of("lang", lang, ("fr", "en"))
 
 
-def group_colors(groups: Sequence) -> dict:
-    """Colour of each group, in the Okabe–Ito order."""
-    return {g: GROUP_COLORS[i % len(GROUP_COLORS)] for i, g in enumerate(groups)}
+def _group_order(groups: Sequence, journey=None) -> dict:
+    """Position of each group in the palette: a persona's place in the study's persona list (so
+    a persona keeps its colour in every figure, whichever personas are shown), then the other
+    groups in the order given."""
+    order = list(getattr(journey, "persona_ids", None) or [])
+    order += [g for g in groups if g not in order]
+    return {g: order.index(g) for g in groups}
 
 
-def group_markers(groups: Sequence) -> dict:
-    return {g: MARKERS[i % len(MARKERS)] for i, g in enumerate(groups)}
+def group_colors(groups: Sequence, journey=None) -> dict:
+    """Colour of each group, in the Okabe–Ito order; with ``journey``, each persona has the
+    colour of its place in the study's persona list in every figure of the kit."""
+    pos = _group_order(groups, journey)
+    return {g: GROUP_COLORS[pos[g] % len(GROUP_COLORS)] for g in groups}
+
+
+def group_markers(groups: Sequence, journey=None) -> dict:
+    pos = _group_order(groups, journey)
+    return {g: MARKERS[pos[g] % len(MARKERS)] for g in groups}
 
 
 def journey_of(obj):
     """The JourneyMap of a Study (or its prepared evidence), or the JourneyMap itself, or None."""
     from ..journey import JourneyMap
+    from ._labels import plain_journey  # labels drawn as written, never as mathtext
 
-    if obj is None or isinstance(obj, JourneyMap):
+    if obj is None:
         return obj
+    if isinstance(obj, JourneyMap):
+        return plain_journey(obj)
     study = study_of(obj)
     if study is not None:
-        return study.journey
+        return plain_journey(study.journey)
     raise AnalysisError(f"journey= must be a Study or a JourneyMap, not {type(obj).__name__}.")
 
 

@@ -87,8 +87,8 @@ class _Curves:
             else np.full(len(pts), np.nan)
         )
         self.stages = _stage_spans(pts, j, lang)
-        self.colors = group_colors(self.groups)
-        self.markers = group_markers(self.groups)
+        self.colors = group_colors(self.groups, j)
+        self.markers = group_markers(self.groups, j)
         self.group_labels = _group_labels(self.groups, group_labels, gcol, j, lang)
 
     def series(self, group, column: str) -> np.ndarray:

@@ -83,7 +83,7 @@ def funnel(
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         x = np.arange(len(steps), dtype=float)
-        colors = group_colors(present)
+        colors = group_colors(present, j)
         for i, g in enumerate(present):
             v = pd.to_numeric(d[d[by_col] == g].set_index("step")[value], errors="coerce")
             v = v.reindex(steps).to_numpy(dtype=float)

@@ -94,7 +94,7 @@ def pyramid(
         x = np.arange(len(stages), dtype=float)
         width = 0.8 / max(len(present), 1)
         show = annotate if annotate is not None else len(present) <= 3
-        _draw_groups(ax, d, by_col, present, names, stages, x, width, show, lang)
+        _draw_groups(ax, d, by_col, present, names, stages, x, width, show, lang, j)
         _draw_stage_marks(ax, d, stages, x, lang)
         labels = _stage_labels(d, stages, j, lang)
         ax.set_xticks(x)
@@ -181,8 +181,8 @@ def _stage_labels(d, stages, j, lang) -> list[str]:
     return out
 
 
-def _draw_groups(ax, d, by_col, present, names, stages, x, width, annotate, lang) -> None:
-    colors = group_colors(present)
+def _draw_groups(ax, d, by_col, present, names, stages, x, width, annotate, lang, j=None) -> None:
+    colors = group_colors(present, j)
     for i, g in enumerate(present):
         sub = d[d["_key"].isna()] if g is None else d[d["_key"] == g]
         sub = sub.set_index("stage").reindex(stages)

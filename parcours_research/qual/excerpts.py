@@ -6,12 +6,16 @@ A CSV of excerpts has one row per coded excerpt with at least ``participant``, `
 ``coder`` and ``source``. French headers are understood (``participant·e``, ``verbatim``,
 ``extrait``, ``texte``, ``codeur``, ``point_de_contact``, ``tonalité`` ...). Semicolon- or
 tab-separated files and Windows-1252 exports (Excel in French) are read as well.
+
+The coded-segment exports of Taguette, NVivo, ATLAS.ti and MAXQDA (CSV or Excel) are recognised
+from their header and mapped as documented in :mod:`parcours_research.qual.exports`; a
+``columns`` mapping overrides any header. Hierarchical codes are matched to touchpoints as
+:mod:`parcours_research.qual.codepaths` describes.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import pandas as pd
 
 from .._inputs import study_of
 from ..errors import Problem, QualDataError, StudyError
+from .codepaths import CodePaths
 from .schema import CodeMapper, PersonaLookup, finalise, normalise_key, parse_valence
 
 __all__ = ["read_excerpts", "COLUMN_ALIASES"]
@@ -89,7 +94,7 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str] | None, label: str) 
     unknown = [k for k in columns if k not in COLUMN_ALIASES]
     problems = [
         Problem(
-            f"columns= names {k!r}, which is not a standard column",
+            f"the column mapping (columns: / columns=) names {k!r}, which is not a standard column",
             label,
             fix=f"use one of {sorted(COLUMN_ALIASES)}",
         )
@@ -98,7 +103,8 @@ def _rename(frame: pd.DataFrame, columns: Mapping[str, str] | None, label: str) 
     absent = [v for v in columns.values() if v not in frame.columns]
     problems += [
         Problem(
-            f"columns= refers to column {v!r}, which the file lacks",
+            f"the column mapping (columns: / columns=) refers to column {v!r}, which the file "
+            "lacks",
             label,
             fix=f"the file has {list(frame.columns)}",
         )
@@ -139,14 +145,18 @@ def _from_study(study, code_map, kwargs):
     if cfg.format == "qdpx":
         from .qdpx import read_qdpx
 
-        kwargs.pop("columns", None)
-        kwargs.pop("sep", None)
-        kwargs.pop("encoding", None)
+        for k in ("columns", "sep", "encoding", "format", "codebook", "sheet"):
+            kwargs.pop(k, None)
         return read_qdpx(cfg.excerpts, code_map, **kwargs)
+    cols = {**getattr(cfg, "columns", {}), **dict(kwargs.get("columns") or {})}
     if cfg.valence and cfg.valence != "valence":
-        cols = dict(kwargs.get("columns") or {})
         cols.setdefault("valence", cfg.valence)
+    if cols:
         kwargs["columns"] = cols
+    kwargs.setdefault("format", cfg.format)
+    for k in ("codebook", "sheet"):
+        if getattr(cfg, k, None) is not None:
+            kwargs.setdefault(k, getattr(cfg, k))
     return read_excerpts(cfg.excerpts, code_map, **kwargs)
 
 
@@ -161,6 +171,9 @@ def read_excerpts(
     valence_labels: Mapping[str, float] | None = None,
     sep: str | None = None,
     encoding: str | None = None,
+    format: str = "auto",
+    codebook=None,
+    sheet=None,
     **qdpx_options,
 ) -> pd.DataFrame:
     """Read coded excerpts: one row per coded excerpt, keyed by touchpoint and persona ids.
@@ -168,9 +181,11 @@ def read_excerpts(
     Parameters
     ----------
     source : str, Path, DataFrame or Study
-        A CSV file, a DataFrame with the same columns, a REFI-QDA ``.qdpx`` file (handed to
-        :func:`read_qdpx`), or a loaded :class:`~parcours_research.study.Study`, whose
-        ``qual:`` file, code map, journey and survey personas are used.
+        A CSV or Excel file (the kit's columns, or a Taguette, NVivo, ATLAS.ti or MAXQDA
+        export as the tool writes it), a DataFrame with the same columns, a REFI-QDA ``.qdpx``
+        file (handed to :func:`read_qdpx`), or a loaded :class:`~parcours_research.study.Study`,
+        whose ``qual:`` file, column mapping, format, codebook, code map, journey and survey
+        personas are used. A REFI-QDA codebook (``.qdc``) is refused with a message saying so.
     code_map : dict, DataFrame or path, optional
         Code-to-touchpoint table (``{code: touchpoint}`` or columns ``code, touchpoint``).
         Without it, a code equal to a touchpoint id or label maps to that touchpoint.
@@ -187,6 +202,18 @@ def read_excerpts(
         Extra words read as valence values (``{"frustration": -2}``).
     sep, encoding : str, optional
         CSV separator and encoding (sniffed when omitted).
+    format : str, default "auto"
+        ``"auto"`` recognises the export of Taguette, NVivo, ATLAS.ti or MAXQDA from the
+        header (see :mod:`parcours_research.qual.exports` for each tool's mapping), else reads
+        the kit's own columns; ``"taguette"``, ``"nvivo"``, ``"atlasti"``, ``"maxqda"`` force a
+        tool; ``"qdpx"`` a REFI-QDA project. ``"csv"``/``"xlsx"`` are the same as ``"auto"``.
+    codebook : str, Path or Codebook, optional
+        A REFI-QDA codebook (``.qdc``): codes written without their parents get them from it.
+        Hierarchical codes (``A > B``, ``A\\B``, ``A.B``) match touchpoints by their leaf,
+        then their nearest parent; ambiguous ones are reported (see
+        :mod:`parcours_research.qual.codepaths`).
+    sheet : str or int, optional
+        The Excel sheet to read (default: the first).
     **qdpx_options
         Passed to :func:`read_qdpx` for ``.qdpx`` files.
 
@@ -208,9 +235,13 @@ def read_excerpts(
     kwargs.update(valence_labels=valence_labels, **qdpx_options)
     study = study_of(source)
     if study is not None:
-        kwargs.update(columns=columns, sep=sep, encoding=encoding)
+        kwargs.update(columns=columns, sep=sep, encoding=encoding, codebook=codebook, sheet=sheet)
+        if format != "auto":
+            kwargs["format"] = format
         return _from_study(study, code_map, {k: v for k, v in kwargs.items() if v is not None})
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".qdpx", ".qde"):
+    format = _check_format(format)
+    is_path = isinstance(source, (str, Path))
+    if format == "qdpx" or (is_path and Path(source).suffix.lower() in (".qdpx", ".qde")):
         from .qdpx import read_qdpx
 
         return read_qdpx(source, code_map, **kwargs)
@@ -218,13 +249,31 @@ def read_excerpts(
         raise StudyError(
             f"read_excerpts got unexpected argument(s) {sorted(qdpx_options)} for a CSV file."
         )
-    frame, label = _table(source, sep, encoding)
+    frame, label = _table(source, sep, encoding, sheet)
     return _validate(
-        frame, label, code_map, journey, personas, columns, valence_scale, valence_labels
+        frame,
+        label,
+        code_map,
+        journey,
+        personas,
+        columns,
+        valence_scale,
+        valence_labels,
+        tool=format,
+        codebook=codebook,
     )
 
 
-def _table(source, sep: str | None, encoding: str | None) -> tuple[pd.DataFrame, str]:
+def _check_format(format) -> str:
+    from .exports import FORMATS
+
+    name = str(format or "auto").strip().lower().replace(".", "").replace("-", "")
+    if name not in FORMATS:
+        raise StudyError(f"format={format!r} is not valid: it must be one of {list(FORMATS)}.")
+    return name
+
+
+def _table(source, sep: str | None, encoding: str | None, sheet=None) -> tuple[pd.DataFrame, str]:
     """The excerpts as a table of strings, and the label naming them in messages."""
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
@@ -234,23 +283,16 @@ def _table(source, sep: str | None, encoding: str | None) -> tuple[pd.DataFrame,
     label = path.name
     if not path.exists():
         raise QualDataError(f"{label}: file not found ({path}).")
-    text, sniffed = _decode(path.read_bytes(), label, encoding)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep or sniffed,
-            dtype="string",
-            keep_default_na=False,
-            na_values=[""],
-            skipinitialspace=False,
-        )
-    except pd.errors.ParserError as e:
-        raise QualDataError(
-            f"{label}: cannot be read as CSV ({e}). Check quotes and separators on the row named."
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise QualDataError(f"{label}: the file is empty.") from None
-    return frame, label
+    from .._files import safe_path  # a regular file, within the size limit
+
+    safe_path(path, label=label, missing_cls=QualDataError)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        from .._files import check_zip  # a workbook is a zip: no decompression bomb
+
+        check_zip(path, label=label)
+    from .exports import read_table  # CSV (this module's decoding), Excel, codebooks refused
+
+    return read_table(path, sep=sep, encoding=encoding, sheet=sheet, decode=_decode), label
 
 
 def _decode(raw: bytes, label: str, encoding: str | None) -> tuple[str, str]:
@@ -267,16 +309,44 @@ def _decode(raw: bytes, label: str, encoding: str | None) -> tuple[str, str]:
     return text, _sniff(raw, label)[1]
 
 
-def _validate(frame, label, code_map, journey, personas, columns, valence_scale, valence_labels):
+def _validate(
+    frame,
+    label,
+    code_map,
+    journey,
+    personas,
+    columns,
+    valence_scale,
+    valence_labels,
+    tool="auto",
+    codebook=None,
+):
     """Check every row (raising all problems at once), then map codes and fill the columns."""
+    from .codebook import Codebook, read_codebook
+    from .codepaths import SEPARATORS
+    from .exports import EXPORT_FORMATS, detect_format, to_kit
+
+    header = list(frame.columns)
+    fmt = EXPORT_FORMATS.get(tool) or (detect_format(header) if tool == "auto" else None)
+    if fmt is not None:
+        if columns:
+            _rename(frame, columns, label)  # checks the mapping against the real header
+        (frame, names), columns = to_kit(frame, fmt, label, columns, valence_labels), None
+    file_rows = frame.pop("_file_row").tolist() if "_file_row" in frame.columns else None
     frame = _rename(frame, columns, label)
-    _check_columns(frame, label)
+    _check_columns(frame, label, header)
     mapper = CodeMapper(journey, code_map, label="code_map")
+    if codebook is not None and not isinstance(codebook, Codebook):
+        codebook = read_codebook(codebook)
+    paths = CodePaths(mapper, fmt.separators if fmt else SEPARATORS, codebook=codebook)
     lookup = PersonaLookup(personas)
     for c in frame.columns:
         if frame[c].dtype == "string":
             frame[c] = frame[c].str.strip().replace("", pd.NA)
     rows = _Rows(frame, label, mapper, journey, valence_scale, valence_labels)
+    rows.paths = paths
+    if fmt is not None:  # problems name the file's rows and columns, not the kit's
+        rows.file_rows, rows.names = file_rows, names
     for i in range(len(frame)):
         rows.check(i)
     rows.check_personas()
@@ -295,23 +365,20 @@ def _validate(frame, label, code_map, journey, personas, columns, valence_scale,
     return finalise(out, mapper, lookup, label)
 
 
-def _check_columns(frame: pd.DataFrame, label: str) -> None:
+def _check_columns(frame: pd.DataFrame, label: str, header=None) -> None:
     missing = [c for c in ("participant", "text") if c not in frame.columns]
     if "code" not in frame.columns and "touchpoint" not in frame.columns:
         missing.append("code or touchpoint")
     if missing:
-        raise QualDataError(
-            f"{label}: required column(s) missing",
-            [
-                Problem(
-                    f"no column {m!r} (the file has {list(frame.columns)})",
-                    label,
-                    column=m,
-                    fix="rename the column or pass columns={standard: yours}",
-                )
-                for m in missing
-            ],
-        )
+        from .exports import header_error
+
+        header = list(frame.columns) if header is None else list(header)
+        found = {  # renaming keeps the order: the file's name of each standard column found
+            new: old
+            for old, new in zip(header, frame.columns)
+            if new in ("participant", "text", "code", "touchpoint")
+        }
+        raise header_error(label, header, None, missing, aliases=COLUMN_ALIASES, chosen=found)
 
 
 class _Rows:
@@ -326,6 +393,8 @@ class _Rows:
         self.valence, self.touchpoint, self.stage = [None] * n, [None] * n, [None] * n
         self.participant, self.text = self._col("participant"), self._col("text")
         self.code, self.tp_raw = self._col("code"), self._col("touchpoint")
+        self.paths = CodePaths(mapper)  # _validate sets the tool's separators and codebook
+        self.file_rows, self.names = None, {}  # and, for a tool's export, its rows and columns
 
     def _col(self, name: str) -> pd.Series:
         frame = self.frame
@@ -334,6 +403,9 @@ class _Rows:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
 
     def add(self, message: str, row: int, column: str, fix: str) -> None:
+        if self.file_rows is not None:
+            row = self.file_rows[row - 2]
+        column = self.names.get(column, column)
         self.problems.append(Problem(message, self.label, row, column, fix))
 
     def check(self, i: int) -> None:
@@ -364,7 +436,15 @@ class _Rows:
             self.touchpoint[i] = resolved
             self.stage[i] = self.mapper.stage(resolved)
         elif not pd.isna(c):
-            self.touchpoint[i], self.stage[i] = self.mapper.map(c)
+            m = self.paths.match(c)
+            if m.ambiguous:
+                self.add(
+                    f"code {c!r} is ambiguous: {m.ambiguous}",
+                    row,
+                    "code",
+                    self.paths.problem_fix(c),
+                )
+            self.touchpoint[i], self.stage[i] = m.touchpoint, m.stage
         if "valence" in self.frame.columns:
             self.valence[i] = self._valence(self.frame["valence"].iat[i], row)
 

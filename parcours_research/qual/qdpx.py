@@ -156,6 +156,9 @@ def _load(path: Path, limits: Limits | None) -> tuple[Element, SafeZip | None, s
     label = path.name
     if not path.exists():
         raise QualDataError(f"{label}: file not found ({path}).")
+    from .._files import safe_path  # a regular file (a FIFO would hang the read below)
+
+    safe_path(path, label=label, missing_cls=QualDataError)
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic.startswith(b"PK") or zipfile.is_zipfile(path):

@@ -2,8 +2,10 @@
 
 Formats:
 
-- CSV in UTF-8, UTF-8 with BOM, UTF-16 (Excel "Unicode text") or cp1252 (Windows), with ``,``,
-  ``;`` or tab separators; a French Excel export (``;`` separator, decimal comma) is recognised
+- CSV in UTF-8, UTF-8 with BOM, UTF-16 (Excel "Unicode text") or cp1252 (Windows), or in the
+  encoding declared in study.yml (``survey: encoding:``), with ``,``, ``;`` or tab separators
+  (the decoding rule, the refusal of files mixing encodings, the mojibake warning and the check
+  for quotes that swallow rows are in :mod:`parcours_research._text_files`); a French Excel export (``;`` separator, decimal comma) is recognised
   from its separator, a tab-separated file from its numbers. Blank lines are skipped, and empty
   cells Excel writes past the last column are ignored; a row with more filled cells than the
   header is an error, never truncated.
@@ -11,13 +13,17 @@ Formats:
   ``{"ImportId": ...}``) are recognised and skipped; its metadata columns are accepted, and the
   ones that identify a person (IP address, name, e-mail, location) are dropped with a warning.
 - SPSS ``.sav`` and Stata ``.dta`` through pyreadstat; value labels turn coded answers of
-  single-choice questions back into their options.
+  single-choice questions back into their options. Declared user-missing values are blank;
+  other codes are declared with ``missing_codes`` (:mod:`.missing`); a labelled code outside
+  the scale is reported once per code, quoting its label (``98 = 'NSP'``).
+- Excel ``.xlsx``: the first sheet (:mod:`.excel`: header found below a title, merged cells and
+  unsaved formulas refused with their cells).
 
 Every problem is collected and reported at once in one
 :class:`~parcours_research.errors.SurveyDataError`, each with file, row (as a spreadsheet numbers
 it: the header is row 1, a blank line is a row, a cell spanning lines stays in one row),
 column and what to do. Nothing is dropped silently; codes such as -99 are not read as "missing"
-(they are reported as out of scale).
+unless declared in ``missing_codes`` (they are reported as out of scale).
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ import csv
 import difflib
 import io
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ParcoursWarning, Problem, SurveyDataError
+from .. import _files
+from .._text_files import decode_bytes, quote_problems
+from ..errors import DataQualityWarning, ParcoursWarning, Problem, SurveyDataError
 from .instrument import Instrument
+from .missing import apply_missing_codes, parse_missing_codes
 
 __all__ = [
     "read_responses",
@@ -78,27 +87,10 @@ _MISSING = {"", "na", "n/a", "nan", "null", "none", "#n/a", "."}
 _MAX_ROW_PROBLEMS_PER_COLUMN = 20
 
 
-def _decode(raw: bytes, path: Path, name: str | None = None) -> tuple[str, str]:
-    name = name or path.name
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        raise SurveyDataError(
-            f"{name} is neither UTF-8 nor Windows-1252 text",
-            [
-                Problem(
-                    "cannot decode the file", name, fix="save it as CSV UTF-8 from your spreadsheet"
-                )
-            ],
-        ) from None
+def _decode(raw: bytes, path: Path, name: str | None = None, encoding: str | None = None):
+    """The text of a response file by the rule of :mod:`parcours_research._text_files`
+    (declared encoding, BOM, UTF-8, mixed lines refused, Windows-1252), with its notes."""
+    return decode_bytes(raw, name or path.name, encoding=encoding, error=SurveyDataError)
 
 
 def _sniff_sep(text: str) -> str:
@@ -112,7 +104,10 @@ def _sniff_sep(text: str) -> str:
         return max(counts, key=counts.get)
 
 
-def read_table(path: str | Path, *, display_name: str | None = None) -> tuple[pd.DataFrame, dict]:
+def read_table(
+    path: str | Path, *, display_name: str | None = None, encoding: str | None = None,
+    limits=None,
+) -> tuple[pd.DataFrame, dict]:
     """Read a response file as text cells, without validation.
 
     Returns the table (every cell a string, blank when not answered; for SPSS/Stata numeric
@@ -121,6 +116,10 @@ def read_table(path: str | Path, *, display_name: str | None = None) -> tuple[pd
     number of each table row), ``blank_rows`` (blank lines skipped) and
     ``unnamed_empty_columns`` (columns with neither a name nor any value, skipped).
     ``display_name`` is the file name used in error messages (default: the file's name).
+    ``encoding`` is the declared encoding (``survey: encoding:`` in study.yml), else the rule of
+    :mod:`parcours_research._text_files` decides; ``notes`` lists the warnings found (mojibake).
+    ``limits`` (:class:`parcours_research._files.FileLimits`) bounds the file's size; only
+    regular files are read.
     """
     path = Path(path)
     name = display_name or path.name
@@ -129,30 +128,42 @@ def read_table(path: str | Path, *, display_name: str | None = None) -> tuple[pd
             f"Response file {name} does not exist",
             [Problem("file not found", name, fix="check survey.responses in study.yml")],
         )
+    _files.safe_path(path, limits=limits, label=name, missing_cls=SurveyDataError)
     suffix = path.suffix.lower()
+    if suffix == ".xlsx":  # a zip container: no decompression bomb, no traversal
+        _files.check_zip(path, limits=limits, label=name)
     if suffix in (".sav", ".zsav", ".dta"):
-        return _read_stat_file(path, name, stata=suffix == ".dta")
-    if suffix in (".xlsx", ".xls"):
+        return _read_stat_file(path, name, stata=suffix == ".dta", encoding=encoding)
+    if suffix == ".xlsx":  # the first sheet; merged cells and unsaved formulas refused
+        from .excel import read_xlsx_table
+
+        return read_xlsx_table(path, name)
+    if suffix == ".xls":
         raise SurveyDataError(
             f"Cannot read {name}",
             [
                 Problem(
-                    "Excel workbooks are not read directly",
+                    "old Excel 97-2003 workbooks (.xls) are not read",
                     name,
-                    fix="save the sheet as CSV (UTF-8 or CSV ';' as Excel writes it)",
+                    fix="save it as .xlsx, or the sheet as CSV (UTF-8 or CSV ';' as Excel "
+                    "writes it)",
                 )
             ],
         )
-    return _read_text_table(path, name)
+    return _read_text_table(path, name, encoding)
 
 
-def _read_stat_file(path: Path, name: str, stata: bool) -> tuple[pd.DataFrame, dict]:
+def _read_stat_file(
+    path: Path, name: str, stata: bool, encoding: str | None = None
+) -> tuple[pd.DataFrame, dict]:
     """An SPSS or Stata file through pyreadstat, with its value labels."""
     import pyreadstat
 
     reader = pyreadstat.read_dta if stata else pyreadstat.read_sav
     try:
-        df, meta = reader(str(path), apply_value_formats=False, user_missing=False)
+        df, meta = reader(
+            str(path), apply_value_formats=False, user_missing=False, encoding=encoding
+        )
     except Exception as e:  # noqa: BLE001 - turned into a readable error
         raise SurveyDataError(
             f"Cannot read {name}",
@@ -177,7 +188,9 @@ def _read_stat_file(path: Path, name: str, stata: bool) -> tuple[pd.DataFrame, d
     }
 
 
-def _read_text_table(path: Path, name: str) -> tuple[pd.DataFrame, dict]:
+def _read_text_table(
+    path: Path, name: str, encoding: str | None = None
+) -> tuple[pd.DataFrame, dict]:
     """A CSV (or tab-separated) file: encoding, separator and decimal mark recognised."""
     raw = path.read_bytes()
     if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -185,7 +198,8 @@ def _read_text_table(path: Path, name: str) -> tuple[pd.DataFrame, dict]:
             f"Cannot read {name}",
             [Problem("the file is binary, not CSV text", name, fix="export the responses as CSV")],
         )
-    text, encoding = _decode(raw, path, name)
+    decoded = _decode(raw, path, name, encoding)
+    text, encoding = decoded.text, decoded.encoding
     if not text.strip():
         raise SurveyDataError(
             f"Cannot read {name}",
@@ -197,6 +211,7 @@ def _read_text_table(path: Path, name: str) -> tuple[pd.DataFrame, dict]:
         )
     sep = _sniff_sep(text)
     df, rows, info, problems = _parse_csv(text, sep, name)
+    problems = quote_problems(text, sep, name, header_rows=info["header_rows"]) + problems
     if problems:
         raise SurveyDataError(f"Cannot read {name}", problems)
     decimal = "," if sep == ";" else "." if sep == "," else _guess_decimal(df)
@@ -207,6 +222,7 @@ def _read_text_table(path: Path, name: str) -> tuple[pd.DataFrame, dict]:
         "decimal": decimal,
         "value_labels": {},
         "rows": rows,
+        "notes": list(decoded.notes),
         **info,
     }
 
@@ -528,12 +544,14 @@ class _Cells:
                 "missing answers",
             )
         if q.numeric:
-            return self.numbers(q, col, miss, decimal)
+            return self.numbers(q, col, miss, decimal, value_labels or {})
         if q.type in ("single", "multi"):
             return self.choices(q, col, miss, value_labels or {})
         return col.astype("string").mask(miss)
 
-    def numbers(self, q, col: pd.Series, miss: np.ndarray, decimal: str) -> pd.Series:
+    def numbers(
+        self, q, col: pd.Series, miss: np.ndarray, decimal: str, labels: dict | None = None
+    ) -> pd.Series:
         num = _to_number(col, decimal)
         self.rows(
             ~miss & num.isna().to_numpy(),
@@ -557,6 +575,9 @@ class _Cells:
                 return f"{vals[i]:g} is outside the scale {q.min:g}..{q.max:g}"
             return f"{vals[i]:g} is outside {lo:g}..{hi:g}"
 
+        if labels:  # codes with a value label ("98 = 'NSP'"): one problem per code
+            scale = f"the scale {q.min:g}..{q.max:g}" if q.type != "number" else "the range"
+            out_of = out_of & ~self.labelled_codes(q, vals, out_of, labels, f"outside {scale}")
         self.rows(
             out_of | between,
             message,
@@ -566,8 +587,36 @@ class _Cells:
         )
         return num.where(~pd.Series(miss, index=num.index), np.nan)
 
+    def labelled_codes(
+        self, q, vals: np.ndarray, bad: np.ndarray, labels: dict, what: str
+    ) -> np.ndarray:
+        """One problem per bad code that has a value label (``98 = 'NSP' is outside the scale
+        1..5``), with its count and first rows; returns the rows so reported."""
+        done = np.zeros(len(vals), dtype=bool)
+        for v in sorted(set(vals[bad].tolist())):
+            label = _code_label(v, labels)
+            if label == str(int(v) if float(v).is_integer() else v):  # no label
+                continue
+            at = np.flatnonzero(bad & (vals == v))
+            done[at] = True
+            rows = ", ".join(str(int(self.row_no[i])) for i in at[:10])
+            more = f" and {len(at) - 10} more" if len(at) > 10 else ""
+            self.add(
+                f"{v:g} = {label!r} is {what}: {len(at)} answer{'s' if len(at) != 1 else ''} "
+                f"(row{'s' if len(at) != 1 else ''} {rows}{more})",
+                q.id,
+                f"if {label!r} means not answered, declare the code as missing: "
+                f"`missing_codes: {{{q.id}: [{v:g}]}}` (or `default: [{v:g}]` for every "
+                "question) under `survey:` in study.yml, or mark it user-missing in SPSS "
+                "(Variable View > Missing) and export again",
+                at[0],
+            )
+        return done
+
     def choices(self, q, col: pd.Series, miss: np.ndarray, vl: dict) -> pd.Series:
+        codes = None
         if vl and pd.api.types.is_numeric_dtype(col):
+            codes = col.to_numpy(float)
             col = col.map(lambda v, vl=vl: _code_label(v, vl))
         s = col.astype("string").str.strip().mask(miss)
         allowed = set(q.options)
@@ -577,8 +626,11 @@ class _Cells:
             bad = s.notna() & ~s.fillna("").str.split(";").map(
                 lambda xs, ok=allowed: all(x.strip() in ok for x in xs)
             )
+        bad = bad.to_numpy(bool)
+        if codes is not None:
+            bad = bad & ~self.labelled_codes(q, codes, bad, vl, "not an option")
         self.rows(
-            bad.to_numpy(bool),
+            bad,
             lambda i: f"{s.iloc[i]!r} is not an option",
             q.id,
             f"use one of {', '.join(q.options)}"
@@ -597,6 +649,8 @@ def read_responses(
     strata: str | None = None,
     cluster: str | None = None,
     display_root: str | Path | None = None,
+    missing_codes: Mapping | Sequence | None = None,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read a response file and validate it against ``instrument``.
 
@@ -613,6 +667,13 @@ def read_responses(
         Survey design columns; they must be present, and weights positive.
     display_root : path, optional
         Folder that file names in error messages are relative to.
+    missing_codes : list or dict, optional
+        Codes read as "not answered" (``survey: missing_codes:`` in study.yml): a list for
+        every question, or ``{"default": [98, 99], "q3": [7]}`` (see
+        :mod:`parcours_research.survey.missing`). SPSS user-missing values are always blank.
+    encoding : str, optional
+        The file's encoding when it is declared (``survey: encoding:``); else detected by the
+        rule of :mod:`parcours_research._text_files`.
 
     Returns
     -------
@@ -633,7 +694,12 @@ def read_responses(
         if display_root and path.is_relative_to(display_root)
         else path.name
     )
-    df, info = read_table(path, display_name=file)
+    df, info = read_table(path, display_name=file, encoding=encoding)
+    codes, code_problems = parse_missing_codes(missing_codes, file="missing_codes")
+    if code_problems:
+        raise SurveyDataError("missing_codes cannot be used", code_problems)
+    closed = [q.id for q in instrument.questions if q.type != "text"]  # default codes: not in texts
+    df, info["missing_codes"] = apply_missing_codes(df, codes, closed)
     out, problems = validate_responses(
         df, instrument, info, file, extra_columns, (weight, strata, cluster)
     )
@@ -644,6 +710,8 @@ def read_responses(
             f"The survey responses in {file} do not match the instrument {instrument.id!r}",
             problems,
         )
+    for note in info.get("notes", ()):
+        warnings.warn(str(note), DataQualityWarning, stacklevel=2)
     if info.get("format") == "qualtrics":
         dropped = [c for c in QUALTRICS_PERSONAL if c in df.columns]
         if dropped:
@@ -652,7 +720,7 @@ def read_responses(
                 ParcoursWarning,
                 stacklevel=2,
             )
-    out.attrs["read"] = {k: v for k, v in info.items() if k not in ("value_labels", "rows")} | {
+    out.attrs["read"] = {k: v for k, v in info.items() if k not in ("value_labels", "rows", "notes")} | {
         "file": file
     }
     return out.reset_index(drop=True)

@@ -13,9 +13,11 @@ session_id, touchpoint, user_agent``); see :mod:`.eventlog` for their meaning.
 """
 
 from .clean import BOT_PATTERNS, REASONS, BotRules, Cleaned, CleaningLog, clean
+from .coverage import unmapped_events
 from .engine import DuckDBEngine, Engine, SparkEngine, default_engine
 from .eventlog import CANONICAL, EventLog
 from .funnel import ORDERS, funnel, funnel_users
+from .ga4_sample import write_ga4_export
 from .identity import Stitched, read_identity_map, stitch
 from .io import FORMATS, read_events
 from .paths import SEPARATOR, TimeToStep, time_to_step, transitions, variants
@@ -51,5 +53,7 @@ __all__ = [
     "stitch",
     "time_to_step",
     "transitions",
+    "unmapped_events",
     "variants",
+    "write_ga4_export",
 ]

@@ -10,11 +10,25 @@ applies wins):
                         a robot: more than ``max_per_minute`` events in one calendar minute, or at
                         least ``min_events`` events at inhumanly regular intervals (coefficient
                         of variation of the gaps below ``max_interval_cv``);
-5. ``exact_duplicate``  identical to an earlier row (every column but ``row_id``, timestamps
-                        compared as instants); the first occurrence is kept;
-6. ``near_duplicate``   same actor and event as the actor's previous remaining event of that
-                        name, at most ``near_duplicates`` later (a double click or a double fire);
+5. ``exact_duplicate``  identical to an earlier row (every column but the positions ``row_id``
+                        and ``file_row``, timestamps compared as instants); the first occurrence
+                        is kept;
+6. ``near_duplicate``   (off by default) same actor, same event and identical properties (every
+                        other column but the timestamp and transport fields such as GA4's
+                        ``batch_*``) as the previous remaining such event, at most
+                        ``near_duplicates`` later (a double fire);
 7. ``kept``.
+
+Why near duplicates are off by default (measured, 2026-12): on the two public demo logs of
+Retentioneering (Apache-2.0; ``simple_shop``, 32,283 events of 3,751 users, and its A/B variant
+``ab_test_demo``), the former 1-second rule removed 42 events each, all real repeats of the
+same page by a person (27 ``catalog``, 15 ``main``; gaps 0.09 to 0.99 s; 1 under 0.1 s, 12
+under 0.5 s); on its ``ecom`` demo log (31,106 events, timestamps to the second) it removed
+25 repeats exactly 1 s apart, beside 30 identical rows (a self-loop such as ``catalog`` ->
+``catalog`` written within the same second). No tolerance removes only double fires on those
+logs, so only exact duplicates go by default; ``near_duplicates="300ms"`` (say) turns the rule
+on where a tag is known to fire twice, and :attr:`CleaningLog.duplicates` shows what went, by
+event.
 
 Detection runs on the cleanest rows available: robot behaviour is measured on rows that passed
 1-3 without their exact duplicates (so that a double-firing tag does not make a person look like
@@ -33,7 +47,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..errors import TraceDataError
-from . import _audit
+from . import _audit, _time
 from .eventlog import EventLog, as_log, output, select_list, to_us
 
 __all__ = ["clean", "Cleaned", "CleaningLog", "BotRules", "BOT_PATTERNS", "REASONS"]
@@ -56,7 +70,7 @@ _DESCRIPTIONS = {
     "bot_user_agent": "robot user agent",
     "bot_behaviour": "robot behaviour (rate or regularity)",
     "exact_duplicate": "exact duplicate of an earlier row",
-    "near_duplicate": "same event repeated by the same actor within the tolerance",
+    "near_duplicate": "same event and properties repeated by the same actor within the tolerance",
 }
 
 #: Lower-case fragments of user agents that belong to robots (crawlers, monitors, scripts).
@@ -134,12 +148,29 @@ class CleaningLog:
         (``rule`` is ``rate``, ``regularity`` or ``rate+regularity``).
     settings : dict
         The filters and thresholds used.
+    time : DataFrame
+        How the timestamps were read (the rules of :mod:`._time`), one row per rule: ``rule,
+        n, outcome, description, examples, fix``. ``dst_gap`` and ``dst_overlap`` count kept
+        local times moved by a clock change (``outcome`` ``kept``); ``missing``,
+        ``out_of_range``, ``bad_offset``, ``unknown_zone`` and ``unknown_format`` count the
+        rows without a timestamp by cause (``outcome`` ``unparseable``: they are part of the
+        ``unparseable`` row of :attr:`summary`, which also counts rows without an event or an
+        id). ``n`` counts input rows, whatever their reason in :attr:`summary`.
     """
 
     summary: pd.DataFrame
     bots: pd.DataFrame
     settings: dict
     _removed: EventLog | None = None
+    _source: EventLog | None = None
+    _time_notes: _time.Notes | None = None
+
+    @property
+    def time(self) -> pd.DataFrame:
+        """How the timestamps were read (see the class docstring); computed when first asked."""
+        if self._time_notes is None:
+            return _time.empty_table()
+        return self._time_notes.table()
 
     @property
     def n_input(self) -> int:
@@ -154,6 +185,32 @@ class CleaningLog:
         """Share of input rows removed as robots (user agent or behaviour)."""
         s = self.summary.set_index("reason")["n"]
         return float((s["bot_user_agent"] + s["bot_behaviour"]) / max(self.n_input, 1))
+
+    @property
+    def duplicates(self) -> pd.DataFrame:
+        """What the duplicate rules removed, by event: ``reason`` (``exact_duplicate`` or
+        ``near_duplicate``), ``event``, ``n``; sorted by reason, then ``n`` descending. Its
+        ``n`` add up to the two rows of :attr:`summary`."""
+        empty = pd.DataFrame(
+            {
+                "reason": pd.Series(dtype="string"),
+                "event": pd.Series(dtype="string"),
+                "n": pd.Series(dtype="int64"),
+            }
+        )
+        if self._removed is None or self._source is None:
+            return empty
+        r, e = self._removed.ref, self._source.ref
+        out = self._removed.engine.fetch(
+            f"SELECT r.reason, e.event, count(*) AS n FROM {r} AS r JOIN {e} AS e "
+            f"ON r.row_id = e.row_id WHERE r.reason IN ('exact_duplicate', 'near_duplicate') "
+            f"GROUP BY r.reason, e.event"
+        )
+        if out.empty:
+            return empty
+        out = out.astype({"reason": "string", "event": "string", "n": "int64"})
+        out = out.sort_values(["reason", "n", "event"], ascending=[True, False, True])
+        return out.reset_index(drop=True)
 
     def removed(self) -> pd.DataFrame:
         """The removed rows: ``row_id, reason`` (sorted by ``row_id``)."""
@@ -171,7 +228,12 @@ class CleaningLog:
 
     def _repr_html_(self) -> str:
         shown = self.summary.assign(share=self.summary["share"].map(lambda x: f"{x:.2%}"))
-        return "<p><b>Cleaning log</b></p>" + shown.to_html(index=False)
+        out = "<p><b>Cleaning log</b></p>" + shown.to_html(index=False)
+        dup = self.summary["reason"].isin(["exact_duplicate", "near_duplicate"])
+        if self.summary.loc[dup, "n"].sum() > 0:  # what the duplicate rules removed, by event
+            out += "<p>Duplicates removed, by event</p>"
+            out += self.duplicates.head(10).to_html(index=False)
+        return out
 
 
 class Cleaned(NamedTuple):
@@ -282,7 +344,7 @@ def clean(
     bots_ua=True,
     bots_behaviour=True,
     duplicates: bool = True,
-    near_duplicates="1s",
+    near_duplicates=None,
     period=None,
 ):
     """Remove robots, duplicates and unusable rows, and say why each row went.
@@ -298,9 +360,12 @@ def clean(
     bots_behaviour : bool, dict or BotRules, default True
         Remove every row of actors that behave like robots (see :class:`BotRules`).
     duplicates : bool, default True
-        Remove exact duplicates (the first occurrence stays).
-    near_duplicates : duration or None, default "1s"
-        Remove an event repeated by the same actor within this delay; ``None`` turns it off.
+        Remove exact duplicates: rows identical in every column but their position (the first
+        occurrence stays).
+    near_duplicates : duration or None, default None
+        Remove an event repeated by the same actor, with identical properties, within this
+        delay (``"300ms"``); ``None`` (the default) keeps fast repeats, which people make (see
+        the measurement in the module's documentation).
     period : (start, end), None or False
         Keep ``start <= timestamp < end``. Dates without a time cover the whole day (an end of
         ``"2026-03-29"`` keeps that day); times without a zone are in the log's time zone.
@@ -317,6 +382,12 @@ def clean(
         ``log.summary`` has one row per outcome (``reason, n, share, enabled, description``)
         whose ``n`` add up to the number of input rows; ``log.bots`` lists the actors removed for
         their behaviour.
+
+    Warns
+    -----
+    DataQualityWarning
+        When one filter removes more than half the input rows
+        (:data:`~.coverage.MAX_REMOVED_SHARE`), naming the filter and the count.
     """
     _audit.note("clean")
     log, was_frame = as_log(events)
@@ -351,8 +422,24 @@ def clean(
         arrays=arrays,
     )
     summary = _summary(n_by, enabled)
-    cleaning = CleaningLog(summary, _bots_table(bots), settings, log.derive(removed))
+    notes = _time.Notes(log, int(n_by.get("unparseable", 0)), arrays)
+    notes.report(sum(n_by.values()))
+    cleaning = CleaningLog(
+        summary, _bots_table(bots), settings, log.derive(removed), log, _time_notes=notes
+    )
+    _warn_large_removals(cleaning)
     return Cleaned(output(kept, was_frame), cleaning)
+
+
+def _warn_large_removals(cleaning: CleaningLog) -> None:
+    """A loud warning per filter removing more than half the rows (see :mod:`.coverage`)."""
+    import warnings
+
+    from ..errors import DataQualityWarning
+    from .coverage import removal_messages
+
+    for message in removal_messages(cleaning):
+        warnings.warn(message, DataQualityWarning, stacklevel=3)
 
 
 def _find(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
@@ -427,7 +514,7 @@ def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     extra = [c for c in log.columns if c not in ca.NARROW]
     sql_dups = None
     if extra:
-        part_all = ", ".join(q(c) for c in log.columns if c != "row_id")
+        part_all = ", ".join(q(c) for c in log.columns if c not in POSITION_COLUMNS)
 
         def sql_dups(row_ids):
             name = eng.register(pa.table({"row_id": np.asarray(row_ids, np.int64)}), "cand")
@@ -439,8 +526,15 @@ def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
             eng.drop(name)
             return np.asarray(res.column("row_id").to_numpy(), dtype=np.int64)
 
-    reason, bots = ca.reasons(enc, ua, ua_bot, bounds, rules, duplicates, tol, sql_dups)
+    reason, bots = ca.reasons(enc, ua, ua_bot, bounds, rules, duplicates, None, sql_dups)
     del ua
+    if tol is not None:  # near duplicates compare every property: the SQL of every engine
+        left = enc.row_id[reason == ca.KEPT].astype(np.int64)
+        reg = eng.register(pa.table({"row_id": left}), "remaining")
+        near = eng.arrow(_near_sql(log, f"SELECT row_id FROM {q(reg)}", tol))
+        eng.drop(reg)
+        ids = np.asarray(near.column("row_id").to_numpy(), dtype=np.int64)
+        reason[np.isin(enc.row_id, ids) & (reason == ca.KEPT)] = ca.NEAR
     counts = np.bincount(reason, minlength=len(REASONS))
     n_by = {r: int(c) for r, c in zip(REASONS, counts) if c}
     gone = np.flatnonzero(reason != ca.KEPT)
@@ -479,7 +573,7 @@ def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     """The SQL of every engine: ``(counts by reason, bots or None, removed table)``."""
     eng = log.engine
     q = eng.q
-    others = [c for c in log.columns if c != "row_id"]
+    others = [c for c in log.columns if c not in POSITION_COLUMNS]
     f = q(_flagged(log, pattern, bounds, others))
     # exact duplicates are always found (robot behaviour is judged without them); they are
     # removed as such only when ``duplicates`` is on
@@ -490,12 +584,10 @@ def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     bot_join = f"LEFT JOIN {q(bots_tab)} AS bt ON d._actor = bt.actor" if bots_tab else ""
     is_bot = "bt.actor IS NOT NULL" if bots_tab else "FALSE"
     if tol is not None:
-        near = (
-            f"SELECT row_id, 'near_duplicate' AS reason FROM ("
-            f"SELECT row_id, _t - lag(_t) OVER (PARTITION BY _actor, event ORDER BY _t, row_id) AS _g "
-            f"FROM (SELECT d.row_id, d._actor, d.event, d._t FROM {d} AS d {bot_join} "
-            f"WHERE NOT ({is_dup}) AND NOT ({is_bot})) AS s) AS n WHERE _g <= {tol}"
+        remaining = (
+            f"SELECT d.row_id FROM {d} AS d {bot_join} WHERE NOT ({is_dup}) AND NOT ({is_bot})"
         )
+        near = f"SELECT row_id, 'near_duplicate' AS reason FROM ({_near_sql(log, remaining, tol)}) AS nd"
     else:
         near = None
     removed_sql = (
@@ -514,6 +606,37 @@ def _clean_sql(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
     if bots_tab:
         bots = eng.fetch(f"SELECT {_BOTS_COLUMNS} FROM {q(bots_tab)} ORDER BY actor")
     return n_by, bots, removed
+
+
+#: Columns that place a row rather than describe it: ignored when rows are compared.
+POSITION_COLUMNS = ("row_id", "file_row")
+#: Columns that differ between two sends of one event (its time, GA4's transport fields):
+#: ignored when near duplicates are compared.
+TRANSPORT_COLUMNS = (
+    "timestamp",
+    "batch_page_id",
+    "batch_ordering_id",
+    "batch_event_index",
+    "event_bundle_sequence_id",
+    "event_previous_timestamp",
+    "event_server_timestamp_offset",
+)
+
+
+def _near_sql(log: EventLog, rows_sql: str, tol: int) -> str:
+    """``row_id`` of the near duplicates among the rows of ``rows_sql``: same actor, same
+    event, same value in every other column but positions and transport fields, at most
+    ``tol`` microseconds after the previous such row."""
+    eng = log.engine
+    q = eng.q
+    same = [c for c in log.columns if c not in POSITION_COLUMNS + TRANSPORT_COLUMNS]
+    part = ", ".join(["coalesce(e.device_id, e.user_id)", *(f"e.{q(c)}" for c in same)])
+    t = eng.us("e.timestamp")
+    return (
+        f"SELECT row_id FROM (SELECT e.row_id, {t} - lag({t}) OVER (PARTITION BY {part} "
+        f"ORDER BY {t}, e.row_id) AS _g FROM {log.ref} AS e "
+        f"JOIN ({rows_sql}) AS k ON e.row_id = k.row_id) AS n WHERE _g <= {int(tol)}"
+    )
 
 
 def _flagged(log: EventLog, pattern, bounds, others: list[str]) -> str:

@@ -266,13 +266,27 @@ class DuckDBEngine(Engine):
             )
             sql = f"SELECT *, row_number() OVER () - 1 AS row_id FROM {src}"
         elif fmt == "jsonl":
-            src = f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+            src = self._json_source(files)
             sql = f"SELECT *, row_number() OVER () - 1 AS row_id FROM {src}"
         else:  # pragma: no cover - checked by the caller
             raise ValueError(fmt)
         # materialise the row positions once for text formats: a view would number them anew
         # (and in the same order) at every scan, which is correct but slower.
         return self.view(sql, "src")
+
+    def _json_source(self, files: str) -> str:
+        """``read_json`` of JSON Lines files with the schema inferred once from every line: a
+        key first seen after DuckDB's default sample (a rare GA4 parameter's
+        ``double_value``) would be dropped without a word, and a view would infer it again
+        at every query."""
+        opts = "format = 'newline_delimited', union_by_name = true"
+        rel = self.con.sql(
+            f"SELECT * FROM read_json({files}, {opts}, sample_size = -1, "
+            f"hive_partitioning = false) LIMIT 0"
+        )
+        cols = ", ".join(f"{literal(c)}: {literal(str(t))}" for c, t in zip(rel.columns, rel.types))
+        # Hive folders (``key=value/``) still add their columns, as for Parquet
+        return f"read_json({files}, {opts}, columns = {{{cols}}})"
 
     # dialect
     def us(self, expr: str) -> str:
@@ -347,6 +361,9 @@ class SparkEngine(Engine):
             )
         self.spark = spark
         self.spark.conf.set("spark.sql.session.timeZone", "UTC")
+        # the kit's chains of views give long plans; Spark writes each plan out as text (for its
+        # listeners and cache) in full by default, which can exhaust the driver's heap
+        self.spark.conf.set("spark.sql.maxPlanStringLength", "100000")
         self.cache = cache
 
     def q(self, name: str) -> str:
@@ -359,6 +376,17 @@ class SparkEngine(Engine):
         name = self.new_name(prefix)
         self.spark.sql(sql).createOrReplaceTempView(name)
         return name
+
+    def checkpoint(self, name: str) -> str:
+        """The view ``name`` computed once and cut from its lineage (``localCheckpoint``).
+
+        The time rules make the ``timestamp`` column a long expression; every later step of
+        the pipeline builds on it, and Spark's plans then grow until the driver runs out of
+        memory. The log as read is therefore checkpointed once: later plans start from it.
+        """
+        new = self.new_name("ckpt")
+        self.spark.table(name).localCheckpoint(eager=True).createOrReplaceTempView(new)
+        return new
 
     def table(self, sql: str, prefix: str = "t") -> str:
         name = self.new_name(prefix)
@@ -401,19 +429,30 @@ class SparkEngine(Engine):
     def read(self, paths: list[str], fmt: str, *, all_varchar: bool = True) -> str:
         from pyspark.sql import functions as F
 
-        reader = self.spark.read
-        if fmt == "parquet":
-            sdf = reader.parquet(*paths)
-        elif fmt == "csv":
-            sdf = (
-                reader.option("header", True)
-                .option("inferSchema", not all_varchar)
-                .csv(list(paths))
-            )
-        elif fmt == "jsonl":
-            sdf = reader.json(list(paths))
-        else:  # pragma: no cover
-            raise ValueError(fmt)
+        def load(files, schema=None):
+            reader = self.spark.read
+            if schema is not None:
+                reader = reader.schema(schema)
+            if fmt == "parquet":
+                return reader.parquet(*files)
+            if fmt == "csv":
+                return (
+                    reader.option("header", True)
+                    .option("inferSchema", not all_varchar)
+                    .csv(list(files))
+                )
+            if fmt == "jsonl":
+                return reader.json(list(files))
+            raise ValueError(fmt)  # pragma: no cover
+
+        sdf = load(paths)
+        if len(paths) > 1:
+            # Spark plans the splits of several files by size, not in the order given: read
+            # them one by one (one schema for all) and put them end to end, in that order
+            schema = sdf.schema
+            sdf = load(paths[:1], schema)
+            for p in paths[1:]:
+                sdf = sdf.union(load([p], schema))
         # increasing with the position in the file(s), not consecutive: every engine orders tied
         # timestamps the same way, by position.
         sdf = sdf.withColumn("row_id", F.monotonically_increasing_id())
@@ -452,7 +491,8 @@ class SparkEngine(Engine):
         return f"to_utc_timestamp(CAST({expr} AS TIMESTAMP), {self.lit(timezone)})"
 
     def param_value(self, params: str, key: str, field: str) -> str:
-        return f"filter({params}, x -> x.key = {self.lit(key)})[0].value.{field}"
+        # try_element_at: NULL for an event without the key (``[0]`` fails under ANSI mode)
+        return f"try_element_at(filter({params}, x -> x.key = {self.lit(key)}), 1).value.{field}"
 
     def __repr__(self) -> str:
         return "SparkEngine()"

@@ -8,8 +8,10 @@ a DataFrame for a DataFrame. Only small results (tables of counts) are pulled in
 
 Canonical columns
 -----------------
-``row_id``       position of the row in the file (0-based); breaks ties between equal
-                 timestamps the same way in every engine.
+``row_id``       position of the row in the file(s) (0-based); breaks ties between equal
+                 timestamps the same way in every engine. For a GA4 export, the rank in GA4's
+                 own order (batch fields, then automatic events, see ``_ga4``); the position
+                 is then ``file_row``.
 ``user_id``      the customer id when known (after :func:`stitch`, the device id otherwise).
 ``device_id``    device or cookie id, when known.
 ``timestamp``    time-zone-aware instant (stored in UTC; shown in the log's time zone).
@@ -235,6 +237,55 @@ def as_log(events, engine: Engine | None = None) -> tuple[EventLog, bool]:
     name = eng.register(frame, "frame")
     cols = ", ".join(eng.q(c) for c in frame.columns)
     return EventLog(eng, eng.view(f"SELECT {cols} FROM {eng.q(name)}", "events"), tz), True
+
+
+def _is_nested(typ: str) -> bool:
+    t = typ.upper()
+    return t.startswith(("STRUCT", "MAP", "ARRAY", "LIST", "UNION")) or t.endswith("[]")
+
+
+def check_flat(log: EventLog, columns, what: str) -> None:
+    """Raise a clear error when a grouping column holds nested values (a STRUCT, LIST or MAP,
+    such as GA4's ``device`` or ``items``), which cannot be grouped on."""
+    cols = [c for c in columns if c in log.columns]
+    if not cols:
+        return
+    eng = log.engine
+    if eng.name == "duckdb":
+        rel = eng.con.sql(f"SELECT {', '.join(eng.q(c) for c in cols)} FROM {log.ref} LIMIT 0")
+        types = {c: str(t) for c, t in zip(rel.columns, rel.types)}
+    else:
+        fields = eng.spark.table(log.name).schema.fields
+        types = {f.name: f.dataType.simpleString() for f in fields}
+    problems = []
+    for c in cols:
+        if not _is_nested(types.get(c, "")):
+            continue
+        flat = [x for x in log.columns if x.startswith(f"{c}_") and x not in CANONICAL][:8]
+        is_list = types[c].upper().startswith(("ARRAY", "LIST")) or types[c].endswith("[]")
+        if flat:
+            hint = f"use one of its flat columns: {', '.join(flat)}"
+        elif is_list:
+            hint = (
+                "a list holds several values per event (GA4's items); group by a flat "
+                "column, or add one per person with pr.traces.attach"
+            )
+        else:
+            hint = (
+                "read a GA4 export with format='ga4' (it flattens device_category, "
+                "geo_country, param_<key>...) or add a flat column with pr.traces.attach"
+            )
+        problems.append(
+            Problem(
+                f"column {c!r} holds nested values ({types[c][:60]}), which cannot be grouped on",
+                column=c,
+                fix=hint,
+            )
+        )
+    if problems:
+        from ..errors import AnalysisError
+
+        raise AnalysisError(f"{what}: cannot group by a nested column", problems)
 
 
 def output(log: EventLog, was_frame: bool):

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .._compat import deprecated_args, warn_deprecated
 from ..errors import AnalysisError, check_one_of
-from .eventlog import PERSON, USABLE, EventLog, as_log, to_us
+from .eventlog import PERSON, USABLE, EventLog, as_log, check_flat, to_us
 
 __all__ = ["funnel", "funnel_users", "FunnelSpec", "ORDERS"]
 
@@ -399,6 +399,7 @@ def _prepare(events, *, steps, window, order, by, exclude, optional, on):
                 else "add them (pr.traces.attach) or change by=."
             )
         )
+    check_flat(log, by, "funnel")
     return log, spec, by
 
 

@@ -43,6 +43,26 @@ class Stitched(NamedTuple):
         return f"<p>{html.escape(repr(self))}</p>" + self.conflicts.head(20).to_html(index=False)
 
 
+def _read_map_file(file: str) -> pd.DataFrame:
+    """The identity map CSV, after the file checks of :mod:`parcours_research._files`."""
+    from .._files import safe_path
+
+    real = safe_path(file, label=file, missing_cls=TraceDataError)
+    try:
+        from .._text_files import read_csv_checked  # encodings and quotes checked
+
+        return read_csv_checked(real, file, sep=",", error=TraceDataError, dtype=str,
+                                keep_default_na=False)[0]
+    except TraceDataError:  # already says what is wrong, where, and what to do
+        raise
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise TraceDataError(
+            "Cannot read the identity map",
+            [Problem(f"not a readable CSV file ({type(e).__name__})", file=file,
+                     fix="export it again as a CSV with columns device_id, customer_id (UTF-8)")],
+        ) from None
+
+
 @deprecated_args(positional=("device_column", "customer_column"))
 def read_identity_map(
     source, *, device_column: str | None = None, customer_column: str | None = None
@@ -60,7 +80,7 @@ def read_identity_map(
                 "Cannot read the identity map",
                 [Problem("file not found", file=file, fix="check identity_map in study.yml")],
             )
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+        frame = _read_map_file(file)
     elif isinstance(source, pd.DataFrame):
         frame = source
     else:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import _files
 from .._compat import deprecated_args
 from ..errors import Problem, TraceDataError, check_one_of
-from . import _audit
+from . import _audit, _time
 from .engine import Engine, default_engine
 from .eventlog import EventLog, as_log
 
@@ -49,7 +50,12 @@ def _study_config(source):
     customers = getattr(source, "customers", None)
     if customers is not None:
         meta["customers"] = customers
-    return [str(cfg.events)], cfg.format, dict(cfg.columns or {}), cfg.timezone, meta
+    # every file of ``events:`` (a file, a pattern, a list, a folder), resolved by the study
+    files = [str(p) for p in (getattr(cfg, "sources", ()) or ())] or [str(cfg.events)]
+    for key in ("timestamp_unit", "timestamp_format"):  # the time rules of ``_time``
+        if getattr(cfg, key, None):
+            meta[key] = getattr(cfg, key)
+    return files, cfg.format, dict(cfg.columns or {}), cfg.timezone, meta
 
 
 def _expand(source) -> list[str]:
@@ -69,6 +75,17 @@ def _expand(source) -> list[str]:
                     )
                 )
             paths.extend(found)
+        elif Path(text).is_dir():  # a folder of exports, Hive partitions included
+            found = sorted(
+                str(p)
+                for p in Path(text).rglob("*")
+                if p.is_file() and not p.name.startswith((".", "_"))
+            )
+            if not found:
+                problems.append(
+                    Problem("the folder holds no file", file=text, fix="check the folder")
+                )
+            paths.extend(found)
         elif not Path(text).exists():
             problems.append(
                 Problem(
@@ -84,7 +101,31 @@ def _expand(source) -> list[str]:
     return paths
 
 
+def _check_files(paths: list[str], fmt: str, limits) -> None:
+    """Every file is a regular file within the size limits; a text log (CSV, JSON Lines,
+    compressed or not) is scanned once to its end: complete, within the decompression ratio,
+    no line over the limit (:mod:`parcours_research._files`)."""
+    lim = limits if isinstance(limits, _files.FileLimits) else None
+    for p in paths:
+        real = _files.safe_path(p, limits=lim, events=True, label=p, missing_cls=TraceDataError)
+        name = real.name.lower()
+        size = real.stat().st_size
+        if fmt in ("csv", "jsonl") or (fmt == "ga4" and ".json" in name):
+            size = _files.scan_text(real, limits=lim, label=p, cls=TraceDataError)["bytes"]
+        if size == 0:
+            raise TraceDataError(f"Cannot read {p}", [Problem(
+                "the file is empty (0 bytes of data)", file=p,
+                fix="export the events again; check the export's date range and filters")])
+
+
 def _guess_format(paths: list[str]) -> str:
+    """The format from the first file's content (a GA4 export, Parquet, JSON Lines: see
+    ``_ga4.sniff``), else from its name."""
+    from ._ga4 import sniff
+
+    sniffed = sniff(paths[0]) if Path(paths[0]).is_file() else None
+    if sniffed is not None:
+        return sniffed
     name = paths[0].lower()
     for suffix in (".gz", ".zst", ".bz2"):
         if name.endswith(suffix):
@@ -111,33 +152,10 @@ def _types(engine: Engine, name: str) -> dict[str, str]:
 
 
 def _timestamp_expr(
-    engine: Engine, col: str, typ: str, timezone: str, unit: str | None, file: str
+    engine: Engine, col: str, typ: str, timezone: str, spec: _time.Spec, file: str
 ) -> str:
-    ref = engine.q(col)
-    if (
-        "TIME ZONE" in typ
-        or typ in ("TIMESTAMPTZ", "TIMESTAMP_LTZ")
-        or (engine.name == "spark" and typ == "TIMESTAMP")
-    ):
-        return f"CAST({ref} AS TIMESTAMP)" if engine.name == "spark" else ref
-    if typ.startswith("TIMESTAMP") or typ == "DATETIME" or typ == "DATE":
-        return engine.local_timestamp(ref, timezone)
-    if any(k in typ for k in ("INT", "BIGINT", "DOUBLE", "FLOAT", "DECIMAL", "LONG", "HUGEINT")):
-        if unit is None:
-            raise TraceDataError(
-                "The timestamp column holds numbers",
-                [
-                    Problem(
-                        f"column {col!r} is numeric ({typ}); its unit is unknown",
-                        file=file,
-                        column=col,
-                        fix="pass timestamp_unit='s', 'ms' or 'us' (GA4 exports use format='ga4')",
-                    )
-                ],
-            )
-        factor = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
-        return engine.from_us(f"CAST({ref} AS DOUBLE) * {factor}")
-    return engine.parse_timestamp(ref, timezone)
+    """The SQL of the ``timestamp`` column, by the rules of :mod:`._time`."""
+    return _time.column_expression(engine, col, typ.upper(), timezone, spec, file)
 
 
 @deprecated_args(positional=("format", "columns", "timezone"))
@@ -148,43 +166,58 @@ def read_events(
     columns: Mapping[str, str] | None = None,
     timezone: str | None = None,
     timestamp_unit: str | None = None,
+    timestamp_format: str | None = None,
     engine: Engine | None = None,
 ) -> EventLog:
     """Read an event log lazily.
 
     Parameters
     ----------
-    source : path, list of paths, glob pattern, Study, or DataFrame
+    source : path, folder, list of paths, glob pattern, Study, or DataFrame
         The file(s); a :class:`~parcours_research.study.Study` (or its ``traces`` config) reads
         ``study.yml``'s ``traces:`` section; a DataFrame with the canonical columns is wrapped.
     format : {"csv", "parquet", "jsonl", "ga4"}, optional
-        Guessed from the file name when omitted (``.csv``, ``.csv.gz``, ``.parquet``,
-        ``.jsonl``). ``"ga4"`` reads the GA4 BigQuery export (Parquet or JSON Lines):
+        Told from the first file's content when omitted (a GA4 export, Parquet, JSON Lines),
+        else from its name (``.csv``, ``.csv.gz``, ``.parquet``, ``.jsonl``). ``"ga4"`` reads
+        the GA4 BigQuery export (Parquet or JSON Lines, one or many daily files):
         ``event_timestamp`` (microseconds), ``user_id``, ``user_pseudo_id`` (the device),
-        ``event_name`` and ``event_params`` (``ga_session_id`` gives ``session_id`` and
-        ``page_location`` is kept).
+        ``event_name``; ``ga_session_id`` gives ``session_id``, ``page_location`` is kept, and
+        nested fields become flat columns (``device_category``, ``geo_country``,
+        ``param_<key>``...; see :mod:`._ga4`).
     columns : dict, optional
         Canonical name -> column in the file, e.g. ``{"user_id": "customer_id", "timestamp":
         "ts", "event": "event_name"}``. Canonical names already used by the file need no entry.
     timezone : str, optional
-        IANA zone: timestamps written without an offset are read as local time there, and the
-        log shows timestamps in it. Default UTC (the study's zone for a Study).
-    timestamp_unit : {"s", "ms", "us"}, optional
-        Unit of a numeric timestamp column.
+        IANA zone: timestamps written without an offset or zone (dates alone too) are read as
+        local time there, and the log shows timestamps in it. Default UTC (the study's zone for
+        a Study). Clock changes follow ``zoneinfo`` with ``fold=0``: a skipped local time moves
+        forward by the gap, a repeated one is its first occurrence (counted by ``clean``).
+    timestamp_unit : {"s", "ms", "us", "ns"}, optional
+        Unit of epoch timestamps, numbers or text of digits (study.yml: ``timestamp_unit``).
+        Without it each number is read in the unit that puts it between 1990 and 2099.
+    timestamp_format : str, optional
+        strftime layout of text timestamps that are not ISO 8601, e.g. ``"%d/%m/%Y %H:%M"``
+        (study.yml: ``timestamp_format``); ``%z`` reads an offset. See :mod:`._time` for every
+        rule: offsets beyond +/-18:00, unknown or ambiguous zone words (``CST``) and instants
+        outside 1990-2099 are refused (missing, counted by ``clean``).
     engine : Engine, optional
         DuckDB (default, embedded) or :class:`~.engine.SparkEngine`.
 
     Returns
     -------
     EventLog
-        Columns ``row_id`` (0-based position in the file(s)), ``user_id``, ``device_id``,
+        Columns ``row_id`` (0-based position in the file(s); for a GA4 export the rank in
+        GA4's order of events with equal timestamps, the position being ``file_row``),
+        ``user_id``, ``device_id``,
         ``timestamp`` (UTC instant; ``to_pandas()`` shows it in ``timezone``), ``event``, then
         ``session_id`` and ``user_agent`` when mapped, then every other column of the file.
 
     Raises
     ------
     TraceDataError
-        Missing file, unknown format, mapped columns absent from the file (all listed at once).
+        Missing file, unknown format, mapped columns absent from the file (all listed at once);
+        a timestamp column of which nothing can be read (the file, column, examples and the
+        likely layout are named).
     """
     _audit.note("read_events")
     if isinstance(source, EventLog):
@@ -192,16 +225,20 @@ def read_events(
     if isinstance(source, pd.DataFrame):
         return as_log(source, engine)[0]
     paths, format, columns, timezone, meta = _resolve(source, format, columns, timezone)
-    if timestamp_unit is not None:
-        check_one_of("timestamp_unit", timestamp_unit, ("s", "ms", "us"))
+    timestamp_unit = timestamp_unit or meta.get("timestamp_unit")
+    timestamp_format = timestamp_format or meta.get("timestamp_format")
+    _time.check_spec(timestamp_unit, timestamp_format)
     fmt = format or _guess_format(paths)
     check_one_of("format", fmt, FORMATS)
+    _check_files(paths, fmt, getattr(getattr(source, "traces", source), "limits", None))
     eng = engine or default_engine()
     if fmt == "ga4":
         log = _read_ga4(eng, paths, timezone)
     else:
         src = eng.read(paths, fmt)
-        log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, timestamp_unit)
+        spec = _time.Spec(timestamp_unit, timestamp_format, fmt, tuple(paths))
+        log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, spec)
+        _time.attach(log, spec, src, _time_sql(log))
         if getattr(log, "_origin", None):
             # Parquet files know their row count: the array path then streams the rows
             log._origin["counted"] = fmt == "parquet"
@@ -235,24 +272,31 @@ def _resolve(source, format, columns, timezone):
 
 
 def _read_ga4(eng: Engine, paths: list[str], timezone: str) -> EventLog:
-    inner = _guess_format(paths)
-    if inner == "csv":
-        raise TraceDataError(
-            "A GA4 export is Parquet or JSON Lines (nested event_params); "
-            f"{paths[0]!r} looks like CSV."
-        )
-    return _ga4(eng, eng.read(paths, inner), paths[0], timezone)
+    from ._ga4 import read_ga4
+
+    return read_ga4(eng, paths, timezone)
+
+
+def _time_sql(log: EventLog) -> str:
+    """The SQL of the log's ``timestamp`` over its source (kept by ``_mapped``)."""
+    return log._ts_sql
 
 
 def _mapped(
-    eng: Engine, src: str, file: str, columns: dict[str, str], timezone: str, unit: str | None
+    eng: Engine, src: str, file: str, columns: dict[str, str], timezone: str, spec: _time.Spec
 ) -> EventLog:
     types = _types(eng, src)
     have = [c for c in types if c != "row_id"]
     mapping = _column_mapping(have, columns, file)
-    parts = _mapped_columns(eng, mapping, types, have, timezone, unit, file)
+    ts = mapping["timestamp"]  # the time rules may add the column's wall time (see ``_time``)
+    src = _time.prepare(eng, src, ts, types[ts], timezone, spec, file)
+    parts = _mapped_columns(eng, mapping, types, have, timezone, spec, file)
     q = eng.q
-    log = EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
+    name = eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events")
+    if eng.name == "spark":  # plans built on the long timestamp expression outgrow the driver
+        name = eng.checkpoint(name)
+    log = EventLog(eng, name, timezone)
+    log._ts_sql = parts[3][: -len(" AS timestamp")]
     if eng.name == "duckdb":
         # where each canonical column comes from, so that the array path can read the raw
         # columns and apply ``text_expr`` to their distinct values only
@@ -341,7 +385,7 @@ _CANONICAL = (
 )
 
 
-def _mapped_columns(eng, mapping, types, have, timezone, unit, file) -> list[str]:
+def _mapped_columns(eng, mapping, types, have, timezone, spec, file) -> list[str]:
     """The SELECT list: canonical columns first (``timestamp`` fourth), then the others."""
     q = eng.q
 
@@ -355,7 +399,7 @@ def _mapped_columns(eng, mapping, types, have, timezone, unit, file) -> list[str
         "row_id",
         f"{text('user_id')} AS user_id",
         f"{text('device_id')} AS device_id",
-        f"{_timestamp_expr(eng, ts, types[ts], timezone, unit, file)} AS timestamp",
+        f"{_timestamp_expr(eng, ts, types[ts], timezone, spec, file)} AS timestamp",
         f"{text('event')} AS event",
     ]
     for canon in ("session_id", "user_agent"):
@@ -374,46 +418,7 @@ def text_expr(eng: Engine, ref: str) -> str:
 
 
 def _ga4(eng: Engine, src: str, file: str, timezone: str) -> EventLog:
-    types = _types(eng, src)
-    need = ["event_timestamp", "event_name", "user_pseudo_id"]
-    missing = [c for c in need if c not in types]
-    if missing:
-        raise TraceDataError(
-            f"{file} is not a GA4 export",
-            [
-                Problem(
-                    f"missing column {c!r}",
-                    file=file,
-                    column=c,
-                    fix="export the GA4 events table (events_*) as Parquet or JSON Lines",
-                )
-                for c in missing
-            ],
-        )
-    q = eng.q
-    uid = (
-        f"NULLIF({eng.cast_str(q('user_id'))}, '')"
-        if "user_id" in types
-        else "CAST(NULL AS STRING)"
-    )
-    dev = f"NULLIF({eng.cast_str(q('user_pseudo_id'))}, '')"
-    ts_us = f"CAST({q('event_timestamp')} AS BIGINT)"
-    parts = [
-        "row_id",
-        f"{uid} AS user_id",
-        f"{dev} AS device_id",
-        f"{eng.from_us(ts_us)} AS timestamp",
-        f"NULLIF({eng.cast_str(q('event_name'))}, '') AS event",
-    ]
-    if "event_params" in types:
-        sid = eng.param_value(q("event_params"), "ga_session_id", "int_value")
-        parts.append(
-            f"CASE WHEN {sid} IS NOT NULL THEN concat({dev}, ':', "
-            f"{eng.cast_str(sid)}) END AS session_id"
-        )
-        page = eng.param_value(q("event_params"), "page_location", "string_value")
-        parts.append(f"{page} AS page_location")
-    for extra in ("event_date", "platform"):
-        if extra in types:
-            parts.append(q(extra))
-    return EventLog(eng, eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events"), timezone)
+    """The GA4 export over ``src``, flattened and in GA4's order (see ``_ga4``)."""
+    from ._ga4 import ga4_log
+
+    return ga4_log(eng, src, file, timezone)

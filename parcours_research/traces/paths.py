@@ -16,7 +16,7 @@ import pandas as pd
 
 from .._compat import deprecated_args
 from ..errors import AnalysisError, check_one_of
-from .eventlog import PERSON, USABLE, EventLog, as_log
+from .eventlog import PERSON, USABLE, EventLog, as_log, check_flat
 
 __all__ = ["transitions", "variants", "time_to_step", "TimeToStep", "SEPARATOR"]
 
@@ -244,6 +244,7 @@ def _check_time_to_step(log: EventLog, by: list[str], confidence: float) -> None
     missing = [c for c in by if c not in log.columns]
     if missing:
         raise AnalysisError(f"time_to_step: the events have no column(s) {missing}.")
+    check_flat(log, by, "time_to_step")
     if not 0 < confidence < 1:
         raise AnalysisError(
             f"time_to_step: confidence={confidence!r} is not a level between 0 and 1; "

@@ -99,6 +99,7 @@ def pyramid(
     targets: Mapping[str, float | None] | None = None,
     window=None,
     confidence: float = 0.95,
+    ci: str = "clopper-pearson",
 ) -> pd.DataFrame:
     """The conversion pyramid: per group and stage, who entered, who reached it, against target.
 
@@ -121,6 +122,11 @@ def pyramid(
         (``"7D"`` when none).
     confidence : float, default 0.95
         Confidence level of the intervals.
+    ci : {"clopper-pearson", "wilson", "agresti-coull", "jeffreys"}, default "clopper-pearson"
+        Interval of the rates: exact Clopper–Pearson (never below the nominal level), Wilson's
+        score interval, Agresti–Coull (Wald on ``k + z²/2`` out of ``n + z²``) or Jeffreys
+        (beta(1/2, 1/2) posterior quantiles); the last three from statsmodels'
+        ``proportion_confint`` (methods ``wilson``, ``agresti_coull``, ``jeffreys``).
 
     Returns
     -------
@@ -134,8 +140,8 @@ def pyramid(
           every person of the group with at least one usable event);
         * ``reached``: persons who reached this stage (``Int64``, like ``entered``);
         * ``rate``: ``reached / entered``, NaN when nobody entered;
-        * ``ci_low, ci_high``: exact Clopper–Pearson interval of ``rate`` at ``confidence``
-          (beta quantiles; 0 and 1 at the edges);
+        * ``ci_low, ci_high``: interval of ``rate`` at ``confidence`` (by default exact
+          Clopper–Pearson: beta quantiles, 0 and 1 at the edges; see ``ci``);
         * ``target``: the stage's target conversion, NaN when it has none;
         * ``p_value``: exact two-sided binomial test of ``reached`` out of ``entered`` against
           ``target`` (scipy's ``binomtest``: the probability of outcomes no likelier than the
@@ -159,6 +165,9 @@ def pyramid(
     >>> table = pr.traces.pyramid(study, by="persona")           # doctest: +SKIP
     >>> fig = pr.plot.pyramid(table, journey=study)              # doctest: +SKIP
     """
+    from ..errors import check_one_of
+
+    check_one_of("ci", ci, RATE_INTERVALS)
     inp = _validate(data, by, journey, targets, window, confidence)
     traced = [s for s in inp.stages if s.touchpoints]
     counts = funnel(
@@ -168,7 +177,27 @@ def pyramid(
         window=inp.window,
         by=list(inp.by) or None,
     )
-    return _table(counts, inp)
+    return _rate_intervals(_table(counts, inp), ci, confidence)
+
+
+#: The interval methods of :func:`pyramid` (``ci=``).
+RATE_INTERVALS = ("clopper-pearson", "wilson", "agresti-coull", "jeffreys")
+
+
+def _rate_intervals(out: pd.DataFrame, ci: str, confidence: float) -> pd.DataFrame:
+    """Replace the Clopper–Pearson limits by another method's (statsmodels)."""
+    if ci == "clopper-pearson":
+        return out
+    from statsmodels.stats.proportion import proportion_confint
+
+    ok = out["entered"].notna() & (out["entered"].fillna(0) > 0)
+    k = out.loc[ok, "reached"].to_numpy(dtype=float)
+    n = out.loc[ok, "entered"].to_numpy(dtype=float)
+    lo, hi = proportion_confint(k, n, alpha=1 - confidence, method=ci.replace("-", "_"))
+    out.loc[ok, "ci_low"] = np.clip(lo, 0.0, 1.0)
+    out.loc[ok, "ci_high"] = np.clip(hi, 0.0, 1.0)
+    out["method"] = METHOD.replace("clopper_pearson", ci.replace("-", "_"))
+    return out
 
 
 # -- validation ------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ import ipywidgets as w
 import pandas as pd
 
 from ..errors import StudyError
+from ..plot._style import number, pvalue
 from ..study import Study
+from ._live import Poller
 
 __all__ = ["JourneyExplorer", "SOURCES"]
 
@@ -33,6 +35,17 @@ _LABELS = {
            "no_quotes": "No quote for this touchpoint.", "no_data": "No data for this source."},
 }
 
+_COLUMNS = {
+    "fr": {"touchpoint": "Point de contact", "persona": "Persona", "n_friction": "Signaux",
+           "n_sources": "Sources", "agree": "Concordent", "survey_effect": "Enquête (effet)",
+           "survey_p_adj": "Enquête p ajusté", "traces_effect": "Traces (effet)",
+           "traces_p_adj": "Traces p ajusté", "qual_effect": "Entretiens (effet)", "qual_p_adj": "Entretiens p ajusté"},
+    "en": {"touchpoint": "Touchpoint", "persona": "Persona", "n_friction": "Signals", "n_sources": "Sources",
+           "agree": "Agree", "survey_effect": "Survey (effect)", "survey_p_adj": "Survey adj. p",
+           "traces_effect": "Traces (effect)", "traces_p_adj": "Traces adj. p",
+           "qual_effect": "Interviews (effect)", "qual_p_adj": "Interviews adj. p"},
+}
+
 
 class JourneyExplorer:
     """Explore the persona journey curves with a workshop group.
@@ -41,13 +54,15 @@ class JourneyExplorer:
     ----------
     study : Study
     ratings_path : str or Path, optional
-        The workshop rating file (see :class:`~parcours_research.widgets.board.RatingBoard`),
-        for the ``workshop`` source.
+        The shared workshop rating store (see :class:`~parcours_research.widgets.board.RatingBoard`),
+        for the ``workshop`` source; default the study's (``<study>/workshop/ratings.sqlite``).
     lang : {"fr", "en"}
     n_boot : int
         Bootstrap replicates of the curve bands.
     seed : int
         Seed of the bootstrap.
+    live : bool, default True
+        Poll the rating store every second and redraw the workshop curve when anyone rates.
 
     Attributes
     ----------
@@ -61,9 +76,13 @@ class JourneyExplorer:
     """
 
     def __init__(self, study: Study, ratings_path: str | Path | None = None, lang: str = "fr",
-                 n_boot: int = 200, seed: int = 0):
+                 n_boot: int = 200, seed: int = 0, *, live: bool = True):
+        from ..ratings import RatingLog, workshop_store
+
         self.study, self.lang, self.n_boot, self.seed = study, lang, n_boot, seed
-        self.ratings_path = Path(ratings_path) if ratings_path else None
+        self.ratings_path = Path(ratings_path) if ratings_path else workshop_store(study)
+        self._store = RatingLog(self.ratings_path)
+        self._workshop: tuple[int, pd.DataFrame] | None = None  # (store version, curves)
         self._curves: dict[tuple, pd.DataFrame] = {}
         self._friction: pd.DataFrame | None = None
         self._excerpts: pd.DataFrame | None = None
@@ -94,6 +113,13 @@ class JourneyExplorer:
             self.caption, self.image, self.friction, self.quote_touchpoint, self.quotes,
         ])
         self.update()
+        self.poller = Poller(self._store.version, self._on_new_rating)
+        if live:
+            self.poller.start()
+
+    def _on_new_rating(self) -> None:
+        if self.source.value == "workshop":
+            self.update()
 
     # ---- data (computed by the package, cached) -----------------------------------------------
     def curves(self) -> pd.DataFrame:
@@ -101,6 +127,8 @@ class JourneyExplorer:
         from ..curves import journey_curves
 
         key = (self.source.value, bool(self.weighted.value))
+        if self.source.value == "workshop":  # live: recomputed when anyone has rated since
+            return self._workshop_curves()
         if key not in self._curves:
             weight = "default" if self.weighted.value else None  # the study's one rule, or none
             if self.source.value in ("survey", "interviews"):
@@ -112,21 +140,20 @@ class JourneyExplorer:
                     self._curves[key_survey] = journey_curves(self.study, weight=weight, band="simultaneous",
                                                               n_boot=self.n_boot, seed=self.seed, lang=self.lang)
                 t = self._curves[key_survey]
-            else:
-                t = self._workshop_curves()
             self._curves[key] = t
         return self._curves[key]
 
     def _workshop_curves(self) -> pd.DataFrame:
         from ..curves import journey_curves
-        from ..ratings import ratings_long, read_ratings
+        from ..ratings import ratings_long
 
-        if self.ratings_path is None or not self.ratings_path.exists():
-            return pd.DataFrame()
-        long = ratings_long(read_ratings(self.ratings_path), self.study.journey).dropna(subset=["persona"])
-        if long.empty:
-            return pd.DataFrame()
-        return journey_curves(long, journey=self.study.journey, band="pointwise", n_boot=0, lang=self.lang)
+        version = self._store.version()
+        if self._workshop is None or self._workshop[0] != version:
+            long = ratings_long(self._store.read(), self.study.journey).dropna(subset=["persona"])
+            t = pd.DataFrame() if long.empty else journey_curves(
+                long, journey=self.study.journey, band="pointwise", n_boot=0, lang=self.lang)
+            self._workshop = (version, t)
+        return self._workshop[1]
 
     def friction_table(self) -> pd.DataFrame:
         """The triangulated friction table of the study (computed once)."""
@@ -211,8 +238,16 @@ class JourneyExplorer:
         cols = [c for c in ("touchpoint", "persona", "n_friction", "n_sources", "agree", "survey_effect",
                             "survey_p_adj", "traces_effect", "traces_p_adj", "qual_effect", "qual_p_adj")
                 if c in conf.columns]
-        self.friction.value = conf[cols].to_html(index=False, float_format=lambda x: f"{x:.3g}", border=0,
-                                                 classes="parcours-friction")
+        shown = conf[cols].copy()
+        for c in cols:
+            if c.endswith("_p_adj"):
+                shown[c] = shown[c].map(lambda p: pvalue(p, self.lang))
+            elif c.endswith("_effect"):
+                shown[c] = shown[c].map(lambda v: number(v, self.lang, 3) if pd.notna(v) else "–")
+        shown["touchpoint"] = shown["touchpoint"].map(lambda t: self.study.journey.label(t, self.lang))
+        shown["persona"] = shown["persona"].map(lambda t: self.study.journey.label(t, self.lang))
+        shown = shown.rename(columns=_COLUMNS[self.lang])
+        self.friction.value = shown.to_html(index=False, border=0, classes="parcours-friction")
 
     def _update_quotes(self) -> None:
         L = _LABELS[self.lang]

@@ -617,13 +617,13 @@ case(
 )
 case(
     "excel_workbook",
-    "survey.responses names an .xlsx workbook.",
+    "survey.responses names an .xlsx workbook that is damaged (8 bytes of a zip header).",
     error(
         1,
         P(
             "survey/responses.xlsx",
-            "Excel workbooks are not read directly",
-            fix="save the sheet as CSV",
+            "not a readable Excel workbook",
+            fix="save it again from Excel",
         ),
         cls=SV,
     ),
