@@ -63,7 +63,9 @@ def _study(args) -> Path:
 def _run(tree: Path, study: Path, out: Path, n_boot: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run([sys.executable, "-c", _CHILD, str(study), str(out), str(n_boot)],
-                          env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
+                          env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if done.returncode:
+        raise SystemExit(f"the report failed in {tree}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -75,12 +77,12 @@ def _compare(args, study: Path) -> int:
     try:
         trees = {args.against: other, "this tree": ROOT}
         small = ROOT / "data" / "sample"
-        for tree in trees.values():  # untimed: fill numba's cache of each tree
-            _run(tree, small, work / "warm", 50)
+        for k, tree in enumerate(trees.values()):  # untimed: fill numba's cache of each tree
+            _run(tree, small, work / f"warm_{k}", 50)  # one folder per tree: a report refuses another's
         runs: dict[str, list[dict]] = {name: [] for name in trees}
         for i in range(args.repeat):
             for name, tree in trees.items():
-                r = _run(tree, study, work / f"out_{i}", args.n_boot)
+                r = _run(tree, study, work / f"out_{i}_{len(runs[name])}_{name.replace(' ', '_')}", args.n_boot)
                 runs[name].append(r)
                 print(f"  {name:>10}: {r['wall']:.1f} s, peak {r['peak_mib']:,.0f} MiB", flush=True)
         med = {name: statistics.median(r["wall"] for r in rs) for name, rs in runs.items()}

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="from_study", metavar="STUDY", default=None,
                    help="simulate data for this study.yml (or study folder): its journey, personas, margins, "
                         "trace events, funnel and questionnaire; sizes from the options, else plan: in "
-                        "study.yml, else its data")
+                        "study.yml, else the defaults of `parcours sample`")
     s.add_argument("--overwrite", action="store_true",
                    help="replace a sample study written there before (only its files are deleted; "
                         "a folder the kit did not write is refused)")
