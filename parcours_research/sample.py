@@ -41,6 +41,7 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
+from ._seed_plants import Plants, draw_plants
 from .errors import StudyError
 
 __all__ = ["make_sample", "SAMPLE_DEFAULTS", "expected_rating", "draw_effects", "parse_friction", "Friction", "Effects"]
@@ -358,7 +359,7 @@ def _comments(rng: np.random.Generator, out: pd.DataFrame, persona: np.ndarray, 
 
 
 def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int,
-            effects: Effects = BUNDLED) -> tuple[pd.DataFrame, dict]:
+            effects: Effects = BUNDLED, plants: Plants | None = None) -> tuple[pd.DataFrame, dict]:
     prop = customers["_persona"].map(RESPONSE_PROPENSITY).to_numpy(float)
     idx = rng.choice(len(customers), size=n_resp, replace=False, p=prop / prop.sum())
     idx.sort()
@@ -386,6 +387,8 @@ def _survey(rng: np.random.Generator, customers: pd.DataFrame, n_resp: int,
     others = [t for t, *_ in TOUCHPOINTS if t not in drivers and t not in effects.non_drivers]
     overall_latent = (MU + sum(b * latent_z[t] for t, b in drivers.items())
                       + 0.04 * sum(latent_z[t] for t in others) + rng.normal(0, 0.45, n))
+    if plants is not None:  # the seeds' effects (their own random streams)
+        overall_latent = overall_latent + plants.overall_shift(resp, latent_z)
     out["overall_sat"] = _rating(overall_latent)
     out["nps"] = np.clip(np.round(7.6 + 1.6 * (overall_latent - MU) + rng.normal(0, 1.1, n)), 0, 10)
     out["ces"] = np.clip(np.round(5.3 + 0.6 * latent_z[CES_TOUCHPOINT] + rng.normal(0, 0.9, n)), 1, 7)
@@ -429,6 +432,7 @@ class _LogWriter:
         self.effects = BUNDLED
         self.rows: list[tuple] = []  # device, customer (or ""), seconds from start, event, ua
         self.identity: list[tuple[str, str, str]] = []
+        self.met: dict[str, set[str]] = {}  # customer -> touchpoints whose step they started, not completed
         self._dev_counter = iter(range(1, 10**9))
 
     def new_device(self) -> str:
@@ -456,12 +460,16 @@ def _customer_devices(log: _LogWriter, c: pd.Series) -> list[tuple[str, str]]:
     return devices
 
 
-def _passes(log: _LogWriter, touchpoint: str, persona: str) -> bool:
+def _passes(log: _LogWriter, touchpoint: str, persona: str, cust_id: str = "") -> bool:
     """Whether a customer completes the trace step of ``touchpoint``: always, unless a friction
-    is planted there (then a draw, so that other configurations keep their random stream)."""
+    is planted there (then a draw, so that other configurations keep their random stream).
+    A customer who does not is recorded in ``log.met`` (they met the friction)."""
     if not log.effects.friction_at(touchpoint):
         return True
-    return bool(log.rng.random() < log.effects.completion(touchpoint, persona))
+    passed = bool(log.rng.random() < log.effects.completion(touchpoint, persona))
+    if not passed and cust_id:
+        log.met.setdefault(cust_id, set()).add(touchpoint)
+    return passed
 
 
 def _acquisition(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) -> float | None:
@@ -469,15 +477,15 @@ def _acquisition(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) -> 
     gave up on the web at a friction point (the rest of their journey is not in the log)."""
     rng, cust_id, persona = log.rng, c["customer_id"], c["_persona"]
     pre = (["ad_click"] if rng.random() < 0.5 else []) + ["home_view"]
-    if not _passes(log, "product_page", persona):
+    if not _passes(log, "product_page", persona, cust_id):
         log.session(web, cust_id, t, pre, ua, False)
         return None
     t = log.session(web, cust_id, t, [*pre, "product_view"], ua, False) + float(rng.exponential(3600 * 20))
-    if not _passes(log, "simulator", persona):
+    if not _passes(log, "simulator", persona, cust_id):
         log.session(web, cust_id, t, ["quote_start"], ua, False)
         return None
     t = log.session(web, cust_id, t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
-    if not _passes(log, "signup", persona):
+    if not _passes(log, "signup", persona, cust_id):
         log.session(web, cust_id, t, ["signup_start"], ua, False)
         return None
     t = log.session(web, cust_id, t, ["signup_start", "signup_done", "login"], ua, False)
@@ -494,6 +502,7 @@ def _identity_check(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) 
     kyc = ["kyc_upload"] + (["kyc_done"] if rng.random() < done_p else [])
     t = log.session(web, c["customer_id"], t, kyc, ua, True)
     if kyc[-1] != "kyc_done":
+        log.met.setdefault(c["customer_id"], set()).add("id_verification")
         if rng.random() < 0.3:  # some retry later and still fail
             log.session(web, c["customer_id"], t + float(rng.exponential(3600 * 48)), ["kyc_upload"], ua, True)
         return t, False
@@ -519,7 +528,7 @@ def _customer_use(log: _LogWriter, cust_id, devices: list, t: float, period_s: f
             t += float(rng.exponential(3600 * 96))
             ev = [e]
             if e == "claim_start":  # the claim's end, unless the customer gives up at a friction
-                ev = ["claim_start"] + (["claim_done"] if _passes(log, "claim", persona) else [])
+                ev = ["claim_start"] + (["claim_done"] if _passes(log, "claim", persona, cust_id) else [])
             log.session(web, cust_id, t, ev, ua, True)
     return app[0]
 
@@ -653,7 +662,7 @@ def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int,
     df = df.iloc[order].reset_index(drop=True)
     info = {"n_rows": len(df), "n_bot_rows": int(df["_bot"].sum()), "n_exact_duplicates": n_dup,
             "n_near_duplicates": n_near, "n_outside_period": n_out, "n_unparseable": n_bad,
-            "shared_devices": sorted(conflicts)}
+            "shared_devices": sorted(conflicts), "met": log.met}
     ident = pd.DataFrame(log.identity, columns=["device_id", "customer_id", "source"]).drop(columns="source")
     return df[["device_id", "customer_id", "ts", "event_name", "user_agent", "page"]], ident, info
 
@@ -897,15 +906,18 @@ def make_sample(
     kept = _prepare_folder(out, overwrite)
     rng = np.random.default_rng(seed)
     customers = _customers(rng, n_customers)
-    survey, info = _survey(rng, customers, n_respondents, eff)
+    plants = draw_plants(seed, "bundled" if effects == "bundled" or seed == BUNDLED_SEED else effects, eff)
+    customers = plants.customer_columns(customers)
+    survey, info = _survey(rng, customers, n_respondents, eff, plants)
     events, identity, tinfo = _traces(rng, customers, n_prospects, days, bot_share, eff)
+    customers = plants.outcome_columns(customers, tinfo.pop("met"))
     excerpts = _qual(rng, survey, info["persona_true"], n_participants, eff)
     out.mkdir(parents=True, exist_ok=True)
-    study = _study_yml(info["targets"], customers, seed)
+    study = plants.study_yml(_study_yml(info["targets"], customers, seed))
     (out / "study.yml").write_text(
         "# Sample study written by `parcours sample`; see truth.json for the planted effects.\n"
         + yaml.safe_dump(study, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")
-    _write_csv(customers.drop(columns="_persona"), out / "crm" / "customers.csv")
+    _write_csv(customers.drop(columns=[c for c in customers if c.startswith("_")]), out / "crm" / "customers.csv")
     _write_csv(survey, out / "survey" / "responses.csv")
     _write_csv(events, out / "traces" / "events.csv.gz", gz=True)
     _write_csv(identity, out / "traces" / "identity.csv")
@@ -913,6 +925,7 @@ def make_sample(
     sizes = {"customers": n_customers, "prospects": n_prospects, "respondents": n_respondents,
              "participants": n_participants, "days": days}
     truth = _truth(seed, sizes, eff, tinfo, info["kano"])
+    truth.update(plants.truth())
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     from ._outputs import mark_sample_folder
 

@@ -42,3 +42,21 @@ def spark():
     )
     yield session
     session.stop()
+
+
+#: Seeds of the samples on which the seeds' analytics (issue 19) must recover every planted
+#: effect: no other test uses them, and the analyses were not tuned on them.
+RECOVERY_SEEDS = (101, 303, 505)
+
+
+@pytest.fixture(scope="session")
+def recovery_studies(tmp_path_factory):
+    """Sample studies at :data:`RECOVERY_SEEDS` (effects drawn from the seed) and a null one
+    (``effects="null"``, seed 404): ``{seed: study folder}``, the null one under key ``"null"``.
+    Written once per test session; treat them as read-only."""
+    import parcours_research as pr
+
+    root = tmp_path_factory.mktemp("recovery")
+    out = {s: pr.sample.make_sample(root / f"seed{s}", seed=s) for s in RECOVERY_SEEDS}
+    out["null"] = pr.sample.make_sample(root / "null", seed=404, effects="null")
+    return out
