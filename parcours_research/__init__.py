@@ -14,12 +14,13 @@ import importlib
 
 from .errors import ParcoursWarning, Problem, StudyError
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
     "curves", "plot", "sample", "report", "widgets", "cli", "errors", "privacy", "ratings", "evidence",
-    "datasets", "plan", "checks", "privacy_record", "privacy_scrub", "workshop", "findings",
+    "datasets", "plan", "checks", "privacy_record", "privacy_scrub", "workshop", "findings", "outcomes",
+    "conformance", "moments", "contact", "next_wave",
 }
 _LAZY_ATTRS = {
     "load_study": "study", "Study": "study", "JourneyMap": "journey", "make_sample": "sample",

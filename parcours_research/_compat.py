@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 __all__ = ["deprecated_args", "warn_deprecated", "NEXT_RELEASE"]
 
 #: The release in which the old spellings stop working.
-NEXT_RELEASE = "0.4"  # postponed from 0.3: 0.3.0 removes nothing (see CHANGELOG)
+NEXT_RELEASE = "0.5"  # postponed from 0.3, then 0.4: 0.4.0 removes nothing (see CHANGELOG)
 
 
 def warn_deprecated(where: str, old: str, new: str, *, stacklevel: int = 3) -> None:

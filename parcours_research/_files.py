@@ -15,6 +15,11 @@ One job: before any loader reads a file named by ``study.yml`` (or given to the 
 Refusals raise :class:`~parcours_research.errors.UnsafeFileError`; a damaged file (truncated
 archive, over-long line) raises the class the caller names (``TraceDataError``, ...). No
 message ever shows a byte of the file: only its name, sizes, line numbers and the rule broken.
+
+These rules apply to **local paths** only: files this machine opens. An event log named by a
+URI (``s3a://``, ``s3://``, ``hdfs://``, ``abfss://``, ``gs://``, ``file:///``; see
+:func:`is_uri`) is read by the trace engine, wherever it runs, and checked by it (see
+:mod:`parcours_research.traces.io`): the driver never opens it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import stat
 import zipfile
 import zlib
@@ -36,6 +42,8 @@ import yaml
 from .errors import Problem, StudyError, UnsafeFileError
 
 __all__ = [
+    "is_uri",
+    "is_hidden",
     "FileLimits",
     "DEFAULT_LIMITS",
     "STUDY_FILE_MAX_BYTES",
@@ -97,6 +105,25 @@ class FileLimits:
 
 DEFAULT_LIMITS = FileLimits()
 LIMIT_KEYS = tuple(f.name for f in fields(FileLimits))
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a URI with a scheme (``s3a://bucket/key``, ``file:///data/x``),
+    which the trace engine reads and checks, rather than a local path this machine opens."""
+    return isinstance(path, str) and bool(_URI.match(path))
+
+
+def is_hidden(relative: str) -> bool:
+    """Whether a file of a folder, by its path relative to the folder, is left out when the
+    folder is read whole, by the rule Spark applies: a name (of the file or of a folder on
+    the way) starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc`` files, ``_temporary/``), a
+    Hive partition ``_key=value`` excepted, or a file still being copied (``._COPYING_``)."""
+    parts = [p for p in relative.replace("\\", "/").split("/") if p]
+    if parts and parts[-1].endswith("._COPYING_"):
+        return True
+    return any(p.startswith(".") or (p.startswith("_") and "=" not in p) for p in parts)
 
 
 def limits_from_yaml(raw: Any, key: str = "limits") -> tuple[FileLimits, list[Problem]]:

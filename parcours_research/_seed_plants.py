@@ -28,6 +28,9 @@ A plant module defines (every hook optional except ``KEY``, ``STREAM`` and ``dra
 ``outcome_columns(spec, rng, customers, met) -> dict[str, numpy.ndarray]``
     Columns added to the customer file (``churned``, ``revenue`` ...); ``met`` maps customer id
     to the set of touchpoints whose trace step the customer started without completing.
+
+A module's ``NULL_HOOKS`` (a tuple of hook names) are called even when it plants nothing
+(``spec`` is then None): e.g. outcome columns that exist, without effect, in a null study.
 """
 
 from __future__ import annotations
@@ -71,7 +74,11 @@ class Plants:
     def _hooks(self, name: str):
         for key, spec in self.specs.items():
             mod = _module(key)
-            if spec is not None and mod is not None and hasattr(mod, name):
+            if mod is None or not hasattr(mod, name):
+                continue
+            # a module may ask for some hooks even when it plants nothing (NULL_HOOKS: e.g.
+            # outcome columns that exist, without effect, in a null study)
+            if spec is not None or name in getattr(mod, "NULL_HOOKS", ()):
                 yield key, spec, getattr(mod, name)
 
     def customer_columns(self, customers: pd.DataFrame) -> pd.DataFrame:

@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_codebook)
 
     _add_power(sub)
+    _add_plan(sub)
     pv = sub.add_parser("privacy", help="list the personal fields of a study and what every output does with them",
                         description="The study's privacy summary for its data-protection record (RGPD): personal "
                                     "fields per source, what is pseudonymised, what is scrubbed and by which detector.")
@@ -247,6 +248,40 @@ def _cmd_power(args: argparse.Namespace) -> int:
         from .plot import power as plot_power
 
         plot_power(res).savefig(args.figure, bbox_inches="tight")
+        print(f"Figure written to {args.figure}")
+    return 0
+
+
+def _add_plan(sub) -> None:
+    w = sub.add_parser("plan", help="the next wave: today's minimum detectable effects and the sample that reaches "
+                       "a wanted one within a budget",
+                       description="Print today's minimum detectable effect per touchpoint x persona x source and "
+                                   "the survey respondents and interviews per persona that reach the wanted effects "
+                                   "(costs from plan: costs: in study.yml).")
+    w.add_argument("study", help="study folder (holding study.yml)")
+    w.add_argument("--mde", type=float, default=0.3, help="wanted survey MDE in rating points (default 0.3)")
+    w.add_argument("--prevalence", type=float, default=0.2,
+                   help="smallest share of a persona's customers a theme must touch to be heard (default 0.2)")
+    w.add_argument("--budget", type=float, default=None, help="budget of the wave (default: plan: budget:, or none)")
+    w.add_argument("--out", default=None, help="write the plan per persona to this CSV file")
+    w.add_argument("--matrix", default=None, help="write the evidence matrix to this CSV file")
+    w.add_argument("--figure", default=None, help="write the figure of the plan (PNG/SVG)")
+    w.set_defaults(func=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from . import plan
+    from ._safe_csv import write_csv
+
+    res = plan.next_wave(args.study, mde={"survey": args.mde, "qual": args.prevalence}, budget=args.budget)
+    print(repr(res))
+    for path, table in ((args.out, res.summary), (args.matrix, res.matrix)):
+        if path:
+            print(f"Table written to {write_csv(table, path)}")
+    if args.figure:
+        from .plot import next_wave as plot_next_wave
+
+        plot_next_wave(res).savefig(args.figure, bbox_inches="tight")
         print(f"Figure written to {args.figure}")
     return 0
 

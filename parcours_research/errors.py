@@ -15,6 +15,7 @@ __all__ = [
     "StudyError",
     "SurveyDataError",
     "TraceDataError",
+    "EngineReadError",
     "QualDataError",
     "UnsafeFileError",
     "WeightingError",
@@ -111,6 +112,12 @@ class SurveyDataError(StudyError):
 
 class TraceDataError(StudyError):
     """An event log or identity map cannot be read as given."""
+
+
+class EngineReadError(TraceDataError):
+    """The trace engine (DuckDB, or Spark's executors) cannot list or read an event log
+    file: the message names the path and the engine, and the engine's own cause (a
+    ``FileNotFoundException``, a missing file system for the URI's scheme, credentials)."""
 
 
 class QualDataError(StudyError):

@@ -36,7 +36,8 @@ import pandas as pd
 
 from .errors import Problem, StudyError
 
-__all__ = ["prepare", "evidence_of", "Evidence", "TraceEvidence", "Options", "WEIGHT"]
+__all__ = ["prepare", "evidence_of", "study_engine", "Evidence", "TraceEvidence", "Options",
+           "WEIGHT"]
 
 #: Name of the weight column of the prepared responses and ratings.
 WEIGHT = "weight"
@@ -54,7 +55,9 @@ class Options:
     weight : {"default", "rake", "design", None} or str, default "default"
         The weighting rule (:func:`parcours_research.weighting.study_weights`).
     engine : Engine, optional
-        Where the event log is read (default: an embedded DuckDB connection).
+        Where the event log is read and every trace analysis runs; None for the study's
+        engine (``traces: engine:`` in study.yml, :func:`study_engine`; by default the
+        embedded DuckDB connection).
     """
 
     clean: bool | dict = True
@@ -108,6 +111,12 @@ class TraceEvidence:
     unmapped: pd.DataFrame | None = None
 
     @property
+    def engine(self):
+        """The engine holding the prepared log, where every trace analysis of the study runs
+        (DuckDB or Spark): only aggregated tables come back from it."""
+        return self.log.engine
+
+    @property
     def warnings(self) -> list[str]:
         """What the preparation left out that deserves a look: each cleaning filter removing
         more than half the rows, and the kept events mapped to no touchpoint (with their
@@ -151,7 +160,7 @@ class Evidence:
         with self._lock:  # two threads asking at once: the second gets the first one's
             if "traces" in self.__dict__:
                 return self.__dict__["traces"]
-            raw = raw_events(st, engine=self.options.engine)
+            raw = raw_events(st, engine=self.options.engine or study_engine(st))
             log, cleaning = raw, None
             if self.options.clean_options is not None:
                 log, cleaning = tr.clean(raw, **self.options.clean_options)
@@ -245,6 +254,7 @@ class Evidence:
         if "weighting" in self.__dict__:
             rows.append(("weights", self.weighting.description))
         if "traces" in self.__dict__:
+            rows.append(("trace engine", repr(self.traces.engine)))
             rows += _trace_quality_rows(self.traces)
         rows.append(("prepared so far", ", ".join(self.prepared) or "nothing yet"))
         return pd.DataFrame(rows, columns=["item", "value"])
@@ -335,6 +345,91 @@ def raw_events(study, *, engine=None):
         return study._raw_events[key]
 
 
+_ENGINE_LOCK = threading.Lock()
+_DEFAULT_ENGINES: dict = {}
+
+
+def study_engine(study):
+    """The engine of the study's trace pipeline, from ``traces: engine:`` in study.yml, built
+    the first time it is asked for and kept on the study; None for the embedded default
+    (:func:`parcours_research.traces.default_engine`).
+
+    ``engine: spark`` starts a Spark session (``master:`` a cluster's URL such as
+    ``spark://host:7077``, else two local cores; ``config:`` any Spark settings, e.g.
+    ``spark.executor.memory: 4g``); ``engine: {name: duckdb, threads: 4, memory_limit: 8GB}``
+    a DuckDB connection of its own.
+    """
+    cfg = study.traces
+    if cfg is None or (cfg.engine == "duckdb" and not cfg.engine_options):
+        return None
+    with _ENGINE_LOCK:
+        if study._engine is None:
+            study._engine = _build_engine(cfg.engine, dict(cfg.engine_options))
+        return study._engine
+
+
+def _build_engine(name: str, options: dict):
+    """An engine from a study's ``traces: engine:`` settings (checked when it was loaded)."""
+    from .traces.engine import DuckDBEngine, SparkEngine
+
+    if name == "duckdb":
+        return DuckDBEngine(threads=options.get("threads"), memory_limit=options.get("memory_limit"))
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise StudyError(
+            "study.yml asks for the Spark engine, but pyspark is not installed.",
+            [Problem("no pyspark", "study.yml", column="traces.engine",
+                     fix="pip install 'parcours-research[spark]' (and Java 17+), or remove `engine: spark`")],
+        ) from exc
+    if not options:
+        return SparkEngine()  # two local cores, the kit's defaults
+    builder = SparkSession.builder.master(options.get("master") or "local[2]").appName("parcours_research")
+    for key, value in {"spark.sql.session.timeZone": "UTC", **options.get("config", {})}.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    running = session.sparkContext.master
+    if options.get("master") and running != options["master"]:  # one session per process
+        import warnings
+
+        from .errors import ParcoursWarning
+
+        warnings.warn(
+            f"study.yml asks for the Spark master {options['master']!r}, but this process "
+            f"already runs a Spark session on {running!r}, which the study uses; stop it "
+            "(spark.stop()) before preparing the study to use the study's master.",
+            ParcoursWarning,
+            stacklevel=4,
+        )
+    return SparkEngine(session)
+
+
+def _engine_option(study, engine):
+    """``prepare``'s ``engine=``: an Engine as it is, None for the study's own engine, a name
+    (``"duckdb"``, ``"spark"``) for the study's engine of that name or else a default one."""
+    from .traces.engine import Engine, default_engine
+
+    if engine is None or isinstance(engine, Engine):
+        return engine
+    from .study import TRACE_ENGINES, _did_you_mean
+
+    name = engine.strip().lower() if isinstance(engine, str) else engine
+    if name not in TRACE_ENGINES:
+        raise StudyError(
+            f"engine={engine!r} is not an engine: "
+            f"{_did_you_mean(name, TRACE_ENGINES) if isinstance(name, str) else ''}"
+            "pass 'duckdb', 'spark' or an Engine such as pr.traces.SparkEngine(spark)."
+        )
+    if study.traces is not None and study.traces.engine == name:
+        return None
+    if name == "duckdb":
+        return default_engine()
+    with _ENGINE_LOCK:  # one default Spark engine per process, as one session
+        if "spark" not in _DEFAULT_ENGINES:
+            _DEFAULT_ENGINES["spark"] = _build_engine("spark", {})
+        return _DEFAULT_ENGINES["spark"]
+
+
 _UNSET = object()
 
 
@@ -355,8 +450,12 @@ def prepare(study, *, clean: bool | dict = _UNSET, weight: str | None = _UNSET,
         The weighting rule of :func:`parcours_research.weighting.study_weights`: by default
         raked to the study's margins when it has margins, else the survey's design weights,
         else none.
-    engine : Engine, optional
-        Where the event log is read (default: embedded DuckDB).
+    engine : Engine, {"duckdb", "spark"} or None, optional
+        Where the event log is read and every trace analysis of this prepared evidence runs
+        (friction tests, paths, pyramid, funnel, report): default (None) the study's engine,
+        ``traces: engine:`` in study.yml (:func:`study_engine`; the embedded DuckDB when
+        absent). A name picks the study's engine of that name, else a default one (a local
+        Spark session for ``"spark"``); an unknown name is an error.
 
     Returns
     -------
@@ -383,7 +482,7 @@ def prepare(study, *, clean: bool | dict = _UNSET, weight: str | None = _UNSET,
         )
     if not isinstance(clean, bool | dict):
         raise StudyError(f"clean={clean!r} must be True, False or a dict of pr.traces.clean options.")
-    options = Options(clean=clean, weight=weight, engine=engine)
+    options = Options(clean=clean, weight=weight, engine=_engine_option(study, engine))
     with _CACHE_LOCK:
         ev = study._prepared.get(options.key)
         if ev is None:

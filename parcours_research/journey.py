@@ -27,7 +27,10 @@ __all__ = [
     "PersonaRule",
     "PersonaAssignment",
     "JourneyMap",
+    "DesignedJourney",
+    "DEFAULT_DESIGN",
     "assign_personas",
+    "conformance",
 ]
 
 #: Channels a touchpoint may use. ``call_centre`` is spelled the British way in ids.
@@ -236,6 +239,44 @@ def assign_personas(data: pd.DataFrame, assignment: PersonaAssignment) -> pd.Ser
     return pd.Series(out, index=data.index, name="persona", dtype="string")
 
 
+#: Key of ``to_be:`` whose designed journey applies to every persona without one of its own.
+DEFAULT_DESIGN = "default"
+
+
+@dataclass(frozen=True)
+class DesignedJourney:
+    """The journey as designed for a persona (``to_be:`` in study.yml): the touchpoints in the
+    order the customer should meet them.
+
+    Attributes
+    ----------
+    persona : str
+        Persona id, or ``"default"`` (every persona without a design of its own).
+    steps : tuple of str
+        Touchpoint ids in the designed order.
+    optional : tuple of str
+        Touchpoints the customer may skip (those among ``steps``) or meet at any point
+        (the others): never a deviation when missing, never "added" when met.
+    repeatable : tuple of str
+        Touchpoints the customer may meet more than once (app use, bills...).
+    """
+
+    persona: str
+    steps: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    repeatable: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The steps that are not optional, in designed order."""
+        return tuple(s for s in self.steps if s not in self.optional)
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """Every touchpoint the design expects or tolerates."""
+        return frozenset(self.steps) | frozenset(self.optional)
+
+
 @dataclass(frozen=True)
 class JourneyMap:
     """The journey as drawn in ``study.yml``: ordered stages, touchpoints, personas.
@@ -250,6 +291,8 @@ class JourneyMap:
     personas: tuple[Persona, ...]
     persona_assignment: PersonaAssignment = field(default_factory=PersonaAssignment)
     language: str = "fr"
+    #: designed journeys (``to_be:``), one per persona or ``"default"``
+    to_be: tuple[DesignedJourney, ...] = ()
 
     # ---- look-ups -------------------------------------------------------------------------
     @property
@@ -283,6 +326,13 @@ class JourneyMap:
             if p.id == persona_id:
                 return p
         raise StudyError(f"Unknown persona {persona_id!r}; the study has {self.persona_ids}.")
+
+    def designed_journey(self, persona: str | None) -> DesignedJourney | None:
+        """The designed journey of ``persona``: its own under ``to_be:``, else the
+        ``default`` one, else None."""
+        designs = {d.persona: d for d in self.to_be}
+        own = designs.get(str(persona)) if persona is not None else None
+        return own if own is not None else designs.get(DEFAULT_DESIGN)
 
     @property
     def moments_of_truth(self) -> list[str]:
@@ -359,3 +409,16 @@ class JourneyMap:
             f"JourneyMap({self.name!r}, {len(self.stages)} stages, {len(self.touchpoints)} touchpoints, "
             f"{len(self.personas)} personas, {len(self.moments_of_truth)} moments of truth)"
         )
+
+
+def conformance(study, *, by: str | None = "persona", confidence: float = 0.95,
+                correction: str = "holm", min_n: int = 20):
+    """Designed against lived journeys: each persona's deviations from its ``to_be:`` journey
+    found in the traces, with what they cost in satisfaction and NPS.
+
+    A thin entry point to :func:`parcours_research.conformance.conformance` (which documents
+    the parameters and the columns of the returned tables).
+    """
+    from .conformance import conformance as _conformance
+
+    return _conformance(study, by=by, confidence=confidence, correction=correction, min_n=min_n)

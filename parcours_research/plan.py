@@ -20,6 +20,10 @@ number of simulations is part of the answer.
 >>> res.summary                                                          # doctest: +SKIP
 >>> pr.plot.power(res)                                                   # doctest: +SKIP
 
+:func:`next_wave` (module :mod:`parcours_research.next_wave`) plans the next wave from closed
+forms instead: today's minimum detectable effect per touchpoint × persona × source, and the
+survey respondents and interviews per persona that reach a wanted effect within a budget.
+
 What is simulated
 -----------------
 The studies are drawn at the level of what the tests read (step counts per persona and period,
@@ -61,7 +65,7 @@ import pandas as pd
 from .errors import AnalysisError, Problem
 from .friction._simulate import SimDesign, run_cells
 
-__all__ = ["Effect", "Power", "design_of", "power", "SUMMARY_COLUMNS"]
+__all__ = ["Effect", "Power", "design_of", "power", "SUMMARY_COLUMNS", "next_wave", "NextWave"]
 
 #: Columns of :attr:`Power.summary`.
 SUMMARY_COLUMNS = [
@@ -662,3 +666,7 @@ def power(
         confidence=confidence,
         rule=rule,
     )
+
+
+# the next wave's plan (evidence matrix, sample sizes within a budget) lives in its own module
+from .next_wave import NextWave, next_wave  # noqa: E402

@@ -424,6 +424,7 @@ class NerBackend:
         self.detector = "none"
         self.missing = ""
         self._analyze = None
+        self._seen: dict[str, list[Span]] = {}  # the model's persons, per text
         self._load()
 
     def _load(self) -> None:
@@ -439,9 +440,7 @@ class NerBackend:
         nlp, model = None, wanted
         for model in dict.fromkeys([wanted, *SPACY_MODELS.values()]):
             try:
-                nlp = _NLP.get(model) or _NLP.setdefault(
-                    model, spacy.load(model, exclude=_UNUSED_PIPES)
-                )
+                nlp = _pipeline(spacy, model)
                 break
             except OSError:
                 continue
@@ -475,10 +474,21 @@ class NerBackend:
         return self._analyze is not None
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
-        """Persons in each text (empty lists when no model is loaded)."""
+        """Persons in each text (empty lists when no model is loaded).
+
+        The model's answer for a text is kept (keyed on the text itself): the same excerpts
+        scrubbed for the quotes and scanned for the privacy record go through the model once.
+        """
         if self._analyze is None:
             return [[] for _ in texts]
-        return self._analyze(list(texts))
+        texts = list(texts)
+        seen = self._seen
+        todo = list(dict.fromkeys(t for t in texts if t not in seen))
+        if todo:
+            if len(seen) + len(todo) > _SEEN_MAX:
+                seen.clear()
+            seen.update(zip(todo, self._analyze(todo)))
+        return [list(seen[t]) for t in texts]
 
 
 def _spacy_analyzer(nlp):
@@ -566,6 +576,57 @@ _UNUSED_PIPES = ["parser", "lemmatizer", "senter"]
 _BACKENDS: dict[str, NerBackend] = {}
 _NLP: dict[str, object] = {}  # one loaded pipeline per model, shared by the languages
 _BACKENDS_LOCK = threading.Lock()
+_NLP_LOCK = threading.Lock()  # one load of a pipeline at a time (the preloading thread's or not)
+_PRELOADING: dict[str, threading.Thread] = {}
+_SEEN_MAX = 200_000  # texts whose persons a backend keeps
+
+
+def _pipeline(spacy, model: str):
+    """The spaCy pipeline ``model`` without its unused pipes, loaded once per process
+    (``OSError`` when it is not installed)."""
+    with _NLP_LOCK:
+        nlp = _NLP.get(model)
+        if nlp is None:
+            nlp = _NLP[model] = spacy.load(model, exclude=_UNUSED_PIPES)
+    return nlp
+
+
+def preload(language: str) -> None:
+    """Start loading the named-entity model of ``language`` in a background thread.
+
+    Loading spaCy's French pipeline takes seconds (most of it compiling the tokenizer's
+    regular expressions); a caller that knows there is text to scrub later (the report, for a
+    study with interviews) starts it first and does other work meanwhile. The backend itself,
+    and its warning when no model is installed, still come from :func:`ner_backend` when
+    asked; it waits for the load under way. Does nothing when the model is loaded or loading,
+    or when spaCy or the model is not installed.
+    """
+    import importlib.util
+
+    model = SPACY_MODELS.get(language, SPACY_MODELS["fr"])
+    with _BACKENDS_LOCK:
+        if language in _BACKENDS or model in _NLP or model in _PRELOADING:
+            return
+        try:
+            if importlib.util.find_spec("spacy") is None or importlib.util.find_spec(model) is None:
+                return
+        except (ImportError, ValueError):  # pragma: no cover - a broken installation
+            return
+        thread = threading.Thread(
+            target=_load_quietly, args=(model,), name="parcours-ner-preload", daemon=True
+        )
+        _PRELOADING[model] = thread
+        thread.start()
+
+
+def _load_quietly(model: str) -> None:
+    try:
+        import spacy
+
+        _pipeline(spacy, model)
+        import presidio_analyzer  # noqa: F401 - its imports, while the caller works
+    except Exception:  # noqa: BLE001 - ner_backend loads again, and says what went wrong
+        pass
 
 
 def ner_backend(language: str, *, warn: bool = True) -> NerBackend:

@@ -27,7 +27,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, report_sections
+from . import (
+    __version__,
+    report_conformance,
+    report_contacts,
+    report_moments,
+    report_next_wave,
+    report_sections,
+)
 from .errors import StudyError
 from .study import Study
 
@@ -399,6 +406,11 @@ SECTIONS: list[tuple[str, Callable[[_Context, _Section], None]]] = [
     ("kano", report_sections.s_kano),
     ("curves", _s_curves),
     ("interviews", report_sections.s_interviews),
+    ("next_wave", report_next_wave.s_next_wave),
+    ("at_stake", report_next_wave.s_at_stake),
+    ("conformance", report_conformance.s_conformance),
+    ("moments", report_moments.s_moments),
+    ("contacts", report_contacts.s_contacts),
     ("privacy", _s_privacy),
     ("methods", report_sections.s_methods),
     ("summary", report_sections.s_summary),  # written last (it reads every result), shown first
@@ -473,6 +485,10 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     from jinja2 import Environment, select_autoescape
     from tqdm.auto import tqdm
 
+    if _has_free_text(study):  # the name model loads in the background while the traces run
+        from .privacy_scrub import preload
+
+        preload(study.journey.language)
     ctx = _Context(study, out, lang, seed, n_boot)
     sections, timings = [], []
     bar = tqdm(SECTIONS, desc="report", unit="section", disable=not progress, leave=False)
@@ -494,6 +510,14 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     )
     (out / "report.html").write_text(page, encoding="utf-8")
     return ctx, page, sections, timings
+
+
+def _has_free_text(study: Study) -> bool:
+    """Whether the report scrubs text (interview excerpts, open survey answers)."""
+    if study.qual is not None:
+        return True
+    questions = getattr(study.instrument, "questions", ()) if study.responses is not None else ()
+    return any(q.type == "text" for q in questions)
 
 
 # ---------------------------------------------------------------------------------------------

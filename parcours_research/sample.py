@@ -26,6 +26,28 @@ without effect, ``claim`` and ``app_usage`` as drivers, 8% bots. ``friction=`` f
 frictions (``--friction TOUCHPOINT:PERSONA[:SIZE]``), ``effects="null"`` plants none
 (``--null``), and ``from_study=`` simulates a researcher's own study.yml instead
 (:mod:`parcours_research._simulate_study`). The same seed gives the same files, byte for byte.
+
+The seeds' effects (:mod:`parcours_research._seed_plants`) each have their own truth.json key:
+``to_be_deviation`` (:mod:`parcours_research._plant_to_be`: a share of one persona's customers
+repeats a designed step of the journey drawn under ``to_be:``, and is less satisfied overall;
+bundled: ``explorateur`` runs the ``simulator`` again, 40%, -0.8 rating points);
+``undeclared_moment_of_truth`` (:mod:`parcours_research._plant_moments`: for one persona, a
+touchpoint study.yml does not declare a moment of truth drives overall satisfaction, and so
+NPS, with ``coefficient`` rating points per latent rating point; bundled: ``billing`` for
+``prudent``, 0.65);
+``churn_effect`` (:mod:`parcours_research._plant_outcomes`: every customer gets ``churned`` (0/1)
+and ``revenue`` in ``crm/customers.csv``, declared under ``outcomes:``; the customers of one
+persona who started one touchpoint's trace step without completing it churn ``difference``
+more, 0.20 at a drawn friction, 0.35 at the identity check's ordinary failures; bundled:
+``id_verification`` for ``senior``, 0.20; study.yml also gets ``plan: costs:``);
+``contact_pressure`` (:mod:`parcours_research._plant_contacts`: every customer receives 0 to 8
+contacts on one channel, after their identity check (before their journey when they stop
+earlier), written as events of the channel's touchpoint (optional and repeatable in ``to_be:``,
+so no deviation); above ``threshold``
+contacts, one persona's latent overall satisfaction drops by ``sat_shift``; bundled: ``sms``
+(``loyalty_sms``'s ``sms_click``) for ``connecte``, above 4 contacts, -1.2 rating points; the
+touchpoint ratings are untouched). Every sample's touchpoints also name their ``purpose:``
+(labels under ``purposes:``), planted or not.
 """
 
 from __future__ import annotations
@@ -41,6 +63,7 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
+from . import _plant_contacts, _plant_to_be
 from ._seed_plants import Plants, draw_plants
 from .errors import StudyError
 
@@ -90,6 +113,8 @@ DRIVERS = {"claim": 0.55, "app_usage": 0.45}
 NON_DRIVERS = ["social_ad", "loyalty_sms"]
 #: The seed of the bundled sample (``data/sample``): its draw is the bundled configuration above.
 BUNDLED_SEED = 0
+#: The random stream of the interviews (``default_rng([seed, QUAL_STREAM])``).
+QUAL_STREAM = 1900
 #: Size of the bundled friction: the drop of the persona's mean latent rating, in rating points.
 DEFAULT_SIZE = 1.5
 #: Touchpoints with a step in the event log (a start and an end event, or the end of a funnel
@@ -481,10 +506,12 @@ def _acquisition(log: _LogWriter, c: pd.Series, web: str, ua: str, t: float) -> 
         log.session(web, cust_id, t, pre, ua, False)
         return None
     t = log.session(web, cust_id, t, [*pre, "product_view"], ua, False) + float(rng.exponential(3600 * 20))
+    t = _plant_to_be.repeat_step(log, c, "product_page", web, ua, t)  # designed vs lived, when planted
     if not _passes(log, "simulator", persona, cust_id):
         log.session(web, cust_id, t, ["quote_start"], ua, False)
         return None
     t = log.session(web, cust_id, t, ["quote_start", "quote_done"], ua, False) + float(rng.exponential(3600 * 30))
+    t = _plant_to_be.repeat_step(log, c, "simulator", web, ua, t)
     if not _passes(log, "signup", persona, cust_id):
         log.session(web, cust_id, t, ["signup_start"], ua, False)
         return None
@@ -538,11 +565,15 @@ def _customer_events(log: _LogWriter, c: pd.Series, period_s: float) -> str | No
     another customer."""
     devices = _customer_devices(log, c)
     web, ua = devices[0]
-    t = float(log.rng.uniform(0, period_s * 0.55))
-    t = _acquisition(log, c, web, ua, t)
-    if t is None:
-        return None
-    t, passed = _identity_check(log, c, web, ua, t)
+    start = float(log.rng.uniform(0, period_s * 0.55))
+    t = _acquisition(log, c, web, ua, start)
+    passed = t is not None
+    if passed:
+        t, passed = _identity_check(log, c, web, ua, t)
+    # contact pressure, when planted: after the identity check, or before the journey of a
+    # customer who stops earlier (whose journey still ends where they stopped)
+    window = (t + 86400.0, period_s - 3600.0) if passed else (0.0, start - 3600.0)
+    _plant_contacts.write_contacts(log, c, devices[-1], window)
     if not passed:
         return None
     app_device = _customer_use(log, c["customer_id"], devices, t, period_s, c["_persona"])
@@ -614,7 +645,7 @@ def _bot_rows(log: _LogWriter, bot_share: float, period_s: float) -> list[tuple]
 def _move_outside_period(df: pd.DataFrame, rng: np.random.Generator, period_s: float) -> int:
     """Move 1% of the human rows just before or after the study period; returns how many."""
     n_out = int(0.01 * len(df))
-    out_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_out, replace=False)
+    out_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy() & ~df["_keep"].to_numpy()), size=n_out, replace=False)
     df.loc[out_idx, "_t"] = np.where(rng.random(n_out) < 0.5, -rng.uniform(3600, 86400 * 5, n_out),
                                      period_s + rng.uniform(3600 * 24, 86400 * 5, n_out))
     return n_out
@@ -630,7 +661,7 @@ def _timestamp_text(df: pd.DataFrame, rng: np.random.Generator, start: pd.Timest
     utc_text = pd.Series(ts).dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
     text = text.where(~utc_mask, utc_text)
     n_bad = max(3, int(0.001 * len(df)))
-    bad_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy()), size=n_bad, replace=False)
+    bad_idx = rng.choice(np.flatnonzero(~df["_bot"].to_numpy() & ~df["_keep"].to_numpy()), size=n_bad, replace=False)
     text.iloc[bad_idx] = rng.choice(["not-a-date", "31/02/2026 25:61", "", "2026-13-45T99:00:00"], size=n_bad)
     df["ts"] = text.to_numpy()
     return n_bad
@@ -647,13 +678,17 @@ def _traces(rng: np.random.Generator, customers: pd.DataFrame, n_prospects: int,
         device = _customer_events(log, c, period_s)
         if device is not None:
             shared_devices.append(device)
+    first_shared = len(log.rows)
     conflicts = _shared_device_logins(log, customers, shared_devices, period_s)
+    shared_rows = np.arange(first_shared, len(log.rows))  # the planted conflicts' evidence
     _prospects(log, n_prospects, period_s)
     n_dup, n_near = _duplicates(log)
     bot_rows = _bot_rows(log, bot_share, period_s)
     df = pd.DataFrame(log.rows + bot_rows, columns=["device_id", "customer_id", "_t", "event_name", "user_agent"])
     df["_bot"] = False
     df.loc[len(df) - len(bot_rows):, "_bot"] = True
+    df["_keep"] = False  # rows no later defect may touch: a conflict planted must stay observable
+    df.loc[shared_rows, "_keep"] = True
     n_out = _move_outside_period(df, rng, period_s)
     n_bad = _timestamp_text(df, rng, start)
     df["page"] = df["event_name"].map(_PAGES).fillna("/app")
@@ -751,9 +786,10 @@ def _study_yml(targets: dict[str, float], customers: pd.DataFrame, seed: int) ->
         "targets": {"conversion": STAGE_TARGET_CONVERSION},
         "touchpoints": [
             {"id": t[0], "label": {"fr": t[1], "en": t[2]}, "stage": t[3], "channel": t[4], "moment_of_truth": t[5],
-             "events": t[6], "target_satisfaction": targets[t[0]]}
+             "events": t[6], "target_satisfaction": targets[t[0]], "purpose": _plant_contacts.PURPOSES[t[0]]}
             for t in TOUCHPOINTS
         ],
+        "purposes": _plant_contacts.PURPOSE_LABELS,  # one purpose per interaction (seed 002)
         "personas": [{"id": p[0], "label": {"fr": p[1], "en": p[2]}, "description": p[3]} for p in PERSONAS],
         "persona_assignment": {
             "rules": [
@@ -763,6 +799,7 @@ def _study_yml(targets: dict[str, float], customers: pd.DataFrame, seed: int) ->
             ],
             "default": "prudent",
         },
+        "to_be": _plant_to_be.designed_journeys(),  # the journey as it should be (not an effect)
         "survey": {"instrument": "standard_touchpoint", "responses": "survey/responses.csv", "customer_id": "customer_id"},
         "margins": {"persona": shares(pop, POP_PERSONA), "region": shares(reg, REGIONS)},
         "customers": "crm/customers.csv",
@@ -911,7 +948,8 @@ def make_sample(
     survey, info = _survey(rng, customers, n_respondents, eff, plants)
     events, identity, tinfo = _traces(rng, customers, n_prospects, days, bot_share, eff)
     customers = plants.outcome_columns(customers, tinfo.pop("met"))
-    excerpts = _qual(rng, survey, info["persona_true"], n_participants, eff)
+    # the interviews draw on a stream of their own: changes upstream (a new planted effect) leave them as they are
+    excerpts = _qual(np.random.default_rng([seed, QUAL_STREAM]), survey, info["persona_true"], n_participants, eff)
     out.mkdir(parents=True, exist_ok=True)
     study = plants.study_yml(_study_yml(info["targets"], customers, seed))
     (out / "study.yml").write_text(

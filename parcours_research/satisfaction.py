@@ -57,10 +57,12 @@ from ._estimators import (
     warn_df,
 )
 from ._variance import LONELY_PSU, lonely_from_singleton
+from .contact import channel_fit  # purpose x channel (one purpose per interaction)
 from .errors import AnalysisError, Problem, check_one_of
 
 __all__ = [
     "answer_shares",
+    "channel_fit",
     "study_scores",
     "METRICS",
     "KANO_TABLE",
@@ -73,6 +75,8 @@ __all__ = [
     "kano",
     "kano_category",
     "importance_performance",
+    "moments_of_truth",
+    "MomentsResult",
 ]
 
 METRICS = ("mean", "top2", "csat", "nps", "ces", "total", "ratio", "quantile")
@@ -1916,3 +1920,7 @@ def answer_shares(
     out = d.groupby(keys + [score], observed=True).agg(n=("_w", "size"), _w=("_w", "sum")).reset_index()
     out["share"] = out["_w"] / out.groupby(keys, observed=True)["_w"].transform("sum")
     return out.drop(columns="_w")
+
+
+# moments of truth from the data (issue 19): their own module, re-exported here
+from .moments import MomentsResult, moments_of_truth  # noqa: E402

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from . import _purposes
 from ._files import (
     DEFAULT_LIMITS,
     LIMIT_KEYS,
@@ -38,9 +39,11 @@ from ._files import (
 from .errors import Problem, StudyError, UnsafeFileError
 from .journey import (
     CHANNELS,
+    DEFAULT_DESIGN,
     NATURES,
     RULE_OPERATORS,
     Condition,
+    DesignedJourney,
     JourneyMap,
     Label,
     Persona,
@@ -82,7 +85,10 @@ _TOP_KEYS = {
     "customers",
     "limits",
     "allow_outside_paths",
+    "purposes",
     "plan",
+    "outcomes",
+    "to_be",
 }
 TRACE_FORMATS = ("csv", "parquet", "jsonl", "ga4")
 CANONICAL_EVENT_COLUMNS = (
@@ -145,6 +151,11 @@ class TracesConfig:
     sources: tuple[Path, ...] = ()
     #: ceilings on input files (``limits:`` in study.yml), applied when the log is read
     limits: FileLimits = DEFAULT_LIMITS
+    #: where the trace pipeline runs (``engine:``): ``duckdb`` (embedded, the default) or
+    #: ``spark``, with its settings (``master``, ``config`` for Spark; ``threads``,
+    #: ``memory_limit`` for DuckDB); see :func:`parcours_research.evidence.study_engine`
+    engine: str = "duckdb"
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,9 @@ class Study:
         trace user a persona and the real mix of the customer base.
     truth : dict or None
         Planted effects of a synthetic study (``truth.json``), when present.
+    outcomes : dict
+        Outcome columns of the customer file and their kind (``outcomes:`` in study.yml,
+        ``{"churned": "binary", "revenue": "amount"}``), checked against the file.
     """
 
     root: Path
@@ -206,6 +220,7 @@ class Study:
     qual: QualConfig | None = None
     privacy_salt: str = ""
     truth: dict | None = None
+    outcomes: dict = field(default_factory=dict)
     description: str = ""
     customers: pd.DataFrame | None = None
     #: ceilings on input files (``limits:`` in study.yml)
@@ -214,8 +229,13 @@ class Study:
     allow_outside_paths: bool = False
     #: prepared evidence per options (:func:`parcours_research.evidence.prepare`)
     _prepared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: ``{touchpoint: purpose}`` (``purpose:`` of the touchpoints) and ``{purpose: Label}``
+    purposes: dict = field(default_factory=dict)
+    purpose_labels: dict = field(default_factory=dict)
     #: the event log as read, per engine (:func:`parcours_research.evidence.raw_events`)
     _raw_events: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: the engine built from ``traces: engine:`` (:func:`parcours_research.evidence.study_engine`)
+    _engine: Any = field(default=None, init=False, repr=False, compare=False)
 
     # ---- convenience ----------------------------------------------------------------------
     @property
@@ -891,9 +911,12 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
                 pd.Timedelta(str(raw[k]))
             except ValueError:
                 ck.add(f"traces.{k}", f"{raw[k]!r} is not a duration", "write e.g. 30min, 7D")
+    engine, engine_options = _engine_spec(raw.get("engine"), ck)
     if events is None or fmt not in TRACE_FORMATS:
         return None
     return TracesConfig(
+        engine=engine,
+        engine_options=engine_options,
         events=events,
         format=fmt,
         columns={str(k): str(v) for k, v in cols.items()},
@@ -909,6 +932,32 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
         sources=sources,
         limits=ck.limits,
     )
+
+
+#: the engines ``traces: engine:`` may name, and the settings each takes
+TRACE_ENGINES = {"duckdb": ("threads", "memory_limit"), "spark": ("master", "config")}
+
+
+def _engine_spec(raw: Any, ck: _Checker) -> tuple[str, dict]:
+    """``traces.engine``: a name (``spark``) or a mapping (``{name: spark, master: ...,
+    config: {...}}``); ``(name, settings)``, ``("duckdb", {})`` when absent."""
+    if raw is None:
+        return "duckdb", {}
+    spec = dict(raw) if isinstance(raw, Mapping) else {"name": raw}
+    default = "spark" if {"master", "config"} & set(spec) else "duckdb"
+    name = str(spec.pop("name", default)).strip().lower()
+    if name not in TRACE_ENGINES:
+        ck.add("traces.engine", f"unknown engine {name!r}",
+               f"{_did_you_mean(name, TRACE_ENGINES)}use one of {', '.join(TRACE_ENGINES)}")
+        return "duckdb", {}
+    for k in sorted(set(spec) - set(TRACE_ENGINES[name])):
+        ck.add(f"traces.engine.{k}", f"is not a setting of the {name} engine",
+               f"{name} takes {', '.join(TRACE_ENGINES[name])}")
+        spec.pop(k)
+    if "config" in spec:
+        spec["config"] = {str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                          for k, v in spec["config"].items()}
+    return name, spec
 
 
 def _opt_text(value: Any) -> str | None:
@@ -1293,6 +1342,7 @@ _STAGE = {"id": _TEXT, "label": _LABEL, "target_conversion": _NUM, "description"
 _TOUCHPOINT = {
     "id": _TEXT, "label": _LABEL, "stage": _TEXT, "channel": _TEXT, "nature": _TEXT,
     "moment_of_truth": _BOOL, "events": _NAMES, "target_satisfaction": _NUM, "description": _LABEL,
+    "purpose": _TEXT,  # one purpose per interaction (parcours_research._purposes)
 }
 _SECTIONS: dict[str, Any] = {
     "name": _TEXT,
@@ -1316,6 +1366,8 @@ _SECTIONS: dict[str, Any] = {
         "timezone": _TEXT, "period": _DATES, "identity_map": _PATH, "session_gap": _TEXT,
         "funnel": _NAMES, "funnel_window": _TEXT, "login_events": _NAMES,
         "timestamp_unit": _TEXT, "timestamp_format": _TEXT,
+        "engine": ("or", _TEXT, {"name": _TEXT, "master": _TEXT, "config": _MAP,
+                                 "threads": _NUM, "memory_limit": _TEXT}),
     },
     "qual": (
         "or",
@@ -1335,8 +1387,15 @@ _SECTIONS: dict[str, Any] = {
     "customers": _PATH,
     "limits": dict.fromkeys(LIMIT_KEYS, _NUM),
     "allow_outside_paths": _BOOL,
+    "purposes": _MAP,  # labels of the touchpoints' purposes (parcours_research._purposes)
     # sample sizes for simulations (pr.plan.power, parcours sample --from); read there
-    "plan": {"respondents": _NUM, "customers": _NUM, "participants": _NUM, "prospects": _NUM, "days": _NUM},
+    "plan": {"respondents": _NUM, "customers": _NUM, "participants": _NUM, "prospects": _NUM, "days": _NUM,
+             # costs and budget of the next wave (pr.plan.next_wave); read there
+             "costs": {"respondent": _NUM, "interview": _NUM, "currency": _TEXT}, "budget": _NUM},
+    # outcome columns of the customer file (pr.outcomes.at_stake): {column: binary | amount}
+    "outcomes": _MAP,
+    # designed journeys per persona (pr.journey.conformance); read by _to_be
+    "to_be": _MAP,
 }
 _BAD = object()
 
@@ -1477,6 +1536,66 @@ def _check_stages_used(raw_touchpoints: Any, stages: list[Stage], ck: _Checker) 
         ck.add("touchpoints", f"stage {s!r} has no touchpoint", "add one or remove the stage")
 
 
+_TO_BE_KEYS = ("steps", "optional", "repeatable")
+
+
+def _to_be(raw: Any, touchpoints: list[Touchpoint], personas: list[Persona], ck: _Checker) -> tuple:
+    """The designed journeys (``to_be:``): ``{persona or default: {steps, optional,
+    repeatable}}``, or ``{persona: [steps]}`` (all required, none repeatable)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        ck.add("to_be", "must be a mapping of persona ids (or `default`) to designed journeys",
+               "write `to_be: {default: {steps: [touchpoint, ...]}}`")
+        return ()
+    owners = [DEFAULT_DESIGN, *(p.id for p in personas)]
+    out = []
+    for pid, spec in raw.items():
+        key = f"to_be.{pid}"
+        if str(pid) not in owners:
+            ck.add(key, f"unknown persona {pid!r}", f"{_did_you_mean(pid, owners)}use one of {owners}")
+            continue
+        lists = {"steps": spec} if isinstance(spec, list) else spec
+        if not isinstance(lists, Mapping):
+            ck.add(key, "must be a list of touchpoints or a mapping with steps, optional, repeatable",
+                   "write `steps: [touchpoint, ...]` (optional: and repeatable: may follow)")
+            continue
+        design = _designed(str(pid), lists, {t.id for t in touchpoints}, key, ck)
+        if design is not None:
+            out.append(design)
+    return tuple(out)
+
+
+def _designed(pid: str, lists: Mapping, tps: set[str], key: str, ck: _Checker):
+    """One persona's designed journey, its ids checked against the touchpoints."""
+    for k in sorted(set(map(str, lists)) - set(_TO_BE_KEYS)):
+        ck.add(f"{key}.{k}", "unknown key", f"{_did_you_mean(k, _TO_BE_KEYS)}known keys here are "
+               f"{', '.join(_TO_BE_KEYS)}")
+    got = {}
+    for k in _TO_BE_KEYS:
+        ids = lists.get(k) or []
+        ids = [ids] if isinstance(ids, str) else ids
+        if not isinstance(ids, list):
+            ck.add(f"{key}.{k}", "must be a list of touchpoint ids", "write `[id, id, ...]`")
+            return None
+        for i, t in enumerate(ids):
+            if str(t) not in tps:
+                ck.add(f"{key}.{k}[{i}]", f"unknown touchpoint {t!r}",
+                       f"{_did_you_mean(t, tps)}use a touchpoint id declared under `touchpoints:`")
+        got[k] = tuple(dict.fromkeys(str(t) for t in ids if str(t) in tps))
+        if len(got[k]) < len(ids) and all(str(t) in tps for t in ids):
+            ck.add(f"{key}.{k}", "a touchpoint is listed twice",
+                   "list each touchpoint once; one met more than once goes under `repeatable:`")
+    if not lists.get("steps"):
+        ck.add(f"{key}.steps", "missing or empty", "list the designed touchpoints in order")
+        return None
+    stray = [t for t in got["repeatable"] if t not in got["steps"] and t not in got["optional"]]
+    if stray:
+        ck.add(f"{key}.repeatable", f"{stray} are neither steps nor optional",
+               "add them to `steps:` or `optional:` (a repeatable touchpoint is part of the design)")
+    return DesignedJourney(pid, got["steps"], got["optional"], got["repeatable"])
+
+
 def _journey(raw: Mapping, root: Path, ck: _Checker) -> tuple[JourneyMap | None, PersonaAssignment]:
     """The journey map (stages, touchpoints, personas) and how personas are assigned."""
     language = _language(raw, ck)
@@ -1494,6 +1613,7 @@ def _journey(raw: Mapping, root: Path, ck: _Checker) -> tuple[JourneyMap | None,
         tuple(personas),
         assignment,
         language,
+        to_be=_to_be(raw.get("to_be"), touchpoints, personas, ck),
     )
     _check_stages_used(raw.get("touchpoints"), stages, ck)
     return journey, assignment
@@ -1521,6 +1641,7 @@ def _read_sections(
     _safety(raw, ck)
     raw = _checked(raw, ck)
     journey, assignment = _journey(raw, root, ck)
+    _purposes.check_purposes(raw, ck)
     survey_cfg, instrument = _survey(raw.get("survey"), root, journey, ck)
     margins = _margins(raw.get("margins"), root, ck)
     traces = _traces(raw.get("traces"), root, ck)
@@ -1651,6 +1772,8 @@ def _assemble(root: Path, raw: Mapping, sections: _Sections) -> Study:
         qual=sections.qual,
         privacy_salt=sections.salt or f"parcours:{journey.name}",
         description=str(raw.get("description", "") or ""),
+        purposes=_purposes.touchpoint_purposes(raw),
+        purpose_labels=_purposes.purpose_labels(raw),
     )
 
 
@@ -1678,10 +1801,54 @@ def load_study(path: str | Path = ".", *, read_responses: bool = True) -> Study:
     root, journey = study.root, study.journey
     if customers_path is not None:
         study.customers = _read_customers(customers_path, root, sections.assignment, journey)
+        _check_outcome_columns(study, customers_path.relative_to(root).as_posix())
     study.truth = _read_truth(root)
     if read_responses and _has_responses(sections):
         study.responses = _study_responses(root, sections, journey)
     return study
+
+
+#: kinds of outcome columns (``outcomes:`` in study.yml)
+OUTCOME_KINDS = ("binary", "amount")
+
+
+def _outcome_kinds(raw: Any, customers: Any, ck: _Checker) -> dict:
+    """``outcomes:``: ``{column: kind}`` with known kinds, for a study with a customer file."""
+    if not raw:
+        return {}
+    if not customers:
+        ck.add("outcomes", "outcome columns need a customer file",
+               "add `customers: crm/customers.csv` holding the outcome columns")
+    out = {}
+    for col, kind in raw.items():
+        if kind not in OUTCOME_KINDS:
+            ck.add(f"outcomes.{col}", f"unknown kind {kind!r}",
+                   f"{_did_you_mean(kind, OUTCOME_KINDS)}use binary (0/1, e.g. churned) or "
+                   "amount (a number, e.g. revenue)")
+        else:
+            out[str(col)] = str(kind)
+    return out
+
+
+def _check_outcome_columns(study: Study, name: str) -> None:
+    """The declared outcome columns are in the customer file, 0/1 or numbers."""
+    problems, df = [], study.customers
+    for col, kind in study.outcomes.items():
+        if col not in df.columns:
+            problems.append(Problem(f"outcome column {col!r} is not in the customer file", name,
+                                    column=col, fix="add the column or remove it from `outcomes:`"))
+            continue
+        v = pd.to_numeric(df[col], errors="coerce")
+        bad = df.index[(v.isna() & df[col].notna()) | ((kind == "binary") & v.notna() & ~v.isin([0, 1]))]
+        if len(bad):
+            what = "0 or 1" if kind == "binary" else "a number"
+            problems.append(Problem(f"outcome {col!r} must be {what} (or blank)", name,
+                                    row=int(bad[0]) + 2, column=col,
+                                    fix=f"{len(bad)} row(s) to correct, first shown"))
+        else:
+            df[col] = v
+    if problems:
+        raise StudyError(f"The customer file {name} has problems", problems)
 
 
 def _has_responses(sections: _Sections) -> bool:
@@ -1706,6 +1873,7 @@ def _load_config(path: str | Path) -> tuple[Study, _Sections, Path | None]:
     _raise_problems(ck, root)
     study = _assemble(root, raw, sections)
     study.limits, study.allow_outside_paths = ck.limits, ck.allow_outside
+    study.outcomes = _outcome_kinds(raw.get("outcomes"), raw.get("customers"), ck)
     customers_path = (
         _path(root, raw.get("customers"), "customers", ck) if raw.get("customers") else None
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,23 +24,45 @@ def sample_study(sample_dir):
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """A local Spark session (2 cores, UTC), skipped without pyspark or Java."""
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed")
-    from pyspark.sql import SparkSession
+def _spark_jvm():
+    """Skips without pyspark or Java; stops this process's Spark session at the end."""
+    import spark_cluster
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("parcours-test")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
+    reason = spark_cluster.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    yield
+    spark_cluster.stop_active()
+
+
+@pytest.fixture(scope="module")
+def spark(_spark_jvm):
+    """A local Spark session (2 cores, UTC), skipped without pyspark or Java. One JVM holds
+    one session: a module uses either this or ``spark_cluster_session``."""
+    import spark_cluster
+
+    return spark_cluster.session_for("local[2]")
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(_spark_jvm, tmp_path_factory):
+    """A Spark standalone cluster on 127.0.0.1 (a master and a worker with 2 cores, started
+    from pyspark's ``bin/spark-class``), for the whole test session: its ``.url`` is the
+    master URL. Stopped (process groups, SIGTERM then SIGKILL) at the end."""
+    import spark_cluster
+
+    cluster = spark_cluster.start_cluster(tmp_path_factory.mktemp("spark_cluster"))
+    yield cluster
+    spark_cluster.stop_active()
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_cluster_session(spark_cluster):
+    """A SparkSession whose executors run on the ``spark_cluster`` worker (driver here)."""
+    import spark_cluster as sc
+
+    return sc.session_for(spark_cluster.url, sc.cluster_conf())
 
 
 #: Seeds of the samples on which the seeds' analytics (issue 19) must recover every planted

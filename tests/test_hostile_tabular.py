@@ -433,8 +433,10 @@ def test_encoding_declared_in_study_yml(tmp_path, sample_dir, answers):
 def test_customer_file_with_unclosed_quote(tmp_path, sample_dir, answers):
     root = _study(tmp_path, sample_dir, answers)
     lines = (root / "crm" / "customers.csv").read_text(encoding="utf-8").split("\n")
-    head, region = lines[10].rsplit(",", 1)
-    lines[10] = f'{head},"{region}'  # line 11 opens a quote in `region`, never closed
+    cells = lines[10].split(",")
+    k = lines[0].split(",").index("region")
+    cells[k] = '"' + cells[k]  # line 11 opens a quote in `region`, never closed
+    lines[10] = ",".join(cells)
     (root / "crm" / "customers.csv").write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(StudyError) as exc:
         pr.load_study(root)

@@ -283,20 +283,18 @@ def _step_users(src: _Source, steps: list[_Step]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------- counts
-def _censor_and_split(users, src, steps, *, complete_window, observed_until, period_split):
-    """Drop users whose window was not observed; add ``period`` (before/after the split)."""
-    from ..traces.eventlog import to_us
-
+def _bounds(src, *, complete_window, observed_until, period_split):
+    """``(end, cut)`` in epoch µs: the end of observation for right censoring (None: no
+    censoring) and the date splitting the periods (None: no split; ``inf``: every user
+    before, for a log without usable events split in its ``"half"``)."""
     need_span = (complete_window and observed_until is None) or (
         isinstance(period_split, str) and period_split == "half"
     )
     lo, hi = _span(src.log) if need_span else (None, None)
-    ent = _entries(src.log, sorted({s.start for s in steps}))
-    users = users.merge(ent.rename(columns={"event": "start"}), on=["user_id", "start"], how="left")
+    end = None
     if complete_window:
         end = _utc_us(observed_until) if observed_until is not None else hi
-        if end is not None:
-            users = users[users["entry"] + to_us(src.window, "window") <= end]
+    cut = None
     if period_split is not None:
         if isinstance(period_split, str) and period_split == "half":
             a, b = src.period or (None, None)
@@ -305,23 +303,116 @@ def _censor_and_split(users, src, steps, *, complete_window, observed_until, per
             cut = a + (b - a) / 2 if a is not None and b is not None else np.inf
         else:
             cut = _utc_us(period_split)
+    return end, cut
+
+
+def _counts_in_memory(src, steps, end, cut) -> pd.DataFrame:
+    """``step, persona, [period], n, k`` from the funnel's per-user table (the array fast path
+    of an embedded DuckDB, where the table is already in this process)."""
+    from ..traces.eventlog import to_us
+
+    users = _step_users(src, steps)
+    if end is not None or cut is not None:
+        ent = _entries(src.log, sorted({s.start for s in steps}))
+        users = users.merge(
+            ent.rename(columns={"event": "start"}), on=["user_id", "start"], how="left"
+        )
+    if end is not None:
+        users = users[users["entry"] + to_us(src.window, "window") <= end]
+    if cut is not None:
         users = users.assign(period=np.where(users["entry"] < cut, "before", "after"))
-    return users
-
-
-def _table(users: pd.DataFrame, steps: list[_Step], journey, split: bool) -> pd.DataFrame:
-    keys = ["step", "persona", *(["period"] if split else [])]
     users = users.assign(persona=users["persona"].astype(object).where(users["persona"].notna()))
-    every = users.assign(persona=ALL)
-    counts = (
-        pd.concat([every, users.dropna(subset=["persona"])], ignore_index=True)
-        .groupby(keys, sort=False)
+    keys = ["step", "persona", *(["period"] if cut is not None else [])]
+    return (
+        users.groupby(keys, sort=False, dropna=False)
         .agg(n=("reached", "size"), k=("reached", "sum"))
+        .reset_index()
     )
+
+
+def _users_sql(src, steps: list[_Step]) -> str:
+    """SQL of ``_step, _start, _p, _k``: one row per step and person who reached its start
+    (``_k``: 1 when they reached its end), each funnel computed once on the engine with the
+    funnel's own per-person query (:func:`parcours_research.traces.funnel_users`)."""
+    from ..traces.funnel import FunnelSpec, _per_user_sql
+
+    eng = src.log.engine
+    seqs: dict[tuple, list] = {}
+    for j, s in enumerate(steps):
+        seq = tuple(src.funnel) if s.kind == "funnel" else (s.start, s.end)
+        seqs.setdefault(seq, []).append((j, s.start, seq.index(s.end) + 1))
+    parts = []
+    for q, (seq, members) in enumerate(seqs.items()):
+        spec = FunnelSpec(list(seq), src.window, "sequential", None, None, "event")
+        furthest = " ".join(f"WHEN _r{k} = 1 THEN {k}" for k in range(spec.n, 0, -1))
+        per = f"SELECT _p, CASE {furthest} ELSE 0 END AS _f FROM ({_per_user_sql(src.log, spec)}) AS r{q}"
+        table = " UNION ALL ".join(
+            f"SELECT {j} AS _step, {eng.lit(a)} AS _start, {i} AS _i" for j, a, i in members
+        )
+        parts.append(
+            f"SELECT s._step, s._start, f._p, CASE WHEN f._f >= s._i THEN 1 ELSE 0 END AS _k "
+            f"FROM ({per}) AS f JOIN ({table}) AS s ON f._f >= s._i - 1"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _counts_on_engine(src, steps, end, cut) -> pd.DataFrame:
+    """``step, persona, [period], n, k`` counted on the log's engine (Spark, DuckDB's SQL
+    path): one row per step, persona and period comes back, never a row per user."""
+    from ..traces.eventlog import PERSON, USABLE, to_us
+    from ..traces.funnel import _groups_sql
+
+    eng = src.log.engine
+    joins, persona, registered = "", "CAST(NULL AS STRING)", None
+    if src.persona_of is not None:
+        frame = pd.DataFrame(
+            {"_p": src.persona_of.index.astype(str), "persona": src.persona_of.to_numpy()}
+        )
+        registered = eng.register(frame, "personas")
+        joins, persona = f" LEFT JOIN {eng.q(registered)} AS g ON g._p = u._p", "g.persona"
+    elif src.by:
+        joins = f" LEFT JOIN ({_groups_sql(src.log, src.by)}) AS g ON g._p = u._p"
+        persona = f"g.{eng.q(src.by[0])}"
+    cols, where = [f"{persona} AS persona"], ""
+    if end is not None or cut is not None:
+        names = ", ".join(eng.lit(e) for e in sorted({s.start for s in steps}))
+        joins += (
+            f" LEFT JOIN (SELECT {PERSON} AS _p, event AS _start, min({eng.us('timestamp')}) "
+            f"AS _entry FROM {src.log.ref} WHERE {USABLE} AND event IN ({names}) "
+            f"GROUP BY {PERSON}, event) AS e ON e._p = u._p AND e._start = u._start"
+        )
+    if end is not None:
+        where = f" WHERE e._entry + {to_us(src.window, 'window')} <= {int(end)}"
+    if cut is not None:
+        before = "TRUE" if cut == np.inf else f"e._entry < {float(cut)!r}"
+        cols.append(f"CASE WHEN {before} THEN 'before' ELSE 'after' END AS period")
+    keys = ", ".join(["step", "persona", *(["period"] if cut is not None else [])])
+    inner = f"SELECT u._step AS step, u._k, {', '.join(cols)} FROM ({_users_sql(src, steps)}) AS u{joins}{where}"
+    try:
+        out = eng.fetch(
+            f"SELECT {keys}, count(*) AS n, sum(_k) AS k FROM ({inner}) AS c GROUP BY {keys}"
+        )
+    finally:
+        if registered is not None:
+            eng.drop(registered)
+    return out.astype({"step": "int64", "n": "int64", "k": "int64"})
+
+
+def _table(counts: pd.DataFrame, steps: list[_Step], journey, split: bool) -> pd.DataFrame:
+    """The count table from ``step, persona, [period], n, k`` (persona missing for users
+    without one: they count in the ``"all"`` rows only)."""
+    keys = ["step", "persona", *(["period"] if split else [])]
+    counts = counts.assign(
+        persona=counts["persona"].astype(object).where(counts["persona"].notna())
+    )
+    named = counts.dropna(subset=["persona"])
+    every = counts.groupby([k for k in keys if k != "persona"], sort=False)[["n", "k"]].sum()
+    totals = pd.concat([every.reset_index().assign(persona=ALL), named], ignore_index=True)
+    totals = totals.groupby(keys, sort=False)[["n", "k"]].sum()
     known = list(journey.persona_ids) if journey is not None else []
     rows = []
     for j, s in enumerate(steps):
-        present = users.loc[users["step"] == j, "persona"].dropna().unique().tolist()
+        present = named.loc[named["step"] == j, "persona"].unique().tolist()
         order = [
             ALL,
             *[p for p in known if p in present],
@@ -331,7 +422,7 @@ def _table(users: pd.DataFrame, steps: list[_Step], journey, split: bool) -> pd.
         for p in order:
             for per in ("before", "after") if split else (None,):
                 key = (j, p, per) if split else (j, p)
-                n, k = counts.loc[key] if key in counts.index else (0, 0)
+                n, k = totals.loc[key] if key in totals.index else (0, 0)
                 row = {**base, "persona": p, "n": int(n), "k": int(k)}
                 rows.append(row if per is None else {**row, "period": per})
     cols = [*COUNT_TABLE_COLUMNS[:5], *(["period"] if split else []), "n", "k"]
@@ -357,8 +448,11 @@ def trace_counts(
     """Count users at the start and end of every funnel and touchpoint step.
 
     The counts are those of :func:`parcours_research.traces.funnel` (ClickHouse
-    ``windowFunnel``: see the module notes), computed on the log's engine; only one row per
-    user comes back to pandas.
+    ``windowFunnel``: see the module notes), computed on the log's engine (for a study, the
+    study's engine: ``traces: engine:`` in study.yml or ``pr.prepare(study, engine=...)``).
+    On Spark (and ``DuckDBEngine(fast=False)``) one grouped query per funnel counts them and
+    only the count table comes back; DuckDB's fast path counts the funnel's per-user table,
+    already in this process.
 
     Parameters
     ----------
@@ -407,14 +501,11 @@ def trace_counts(
         data, funnel=funnel, window=window, journey=journey, personas=personas, clean=clean
     )
     steps = _steps(src.funnel, src.journey, touchpoint_steps)
-    users = _step_users(src, steps)
-    if complete_window or period_split is not None:
-        users = _censor_and_split(
-            users,
-            src,
-            steps,
-            complete_window=complete_window,
-            observed_until=observed_until,
-            period_split=period_split,
-        )
-    return _table(users, steps, src.journey, period_split is not None)
+    end, cut = _bounds(
+        src,
+        complete_window=complete_window,
+        observed_until=observed_until,
+        period_split=period_split,
+    )
+    count = _counts_in_memory if src.log.engine.fast else _counts_on_engine
+    return _table(count(src, steps, end, cut), steps, src.journey, cut is not None)

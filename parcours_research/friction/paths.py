@@ -36,7 +36,8 @@ def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
     data : Study, Evidence or DataFrame
         A loaded study or its prepared evidence (its prepared event log,
         :func:`parcours_research.prepare`, read once and shared; only the customers'
-        touchpoint events leave the engine) or events with ``user_id, timestamp, event``.
+        variants and moves are computed on its engine: one row per customer and feature
+        comes back, never the events) or events with ``user_id, timestamp, event``.
     journey : JourneyMap, optional
         Maps events to touchpoints (default the study's).
     customers : iterable, optional
@@ -56,10 +57,8 @@ def customer_paths(data, journey=None, *, customers=None) -> pd.DataFrame:
         study = prepared.study
         if customers is None:
             customers = _survey_customers(study)
-        ev = _touchpoint_events(prepared.traces.log, journey, customers)
-    else:
-        ev = _frame_touchpoint_events(data, journey, customers)
-    return _paths_table(ev)
+        return _paths_on_engine(prepared.traces.log, journey, customers)
+    return _paths_table(_frame_touchpoint_events(data, journey, customers))
 
 
 def _survey_customers(study):
@@ -72,9 +71,10 @@ def _survey_customers(study):
     return study.responses[cid].dropna().astype(str).unique()
 
 
-def _touchpoint_events(log, journey, customers) -> pd.DataFrame:
-    """``user_id, timestamp, touchpoint`` of a prepared log's touchpoint events (of
-    ``customers`` only when given), fetched from the engine in file order."""
+def _paths_on_engine(log, journey, customers) -> pd.DataFrame:
+    """The paths table of a prepared log's touchpoint events (of ``customers`` only when
+    given), computed on the log's engine: one row per customer and variant or move comes
+    back, never the events."""
     from ..traces.sessions import map_touchpoints
 
     if journey is not None:  # another journey than the study's: map the events anew
@@ -87,14 +87,50 @@ def _touchpoint_events(log, journey, customers) -> pd.DataFrame:
         )
         where += f" AND user_id IN (SELECT _id FROM {eng.q(ids)})"
     try:
-        ev = eng.fetch(
-            f"SELECT user_id, timestamp, touchpoint FROM {log.ref} WHERE {where} ORDER BY row_id"
-        )
+        variants, moves = (eng.fetch(sql) for sql in _paths_sql(log, where))
     finally:
         if customers is not None:
             eng.drop(ids)
-    ev = ev.astype({"user_id": "string", "touchpoint": "string"})
-    return ev.sort_values(["user_id", "timestamp"], kind="stable")
+    variants = variants.sort_values("customer_id", kind="stable")
+    moves = moves.sort_values(["customer_id", "_first"], kind="stable").drop(columns="_first")
+    out = pd.concat(
+        [variants.assign(kind="variant", touchpoint=pd.NA), moves.assign(kind="transition")]
+    )
+    return (
+        out[["customer_id", "kind", "value", "touchpoint"]]
+        .reset_index(drop=True)
+        .astype(
+            {"customer_id": "string", "kind": "string", "value": "string", "touchpoint": "string"}
+        )
+    )
+
+
+def _paths_sql(log, where: str) -> tuple[str, str]:
+    """SQL of the variants (``customer_id, value``) and of the distinct moves
+    (``customer_id, value, touchpoint, _first``) of the touchpoint events kept by ``where``:
+    events in time order (ties by position in the log), repeats in a row collapsed."""
+    eng = log.engine
+    order = f"ORDER BY {eng.us('timestamp')}, row_id"
+    events = (
+        f"SELECT user_id, touchpoint, {eng.us('timestamp')} AS _t, row_id, lag(touchpoint) OVER "
+        f"(PARTITION BY user_id {order}) AS _prev FROM {log.ref} WHERE {where}"
+    )
+    kept = f"SELECT user_id, touchpoint, _t, row_id FROM ({events}) AS e WHERE _prev IS NULL OR _prev <> touchpoint"
+    seq = " > "
+    variants = (
+        f"SELECT user_id AS customer_id, {eng.ordered_concat('touchpoint', ['_t', 'row_id'], seq)} "
+        f"AS value FROM ({kept}) AS k GROUP BY user_id"
+    )
+    steps = (
+        f"SELECT user_id, touchpoint, lag(touchpoint) OVER (PARTITION BY user_id ORDER BY _t, row_id) "
+        f"AS _src, row_number() OVER (PARTITION BY user_id ORDER BY _t, row_id) AS _pos FROM ({kept}) AS k"
+    )
+    moves = (
+        f"SELECT user_id AS customer_id, concat(_src, {eng.lit(' → ')}, touchpoint) AS value, "
+        f"touchpoint, min(_pos) AS _first FROM ({steps}) AS s WHERE _src IS NOT NULL "
+        f"GROUP BY user_id, _src, touchpoint"
+    )
+    return variants, moves
 
 
 def _frame_touchpoint_events(events: pd.DataFrame, journey, customers) -> pd.DataFrame:

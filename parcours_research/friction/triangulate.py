@@ -179,10 +179,13 @@ def triangulate(
 
     Parameters
     ----------
-    study : Study, optional
-        The loaded study. Without it, ``tables`` must hold the test tables; the cells are
-        then the touchpoints and personas found in them, and there are no quotes unless
-        ``excerpts`` is given.
+    study : Study or Evidence, optional
+        The loaded study or its prepared evidence (:func:`parcours_research.prepare`). Its
+        trace tests run on the study's engine (``traces: engine:`` in study.yml, or the
+        ``engine=`` of ``pr.prepare``: DuckDB or Spark), and only the step counts come back
+        from it. Without a study, ``tables`` must hold the test tables; the cells are then the
+        touchpoints and personas found in them, and there are no quotes unless ``excerpts``
+        is given.
     sources : sequence of str, default ("traces", "survey", "qual")
         Sources to use (those the study lacks are skipped).
     tables : dict, optional

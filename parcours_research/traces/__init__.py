@@ -42,6 +42,8 @@ __all__ = [
     "TimeToStep",
     "attach",
     "clean",
+    "contact_counts",
+    "contact_pressure",
     "default_engine",
     "funnel",
     "funnel_users",
@@ -57,3 +59,14 @@ __all__ = [
     "variants",
     "write_ga4_export",
 ]
+
+
+def __getattr__(name: str):
+    """``contact_counts`` and ``contact_pressure``: contact pressure joins the survey, so it
+    lives above the traces (:mod:`parcours_research.contact`); imported when first asked, as it
+    loads scipy (about 1.5 s), which the trace pipeline does not need."""
+    if name in ("contact_counts", "contact_pressure"):
+        from .. import contact
+
+        return getattr(contact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,10 @@ distinct values of those columns come once, with their hashes (checked to be col
 a hash table turns every row's hashes into integer codes (``_kernels.lookup_into``) -- no text
 crosses over row by row. A log straight from :func:`~.io.read_events` is read from its raw
 columns: the canonical text (trimmed, blank as missing) is computed by the same SQL expression on
-the distinct values only. From then on every row is a handful of integers:
+the distinct values only. Integer id columns are hashed as integers (never cast to text row by
+row), and time-zone-aware timestamps are streamed as stored, then brought to microseconds in the
+plausible window by NumPy (``_time.instants_into``). From then on every row is a handful of
+integers:
 
 - user and device ids share one dictionary (``ids``), so that ``coalesce(device_id, user_id)``
   (the actor) and ``coalesce(user_id, device_id)`` (the person) are integer choices;
@@ -25,12 +28,14 @@ and Spark); the tests compare the two row by row. When an exact answer is not gu
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _time
 from .eventlog import EventLog
 
 NONE = np.iinfo(np.int64).min
@@ -40,6 +45,8 @@ KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 NARROW = {"row_id", "user_id", "device_id", "timestamp", "event", "user_agent"}
 #: rows per batch when a Parquet log is streamed from DuckDB (see ``fetch``)
 BATCH_ROWS = 1 << 17
+#: batches read but not yet decoded, at most (see ``fetch``)
+IN_FLIGHT = 4
 
 
 class Fallback(Exception):
@@ -87,14 +94,66 @@ def _index_in(values, dictionary) -> np.ndarray:
 
 
 # -- reading ------------------------------------------------------------------------------------
+_LOADING: list = []
+
+
+def load_kernels_soon() -> None:
+    """Import numba and the compiled kernels in a background thread, once per process.
+
+    Importing numba takes about 0.6 s (LLVM, its registries); started here it overlaps with
+    DuckDB's first queries, which release the GIL. A later ``from . import _kernels`` waits for
+    the import under way (Python's import lock), so nothing runs twice."""
+    import sys
+    import threading
+
+    if _LOADING or f"{__package__}._kernels" in sys.modules:
+        return
+
+    def load():
+        from . import _kernels
+
+        _kernels._start()
+
+    thread = threading.Thread(target=load, name="parcours-numba", daemon=True)
+    _LOADING.append(thread)
+    thread.start()
+
+
+#: DuckDB types whose values are coded from the 64-bit hash of the raw value: text, and the
+#: integer types (an id column of numbers is never cast to text row by row: its distinct values
+#: are, once).
+_INTEGER_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+)
+
+
+def _family(typ: str) -> str | None:
+    """``"text"``, ``"integer"`` or None (a type read through the log's own view)."""
+    t = str(typ).upper()
+    if t.startswith("VARCHAR"):
+        return "text"
+    if t in _INTEGER_TYPES:
+        return "integer"
+    return None
+
+
 def _origin(log: EventLog):
     """The raw source of a log just read by ``read_events`` when its mapped id, event and user
-    agent columns are text, or None."""
+    agent columns are text or integers, or None."""
     origin = getattr(log, "_origin", None)
     if not origin:
         return None
     for canon, raw in origin["raw"].items():
-        if raw and not str(origin["types"].get(canon, "")).upper().startswith("VARCHAR"):
+        if raw and _family(origin["types"].get(canon, "")) is None:
             return None
     return origin
 
@@ -104,40 +163,81 @@ def _u64(col) -> np.ndarray:
     return col.to_numpy(zero_copy_only=False).view(np.uint64)
 
 
-def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr):
+def _distinct(eng, refs: list[str], src: str, canonical: bool, text_expr, types=None):
     """Distinct values of one or more columns, for coding each row from a 64-bit hash.
 
     Returns ``(values, hashes, code)``: the distinct canonical values (one dictionary for all
     the columns), the hash of every distinct raw value and the position of its canonical value
     in ``values`` (-1 when the text is blank). The hashes are checked to be distinct and
     non-zero (0 marks a missing value), so that coding a row by its hash is exact.
+
+    ``types`` (one per ref) groups the columns by family: the raw values of each family are
+    hashed as they are (an integer id is hashed as an integer, never cast to text row by row);
+    only their distinct values become text.
     """
     if not refs:
         return pa.array([], pa.string()), np.zeros(0, np.uint64), np.zeros(0, np.int32)
-    canon = text_expr(eng, "v") if canonical else "v"
-    union = " UNION ALL ".join(f"SELECT {r} AS v FROM {src}" for r in refs)
-    tab = eng.arrow(
-        f"SELECT hash(v) AS h, {canon} AS c, ({canon} IS NOT DISTINCT FROM v) AS same "
-        f"FROM (SELECT DISTINCT v FROM ({union}) AS u) AS d WHERE v IS NOT NULL"
-    )
-    known = np.asarray(tab.column("h").to_numpy(), dtype=np.uint64)
-    ordered = np.sort(known)
-    if (ordered[1:] == ordered[:-1]).any() or (known == 0).any():
-        raise Fallback("two values share a hash")
+    fams = [_family(t) or "text" for t in types] if types else ["text"] * len(refs)
+    groups: dict[str, list[str]] = {}
+    for r, f in zip(refs, fams):
+        groups.setdefault(f, []).append(r)
+    tabs = [
+        _distinct_query(eng, rs, src, canonical, text_expr, fam == "integer")
+        for fam, rs in groups.items()
+    ]
+    tab = tabs[0] if len(tabs) == 1 else pa.concat_tables([t.cast(tabs[0].schema) for t in tabs])
+    # a writable copy (few values): a read-only array would be another compiled specialization
+    known = np.array(tab.column("h").to_numpy(), dtype=np.uint64)
     c = tab.column("c").combine_chunks() if tab.num_rows else pa.array([], pa.string())
     c = c.cast(pa.string())
-    if pc.all(tab.column("same")).as_py() is not False:
+    if (known == 0).any():
+        raise Fallback("a value hashes to 0")
+    order = np.argsort(known, kind="stable")
+    dup = known[order][1:] == known[order][:-1]
+    if dup.any():
+        # the same hash in two families is exact only when it stands for the same text
+        i = np.flatnonzero(dup)
+        a, b = c.take(pa.array(order[i])), c.take(pa.array(order[i + 1]))
+        if len(tabs) == 1 or a.to_pylist() != b.to_pylist():
+            raise Fallback("two values share a hash")
+        keep = np.sort(order[np.r_[True, ~dup]])
+        known, c = known[keep], c.take(pa.array(keep))
+    if len(tabs) == 1 and pc.all(tab.column("same")).as_py() is not False:
         # the raw values are already canonical (and distinct): each is its own code
         return c, known, np.arange(len(c), dtype=np.int32)
     values = pc.unique(pc.drop_null(c))
     return values, known, _index_in(c, values).astype(np.int32)
 
 
-def _hash_expr(ref: str | None) -> str:
-    """The row's 64-bit hash of ``ref`` (0 when missing)."""
+def _distinct_query(eng, refs: list[str], src: str, canonical: bool, text_expr, integer: bool):
+    """``h, c, same`` of the distinct non-null values of ``refs`` (columns of one family):
+    their hash, canonical text, and whether that text is the raw value itself (always true for
+    integers: distinct numbers have distinct texts, never blank)."""
+    canon = text_expr(eng, "v") if canonical or integer else "v"
+    same = "TRUE" if integer else f"({canon} IS NOT DISTINCT FROM v)"
+    union = " UNION ALL ".join(f"SELECT {r} AS v FROM {src}" for r in refs)
+    return eng.arrow(
+        f"SELECT {_hash('v', integer)} AS h, {canon} AS c, {same} AS same "
+        f"FROM (SELECT DISTINCT v FROM ({union}) AS u) AS d WHERE v IS NOT NULL"
+    )
+
+
+#: mixed into the hash of integers: DuckDB hashes the integer 0 to 0, the mark of a missing
+#: value (a value that would then hash to 0 sends the log to the SQL path, see ``_distinct``)
+_INT_SALT = 0x9E3779B97F4A7C15
+
+
+def _hash(ref: str, integer: bool) -> str:
+    """The 64-bit hash of a value of ``ref`` (integers salted, see ``_INT_SALT``)."""
+    return f"xor(hash({ref}), CAST({_INT_SALT} AS UBIGINT))" if integer else f"hash({ref})"
+
+
+def _hash_expr(ref: str | None, typ=None) -> str:
+    """The row's 64-bit hash of ``ref`` (0 when missing); ``typ`` its DuckDB type."""
     if ref is None:
         return "CAST(0 AS UBIGINT)"
-    return f"CASE WHEN {ref} IS NULL THEN CAST(0 AS UBIGINT) ELSE hash({ref}) END"
+    h = _hash(ref, _family(typ or "") == "integer")
+    return f"CASE WHEN {ref} IS NULL THEN CAST(0 AS UBIGINT) ELSE {h} END"
 
 
 def time_order(row_id: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -194,30 +294,35 @@ def fetch(log: EventLog, want_ua: bool):
             return c if c in has else None
 
     canonical = origin is not None
-    from . import _kernels as k
-
-    k.warm_up()  # numba's start-up beside DuckDB's first queries
+    load_kernels_soon()  # numba's start-up beside DuckDB's first queries
     user_ref, dev_ref, ev_ref = ref("user_id"), ref("device_id"), ref("event")
     ua_ref = ref("user_agent") if want_ua else None
     want_ua = ua_ref is not None
+    types = origin["types"] if origin is not None else {}
+    id_refs = [(r, types.get(c)) for r, c in ((user_ref, "user_id"), (dev_ref, "device_id")) if r]
     ids, id_known, id_code = _distinct(
-        eng, [r for r in (user_ref, dev_ref) if r], src, canonical, text_expr
+        eng, [r for r, _ in id_refs], src, canonical, text_expr, [t for _, t in id_refs]
     )
+    native = _time.native_instant(log) if origin is not None else None
     parts = [
         "row_id",
-        f"coalesce({eng.us(t_expr)}, {NONE}) AS _t",
-        f"{_hash_expr(user_ref)} AS _uh",
-        f"{_hash_expr(dev_ref)} AS _dh",
-        f"{_hash_expr(ev_ref)} AS _eh",
+        f"{q(native)} AS _t" if native else f"coalesce({eng.us(t_expr)}, {NONE}) AS _t",
+        f"{_hash_expr(user_ref, types.get('user_id'))} AS _uh",
+        f"{_hash_expr(dev_ref, types.get('device_id'))} AS _dh",
+        f"{_hash_expr(ev_ref, types.get('event'))} AS _eh",
     ]
     events, ev_known, ev_code = _distinct(
-        eng, [ev_ref] if ev_ref else [], src, canonical, text_expr
+        eng, [ev_ref] if ev_ref else [], src, canonical, text_expr, [types.get("event")]
     )
     ua_values = None
     if want_ua:
         # the distinct user agents (few): robots are judged on them, never row by row
-        ua_values, ua_known, ua_code = _distinct(eng, [ua_ref], src, canonical, text_expr)
-        parts.append(f"{_hash_expr(ua_ref)} AS _ah")
+        ua_values, ua_known, ua_code = _distinct(
+            eng, [ua_ref], src, canonical, text_expr, [types.get("user_agent")]
+        )
+        parts.append(f"{_hash_expr(ua_ref, types.get('user_agent'))} AS _ah")
+    from . import _kernels as k  # waits for ``load_kernels_soon`` when it is still loading
+
     id_table = k.hash_table(id_known, id_code)
     ev_tab = k.hash_table(ev_known, ev_code)
     ua_table = k.hash_table(ua_known, ua_code) if want_ua else None
@@ -255,15 +360,20 @@ def fetch(log: EventLog, want_ua: bool):
         m = batch.num_rows
         missing = 0
         cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
-        cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
+        if native:  # the instants as read, to microseconds in the plausible window
+            _time.instants_into(batch.column(1), cols["_t"][off : off + m])
+        else:
+            cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
         for name, j, table in (("user", 2, id_table), ("device", 3, id_table), ("ev", 4, ev_tab)):
             missing += k.lookup_into(_u64(batch.column(j)), *table, cols[name], off)
         if want_ua:
             missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
         return missing
 
-    # each batch is decoded in a worker thread while the next one is read
-    pending, off = [], 0
+    # each batch is decoded in a worker thread while the next one is read; at most
+    # IN_FLIGHT batches wait, so that slow workers (a busy machine) do not let DuckDB's
+    # batches pile up in memory
+    pending, off, missing = deque(), 0, 0
     for batch in batches:
         m = batch.num_rows
         if off + m > n:
@@ -271,7 +381,9 @@ def fetch(log: EventLog, want_ua: bool):
         pending.append(k.pool().submit(copy, batch, off))
         off += m
         del batch
-    missing = sum(f.result() for f in pending)
+        while len(pending) > IN_FLIGHT:
+            missing += pending.popleft().result()
+    missing += sum(f.result() for f in pending)
     del pending
     if off != n:
         raise Fallback("the source has fewer rows than counted")

@@ -298,14 +298,37 @@ def _same_row(r, p, ev, user, device, ua, has_ua):  # pragma: no cover - compile
     )
 
 
-@_jit
-def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cover - compiled
+def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):
     """Exact duplicates among the candidates ``ci`` (positions in ``o``): a row identical in
-    actor, instant, event, user, device and user agent to a row with a smaller ``row_id``."""
+    actor, instant, event, user, device and user agent to a row with a smaller ``row_id``.
+
+    Tie groups of up to 32 rows are compared pair by pair in a loop; larger ones (a robot
+    firing at one instant) by NumPy (a sort compiled inside the loop would cost seconds of
+    compilation after an install)."""
+    dup, big = _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua)
+    has_ua = len(ua) == len(ev)
+    for i, j in big.reshape(-1, 2):
+        pos = ci[i:j]  # in (t, row_id) order: the first of identical rows comes first
+        rows = o[pos]
+        cols = [ev[rows], user[rows], device[rows]] + ([ua[rows]] if has_ua else [])
+        keys = np.stack([np.asarray(c, np.int64) for c in cols], axis=1)
+        first = np.unique(keys, axis=0, return_index=True)[1]
+        mask = np.ones(len(pos), bool)
+        mask[first] = False
+        dup[pos[mask]] = True
+    return dup
+
+
+@_jit
+def _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cover - compiled
+    """:func:`narrow_duplicates` for tie groups of up to 32 rows; returns the flags and the
+    ``(start, end)`` positions in ``ci`` of the larger groups (flattened)."""
     m = len(o)
     dup = np.zeros(m, np.bool_)
     has_ua = len(ua) == len(ev)
     k = len(ci)
+    big = np.empty(2 * (k // 33 + 1), np.int64)
+    n_big = 0
     i = 0
     while i < k:
         # a tie group: consecutive candidates with the same actor and instant
@@ -315,40 +338,19 @@ def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cove
             if a_o[ci[j]] != a_o[p0] or t_o[ci[j]] != t_o[p0]:
                 break
             j += 1
-        size = j - i
-        if size <= 32:
+        if j - i <= 32:
             for b in range(i + 1, j):
                 rb = o[ci[b]]
                 for c in range(i, b):
                     if _same_row(rb, o[ci[c]], ev, user, device, ua, has_ua):
                         dup[ci[b]] = True
                         break
-        else:  # a large group: sort by a hash of the compared fields, compare within equal hashes
-            h = np.empty(size, np.uint64)
-            for b in range(size):
-                rb = o[ci[i + b]]
-                x = np.uint64(1469598103934665603)
-                x = (x ^ np.uint64(ev[rb] + 1)) * np.uint64(1099511628211)
-                x = (x ^ np.uint64(user[rb] + 1)) * np.uint64(1099511628211)
-                x = (x ^ np.uint64(device[rb] + 1)) * np.uint64(1099511628211)
-                if has_ua:
-                    x = (x ^ np.uint64(ua[rb] + 1)) * np.uint64(1099511628211)
-                h[b] = x
-            order = np.argsort(h, kind="mergesort")  # stable: row_id order within a hash
-            s = 0
-            while s < size:
-                e = s + 1
-                while e < size and h[order[e]] == h[order[s]]:
-                    e += 1
-                for b in range(s + 1, e):
-                    rb = o[ci[i + order[b]]]
-                    for c in range(s, b):
-                        if _same_row(rb, o[ci[i + order[c]]], ev, user, device, ua, has_ua):
-                            dup[ci[i + order[b]]] = True
-                            break
-                s = e
+        else:
+            big[n_big] = i
+            big[n_big + 1] = j
+            n_big += 2
         i = j
-    return dup
+    return dup, big[:n_big]
 
 
 @_jit
@@ -503,10 +505,19 @@ def _kept_rows(rows, reason, out):  # pragma: no cover - compiled
 
 
 # -- stitching ----------------------------------------------------------------------------------
-@_jit
-def device_links(rows, user, device, ev, login, n_ids):  # pragma: no cover - compiled
+def device_links(rows, user, device, ev, login, n_ids):
     """(device, customer, n) for every pair seen on one row of ``rows``, counting only events
-    flagged in ``login`` when it is not empty; ordered by device, then customer."""
+    flagged in ``login`` when it is not empty; ordered by device, then customer. (The pairs of
+    devices in conflict are sorted by NumPy between two loops: a sort compiled inside a loop
+    costs seconds of compilation after an install.)"""
+    first, n_first, multi, keys = _device_keys(rows, user, device, ev, login, n_ids)
+    return _device_pairs(first, n_first, multi, np.sort(keys), n_ids)
+
+
+@_jit
+def _device_keys(rows, user, device, ev, login, n_ids):  # pragma: no cover - compiled
+    """Each device's first customer and its count, whether it has several, and the keys
+    ``device * n_ids + customer`` of the rows of devices in conflict (unsorted)."""
     only_login = len(login) > 0
     first = np.full(n_ids, -1, np.int32)  # the device's first customer
     n_first = np.zeros(n_ids, np.int64)
@@ -544,7 +555,12 @@ def device_links(rows, user, device, ev, login, n_ids):  # pragma: no cover - co
             if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
                 keys[j] = np.int64(d) * n_ids + u
                 j += 1
-    keys = np.sort(keys)
+    return first, n_first, multi, keys
+
+
+@_jit
+def _device_pairs(first, n_first, multi, keys, n_ids):  # pragma: no cover - compiled
+    """The pairs and their counts from :func:`_device_keys` (``keys`` sorted)."""
     n_pairs = 0
     for d in range(n_ids):
         if first[d] >= 0 and not multi[d]:
@@ -758,9 +774,48 @@ def _pair_scatter(x, c, t, k, g_lo, g_hi, offs, d):  # pragma: no cover - compil
 
 
 @_jit
+def _select(a, lo, hi, k):  # pragma: no cover - compiled
+    """Partially order ``a[lo:hi]`` in place so that ``a[k]`` is its value of rank ``k - lo``
+    and nothing after it is smaller (Hoare's selection, middle pivot)."""
+    while hi - lo > 1:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi - 1
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j + 1
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@_jit
 def _medians(d, start, stop, out):  # pragma: no cover - compiled
+    """The median of each ``d[start:stop]`` (the mean of the two middle values for an even
+    count), as ``np.median``; ``d`` is reordered within each range. A selection written out
+    rather than ``np.median``, whose compilation takes seconds after an install."""
     for j in range(len(start)):
-        out[j] = np.median(d[start[j] : stop[j]])  # mean of the two middle values if even
+        lo, hi = start[j], stop[j]
+        n = hi - lo
+        mid = lo + n // 2
+        _select(d, lo, hi, mid)
+        upper = np.float64(d[mid])
+        if n % 2 == 1:
+            out[j] = upper
+        else:
+            lower = d[lo]
+            for q in range(lo + 1, mid):  # the largest value before the middle
+                if d[q] > lower:
+                    lower = d[q]
+            out[j] = (np.float64(lower) + upper) / 2
 
 
 def transition_pairs(x, c, t, k):

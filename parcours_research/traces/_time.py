@@ -605,6 +605,40 @@ def expression(eng, col: str, typ: str, src: TimeSource, walls: bool = False) ->
     return s.from_us(text_us(s, s.text(ref), src.timezone, src.unit, wall, p))
 
 
+def native_instant(log) -> str | None:
+    """The column of a log just read whose values are instants as stored (a time-zone-aware
+    timestamp, or INT96), so that the DuckDB fast path reads it as it is -- no expression per
+    row -- and applies the window in :func:`instants_into`; None for any other column."""
+    info = getattr(log, "_time", None)
+    if info is None or log.engine.name != "duckdb":
+        return None
+    src = info[0]
+    if src.view != log.name or src.kind != "instant" or src.format is not None:
+        return None
+    typ = src.type.upper()
+    if typ in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS", "TIMESTAMP"):
+        return src.column  # TIMESTAMP: an INT96 column, UTC by convention (``kind_of``)
+    return None
+
+
+def instants_into(column, out) -> None:
+    """Microseconds since the epoch of an Arrow timestamp column (any unit, any zone) into
+    ``out``, truncated to the microsecond as :func:`expression` does; missing and out of the
+    plausible window as ``-2**63``."""
+    import numpy as np
+
+    unit = getattr(column.type, "unit", "us")
+    raw = column.to_numpy(zero_copy_only=False).view(np.int64)  # a missing value is NaT
+    if unit == "us":
+        out[:] = raw
+    elif unit == "ns":  # toward zero, as DuckDB's integer division (the window keeps t > 0)
+        np.floor_divide(raw, 1000, out=out)
+    else:
+        np.multiply(raw, {"s": _US, "ms": 1000}[unit], out=out)
+    bad = (out < LO_US) | (out >= HI_US) | (raw == _NONE)
+    out[bad] = _NONE
+
+
 def _iso(us: int) -> str:
     return (pd.Timestamp(us, unit="us", tz="UTC")).strftime("%Y-%m-%d %H:%M:%S+00")
 

@@ -53,6 +53,82 @@ def literal(value: Any, backslash_escapes: bool = False) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _scheme_free(path: str) -> str:
+    """``/data/x`` for ``file:///data/x`` or ``file:/data/x`` (DuckDB names local files
+    without the scheme, Hadoop with ``file:/``); other paths as they are."""
+    if path.startswith("file:"):
+        return "/" + path[5:].lstrip("/")
+    return path
+
+
+def _hidden_below(base: str, file: str) -> bool:
+    """Whether ``file``, listed under the folder ``base``, is hidden (``_files.is_hidden``)."""
+    from .._files import is_hidden
+
+    b, f = _scheme_free(base).rstrip("/"), _scheme_free(file)
+    return is_hidden(f[len(b) :] if f.startswith(b) else f.rsplit("/", 1)[-1])
+
+
+def _engine_exception(exc: BaseException) -> bool:
+    """An error raised by DuckDB or Spark (not by the kit's own code)."""
+    mod = type(exc).__module__ or ""
+    return mod.startswith(("duckdb", "_duckdb", "pyspark", "py4j"))
+
+
+_CONNECTOR = {
+    "spark": "add the file system's connector to the session (s3a://: "
+    "spark.jars.packages=org.apache.hadoop:hadoop-aws:<the cluster's Hadoop version>; "
+    "gs://: the GCS connector; abfss://: hadoop-azure) and its credentials",
+    "duckdb": "load DuckDB's extension and give it credentials on the engine's connection "
+    "(INSTALL httpfs; LOAD httpfs; CREATE SECRET (TYPE s3, PROVIDER credential_chain)), "
+    "or read the log with a SparkEngine",
+}
+_UNREADABLE = {
+    "spark": "make the files readable by every executor, at the same path (HDFS, s3a://, "
+    "a shared file system mounted on every node): a path on the driver's disk is not on "
+    "the executors'",
+    "duckdb": "check the path and that this machine may read it",
+}
+#: (text in the engine's error, what it means, which fix)
+_CAUSES = (
+    ("No FileSystem for scheme", "no file system for this URI's scheme", _CONNECTOR),
+    ("UnsupportedFileSystemException", "no file system for this URI's scheme", _CONNECTOR),
+    ("ClassNotFoundException", "the file system's connector is not installed", _CONNECTOR),
+    ("httpfs", "the extension for this URI's scheme is not loaded", _CONNECTOR),
+    ("FileNotFoundException", "file not found by the engine", _UNREADABLE),
+    ("PATH_NOT_FOUND", "path not found by the engine", _UNREADABLE),
+    ("Path does not exist", "path not found by the engine", _UNREADABLE),
+    ("No files found", "no file matches", _UNREADABLE),
+    ("AccessDenied", "access denied", _UNREADABLE),
+    ("Permission denied", "access denied", _UNREADABLE),
+    ("403", "access denied", _UNREADABLE),
+)
+
+
+def read_error(engine: str, paths: list[str], exc: BaseException, *, listing: bool = False):
+    """An :class:`~parcours_research.errors.EngineReadError` for an engine's failure to list
+    or read event files: it names the path (the one the engine's message mentions, else the
+    first), the engine, and the cause found in the engine's message (Spark's "Could not read
+    footer" names its ``FileNotFoundException`` only further down)."""
+    from ..errors import EngineReadError, Problem
+
+    text = str(exc)
+    file = next((p for p in paths if _scheme_free(p) in text), paths[0] if paths else "?")
+    meaning, fixes = "the engine's error", _UNREADABLE
+    detail = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
+    for key, what, fix in _CAUSES:
+        if key in text:
+            meaning, fixes = what, fix
+            line = next((ln for ln in text.splitlines() if key in ln), detail)
+            detail = line.strip(" :\t")[:200]
+            break
+    verb = "list" if listing else "read"
+    return EngineReadError(
+        f"The {engine} engine cannot {verb} the event log {file}",
+        [Problem(f"{meaning} ({detail})", file=file, fix=fixes.get(engine, fixes["spark"]))],
+    )
+
+
 class Engine(ABC):
     """Where the SQL of the trace pipeline runs.
 
@@ -91,7 +167,15 @@ class Engine(ABC):
     @abstractmethod
     def read(self, paths: list[str], fmt: str, *, all_varchar: bool = True) -> str:
         """A view over files (``csv``, ``parquet`` or ``jsonl``) with a ``row_id`` column:
-        the row's position in the file(s), 0-based."""
+        the row's position in the files put end to end in the order given (0-based), the
+        same on every engine. :func:`~.io.read_events` gives the files sorted by path, so a
+        folder, a glob and a list of the same files number their rows alike."""
+
+    def list_files(self, uri: str) -> list[str]:
+        """The files a URI names (``s3a://bucket/events/*.parquet``, a folder, a file),
+        listed by the engine itself and sorted by path; a folder is read whole, its hidden
+        files (``_SUCCESS``, ``.crc``, ``_temporary/``) left out."""
+        raise NotImplementedError(f"the {self.name} engine cannot list {uri}")
 
     def scalar(self, sql: str):
         df = self.fetch(sql)
@@ -244,21 +328,7 @@ class DuckDBEngine(Engine):
     def read(self, paths: list[str], fmt: str, *, all_varchar: bool = True) -> str:
         files = "[" + ", ".join(literal(p) for p in paths) + "]"
         if fmt == "parquet":
-            src = f"read_parquet({files}, file_row_number = true, filename = true)"
-            if len(paths) == 1:
-                sql = f"SELECT * EXCLUDE (file_row_number, filename), file_row_number AS row_id FROM {src}"
-            else:  # positions continue from one file to the next, in the order given
-                counts = self.fetch(f"SELECT filename, count(*) AS n FROM {src} GROUP BY filename")
-                n_by = dict(zip(counts["filename"], counts["n"]))
-                offs, acc = {}, 0
-                for p in paths:
-                    offs[p] = acc
-                    acc += int(n_by.get(p, 0))
-                off = " ".join(f"WHEN {literal(p)} THEN {o}" for p, o in offs.items())
-                sql = (
-                    f"SELECT * EXCLUDE (file_row_number, filename), "
-                    f"file_row_number + CASE filename {off} END AS row_id FROM {src}"
-                )
+            sql = self._parquet_rows(paths, files)
         elif fmt == "csv":
             src = (
                 f"read_csv({files}, header = true, all_varchar = {literal(all_varchar)}, "
@@ -273,6 +343,51 @@ class DuckDBEngine(Engine):
         # materialise the row positions once for text formats: a view would number them anew
         # (and in the same order) at every scan, which is correct but slower.
         return self.view(sql, "src")
+
+    def _parquet_rows(self, paths: list[str], files: str) -> str:
+        """Parquet files with ``row_id``: the position in the files put end to end in the
+        order given (the offset of each file is the row count of those before it, read from
+        the files' metadata), so that a folder, a glob and a list of the same files number
+        their rows the same way."""
+        if len(paths) == 1:
+            src = f"read_parquet({files}, file_row_number = true)"
+            return f"SELECT * EXCLUDE (file_row_number), file_row_number AS row_id FROM {src}"
+        src = f"read_parquet({files}, file_row_number = true, filename = true)"
+        meta = self.fetch(f"SELECT file_name, num_rows FROM parquet_file_metadata({files})")
+        names = [str(n) for n in meta["file_name"]]  # as DuckDB names them in ``filename``
+        n_by = dict(zip(names, (int(n) for n in meta["num_rows"])))
+        where = {n: i for i, n in enumerate(names)}
+        order = [where.get(p, where.get(_scheme_free(p))) for p in paths]
+        if None in order or len(set(order)) != len(paths):  # pragma: no cover - defensive
+            raise RuntimeError(f"DuckDB named the Parquet files otherwise: {names[:3]}")
+        whens, acc = [], 0
+        for i in order:
+            whens.append(f"WHEN {literal(names[i])} THEN {acc}")
+            acc += n_by[names[i]]
+        return (
+            f"SELECT * EXCLUDE (file_row_number, filename), "
+            f"file_row_number + CASE filename {' '.join(whens)} END AS row_id FROM {src}"
+        )
+
+    def list_files(self, uri: str) -> list[str]:
+        """The files a URI names (a file, a glob pattern, or a folder read whole, hidden
+        files left out), as DuckDB lists them (``glob``; ``s3://``, ``gs://``, ``az://`` and
+        ``https://`` need its httpfs or azure extension and a secret), sorted by path."""
+        try:
+            if any(ch in uri for ch in "*?["):
+                return sorted(self._glob(uri))
+            found = self._glob(uri)
+            if found:
+                return found
+            base = uri.rstrip("/")
+            return sorted(f for f in self._glob(base + "/**") if not _hidden_below(base, f))
+        except Exception as exc:  # noqa: BLE001 - the engine's own error, said plainly
+            if not _engine_exception(exc):
+                raise
+            raise read_error(self.name, [uri], exc, listing=True) from None
+
+    def _glob(self, pattern: str) -> list[str]:
+        return [str(f) for f in self.fetch(f"SELECT file FROM glob({literal(pattern)})")["file"]]
 
     def _json_source(self, files: str) -> str:
         """``read_json`` of JSON Lines files with the schema inferred once from every line: a
@@ -342,11 +457,42 @@ class SparkEngine(Engine):
         An existing session; to use a cluster, build it with the cluster's master URL
         (``SparkSession.builder.master("spark://host:7077")`` or ``yarn``). By default a local
         session with two cores is started. The session time zone is set to UTC.
+    cache : bool, default True
+        Cache the tables the pipeline materialises (cleaned log, links, sessions).
+    shuffle_partitions : "auto", int or None, default "auto"
+        ``spark.sql.shuffle.partitions``. ``"auto"``: when the session keeps Spark's default
+        of 200, each :meth:`read` sets it from the log's size, one partition per
+        ``rows_per_partition`` rows and at least the cluster's cores
+        (``defaultParallelism``), so a small log is not cut into 200 pieces. An int sets it;
+        ``None`` leaves the session's value alone (as does a value you set yourself).
+    rows_per_partition : int, default 2,000,000
+        Rows of the log per shuffle partition under ``"auto"`` (a few narrow columns of each
+        event are shuffled: about 100-200 MB a partition).
+
+    Notes
+    -----
+    Paths without a scheme are local: checked on this machine, then given to Spark as
+    ``file:///absolute/path`` (every executor must see them at that path). URIs
+    (``s3a://``, ``hdfs://``, ``abfss://``, ``gs://``, ``file:///``) are listed by Spark
+    (Hadoop's file system of the session) and read by the executors; a file they cannot read
+    raises :class:`~parcours_research.errors.EngineReadError` naming it. Tables shipped from
+    the driver (an identity map) go out as broadcast joins, in slices small enough to keep
+    every task under Spark's recommended size.
     """
 
     name = "spark"
+    #: Spark's "task of very large size" threshold is 1000 KiB: driver tables go out in
+    #: slices of at most this many bytes per task
+    max_task_bytes = 256 << 10
 
-    def __init__(self, spark=None, *, cache: bool = True):
+    def __init__(
+        self,
+        spark=None,
+        *,
+        cache: bool = True,
+        shuffle_partitions: str | int | None = "auto",
+        rows_per_partition: int = 2_000_000,
+    ):
         if spark is None:
             from pyspark.sql import SparkSession
 
@@ -354,7 +500,6 @@ class SparkEngine(Engine):
                 SparkSession.builder.master("local[2]")
                 .appName("parcours_research")
                 .config("spark.sql.session.timeZone", "UTC")
-                .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 .getOrCreate()
@@ -365,6 +510,30 @@ class SparkEngine(Engine):
         # listeners and cache) in full by default, which can exhaust the driver's heap
         self.spark.conf.set("spark.sql.maxPlanStringLength", "100000")
         self.cache = cache
+        self.rows_per_partition = int(rows_per_partition)
+        self._reading: list[str] = []  # the files of the last read, named in read errors
+        self._auto_partitions = False
+        if isinstance(shuffle_partitions, int) and not isinstance(shuffle_partitions, bool):
+            self.spark.conf.set("spark.sql.shuffle.partitions", str(int(shuffle_partitions)))
+        elif shuffle_partitions == "auto":
+            # only where nobody chose a value: Spark's default, not set on the session
+            self._auto_partitions = self.spark.conf.get(
+                "spark.sql.shuffle.partitions", "200"
+            ) == "200" and not self.spark.sparkContext.getConf().contains(
+                "spark.sql.shuffle.partitions"
+            )
+        elif shuffle_partitions is not None:
+            raise ValueError(
+                f"shuffle_partitions={shuffle_partitions!r}: use 'auto', a number, or None"
+            )
+
+    def _tune(self, rows: int) -> None:
+        """``spark.sql.shuffle.partitions`` from the number of rows read (``"auto"``)."""
+        if not self._auto_partitions:
+            return
+        cores = max(int(self.spark.sparkContext.defaultParallelism), 1)
+        parts = max(cores, -(-int(rows) // max(self.rows_per_partition, 1)))
+        self.spark.conf.set("spark.sql.shuffle.partitions", str(parts))
 
     def q(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
@@ -385,7 +554,12 @@ class SparkEngine(Engine):
         memory. The log as read is therefore checkpointed once: later plans start from it.
         """
         new = self.new_name("ckpt")
-        self.spark.table(name).localCheckpoint(eager=True).createOrReplaceTempView(new)
+        try:
+            self.spark.table(name).localCheckpoint(eager=True).createOrReplaceTempView(new)
+        except Exception as exc:  # a file the executors cannot read, said plainly
+            if not _engine_exception(exc) or not self._reading:
+                raise
+            raise read_error(self.name, self._reading, exc) from None
         return new
 
     def table(self, sql: str, prefix: str = "t") -> str:
@@ -404,22 +578,32 @@ class SparkEngine(Engine):
             tname = f.dataType.typeName()
             if tname in ("timestamp", "timestamp_ntz"):
                 out[f.name] = pd.to_datetime(out[f.name]).dt.tz_localize("UTC")
+            elif tname == "date":  # as DuckDB gives a DATE (a Hive partition's value)
+                out[f.name] = pd.to_datetime(out[f.name]).astype("datetime64[us]")
         return out
 
     def register(self, frame, prefix: str = "df") -> str:
         import pyarrow as pa
 
         name = self.new_name(prefix)
-        if isinstance(frame, pa.Table):
-            frame = frame.to_pandas()
-        frame = frame.copy()
-        for c in frame.columns:
-            s = frame[c]
-            if isinstance(s.dtype, pd.DatetimeTZDtype):
-                frame[c] = s.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
-            elif pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-                frame[c] = s.astype(object).where(s.notna(), None)
-        sdf = self.spark.createDataFrame(frame)
+        # through Arrow, not pandas: pyspark's pandas conversion warns at every call under
+        # pandas >= 3 (a FutureWarning), and Arrow keeps the types (UTC instants, strings)
+        table = (
+            frame
+            if isinstance(frame, pa.Table)
+            else pa.Table.from_pandas(frame, preserve_index=False)
+        )
+        table = _spark_types(table)
+        # a LocalRelation: joined by broadcast (built on the driver); cut into slices so
+        # that no task that scans it carries more than ``max_task_bytes``
+        cores = max(int(self.spark.sparkContext.defaultParallelism), 1)
+        per_slice = max(self.max_task_bytes * cores, 1)
+        n_slices = min(max(1, -(-int(table.nbytes) // per_slice)), 256)
+        step = max(1, -(-table.num_rows // n_slices))
+        sdf = None
+        for start in range(0, max(table.num_rows, 1), step):
+            part = self.spark.createDataFrame(table.slice(start, step))
+            sdf = part if sdf is None else sdf.unionByName(part)
         sdf.createOrReplaceTempView(name)
         return name
 
@@ -427,38 +611,80 @@ class SparkEngine(Engine):
         return list(self.spark.table(name).columns)
 
     def read(self, paths: list[str], fmt: str, *, all_varchar: bool = True) -> str:
-        from pyspark.sql import functions as F
+        """The files as one view, ``row_id`` their position end to end in the order given.
 
-        def load(files, schema=None):
-            reader = self.spark.read
-            if schema is not None:
-                reader = reader.schema(schema)
-            if fmt == "parquet":
-                return reader.parquet(*files)
-            if fmt == "csv":
-                return (
-                    reader.option("header", True)
-                    .option("inferSchema", not all_varchar)
-                    .csv(list(files))
-                )
-            if fmt == "jsonl":
-                return reader.json(list(files))
-            raise ValueError(fmt)  # pragma: no cover
-
-        sdf = load(paths)
-        if len(paths) > 1:
-            # Spark plans the splits of several files by size, not in the order given: read
-            # them one by one (one schema for all) and put them end to end, in that order
-            schema = sdf.schema
-            sdf = load(paths[:1], schema)
-            for p in paths[1:]:
-                sdf = sdf.union(load([p], schema))
-        # increasing with the position in the file(s), not consecutive: every engine orders tied
-        # timestamps the same way, by position.
-        sdf = sdf.withColumn("row_id", F.monotonically_increasing_id())
+        Spark plans the splits of files by size, not in the order given, and numbers rows
+        by split (``monotonically_increasing_id``): one job counts the rows of every
+        (file, split), and each row's position in its file follows from them. A file the
+        executors cannot read fails here, with the path and the cause
+        (:class:`~parcours_research.errors.EngineReadError`)."""
+        uris = [self.uri(p) for p in paths]
+        self._reading = uris
+        try:
+            sdf = self._load(uris, fmt, all_varchar)
+            sdf, rows = _with_row_ids(self.spark, sdf, uris)
+        except Exception as exc:  # noqa: BLE001 - the engine's own error, said plainly
+            if not _engine_exception(exc):
+                raise
+            raise read_error(self.name, uris, exc) from None
+        self._tune(rows)
         name = self.new_name("src")
         sdf.createOrReplaceTempView(name)
         return name
+
+    def _load(self, uris: list[str], fmt: str, all_varchar: bool):
+        reader = self.spark.read
+        base = _hive_base(uris)
+        if base:  # the ``key=value`` folders become columns, as on DuckDB
+            reader = reader.option("basePath", base)
+        if fmt == "parquet":
+            return reader.parquet(*uris)
+        if fmt == "csv":
+            return reader.option("header", True).option("inferSchema", not all_varchar).csv(uris)
+        if fmt == "jsonl":
+            return reader.json(uris)
+        raise ValueError(fmt)  # pragma: no cover
+
+    @staticmethod
+    def uri(path: str) -> str:
+        """How Spark is given a file: URIs as they are, a local path as ``file:///abs/path``
+        (a path without a scheme would otherwise be read from the cluster's default file
+        system, HDFS on YARN, not the file checked on this machine)."""
+        from .._files import is_uri
+
+        if is_uri(path):
+            return path
+        return "file://" + os.path.abspath(path)
+
+    def list_files(self, uri: str) -> list[str]:
+        """The files a URI names, listed by the session's Hadoop file system (the one its
+        executors read with), sorted by path; a folder is read whole, hidden files left
+        out."""
+        try:
+            return self._list(uri)
+        except Exception as exc:  # noqa: BLE001 - the engine's own error, said plainly
+            if not _engine_exception(exc):
+                raise
+            raise read_error(self.name, [uri], exc, listing=True) from None
+
+    def _list(self, uri: str) -> list[str]:
+        jvm = self.spark._jvm
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        fs = path.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        statuses = fs.globStatus(path)
+        out: list[str] = []
+        for st in list(statuses or []):
+            if not st.isDirectory():
+                out.append(st.getPath().toString())
+                continue
+            root = st.getPath().toString()
+            files = fs.listFiles(st.getPath(), True)
+            while files.hasNext():
+                f = files.next().getPath().toString()
+                if not _hidden_below(root, f):
+                    out.append(f)
+        # Hadoop writes local files ``file:/x``: given back as the URI ``file:///x``
+        return sorted("file://" + _scheme_free(f) if f.startswith("file:") else f for f in out)
 
     def us(self, expr: str) -> str:
         return f"unix_micros({expr})"
@@ -496,6 +722,99 @@ class SparkEngine(Engine):
 
     def __repr__(self) -> str:
         return "SparkEngine()"
+
+
+def _hive_base(uris: list[str]) -> str | None:
+    """The folder above the Hive partition folders (``key=value``) of the files, for Spark's
+    ``basePath`` (files named one by one lose their partition columns without it); None
+    when the files are in no such folder."""
+    dirs = [u.rsplit("/", 1)[0].split("/") for u in uris]
+    common: list[str] = []
+    for parts in zip(*dirs):
+        if any(p != parts[0] for p in parts):
+            break
+        common.append(parts[0])
+    for i, part in enumerate(common):
+        if "=" in part and i > 0:
+            return "/".join(common[:i])
+    if any("=" in p for d in dirs for p in d[len(common) :]):
+        return "/".join(common)
+    return None
+
+
+def _spark_types(table):
+    """An Arrow table Spark takes: instants in microseconds UTC, dictionaries decoded,
+    all-null columns as strings."""
+    import pyarrow as pa
+
+    cols, names = [], table.column_names
+    for name in names:
+        col = table.column(name)
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type)
+            t = col.type
+        if pa.types.is_timestamp(t) and t.unit != "us":
+            col = col.cast(pa.timestamp("us", tz=t.tz), safe=False)
+        elif pa.types.is_null(t):
+            col = col.cast(pa.string())
+        cols.append(col)
+    return pa.table(cols, names=names)
+
+
+def _with_row_ids(spark, sdf, uris: list[str]):
+    """``(sdf with row_id, rows)``: each row's position in the files put end to end in the
+    order of ``uris``, from one job counting the rows of every (file, split)."""
+    from pyspark.sql import functions as F
+
+    base = sdf.select(
+        "*",
+        F.col("_metadata.file_path").alias("_pr_file"),
+        F.monotonically_increasing_id().alias("_pr_mono"),
+    ).withColumn("_pr_part", F.shiftright("_pr_mono", 33))
+    stats = (
+        base.groupBy("_pr_file", "_pr_part")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min("_pr_mono").alias("lo"),
+            F.max("_pr_mono").alias("hi"),
+        )
+        .collect()
+    )
+    rank = {_file_key(u): i for i, u in enumerate(uris)}
+    seen = sorted(
+        {r["_pr_file"] for r in stats}, key=lambda f: (rank.get(_file_key(f), len(rank)), f)
+    )
+    place = {f: i for i, f in enumerate(seen)}
+    chunks = sorted(stats, key=lambda r: (place[r["_pr_file"]], r["lo"]))
+    deltas, acc = [], 0
+    for r in chunks:  # a split's rows are consecutive ids: position = id + delta
+        deltas.append((r["_pr_file"], int(r["_pr_part"]), acc - int(r["lo"])))
+        acc += int(r["n"])
+    cols = list(sdf.columns)
+    if all(int(r["hi"]) - int(r["lo"]) + 1 == int(r["n"]) for r in stats):
+        table = spark.createDataFrame(deltas, "_pr_file string, _pr_part long, _pr_delta long")
+        out = base.join(F.broadcast(table), ["_pr_file", "_pr_part"], "left")
+        row_id = F.col("_pr_mono") + F.col("_pr_delta")
+    else:  # pragma: no cover - a split not in one piece: rank within the file
+        from pyspark.sql import Window
+
+        offsets, acc2 = [], 0
+        for f in seen:
+            offsets.append((f, acc2))
+            acc2 += sum(int(r["n"]) for r in stats if r["_pr_file"] == f)
+        table = spark.createDataFrame(offsets, "_pr_file string, _pr_off long")
+        w = Window.partitionBy("_pr_file").orderBy("_pr_mono")
+        out = base.join(F.broadcast(table), ["_pr_file"], "left")
+        row_id = F.row_number().over(w) - 1 + F.col("_pr_off")
+    return out.select(*[F.col(f"`{c}`") for c in cols], row_id.alias("row_id")), acc
+
+
+def _file_key(path: str) -> str:
+    """A file's name comparable between a URI given to Spark and Spark's ``file_path``."""
+    from urllib.parse import unquote
+
+    return _scheme_free(unquote(path))
 
 
 _DEFAULT: DuckDBEngine | None = None

@@ -8,7 +8,8 @@ a DataFrame for a DataFrame. Only small results (tables of counts) are pulled in
 
 Canonical columns
 -----------------
-``row_id``       position of the row in the file(s) (0-based); breaks ties between equal
+``row_id``       position of the row in the file(s) (0-based; several files sorted by path
+                 and put end to end, however they were named); breaks ties between equal
                  timestamps the same way in every engine. For a GA4 export, the rank in GA4's
                  own order (batch fields, then automatic events, see ``_ga4``); the position
                  is then ``file_row``.
@@ -103,6 +104,8 @@ class EventLog:
         self._columns: list[str] | None = None
         #: set by ``read_events`` on DuckDB: the raw source of each column (see ``io``)
         self._origin: dict | None = None
+        #: set by ``as_log``: the in-memory frame the log's view reads (see ``_frames``)
+        self._frame: pd.DataFrame | None = None
 
     # -- structure --------------------------------------------------------------------------
     @property
@@ -172,13 +175,18 @@ def _tidy_frame(df: pd.DataFrame, timezone: str) -> pd.DataFrame:
 
 
 def as_log(events, engine: Engine | None = None) -> tuple[EventLog, bool]:
-    """``(EventLog, was_frame)`` for an :class:`EventLog` or a pandas DataFrame.
+    """``(EventLog, was_frame)`` for an :class:`EventLog` or events in memory: a pandas
+    DataFrame, a pyarrow Table or a polars DataFrame.
 
     A DataFrame must have ``timestamp`` (time-zone aware), ``event`` and at least one of
-    ``user_id`` / ``device_id``; ``row_id`` is added (the row's position) when absent.
+    ``user_id`` / ``device_id``; ``row_id`` is added (the row's position) when absent. Its
+    columns are registered in DuckDB without a copy where their dtype fits (see ``_frames``).
     """
     if isinstance(events, EventLog):
         return events, False
+    from ._frames import as_pandas
+
+    events = as_pandas(events)  # a pyarrow Table or a polars DataFrame
     if not isinstance(events, pd.DataFrame):
         raise TraceDataError(
             f"Expected an EventLog or a pandas DataFrame of events, got {type(events).__name__}.",
@@ -222,21 +230,15 @@ def as_log(events, engine: Engine | None = None) -> tuple[EventLog, bool]:
     if problems:
         raise TraceDataError("These events cannot be analysed as given", problems)
     tz = str(df["timestamp"].dt.tz)
-    frame = df.copy()
-    if "row_id" not in frame.columns:
-        frame.insert(0, "row_id", np.arange(len(frame), dtype="int64"))
-    for col in ("user_id", "device_id"):
-        if col not in frame.columns:
-            frame[col] = pd.Series([None] * len(frame), index=frame.index, dtype="string")
-    frame["timestamp"] = frame["timestamp"].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-    for col in ("user_id", "device_id", "event", "session_id", "touchpoint", "user_agent"):
-        if col in frame.columns:
-            frame[col] = frame[col].astype("string")
-    frame["row_id"] = frame["row_id"].astype("int64")
+    from ._frames import canonical_frame
+
+    frame = canonical_frame(df)  # the caller's columns, not copied where their dtype fits
     eng = engine or default_engine()
     name = eng.register(frame, "frame")
     cols = ", ".join(eng.q(c) for c in frame.columns)
-    return EventLog(eng, eng.view(f"SELECT {cols} FROM {eng.q(name)}", "events"), tz), True
+    log = EventLog(eng, eng.view(f"SELECT {cols} FROM {eng.q(name)}", "events"), tz)
+    log._frame = frame
+    return log, True
 
 
 def _is_nested(typ: str) -> bool:

@@ -421,7 +421,9 @@ def _reached(log: EventLog, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:
     if not eng.fast:
         return eng.fetch(_reached_sql(log, spec, by))
     from . import _arrays
+    from ._frames import prime
 
+    prime(log)  # events in memory: sorted from their own buffers, not by a query
     rnames = [f"_r{k}" for k in range(1, spec.n + 1)]
     per = _arrays.funnel_reached(log, spec)  # _p, _r1.._rn for every person
     if by:

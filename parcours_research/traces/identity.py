@@ -171,8 +171,10 @@ def stitch(events, identity_map=None, *, login_events=True):
     for c in ("n_events", "n_customers"):
         conflicts[c] = conflicts[c].astype("int64")
     unique = f"(SELECT device_id, user_id FROM {q(links)} WHERE n_customers = 1)"
+    # Spark: the device -> customer table goes to the executors once, as a broadcast join
+    hint = "/*+ BROADCAST(m) */ " if eng.name == "spark" else ""
     view = eng.view(
-        f"SELECT {select_list(log, alias='e', replace={'user_id': 'coalesce(e.user_id, m.user_id, e.device_id)'}, add={'identified': '(e.user_id IS NOT NULL OR m.user_id IS NOT NULL)'})} "
+        f"SELECT {hint}{select_list(log, alias='e', replace={'user_id': 'coalesce(e.user_id, m.user_id, e.device_id)'}, add={'identified': '(e.user_id IS NOT NULL OR m.user_id IS NOT NULL)'})} "
         f"FROM {log.ref} AS e LEFT JOIN {unique} AS m ON e.device_id = m.device_id",
         "stitched",
     )

@@ -10,6 +10,7 @@ counted as ``unparseable`` by :func:`~.clean.clean`; no row is dropped on readin
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from .. import _files
 from .._compat import deprecated_args
-from ..errors import Problem, TraceDataError, check_one_of
+from ..errors import EngineReadError, Problem, TraceDataError, check_one_of
 from . import _audit, _time
 from .engine import Engine, default_engine
 from .eventlog import EventLog, as_log
@@ -58,13 +59,28 @@ def _study_config(source):
     return files, cfg.format, dict(cfg.columns or {}), cfg.timezone, meta
 
 
-def _expand(source) -> list[str]:
+def _expand(source, eng: Engine) -> list[str]:
+    """Every file the source names, in one order whatever the way of naming them: sorted by
+    path (a folder, a glob and a list of the same files give the same list, so the same
+    ``row_id``). Local paths are listed here; a URI (``s3a://``, ``hdfs://``, ``gs://``,
+    ``file:///``...) is listed by the engine (:meth:`~.engine.Engine.list_files`)."""
     items = source if isinstance(source, list | tuple) else [source]
     paths: list[str] = []
     problems = []
     for item in items:
         text = str(item)
-        if any(ch in text for ch in "*?["):
+        if _files.is_uri(text):
+            found = eng.list_files(text)
+            if not found:
+                problems.append(
+                    Problem(
+                        f"no file matches (listed by the {eng.name} engine)",
+                        file=text,
+                        fix="check the URI, and that the engine's credentials may list it",
+                    )
+                )
+            paths.extend(found)
+        elif any(ch in text for ch in "*?["):
             found = sorted(glob.glob(text))
             if not found:
                 problems.append(
@@ -79,7 +95,7 @@ def _expand(source) -> list[str]:
             found = sorted(
                 str(p)
                 for p in Path(text).rglob("*")
-                if p.is_file() and not p.name.startswith((".", "_"))
+                if p.is_file() and not _files.is_hidden(str(p.relative_to(text)))
             )
             if not found:
                 problems.append(
@@ -97,8 +113,39 @@ def _expand(source) -> list[str]:
         else:
             paths.append(text)
     if problems:
-        raise TraceDataError("Cannot read the event log", problems)
-    return paths
+        remote = any(_files.is_uri(p.file or "") for p in problems)
+        cls = EngineReadError if remote else TraceDataError
+        raise cls("Cannot read the event log", problems)
+    return _in_order(paths)
+
+
+def _file_key(path: str) -> str:
+    """Where a file is, comparable however it was named (relative, absolute, ``file://``)."""
+    if _files.is_uri(path) and not path.startswith("file:"):
+        return path
+    from .engine import _scheme_free
+
+    return os.path.abspath(_scheme_free(path))
+
+
+def _in_order(paths: list[str]) -> list[str]:
+    """The files sorted by path; a file named twice (a list and a folder that overlap) is an
+    error: its rows would be read twice."""
+    keyed = sorted((_file_key(p), p) for p in paths)
+    twice = sorted({k for (k, _), (k2, _) in zip(keyed, keyed[1:]) if k == k2})
+    if twice:
+        raise TraceDataError(
+            "Cannot read the event log",
+            [
+                Problem(
+                    "this file is named twice (its rows would be read twice)",
+                    file=k,
+                    fix="name each file once: one folder, one pattern, or a list",
+                )
+                for k in twice
+            ],
+        )
+    return [p for _, p in keyed]
 
 
 def _check_files(paths: list[str], fmt: str, limits) -> None:
@@ -107,6 +154,8 @@ def _check_files(paths: list[str], fmt: str, limits) -> None:
     no line over the limit (:mod:`parcours_research._files`)."""
     lim = limits if isinstance(limits, _files.FileLimits) else None
     for p in paths:
+        if _files.is_uri(p):  # the engine's business, wherever it runs (see ``_files``)
+            continue
         real = _files.safe_path(p, limits=lim, events=True, label=p, missing_cls=TraceDataError)
         name = real.name.lower()
         size = real.stat().st_size
@@ -173,9 +222,17 @@ def read_events(
 
     Parameters
     ----------
-    source : path, folder, list of paths, glob pattern, Study, or DataFrame
+    source : path, folder, list of paths, glob pattern, URI, Study, or DataFrame
         The file(s); a :class:`~parcours_research.study.Study` (or its ``traces`` config) reads
         ``study.yml``'s ``traces:`` section; a DataFrame with the canonical columns is wrapped.
+        However they are named, the files are read in one order: sorted by path (a folder is
+        read whole, its hidden files such as ``_SUCCESS`` or ``.crc`` left out; Hive
+        partitions ``key=value/`` become columns). A URI (``s3a://``, ``s3://``,
+        ``hdfs://``, ``abfss://``, ``gs://``, ``file:///``; a file, a pattern or a folder) is
+        listed and read by the engine, not checked on this machine: the file checks of
+        :mod:`parcours_research._files` (regular file, size, compression) apply to local
+        paths only. DuckDB reads ``s3://`` / ``gs://`` with its httpfs extension and a
+        secret on its connection.
     format : {"csv", "parquet", "jsonl", "ga4"}, optional
         Told from the first file's content when omitted (a GA4 export, Parquet, JSON Lines),
         else from its name (``.csv``, ``.csv.gz``, ``.parquet``, ``.jsonl``). ``"ga4"`` reads
@@ -206,7 +263,8 @@ def read_events(
     Returns
     -------
     EventLog
-        Columns ``row_id`` (0-based position in the file(s); for a GA4 export the rank in
+        Columns ``row_id`` (0-based position in the files sorted by path and put end to
+        end, the same on every engine; for a GA4 export the rank in
         GA4's order of events with equal timestamps, the position being ``file_row``),
         ``user_id``, ``device_id``,
         ``timestamp`` (UTC instant; ``to_pandas()`` shows it in ``timezone``), ``event``, then
@@ -214,8 +272,12 @@ def read_events(
 
     Raises
     ------
+    EngineReadError
+        The engine cannot list or read a URI or a file (Spark's executors do not see it, no
+        connector for the scheme, no credentials): the path, the engine and the cause.
     TraceDataError
-        Missing file, unknown format, mapped columns absent from the file (all listed at once);
+        Missing file, a file named twice, unknown format, mapped columns absent from the file
+        (all listed at once);
         a timestamp column of which nothing can be read (the file, column, examples and the
         likely layout are named).
     """
@@ -224,18 +286,18 @@ def read_events(
         return source
     if isinstance(source, pd.DataFrame):
         return as_log(source, engine)[0]
-    paths, format, columns, timezone, meta = _resolve(source, format, columns, timezone)
+    eng = engine or default_engine()
+    paths, format, columns, timezone, meta = _resolve(source, format, columns, timezone, eng)
     timestamp_unit = timestamp_unit or meta.get("timestamp_unit")
     timestamp_format = timestamp_format or meta.get("timestamp_format")
     _time.check_spec(timestamp_unit, timestamp_format)
     fmt = format or _guess_format(paths)
     check_one_of("format", fmt, FORMATS)
     _check_files(paths, fmt, getattr(getattr(source, "traces", source), "limits", None))
-    eng = engine or default_engine()
     if fmt == "ga4":
         log = _read_ga4(eng, paths, timezone)
     else:
-        src = eng.read(paths, fmt)
+        src = _engine_read(eng, paths, fmt)
         spec = _time.Spec(timestamp_unit, timestamp_format, fmt, tuple(paths))
         log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, spec)
         _time.attach(log, spec, src, _time_sql(log))
@@ -246,7 +308,21 @@ def read_events(
     return log
 
 
-def _resolve(source, format, columns, timezone):
+def _engine_read(eng: Engine, paths: list[str], fmt: str) -> str:
+    """``eng.read``; an engine's failure to open a URI said with the path and the engine."""
+    try:
+        return eng.read(paths, fmt)
+    except TraceDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - DuckDB without httpfs, credentials...
+        from .engine import _engine_exception, read_error
+
+        if not (_engine_exception(exc) and any(_files.is_uri(p) for p in paths)):
+            raise
+        raise read_error(eng.name, paths, exc) from None
+
+
+def _resolve(source, format, columns, timezone, eng):
     """The paths, format, column mapping, time zone (checked; default UTC) and metadata to
     read, from the arguments and, for a study, its ``traces:`` configuration."""
     meta: dict = {}
@@ -257,9 +333,9 @@ def _resolve(source, format, columns, timezone):
         format = format or cfg_format
         columns = {**cfg_columns, **(columns or {})}
         timezone = timezone or cfg_tz
-        paths = _expand(paths)
+        paths = _expand(paths, eng)
     else:
-        paths = _expand(source)
+        paths = _expand(source, eng)
     timezone = timezone or "UTC"
     try:
         pd.Timestamp("2020-01-01", tz=timezone)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .._compat import deprecated_args
 from ..errors import AnalysisError, check_one_of
+from ._frames import prime
 from .eventlog import PERSON, USABLE, EventLog, as_log, check_flat
 
 __all__ = ["transitions", "variants", "time_to_step", "TimeToStep", "SEPARATOR"]
@@ -30,6 +31,7 @@ def _cases(log: EventLog, node: str, within: str, gap) -> tuple[EventLog, str]:
     check_one_of("within", within, ("session", "user"))
     if node not in log.columns:
         raise AnalysisError(f"The events have no {node!r} column; call map_touchpoints first.")
+    prime(log)  # events in memory: sorted from their own buffers, not by a query
     if within == "user":
         return log, PERSON
     if not log.has("session_id") or gap is not None:

@@ -106,8 +106,10 @@ def pyramid(
     Parameters
     ----------
     data : Study, Evidence, EventLog or DataFrame
-        A loaded study or its prepared evidence (its prepared traces are used: cleaned, stitched, sessionized, with
-        ``touchpoint`` and, when the customer file gives them, ``persona``), or events with a
+        A loaded study or its prepared evidence (its prepared traces are used: cleaned,
+        stitched, sessionized, with ``touchpoint`` and, when the customer file gives them,
+        ``persona``, on the study's engine: the funnel is counted there and one row per group
+        and stage comes back), or events with a
         ``touchpoint`` column (see :func:`~.sessions.map_touchpoints`) and the ``by`` column(s).
     by : str, list of str or None, default "persona"
         Group column(s); a person's group is the value on the person's earliest event (as in

@@ -42,7 +42,9 @@ def sessionize(events, *, gap=None):
     eng = log.engine
     if eng.fast:
         from . import _arrays
+        from ._frames import prime
 
+        prime(log)  # events in memory: sorted from their own buffers, not by a query
         out = _arrays.sessionize(log, gap_us)
     else:
         out = log.derive(eng.view(_sessionize_sql(log, gap_us), "sessions"))
@@ -190,4 +192,6 @@ def attach(
         f"LEFT JOIN {eng.q(name)} AS a ON e.{eng.q(on)} = a._key",
         "attached",
     )
-    return output(log.derive(view), was_frame)
+    # a left join on a unique key keeps every row as it was: the sorted arrays (and sessions)
+    # of the log still describe it
+    return output(log.derive(view, arrays=log._arrays), was_frame)

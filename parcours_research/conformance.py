@@ -1,0 +1,640 @@
+"""Designed journeys against lived journeys: who deviates from ``to_be:``, and what it costs.
+
+``study.yml`` may draw, per persona, the journey *as it should be* (``to_be:``, read into
+:class:`~parcours_research.journey.DesignedJourney`): the touchpoints in their designed order,
+those that are optional and those that may be met more than once. The traces tell the journey
+*as it is*: each customer's touchpoint visits in time order, from the study's prepared
+evidence (cleaned, stitched event log, :func:`parcours_research.prepare`).
+
+A *visit* is a run of events of one touchpoint within one session (``quote_start,
+quote_done`` is one visit of the simulator; coming back to it in another session is a second
+visit). Only touchpoints with trace events can be seen: designed steps without events are
+*unobservable* and left out of the comparison (listed in ``Conformance.unobservable``).
+
+Deviations of a lived journey from its designed one (:func:`journey_deviations`):
+
+``skipped``
+    a required step never visited although a later designed step was (the customer went past
+    it);
+``stopped``
+    the first required step not visited when no later designed step was (the journey stops
+    before it: drop-out, or a journey still under way);
+``added``
+    a touchpoint visited that the design neither requires nor tolerates;
+``out_of_order``
+    a designed touchpoint first visited after a touchpoint designed to come later: those
+    outside the longest run of first visits in designed order (on a tie, the touchpoints
+    visited later are the ones out of order);
+``repeated``
+    a designed touchpoint visited more than once, unless it is ``repeatable``.
+
+:func:`conformance` counts each deviation per persona and compares the overall satisfaction
+and the NPS of the surveyed customers with the deviation against those of the persona's other
+surveyed customers with a lived journey: a design-based difference of domain means with the
+study's one weighting rule and declared design (the kit's path tests' estimator,
+:func:`parcours_research.friction.survey.group_differences`: Taylor linearisation, Wald t on
+the design degrees of freedom), corrected for the many deviations tested with Holm's
+step-down method by default (family-wise error per outcome; ``correction="bh"`` for
+Benjamini–Hochberg), through ``statsmodels.stats.multitest.multipletests``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import AnalysisError, Problem, check_one_of
+from .journey import DesignedJourney
+
+__all__ = [
+    "conformance",
+    "journey_deviations",
+    "lived_journeys",
+    "lived_path",
+    "Conformance",
+    "KINDS",
+]
+
+#: Kinds of deviation, in the order tables list them.
+KINDS = ("skipped", "stopped", "added", "out_of_order", "repeated")
+#: How a kind reads in the ``deviation`` column.
+_KIND_TEXT = {
+    "skipped": "skipped",
+    "stopped": "stopped before",
+    "added": "added",
+    "out_of_order": "out of order",
+    "repeated": "repeated",
+}
+_ALL = "all"
+_SEP = " > "
+_SUMMARY = [
+    "persona",
+    "deviation",
+    "kind",
+    "touchpoint",
+    "customers",
+    "share",
+    "n_with",
+    "n_without",
+    "sat_with",
+    "sat_without",
+    "sat_diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adj",
+    "nps_diff",
+    "nps_ci_low",
+    "nps_ci_high",
+    "nps_p_value",
+    "nps_p_adj",
+    "significant",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# one customer
+# ---------------------------------------------------------------------------------------------
+def journey_deviations(
+    visits: Sequence[str], design: DesignedJourney, *, observable=None
+) -> list[tuple[str, str]]:
+    """The deviations of one lived journey from its designed journey.
+
+    Parameters
+    ----------
+    visits : sequence of str
+        The customer's touchpoint visits in time order (a touchpoint appears once per visit).
+    design : DesignedJourney
+        The persona's designed journey.
+    observable : collection of str, optional
+        The touchpoints the traces can show; designed steps outside it are left out (default:
+        every touchpoint).
+
+    Returns
+    -------
+    list of (kind, touchpoint)
+        In the order of :data:`KINDS`, then of the design (added ones in visit order). An
+        empty journey has no deviation (nothing was lived).
+    """
+    visits = [str(v) for v in visits]
+    if not visits:
+        return []
+    keep = (lambda t: True) if observable is None else (lambda t: t in observable)
+    steps = [s for s in design.steps if keep(s)]
+    pos = {s: i for i, s in enumerate(steps)}
+    counts = Counter(visits)
+    met = [t for t in dict.fromkeys(visits) if t in pos]
+    reach = max((pos[t] for t in met), default=-1)
+    missing = [s for s in steps if s not in counts and s not in design.optional]
+    out = [("skipped", s) for s in missing if pos[s] < reach]
+    out += [("stopped", s) for s in missing if pos[s] > reach][:1]
+    out += [("added", t) for t in dict.fromkeys(visits) if t not in design.allowed]
+    in_order = set(_ordered_run([pos[t] for t in met]))
+    out += [
+        ("out_of_order", t)
+        for i, t in sorted(enumerate(met), key=lambda x: pos[x[1]])
+        if i not in in_order
+    ]
+    out += [
+        ("repeated", s)
+        for s in _design_order(design, counts)
+        if counts[s] > 1 and s not in design.repeatable
+    ]
+    return out
+
+
+def _design_order(design: DesignedJourney, counts: Counter) -> list[str]:
+    """The designed touchpoints met, steps first (in order), then the optional others."""
+    return [t for t in dict.fromkeys([*design.steps, *design.optional]) if counts[t]]
+
+
+def _ordered_run(ranks: list[int]) -> list[int]:
+    """Indices of a longest strictly increasing subsequence of ``ranks``; among the longest,
+    the one with the earliest indices (so that later visits are the ones out of order)."""
+    n = len(ranks)
+    longest = [1] * n  # longest increasing run starting at i
+    for i in range(n - 2, -1, -1):
+        longest[i] = 1 + max(
+            (longest[j] for j in range(i + 1, n) if ranks[j] > ranks[i]), default=0
+        )
+    out, need, last = [], max(longest, default=0), -1
+    for i in range(n):
+        if need and longest[i] == need and (last < 0 or ranks[i] > ranks[last]):
+            out.append(i)
+            need, last = need - 1, i
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# every customer
+# ---------------------------------------------------------------------------------------------
+def lived_journeys(study) -> pd.DataFrame:
+    """Each identified customer's lived journey, from the study's prepared event log.
+
+    Parameters
+    ----------
+    study : Study or Evidence
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, persona, path, n_visits``: ``path`` the touchpoint visits in time order
+        joined by ``" > "`` (a visit is a run of one touchpoint's events within a session),
+        ``persona`` from the customer file (else the survey's, else missing). Customers with
+        no touchpoint event are not rows. Sorted by ``customer_id``.
+    """
+    from .evidence import evidence_of
+
+    ev = evidence_of(study)
+    if ev is None:
+        raise AnalysisError("lived_journeys needs a loaded study (pr.load_study(folder)).")
+    log = ev.traces.log
+    has_persona = log.has("persona")
+    where = "touchpoint IS NOT NULL AND user_id IS NOT NULL AND timestamp IS NOT NULL"
+    if log.has("identified"):
+        where += " AND identified"
+    cols = "user_id, session_id, touchpoint" + (", persona" if has_persona else "")
+    df = log.engine.fetch(
+        f"SELECT {cols} FROM {log.ref} WHERE {where} ORDER BY user_id, timestamp, row_id"
+    )
+    return _journey_table(df, ev.study if not has_persona else None)
+
+
+def _journey_table(df: pd.DataFrame, study=None) -> pd.DataFrame:
+    """Visits per customer from events sorted by customer and time (private)."""
+    user = df["user_id"].astype(str).to_numpy()
+    sess = df["session_id"].astype(str).to_numpy()
+    tp = df["touchpoint"].astype(str).to_numpy()
+    new = np.ones(len(df), dtype=bool)
+    new[1:] = (user[1:] != user[:-1]) | (sess[1:] != sess[:-1]) | (tp[1:] != tp[:-1])
+    v = pd.DataFrame({"customer_id": user[new], "touchpoint": tp[new]})
+    out = (
+        v.groupby("customer_id", sort=True)["touchpoint"]
+        .agg(_SEP.join)
+        .rename("path")
+        .reset_index()
+    )
+    out["n_visits"] = v.groupby("customer_id", sort=True).size().to_numpy()
+    if "persona" in df.columns:
+        first = df.drop_duplicates("user_id").set_index(df["user_id"].astype(str).drop_duplicates())
+        out.insert(
+            1, "persona", first["persona"].reindex(out["customer_id"]).astype("string").to_numpy()
+        )
+    else:
+        out.insert(1, "persona", _survey_personas(study, out["customer_id"]))
+    return out.astype({"customer_id": "string", "persona": "string", "path": "string"})
+
+
+def _survey_personas(study, ids: pd.Series) -> np.ndarray:
+    """The survey's persona of each customer id (missing without a survey)."""
+    resp = getattr(study, "responses", None)
+    cid = getattr(getattr(study, "survey", None), "customer_id", None) or "customer_id"
+    if resp is None or cid not in resp.columns:
+        return pd.array([pd.NA] * len(ids), dtype="string")
+    m = resp.drop_duplicates(cid).set_index(resp[cid].drop_duplicates().astype(str))["persona"]
+    return m.reindex(ids.astype(str)).astype("string").to_numpy()
+
+
+def _customer_deviations(journeys: pd.DataFrame, journey, observable) -> pd.DataFrame:
+    """``customer_id, persona, kind, touchpoint``: one row per customer and deviation (the
+    same path of the same design is compared once)."""
+    rows, seen = [], {}
+    for cid, persona, path in journeys[["customer_id", "persona", "path"]].itertuples(index=False):
+        design = journey.designed_journey(None if pd.isna(persona) else persona)
+        if design is None:
+            continue
+        key = (design.persona, path)
+        if key not in seen:
+            seen[key] = journey_deviations(path.split(_SEP), design, observable=observable)
+        rows.extend((cid, persona, k, t) for k, t in seen[key])
+    return pd.DataFrame(rows, columns=["customer_id", "persona", "kind", "touchpoint"]).astype(
+        "string"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the result
+# ---------------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class Conformance:
+    """Designed against lived journeys (:func:`conformance`).
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per group (persona) and deviation met by at least one customer:
+        ``persona, deviation, kind, touchpoint, customers, share, n_with, n_without,
+        sat_with, sat_without, sat_diff, ci_low, ci_high, p_value, p_adj, nps_diff,
+        nps_ci_low, nps_ci_high, nps_p_value, nps_p_adj, significant``. ``customers``: the
+        group's customers with a lived journey who show the deviation; ``share``: their share
+        of the group's customers with a lived journey; ``n_with``, ``n_without``: surveyed
+        customers with and without it; ``sat_with``, ``sat_without``: their weighted mean
+        overall satisfaction; ``sat_diff`` (with minus without) with its interval and p-value
+        (design-based Wald t), ``p_adj`` corrected over the table; ``nps_*`` the same in NPS
+        points (the mean of +100 promoters, 0 passives, −100 detractors); ``significant``:
+        ``p_adj`` or ``nps_p_adj`` below ``1 - confidence``. Differences are missing when a
+        side has fewer than ``min_n`` respondents.
+    groups : DataFrame
+        ``persona, customers, conforming, share_conforming, respondents``: customers with a
+        lived journey, how many follow the design exactly, and the surveyed ones.
+    paths : DataFrame
+        ``persona, path, customers, share, conforms, deviations``: the lived paths of each
+        group (:func:`lived_path`: designed steps and added touchpoints in visit order), most
+        frequent first; ``conforms``: none of its customers deviates; ``deviations``: the
+        path's deviations as ``"kind:touchpoint"`` texts.
+    designs : DataFrame
+        ``persona, design, position, touchpoint, required, repeatable, observable``: the
+        designed journey of each persona (``design``: the ``to_be:`` entry it comes from, the
+        persona's own or ``default``; ``position`` missing for optional touchpoints tolerated
+        at any point).
+    customers : DataFrame
+        ``customer_id, persona, kind, touchpoint``: each customer's deviations.
+    journeys : DataFrame
+        :func:`lived_journeys` with ``n_deviations``.
+    unobservable : tuple of str
+        Designed touchpoints without trace events (left out of the comparison).
+    """
+
+    summary: pd.DataFrame
+    groups: pd.DataFrame
+    paths: pd.DataFrame
+    designs: pd.DataFrame
+    customers: pd.DataFrame
+    journeys: pd.DataFrame
+    unobservable: tuple = ()
+    by: str | None = "persona"
+    confidence: float = 0.95
+    correction: str = "holm"
+    outcomes: tuple = ()
+    notes: list = field(default_factory=list)
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The rows of :attr:`summary` whose satisfaction or NPS differs after correction."""
+        return self.summary[self.summary["significant"]].reset_index(drop=True)
+
+    def _lines(self) -> list[str]:
+        s = self.summary
+        head = (
+            f"Conformance({len(self.groups)} {'personas' if self.by else 'group'}, "
+            f"{int(self.groups['customers'].sum()):,} customers with a lived journey, "
+            f"{len(s)} deviations, {int(s['significant'].sum())} flagged at "
+            f"{self.confidence:.0%} ({self.correction}))"
+        )
+        return [head] + [f"  note: {n}" for n in self.notes]
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        shown = self.summary.sort_values("customers", ascending=False, kind="stable").head(30)
+        return (
+            "<p><b>"
+            + html.escape(self._lines()[0])
+            + "</b></p>"
+            + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in self.notes)
+            + self.groups.to_html(index=False, float_format=lambda x: f"{x:.3f}")
+            + shown.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the analysis
+# ---------------------------------------------------------------------------------------------
+def conformance(
+    study,
+    *,
+    by: str | None = "persona",
+    confidence: float = 0.95,
+    correction: str = "holm",
+    min_n: int = 20,
+) -> Conformance:
+    """Designed against lived journeys, per persona, with the satisfaction cost of each
+    deviation.
+
+    Parameters
+    ----------
+    study : Study or Evidence
+        A loaded study with ``to_be:`` in its study.yml and an event log; with survey
+        responses that carry customer ids, the deviations' satisfaction and NPS differences.
+    by : {"persona", None}, default "persona"
+        Count and test deviations per persona, or over every customer (``"all"``). Each
+        customer is always compared with their own persona's designed journey.
+    confidence : float, default 0.95
+        Level of the intervals; ``significant`` means ``p_adj < 1 - confidence``.
+    correction : {"holm", "bh", ...}, default "holm"
+        Correction for the many deviations tested, within each outcome (overall
+        satisfaction, NPS): Holm's step-down (family-wise error) or Benjamini–Hochberg
+        (``"bh"``, false discovery rate), or any name of
+        :data:`parcours_research.friction.correction.CORRECTIONS`.
+    min_n : int, default 20
+        Smallest number of respondents on each side (with and without the deviation) for a
+        difference to be estimated (as :func:`parcours_research.friction.test_paths`).
+
+    Returns
+    -------
+    Conformance
+        ``.summary`` (one row per persona and deviation, see :class:`Conformance`),
+        ``.groups``, ``.paths``, ``.designs``, ``.customers``, ``.journeys``, ``.flagged``.
+
+    Raises
+    ------
+    AnalysisError
+        When the study has no ``to_be:``, no event log, or an argument is not valid.
+    """
+    study_ = _check_args(study, by, confidence, correction, min_n)
+    journey = study_.journey
+    observable = {t.id for t in journey.touchpoints if t.events}
+    journeys = lived_journeys(study)
+    devs = _customer_deviations(journeys, journey, observable)
+    designed = (
+        journeys["persona"]
+        .map(lambda p: journey.designed_journey(None if pd.isna(p) else p) is not None)
+        .astype(bool)
+    )
+    notes = _notes(journey, journeys, designed, observable)
+    journeys = journeys[designed.to_numpy()].reset_index(drop=True)
+    n_dev = devs.groupby("customer_id").size()
+    journeys["n_deviations"] = (
+        n_dev.reindex(journeys["customer_id"]).fillna(0).astype(int).to_numpy()
+    )
+    group = _groups_of(journeys, by)
+    counts = _deviation_counts(devs, journeys, group)
+    from ._conformance_stats import outcome_tests
+
+    tests, respondents, more = outcome_tests(
+        study, journeys, devs, group, counts, confidence=confidence, min_n=min_n
+    )
+    summary = _summary(counts, tests, confidence, correction, journey)
+    order = {p: i for i, p in enumerate([*journey.persona_ids, _ALL])}
+    return Conformance(
+        summary=summary,
+        groups=_group_table(journeys, group, respondents, order),
+        paths=_path_table(journeys, group, journey, order, observable),
+        designs=_design_table(journey, observable),
+        customers=devs,
+        journeys=journeys,
+        unobservable=tuple(sorted({s for d in journey.to_be for s in d.steps} - observable)),
+        by=by,
+        confidence=confidence,
+        correction=correction,
+        outcomes=tuple(more.get("outcomes", ())),
+        notes=notes + more.get("notes", []),
+    )
+
+
+def _check_args(study, by, confidence, correction, min_n):
+    """The study behind ``study``, once the arguments are checked."""
+    from ._inputs import study_of
+    from .friction.correction import CORRECTIONS
+
+    st = study_of(study)
+    if st is None:
+        raise AnalysisError(
+            "conformance needs a loaded study, not "
+            f"{type(study).__name__}; use pr.load_study(folder)."
+        )
+    check_one_of("by", by, ("persona", None))
+    check_one_of("correction", correction, list(CORRECTIONS))
+    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
+        raise AnalysisError(f"confidence={confidence!r} must be between 0 and 1 (e.g. 0.95).")
+    if not (isinstance(min_n, int | np.integer) and min_n >= 2):
+        raise AnalysisError(f"min_n={min_n!r} must be an integer of at least 2.")
+    problems = []
+    if not st.journey.to_be:
+        problems.append(
+            Problem(
+                "no designed journey",
+                "study.yml",
+                column="to_be",
+                fix="add `to_be: {default: {steps: [touchpoint, ...]}}` "
+                "(see pr.journey.DesignedJourney)",
+            )
+        )
+    if st.traces is None:
+        problems.append(
+            Problem(
+                "no event log",
+                "study.yml",
+                column="traces",
+                fix="add `traces: {events: ...}`: lived journeys come from traces",
+            )
+        )
+    if problems:
+        raise AnalysisError(
+            f"The study {st.name!r} cannot compare designed and lived journeys.", problems
+        )
+    return st
+
+
+def _notes(journey, journeys, designed, observable) -> list[str]:
+    notes = []
+    hidden = sorted({s for d in journey.to_be for s in d.steps} - observable)
+    if hidden:
+        notes.append(f"designed steps without trace events, left out: {', '.join(hidden)}")
+    n_out = int((~designed).sum())
+    if n_out:
+        notes.append(
+            f"{n_out:,} customers whose persona has no designed journey (and no "
+            "`default`) are left out"
+        )
+    return notes
+
+
+def _groups_of(journeys: pd.DataFrame, by) -> pd.Series:
+    if by is None:
+        return pd.Series(_ALL, index=journeys.index, dtype="string")
+    return journeys["persona"].fillna("(none)").astype("string")
+
+
+def _deviation_counts(devs, journeys, group) -> pd.DataFrame:
+    """``persona, kind, touchpoint, customers, share`` (share of the group's customers)."""
+    gmap = pd.Series(group.to_numpy(), index=journeys["customer_id"].to_numpy())
+    d = devs.assign(persona=gmap.reindex(devs["customer_id"]).to_numpy())
+    d = d[d["persona"].notna()]
+    out = (
+        d.groupby(["persona", "kind", "touchpoint"], sort=False)["customer_id"]
+        .nunique()
+        .rename("customers")
+        .reset_index()
+    )
+    sizes = group.value_counts()
+    out["share"] = out["customers"] / sizes.reindex(out["persona"]).to_numpy()
+    return out
+
+
+def _summary(counts, tests, confidence, correction, journey) -> pd.DataFrame:
+    """The summary table: counts, differences, corrected p-values, in a stable order."""
+    from statsmodels.stats.multitest import multipletests
+
+    from .friction.correction import CORRECTIONS
+
+    out = (
+        counts.merge(tests, on=["persona", "kind", "touchpoint"], how="left")
+        if len(tests)
+        else counts
+    )
+    for c in _SUMMARY:
+        if c not in out.columns:
+            out[c] = np.nan
+    method = CORRECTIONS[correction]
+    for p, adj in (("p_value", "p_adj"), ("nps_p_value", "nps_p_adj")):
+        pv = pd.to_numeric(out[p], errors="coerce").to_numpy(float)
+        ok = np.isfinite(pv)
+        out[adj] = np.nan
+        if ok.any():
+            out.loc[ok, adj] = pv[ok] if method is None else multipletests(pv[ok], method=method)[1]
+    alpha = 1 - confidence
+    out["significant"] = (out["p_adj"] < alpha) | (out["nps_p_adj"] < alpha)
+    out["deviation"] = out["kind"].map(_KIND_TEXT) + " " + out["touchpoint"]
+    rank_p = {p: i for i, p in enumerate([*journey.persona_ids, _ALL])}
+    rank_t = {t: i for i, t in enumerate(journey.touchpoint_ids)}
+    key = pd.DataFrame(
+        {
+            "p": out["persona"].map(rank_p).fillna(99),
+            "k": out["kind"].map(KINDS.index),
+            "t": out["touchpoint"].map(rank_t),
+        }
+    )
+    out = out.iloc[np.lexsort([key["t"], key["k"], key["p"]])].reset_index(drop=True)
+    out = out[_SUMMARY]
+    for c in ("persona", "deviation", "kind", "touchpoint"):
+        out[c] = out[c].astype("string")
+    for c in ("customers", "n_with", "n_without"):
+        out[c] = pd.to_numeric(out[c]).fillna(0).astype(int)
+    return out.astype({"significant": bool})
+
+
+def _group_table(journeys, group, respondents, order) -> pd.DataFrame:
+    g = journeys.assign(persona=group.to_numpy(), _ok=journeys["n_deviations"] == 0)
+    out = g.groupby("persona", sort=False).agg(
+        customers=("customer_id", "size"), conforming=("_ok", "sum")
+    )
+    out = out.reset_index()
+    out["share_conforming"] = out["conforming"] / out["customers"]
+    out["respondents"] = out["persona"].map(respondents).fillna(0).astype(int)
+    out = out.iloc[
+        np.argsort(out["persona"].map(order).fillna(len(order)).to_numpy(), kind="stable")
+    ]
+    return out.reset_index(drop=True).astype({"persona": "string"})
+
+
+def lived_path(visits: Sequence[str], design: DesignedJourney) -> list[str]:
+    """The part of a lived journey a map shows beside its design: the designed steps and the
+    added touchpoints in visit order (touchpoints the design tolerates anywhere are left out),
+    consecutive visits of a repeatable touchpoint counted once."""
+    out: list[str] = []
+    for v in visits:
+        if v in design.optional and v not in design.steps:
+            continue
+        if out and out[-1] == v and v in design.repeatable:
+            continue
+        out.append(v)
+    return out
+
+
+def _path_table(journeys, group, journey, order, observable) -> pd.DataFrame:
+    """``persona, path, customers, share, conforms, deviations``: lived paths
+    (:func:`lived_path`) per group, most frequent first."""
+    designs = [journey.designed_journey(None if pd.isna(q) else q) for q in journeys["persona"]]
+    paths = [_SEP.join(lived_path(p.split(_SEP), d)) for p, d in zip(journeys["path"], designs)]
+    g = pd.DataFrame(
+        {
+            "persona": group.to_numpy(),
+            "path": paths,
+            "_d": designs,
+            "_ok": (journeys["n_deviations"] == 0).to_numpy(),
+        }
+    )
+    out = (
+        g.groupby(["persona", "path"], sort=False)
+        .agg(customers=("_ok", "size"), conforms=("_ok", "all"), _d=("_d", "first"))
+        .reset_index()
+    )
+    out["share"] = out["customers"] / out.groupby("persona")["customers"].transform("sum")
+    out["deviations"] = [
+        tuple(f"{k}:{t}" for k, t in journey_deviations(p.split(_SEP), d, observable=observable))
+        for p, d in zip(out["path"], out["_d"])
+    ]
+    out["_r"] = out["persona"].map(order).fillna(len(order))
+    out = out.sort_values(["_r", "customers", "path"], ascending=[True, False, True], kind="stable")
+    out = out[["persona", "path", "customers", "share", "conforms", "deviations"]].reset_index(
+        drop=True
+    )
+    return out.astype({"persona": "string", "path": "string"})
+
+
+def _design_table(journey, observable) -> pd.DataFrame:
+    """The designed journey of every persona that has one (its own or the default)."""
+    rows = []
+    for p in journey.persona_ids:
+        d = journey.designed_journey(p)
+        if d is None:
+            continue
+        for i, s in enumerate(d.steps, 1):
+            rows.append(
+                (p, d.persona, i, s, s not in d.optional, s in d.repeatable, s in observable)
+            )
+        for s in d.optional:
+            if s not in d.steps:
+                rows.append((p, d.persona, pd.NA, s, False, s in d.repeatable, s in observable))
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "persona",
+            "design",
+            "position",
+            "touchpoint",
+            "required",
+            "repeatable",
+            "observable",
+        ],
+    )
+    return out.astype(
+        {"persona": "string", "design": "string", "position": "Int64", "touchpoint": "string"}
+    )

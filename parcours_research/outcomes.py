@@ -1,0 +1,674 @@
+"""What a friction costs: the outcomes of the customers who met it.
+
+With outcome columns in the customer file, declared in study.yml (``outcomes: {churned: binary,
+revenue: amount}``), :func:`at_stake` compares, per touchpoint × persona, the outcome of the
+customers who *met the friction* with that of the other customers who went through the
+touchpoint, adjusted for the customers' tenure (and, per touchpoint, their persona), and says
+how many customers and how much value are at stake if the touchpoint reached its target.
+
+>>> import parcours_research as pr
+>>> res = pr.outcomes.at_stake(pr.load_study("data/sample"), outcome="churned")  # doctest: +SKIP
+>>> res.flagged                                                                  # doctest: +SKIP
+>>> pr.plot.at_stake(res)                                                        # doctest: +SKIP
+
+Who met the friction (``met=``, :func:`exposure`)
+-------------------------------------------------
+``"traces"``
+    A customer *went through* a touchpoint when their (cleaned, stitched) traces reach the start
+    of its trace step, and *met the friction* when they never reach its end: the step of a
+    touchpoint with a start and an end event (``events: [kyc_upload, kyc_done]``), else the
+    funnel step ending at its event (``traces: funnel``), with the study's funnel window: the
+    per-person table of :func:`parcours_research.traces.funnel_users`, the one funnel of the kit.
+    Every customer in the log counts (a census, no weights). Unlike
+    :func:`parcours_research.friction.trace_counts`, customers who started the step late in the
+    period are not left out (no right censoring): the outcome is observed for them too.
+``"survey"``
+    A respondent went through a touchpoint when they rated it, and met the friction when they
+    rated it ``low`` or less (default 2 on the 1-5 scale); respondents without a customer id in
+    the customer file are left out. Unweighted (the comparison is within a persona).
+``"either"``
+    Went through it by either source; met it by either.
+``"auto"`` (default)
+    ``"traces"`` for the touchpoints with a trace step, ``"survey"`` for the others.
+
+The comparison (per touchpoint × persona, ``by="persona"``)
+-----------------------------------------------------------
+Among the customers who went through the touchpoint, ``estimate`` is the difference of the mean
+outcome of those who met the friction and those who did not, adjusted by regression: the
+interacted linear regression ``y ~ met + x + met·x`` on the covariates ``x`` centred at the
+cell's means, whose coefficient of ``met`` is the difference standardised to the cell's
+covariate mix (Lin 2013, *Ann. Appl. Stat.* 7:295; Imbens & Rubin 2015, ch. 7). For a binary
+outcome it is a difference of probabilities (risk difference, in probability points). The
+covariates (``adjust=``) default to the customer file's tenure column; ``by=None`` compares per
+touchpoint over every persona, with the persona's indicators among the covariates.
+
+Intervals come from a seeded bootstrap stratified by group (customers resampled within the met
+and the other group: ``n_boot`` replicates; percentile intervals, Efron & Tibshirani 1993,
+ch. 13). For a binary outcome each group's pool also holds two pseudo-customers, one with and
+one without the event, at the group's covariate means (Agresti & Caffo 2000, *Am. Stat.*
+54:280): without them a small group where nobody churned would not vary from replicate to
+replicate and its interval would be falsely narrow. The p-value is the two-sided p-value of ``estimate / se`` on Student's t with the smaller group's
+size minus one degrees of freedom (a conservative choice for two groups of unequal size and
+variance, Welch's df bounded below; it matters only for small groups), ``se`` the classical
+least-squares standard error from the pooled residual variance (:func:`null_se`: valid under the
+null, where both groups share one distribution; without covariates it is the pooled two-sample
+z test), which stays honest for small groups of a binary outcome. P-values are corrected over all the cells of the call with
+``statsmodels.stats.multitest.multipletests`` (Benjamini–Hochberg by default) and a cell is
+``flagged`` when ``p_adj < alpha``. Cells with fewer than ``min_n`` customers in either group
+are reported without a test.
+
+At stake
+--------
+``target_share`` is the share of customers who would meet the friction if the touchpoint
+reached its target: the share among the other personas' customers (the touchpoint working for
+this persona as it does for the others; with ``by=None`` the lowest persona's share), or
+``target=`` (a share, or one per touchpoint). ``excess_met = n × max(met_share −
+target_share, 0)`` customers meet the friction beyond it. For a binary outcome,
+``customers_at_stake = excess_met × estimate`` (e.g. churners that reaching the target would
+keep) and ``value_at_stake = customers_at_stake × `` the cell's mean of the ``value=`` amount
+column (default the first ``amount`` outcome declared, e.g. revenue); for an amount outcome,
+``customers_at_stake = excess_met`` and ``value_at_stake = excess_met × estimate``. Their
+intervals are the bootstrap percentiles of the same products.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import AnalysisError, Problem, check_one_of
+
+__all__ = [
+    "at_stake",
+    "exposure",
+    "AtStake",
+    "MET_RULES",
+    "SUMMARY_COLUMNS",
+    "adjusted_difference",
+    "null_se",
+]
+
+#: Accepted values of ``met=``.
+MET_RULES = ("auto", "traces", "survey", "either")
+#: Columns of :attr:`AtStake.summary`.
+SUMMARY_COLUMNS = [
+    "touchpoint",
+    "persona",
+    "rule",
+    "n",
+    "n_met",
+    "met_share",
+    "outcome_met",
+    "outcome_others",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "se",
+    "p_value",
+    "p_adj",
+    "flagged",
+    "target_share",
+    "excess_met",
+    "customers_at_stake",
+    "customers_at_stake_low",
+    "customers_at_stake_high",
+    "value_at_stake",
+    "value_at_stake_low",
+    "value_at_stake_high",
+]
+_TENURE = ("tenure_years", "tenure", "tenure_months", "seniority", "anciennete")
+ALL = "all"
+
+
+# ---------------------------------------------------------------------------------------------
+# who met the friction
+# ---------------------------------------------------------------------------------------------
+def _trace_steps(study) -> dict[str, tuple]:
+    """``{touchpoint: (events in funnel order, index of the end event)}``: a touchpoint's own
+    step (start and end events), else the funnel step ending at one of its events."""
+    tps = study.journey.touchpoints
+    funnel = list(study.traces.funnel) if study.traces is not None else []
+    out = {}
+    for t in tps:
+        if len(t.events) >= 2 and t.events[0] != t.events[-1]:
+            out[t.id] = ((t.events[0], t.events[-1]), 1)
+        else:
+            ends = [i for i, e in enumerate(funnel) if i > 0 and e in t.events]
+            if ends:
+                out[t.id] = (tuple(funnel), ends[0])
+    return out
+
+
+def _trace_exposure(study) -> pd.DataFrame:
+    """``customer_id, touchpoint, met`` from the prepared event log (see the module notes)."""
+    from .evidence import prepare
+    from .traces import funnel_users
+
+    log = prepare(study).traces.log
+    window = getattr(study.traces, "funnel_window", None) or "7D"
+    known = set(study.customers["customer_id"].astype(str))
+    parts, cache = [], {}
+    for tp, (seq, i) in _trace_steps(study).items():
+        if seq not in cache:
+            f = funnel_users(log, steps=list(seq), window=window)
+            cache[seq] = f.assign(user_id=f["user_id"].astype(str))
+        f = cache[seq]
+        f = f[(f["furthest_step"] >= i) & f["user_id"].isin(known)]  # reached the step's start
+        parts.append(
+            pd.DataFrame(
+                {
+                    "customer_id": f["user_id"].to_numpy(),
+                    "touchpoint": tp,
+                    "met": (f["furthest_step"] < i + 1).to_numpy(),
+                }
+            )
+        )
+    return _stack(parts)
+
+
+def _survey_exposure(study, low: float) -> pd.DataFrame:
+    """``customer_id, touchpoint, met`` from the survey: rated it; rated it ``low`` or less."""
+    cid = getattr(study.survey, "customer_id", None) or "customer_id"
+    if study.responses is None or cid not in study.responses.columns:
+        return _stack([])
+    long = study.ratings_long(keep=[cid])
+    long = long[long[cid].notna()]
+    long = long[long[cid].astype(str).isin(set(study.customers["customer_id"].astype(str)))]
+    out = pd.DataFrame(
+        {
+            "customer_id": long[cid].astype(str).to_numpy(),
+            "touchpoint": long["touchpoint"].to_numpy(),
+            "met": (long["score"] <= low).to_numpy(),
+        }
+    )
+    return out.groupby(["customer_id", "touchpoint"], as_index=False, sort=False)["met"].max()
+
+
+def _stack(parts: list) -> pd.DataFrame:
+    cols = {"customer_id": "string", "touchpoint": "string", "met": "bool"}
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in cols.items()})
+    return pd.concat(parts, ignore_index=True).astype(cols)
+
+
+def exposure(study, *, met: str = "auto", low: float = 2) -> pd.DataFrame:
+    """Which customers went through each touchpoint, and which of them met its friction.
+
+    Parameters
+    ----------
+    study : Study or Evidence
+    met : {"auto", "traces", "survey", "either"}, default "auto"
+        The definition (see the module notes).
+    low : float, default 2
+        A rating at or below ``low`` counts as meeting the friction (survey rule).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, touchpoint, rule, met``: one row per customer and touchpoint they went
+        through; ``rule`` says which source decided (``traces``, ``survey`` or ``either``).
+    """
+    study = _study(study)
+    check_one_of("met", met, MET_RULES)
+    steps = _trace_steps(study) if study.traces is not None else {}
+    tr = _trace_exposure(study) if steps and met != "survey" else _stack([])
+    sv = _survey_exposure(study, low) if met != "traces" else _stack([])
+    if met == "auto":
+        sv = sv[~sv["touchpoint"].isin(list(steps))]
+        out = pd.concat([tr.assign(rule="traces"), sv.assign(rule="survey")], ignore_index=True)
+    elif met == "either":
+        both = pd.concat([tr, sv], ignore_index=True)
+        out = both.groupby(["customer_id", "touchpoint"], as_index=False, sort=False)["met"].max()
+        out = out.assign(rule="either")
+    else:
+        out = (tr if met == "traces" else sv).assign(rule=met)
+    return out[["customer_id", "touchpoint", "rule", "met"]].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the adjusted difference and its bootstrap
+# ---------------------------------------------------------------------------------------------
+def _design(met: np.ndarray, x: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
+    """``[1, met, xc, met·xc]`` with ``x`` centred at its mean, or ``center`` (Lin 2013)."""
+    m = met.astype(float)[:, None]
+    xc = x - (x.mean(axis=0) if center is None else center) if x.size else x
+    return np.hstack([np.ones_like(m), m, xc, m * xc])
+
+
+def adjusted_difference(y, met, covariates=None) -> float:
+    """Regression-adjusted difference of means ``met − not met`` (Lin 2013): the coefficient
+    of ``met`` in the least-squares fit of ``y ~ met + xc + met·xc``, ``xc`` the covariates
+    centred at their means. Without covariates, the difference of the two means."""
+    y = np.asarray(y, dtype=float)
+    met = np.asarray(met, dtype=bool)
+    x = (
+        np.empty((len(y), 0))
+        if covariates is None
+        else np.asarray(covariates, dtype=float).reshape(len(y), -1)
+    )
+    beta = np.linalg.lstsq(_design(met, x), y, rcond=None)[0]
+    return float(beta[1])
+
+
+def null_se(y, met, covariates=None) -> float:
+    """Standard error of :func:`adjusted_difference` from the pooled residual variance (the
+    classical least-squares standard error: valid under the null of no difference, where both
+    groups share one distribution; without covariates, the pooled two-sample z test's)."""
+    y = np.asarray(y, dtype=float)
+    met = np.asarray(met, dtype=bool)
+    x = (
+        np.empty((len(y), 0))
+        if covariates is None
+        else np.asarray(covariates, dtype=float).reshape(len(y), -1)
+    )
+    d = _design(met, x)
+    beta, *_ = np.linalg.lstsq(d, y, rcond=None)
+    resid = y - d @ beta
+    s2 = resid @ resid / max(len(y) - d.shape[1], 1)
+    return float(np.sqrt(s2 * np.linalg.pinv(d.T @ d)[1, 1]))
+
+
+def _with_pseudo(y, met, x) -> tuple:
+    """``y, met, x`` with two pseudo-customers per group, one with and one without the event,
+    at the group's covariate means (the Agresti–Caffo "add one success and one failure per
+    group", Agresti & Caffo 2000, *Am. Stat.* 54:280)."""
+    ys, ms, xs = [y], [met], [x]
+    for g in (True, False):
+        xg = x[met == g].mean(axis=0, keepdims=True) if x.shape[1] else np.empty((1, 0))
+        ys.append(np.array([1.0, 0.0]))
+        ms.append(np.array([g, g]))
+        xs.append(np.repeat(xg, 2, axis=0))
+    return np.concatenate(ys), np.concatenate(ms), np.vstack(xs)
+
+
+def _bootstrap(
+    y, met, x, n_boot: int, rng: np.random.Generator, binary: bool = False
+) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of :func:`adjusted_difference`, customers resampled with
+    replacement within each group (multinomial counts; weighted normal equations, batched).
+    With ``binary``, each group's pool also holds the two pseudo-customers of
+    :func:`_with_pseudo` (a group where nobody churned still varies from replicate to
+    replicate)."""
+    center = x.mean(axis=0) if x.shape[1] else None
+    if binary:
+        y, met, x = _with_pseudo(y, met, x)
+    d = _design(met, x, center)
+    w = np.zeros((n_boot, len(y)))
+    for grp in (met, ~met):
+        idx = np.flatnonzero(grp)
+        w[:, idx] = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=n_boot)
+    xtx = np.einsum("bn,ni,nj->bij", w, d, d)
+    xty = np.einsum("bn,ni,n->bi", w, d, y)
+    beta = np.einsum("bij,bj->bi", np.linalg.pinv(xtx), xty)
+    return beta[:, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# the analysis
+# ---------------------------------------------------------------------------------------------
+def _study(study):
+    from ._inputs import study_of
+    from .study import load_study
+
+    if isinstance(study, str) or hasattr(study, "__fspath__"):
+        study = load_study(study)
+    st = study_of(study)
+    if st is None:
+        raise AnalysisError(f"Expected a Study (or a study folder); got {type(study).__name__}.")
+    return st
+
+
+def _check(study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n) -> tuple:
+    """Validate the arguments of :func:`at_stake`; returns ``(kind, value column, covariates)``."""
+    where = "study.yml"
+    if study.customers is None or not study.outcomes:
+        raise AnalysisError(
+            "at_stake: the study declares no outcome column.",
+            [
+                Problem(
+                    "no `outcomes:`",
+                    where,
+                    fix="add `customers:` and `outcomes: {churned: binary, "
+                    "revenue: amount}` to study.yml (columns of the customer file)",
+                )
+            ],
+        )
+    if outcome not in study.outcomes:
+        raise AnalysisError(
+            f"at_stake: outcome={outcome!r} is not declared.",
+            [
+                Problem(
+                    f"declared outcomes: {', '.join(study.outcomes)}",
+                    where,
+                    column="outcomes",
+                    fix="pass one of them, or declare it under `outcomes:`",
+                )
+            ],
+        )
+    if by not in ("persona", None):
+        raise AnalysisError(f"by={by!r} must be 'persona' or None (per touchpoint).")
+    for name, v in (("confidence", confidence), ("alpha", alpha)):
+        if not 0 < v < 1:
+            raise AnalysisError(f"{name}={v!r} must be between 0 and 1.")
+    if not (isinstance(n_boot, int | np.integer) and n_boot >= 50):
+        raise AnalysisError(f"n_boot={n_boot!r} must be an integer of at least 50 (999 is usual).")
+    if not (isinstance(min_n, int | np.integer) and min_n >= 2):
+        raise AnalysisError(f"min_n={min_n!r} must be an integer of at least 2.")
+    amounts = [c for c, k in study.outcomes.items() if k == "amount"]
+    if value is None:
+        value = amounts[0] if amounts else None
+    elif value not in amounts:
+        raise AnalysisError(
+            f"value={value!r} must be an amount outcome ({', '.join(amounts) or 'none declared'})."
+        )
+    cols = study.customers.columns
+    if adjust is None:
+        adjust = [c for c in _TENURE if c in cols][:1]
+    adjust = [adjust] if isinstance(adjust, str) else list(adjust)
+    missing = [c for c in adjust if c not in cols]
+    if missing:
+        raise AnalysisError(
+            f"adjust: {missing} not in the customer file.",
+            [
+                Problem(
+                    "unknown covariate(s)",
+                    fix=f"name numeric columns of the customer file: {', '.join(map(str, cols))}",
+                )
+            ],
+        )
+    return study.outcomes[outcome], value, adjust
+
+
+def _customers(study, outcome: str, value: str | None, adjust: list) -> pd.DataFrame:
+    """``customer_id, persona, y, value`` and the covariates (rows with all of them)."""
+    c = study.customers
+    out = pd.DataFrame(
+        {
+            "customer_id": c["customer_id"].astype(str).to_numpy(),
+            "persona": c["persona"].astype(object).to_numpy() if "persona" in c else ALL,
+            "y": pd.to_numeric(c[outcome], errors="coerce").to_numpy(),
+        }
+    )
+    out["value"] = pd.to_numeric(c[value], errors="coerce").to_numpy() if value else np.nan
+    for i, col in enumerate(adjust):
+        out[f"_x{i}"] = pd.to_numeric(c[col], errors="coerce").to_numpy()
+    need = ["y", "persona", *[f"_x{i}" for i in range(len(adjust))]]
+    return out.dropna(subset=need)
+
+
+def _cell(frame: pd.DataFrame, xcols: list, n_boot: int, rng, min_n: int, binary: bool) -> dict:
+    """The comparison in one cell: counts, raw means, estimate and bootstrap replicates."""
+    m = frame["met"].to_numpy(bool)
+    y = frame["y"].to_numpy(float)
+    row = {
+        "n": len(frame),
+        "n_met": int(m.sum()),
+        "met_share": float(m.mean()) if len(m) else np.nan,
+        "outcome_met": float(y[m].mean()) if m.any() else np.nan,
+        "outcome_others": float(y[~m].mean()) if (~m).any() else np.nan,
+        "_boot": None,
+    }
+    if m.sum() < min_n or (~m).sum() < min_n:
+        return {**row, "estimate": np.nan}
+    x = frame[xcols].to_numpy(float) if xcols else np.empty((len(frame), 0))
+    x = x[:, x.std(axis=0) > 0] if x.size else x  # a constant covariate adds nothing
+    row["estimate"] = adjusted_difference(y, m, x)
+    row["se"] = null_se(y, m, x)
+    row["_boot"] = _bootstrap(y, m, x, n_boot, rng, binary)
+    return row
+
+
+def _cells(data: pd.DataFrame, by, n_boot: int, rng, min_n: int, binary: bool) -> list[dict]:
+    """One row per touchpoint (× persona), in journey order."""
+    xcols = [c for c in data.columns if c.startswith("_x")]
+    rows = []
+    for (tp, rule), sub in data.groupby(["touchpoint", "rule"], sort=False):
+        if by is None:
+            dummies = pd.get_dummies(sub["persona"], prefix="_xp", dtype=float).iloc[:, 1:]
+            frame = pd.concat([sub, dummies], axis=1)
+            rows.append(
+                {
+                    "touchpoint": tp,
+                    "persona": ALL,
+                    "rule": rule,
+                    **_cell(frame, xcols + list(dummies.columns), n_boot, rng, min_n, binary),
+                    "_value": frame["value"].mean(),
+                    "_ref": float(sub.groupby("persona")["met"].mean().min()),
+                }
+            )
+            continue
+        for p, frame in sub.groupby("persona", sort=False):
+            rows.append(
+                {
+                    "touchpoint": tp,
+                    "persona": p,
+                    "rule": rule,
+                    **_cell(frame, xcols, n_boot, rng, min_n, binary),
+                    "_value": frame["value"].mean(),
+                    "_ref": float(sub.loc[sub["persona"] != p, "met"].mean()),
+                }
+            )
+    return rows
+
+
+def _target_share(row: dict, target) -> float:
+    """The met share at the touchpoint's target: ``target=``, else the other personas' (the
+    lowest persona's for a touchpoint over every persona)."""
+    if isinstance(target, Mapping):
+        target = target.get(row["touchpoint"])
+    return float(target) if target is not None else row["_ref"]
+
+
+def _finish(rows: list[dict], kind: str, confidence: float, target) -> pd.DataFrame:
+    """Intervals, p-values and the amounts at stake of every cell."""
+    from scipy.stats import t as t_dist
+
+    q = [(1 - confidence) / 2, (1 + confidence) / 2]
+    out = []
+    for r in rows:
+        boot = r.pop("_boot")
+        ts = _target_share(r, target)
+        excess = r["n"] * max(r["met_share"] - ts, 0.0) if np.isfinite(ts) else np.nan
+        row = {**r, "target_share": ts, "excess_met": excess}
+        if boot is None:
+            out.append(row)
+            continue
+        se, df = r["se"], min(r["n_met"], r["n"] - r["n_met"]) - 1
+        row["p_value"] = float(2 * t_dist.sf(abs(r["estimate"]) / se, df)) if se > 0 else np.nan
+        row["ci_low"], row["ci_high"] = (float(v) for v in np.quantile(boot, q))
+        per = r["_value"] if kind == "binary" else 1.0
+        for name, scale in (
+            ("customers_at_stake", excess if kind == "binary" else np.nan),
+            ("value_at_stake", excess * per),
+        ):
+            est = r["estimate"] * scale
+            lo, hi = np.quantile(boot * scale, q) if np.isfinite(scale) else (np.nan, np.nan)
+            row.update({name: est, f"{name}_low": lo, f"{name}_high": hi})
+        if kind != "binary":
+            row.update(
+                customers_at_stake=excess,
+                customers_at_stake_low=excess,
+                customers_at_stake_high=excess,
+            )
+        out.append(row)
+    return pd.DataFrame(out).reindex(columns=SUMMARY_COLUMNS)
+
+
+def _correct(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
+    from statsmodels.stats.multitest import multipletests
+
+    from .friction.correction import CORRECTIONS
+
+    check_one_of("correction", correction, list(CORRECTIONS))
+    method = CORRECTIONS[correction]
+    p = table["p_value"].to_numpy(float)
+    ok = np.isfinite(p)
+    adj = np.full(len(p), np.nan)
+    if ok.any():
+        adj[ok] = p[ok] if method is None else multipletests(p[ok], alpha=alpha, method=method)[1]
+    table["p_adj"] = adj
+    table["flagged"] = np.where(ok, adj < alpha, False).astype(bool)
+    return table
+
+
+def at_stake(
+    study,
+    *,
+    outcome: str = "churned",
+    by: str | None = "persona",
+    met: str = "auto",
+    low: float = 2,
+    adjust: str | Sequence[str] | None = None,
+    value: str | None = None,
+    target: float | Mapping | None = None,
+    n_boot: int = 999,
+    seed: int = 0,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    correction: str = "bh",
+    min_n: int = 10,
+) -> AtStake:
+    """The outcome difference of the customers who met each friction, and what is at stake.
+
+    Parameters
+    ----------
+    study : Study, Evidence or path
+        A study whose customer file holds the outcome columns declared under ``outcomes:``.
+    outcome : str, default "churned"
+        A declared outcome (``binary``: 0/1; ``amount``: a number).
+    by : {"persona", None}, default "persona"
+        Compare per touchpoint × persona, or per touchpoint (adjusted for persona).
+    met : {"auto", "traces", "survey", "either"}, default "auto"
+        Who met the friction (:func:`exposure`).
+    low : float, default 2
+        Survey rule: a rating at or below ``low`` meets the friction.
+    adjust : str or list of str, optional
+        Numeric covariates of the customer file (default its tenure column).
+    value : str, optional
+        Amount column valuing a customer, for a binary outcome (default the first ``amount``
+        outcome).
+    target : float or dict, optional
+        The share of customers meeting the friction at the touchpoint's target (default: the
+        other personas' share).
+    n_boot : int, default 999
+    seed : int, default 0
+        Seed of the bootstrap (the result depends on it only).
+    confidence : float, default 0.95
+    alpha : float, default 0.05
+        Level of ``flagged`` after correction.
+    correction : str, default "bh"
+        A correction of :func:`parcours_research.friction.correct` over the cells of the call.
+    min_n : int, default 10
+        Fewest customers in each group for a cell to be tested.
+
+    Returns
+    -------
+    AtStake
+        ``.summary`` (columns :data:`SUMMARY_COLUMNS`, see :class:`AtStake`), ``.flagged``.
+    """
+    study = _study(study)
+    kind, value, adjust = _check(
+        study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n
+    )
+    check_one_of("met", met, MET_RULES)
+    ex = exposure(study, met=met, low=low)
+    data = ex.merge(_customers(study, outcome, value, adjust), on="customer_id", how="inner")
+    order = {t.id: i for i, t in enumerate(study.journey.touchpoints)}
+    porder = {p: i for i, p in enumerate(study.journey.persona_ids)}
+    data = data.sort_values(
+        ["touchpoint", "persona"], key=lambda s: s.map({**order, **porder}), kind="stable"
+    )
+    rng = np.random.default_rng(seed)
+    table = _finish(
+        _cells(data, by, int(n_boot), rng, min_n, kind == "binary"), kind, confidence, target
+    )
+    table = _correct(table, correction, alpha)
+    return AtStake(
+        summary=table,
+        outcome=outcome,
+        kind=kind,
+        value=value,
+        met=met,
+        by=by,
+        adjust=tuple(adjust),
+        n_boot=int(n_boot),
+        seed=seed,
+        confidence=confidence,
+        alpha=alpha,
+        correction=correction,
+        language=study.journey.language,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class AtStake:
+    """The cost of the frictions: the result of :func:`at_stake`.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per touchpoint × persona (``persona`` ``"all"`` with ``by=None``): ``rule``
+        (who met the friction: traces or survey), ``n`` customers who went through the
+        touchpoint, ``n_met`` who met its friction, ``met_share``, ``outcome_met,
+        outcome_others`` (raw means), ``estimate`` (adjusted difference met − others: probability
+        points for a binary outcome, currency for an amount), ``ci_low, ci_high`` (bootstrap
+        percentile), ``se`` (pooled, :func:`null_se`), ``p_value, p_adj, flagged``, ``target_share``,
+        ``excess_met``, ``customers_at_stake`` (with ``_low, _high``), ``value_at_stake`` (with
+        ``_low, _high``); see the module notes.
+    outcome, kind, value, met, by, adjust, n_boot, seed, confidence, alpha, correction, language
+        The settings.
+    """
+
+    summary: pd.DataFrame
+    outcome: str
+    kind: str
+    value: str | None
+    met: str
+    by: str | None
+    adjust: tuple
+    n_boot: int
+    seed: int
+    confidence: float
+    alpha: float
+    correction: str
+    language: str = "fr"
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The flagged rows of ``summary``, largest value at stake first."""
+        f = self.summary[self.summary["flagged"]]
+        return f.sort_values("value_at_stake", ascending=False, key=abs).reset_index(drop=True)
+
+    def _lines(self) -> list[str]:
+        s = self.summary
+        unit = "points" if self.kind == "binary" else self.value or "units"
+        lines = [
+            f"Outcome {self.outcome!r} ({self.kind}) of customers who met a friction vs the others: "
+            f"{len(s)} cells, {int(s['p_value'].notna().sum())} tested, met={self.met}, adjusted for "
+            f"{', '.join(self.adjust) or 'nothing'}{' and persona' if self.by is None else ''}; "
+            f"bootstrap {self.n_boot} (seed {self.seed}), {self.correction} at {self.alpha:g}"
+        ]
+        for r in self.flagged.itertuples():
+            d = 100 * r.estimate if self.kind == "binary" else r.estimate
+            lo = 100 * r.ci_low if self.kind == "binary" else r.ci_low
+            hi = 100 * r.ci_high if self.kind == "binary" else r.ci_high
+            lines.append(
+                f"  - {r.touchpoint} / {r.persona}: {d:+.1f} {unit} [{lo:+.1f}, {hi:+.1f}], "
+                f"n_met {r.n_met}, at stake {r.customers_at_stake:.1f} customers, "
+                f"{r.value_at_stake:,.0f} {self.value or ''}".rstrip()
+            )
+        if self.flagged.empty:
+            lines.append("  no cell flagged")
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+    def _repr_html_(self) -> str:
+        head = "<br>".join(html.escape(x) for x in self._lines())
+        shown = self.summary[self.summary["p_value"].notna()]
+        return f"<p>{head}</p>" + shown.round(4).to_html(index=False, na_rep="")
