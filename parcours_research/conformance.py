@@ -510,9 +510,7 @@ def _deviation_counts(devs, journeys, group) -> pd.DataFrame:
 
 def _summary(counts, tests, confidence, correction, journey) -> pd.DataFrame:
     """The summary table: counts, differences, corrected p-values, in a stable order."""
-    from statsmodels.stats.multitest import multipletests
-
-    from .friction.correction import CORRECTIONS
+    from .friction.correction import adjust_pvalues
 
     out = (
         counts.merge(tests, on=["persona", "kind", "touchpoint"], how="left")
@@ -522,13 +520,8 @@ def _summary(counts, tests, confidence, correction, journey) -> pd.DataFrame:
     for c in _SUMMARY:
         if c not in out.columns:
             out[c] = np.nan
-    method = CORRECTIONS[correction]
     for p, adj in (("p_value", "p_adj"), ("nps_p_value", "nps_p_adj")):
-        pv = pd.to_numeric(out[p], errors="coerce").to_numpy(float)
-        ok = np.isfinite(pv)
-        out[adj] = np.nan
-        if ok.any():
-            out.loc[ok, adj] = pv[ok] if method is None else multipletests(pv[ok], method=method)[1]
+        out[adj] = adjust_pvalues(out[p].to_numpy(), correction)
     alpha = 1 - confidence
     out["significant"] = (out["p_adj"] < alpha) | (out["nps_p_adj"] < alpha)
     out["deviation"] = out["kind"].map(_KIND_TEXT) + " " + out["touchpoint"]

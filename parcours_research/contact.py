@@ -443,19 +443,9 @@ def _kish(w) -> float:
 
 
 def _adjust(p: pd.Series, correction: str) -> np.ndarray:
-    from statsmodels.stats.multitest import multipletests
+    from .friction.correction import adjust_pvalues
 
-    from .friction.correction import CORRECTIONS
-
-    check_one_of("correction", correction, tuple(CORRECTIONS))
-    method = CORRECTIONS[correction]
-    ok = p.notna().to_numpy()
-    out = np.full(len(p), np.nan)
-    if method is None:
-        out[ok] = p.to_numpy()[ok]
-    elif ok.any():
-        out[ok] = multipletests(p.to_numpy()[ok], method=method)[1]
-    return out
+    return adjust_pvalues(p.to_numpy(), correction)
 
 
 # ---------------------------------------------------------------------------------------------

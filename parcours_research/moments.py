@@ -233,13 +233,9 @@ def verdicts(declared, driver, judged) -> np.ndarray:
 
 
 def _bh(p: pd.Series) -> pd.Series:
-    from statsmodels.stats.multitest import multipletests
+    from .friction.correction import adjust_pvalues
 
-    out = pd.Series(np.nan, index=p.index)
-    ok = p.notna()
-    if ok.any():
-        out[ok] = multipletests(p[ok].to_numpy(float), method="fdr_bh")[1]
-    return out
+    return pd.Series(adjust_pvalues(p.to_numpy(), "bh"), index=p.index)
 
 
 # ---------------------------------------------------------------------------------------------

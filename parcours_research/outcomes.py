@@ -499,17 +499,11 @@ def _finish(rows: list[dict], kind: str, confidence: float, target) -> pd.DataFr
 
 
 def _correct(table: pd.DataFrame, correction: str, alpha: float) -> pd.DataFrame:
-    from statsmodels.stats.multitest import multipletests
+    from .friction.correction import adjust_pvalues
 
-    from .friction.correction import CORRECTIONS
-
-    check_one_of("correction", correction, list(CORRECTIONS))
-    method = CORRECTIONS[correction]
     p = table["p_value"].to_numpy(float)
     ok = np.isfinite(p)
-    adj = np.full(len(p), np.nan)
-    if ok.any():
-        adj[ok] = p[ok] if method is None else multipletests(p[ok], alpha=alpha, method=method)[1]
+    adj = adjust_pvalues(p, correction)
     table["p_adj"] = adj
     table["flagged"] = np.where(ok, adj < alpha, False).astype(bool)
     return table

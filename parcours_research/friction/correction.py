@@ -15,7 +15,7 @@ import pandas as pd
 from .._compat import deprecated_args, warn_deprecated
 from ..errors import AnalysisError, Problem, check_one_of
 
-__all__ = ["correct", "CORRECTIONS", "FAMILIES"]
+__all__ = ["adjust_pvalues", "correct", "CORRECTIONS", "FAMILIES"]
 
 #: Accepted names for ``correction=`` and the statsmodels method they stand for.
 CORRECTIONS = {
@@ -54,6 +54,40 @@ def family_names(table: pd.DataFrame, family: str) -> pd.Series:
     return (table["source"].astype("string") + ":" + table["test"].astype("string")).astype(
         "string"
     )
+
+
+def adjust_pvalues(p, correction: str = "bh") -> np.ndarray:
+    """Adjusted p-values of one family of tests; missing p-values stay missing and do not count.
+
+    Parameters
+    ----------
+    p : array-like of float
+        The family's p-values (NaN or None where a test could not run).
+    correction : str, default "bh"
+        A key of :data:`CORRECTIONS` (see :func:`correct`).
+
+    Returns
+    -------
+    numpy.ndarray
+        The adjusted p-values (statsmodels' ``multipletests``, as R's ``p.adjust``), NaN where
+        ``p`` is missing.
+    """
+    check_one_of("correction", correction, list(CORRECTIONS))
+    p = pd.to_numeric(pd.Series(p, dtype=object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    method = CORRECTIONS[correction]
+    if not ok.any():
+        return out
+    if method is None:
+        out[ok] = p[ok]
+    else:
+        from statsmodels.stats.multitest import multipletests
+
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return out
 
 
 @deprecated_args(positional=("correction", "alpha", "family"))
@@ -113,20 +147,13 @@ def correct(
                 f"correct: the table has no {col!r} column.",
                 [Problem(f"missing column {col!r}", fix="pass a table made by pr.friction")],
             )
-    from statsmodels.stats.multitest import multipletests
-
     p = pd.to_numeric(out["p_value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     adj = np.full(p.shape, np.nan)
     method = CORRECTIONS[correction]
     fam = out["family"].astype("string").fillna("").to_numpy()
     for name in pd.unique(fam):
-        idx = np.flatnonzero((fam == name) & np.isfinite(p))
-        if idx.size == 0:
-            continue
-        if method is None:
-            adj[idx] = p[idx]
-        else:
-            adj[idx] = multipletests(p[idx], alpha=alpha, method=method)[1]
+        idx = np.flatnonzero(fam == name)
+        adj[idx] = adjust_pvalues(p[idx], correction)
     out["p_adj"] = adj
     out["correction"] = "none" if method is None else method
     out["significant"] = np.isfinite(adj) & (adj < alpha)
