@@ -88,8 +88,10 @@ def _compare(args, study: Path) -> int:
         med = {name: statistics.median(r["wall"] for r in rs) for name, rs in runs.items()}
         for name, rs in runs.items():
             secs = {k: statistics.median(r["sections"][k] for r in rs) for k in rs[0]["sections"]}
+            other = statistics.median(r["wall"] - sum(r["sections"].values()) for r in rs)
             print(f"{name}: median {med[name]:.1f} s; sections: "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in secs.items()))
+                  + ", ".join(f"{k} {v:.1f}" for k, v in secs.items())
+                  + f"; outside the sections (validate, last figures, page) {other:.1f}")
         print(f"ratio {args.against} / this tree: {med[args.against] / med['this tree']:.2f}x")
         return 0
     finally:
@@ -119,6 +121,7 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(res.timings.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    print(f"outside the sections (validate, last figures, page): {wall - res.timings['seconds'].sum():.2f} s")
     print(f"report: {wall:.1f} s wall, peak RSS {peak:,.0f} MiB -> {res.path}")
     return 0
 

@@ -114,15 +114,27 @@ def _flags(frame, rgroup, rcid, devs, counts, min_n) -> dict:
     from .friction.survey import _GROUP, _REST
 
     answered = frame["__o"].notna().to_numpy()
-    who = devs.groupby(["kind", "touchpoint"], sort=False)["customer_id"].agg(
-        lambda s: set(s.astype(str))
+    # respondents' and deviating customers' ids numbered together: "has the deviation" is a
+    # look-up of the respondents' numbers among the deviation's customers' numbers
+    ids = np.concatenate(
+        [np.asarray(rcid, dtype=object), devs["customer_id"].astype(str).to_numpy(object)]
     )
+    codes = pd.factorize(ids)[0]
+    rcode, dcode = codes[: len(rcid)], codes[len(rcid) :]
+    who = (
+        pd.Series(dcode)
+        .groupby([devs["kind"].to_numpy(object), devs["touchpoint"].to_numpy(object)], sort=False)
+        .indices
+    )
+    groups = {p: (rgroup == p).to_numpy() & answered for p in counts["persona"].unique()}
     flags, cols = {}, {}
     for j, (p, k, t) in enumerate(
         counts[["persona", "kind", "touchpoint"]].itertuples(index=False)
     ):
-        in_p = (rgroup == p).to_numpy() & answered
-        has = np.isin(rcid, list(who[(k, t)])) & in_p
+        in_p = groups[p]
+        mark = np.zeros(len(ids), dtype=bool)
+        mark[dcode[who[(k, t)]]] = True
+        has = mark[rcode] & in_p
         if has.sum() < min_n or (in_p & ~has).sum() < min_n:
             continue
         cols[f"__f{j}"] = np.where(has, _GROUP, np.where(in_p, _REST, None))

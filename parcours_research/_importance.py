@@ -11,6 +11,8 @@ estimate (one replicate: the analysis weights) and every bootstrap replicate at 
 * :func:`conditional_dominance`, :func:`complete_dominance` - Budescu (1993), Azen & Budescu
   (2003) dominance analysis from the same subset R².
 * :func:`relative_weights` - Johnson (2000) relative weights.
+* :func:`nearest_correlation` - matrices that are not positive definite (pairwise deletion in
+  small groups) repaired by clipping their eigenvalues.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "conditional_dominance",
     "complete_dominance",
     "relative_weights",
+    "nearest_correlation",
     "popcounts",
 ]
 
@@ -265,3 +268,43 @@ def relative_weights(corr: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         beta = (np.linalg.pinv(half) @ rxy[..., None])[..., 0]
     return np.einsum("bjk,bk->bj", half**2, beta**2)
+
+
+def nearest_correlation(corr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Correlation matrices made positive definite: the eigenvalues of each matrix below
+    ``eps`` are raised to ``eps`` and the unit diagonal restored (Higham 2002's first
+    projection, as statsmodels' ``corr_clipped``); positive definite matrices are returned as
+    they are. A correlation that cannot be computed (NaN or infinite: a variable constant in a
+    bootstrap replicate, or two variables rated together too rarely) is taken as 0, which is
+    what a constant variable explains.
+
+    Pairwise-complete matrices of small groups, above all their bootstrap replicates, are
+    often not positive definite; R² and Shapley values of such a matrix are meaningless
+    (R² above 1, negative parts). One repair serves :func:`parcours_research.satisfaction.drivers`
+    and :mod:`parcours_research.moments`.
+
+    Parameters
+    ----------
+    corr : ndarray, shape ``(B, k, k)`` or ``(k, k)``
+        Symmetric matrices with a unit diagonal (NaN where a correlation is undefined).
+    eps : float, default 1e-6
+        Smallest eigenvalue kept.
+
+    Returns
+    -------
+    ndarray
+        The same shape, non-finite values replaced by 0; unchanged when no matrix needs a
+        repair.
+    """
+    corr = np.asarray(corr, dtype=float)
+    corr = np.where(np.isfinite(corr), corr, 0.0)
+    stack = corr[None] if corr.ndim == 2 else corr
+    vals, vecs = np.linalg.eigh(stack)
+    bad = vals.min(axis=1) < eps
+    if not bad.any():
+        return corr
+    fixed = (vecs[bad] * np.clip(vals[bad], eps, None)[:, None, :]) @ np.swapaxes(vecs[bad], 1, 2)
+    d = np.sqrt(np.einsum("bii->bi", fixed))
+    out = stack.copy()
+    out[bad] = fixed / d[:, :, None] / d[:, None, :]
+    return out[0] if corr.ndim == 2 else out

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._files import is_uri
 from .errors import ParcoursWarning, Problem, StudyError
 
 __all__ = ["validate", "Validation", "CHECKS"]
@@ -243,12 +244,12 @@ def _events(r: _Run) -> str:
         return _ABSENT
     log = raw_events(r.study)  # read once: the report's prepared evidence reuses it
     file = _rel(cfg.events, r.root)
-    n, n_no_ts = (
-        int(v)
-        for v in log.engine.fetch(
-            f"SELECT count(*) AS n, count(*) - count(timestamp) AS no_ts FROM {log.ref}"
-        ).iloc[0]
+    # one pass: the rows and the rows with a readable timestamp, per event name
+    by_event = log.engine.fetch(
+        f"SELECT event, count(*) AS n, count(timestamp) AS n_ts FROM {log.ref} GROUP BY event"
     )
+    n = int(by_event["n"].sum())
+    n_no_ts = n - int(by_event["n_ts"].sum())
     if n == 0:
         raise StudyError(
             "empty event log",
@@ -260,8 +261,10 @@ def _events(r: _Run) -> str:
                 )
             ],
         )
+    if n_no_ts:  # impossible UTC offsets (+25:00): a warning naming file and line
+        _bad_offsets(r, log, cfg, file)
     _timestamp_problems(r, file, n, n_no_ts)
-    _unmapped_events(r, log, file, n)
+    _unmapped_events(r, by_event, file, n)
     no_ts = f"; {n_no_ts:,} without a readable timestamp" if n_no_ts else ""
     return f"{n:,} raw rows ({cfg.format}; not cleaned yet{no_ts})"
 
@@ -269,6 +272,18 @@ def _events(r: _Run) -> str:
 #: share of rows without a readable timestamp above which validate warns (below it the
 #: count is shown, and the cleaning log counts them as ``unparseable``)
 TIMESTAMP_WARN_SHARE = 0.01
+
+
+def _bad_offsets(r: _Run, log, cfg, file: str) -> None:
+    from ._event_uris import local_path
+    from .traces._offsets import bad_offset_problem
+
+    files = [local_path(str(p)) or str(p) for p in cfg.sources]
+    problem = bad_offset_problem(log, files, cfg.format, file)
+    if problem is not None:
+        # a warning, like other unreadable timestamps: cleaning drops these rows and its log
+        # counts them (``bad_offset``), so nothing is lost silently and the study still runs
+        r.add("events", "warning", problem)
 
 
 def _timestamp_problems(r: _Run, file: str, n: int, n_no_ts: int) -> None:
@@ -292,24 +307,21 @@ def _timestamp_problems(r: _Run, file: str, n: int, n_no_ts: int) -> None:
     )
 
 
-def _unmapped_events(r: _Run, log, file: str, n: int) -> None:
-    """Rows whose event marks no touchpoint (only when the journey maps some events)."""
-    mapped = sorted({e for t in r.study.journey.touchpoints for e in t.events})
+def _unmapped_events(r: _Run, by_event: pd.DataFrame, file: str, n: int) -> None:
+    """Rows whose event marks no touchpoint (only when the journey maps some events);
+    ``by_event``: ``event, n`` (rows per event name, the missing name included)."""
+    mapped = {e for t in r.study.journey.touchpoints for e in t.events}
     if not mapped:
         return
-    mapped += [e for e in r.study.traces.login_events if e not in mapped]
-    eng = log.engine
-    names = ", ".join(eng.lit(e) for e in mapped)
-    top = eng.fetch(
-        f"SELECT event, count(*) AS n FROM {log.ref} WHERE event IS NOT NULL AND event NOT IN ({names}) "
-        "GROUP BY event ORDER BY n DESC, event LIMIT 5"
-    )
-    if top.empty:
+    mapped |= set(r.study.traces.login_events)
+    un = by_event[by_event["event"].notna() & ~by_event["event"].isin(mapped)]
+    if un.empty:
         return
-    total = int(
-        eng.scalar(
-            f"SELECT count(*) FROM {log.ref} WHERE event IS NOT NULL AND event NOT IN ({names})"
-        )
+    total = int(un["n"].sum())
+    top = (
+        un.assign(event=un["event"].astype(str))
+        .sort_values(["n", "event"], ascending=[False, True])
+        .head(5)
     )
     shown = ", ".join(f"{e!s:.40} ({int(k):,})" for e, k in zip(top["event"], top["n"]))
     r.add(
@@ -366,6 +378,8 @@ def _excerpts(r: _Run) -> str:
 
 
 def _rel(path, root: Path) -> str:
+    if isinstance(path, str) and is_uri(path):  # a URI as written (Path would drop a slash)
+        return path
     p = Path(path)
     return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
 

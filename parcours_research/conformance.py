@@ -133,7 +133,8 @@ def journey_deviations(
     missing = [s for s in steps if s not in counts and s not in design.optional]
     out = [("skipped", s) for s in missing if pos[s] < reach]
     out += [("stopped", s) for s in missing if pos[s] > reach][:1]
-    out += [("added", t) for t in dict.fromkeys(visits) if t not in design.allowed]
+    allowed = design.allowed
+    out += [("added", t) for t in dict.fromkeys(visits) if t not in allowed]
     in_order = set(_ordered_run([pos[t] for t in met]))
     out += [
         ("out_of_order", t)
@@ -194,40 +195,40 @@ def lived_journeys(study) -> pd.DataFrame:
     if ev is None:
         raise AnalysisError("lived_journeys needs a loaded study (pr.load_study(folder)).")
     log = ev.traces.log
-    has_persona = log.has("persona")
+    out = log.engine.fetch(_journeys_sql(log))
+    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    out["n_visits"] = out["n_visits"].astype("int64")
+    if not log.has("persona"):
+        out["persona"] = _survey_personas(ev.study, out["customer_id"])
+    out = out[["customer_id", "persona", "path", "n_visits"]]
+    return out.astype({"customer_id": "string", "persona": "string", "path": "string"})
+
+
+def _journeys_sql(log) -> str:
+    """Grouped SQL of :func:`lived_journeys`: one row per customer, ``customer_id, persona,
+    path, n_visits`` (``persona`` missing when the log has none). A visit starts at the
+    customer's first touchpoint event and wherever the session or the touchpoint changes from
+    the previous event (time order, ties by position in the log)."""
+    eng = log.engine
     where = "touchpoint IS NOT NULL AND user_id IS NOT NULL AND timestamp IS NOT NULL"
     if log.has("identified"):
         where += " AND identified"
-    cols = "user_id, session_id, touchpoint" + (", persona" if has_persona else "")
-    df = log.engine.fetch(
-        f"SELECT {cols} FROM {log.ref} WHERE {where} ORDER BY user_id, timestamp, row_id"
+    over = "OVER (PARTITION BY user_id ORDER BY timestamp, row_id)"
+    persona = f", first_value(persona) {over} AS _p" if log.has("persona") else ""
+    starts = (
+        f"row_number() {over} = 1 OR lag(touchpoint) {over} <> touchpoint "
+        f"OR lag(session_id) {over} IS DISTINCT FROM session_id"
     )
-    return _journey_table(df, ev.study if not has_persona else None)
-
-
-def _journey_table(df: pd.DataFrame, study=None) -> pd.DataFrame:
-    """Visits per customer from events sorted by customer and time (private)."""
-    user = df["user_id"].astype(str).to_numpy()
-    sess = df["session_id"].astype(str).to_numpy()
-    tp = df["touchpoint"].astype(str).to_numpy()
-    new = np.ones(len(df), dtype=bool)
-    new[1:] = (user[1:] != user[:-1]) | (sess[1:] != sess[:-1]) | (tp[1:] != tp[:-1])
-    v = pd.DataFrame({"customer_id": user[new], "touchpoint": tp[new]})
-    out = (
-        v.groupby("customer_id", sort=True)["touchpoint"]
-        .agg(_SEP.join)
-        .rename("path")
-        .reset_index()
+    events = (
+        f"SELECT {eng.cast_str('user_id')} AS customer_id, {eng.cast_str('touchpoint')} AS tp, "
+        f"timestamp AS _t, row_id{persona}, ({starts}) AS _start FROM {log.ref} WHERE {where}"
     )
-    out["n_visits"] = v.groupby("customer_id", sort=True).size().to_numpy()
-    if "persona" in df.columns:
-        first = df.drop_duplicates("user_id").set_index(df["user_id"].astype(str).drop_duplicates())
-        out.insert(
-            1, "persona", first["persona"].reindex(out["customer_id"]).astype("string").to_numpy()
-        )
-    else:
-        out.insert(1, "persona", _survey_personas(study, out["customer_id"]))
-    return out.astype({"customer_id": "string", "persona": "string", "path": "string"})
+    path = eng.ordered_concat("tp", ["_t", "row_id"], _SEP)
+    persona = f"{eng.cast_str('min(_p)')} AS persona, " if persona else ""
+    return (
+        f"SELECT customer_id, {persona}{path} AS path, count(*) AS n_visits "
+        f"FROM ({events}) AS e WHERE _start GROUP BY customer_id"
+    )
 
 
 def _survey_personas(study, ids: pd.Series) -> np.ndarray:
@@ -240,21 +241,77 @@ def _survey_personas(study, ids: pd.Series) -> np.ndarray:
     return m.reindex(ids.astype(str)).astype("string").to_numpy()
 
 
+def _designs(journeys: pd.DataFrame, journey) -> np.ndarray:
+    """The designed journey of each customer's persona (None without one), looked up once per
+    persona."""
+    persona = journeys["persona"].astype(object).to_numpy()
+    codes, personas = pd.factorize(persona, use_na_sentinel=False)
+    found = [journey.designed_journey(None if pd.isna(p) else p) for p in personas]
+    out = np.empty(len(found), dtype=object)
+    out[:] = found
+    return out[codes] if len(persona) else np.empty(0, dtype=object)
+
+
+def _by_design_and_path(journeys: pd.DataFrame, designs: np.ndarray) -> tuple:
+    """``(codes, first)``: the customers' (design, path) pairs numbered in order of first
+    appearance, and the row of each pair's first customer."""
+    key = pd.Series([("" if d is None else d.persona) for d in designs], dtype=object) + (
+        "\x00" + journeys["path"].astype(object).reset_index(drop=True)
+    )
+    codes, _ = pd.factorize(key.to_numpy(object))
+    return codes, np.unique(codes, return_index=True)[1]
+
+
+def _deviations(path: str, design: DesignedJourney, observable, cache: dict) -> list:
+    """:func:`journey_deviations` of a path (visits joined by ``" > "``), computed once per
+    design and *reduced* path: the touchpoints in order of first visit, then those visited
+    more than once. The deviations depend on nothing else (which touchpoints were met, the
+    order of their first visits, which were repeated), so the reduced path has the same ones."""
+    visits = path.split(_SEP)
+    first = dict.fromkeys(visits)
+    again: set = set()
+    if len(first) < len(visits):
+        seen: set = set()
+        for v in visits:
+            if v in seen:
+                again.add(v)
+            seen.add(v)
+    key = (design.persona, tuple(first), tuple(sorted(again)))
+    if key not in cache:
+        cache[key] = journey_deviations([*key[1], *key[2]], design, observable=observable)
+    return cache[key]
+
+
 def _customer_deviations(journeys: pd.DataFrame, journey, observable) -> pd.DataFrame:
     """``customer_id, persona, kind, touchpoint``: one row per customer and deviation (the
     same path of the same design is compared once)."""
-    rows, seen = [], {}
-    for cid, persona, path in journeys[["customer_id", "persona", "path"]].itertuples(index=False):
-        design = journey.designed_journey(None if pd.isna(persona) else persona)
-        if design is None:
-            continue
-        key = (design.persona, path)
-        if key not in seen:
-            seen[key] = journey_deviations(path.split(_SEP), design, observable=observable)
-        rows.extend((cid, persona, k, t) for k, t in seen[key])
-    return pd.DataFrame(rows, columns=["customer_id", "persona", "kind", "touchpoint"]).astype(
-        "string"
+    cols = ["customer_id", "persona", "kind", "touchpoint"]
+    designs = _designs(journeys, journey)
+    if not len(journeys):
+        return pd.DataFrame(columns=cols).astype("string")
+    codes, first = _by_design_and_path(journeys, designs)
+    paths = journeys["path"].astype(object).to_numpy()
+    cache: dict = {}
+    found = [
+        [] if designs[i] is None else _deviations(paths[i], designs[i], observable, cache)
+        for i in first
+    ]
+    size = np.array([len(f) for f in found], dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    kinds = np.array([k for f in found for k, _ in f] or [""], dtype=object)
+    tps = np.array([t for f in found for _, t in f] or [""], dtype=object)
+    n = size[codes]
+    row = np.repeat(np.arange(len(codes)), n)
+    at = start[codes][row] + np.arange(len(row)) - np.repeat(np.cumsum(n) - n, n)
+    out = pd.DataFrame(
+        {
+            "customer_id": journeys["customer_id"].to_numpy()[row],
+            "persona": journeys["persona"].to_numpy()[row],
+            "kind": kinds[at],
+            "touchpoint": tps[at],
+        }
     )
+    return out.astype("string")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,10 +449,8 @@ def conformance(
     observable = {t.id for t in journey.touchpoints if t.events}
     journeys = lived_journeys(study)
     devs = _customer_deviations(journeys, journey, observable)
-    designed = (
-        journeys["persona"]
-        .map(lambda p: journey.designed_journey(None if pd.isna(p) else p) is not None)
-        .astype(bool)
+    designed = pd.Series(
+        [d is not None for d in _designs(journeys, journey)], index=journeys.index, dtype=bool
     )
     notes = _notes(journey, journeys, designed, observable)
     journeys = journeys[designed.to_numpy()].reset_index(drop=True)
@@ -574,8 +629,14 @@ def lived_path(visits: Sequence[str], design: DesignedJourney) -> list[str]:
 def _path_table(journeys, group, journey, order, observable) -> pd.DataFrame:
     """``persona, path, customers, share, conforms, deviations``: lived paths
     (:func:`lived_path`) per group, most frequent first."""
-    designs = [journey.designed_journey(None if pd.isna(q) else q) for q in journeys["persona"]]
-    paths = [_SEP.join(lived_path(p.split(_SEP), d)) for p, d in zip(journeys["path"], designs)]
+    designs = _designs(journeys, journey)
+    codes, first = _by_design_and_path(journeys, designs)
+    lived = journeys["path"].astype(object).to_numpy()
+    shown = np.array(
+        [_SEP.join(lived_path(lived[i].split(_SEP), designs[i])) for i in first] or [""],
+        dtype=object,
+    )
+    paths = list(shown[codes])
     g = pd.DataFrame(
         {
             "persona": group.to_numpy(),
@@ -590,8 +651,9 @@ def _path_table(journeys, group, journey, order, observable) -> pd.DataFrame:
         .reset_index()
     )
     out["share"] = out["customers"] / out.groupby("persona")["customers"].transform("sum")
+    cache: dict = {}
     out["deviations"] = [
-        tuple(f"{k}:{t}" for k, t in journey_deviations(p.split(_SEP), d, observable=observable))
+        tuple(f"{k}:{t}" for k, t in _deviations(p, d, observable, cache))
         for p, d in zip(out["path"], out["_d"])
     ]
     out["_r"] = out["persona"].map(order).fillna(len(order))

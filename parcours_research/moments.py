@@ -241,19 +241,8 @@ def _bh(p: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 # importance per persona
 # ---------------------------------------------------------------------------------------------
-def _nearest_correlation(corr: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Replicate correlation matrices made positive definite (eigenvalues clipped at ``eps``,
-    unit diagonal restored). Pairwise-complete matrices of small domains are often not, and
-    Shapley values of such a matrix are meaningless (negative parts of R²)."""
-    vals, vecs = np.linalg.eigh(corr)
-    bad = vals.min(axis=1) < eps
-    if not bad.any():
-        return corr
-    out = corr.copy()
-    m = (vecs[bad] * np.clip(vals[bad], eps, None)[:, None, :]) @ np.swapaxes(vecs[bad], 1, 2)
-    d = np.sqrt(np.einsum("bii->bi", m))
-    out[bad] = m / d[:, :, None] / d[:, None, :]
-    return out
+#: replicate matrices made positive definite: the one repair of drivers and moments
+_nearest_correlation = imp.nearest_correlation
 
 
 def _judged(x: pd.DataFrame, w: np.ndarray, cols: list[str], min_n: int, min_share: float):

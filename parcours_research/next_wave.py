@@ -54,10 +54,20 @@ MDE / ``mde``, qual prevalence / ``prevalence``) over personas and sources, amon
 within the budget. The candidate values of ``R`` are the ratios each persona's survey size and
 interview count can reach; the smallest affordable one is found by bisection over them (cost
 falls as ``R`` grows), so the answer is exact, not a continuous approximation.
+
+That allocation can leave money unspent: interviews come one per persona at a time, so the next
+step down in ``R`` may not fit. A second pass spends the rest on respondents, one at a time,
+each for the persona whose survey effect falls shortest of the wanted one (the largest
+``N_p / n_p``), until no respondent fits or every persona has its ``N_p``. The worst ratio stays
+``R`` (no allocation within the budget does better); the other personas come closer to the
+wanted effect. Among the allocations that add respondents to the first pass's within the
+budget, the greedy pass reaches the smallest possible largest survey shortfall ratio over the
+personas (each respondent goes where that largest ratio is, and the ratios fall with ``n_p``).
 """
 
 from __future__ import annotations
 
+import heapq
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -386,8 +396,27 @@ def allocate(
             hi = mid
         else:
             lo = mid + 1
-    n, m, _ = _cost_at(cands[lo], needs, m_full, prevalence, power, cost_respondent, c_i)
-    return n, m, cands[lo]
+    n, m, cost = _cost_at(cands[lo], needs, m_full, prevalence, power, cost_respondent, c_i)
+    return _spend_rest(needs, n, budget - cost, cost_respondent), m, cands[lo]
+
+
+def _spend_rest(needs: Sequence[float], n: list, left: float, c_r: float) -> list:
+    """The second pass of :func:`allocate`: what the shortfall allocation leaves unspent
+    (``left``) buys respondents one at a time, each for the persona whose survey effect falls
+    shortest of the wanted one (largest ``N_p / n_p``; the first persona on ties), until no
+    respondent fits or every persona has the ``N_p`` it needs."""
+    n = list(n)
+    full = [max(2, math.ceil(N - 1e-9)) for N in needs]
+    heap = [(-N / k, i) for i, (N, k) in enumerate(zip(needs, n, strict=True)) if k < full[i]]
+    heapq.heapify(heap)
+    bought = 0
+    while heap and c_r * (bought + 1) <= left + 1e-9:
+        _, i = heapq.heappop(heap)
+        n[i] += 1
+        bought += 1
+        if n[i] < full[i]:
+            heapq.heappush(heap, (-needs[i] / n[i], i))
+    return n
 
 
 def _needs(matrix: pd.DataFrame, touchpoints, min_coverage: float) -> pd.DataFrame:
@@ -526,8 +555,8 @@ class NextWave:
         lines = [head, verdict]
         for r in self.summary.itertuples():
             lines.append(
-                f"  - {r.persona}: {r.respondents} respondents (deff {r.deff:.2f}, MDE {r.survey_mde:.2f} "
-                f"at {r.binding_touchpoint}), {r.interviews} interviews"
+                f"  - {r.persona}: {_plural(r.respondents, 'respondent')} (deff {r.deff:.2f}, MDE "
+                f"{r.survey_mde:.2f} at {r.binding_touchpoint}), {_plural(r.interviews, 'interview')}"
             )
         return lines
 
@@ -537,6 +566,13 @@ class NextWave:
     def _repr_html_(self) -> str:
         head = "<br>".join(html.escape(x) for x in self._lines())
         return f"<p>{head}</p>" + self.summary.round(3).to_html(index=False, na_rep="")
+
+
+def _plural(n: int, word: str, lang: str = "en") -> str:
+    """``"1 interview"``, ``"2 interviews"``; in French 0 and 1 take the singular
+    (``"0 entretien"``, ``"1 entretien"``, ``"2 entretiens"``)."""
+    one = n == 1 or (lang == "fr" and n == 0)
+    return f"{n} {word}" if one else f"{n} {word}s"
 
 
 def _wanted(mde) -> dict:

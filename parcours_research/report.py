@@ -35,6 +35,7 @@ from . import (
     report_next_wave,
     report_sections,
 )
+from ._report_figures import FigureWriter
 from .errors import StudyError
 from .study import Study
 
@@ -73,6 +74,7 @@ class _Block:
     png64: str = ""
     items: list = field(default_factory=list)
     anchor: str = ""
+    png: Path | None = None  # the figure's PNG, embedded as ``png64`` once written
 
 
 @dataclass
@@ -129,6 +131,7 @@ class _Context:
         self.evidence = prepare(study)
         self.figures: list[Path] = []
         self.tables: list[Path] = []
+        self.writer = FigureWriter()  # figures written by child processes beside the sections
         self.scores_overall: pd.DataFrame | None = None
         self.triangulation = None
         (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -152,17 +155,21 @@ class _Context:
         return _Block("table", html=body, caption=caption, files=f"tables/{name}.csv")
 
     def figure(self, name: str, fig, caption: str) -> _Block:
-        import matplotlib.pyplot as plt
-
-        from .plot import save
-
-        paths = save(fig, self.out / "figures" / name)
-        plt.close(fig)
+        """A figure block; the figure is written (PNG, SVG) while the next sections run, and
+        its PNG embedded by :meth:`embed_figures`."""
+        paths = self.writer.submit(fig, self.out / "figures" / name)
         self.figures.extend(paths)
         png = next(p for p in paths if p.suffix == ".png")
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
         return _Block("figure", caption=caption, files=", ".join(f"figures/{p.name}" for p in paths),
-                      png64=data)
+                      png=png)
+
+    def embed_figures(self, sections: list[_Section]) -> None:
+        """Wait for the figures under way, then embed each PNG in its block."""
+        self.writer.wait()
+        for sec in sections:
+            for block in sec.blocks:
+                if block.kind == "figure" and block.png is not None and not block.png64:
+                    block.png64 = base64.b64encode(block.png.read_bytes()).decode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,14 +499,18 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     ctx = _Context(study, out, lang, seed, n_boot)
     sections, timings = [], []
     bar = tqdm(SECTIONS, desc="report", unit="section", disable=not progress, leave=False)
-    for sid, fn in bar:
-        bar.set_postfix_str(sid)
-        sec = _Section(sid, _T[lang].get(sid, sid))
-        t0 = time.perf_counter()
-        fn(ctx, sec)
-        timings.append({"section": sid, "seconds": time.perf_counter() - t0})
-        sections.append(sec)
+    try:
+        for sid, fn in bar:
+            bar.set_postfix_str(sid)
+            sec = _Section(sid, _T[lang].get(sid, sid))
+            t0 = time.perf_counter()
+            fn(ctx, sec)
+            timings.append({"section": sid, "seconds": time.perf_counter() - t0})
+            sections.append(sec)
+    finally:
+        ctx.writer.wait()  # no figure left half-written in a folder a failed report removes
     bar.close()
+    ctx.embed_figures(sections)
     env = Environment(autoescape=select_autoescape(["html", "j2"]))
     template = env.from_string(
         (resources.files("parcours_research.templates") / "report.html.j2").read_text(encoding="utf-8"))

@@ -1115,6 +1115,7 @@ def drivers(
     w = weights_of(data.loc[keep], weight)
     corr, _ = imp.weighted_corr(arr, w)
     _check_driver_correlations(corr, outcome, names, cols, missing)
+    corr = _positive_definite(corr, outcome)
     if n_boot:
         reps = bootstrap_weights(
             w,
@@ -1126,7 +1127,10 @@ def drivers(
             if fpc is None
             else sampling_fractions(data, strata=strata, cluster=cluster, fpc=fpc)[keep.to_numpy()],
         )
-        corr = np.concatenate([corr, imp.weighted_corr(arr, reps)[0]], axis=0)
+        # pairwise-complete replicate matrices of small groups are often not positive
+        # definite: repaired as in ``moments`` (R² above 1 and negative parts otherwise)
+        boot = imp.nearest_correlation(imp.weighted_corr(arr, reps)[0])
+        corr = np.concatenate([corr, boot], axis=0)
     p = len(cols)
     r2_sub = imp.subset_r2(corr) if method == "shapley" or dominance else None
     values = imp.shapley(r2_sub, p) if method == "shapley" else imp.relative_weights(corr)
@@ -1244,6 +1248,28 @@ def _check_driver_correlations(corr, outcome, names, cols, missing) -> None:
                 )
             ],
         )
+
+
+def _positive_definite(corr: np.ndarray, outcome) -> np.ndarray:
+    """The full sample's matrix of the outcome and drivers, made positive definite when
+    pairwise deletion left it not (its R² would exceed 1), with a warning; the bootstrap
+    replicates are repaired the same way (:func:`parcours_research._importance.nearest_correlation`)."""
+    if np.linalg.eigvalsh(corr[0]).min() >= 1e-6:
+        return corr
+    import warnings
+
+    from .errors import DataQualityWarning
+
+    raw = float(imp.subset_r2(corr)[0, -1])
+    warnings.warn(
+        f"drivers of {outcome!r}: the pairwise correlations of the outcome and the drivers "
+        f"do not form a valid correlation matrix (not positive definite; R² would be "
+        f"{raw:.3f}); the nearest valid one is used (eigenvalues clipped). Use "
+        "missing='listwise', fewer drivers or a larger group for estimates on one set of rows.",
+        DataQualityWarning,
+        stacklevel=3,
+    )
+    return imp.nearest_correlation(corr)
 
 
 def _driver_summary(values, names, pair_n, n_boot, confidence):

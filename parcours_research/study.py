@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from . import _purposes
+from ._event_uris import format_from_name, is_uri, uri_files, uri_problems
 from ._files import (
     DEFAULT_LIMITS,
     LIMIT_KEYS,
@@ -132,7 +133,9 @@ class TracesConfig:
     the names used in the file.
     """
 
-    events: Path
+    #: the file, pattern or folder named by ``events:``; a ``str`` when it is a URI
+    #: (``file:///...``, ``s3a://...``), kept as written (see ``parcours_research._event_uris``)
+    events: Path | str
     format: str = "csv"
     columns: Mapping[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
@@ -302,7 +305,8 @@ class Study:
                     "event log",
                     str(
                         self.traces.events.relative_to(self.root)
-                        if self.traces.events.is_relative_to(self.root)
+                        if isinstance(self.traces.events, Path)
+                        and self.traces.events.is_relative_to(self.root)
                         else self.traces.events
                     )
                     + (
@@ -883,7 +887,10 @@ def _traces(raw: Any, root: Path, ck: _Checker) -> TracesConfig | None:
     fmt = raw.get("format")
     if fmt is None and sources:
         fmt = _event_format(sources[0])
-    if fmt not in TRACE_FORMATS and (fmt is not None or sources):
+    if fmt is None and sources:  # a URI whose name does not tell
+        ck.add("traces.format", f"the format of {sources[0]!r} cannot be told from its name",
+               f"add `format:` to traces: one of {', '.join(TRACE_FORMATS)}")
+    elif fmt not in TRACE_FORMATS and (fmt is not None or sources):
         ck.add("traces.format", f"unknown format {fmt!r}", f"use one of {', '.join(TRACE_FORMATS)}")
     cols = raw.get("columns") or {}
     if not isinstance(cols, Mapping):
@@ -1003,6 +1010,10 @@ def _event_files(root: Path, value: Any, ck: _Checker) -> tuple[Path | None, tup
     path order (daily names and ``key=value`` folders sort by date), and each is checked like
     any input file."""
     key = "traces.events"
+    if isinstance(value, str) and is_uri(value):  # an explicit opt-out of the study folder
+        for message, fix in uri_problems(value):
+            ck.add(key, message, fix)
+        return (None, ()) if uri_problems(value) else (value, (value,))
     if isinstance(value, list | tuple):
         if not value:
             ck.add(key, "the list of event files is empty", "name at least one file")
@@ -1035,11 +1046,16 @@ def _event_files(root: Path, value: Any, ck: _Checker) -> tuple[Path | None, tup
     return full, ((full,) if full is not None else ())
 
 
-def _event_format(path: Path) -> str:
+def _event_format(path: Path | str) -> str | None:
     """The format of an event file from its content (a GA4 export is recognised), else its
-    name."""
+    name; for a URI, the content of a ``file:`` URI's first file, else the URI's name (None
+    when it does not tell)."""
     from .traces._ga4 import sniff
 
+    if is_uri(str(path)):
+        first = (uri_files(str(path)) or [None])[0]
+        found = sniff(first) if first else None
+        return found or format_from_name(first or str(path))
     found = sniff(str(path))
     if found is not None:
         return found

@@ -3,7 +3,8 @@ that reaches the wanted ones within a budget.
 
 References: the survey and trace MDEs against statsmodels.stats.power (NormalIndPower,
 TTestPower, used only here); the interview rule against the binomial distribution (scipy);
-the budget allocation against a brute-force search over every allocation of small cases.
+the budget allocation, and the second pass that spends the rest, against a brute-force search
+over every allocation of small cases.
 """
 
 from __future__ import annotations
@@ -111,6 +112,73 @@ def test_allocation_matches_brute_force(budget):
         else 1.0,
     )
     assert max(reached, 1.0) == pytest.approx(ratio)
+
+
+def _worst_survey_ratio(needs, ns):
+    """The largest survey shortfall ratio over the personas (1 once a persona has its need)."""
+    return round(max(max(math.sqrt(N / k), 1.0) for N, k in zip(needs, ns, strict=True)), 12)
+
+
+@pytest.mark.parametrize(
+    "needs, c_r, c_i, budget",
+    [
+        ([9.3, 14.2], 3, 10, 130),
+        ([9.3, 14.2], 3, 40, 140),
+        ([20.0, 7.5, 12.2], 2, 25, 110),
+        ([20.0, 7.5, 12.2], 2, 25, 200),
+        ([20.0, 7.5, 12.2], 2, 25, 290),
+        ([30.4, 30.4], 1, 40, 110),
+    ],
+)
+def test_rest_of_the_budget_buys_respondents_as_brute_force(needs, c_r, c_i, budget):
+    """The second pass (what the shortfall allocation leaves) against a brute-force search over
+    every allocation that adds respondents to the first pass's, same interviews, within the
+    budget: the same largest survey shortfall ratio, and nothing left that buys a useful
+    respondent."""
+    from parcours_research.next_wave import _cost_at
+
+    prevalence, power = 0.35, 0.8
+    n, m, ratio = allocate(
+        needs,
+        prevalence=prevalence,
+        power=power,
+        cost_respondent=c_r,
+        cost_interview=c_i,
+        budget=budget,
+    )
+    assert 1 < ratio < math.inf
+    n0, m0, _ = _cost_at(ratio, needs, interviews_needed(prevalence), prevalence, power, c_r, c_i)
+    assert m == m0 and all(k >= k0 for k, k0 in zip(n, n0, strict=True))
+    spent = c_r * sum(n) + c_i * sum(m)
+    assert spent <= budget
+    full = [math.ceil(N) for N in needs]
+    assert budget - spent < c_r or n == [max(k, f) for k, f in zip(n, full, strict=True)]
+    rest = budget - c_i * sum(m)
+    ranges = [range(k0, max(k0, f) + 1) for k0, f in zip(n0, full, strict=True)]
+    best = min(
+        _worst_survey_ratio(needs, ns) for ns in itertools.product(*ranges) if c_r * sum(ns) <= rest
+    )
+    assert _worst_survey_ratio(needs, n) == best
+
+
+def test_plan_3000_spends_the_rest_and_counts_in_words(sample_study):
+    """The case of the 0.4.0 closing note: 2,108 of 3,000 EUR were spent; "1 interviews"."""
+    from parcours_research.next_wave import _plural
+
+    res = pr.plan.next_wave(sample_study, mde=0.3, budget=3000)
+    assert 3000 - res.costs["respondent"] < res.cost <= 3000
+    text = repr(res)
+    assert "1 interview" in text and "1 interviews" not in text
+    assert [_plural(k, "interview") for k in (0, 1, 2)] == [
+        "0 interviews",
+        "1 interview",
+        "2 interviews",
+    ]
+    assert [_plural(k, "entretien", "fr") for k in (0, 1, 2)] == [
+        "0 entretien",
+        "1 entretien",
+        "2 entretiens",
+    ]
 
 
 def test_allocation_without_limit_buys_the_wanted_effects():

@@ -99,7 +99,8 @@ def test_bootstrap_replicates_are_weighted_refits():
     counts = np.zeros((3, len(y)), int)
     for grp in (met, ~met):
         idx = np.flatnonzero(grp)
-        counts[:, idx] = r2.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=3)
+        draws = r2.integers(0, len(idx), size=(3, len(idx)))  # uniform draws, counted
+        counts[:, idx] = [np.bincount(row, minlength=len(idx)) for row in draws]
     rows = np.repeat(np.arange(len(y)), counts[0])
     # the covariate stays centred at the original sample's mean
     xc = tenure[rows] - tenure.mean()

@@ -20,6 +20,7 @@ from traces_fixtures import engines
 
 import parcours_research as pr
 from parcours_research.traces import _clean_arrays as ca
+from parcours_research.traces import _direct
 from parcours_research.traces import _kernels as K
 
 EVENTS = ["home", "search", " product ", "cart", "login"]
@@ -116,6 +117,13 @@ def _same_as_sql(path, monkeypatch, **kw):
         return real(self, sql, rows)
 
     monkeypatch.setattr(pr.traces.DuckDBEngine, "arrow_batches", spy)
+    real_direct = _direct.read
+
+    def spy_direct(eng, plan, *args):  # one local Parquet file: read by pyarrow, batch by batch
+        streamed.append("pyarrow: " + ", ".join(map(str, plan.values())))
+        return real_direct(eng, plan, *args)
+
+    monkeypatch.setattr(_direct, "read", spy_direct)
     fast_eng, sql_eng = engines()
     log, c_fast, fast = _outcome(path, fast_eng, **kw)
     _, c_sql, sql = _outcome(path, sql_eng, **kw)

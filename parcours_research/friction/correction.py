@@ -83,10 +83,25 @@ def adjust_pvalues(p, correction: str = "bh") -> np.ndarray:
         return out
     if method is None:
         out[ok] = p[ok]
+    elif method == "holm":
+        out[ok] = _holm(p[ok])
     else:
         from statsmodels.stats.multitest import multipletests
 
         out[ok] = multipletests(p[ok], method=method)[1]
+    return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment, as R's ``p.adjust(p, "holm")``: the running maximum of the
+    sorted ``p_(i) * (m - i + 1)``, capped at 1. Written here because statsmodels' ``holm``
+    calls ``gc.collect()`` on every call (0.6 s in a process holding a study's evidence);
+    ``tests/test_adjust_pvalues.py`` checks it against R's values and statsmodels'."""
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 

@@ -329,19 +329,29 @@ def save(
     if stem.suffix.lower() in {".png", ".svg", ".pdf", ".jpg", ".jpeg"}:
         stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
+    formats = [fmt.lower().lstrip(".") for fmt in formats]
+    for fmt in formats:
+        check_one_of("format", fmt, ("png", "svg", "pdf"))
     out = []
-    with style():
-        for fmt in formats:
-            fmt = fmt.lower().lstrip(".")
-            check_one_of("format", fmt, ("png", "svg", "pdf"))
-            path = stem.with_name(f"{stem.name}.{fmt}")
-            meta = {
-                "png": {"Software": None},
-                "svg": {"Date": None},
-                "pdf": {"CreationDate": None},
-            }[fmt]
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
-            out.append(path)
+    engine = fig.get_layout_engine()
+    try:
+        with style():
+            for k, fmt in enumerate(formats):
+                path = stem.with_name(f"{stem.name}.{fmt}")
+                meta = {
+                    "png": {"Software": None},
+                    "svg": {"Date": None},
+                    "pdf": {"CreationDate": None},
+                }[fmt]
+                fig.savefig(path, format=fmt, dpi=dpi, metadata=meta)
+                out.append(path)
+                if k == 0 and engine is not None and len(formats) > 1:
+                    # laid out once (constrained or tight layout measures every text twice):
+                    # the other formats draw at the positions the first one found
+                    fig.set_layout_engine("none")
+    finally:
+        if engine is not None and fig.get_layout_engine() is not engine:
+            fig.set_layout_engine(engine)  # a figure shown after saving lays itself out again
     return out
 
 

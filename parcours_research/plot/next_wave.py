@@ -19,6 +19,8 @@ _TEXT = {
         "needed": "nécessaires",
         "planned": "prévus (budget)",
         "interviews": "{n} entretiens",
+        "interview": "{n} entretien",
+        "singular": (0, 1),
         "respondents": "Répondants",
         "stake_title": "Écart de {outcome} des clients ayant rencontré la friction",
         "stake_x": "Écart ajusté (rencontré − autres), intervalle bootstrap",
@@ -33,6 +35,8 @@ _TEXT = {
         "needed": "needed",
         "planned": "planned (budget)",
         "interviews": "{n} interviews",
+        "interview": "{n} interview",
+        "singular": (1,),
         "respondents": "Respondents",
         "stake_title": "{outcome} difference of the customers who met the friction",
         "stake_x": "Adjusted difference (met − others), bootstrap interval",
@@ -89,7 +93,9 @@ def _wave_panel(ax, summary, t: dict, journey) -> None:
     )
     for i, r in enumerate(summary.itertuples()):
         ax.annotate(
-            t["interviews"].format(n=r.interviews),
+            t["interview" if r.interviews in t["singular"] else "interviews"].format(
+                n=r.interviews
+            ),
             (x[i] + w, r.respondents),
             ha="center",
             va="bottom",

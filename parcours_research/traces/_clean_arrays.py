@@ -28,6 +28,7 @@ and Spark); the tests compare the two row by row. When an exact answer is not gu
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -101,22 +102,34 @@ def load_kernels_soon() -> None:
     """Import numba and the compiled kernels in a background thread, once per process.
 
     Importing numba takes about 0.6 s (LLVM, its registries); started here it overlaps with
-    DuckDB's first queries, which release the GIL. A later ``from . import _kernels`` waits for
-    the import under way (Python's import lock), so nothing runs twice."""
-    import sys
-    import threading
-
-    if _LOADING or f"{__package__}._kernels" in sys.modules:
+    reading the file (and DuckDB's first queries), which release the GIL. A later ``from .
+    import _kernels`` waits for the import under way (Python's import lock), so nothing runs
+    twice; :func:`kernels` waits for the whole start."""
+    if _LOADING:
         return
 
     def load():
-        from . import _kernels
+        from . import _kernels, _stream_kernels  # noqa: F401
 
         _kernels._start()
 
     thread = threading.Thread(target=load, name="parcours-numba", daemon=True)
     _LOADING.append(thread)
     thread.start()
+
+
+def kernels():
+    """The compiled kernels (``_kernels``), once numba has started.
+
+    Waits for :func:`load_kernels_soon`'s thread to finish rather than only for the module's
+    import: a kernel called while numba's registries are still loading would load them in
+    full (``scipy.linalg`` included, about 0.3 s), which ``_kernels._start`` avoids."""
+    load_kernels_soon()
+    if _LOADING:
+        _LOADING[0].join()
+    from . import _kernels
+
+    return _kernels
 
 
 #: DuckDB types whose values are coded from the 64-bit hash of the raw value: text, and the
@@ -255,7 +268,35 @@ def time_order(row_id: np.ndarray, t: np.ndarray) -> np.ndarray:
     runs = k.sorted_runs(t, 64)
     if len(runs) == 0:  # too many runs to merge
         return np.argsort(t, kind="stable").astype(dtype)
-    return k.merge_runs(t, runs, np.empty(n, dtype))
+    return merge_in_parts(t, runs, np.empty(n, dtype))
+
+
+def merge_in_parts(t: np.ndarray, runs: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The stable merge of the sorted runs of ``t`` (starts, then ``len(t)``) into ``out``, cut
+    by time into one piece per core: a piece takes from every run the rows in its time range
+    (ties all in one piece), so the pieces are merged side by side."""
+    from . import _kernels as k
+    from . import _stream_kernels as sk
+
+    n = len(t)
+    lo, hi = runs[:-1].astype(np.int64), runs[1:].astype(np.int64)
+    parts = k.n_parts(n)
+    longest = int(np.argmax(hi - lo))
+    pivots = t[lo[longest] + (hi[longest] - lo[longest]) * np.arange(1, parts) // parts]
+    cut = (
+        [lo]
+        + [
+            np.array([a + np.searchsorted(t[a:b], v) for a, b in zip(lo, hi)], np.int64)
+            for v in pivots
+        ]
+        + [hi]
+    )
+    calls, base = [], 0
+    for a, b in zip(cut[:-1], cut[1:]):
+        calls.append((t, a, b, out, base))
+        base += int((b - a).sum())
+    k.run_all(sk.merge_ranges, calls)
+    return out
 
 
 def fetch(log: EventLog, want_ua: bool):
@@ -269,7 +310,9 @@ def fetch(log: EventLog, want_ua: bool):
     its ids, event and user agent, and the distinct values once, with their hashes; a hash
     table (see ``_kernels``) turns each row's hashes into codes. A log straight from
     :func:`~.io.read_events` is read from its raw columns: the canonical text (trimmed, blank
-    as missing) is computed by the same SQL expression on the distinct raw values only.
+    as missing) is computed by the same SQL expression on the distinct raw values only. Its
+    integer ids (of types that fit in 64 bits) come as they are and are coded while they
+    stream (``IntCoder``): no query lists them beforehand.
     """
     from .io import text_expr
 
@@ -300,15 +343,39 @@ def fetch(log: EventLog, want_ua: bool):
     want_ua = ua_ref is not None
     types = origin["types"] if origin is not None else {}
     id_refs = [(r, types.get(c)) for r, c in ((user_ref, "user_id"), (dev_ref, "device_id")) if r]
-    ids, id_known, id_code = _distinct(
-        eng, [r for r, _ in id_refs], src, canonical, text_expr, [t for _, t in id_refs]
-    )
+    coder = IntCoder() if id_refs and all(_fits_int64(t) for _, t in id_refs) else None
+    if coder is None:
+        ids, id_known, id_code = _distinct(
+            eng, [r for r, _ in id_refs], src, canonical, text_expr, [t for _, t in id_refs]
+        )
     native = _time.native_instant(log) if origin is not None else None
+    direct = None
+    if coder is not None:  # one local Parquet file: its columns read by pyarrow
+        from . import _direct
+
+        refs = {c: origin["raw"].get(c) for c in ("user_id", "device_id", "event", "user_agent")}
+        direct = _direct.plan(origin, native, refs, want_ua)
+        if direct is not None:
+            try:
+                cols, values = _direct.read(eng, direct, coder, text_expr, BATCH_ROWS, IN_FLIGHT)
+                return (
+                    _encoded(cols, coder.values(), values["ev"]),
+                    cols.get("ua"),
+                    values.get("ua"),
+                )
+            except _direct.NotDirect:
+                coder = IntCoder()
     parts = [
         "row_id",
         f"{q(native)} AS _t" if native else f"coalesce({eng.us(t_expr)}, {NONE}) AS _t",
-        f"{_hash_expr(user_ref, types.get('user_id'))} AS _uh",
-        f"{_hash_expr(dev_ref, types.get('device_id'))} AS _dh",
+        *(
+            [_int_expr(user_ref, "_uh"), _int_expr(dev_ref, "_dh")]
+            if coder is not None
+            else [
+                f"{_hash_expr(user_ref, types.get('user_id'))} AS _uh",
+                f"{_hash_expr(dev_ref, types.get('device_id'))} AS _dh",
+            ]
+        ),
         f"{_hash_expr(ev_ref, types.get('event'))} AS _eh",
     ]
     events, ev_known, ev_code = _distinct(
@@ -321,14 +388,34 @@ def fetch(log: EventLog, want_ua: bool):
             eng, [ua_ref], src, canonical, text_expr, [types.get("user_agent")]
         )
         parts.append(f"{_hash_expr(ua_ref, types.get('user_agent'))} AS _ah")
-    from . import _kernels as k  # waits for ``load_kernels_soon`` when it is still loading
+    k = kernels()  # waits for ``load_kernels_soon`` when it is still loading
 
-    id_table = k.hash_table(id_known, id_code)
-    ev_tab = k.hash_table(ev_known, ev_code)
-    ua_table = k.hash_table(ua_known, ua_code) if want_ua else None
-    ev_type = np.int16 if len(events) < 2**15 - 1 else np.int32
-    ua_type = np.int16 if ua_values is not None and len(ua_values) < 2**15 - 1 else np.int32
-    sql = f"SELECT {', '.join(parts)} FROM {src}"
+    tables = {
+        "ids": None if coder is not None else k.hash_table(id_known, id_code),
+        "ev": k.hash_table(ev_known, ev_code),
+        "ua": k.hash_table(ua_known, ua_code) if want_ua else None,
+    }
+    sizes = {"ev": len(events), "ua": len(ua_values) if want_ua else 0}
+    cols = _stream(
+        eng, origin, src, f"SELECT {', '.join(parts)} FROM {src}", native, tables, coder, sizes
+    )
+    if coder is not None:
+        ids = coder.values()
+    return _encoded(cols, ids, events), cols.get("ua"), ua_values
+
+
+def _encoded(cols: dict, ids: pa.Array, events: pa.Array) -> Encoded:
+    """The rows read, in (timestamp, row_id) order."""
+    row_id, t, user, dev, ev = (cols[c] for c in ("row_id", "_t", "user", "device", "ev"))
+    rows = time_order(row_id, t)
+    return Encoded(row_id, t, user, dev, ev, ids, events.to_pylist(), rows)
+
+
+def _stream(eng, origin, src, sql, native, tables, coder, sizes) -> dict:
+    """The columns of ``sql`` (``row_id, _t, _uh, _dh, _eh[, _ah]``) read once, coded into
+    integer arrays: ``row_id, _t, user, device, ev[, ua]``."""
+    from . import _kernels as k
+
     if origin is not None and origin.get("counted"):
         # Parquet: the row count comes from the files' metadata and ``row_id`` is the position
         # (0 .. n-1), so the arrays are allocated first and filled batch by batch while
@@ -351,34 +438,49 @@ def fetch(log: EventLog, want_ua: bool):
         "_t": np.empty(n, np.int64),
         "user": np.empty(n, np.int32),
         "device": np.empty(n, np.int32),
-        "ev": np.empty(n, ev_type),
+        "ev": np.empty(n, np.int16 if sizes["ev"] < 2**15 - 1 else np.int32),
     }
-    if want_ua:
-        cols["ua"] = np.empty(n, ua_type)
+    if tables["ua"] is not None:
+        cols["ua"] = np.empty(n, np.int16 if sizes["ua"] < 2**15 - 1 else np.int32)
+    coded = ["ev"] + (["ua"] if tables["ua"] is not None else [])
+    if coder is None:
+        coded = ["user", "device", *coded]
+    position = {"user": 2, "device": 3, "ev": 4, "ua": 5}
+    table_of = {"user": "ids", "device": "ids", "ev": "ev", "ua": "ua"}
 
-    def copy(batch, off):
+    def copy(batch, off, before, done):
         m = batch.num_rows
         missing = 0
-        cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
-        if native:  # the instants as read, to microseconds in the plausible window
-            _time.instants_into(batch.column(1), cols["_t"][off : off + m])
-        else:
-            cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
-        for name, j, table in (("user", 2, id_table), ("device", 3, id_table), ("ev", 4, ev_tab)):
-            missing += k.lookup_into(_u64(batch.column(j)), *table, cols[name], off)
-        if want_ua:
-            missing += k.lookup_into(_u64(batch.column(5)), *ua_table, cols["ua"], off)
+        try:
+            cols["row_id"][off : off + m] = batch.column(0).to_numpy(zero_copy_only=False)
+            if native:  # the instants as read, to microseconds in the plausible window
+                _time.instants_into(batch.column(1), cols["_t"][off : off + m])
+            else:
+                cols["_t"][off : off + m] = batch.column(1).to_numpy(zero_copy_only=False)
+            for name in coded:
+                col = _u64(batch.column(position[name]))
+                missing += k.lookup_into(col, *tables[table_of[name]], cols[name], off)
+            if coder is not None:  # in batch order: codes in order of first appearance
+                if before is not None:
+                    before.wait()
+                coder.code(batch.column(2), cols["user"], off)
+                coder.code(batch.column(3), cols["device"], off)
+        finally:
+            if done is not None:
+                done.set()
         return missing
 
     # each batch is decoded in a worker thread while the next one is read; at most
     # IN_FLIGHT batches wait, so that slow workers (a busy machine) do not let DuckDB's
     # batches pile up in memory
-    pending, off, missing = deque(), 0, 0
+    pending, off, missing, before = deque(), 0, 0, None
     for batch in batches:
         m = batch.num_rows
         if off + m > n:
             raise Fallback("the source has more rows than counted")
-        pending.append(k.pool().submit(copy, batch, off))
+        done = threading.Event() if coder is not None else None
+        pending.append(k.pool().submit(copy, batch, off, before, done))
+        before = done
         off += m
         del batch
         while len(pending) > IN_FLIGHT:
@@ -387,13 +489,117 @@ def fetch(log: EventLog, want_ua: bool):
     del pending
     if off != n:
         raise Fallback("the source has fewer rows than counted")
-    row_id, t, user, dev, ev = (cols[c] for c in ("row_id", "_t", "user", "device", "ev"))
-    ua = cols.get("ua")
     if missing:  # pragma: no cover - defensive: every hash comes from the distinct values
         raise Fallback("a value is missing from its dictionary")
-    rows = time_order(row_id, t)
-    enc = Encoded(row_id, t, user, dev, ev, ids, events.to_pylist(), rows)
-    return enc, ua, ua_values
+    return cols
+
+
+#: integer types whose values fit in 64 bits: coded while they stream (``IntCoder``)
+_INT64_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+_NO_BITS = np.zeros(0, np.uint8)
+_NO_BITS.flags.writeable = False
+
+
+def _fits_int64(typ) -> bool:
+    return str(typ or "").upper() in _INT64_TYPES
+
+
+def _int_expr(ref: str | None, name: str) -> str:
+    """The raw integer id as BIGINT (NULL when missing or absent)."""
+    return f"CAST({ref if ref else 'NULL'} AS BIGINT) AS {name}"
+
+
+def _int_buffers(col):
+    """``(values, validity bits, bit offset)`` of an Arrow int64 array, without copies (the
+    bits empty when no value is missing)."""
+    if len(col) == 0:
+        return np.zeros(0, np.int64), _NO_BITS, 0
+    validity, data = col.buffers()[:2]
+    vals = np.frombuffer(data, np.int64, count=len(col) + col.offset)[col.offset :]
+    if col.null_count == 0 or validity is None:
+        return vals, _NO_BITS, 0
+    return vals, np.frombuffer(validity, np.uint8), col.offset
+
+
+class IntCoder:
+    """Integer ids coded in order of first appearance, batch after batch (see
+    ``_stream_kernels.code_ints``: small ids looked up directly, others in a hash table grown
+    as it fills); ``values()`` are the ids as text."""
+
+    #: ids ``0 .. SMALL - 1`` are looked up directly (4 bytes each, 4 MB)
+    SMALL = 1 << 20
+
+    def __init__(self, cap: int = 1 << 16, small: int = SMALL):
+        self.small = np.full(small, -1, np.int32)
+        self.state = np.zeros(2, np.int64)  # values seen, values in the hash table
+        self.seen = np.empty(cap, np.int64)
+        self.keys = np.zeros(cap, np.int64)
+        self.slots = np.full(cap, -1, np.int32)
+
+    @property
+    def n(self) -> int:
+        return int(self.state[0])
+
+    def code(self, col, out: np.ndarray, offset: int) -> None:
+        """``out[offset:offset + len(col)]`` = the codes of ``col`` (-1 when missing)."""
+        from . import _stream_kernels as sk
+
+        vals, bits, bit_off = _int_buffers(col)
+        i = 0
+        while True:
+            i = sk.code_ints(
+                vals,
+                bits,
+                bit_off,
+                self.small,
+                self.keys,
+                self.slots,
+                self.seen,
+                self.state,
+                out,
+                offset,
+                i,
+            )
+            if i >= len(vals):
+                return
+            self._grow()
+
+    def _grow(self) -> None:
+        """More room: ``seen`` twice as long when full, the hash table twice as large when half
+        full (its values inserted again, keeping their codes)."""
+        from . import _stream_kernels as sk
+
+        n, n_hashed = int(self.state[0]), int(self.state[1])
+        if n >= len(self.seen):
+            self.seen = np.concatenate([self.seen, np.empty(len(self.seen), np.int64)])
+        if n_hashed < len(self.keys) // 2:
+            return
+        seen = self.seen[:n]
+        codes = np.flatnonzero((seen < 0) | (seen >= len(self.small)))
+        hashed = seen[codes]
+        hashed.flags.writeable = False  # the same compiled version as the streamed values
+        cap = 2 * len(self.keys)
+        self.keys, self.slots = np.zeros(cap, np.int64), np.full(cap, -1, np.int32)
+        state = np.zeros(2, np.int64)
+        sk.code_ints(
+            hashed,
+            _NO_BITS,
+            0,
+            self.small[:0],
+            self.keys,
+            self.slots,
+            np.empty(len(hashed), np.int64),
+            state,
+            np.empty(len(hashed), np.int32),
+            0,
+            0,
+        )
+        used = self.slots >= 0
+        self.slots[used] = codes[self.slots[used]]  # the order of insertion -> the codes
+
+    def values(self) -> pa.Array:
+        """The ids of codes 0, 1, ... as text (as DuckDB casts an integer to text)."""
+        return pa.array(self.seen[: self.n]).cast(pa.string())
 
 
 def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, ids=None):

@@ -89,8 +89,20 @@ def _first_bytes(path: str, n: int = 1 << 16) -> bytes:
     return head
 
 
+def _local(path: str) -> str | None:
+    """The local path of a path or a ``file:`` URI (``file:///data/x``, Hadoop's
+    ``file:/data/x``); None for a remote URI, which only the engine can open."""
+    from .._event_uris import is_uri, local_path
+
+    return local_path(path) or (None if is_uri(path) else path)
+
+
 def container(path: str) -> str | None:
-    """``"parquet"`` or ``"jsonl"`` from the first bytes of the file, or None."""
+    """``"parquet"`` or ``"jsonl"`` from the first bytes of the file (a local path or a
+    ``file:`` URI), or None (also for a remote URI: told from its name by the caller)."""
+    path = _local(str(path))
+    if path is None:
+        return None
     head = _first_bytes(path, 8)
     if head[:4] == b"PAR1":
         return "parquet"
@@ -107,7 +119,10 @@ def _is_ga4_columns(names) -> bool:
 def sniff(path: str) -> str | None:
     """The format of an event file from its content: ``"ga4"`` for a GA4 export (JSON Lines or
     Parquet with ``event_timestamp``, ``event_name`` and ``user_pseudo_id``), ``"parquet"``,
-    ``"jsonl"``, or None when the content does not tell (CSV, unknown)."""
+    ``"jsonl"``, or None when the content does not tell (CSV, unknown, a remote URI)."""
+    path = _local(str(path))
+    if path is None:
+        return None
     try:
         kind = container(path)
     except OSError:
@@ -134,7 +149,10 @@ def sniff(path: str) -> str | None:
 
 def read_ga4(eng: Engine, paths: list[str], timezone: str) -> EventLog:
     """The canonical log of GA4 export files (JSON Lines or Parquet, told by content)."""
-    inner = container(paths[0])
+    try:
+        inner = container(paths[0])
+    except OSError:  # a file: URI the executors see but this machine does not: by its name
+        inner = None
     if inner is None:
         name = paths[0].lower()
         inner = "parquet" if ".parquet" in name or name.endswith(".pq") else "jsonl"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,6 +27,35 @@ NONE = np.iinfo(np.int64).min
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
 
 _jit = njit(cache=True, nogil=True)
+
+
+class _Later:
+    """A kernel of the later steps (see :data:`LATER`), which a helper process may be compiling
+    into numba's cache: if the helper has started on it, its first call waits until the helper
+    is done, then loads it; if not, it is compiled here (and the helper skips it)."""
+
+    __slots__ = ("disp", "ready")
+
+    def __init__(self, disp):
+        self.disp, self.ready = disp, False
+
+    def __call__(self, *args):
+        if not self.ready:
+            name = self.disp.__name__
+            if name in _STARTED:
+                _HELPER[name].wait(timeout=300)
+            elif _HELPER:
+                _claim(name)
+            self.ready = True
+        return self.disp(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.disp, name)
+
+
+def _later(fn):
+    """``@_jit``, for a kernel listed in :data:`LATER`."""
+    return _Later(_jit(fn))
 
 
 # -- running on every core ------------------------------------------------------------------------
@@ -80,15 +110,21 @@ def starts(counts: np.ndarray) -> np.ndarray:
 
 
 # -- hashing ------------------------------------------------------------------------------------
-@_jit
-def hash_table(keys, values):  # pragma: no cover - compiled
-    """An open-addressing table of distinct non-zero 64-bit ``keys`` -> int32 ``values``."""
+def hash_table(keys, values):
+    """An open-addressing table of distinct non-zero 64-bit ``keys`` -> int32 ``values``:
+    ``(slot_keys, slot_vals)``. (Arrays are allocated by NumPy rather than inside the compiled
+    loops: ``np.zeros`` or ``np.full`` in a kernel adds about 0.2 s to its first compilation.)"""
     cap = 16
     while cap < 2 * len(keys):
         cap *= 2
-    slot_keys = np.zeros(cap, np.uint64)
-    slot_vals = np.empty(cap, np.int32)
-    mask = np.uint64(cap - 1)
+    slot_keys, slot_vals = np.zeros(cap, np.uint64), np.empty(cap, np.int32)
+    _hash_table(keys, values, slot_keys, slot_vals)
+    return slot_keys, slot_vals
+
+
+@_jit
+def _hash_table(keys, values, slot_keys, slot_vals):  # pragma: no cover - compiled
+    mask = np.uint64(len(slot_keys) - 1)
     for i in range(len(keys)):
         h = keys[i]
         j = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(20) & mask
@@ -96,7 +132,6 @@ def hash_table(keys, values):  # pragma: no cover - compiled
             j = (j + np.uint64(1)) & mask
         slot_keys[j] = h
         slot_vals[j] = values[i]
-    return slot_keys, slot_vals
 
 
 @_jit
@@ -135,18 +170,22 @@ def increasing(a):  # pragma: no cover - compiled
     return True
 
 
-@_jit
-def sorted_runs(t, max_runs):  # pragma: no cover - compiled
+def sorted_runs(t, max_runs):
     """Start positions of the maximal non-decreasing runs of ``t`` (and ``len(t)`` at the end),
     or an empty array when there are more than ``max_runs`` runs."""
+    out = np.empty(max_runs + 1, np.int64)
+    return out[: _sorted_runs(t, max_runs, out)]
+
+
+@_jit
+def _sorted_runs(t, max_runs, out):  # pragma: no cover - compiled
     n = len(t)
     k = 1
     for i in range(1, n):
         if t[i] < t[i - 1]:
             k += 1
             if k > max_runs:
-                return np.zeros(0, np.int64)
-    out = np.empty(k + 1, np.int64)
+                return 0
     out[0] = 0
     j = 1
     for i in range(1, n):
@@ -154,15 +193,18 @@ def sorted_runs(t, max_runs):  # pragma: no cover - compiled
             out[j] = i
             j += 1
     out[k] = n
-    return out
+    return k + 1
+
+
+def merge_runs(t, runs, out):
+    """Stable merge of the sorted runs of ``t`` (``runs``: their starts, then ``len(t)``): the
+    positions in (t, position) order, written into ``out``."""
+    return _merge_runs(t, runs, runs[:-1].copy(), out)
 
 
 @_jit
-def merge_runs(t, runs, out):  # pragma: no cover - compiled
-    """Stable merge of the sorted runs of ``t`` (``runs``: their starts, then ``len(t)``): the
-    positions in (t, position) order, written into ``out``."""
+def _merge_runs(t, runs, head, out):  # pragma: no cover - compiled
     k = len(runs) - 1
-    head = runs[:-1].copy()
     for j in range(len(out)):
         best = -1
         for r in range(k):  # the earliest run wins a tie: positions stay in order
@@ -191,14 +233,15 @@ def positions(counts: list[np.ndarray]) -> list[np.ndarray]:
     return pos
 
 
-def counting_sort(rows, count, count_args, scatter, scatter_args, dtypes):
-    """A stable counting sort of ``rows`` in pieces side by side.
+def counting_sort(rows, n_keys, count, count_args, scatter, scatter_args, dtypes):
+    """A stable counting sort of ``rows`` by a key in ``range(n_keys)``, in pieces side by side.
 
-    ``count(rows_piece, *count_args)`` returns the piece's rows per key; ``scatter(rows_piece,
-    *scatter_args, pos, *outs)`` writes each row it keeps at ``pos[key]`` (advancing it) into
-    the output arrays, one per ``dtypes``, which are returned."""
+    ``count(rows_piece, *count_args, counts)`` adds the piece's rows per key to ``counts``
+    (zeros); ``scatter(rows_piece, *scatter_args, pos, *outs)`` writes each row it keeps at
+    ``pos[key]`` (advancing it) into the output arrays, one per ``dtypes``, which are returned."""
     parts = cuts(len(rows), n_parts(len(rows)))
-    counts = run_all(count, [(rows[a:b], *count_args) for a, b in parts])
+    counts = [np.zeros(n_keys, np.int64) for _ in parts]
+    run_all(count, [(rows[a:b], *count_args, c) for (a, b), c in zip(parts, counts)])
     pos = positions(counts)
     m = int(sum(int(c.sum()) for c in counts))
     outs = [fresh(m, d) for d in dtypes]
@@ -219,8 +262,9 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     reason = np.zeros(len(t), np.int8)
     o, a_o, t_o, ev_o = counting_sort(
         rows,
+        n_ids,
         _reasons_count,
-        (t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason),
+        (t, ev, user, device, ua, ua_bot, lo, hi, reason),
         _reasons_scatter,
         (t, ev, user, device, reason),
         (rows.dtype, np.int32, np.int64, ev.dtype),
@@ -230,12 +274,11 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
 
 @_jit
 def _reasons_count(
-    rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, reason
+    rows, t, ev, user, device, ua, ua_bot, lo, hi, reason, count
 ):  # pragma: no cover - compiled
     """Reasons 1-3 of ``rows`` into ``reason``; the rows passing them counted by actor."""
     n = len(t)
     has_ua = len(ua) == n and len(ua_bot) > 0
-    count = np.zeros(n_ids, np.int64)
     for i in range(len(rows)):
         r = rows[i]
         tr = t[r]
@@ -247,7 +290,6 @@ def _reasons_count(
             reason[r] = BOT_UA
         else:
             count[device[r] if device[r] >= 0 else user[r]] += 1
-    return count
 
 
 @_jit
@@ -267,16 +309,16 @@ def _reasons_scatter(
             pos[a] = j + 1
 
 
-@_jit
-def tie_candidates(a_o, t_o):  # pragma: no cover - compiled
+def tie_candidates(a_o, t_o):
     """Positions of rows sharing actor and instant with a neighbour (the only rows that can be
     exact duplicates), given actor and time aligned with the (actor, t, row_id) order."""
+    out = fresh(len(a_o), np.int64)  # only the candidates' pages are touched
+    return out[: _tie_candidates(a_o, t_o, out)]
+
+
+@_later
+def _tie_candidates(a_o, t_o, out):  # pragma: no cover - compiled
     m = len(a_o)
-    n = 0
-    for i in range(1, m):
-        if a_o[i] == a_o[i - 1] and t_o[i] == t_o[i - 1]:
-            n += 1 if (i >= 2 and a_o[i - 1] == a_o[i - 2] and t_o[i - 1] == t_o[i - 2]) else 2
-    out = np.empty(n, np.int64)
     j = 0
     for i in range(1, m):
         if a_o[i] == a_o[i - 1] and t_o[i] == t_o[i - 1]:
@@ -285,7 +327,7 @@ def tie_candidates(a_o, t_o):  # pragma: no cover - compiled
                 j += 1
             out[j] = i
             j += 1
-    return out
+    return j
 
 
 @_jit
@@ -305,7 +347,9 @@ def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):
     Tie groups of up to 32 rows are compared pair by pair in a loop; larger ones (a robot
     firing at one instant) by NumPy (a sort compiled inside the loop would cost seconds of
     compilation after an install)."""
-    dup, big = _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua)
+    dup = np.zeros(len(o), np.bool_)
+    big = np.empty(2 * (len(ci) // 33 + 1), np.int64)
+    big = big[: _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua, dup, big)]
     has_ua = len(ua) == len(ev)
     for i, j in big.reshape(-1, 2):
         pos = ci[i:j]  # in (t, row_id) order: the first of identical rows comes first
@@ -320,14 +364,14 @@ def narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):
 
 
 @_jit
-def _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cover - compiled
-    """:func:`narrow_duplicates` for tie groups of up to 32 rows; returns the flags and the
-    ``(start, end)`` positions in ``ci`` of the larger groups (flattened)."""
-    m = len(o)
-    dup = np.zeros(m, np.bool_)
+def _narrow_duplicates(
+    o, ci, a_o, t_o, ev, user, device, ua, dup, big
+):  # pragma: no cover - compiled
+    """:func:`narrow_duplicates` for tie groups of up to 32 rows: flags in ``dup``, and the
+    ``(start, end)`` positions in ``ci`` of the larger groups in ``big`` (flattened; returns
+    how many of its entries are used)."""
     has_ua = len(ua) == len(ev)
     k = len(ci)
-    big = np.empty(2 * (k // 33 + 1), np.int64)
     n_big = 0
     i = 0
     while i < k:
@@ -350,10 +394,10 @@ def _narrow_duplicates(o, ci, a_o, t_o, ev, user, device, ua):  # pragma: no cov
             big[n_big + 1] = j
             n_big += 2
         i = j
-    return dup, big[:n_big]
+    return n_big
 
 
-@_jit
+@_later
 def _robots_and_near(
     o,
     a_o,
@@ -369,6 +413,13 @@ def _robots_and_near(
     duplicates,
     use_tol,
     tol,
+    last,
+    touched,
+    b_actor,
+    b_n,
+    b_mpm,
+    b_cv,
+    b_rule,
 ):  # pragma: no cover - compiled
     """Reasons 4-6 of the rows in ``o`` (ordered by actor, t, row_id; ``a_o, t_o, ev_o`` are
     their actor, time and event), written into ``reason``.
@@ -376,22 +427,13 @@ def _robots_and_near(
     Robot behaviour is measured per actor on the rows that are not exact duplicates: number of
     events, coefficient of variation of the gaps (population standard deviation over mean, 0
     when the mean gap is 0, NaN with a single event) and the largest count in one calendar
-    minute. Returns the flagged actors: ``(actor code, n_events, max_per_minute, cv, rule)``
-    with rule 0 = regularity, 1 = rate, 2 = both.
+    minute. The flagged actors go to ``b_actor, b_n, b_mpm, b_cv, b_rule`` (actor code,
+    n_events, max_per_minute, cv, rule 0 = regularity, 1 = rate, 2 = both; room for one per
+    actor); returns how many. ``last`` (``NONE`` in every slot, and left so) and ``touched``
+    hold one slot per event code.
     """
     m = len(o)
-    n_groups = 0
-    for i in range(m):
-        if i == 0 or a_o[i] != a_o[i - 1]:
-            n_groups += 1
-    b_actor = np.empty(n_groups if use_rules else 0, np.int64)
-    b_n = np.empty(len(b_actor), np.int64)
-    b_mpm = np.empty(len(b_actor), np.int64)
-    b_cv = np.empty(len(b_actor), np.float64)
-    b_rule = np.empty(len(b_actor), np.int8)
     n_bots = 0
-    last = np.full(max(n_events, 1), NONE, np.int64)
-    touched = np.empty(max(n_events, 1), np.int64)
     s = 0
     while s < m:
         a0 = a_o[s]
@@ -475,17 +517,23 @@ def _robots_and_near(
                 for j in range(n_t):
                     last[touched[j]] = NONE
         s = e
-    return b_actor[:n_bots], b_n[:n_bots], b_mpm[:n_bots], b_cv[:n_bots], b_rule[:n_bots]
+    return n_bots
 
 
 def robots_and_near(o, a_o, t_o, ev_o, dup, reason, *params):
     """Reasons 4-6 (see :func:`_robots_and_near`), one piece of actors per core."""
     parts = cuts(len(o), n_parts(len(o)), a_o)
-    res = run_all(
-        _robots_and_near,
-        [(o[a:b], a_o[a:b], t_o[a:b], ev_o[a:b], dup[a:b], reason, *params) for a, b in parts],
-    )
-    return tuple(np.concatenate([r[i] for r in res]) for i in range(5))
+    n_events, use_rules = params[0], params[1]
+    calls, found = [], []
+    for a, b in parts:
+        room = b - a if use_rules else 0  # at most one robot per actor: pages touched as found
+        bots = [fresh(room, d) for d in (np.int64, np.int64, np.int64, np.float64, np.int8)]
+        scratch = (np.full(max(n_events, 1), NONE, np.int64), fresh(max(n_events, 1), np.int64))
+        found.append(bots)
+        calls.append((o[a:b], a_o[a:b], t_o[a:b], ev_o[a:b], dup[a:b], reason, *params))
+        calls[-1] += (*scratch, *bots)
+    n_bots = run_all(_robots_and_near, calls)
+    return tuple(np.concatenate([f[i][:n] for f, n in zip(found, n_bots)]) for i in range(5))
 
 
 def kept_rows(rows, reason):
@@ -494,7 +542,7 @@ def kept_rows(rows, reason):
     return out[: _kept_rows(rows, reason, out)]
 
 
-@_jit
+@_later
 def _kept_rows(rows, reason, out):  # pragma: no cover - compiled
     j = 0
     for i in range(len(rows)):
@@ -510,19 +558,26 @@ def device_links(rows, user, device, ev, login, n_ids):
     flagged in ``login`` when it is not empty; ordered by device, then customer. (The pairs of
     devices in conflict are sorted by NumPy between two loops: a sort compiled inside a loop
     costs seconds of compilation after an install.)"""
-    first, n_first, multi, keys = _device_keys(rows, user, device, ev, login, n_ids)
-    return _device_pairs(first, n_first, multi, np.sort(keys), n_ids)
-
-
-@_jit
-def _device_keys(rows, user, device, ev, login, n_ids):  # pragma: no cover - compiled
-    """Each device's first customer and its count, whether it has several, and the keys
-    ``device * n_ids + customer`` of the rows of devices in conflict (unsorted)."""
-    only_login = len(login) > 0
     first = np.full(n_ids, -1, np.int32)  # the device's first customer
     n_first = np.zeros(n_ids, np.int64)
     multi = np.zeros(n_ids, np.bool_)  # the device has several customers
-    n_multi_rows = 0
+    keys = fresh(len(rows), np.int64)  # pages touched only for the devices in conflict
+    n_keys = _device_keys(rows, user, device, ev, login, first, n_first, multi, keys)
+    keys = np.sort(keys[:n_keys])
+    out = [fresh(n_ids + n_keys, np.int64) for _ in range(2)] + [np.zeros(n_ids + n_keys, np.int64)]
+    n_pairs = _device_pairs(first, n_first, multi, keys, n_ids, *out)
+    return tuple(x[:n_pairs] for x in out)
+
+
+@_later
+def _device_keys(
+    rows, user, device, ev, login, first, n_first, multi, keys
+):  # pragma: no cover - compiled
+    """Each device's first customer and its count, whether it has several (into ``first``,
+    ``n_first``, ``multi``), and the keys ``device * n_ids + customer`` of the rows of devices
+    in conflict (unsorted, into ``keys``; returns how many)."""
+    only_login = len(login) > 0
+    n_ids = len(first)
     for i in range(len(rows)):
         r = rows[i]
         d, u = device[r], user[r]
@@ -540,14 +595,7 @@ def _device_keys(rows, user, device, ev, login, n_ids):  # pragma: no cover - co
         if multi[d]:
             any_multi = True
             break
-    if any_multi:  # the rows of devices in conflict, again: their pairs and counts
-        for i in range(len(rows)):
-            r = rows[i]
-            d, u = device[r], user[r]
-            if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
-                n_multi_rows += 1
-    keys = np.empty(n_multi_rows, np.int64)  # device * n_ids + customer, devices in conflict
-    j = 0
+    j = 0  # the rows of devices in conflict, again: their keys
     if any_multi:
         for i in range(len(rows)):
             r = rows[i]
@@ -555,22 +603,15 @@ def _device_keys(rows, user, device, ev, login, n_ids):  # pragma: no cover - co
             if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
                 keys[j] = np.int64(d) * n_ids + u
                 j += 1
-    return first, n_first, multi, keys
+    return j
 
 
-@_jit
-def _device_pairs(first, n_first, multi, keys, n_ids):  # pragma: no cover - compiled
-    """The pairs and their counts from :func:`_device_keys` (``keys`` sorted)."""
-    n_pairs = 0
-    for d in range(n_ids):
-        if first[d] >= 0 and not multi[d]:
-            n_pairs += 1
-    for i in range(len(keys)):
-        if i == 0 or keys[i] != keys[i - 1]:
-            n_pairs += 1
-    out_d = np.empty(n_pairs, np.int64)
-    out_u = np.empty(n_pairs, np.int64)
-    out_n = np.zeros(n_pairs, np.int64)
+@_later
+def _device_pairs(
+    first, n_first, multi, keys, n_ids, out_d, out_u, out_n
+):  # pragma: no cover - compiled
+    """The pairs and their counts from :func:`_device_keys` (``keys`` sorted) into ``out_d,
+    out_u, out_n`` (``out_n`` zeros); returns how many."""
     k = 0
     q = 0
     for d in range(n_ids):
@@ -586,7 +627,7 @@ def _device_pairs(first, n_first, multi, keys, n_ids):  # pragma: no cover - com
                 k += 1
             out_n[k - 1] += 1
             q += 1
-    return out_d, out_u, out_n
+    return k
 
 
 def stitch_users(user, device, dev_map):
@@ -596,7 +637,7 @@ def stitch_users(user, device, dev_map):
     return out
 
 
-@_jit
+@_later
 def _stitch_users(user, device, dev_map, out):  # pragma: no cover - compiled
     n = len(user)
     for r in range(n):
@@ -611,18 +652,16 @@ def _stitch_users(user, device, dev_map, out):  # pragma: no cover - compiled
 
 
 # -- sorted by person ---------------------------------------------------------------------------
-@_jit
-def _person_count(rows, t, user, device, n_ids):  # pragma: no cover - compiled
-    count = np.zeros(n_ids, np.int64)
+@_later
+def _person_count(rows, t, user, device, count):  # pragma: no cover - compiled
     for i in range(len(rows)):
         r = rows[i]
         p = user[r] if user[r] >= 0 else device[r]
         if p >= 0 and t[r] != NONE:
             count[p] += 1
-    return count
 
 
-@_jit
+@_later
 def _person_scatter(
     rows, t, user, device, row_id, ev, pos, ts, rid, evs, pcode
 ):  # pragma: no cover - compiled
@@ -638,15 +677,11 @@ def _person_scatter(
             pos[p] = j + 1
 
 
-@_jit
-def _ranks(pcode):  # pragma: no cover - compiled
-    """Person codes (in runs) become their rank, in place; returns the code of each rank."""
+@_later
+def _ranks(pcode, codes):  # pragma: no cover - compiled
+    """Person codes (in runs) become their rank, in place; the code of each rank goes to
+    ``codes``; returns the number of persons."""
     m = len(pcode)
-    n_p = 0
-    for i in range(m):
-        if i == 0 or pcode[i] != pcode[i - 1]:
-            n_p += 1
-    codes = np.empty(n_p, np.int64)
     j = -1
     prev = -1
     for i in range(m):
@@ -655,7 +690,7 @@ def _ranks(pcode):  # pragma: no cover - compiled
             j += 1
             codes[j] = prev
         pcode[i] = j
-    return codes
+    return j + 1
 
 
 def person_order(rows, t, user, device, row_id, ev, n_ids):
@@ -664,17 +699,19 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):
     counting sort of ``rows``, which are in time order, by person, in pieces side by side)."""
     ts, rid, evs, pcode = counting_sort(
         rows,
+        n_ids,
         _person_count,
-        (t, user, device, n_ids),
+        (t, user, device),
         _person_scatter,
         (t, user, device, row_id, ev),
         (np.int64, row_id.dtype, ev.dtype, np.int32),  # persons: codes of an int32 dictionary
     )
-    codes = _ranks(pcode)
+    codes = fresh(len(pcode), np.int64)
+    codes = codes[: _ranks(pcode, codes)]
     return ts, rid, evs, pcode, codes
 
 
-@_jit
+@_later
 def _sessions(person, t, gap_us, session, within):  # pragma: no cover - compiled
     n = len(t)
     s = -1
@@ -709,8 +746,11 @@ def _start() -> None:
 
     Those registries ask whether BLAS is there by importing ``scipy.linalg`` (0.4 s), which no
     kernel here needs: while they load, the check only looks for scipy; numba's own linear
-    algebra still imports it when it compiles ``np.dot`` and friends."""
+    algebra still imports it when it compiles ``np.dot`` and friends. On a cold cache, first
+    starts the helper process of :func:`compile_later_soon`."""
     import importlib.util
+
+    compile_later_soon()
 
     try:
         import numba.np.linalg as linalg
@@ -746,9 +786,8 @@ def warm_up() -> None:
 
 
 # -- paths --------------------------------------------------------------------------------------
-@_jit
-def _pair_count(x, c, k):  # pragma: no cover - compiled
-    counts = np.zeros(k * k, np.int64)
+@_later
+def _pair_count(x, c, k, counts):  # pragma: no cover - compiled
     prev = -1
     for i in range(len(x)):
         if x[i] < 0 or c[i] < 0:
@@ -756,10 +795,9 @@ def _pair_count(x, c, k):  # pragma: no cover - compiled
         if prev >= 0 and c[prev] == c[i]:
             counts[x[prev] * k + x[i]] += 1
         prev = i
-    return counts
 
 
-@_jit
+@_later
 def _pair_scatter(x, c, t, k, g_lo, g_hi, offs, d):  # pragma: no cover - compiled
     prev = -1
     for i in range(len(x)):
@@ -797,7 +835,7 @@ def _select(a, lo, hi, k):  # pragma: no cover - compiled
             return
 
 
-@_jit
+@_later
 def _medians(d, start, stop, out):  # pragma: no cover - compiled
     """The median of each ``d[start:stop]`` (the mean of the two middle values for an even
     count), as ``np.median``; ``d`` is reordered within each range. A selection written out
@@ -824,7 +862,8 @@ def transition_pairs(x, c, t, k):
     (``source * k + target``) that occur, their counts and median durations (microseconds).
     One piece of cases per core."""
     parts = cuts(len(x), n_parts(len(x)), c)
-    counts = run_all(_pair_count, [(x[a:b], c[a:b], k) for a, b in parts])
+    counts = [np.zeros(k * k, np.int64) for _ in parts]
+    run_all(_pair_count, [(x[a:b], c[a:b], k, n) for (a, b), n in zip(parts, counts)])
     total = np.sum(counts, axis=0)
     d = np.empty(int(total.sum()), np.int64)
     offs = starts(total)
@@ -852,7 +891,7 @@ def case_runs(x, c):
     return codes[:m], start[:n_cases], length[:n_cases], h[:n_cases]
 
 
-@_jit
+@_later
 def _case_runs(x, c, codes, start, length, h):  # pragma: no cover - compiled
     n = len(x)
     j = -1
@@ -897,7 +936,7 @@ def group_sequences(codes, start, length, h):
     return first[:n_g], count[:n_g], True
 
 
-@_jit
+@_later
 def _group_sequences(
     codes, start, length, h, slot_h, slot_g, first, count
 ):  # pragma: no cover - compiled
@@ -929,9 +968,9 @@ def _group_sequences(
 
 
 # -- funnels ------------------------------------------------------------------------------------
-@_jit
+@_later
 def _funnel_chains(
-    person, t, row_id, x, step_of, excl_of, reached, preds, n_preds, window, strict
+    person, t, row_id, x, step_of, excl_of, reached, preds, n_preds, window, strict, best, tie
 ):  # pragma: no cover - compiled
     """Steps reached by each person, ``sequential`` or ``strict`` (see ``funnel``).
 
@@ -942,19 +981,18 @@ def _funnel_chains(
     latest start of a valid chain reaching step ``q`` so far: a step-``k`` row extends the best
     of its predecessors when it happens at most ``window`` after that start. In strict mode
     (no exclusions) the first row after the first step-1 row that is no step, or a step no
-    chain reaches yet, ends the person's search.
+    chain reaches yet, ends the person's search. ``best`` (``n_steps + 1``) and ``tie`` (as long
+    as the rows) are room to work in.
     """
     m = len(t)
-    n_steps = reached.shape[0]
-    best = np.empty(n_steps + 1, np.int64)
-    tie = np.empty(16, np.int64)
     i = 0
     while i < m:
         p = person[i]
         e = i + 1
         while e < m and person[e] == p:
             e += 1
-        best[:] = NONE
+        for q in range(len(best)):
+            best[q] = NONE
         seen_first = False
         cut = False
         j = i
@@ -963,8 +1001,6 @@ def _funnel_chains(
             while k < e and t[k] == t[j]:
                 k += 1
             size = k - j
-            if size > len(tie):
-                tie = np.empty(2 * size, np.int64)
             for q in range(size):  # insertion sort of the tie by (step, row_id)
                 r = j + q
                 sr = step_of[x[r]] if x[r] >= 0 else 0
@@ -982,7 +1018,8 @@ def _funnel_chains(
                 s = step_of[x[r]] if x[r] >= 0 else 0
                 if not strict:
                     if x[r] >= 0 and excl_of[x[r]]:
-                        best[:] = NONE  # a new attempt starts here
+                        for c in range(len(best)):  # a new attempt starts here
+                            best[c] = NONE
                         continue
                     if s == 0:
                         continue
@@ -1030,8 +1067,176 @@ def funnel_chains(
                 n_preds,
                 window,
                 strict,
+                np.empty(n_steps + 1, np.int64),
+                fresh(b - a, np.int64),  # pages touched as far as the longest tie
             )
             for a, b in cuts(len(t), n_parts(len(t)), person)
         ],
     )
     return reached
+
+
+# -- compiling ahead, in a helper process -------------------------------------------------------
+#: The kernels of the later passes of cleaning and of the steps after it (stitch, sessionize,
+#: funnel, transitions, variants), in the order a pipeline needs them, with the argument types
+#: of a usual log: int32 rows, person codes and row ids, int16 event codes (``i4``: a
+#: C-contiguous int32 array, ``i8/2``: a 2-D one, ``n``: an integer, ``f``: a float, ``?``: a
+#: boolean). On a cold cache a helper process compiles them, last needed first, while this one
+#: compiles the first ones (see :func:`compile_later_soon`); a log of other types just compiles
+#: its own versions where they are needed. ``tests/test_traces_compile`` checks that these are
+#: the types the sample study's pipeline uses.
+LATER = {
+    "_tie_candidates": "i4 i8 i8",
+    "_robots_and_near": "i4 i4 i8 i2 b1 i1 n ? n n f ? ? n i8 i8 i8 i8 i8 f8 i1",
+    "_kept_rows": "i4 i1 i4",
+    "_device_keys": "i4 i4 i4 i2 b1 i4 i8 b1 i8",
+    "_device_pairs": "i4 i8 b1 i8 n i8 i8 i8",
+    "_stitch_users": "i4 i4 i4 i4",
+    "_person_count": "i4 i8 i4 i4 i8",
+    "_person_scatter": "i4 i8 i4 i4 i4 i2 i8 i8 i4 i2 i4",
+    "_ranks": "i4 i8",
+    "_sessions": "i4 i8 n i4 i4",
+    "_funnel_chains": "i4 i8 i4 i2 i8 b1 i8/2 i8/2 i8 n ? i8 i8",
+    "_pair_count": "i2 i4 n i8",
+    "_pair_scatter": "i2 i4 i8 n n n i8 i8",
+    "_medians": "i8 i8 i8 f8",
+    "_case_runs": "i2 i4 i4 i8 i8 u8",
+    "_group_sequences": "i4 i8 i8 u8 u8 i8 i8 i8",
+}
+#: kernel name -> set when the helper process is done with it (or gone); None -> the process
+_HELPER: dict = {}
+#: the kernels the helper has started on
+_STARTED: set = set()
+_CLAIM_LOCK = threading.Lock()
+
+
+def later_types(spec: str) -> tuple:
+    """The numba argument types of a :data:`LATER` spec."""
+    from numba import types as nt
+
+    dtypes = {"i1": nt.int8, "i2": nt.int16, "i4": nt.int32, "i8": nt.int64, "u8": nt.uint64}
+    dtypes |= {"b1": nt.boolean, "f8": nt.float64}
+    scalars = {"n": nt.int64, "f": nt.float64, "?": nt.boolean}
+    out = []
+    for word in spec.split():
+        if word in scalars:
+            out.append(scalars[word])
+        else:
+            code, _, ndim = word.partition("/")
+            out.append(nt.Array(dtypes[code], int(ndim or 1), "C"))
+    return tuple(out)
+
+
+def _cached(name: str) -> bool:
+    """Whether numba's cache holds the kernel ``name`` of :data:`LATER` for its usual types."""
+    try:
+        index = globals()[name].disp._cache._cache_file._load_index()
+        sig = later_types(LATER[name])
+        return any(key[0] == sig for key in index)
+    except Exception:  # pragma: no cover - another numba layout: no helper
+        return True
+
+
+def _cold() -> bool:
+    """Whether numba's cache lacks the last of :data:`LATER` (for its usual types)."""
+    return not _cached(list(LATER)[-1])
+
+
+def compile_later_soon() -> None:
+    """On a cold cache (a first run after an install or an upgrade), start a helper process that
+    compiles the kernels of the later steps (:data:`LATER`) into numba's cache, on another core,
+    while this process reads the log and compiles the cleaning kernels: numba compiles one
+    function at a time and holds the GIL while it does, so a thread would not help. The helper
+    takes them last-needed first; a kernel's first call here waits for the helper if it has
+    started on that kernel (then loads it from the cache), else compiles it here (and the
+    helper skips it): the two meet in the middle. Numba's cache files are written whole and
+    renamed into place, so two processes can share them. ``PARCOURS_COMPILE_HELPER=0`` turns
+    the helper off."""
+    import subprocess
+
+    off = os.environ.get("PARCOURS_COMPILE_HELPER") == "0"
+    if _HELPER or off or (os.cpu_count() or 1) < 2 or not sys.executable:
+        return
+    if not _cold():
+        return
+    # this module alone, under its own name (the cache entries name it), without the package
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location(sys.argv[1], sys.argv[2])\n"
+        "k = sys.modules[sys.argv[1]] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(k)\n"
+        "k._compile_later()\n"
+    )
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, __name__, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ, PARCOURS_COMPILE_HELPER="0"),
+            text=True,
+        )
+    except OSError:  # pragma: no cover - no process to spare: compile here
+        return
+    _HELPER[None] = proc  # kept until it ends
+    _HELPER.update({name: threading.Event() for name in LATER})
+    threading.Thread(target=_follow, args=(proc,), name="parcours-compile", daemon=True).start()
+
+
+def _claim(name: str) -> None:
+    """Tell the helper that this process compiles ``name`` itself (the helper then skips it)."""
+    try:
+        with _CLAIM_LOCK:
+            _HELPER[None].stdin.write(name + "\n")
+            _HELPER[None].stdin.flush()
+    except (OSError, ValueError):  # the helper is gone
+        pass
+
+
+def _follow(proc) -> None:
+    """Note what the helper reports (``start NAME``, ``done NAME``); once it is gone, every
+    kernel counts as done (those it could not compile are compiled where they are needed)."""
+    for line in proc.stdout:
+        what, _, name = line.strip().partition(" ")
+        if name in LATER:
+            if what == "start":
+                _STARTED.add(name)
+            else:
+                _HELPER[name].set()
+    proc.wait()
+    for name in LATER:
+        _HELPER[name].set()
+
+
+def _compile_later() -> None:
+    """In the helper process: compile each of :data:`LATER` for its usual types (cached by
+    numba), the last needed first, skipping those already cached (the main process compiles
+    the first ones itself while the helper starts: the two meet in the middle)."""
+    claimed: set = set()  # the kernels the main process compiles itself
+
+    def listen():
+        for line in sys.stdin:
+            claimed.add(line.strip())
+
+    threading.Thread(target=listen, daemon=True).start()
+    _start()
+    heard = True
+    for name in reversed(LATER):
+        if name in claimed or _cached(name):
+            continue
+        heard = heard and _say(f"start {name}")
+        try:
+            globals()[name].disp.compile(later_types(LATER[name]))
+        except Exception:  # pragma: no cover - compiled where it is needed instead
+            pass
+        heard = heard and _say(f"done {name}")
+
+
+def _say(line: str) -> bool:
+    """In the helper process: tell the main process; False once it is gone (the helper then
+    goes on caching the rest for the next run)."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        return False
+    return True

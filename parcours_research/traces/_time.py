@@ -1043,14 +1043,14 @@ class Notes:
         self.source, self.ts = info if info is not None and info[0].view == log.name else (None, "")
         self._table = None
         self.n_no_time = 0
-        if n_unparseable == 0:
-            return
-        if arrays is not None:
+        if n_unparseable and arrays is not None:
             self.n_no_time = int((arrays.t == _NONE).sum())
-        else:
+        elif n_unparseable:
             self.n_no_time = int(
                 log.engine.scalar(f"SELECT count(*) FROM {log.ref} WHERE timestamp IS NULL") or 0
             )
+        if self.n_no_time == 0 and not (self.source is not None and dst_possible(self.source)):
+            self.arrays = None  # nothing to count later: the log's arrays are not kept alive
 
     def table(self) -> pd.DataFrame:
         if self._table is None:

@@ -75,6 +75,13 @@ def _engine_exception(exc: BaseException) -> bool:
     return mod.startswith(("duckdb", "_duckdb", "pyspark", "py4j"))
 
 
+#: JSON values DuckDB would read as times, kept as text (see ``DuckDBEngine._json_source``)
+_TEXT_TIME = dict.fromkeys(
+    ("DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS",
+     "TIMESTAMP_S", "TIME WITH TIME ZONE"),
+    "VARCHAR",
+)
+
 _CONNECTOR = {
     "spark": "add the file system's connector to the session (s3a://: "
     "spark.jars.packages=org.apache.hadoop:hadoop-aws:<the cluster's Hadoop version>; "
@@ -269,6 +276,10 @@ class DuckDBEngine(Engine):
 
         self.con = connection if connection is not None else duckdb.connect()
         self.fast = bool(fast)
+        if self.fast:  # numba starts in the background (a few tenths of a second) meanwhile
+            from ._clean_arrays import load_kernels_soon
+
+            load_kernels_soon()
         self.con.execute("SET TimeZone = 'UTC'")
         if connection is None:  # no progress bars on the console of a notebook or the CLI
             self.con.execute("SET enable_progress_bar = false")
@@ -399,7 +410,10 @@ class DuckDBEngine(Engine):
             f"SELECT * FROM read_json({files}, {opts}, sample_size = -1, "
             f"hive_partitioning = false) LIMIT 0"
         )
-        cols = ", ".join(f"{literal(c)}: {literal(str(t))}" for c, t in zip(rel.columns, rel.types))
+        # times stay text, read by the kit's rules (``_time``) as in CSV: DuckDB's own reading
+        # would accept offsets such as +25:00
+        types = [_TEXT_TIME.get(str(t).upper(), str(t)) for t in rel.types]
+        cols = ", ".join(f"{literal(c)}: {literal(t)}" for c, t in zip(rel.columns, types))
         # Hive folders (``key=value/``) still add their columns, as for Parquet
         return f"read_json({files}, {opts}, columns = {{{cols}}})"
 

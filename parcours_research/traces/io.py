@@ -170,9 +170,11 @@ def _check_files(paths: list[str], fmt: str, limits) -> None:
 def _guess_format(paths: list[str]) -> str:
     """The format from the first file's content (a GA4 export, Parquet, JSON Lines: see
     ``_ga4.sniff``), else from its name."""
+    from .._event_uris import local_path
     from ._ga4 import sniff
 
-    sniffed = sniff(paths[0]) if Path(paths[0]).is_file() else None
+    local = local_path(paths[0]) or paths[0]  # Spark lists local files as ``file:/...``
+    sniffed = sniff(local) if Path(local).is_file() else None
     if sniffed is not None:
         return sniffed
     name = paths[0].lower()
@@ -223,8 +225,9 @@ def read_events(
     Parameters
     ----------
     source : path, folder, list of paths, glob pattern, URI, Study, or DataFrame
-        The file(s); a :class:`~parcours_research.study.Study` (or its ``traces`` config) reads
-        ``study.yml``'s ``traces:`` section; a DataFrame with the canonical columns is wrapped.
+        The file(s); a :class:`~parcours_research.study.Study` (or its ``traces`` config, or a
+        study folder holding ``study.yml``, or that file) reads ``study.yml``'s ``traces:``
+        section; a DataFrame with the canonical columns is wrapped.
         However they are named, the files are read in one order: sorted by path (a folder is
         read whole, its hidden files such as ``_SUCCESS`` or ``.crc`` left out; Hive
         partitions ``key=value/`` become columns). A URI (``s3a://``, ``s3://``,
@@ -258,7 +261,10 @@ def read_events(
         rule: offsets beyond +/-18:00, unknown or ambiguous zone words (``CST``) and instants
         outside 1990-2099 are refused (missing, counted by ``clean``).
     engine : Engine, optional
-        DuckDB (default, embedded) or :class:`~.engine.SparkEngine`.
+        DuckDB (default, embedded) or :class:`~.engine.SparkEngine`. For a study (a Study, a
+        study folder or its ``study.yml``) the default is the study's engine, ``traces:
+        engine:`` in study.yml (:func:`parcours_research.evidence.study_engine`), so the log
+        is read where the study's analyses run.
 
     Returns
     -------
@@ -286,7 +292,8 @@ def read_events(
         return source
     if isinstance(source, pd.DataFrame):
         return as_log(source, engine)[0]
-    eng = engine or default_engine()
+    source = _study_folder(source)
+    eng = engine or _study_engine(source) or default_engine()
     paths, format, columns, timezone, meta = _resolve(source, format, columns, timezone, eng)
     timestamp_unit = timestamp_unit or meta.get("timestamp_unit")
     timestamp_format = timestamp_format or meta.get("timestamp_format")
@@ -304,8 +311,33 @@ def read_events(
         if getattr(log, "_origin", None):
             # Parquet files know their row count: the array path then streams the rows
             log._origin["counted"] = fmt == "parquet"
+            log._origin["paths"] = list(paths)  # a local Parquet file may be read directly
     log.meta.update(meta)
     return log
+
+
+def _study_folder(source):
+    """A study folder (holding ``study.yml``) or its ``study.yml``, loaded as a Study without
+    its survey responses; any other source as it is."""
+    if not isinstance(source, str | Path) or _files.is_uri(str(source)):
+        return source
+    p = Path(source)
+    if not (p / "study.yml").is_file() and not (p.name == "study.yml" and p.is_file()):
+        return source
+    from ..study import load_study
+
+    return load_study(p, read_responses=False)
+
+
+def _study_engine(source) -> Engine | None:
+    """The study's own engine (``traces: engine:`` in study.yml, built once and kept on the
+    study: :func:`parcours_research.evidence.study_engine`) when ``source`` is a Study; None
+    for the default engine or any other source."""
+    if not hasattr(source, "_engine") or getattr(source, "traces", None) is None:
+        return None
+    from ..evidence import study_engine  # the study's engine lives with its evidence
+
+    return study_engine(source)
 
 
 def _engine_read(eng: Engine, paths: list[str], fmt: str) -> str:
