@@ -91,11 +91,14 @@ class FigureWriter:
         (another thread of the report may hold an import lock when it forks)."""
         if self._ready:
             return
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.backends.backend_svg  # noqa: F401
-        import PIL.PngImagePlugin  # noqa: F401
+        import io
+
+        from matplotlib.figure import Figure
 
         from . import plot  # noqa: F401
+
+        for fmt in FORMATS:  # a tiny figure written once loads every module a save needs
+            Figure(figsize=(0.1, 0.1)).savefig(io.BytesIO(), format=fmt)
 
         self._ready = True
 
