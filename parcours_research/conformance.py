@@ -35,7 +35,7 @@ study's one weighting rule and declared design (the kit's path tests' estimator,
 :func:`parcours_research.friction.survey.group_differences`: Taylor linearisation, Wald t on
 the design degrees of freedom), corrected for the many deviations tested with Holm's
 step-down method by default (family-wise error per outcome; ``correction="bh"`` for
-Benjamini–Hochberg), through ``statsmodels.stats.multitest.multipletests``.
+Benjamini–Hochberg), through :func:`parcours_research.friction.correction.adjust_pvalues`.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ variance, Welch's df bounded below; it matters only for small groups), ``se`` th
 least-squares standard error from the pooled residual variance (:func:`null_se`: valid under the
 null, where both groups share one distribution; without covariates it is the pooled two-sample
 z test), which stays honest for small groups of a binary outcome. P-values are corrected over all the cells of the call with
-``statsmodels.stats.multitest.multipletests`` (Benjamini–Hochberg by default) and a cell is
+:func:`parcours_research.friction.correction.adjust_pvalues` (Benjamini–Hochberg by default) and a cell is
 ``flagged`` when ``p_adj < alpha``. Cells with fewer than ``min_n`` customers in either group
 are reported without a test.
 

@@ -4,7 +4,8 @@ A friction analysis runs many tests (touchpoints × personas × comparisons). Ea
 (by default one source and one kind of test, e.g. ``survey:vs_target``) is corrected on its
 own, with Benjamini–Hochberg (false discovery rate) by default or Holm, Hochberg, Hommel,
 Šidák or Bonferroni (family-wise error) on request, through
-``statsmodels.stats.multitest.multipletests``.
+``statsmodels.stats.multitest.multipletests`` (Holm's step-down method is written here:
+statsmodels' calls ``gc.collect()`` on every call).
 """
 
 from __future__ import annotations
