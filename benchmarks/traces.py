@@ -5,6 +5,7 @@
     python benchmarks/traces.py --sizes 1e8 --only parcours   # the long run
     python benchmarks/traces.py --ids text --unit us  # text ids, microsecond timestamps
     python benchmarks/traces.py --repeat 5            # more runs of each contestant (median)
+    python benchmarks/traces.py --only parcours,old,chdb --against /tmp/old   # an older tree
 
 chDB and polars come with the ``bench`` extra (``pip install -e .[bench]``).
 
@@ -27,7 +28,10 @@ process (so that peak memory is its own):
   pm4py has no cleaning, stitching, sessions or funnels; its time is reading that file,
   ``format_dataframe``, ``discover_dfg`` and ``get_variants``;
 - ``floor``: pyarrow reads the person and time columns and NumPy sorts the rows by (person,
-  timestamp): what any contestant must at least do.
+  timestamp): what any contestant must at least do;
+- ``old``: the package's pipeline from another copy of it (``--against``: a folder holding a
+  ``parcours_research`` package, say an earlier release unpacked by ``git archive``), to
+  measure a change against the code before it in the same run.
 
 Before any timing, the pipeline runs once on a small log (not timed): numba compiles the kernels
 on their first use after an install and caches them on disk, so that every timed run loads them
@@ -680,17 +684,20 @@ RUNNERS = {
 
 
 def _child(which: str, path: str, out: str) -> None:
+    if which == "old":  # the older tree is first on PYTHONPATH (see ``measure``)
+        which = "parcours"
     if which == "prepare":
         prepare_pm4py(path)
         return
     if which == "warm":  # compile the kernels if numba's cache is stale (once per install)
         run_parcours(path)
         return
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = RUNNERS[which](path)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(out).write_text(json.dumps({"wall_s": wall, "peak_mb": peak, "result": result}))
+    out_json = {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "result": result}
+    Path(out).write_text(json.dumps(out_json))
 
 
 def measure(which: str, path: str, timeout: float) -> dict:
@@ -707,13 +714,31 @@ def measure(which: str, path: str, timeout: float) -> dict:
         path = prepared
     print(f"  running {which} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", which, path, out], timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", which, path, out], timeout=timeout, env=_env(which)
+    )
     if proc.returncode != 0:
         return {"wall_s": float("nan"), "peak_mb": float("nan"), "result": None, "failed": True}
     data = json.loads(Path(out).read_text())
     data["process_s"] = time.perf_counter() - t0  # with interpreter start-up and imports
     os.unlink(out)
     return data
+
+
+#: the folder holding the older ``parcours_research`` of the contestant ``old`` (``--against``)
+AGAINST: list[str] = []
+
+
+def _env(which: str) -> dict | None:
+    """The environment of a contestant's process: ``old`` imports the package from
+    ``--against``."""
+    if which != "old":
+        return None
+    if not AGAINST:
+        raise SystemExit("the contestant old needs --against FOLDER")
+    return dict(
+        os.environ, PYTHONPATH=os.pathsep.join([AGAINST[0], os.environ.get("PYTHONPATH", "")])
+    )
 
 
 #: issue 20: parcours's wall time at most this share of chDB's, by size (events)
@@ -756,6 +781,11 @@ def _args():
         default=3,
         help="runs of each contestant (median reported); runs past 120 s are not repeated",
     )
+    ap.add_argument(
+        "--against",
+        default=None,
+        help="a folder holding an older parcours_research package: the contestant old",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -780,9 +810,11 @@ def _report(size: int, who: list[str], runs: dict, res: dict) -> None:
     for w in who:
         r = res[w]
         walls = ", ".join(f"{x['wall_s']:.2f}" for x in runs[w])
+        cpus = sorted(x["cpu_s"] for x in runs[w] if "cpu_s" in x)
+        cpu = f"; CPU {cpus[len(cpus) // 2]:.2f} s (median)" if cpus else ""
         print(
             f"{size:>12.0e} {w:>10} {r['wall_s']:>8.2f} {r['peak_mb']:>8.0f}  "
-            + ("FAILED" if r.get("failed") else f"median of {len(runs[w])}: {walls}"),
+            + ("FAILED" if r.get("failed") else f"median of {len(runs[w])}: {walls}{cpu}"),
             flush=True,
         )
     base = res.get("parcours")
@@ -824,6 +856,8 @@ def main() -> None:
     if args.child:
         _child(*args.child)
         return
+    if args.against:
+        AGAINST.append(str(Path(args.against).resolve()))
     folder = Path(args.dir or tempfile.mkdtemp(prefix="parcours_bench_"))
     folder.mkdir(parents=True, exist_ok=True)
     who = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -837,7 +871,7 @@ def main() -> None:
         f"largest peak resident memory{load}; ids {args.ids}, timestamps {args.unit} UTC"
     )
     print(f"{'events':>12} {'contestant':>10} {'wall s':>8} {'peak MB':>8}  notes")
-    if "parcours" in who:
+    if "parcours" in who or "old" in who:
         # numba compiles the kernels on their first use after an install or an upgrade and
         # caches them on disk: done here on a small log, not timed (as pm4py's input is
         # prepared beforehand)
@@ -845,7 +879,13 @@ def main() -> None:
         if not small.exists():
             generate(small, 20_000, quiet=True, ids=args.ids, unit=args.unit)
         print("  loading the compiled kernels once (not timed) ...", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, __file__, "--child", "warm", str(small), ""], check=True)
+        for w in ("parcours", "old"):
+            if w in who:
+                subprocess.run(
+                    [sys.executable, __file__, "--child", "warm", str(small), ""],
+                    check=True,
+                    env=_env(w),
+                )
     peaks = {}
     for size in [int(float(s)) for s in args.sizes.split(",")]:
         path = folder / f"events_{size:.0e}_{args.ids}_{args.unit}.parquet".replace("+", "")

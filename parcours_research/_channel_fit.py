@@ -220,7 +220,7 @@ def _purpose_rows(part, grp, purpose, min_n, confidence) -> pd.DataFrame:
     info = part.groupby("channel", sort=True).agg(
         respondents=("respondent_id", "nunique"),
         ratings=("y", "size"),
-        touchpoints=("touchpoint", lambda t: ", ".join(sorted(set(map(str, t))))),
+        touchpoints=("touchpoint", lambda t: ", ".join(sorted(set(map(str, t.unique()))))),
     )
     ok = info.index[info["respondents"] >= min_n].tolist()
     base = info.reset_index().assign(__by=grp, purpose=purpose)
@@ -251,7 +251,9 @@ def _purpose_table(frame: pd.DataFrame, labels: dict) -> pd.DataFrame:
         {
             "purpose": list(g.groups),
             "label": [labels.get(p, p) for p in g.groups],
-            "channels": [", ".join(sorted(set(map(str, x)))) for _, x in g["channel"]],
-            "touchpoints": [", ".join(sorted(set(map(str, x)))) for _, x in g["touchpoint"]],
+            "channels": [", ".join(sorted(set(map(str, x.unique())))) for _, x in g["channel"]],
+            "touchpoints": [
+                ", ".join(sorted(set(map(str, x.unique())))) for _, x in g["touchpoint"]
+            ],
         }
     )

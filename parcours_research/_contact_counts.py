@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError, Problem
@@ -131,32 +132,85 @@ def _study_totals(events, channels, start=None, end=None) -> tuple:
     log, channels, study = _log_of(events, channels)
     eng, tz = log.engine, log.timezone
     contacts = _contacts_sql(log, with_channel=False)
-    span = eng.fetch(f"SELECT min(t) AS lo, max(t) AS hi FROM ({contacts}) AS c")
-    seen = pd.to_datetime(span.iloc[0].dropna(), utc=True)
-    frame = pd.DataFrame({"t": seen.dt.tz_convert(tz) if len(seen) else seen})
-    start, end = _bounds(study, frame, start, end, tz)
+    start, end = _bounds(study, _span(log, contacts, study, start, end), start, end, tz)
     lo, hi = -(-start.value // 1000), end.value // 1000  # ns to whole microseconds inside
-    cases = " ".join(
-        f"WHEN {eng.lit(str(tp))} THEN {eng.lit(str(ch))}"
+    mapping = {
+        str(tp): str(ch)
         for tp, ch in dict(channels or {}).items()
         if ch is not None and not (isinstance(ch, float) and ch != ch)
-    )
-    tp = eng.cast_str("touchpoint")
-    channel = f"CASE {tp} {cases} ELSE {tp} END" if cases else tp
-    per = (
-        f"SELECT customer_id, {channel} AS channel FROM ({contacts}) AS c "
-        f"WHERE {eng.us('t')} BETWEEN {lo} AND {hi}"
-    )
-    df = eng.fetch(
-        f"SELECT {eng.cast_str('customer_id')} AS customer_id, channel, count(*) AS n "
-        f"FROM ({per}) AS p GROUP BY customer_id, channel"
-    )
+    }
+    df = _totals_from_arrays(log, mapping, lo, hi)
+    if df is None:
+        cases = " ".join(f"WHEN {eng.lit(tp)} THEN {eng.lit(ch)}" for tp, ch in mapping.items())
+        tp = eng.cast_str("touchpoint")
+        channel = f"CASE {tp} {cases} ELSE {tp} END" if cases else tp
+        per = (
+            f"SELECT customer_id, {channel} AS channel FROM ({contacts}) AS c "
+            f"WHERE {eng.us('t')} BETWEEN {lo} AND {hi}"
+        )
+        df = eng.fetch(
+            f"SELECT {eng.cast_str('customer_id')} AS customer_id, channel, count(*) AS n "
+            f"FROM ({per}) AS p GROUP BY customer_id, channel"
+        )
     index = pd.MultiIndex.from_arrays(
         [df["customer_id"].astype(str), df["channel"].astype(str), ["study"] * len(df)],
         names=["customer_id", "channel", "period"],
     )
     counted = pd.Series(df["n"].to_numpy("int64"), index=index)
     return counted, sorted(pd.unique(df["channel"].astype(str)).tolist()), ["study"], study
+
+
+def _span(log, contacts: str, study, start, end) -> pd.DataFrame:
+    """``t``: the first and last contact of the log, read only when the counted period is not
+    given in full (by ``start``, ``end`` or the study's ``period:``)."""
+    cfg = getattr(study, "traces", None)
+    period = getattr(cfg, "period", (None, None)) if cfg is not None else (None, None)
+    if (start if start is not None else period[0]) is not None and (
+        end if end is not None else period[1]
+    ) is not None:
+        return pd.DataFrame({"t": pd.Series([], dtype=f"datetime64[us, {log.timezone}]")})
+    span = log.engine.fetch(f"SELECT min(t) AS lo, max(t) AS hi FROM ({contacts}) AS c")
+    seen = pd.to_datetime(span.iloc[0].dropna(), utc=True)
+    return pd.DataFrame({"t": seen.dt.tz_convert(log.timezone) if len(seen) else seen})
+
+
+def _totals_from_arrays(log, mapping: dict, lo: int, hi: int) -> pd.DataFrame | None:
+    """``customer_id, channel, n``: :func:`_study_totals`'s query answered from the log's
+    sorted arrays (DuckDB fast path, the kit's sessions): a contact is a session's first event
+    of a touchpoint, kept when its time (microseconds) is within ``[lo, hi]``. None
+    otherwise."""
+    import pyarrow as pa
+
+    from ._log_rows import kept_rows, sorted_arrays
+
+    s = sorted_arrays(log)
+    if s is None:
+        return None
+    from .traces import _arrays
+
+    tp, names = _arrays._codes(s, log, "touchpoint")
+    where = "touchpoint IS NOT NULL AND user_id IS NOT NULL AND timestamp IS NOT NULL"
+    kept = kept_rows(log, s, where)
+    if kept is None or (tp[kept[0]] < 0).any():
+        return None
+    idx = kept[0]
+    # rows are in time order within a session: a contact's first row is its earliest
+    first = np.unique(s.session[idx] * max(len(names), 1) + tp[idx], return_index=True)[1]
+    rows = idx[first]
+    rows = rows[(s.t[rows] >= lo) & (s.t[rows] <= hi)]
+    labels = [mapping.get(n, n) for n in names]
+    chans = sorted(set(labels))
+    code = np.array([chans.index(c) for c in labels] or [0], dtype=np.int64)
+    k = max(len(chans), 1)
+    n = np.bincount(s.person[rows] * k + code[tp[rows]], minlength=len(s.persons) * k)
+    nz = np.flatnonzero(n)
+    return pd.DataFrame(
+        {
+            "customer_id": s.persons.take(pa.array(nz // k)).to_numpy(zero_copy_only=False),
+            "channel": np.array(chans or [""], dtype=object)[nz % k],
+            "n": n[nz],
+        }
+    )
 
 
 def _log_of(events, channels) -> tuple:

@@ -194,11 +194,21 @@ def _weights_by_size(p: int) -> np.ndarray:
     return np.array([factorial(s) * factorial(p - s - 1) / factorial(p) for s in range(p)])
 
 
-def _gains(r2: np.ndarray, p: int, j: int) -> np.ndarray:
+def _gains(r2: np.ndarray, p: int, j: int, out: np.ndarray | None = None) -> np.ndarray:
     """``R²(S + j) - R²(S)`` for every S without j, shape ``(B, 2**(p-1))``, the subsets in
-    the order of their masks with bit j removed (a reshape, no gather)."""
-    view = r2.reshape(r2.shape[0], 1 << (p - 1 - j), 2, 1 << j)
-    return (view[:, :, 1, :] - view[:, :, 0, :]).reshape(r2.shape[0], -1)
+    the order of their masks with bit j removed (a reshape, no gather); written into ``out``
+    (C-contiguous, that shape) when given, which saves a large allocation per driver."""
+    b = r2.shape[0]
+    if out is None:
+        out = np.empty((b, 1 << (p - 1)))
+    if j == 0 or not r2.flags.c_contiguous:
+        view = r2.reshape(b, 1 << (p - 1 - j), 2, 1 << j)
+        dest = out.reshape(b, 1 << (p - 1 - j), 1 << j)
+    else:  # pairs of doubles as one complex: long inner loops (the same subtractions)
+        view = r2.view(np.complex128).reshape(b, 1 << (p - 1 - j), 2, 1 << (j - 1))
+        dest = out.view(np.complex128).reshape(b, 1 << (p - 1 - j), 1 << (j - 1))
+    np.subtract(view[:, :, 1, :], view[:, :, 0, :], out=dest)
+    return out
 
 
 def shapley(r2: np.ndarray, p: int) -> np.ndarray:
@@ -209,8 +219,9 @@ def shapley(r2: np.ndarray, p: int) -> np.ndarray:
     """
     wts = _weights_by_size(p)[popcounts(p - 1)]  # sizes of the subsets of the p - 1 others
     out = np.empty((r2.shape[0], p))
+    buf = np.empty((r2.shape[0], 1 << (p - 1)))
     for j in range(p):
-        out[:, j] = _gains(r2, p, j) @ wts
+        out[:, j] = _gains(r2, p, j, buf) @ wts
     return out
 
 
@@ -225,8 +236,9 @@ def conditional_dominance(r2: np.ndarray, p: int) -> np.ndarray:
         [comb(p - 1, s) for s in range(p)]
     )
     out = np.empty((r2.shape[0], p, p))
+    buf = np.empty((r2.shape[0], 1 << (p - 1)))
     for j in range(p):
-        out[:, j, :] = _gains(r2, p, j) @ onehot
+        out[:, j, :] = _gains(r2, p, j, buf) @ onehot
     return out
 
 

@@ -1,16 +1,23 @@
 """The report's figures, written while the next sections compute (private).
 
 Writing a figure (PNG, then SVG: :func:`parcours_research.plot.save`) costs about a quarter
-of a report's time, all of it in matplotlib, which holds the GIL: a thread would not help.
-On Linux each figure is written by a forked child process instead, which starts with the
-figure already in its memory (no pickling) and ends as soon as its files are written; the
-report goes on with its next section meanwhile, on the other core. At most
-:data:`MAX_CHILDREN` children run at once. The files are those :func:`~.plot.save` writes in
-process: the child runs that same function.
+of a report's CPU, all of it in matplotlib, which holds the GIL: a thread would not help.
+On Linux the figures are written by forked child processes instead, which start with the
+figures already in their memory (no pickling) and end as soon as their files are written;
+the report goes on with its next section meanwhile, on the other core. The files are those
+:func:`~.plot.save` writes in process: the child runs that same function.
+
+The report never waits for a child while it has sections to run. A figure submitted while a
+child is busy joins a queue; the next child (at most :data:`MAX_CHILDREN` at once) takes the
+whole queue when the busy one has finished, which the report checks at every figure and
+between sections (:meth:`FigureWriter.poll`). One fork for several figures also costs less:
+forking a process that holds a study copies its page tables (tens of milliseconds). At the
+end (:meth:`FigureWriter.wait`) the report's process, idle by then, writes queued figures
+itself while a child writes the others.
 
 Anything unusual falls back to writing the figure in process, so the files are always
 written: no ``fork`` on the platform, a child that fails or does not finish within
-:data:`CHILD_TIMEOUT` seconds, a file missing afterwards.
+:data:`CHILD_TIMEOUT` seconds a figure, a file missing afterwards.
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: figures written at once by child processes (the report's own process draws the next ones)
 MAX_CHILDREN = 1
-#: seconds a child may take before the figure is written in process instead
+#: seconds a child may take per figure before its figures are written in process instead
 CHILD_TIMEOUT = 120.0
 FORMATS = ("png", "svg")
 
@@ -34,12 +42,22 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
+@dataclass
+class _Job:
+    """A child process writing ``figures`` (``(fig, stem)`` pairs, in order)."""
+
+    pid: int
+    started: float
+    figures: list = field(default_factory=list)
+
+
 class FigureWriter:
     """Writes figures as PNG and SVG, in child processes when it can (see the module)."""
 
     def __init__(self, background: bool | None = None):
         self.background = can_fork() if background is None else background
-        self._running: list[tuple[int, float, object, Path]] = []
+        self._queue: list[tuple[object, Path]] = []  # submitted, no child has them yet
+        self._running: list[_Job] = []
         self._ready = False
 
     def paths(self, stem: Path) -> list[Path]:
@@ -48,32 +66,38 @@ class FigureWriter:
 
     def submit(self, fig, stem: Path) -> list[Path]:
         """Write ``fig`` as ``stem.png`` and ``stem.svg``, now or by a child; :meth:`wait`
-        makes sure they are written. The figure is closed once written."""
+        makes sure they are written. The figure is closed once written. Never waits for a
+        child: a figure submitted while the children are busy is queued."""
         stem.parent.mkdir(parents=True, exist_ok=True)
         if not self.background:
             return self._in_process(fig, stem)
-        self._prepare()
-        while len(self._running) >= MAX_CHILDREN:
-            self._reap(self._running.pop(0))
-        with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # the child: write, then leave at once (no clean-up of the parent's state)
-            code = 1
-            try:
-                from .plot import save
-
-                save(fig, stem, formats=FORMATS)
-                code = 0
-            finally:
-                os._exit(code)
-        self._running.append((pid, time.monotonic(), fig, stem))
+        self._queue.append((fig, stem))
+        self.poll()
         return self.paths(stem)
 
+    def poll(self) -> None:
+        """Collect the children that have finished, and give the queued figures to a new
+        child when one may start. Returns at once."""
+        if not self.background:
+            return
+        self._collect(block=False)
+        if self._queue and len(self._running) < MAX_CHILDREN:
+            self._start(self._queue)
+            self._queue = []
+
     def wait(self) -> None:
-        """Wait for every figure under way (writing in process any a child did not write)."""
+        """Write every figure submitted: the queued ones here (this process has nothing
+        else to do) while a child writes the others, then wait for the children (writing in
+        process any figure a child did not write)."""
+        while self._queue:
+            self._collect(block=False)
+            if len(self._running) < MAX_CHILDREN and len(self._queue) > 1:
+                half = len(self._queue) // 2  # the child takes the first half, we the rest
+                self._start(self._queue[:half])
+                del self._queue[:half]
+            self._in_process(*self._queue.pop())
         while self._running:
-            self._reap(self._running.pop(0))
+            self._collect(block=True)
 
     # ---- internals -------------------------------------------------------------------------
     def _in_process(self, fig, stem: Path) -> list[Path]:
@@ -102,24 +126,57 @@ class FigureWriter:
 
         self._ready = True
 
-    def _reap(self, job) -> None:
-        pid, started, fig, stem = job
-        status = None
-        while status is None:
-            done, raw = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = os.waitstatus_to_exitcode(raw)
-            elif time.monotonic() - started > CHILD_TIMEOUT:
-                _kill(pid)
-                status = -1
-            else:
-                time.sleep(0.005)
-        if status != 0 or not all(p.is_file() for p in self.paths(stem)):
-            self._in_process(fig, stem)  # the same files, written here
-            return
+    def _start(self, figures: list) -> None:
+        """Fork a child that writes ``figures`` one after the other."""
+        self._prepare()
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: write, then leave at once (no clean-up of the parent's state)
+            code = 1
+            try:
+                from .plot import save
+
+                for fig, stem in figures:
+                    save(fig, stem, formats=FORMATS)
+                code = 0
+            finally:
+                os._exit(code)
+        self._running.append(_Job(pid, time.monotonic(), list(figures)))
+
+    def _collect(self, *, block: bool) -> None:
+        """Finish the jobs whose child has ended (with ``block``, at least the oldest)."""
+        for job in list(self._running):
+            status = _status(job, wait=block and job is self._running[0])
+            if status is None:
+                continue
+            self._running.remove(job)
+            self._finish(job, status)
+
+    def _finish(self, job: _Job, status: int) -> None:
         import matplotlib.pyplot as plt
 
-        plt.close(fig)
+        for fig, stem in job.figures:
+            if status != 0 or not all(p.is_file() for p in self.paths(stem)):
+                self._in_process(fig, stem)  # the same files, written here
+            else:
+                plt.close(fig)
+
+
+def _status(job: _Job, *, wait: bool) -> int | None:
+    """The exit code of ``job``'s child (-1: killed after its time), or None while it runs
+    (with ``wait``, wait for it)."""
+    limit = job.started + CHILD_TIMEOUT * max(1, len(job.figures))
+    while True:
+        done, raw = os.waitpid(job.pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(raw)
+        if time.monotonic() > limit:
+            _kill(job.pid)
+            return -1
+        if not wait:
+            return None
+        time.sleep(0.002)
 
 
 def _kill(pid: int) -> None:

@@ -332,6 +332,8 @@ def quote_problems(text: str, sep: str, name: str, *, header_rows: int = 1) -> l
     Returns one :class:`Problem` per such cell, naming the line where the quote opens, the
     line where the cell ends, how many lines inside look like rows, and the cell's length.
     """
+    if '"' not in text:  # no quote: no cell holds a line break, so none swallows rows
+        return []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     problems: list[Problem] = []
     header: list[str] | None = None
@@ -342,7 +344,7 @@ def quote_problems(text: str, sep: str, name: str, *, header_rows: int = 1) -> l
             end = reader.line_num
             if header is None:
                 header = rec
-            elif row > header_rows:
+            elif row > header_rows and end > start:  # one line: no cell holds a line break
                 problems += _swallowed(rec, start, end, row, header, sep, name)
             start = end + 1
     except csv.Error:  # the readers report malformed CSV themselves

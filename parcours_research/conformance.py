@@ -189,19 +189,33 @@ def lived_journeys(study) -> pd.DataFrame:
         ``persona`` from the customer file (else the survey's, else missing). Customers with
         no touchpoint event are not rows. Sorted by ``customer_id``.
     """
+    return _lived(study)[0]
+
+
+def _lived(study) -> tuple:
+    """``(lived_journeys, Visits)``: the table and its visits as codes
+    (:mod:`parcours_research._conformance_visits`), from the log's sorted arrays when it has
+    them, else from one grouped query."""
+    from . import _conformance_visits as cv
     from .evidence import evidence_of
 
     ev = evidence_of(study)
     if ev is None:
         raise AnalysisError("lived_journeys needs a loaded study (pr.load_study(folder)).")
     log = ev.traces.log
-    out = log.engine.fetch(_journeys_sql(log))
-    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    found = cv.from_arrays(log)
+    out, visits = found if found is not None else (log.engine.fetch(_journeys_sql(log)), None)
+    out = out.sort_values("customer_id", kind="stable")
+    visits = visits.take(out.index.to_numpy()) if visits is not None else None
+    out = out.reset_index(drop=True)
     out["n_visits"] = out["n_visits"].astype("int64")
     if not log.has("persona"):
         out["persona"] = _survey_personas(ev.study, out["customer_id"])
     out = out[["customer_id", "persona", "path", "n_visits"]]
-    return out.astype({"customer_id": "string", "persona": "string", "path": "string"})
+    out = out.astype({"customer_id": "string", "persona": "string", "path": "string"})
+    if visits is None:
+        visits = cv.from_paths(out["path"].to_numpy(dtype=object))
+    return out, visits
 
 
 def _journeys_sql(log) -> str:
@@ -252,16 +266,6 @@ def _designs(journeys: pd.DataFrame, journey) -> np.ndarray:
     return out[codes] if len(persona) else np.empty(0, dtype=object)
 
 
-def _by_design_and_path(journeys: pd.DataFrame, designs: np.ndarray) -> tuple:
-    """``(codes, first)``: the customers' (design, path) pairs numbered in order of first
-    appearance, and the row of each pair's first customer."""
-    key = pd.Series([("" if d is None else d.persona) for d in designs], dtype=object) + (
-        "\x00" + journeys["path"].astype(object).reset_index(drop=True)
-    )
-    codes, _ = pd.factorize(key.to_numpy(object))
-    return codes, np.unique(codes, return_index=True)[1]
-
-
 def _deviations(path: str, design: DesignedJourney, observable, cache: dict) -> list:
     """:func:`journey_deviations` of a path (visits joined by ``" > "``), computed once per
     design and *reduced* path: the touchpoints in order of first visit, then those visited
@@ -282,19 +286,26 @@ def _deviations(path: str, design: DesignedJourney, observable, cache: dict) -> 
     return cache[key]
 
 
-def _customer_deviations(journeys: pd.DataFrame, journey, observable) -> pd.DataFrame:
+def _design_keys(designs: np.ndarray) -> np.ndarray:
+    """The designs as numbers (by their ``to_be:`` entry; -1 for none)."""
+    names = [None if d is None else d.persona for d in designs]
+    return pd.factorize(np.array(names, dtype=object))[0].astype(np.int64)
+
+
+def _customer_deviations(journeys: pd.DataFrame, designs, visits, observable) -> pd.DataFrame:
     """``customer_id, persona, kind, touchpoint``: one row per customer and deviation (the
-    same path of the same design is compared once)."""
+    same reduced journey of the same design is compared once, see :func:`_deviations`)."""
+    from ._conformance_visits import reduced
+
     cols = ["customer_id", "persona", "kind", "touchpoint"]
-    designs = _designs(journeys, journey)
     if not len(journeys):
         return pd.DataFrame(columns=cols).astype("string")
-    codes, first = _by_design_and_path(journeys, designs)
-    paths = journeys["path"].astype(object).to_numpy()
-    cache: dict = {}
+    codes, first, reduced_journeys = reduced(visits, _design_keys(designs))
     found = [
-        [] if designs[i] is None else _deviations(paths[i], designs[i], observable, cache)
-        for i in first
+        []
+        if designs[i] is None
+        else journey_deviations(reduced_journeys[j], designs[i], observable=observable)
+        for j, i in enumerate(first)
     ]
     size = np.array([len(f) for f in found], dtype=np.int64)
     start = np.concatenate([[0], np.cumsum(size)[:-1]])
@@ -447,13 +458,17 @@ def conformance(
     study_ = _check_args(study, by, confidence, correction, min_n)
     journey = study_.journey
     observable = {t.id for t in journey.touchpoints if t.events}
-    journeys = lived_journeys(study)
-    devs = _customer_deviations(journeys, journey, observable)
-    designed = pd.Series(
-        [d is not None for d in _designs(journeys, journey)], index=journeys.index, dtype=bool
-    )
+    journeys, visits = _lived(study)
+    designs = _designs(journeys, journey)
+    devs = _customer_deviations(journeys, designs, visits, observable)
+    designed = pd.Series([d is not None for d in designs], index=journeys.index, dtype=bool)
     notes = _notes(journey, journeys, designed, observable)
-    journeys = journeys[designed.to_numpy()].reset_index(drop=True)
+    kept = np.flatnonzero(designed.to_numpy())
+    journeys, designs, visits = (
+        journeys.iloc[kept].reset_index(drop=True),
+        designs[kept],
+        visits.take(kept),
+    )
     n_dev = devs.groupby("customer_id").size()
     journeys["n_deviations"] = (
         n_dev.reindex(journeys["customer_id"]).fillna(0).astype(int).to_numpy()
@@ -470,7 +485,7 @@ def conformance(
     return Conformance(
         summary=summary,
         groups=_group_table(journeys, group, respondents, order),
-        paths=_path_table(journeys, group, journey, order, observable),
+        paths=_path_table(journeys, group, (designs, visits), order, observable),
         designs=_design_table(journey, observable),
         customers=devs,
         journeys=journeys,
@@ -626,21 +641,17 @@ def lived_path(visits: Sequence[str], design: DesignedJourney) -> list[str]:
     return out
 
 
-def _path_table(journeys, group, journey, order, observable) -> pd.DataFrame:
+def _path_table(journeys, group, lived, order, observable) -> pd.DataFrame:
     """``persona, path, customers, share, conforms, deviations``: lived paths
-    (:func:`lived_path`) per group, most frequent first."""
-    designs = _designs(journeys, journey)
-    codes, first = _by_design_and_path(journeys, designs)
-    lived = journeys["path"].astype(object).to_numpy()
-    shown = np.array(
-        [_SEP.join(lived_path(lived[i].split(_SEP), designs[i])) for i in first] or [""],
-        dtype=object,
-    )
-    paths = list(shown[codes])
+    (:func:`lived_path`) per group, most frequent first; ``lived``: the customers' designs and
+    visits."""
+    from ._conformance_visits import shown_paths
+
+    designs, visits = lived
     g = pd.DataFrame(
         {
             "persona": group.to_numpy(),
-            "path": paths,
+            "path": shown_paths(visits, designs),
             "_d": designs,
             "_ok": (journeys["n_deviations"] == 0).to_numpy(),
         }

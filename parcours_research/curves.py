@@ -221,11 +221,10 @@ def _from_study(ev, by, weight, strata, cluster, margins, problems) -> _Inputs |
     R = resp[cols].rename(columns={rid: "_rid"}).reset_index(drop=True)
     R["_group"] = R[by] if by else ALL
     long = ev.ratings
-    pos = pd.Series(np.arange(len(R)), index=R["_rid"].astype(str).to_numpy())
     L = pd.DataFrame(
         {
-            "_pos": pos.reindex(long["respondent_id"].astype(str).to_numpy()).to_numpy(),
-            "touchpoint": long["touchpoint"].astype(str).to_numpy(),
+            "_pos": _positions(R["_rid"], long["respondent_id"]),
+            "touchpoint": long["touchpoint"].astype(str).array,
             "score": long["score"].astype(float).to_numpy(),
         }
     )
@@ -242,6 +241,16 @@ def _from_study(ev, by, weight, strata, cluster, margins, problems) -> _Inputs |
         sw.rule,
         study,
     )
+
+
+def _positions(rid: pd.Series, ids: pd.Series) -> np.ndarray:
+    """The row of ``rid`` of every id of ``ids`` (matched as text; NaN when absent)."""
+    index = pd.Index(rid.astype(str))
+    if not index.is_unique:  # let reindex say so
+        pos = pd.Series(np.arange(len(rid)), index=rid.astype(str).to_numpy())
+        return pos.reindex(ids.astype(str).to_numpy()).to_numpy()
+    got = index.get_indexer(ids.astype(str))
+    return got if (got >= 0).all() else np.where(got >= 0, got, np.nan)
 
 
 def _study_argument_problems(study, by, weight, margins) -> list[Problem]:
@@ -465,7 +474,7 @@ def _units(inp: _Inputs, level: str, lang: str | None) -> pd.DataFrame:
 def _journey_units(j, ratings: pd.DataFrame, lang: str | None) -> pd.DataFrame:
     """The touchpoints of the journey map ``j``; raises when the ratings name others."""
     tf = j.touchpoints_frame(lang)
-    unknown = sorted(set(ratings["touchpoint"]) - set(tf["touchpoint"]))
+    unknown = sorted(set(ratings["touchpoint"].unique()) - set(tf["touchpoint"]))
     if unknown:
         raise AnalysisError(
             "journey_curves: the ratings name touchpoints the journey does not have.",
@@ -556,7 +565,19 @@ def _rake(R: pd.DataFrame, margins, start: np.ndarray) -> np.ndarray:
 
 
 def _rake_replicates(R, margins, reps: np.ndarray) -> tuple[np.ndarray, int]:
-    """Re-rake every replicate; replicates that cannot be raked are dropped (counted)."""
+    """Re-rake every replicate; replicates that cannot be raked are dropped (counted). All at
+    once (``weighting._rake_rows``, the same weights as raking them one by one) unless the
+    margins do not fit the respondents, then one by one."""
+    from .weighting import _rake_rows
+
+    many = _rake_rows(R, margins, reps)
+    if many is not None:
+        return many[0], int((~many[1]).sum())
+    return _rake_replicates_one_by_one(R, margins, reps)
+
+
+def _rake_replicates_one_by_one(R, margins, reps: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`_rake_replicates` by one call of :func:`weighting.rake` per replicate."""
     out, failed = [], 0
     for b in range(reps.shape[0]):
         try:
@@ -577,7 +598,7 @@ def _cells(inp: _Inputs, level: str, groups: list, units: pd.DataFrame) -> pd.Da
     d = pd.DataFrame(
         {
             "_pos": L["_pos"].astype(np.int64).to_numpy(),
-            "_unit": L["touchpoint"].to_numpy(),
+            "_unit": L["touchpoint"].array,
             "score": L["score"].to_numpy(),
         }
     )
@@ -594,10 +615,18 @@ def _cells(inp: _Inputs, level: str, groups: list, units: pd.DataFrame) -> pd.Da
         )
         d["_unit"] = d["_unit"].map(stage_of)
         d = d.groupby(["_pos", "_unit"], sort=False, as_index=False)["score"].mean()
-    d["_group"] = R["_group"].to_numpy()[d["_pos"].to_numpy()]
+    d["_group"] = _take(R["_group"], d["_pos"].to_numpy())
     d = d[d["_group"].notna()]
     d = d[d["_group"].isin(groups)]
     return d.reset_index(drop=True)
+
+
+def _take(col: pd.Series, pos: np.ndarray):
+    """``col.to_numpy()[pos]`` as a column would hold it (text as text, without going through
+    Python objects, which is slow for many rows)."""
+    if isinstance(col.dtype, pd.StringDtype):
+        return col.astype("str").array.take(pos)
+    return col.to_numpy()[pos]
 
 
 def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float) -> pd.DataFrame:
@@ -605,20 +634,19 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
     from . import satisfaction
 
     R = inp.respondents
-    frame = cells.assign(
-        _weight=w[cells["_pos"].to_numpy()], _rid=R["_rid"].to_numpy()[cells["_pos"].to_numpy()]
-    )
+    pos = cells["_pos"].to_numpy()
+    frame = cells.assign(_weight=w[pos], _rid=_take(R["_rid"], pos))
     kw = {}
     if inp.strata_col is not None:
-        frame["_strata"] = R[inp.strata_col].to_numpy()[cells["_pos"].to_numpy()]
+        frame["_strata"] = _take(R[inp.strata_col], pos)
         kw["strata"] = "_strata"
     if inp.cluster_col is not None:
-        frame["_cluster"] = R[inp.cluster_col].to_numpy()[cells["_pos"].to_numpy()]
+        frame["_cluster"] = _take(R[inp.cluster_col], pos)
         kw["cluster"] = "_cluster"
     else:
         kw["cluster"] = "_rid"
     if inp.fpc_col is not None:
-        frame["_fpc"] = R[inp.fpc_col].to_numpy()[cells["_pos"].to_numpy()]
+        frame["_fpc"] = R[inp.fpc_col].to_numpy()[pos]
         kw["fpc"] = "_fpc"
     res = satisfaction.scores(
         frame,
@@ -636,8 +664,7 @@ def _pointwise(cells: pd.DataFrame, inp: _Inputs, w: np.ndarray, level_ci: float
 
 def _replicate_matrix(cells: pd.DataFrame, keys: pd.DataFrame, W: np.ndarray) -> np.ndarray:
     """Weighted domain means of every (group, unit) key under every row of ``W`` (B x n)."""
-    index = {k: i for i, k in enumerate(zip(keys["_group"], keys["_unit"]))}
-    col = np.array([index[k] for k in zip(cells["_group"], cells["_unit"])], dtype=np.int64)
+    col = _key_index(keys, cells)
     pos = cells["_pos"].to_numpy()
     shape = (W.shape[1], len(keys))
     q_y = sparse.csr_matrix((cells["score"].to_numpy(dtype=float), (pos, col)), shape=shape)
@@ -646,6 +673,15 @@ def _replicate_matrix(cells: pd.DataFrame, keys: pd.DataFrame, W: np.ndarray) ->
     den = np.asarray((q_1.T @ W.T).T)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _key_index(keys: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
+    """The row of ``keys`` of every cell's (``_group``, ``_unit``) pair."""
+    pairs = ["_group", "_unit"]
+    col = pd.MultiIndex.from_frame(keys[pairs]).get_indexer(pd.MultiIndex.from_frame(cells[pairs]))
+    if (col < 0).any():  # a cell without a point cannot happen: the points come from the cells
+        raise KeyError("journey_curves: a cell has no point")
+    return col.astype(np.int64)
 
 
 def _valence(qual, inp: _Inputs, level: str, group_col: str, study) -> pd.DataFrame | None:

@@ -233,6 +233,20 @@ class Evidence:
         return _private_excerpts(read_excerpts(self.study), self.study.privacy_salt,
                                  language=self.study.journey.language, keep=_journey_words(self.study))
 
+    # ---- results derived once -------------------------------------------------------------------
+    def derived(self, key, make):
+        """``make()`` computed once for this prepared state and kept under ``key`` (a hashable
+        naming the result and its options), so that analyses reading the same derived table
+        (the step counts of :func:`parcours_research.friction.trace_counts`, read by the
+        friction tests and by ``next_wave``) share one computation. The result is returned
+        as it is: callers that change it take a copy."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if key not in memo:
+            value = make()
+            with self._lock:
+                memo.setdefault(key, value)
+        return memo[key]
+
     # ---- other states and display --------------------------------------------------------------
     def with_options(self, **changes) -> Evidence:
         """The study's prepared evidence under other options (``clean=``, ``weight=``,
@@ -368,12 +382,12 @@ def _keep_read(log, study) -> None:
     eng = log.engine
     if not origin or origin.get("counted") or eng.name != "duckdb" or not _small_text(study):
         return
-    src = eng.q(origin["src"])
-    try:
-        kept = eng.table(f"SELECT * FROM {src}", "read")
+    from .traces.io import keep_in_memory
+
+    try:  # with the timestamps, evaluated once by the time rules (see ``keep_in_memory``)
+        keep_in_memory(log)
     except Exception:  # noqa: BLE001 - reported by the first query of the lazy view
         return
-    eng.con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS SELECT * FROM {eng.q(kept)}")
 
 
 def _small_text(study) -> bool:

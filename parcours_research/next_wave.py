@@ -192,14 +192,24 @@ def _survey_rows(study, wanted, alpha, power) -> list[dict]:
         return []
     ev = prepare(study)
     resp, ratings = ev.responses, ev.ratings
+    personas, tps = list(study.journey.persona_ids), [t.id for t in study.journey.touchpoints]
+    # touchpoints and personas as codes (-1: another or none), split once, not compared per cell
+    tp_code = pd.Index(tps).get_indexer(ratings["touchpoint"].to_numpy(dtype=object))
+    p_code = pd.Index(personas).get_indexer(ratings["persona"].to_numpy(dtype=object))
+    ok = (tp_code >= 0) & (p_code >= 0)
+    counts = np.bincount(
+        tp_code[ok] * len(personas) + p_code[ok], minlength=len(tps) * len(personas)
+    ).reshape(len(tps), len(personas))
+    sds = []
+    for i in range(len(tps)):
+        all_t = ratings["score"].iloc[np.flatnonzero(tp_code == i)]
+        sds.append(float(all_t.std(ddof=1)) if len(all_t) > 1 else np.nan)
     rows = []
-    for p in study.journey.persona_ids:
+    for j, p in enumerate(personas):
         mine = resp[resp["persona"] == p]
         deff = kish_design_effect(mine["weight"]) if len(mine) else np.nan
-        for t in study.journey.touchpoints:
-            all_t = ratings.loc[ratings["touchpoint"] == t.id, "score"]
-            sd = float(all_t.std(ddof=1)) if len(all_t) > 1 else np.nan
-            n = int(((ratings["touchpoint"] == t.id) & (ratings["persona"] == p)).sum())
+        for i, t in enumerate(study.journey.touchpoints):
+            sd, n = sds[i], int(counts[i, j])
             mde = float(survey_mde(n, sd, deff, alpha=alpha, power=power)) if n else np.nan
             need = (
                 math.ceil(deff * (_z(alpha, power) * sd / wanted) ** 2)
@@ -280,11 +290,12 @@ def _qual_rows(study, wanted, power) -> list[dict]:
     if part is None:
         return []
     need = interviews_needed(wanted, power=power)
+    seen = part.groupby(["persona", "touchpoint"], sort=False)["participant"].nunique()
+    seen = dict(zip(seen.index.tolist(), seen.to_numpy().tolist(), strict=True))
     rows = []
     for p in study.journey.persona_ids:
-        mine = part[part["persona"] == p]
         for t in study.journey.touchpoints:
-            n = int(mine.loc[mine["touchpoint"] == t.id, "participant"].nunique())
+            n = int(seen.get((p, t.id), 0))
             rows.append(
                 {
                     "touchpoint": t.id,

@@ -151,18 +151,21 @@ def _trace_exposure(study) -> pd.DataFrame:
     log = prepare(study).traces.log
     window = getattr(study.traces, "funnel_window", None) or "7D"
     known = _id_index(study.customers["customer_id"])
-    parts, cache = [], {}
+    parts, cache, last = [], {}, (None, None)
     for tp, (seq, i) in _trace_steps(study).items():
         if seq not in cache:
             f = funnel_users(log, steps=list(seq), window=window)
-            f = f.assign(user_id=f["user_id"].astype(str))
-            cache[seq] = f[_known(f["user_id"], known)]  # the customer file's customers
+            ids = f["user_id"].astype(str).reset_index(drop=True)
+            if last[0] is None or not ids.equals(last[0]):  # the funnels list the same persons
+                last = (ids, _known(ids, known))
+            f = pd.DataFrame({"user_id": ids, "furthest_step": f["furthest_step"].to_numpy()})
+            cache[seq] = f[last[1]]  # the customer file's customers
         f = cache[seq]
         f = f[f["furthest_step"] >= i]  # reached the step's start
         parts.append(
             pd.DataFrame(
                 {
-                    "customer_id": f["user_id"].to_numpy(),
+                    "customer_id": f["user_id"].reset_index(drop=True),
                     "touchpoint": tp,
                     "met": (f["furthest_step"] < i + 1).to_numpy(),
                 }
@@ -427,6 +430,25 @@ def _customers(study, outcome: str, value: str | None, adjust: list) -> pd.DataF
     return out.dropna(subset=need)
 
 
+def _joined(ex: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """``ex.merge(customers, on="customer_id", how="inner")`` (the exposure's row order) by a
+    look-up of the ids, when they are unique in ``customers``."""
+    ids = pd.Index(customers["customer_id"].to_numpy(object))
+    if not ids.is_unique:
+        return ex.merge(customers, on="customer_id", how="inner")
+    at = ids.get_indexer(ex["customer_id"].to_numpy(object))
+    found = np.flatnonzero(at >= 0)
+    right = customers.drop(columns="customer_id").iloc[at[found]].reset_index(drop=True)
+    return pd.concat([ex.iloc[found].reset_index(drop=True), right], axis=1)
+
+
+def _ranks(values: pd.Series, rank: dict) -> np.ndarray:
+    """``values.map(rank)`` as sort keys (values without a rank last, in their order)."""
+    codes, uniq = pd.factorize(values)
+    r = np.array([rank.get(u, np.inf) for u in uniq] + [np.inf], dtype=float)
+    return r[codes]
+
+
 def _cell(frame: pd.DataFrame, xcols: list, n_boot: int, rng, min_n: int, binary: bool) -> dict:
     """The comparison in one cell: counts, raw means, estimate and bootstrap replicates."""
     m = frame["met"].to_numpy(bool)
@@ -451,6 +473,8 @@ def _cell(frame: pd.DataFrame, xcols: list, n_boot: int, rng, min_n: int, binary
 
 def _cells(data: pd.DataFrame, by, n_boot: int, rng, min_n: int, binary: bool) -> list[dict]:
     """One row per touchpoint (× persona), in journey order."""
+    if by is not None:
+        return _persona_cells(data, n_boot, rng, min_n, binary)
     xcols = [c for c in data.columns if c.startswith("_x")]
     rows = []
     for (tp, rule), sub in data.groupby(["touchpoint", "rule"], sort=False):
@@ -480,6 +504,70 @@ def _cells(data: pd.DataFrame, by, n_boot: int, rng, min_n: int, binary: bool) -
                 }
             )
     return rows
+
+
+def _persona_cells(data: pd.DataFrame, n_boot: int, rng, min_n: int, binary: bool) -> list:
+    """:func:`_cells` per touchpoint × persona on the columns as arrays: the groups of
+    ``groupby(["touchpoint", "rule"], sort=False)`` then ``groupby("persona", sort=False)``
+    (order of first appearance), the same cells in the same order (the same draws)."""
+    xcols = [c for c in data.columns if c.startswith("_x")]
+    arrays = {
+        "met": data["met"].to_numpy(bool),
+        "y": data["y"].to_numpy(float),
+        "x": data[xcols].to_numpy(float) if xcols else np.empty((len(data), 0)),
+        "value": data["value"].to_numpy(float),
+    }
+    tcode, tps = pd.factorize(data["touchpoint"])
+    rcode, rules = pd.factorize(data["rule"])
+    pcode, personas = pd.factorize(data["persona"])
+    ok = (tcode >= 0) & (rcode >= 0) & (pcode >= 0)  # groupby leaves missing keys out
+    gcode, pairs = pd.factorize(np.where(ok, tcode * max(len(rules), 1) + rcode, -1))
+    rows = []
+    for g, pair in enumerate(pairs):
+        if pair < 0:
+            continue
+        sub = np.flatnonzero(gcode == g)
+        tp, rule = tps[pair // max(len(rules), 1)], rules[pair % max(len(rules), 1)]
+        for p in pd.unique(pcode[sub]):
+            here = sub[pcode[sub] == p]
+            rows.append(
+                {
+                    "touchpoint": tp,
+                    "persona": personas[p],
+                    "rule": rule,
+                    **_cell_arrays(arrays, here, n_boot, rng, min_n, binary),
+                    "_value": pd.Series(arrays["value"][here]).mean(),
+                    "_ref": _mean(arrays["met"][sub[pcode[sub] != p]]),
+                }
+            )
+    return rows
+
+
+def _mean(values: np.ndarray) -> float:
+    """``pd.Series(values).mean()`` of booleans (NaN when empty)."""
+    return float(values.sum(dtype=np.float64) / len(values)) if len(values) else np.nan
+
+
+def _cell_arrays(arrays: dict, rows: np.ndarray, n_boot, rng, min_n, binary) -> dict:
+    """:func:`_cell` on the rows ``rows`` of the columns ``arrays``."""
+    # the covariates column by column in memory, as ``DataFrame.to_numpy`` gives them (the
+    # means over rows then add in the same order)
+    m, y, x = arrays["met"][rows], arrays["y"][rows], np.asfortranarray(arrays["x"][rows])
+    out = {
+        "n": len(rows),
+        "n_met": int(m.sum()),
+        "met_share": float(m.mean()) if len(m) else np.nan,
+        "outcome_met": float(y[m].mean()) if m.any() else np.nan,
+        "outcome_others": float(y[~m].mean()) if (~m).any() else np.nan,
+        "_boot": None,
+    }
+    if m.sum() < min_n or (~m).sum() < min_n:
+        return {**out, "estimate": np.nan}
+    x = x[:, x.std(axis=0) > 0] if x.size else x  # a constant covariate adds nothing
+    out["estimate"] = adjusted_difference(y, m, x)
+    out["se"] = null_se(y, m, x)
+    out["_boot"] = _bootstrap(y, m, x, n_boot, rng, binary)
+    return out
 
 
 def _target_share(row: dict, target) -> float:
@@ -596,13 +684,10 @@ def at_stake(
         study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n
     )
     check_one_of("met", met, MET_RULES)
-    ex = exposure(study, met=met, low=low)
-    data = ex.merge(_customers(study, outcome, value, adjust), on="customer_id", how="inner")
+    data = _joined(exposure(study, met=met, low=low), _customers(study, outcome, value, adjust))
     order = {t.id: i for i, t in enumerate(study.journey.touchpoints)}
-    porder = {p: i for i, p in enumerate(study.journey.persona_ids)}
-    data = data.sort_values(
-        ["touchpoint", "persona"], key=lambda s: s.map({**order, **porder}), kind="stable"
-    )
+    rank = {**order, **{p: i for i, p in enumerate(study.journey.persona_ids)}}
+    data = data.iloc[np.lexsort([_ranks(data["persona"], rank), _ranks(data["touchpoint"], rank)])]
     rng = np.random.default_rng(seed)
     table = _finish(
         _cells(data, by, int(n_boot), rng, min_n, kind == "binary"), kind, confidence, target

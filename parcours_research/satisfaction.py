@@ -779,11 +779,11 @@ def _metric_frame(data, y_all, metric, groups, weight, strata, cluster, scale, s
     NPS); returns ``(frame, keys)``."""
     frame = pd.DataFrame(index=data.index)
     keys = [f"__g{i}" for i in range(len(groups))]
-    for k, g in zip(keys, groups):
-        frame[k] = data[g].astype(str).to_numpy()
+    for k, g in zip(keys, groups):  # as text (the arrays: no round trip through objects)
+        frame[k] = data[g].astype(str).array
     for col in [*as_list(weight), *as_list(strata), *as_list(cluster)]:
         if col not in frame.columns:
-            frame[col] = data[col].to_numpy() if col == weight else data[col].astype(str).to_numpy()
+            frame[col] = data[col].to_numpy() if col == weight else data[col].astype(str).array
     y = y_all.astype(float)
     if metric in ("top2", "csat"):
         lo, hi = scale

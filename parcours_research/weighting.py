@@ -698,6 +698,111 @@ def _ipf(w, codes, targets, total, lo, hi, max_iter, tol):
     return w, False, max_iter, err
 
 
+def _rake_rows(
+    data: pd.DataFrame,
+    margins: Mapping[str, Mapping],
+    starts: np.ndarray,
+    *,
+    max_iter=1000,
+    tol=1e-10,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rake many vectors of starting weights at once (e.g. bootstrap replicates), each as
+    :func:`rake` would (``rake(data[s > 0], margins, weight=s[s > 0])``, no bounds or
+    trimming), with the same iterations and the same floating-point results (private).
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per respondent, with the margin columns.
+    margins : dict
+        ``{column: {level: share}}``, as for :func:`rake`.
+    starts : array (B, n)
+        Starting weights, one vector per row; 0 leaves a respondent out.
+
+    Returns
+    -------
+    (weights, ok) or None
+        ``weights`` (``ok.sum()`` x n): the raked weights of the vectors that could be raked
+        (0 where the start is 0), in order; ``ok`` (B,): whether each could (a level with a
+        share lost all its respondents, or raking did not converge, otherwise). None when the
+        margins do not fit the whole table (then rake each vector with :func:`rake`, which
+        says why).
+    """
+    starts = np.asarray(starts, dtype=float)
+    problems: list[Problem] = []
+    if not isinstance(margins, Mapping) or not margins or not np.isfinite(starts).all():
+        return None
+    parsed = [_parse_margin(data, col, spec, 1e-3, problems) for col, spec in margins.items()]
+    if problems or (starts < 0).any():
+        return None
+    codes = [p[0] for p in parsed]
+    shares = [p[1] for p in parsed]
+    present = starts > 0
+    ok = present.any(axis=1)
+    flats = [_row_codes(c, len(t), len(starts)) for c, t in zip(codes, shares)]
+    for fl, t in zip(flats, shares):  # a level with a share but no respondent cannot be raked
+        counts = _row_bincount(fl, present.astype(float), len(t))
+        ok &= ~((counts == 0) & (t > 0)).any(axis=1)
+    start = np.zeros((int(ok.sum()), starts.shape[1]))
+    totals = np.empty(len(start))
+    for i, b in enumerate(np.flatnonzero(ok)):  # as rake: on the rows left in, in order
+        w0 = starts[b, present[b]]
+        totals[i] = float(w0.sum())
+        start[i, present[b]] = w0 * (totals[i] / w0.sum())
+    targets = [t[None, :] * totals[:, None] for t in shares]
+    w, converged = _ipf_rows(start, flats, targets, totals, int(max_iter), float(tol))
+    ok[ok] = converged
+    return w[converged], ok
+
+
+def _row_bincount(flat: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """``np.bincount(c, weights=w[b], minlength=k)`` for every row b of ``w`` (B x k), from
+    ``flat`` = :func:`_row_codes` of ``c``; each row's sums are taken in the same order as
+    the one-row call."""
+    return np.bincount(flat, weights=w.ravel(), minlength=k * w.shape[0]).reshape(-1, k)
+
+
+def _row_codes(c: np.ndarray, k: int, rows: int) -> np.ndarray:
+    """The codes ``c`` of every row, offset by ``k`` per row and flattened."""
+    return (c[None, :] + k * np.arange(rows)[:, None]).ravel()
+
+
+def _ipf_rows(w, flats, targets, totals, max_iter, tol) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ipf` (no box) on every row of ``w`` at once (``flats``: the codes of each
+    margin by :func:`_row_codes`, for at least as many rows): each row stops at the iteration
+    where its own error first falls to ``tol``, as the one-row call does. Returns the weights
+    and whether each row converged. ``w`` is raked in place."""
+    out = wa = w  # wa: the rows still raking (a copy once some have converged)
+    converged = np.zeros(len(w), dtype=bool)
+    active = np.arange(len(w))
+    sizes = [t.shape[1] for t in targets]
+    ta: list[np.ndarray] = []
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        if not ta or len(ta[0]) != len(active):  # the rows still raking changed
+            fls = [fl[: wa.size] for fl in flats]  # row i's codes are offset by k * i
+            ta = [t[active] for t in targets]
+        for fl, t, k in zip(fls, ta, sizes):
+            s = _row_bincount(fl, wa, k)
+            f = np.divide(t, s, out=np.ones_like(s), where=s > 0)
+            wa *= f.ravel()[fl].reshape(wa.shape)
+        err = np.max(
+            [
+                np.max(np.abs(_row_bincount(fl, wa, k) - t), axis=1) / totals[active]
+                for fl, t, k in zip(fls, ta, sizes)
+            ],
+            axis=0,
+        )
+        done = err <= tol
+        if wa is not out:
+            out[active] = wa
+        if done.any():
+            converged[active[done]] = True
+            active, wa = active[~done], wa[~done]
+    return out, converged
+
+
 def _summary(columns, codes, targets, levels, counts, w, n) -> pd.DataFrame:
     rows = []
     total = w.sum()

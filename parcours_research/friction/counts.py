@@ -212,28 +212,6 @@ def _utc_us(value) -> int:
 
 
 # ------------------------------------------------------------------------- on the engine
-def _furthest(log, steps: list[str], window, by: list[str]) -> pd.DataFrame:
-    """``user_id, <by...>, furthest_step``: the funnel's per-user table (one row per person),
-    computed on the log's engine."""
-    from ..traces import funnel_users
-
-    return funnel_users(log, steps=steps, window=window, by=by or None)
-
-
-def _entries(log, starts: list[str]) -> pd.DataFrame:
-    """``user_id, event, entry``: each person's first event of each start event (epoch µs),
-    one grouped query on the engine."""
-    from ..traces.eventlog import PERSON, USABLE
-
-    eng = log.engine
-    names = ", ".join(eng.lit(e) for e in starts)
-    out = eng.fetch(
-        f"SELECT {PERSON} AS user_id, event, min({eng.us('timestamp')}) AS entry "
-        f"FROM {log.ref} WHERE {USABLE} AND event IN ({names}) GROUP BY {PERSON}, event"
-    )
-    return out.astype({"user_id": "string", "event": "string", "entry": "int64"})
-
-
 def _span(log) -> tuple[int | None, int | None]:
     """First and last usable time stamps of the log (epoch µs)."""
     from ..traces.eventlog import USABLE
@@ -243,43 +221,6 @@ def _span(log) -> tuple[int | None, int | None]:
     row = eng.fetch(f"SELECT min({t}) AS lo, max({t}) AS hi FROM {log.ref} WHERE {USABLE}")
     lo, hi = row["lo"].iloc[0], row["hi"].iloc[0]
     return (None if pd.isna(lo) else int(lo)), (None if pd.isna(hi) else int(hi))
-
-
-def _step_users(src: _Source, steps: list[_Step]) -> pd.DataFrame:
-    """``step, start, user_id, persona, reached``: one row per step and user who reached its
-    start (``reached``: and its end), from the funnel's per-user furthest steps.
-
-    The whole funnel is computed once for its steps; the persons' groups (``by``) come with the
-    first per-user table (every person of the log is in it), not recomputed for every step."""
-    furthest: dict[tuple, pd.Series] = {}  # funnel steps -> furthest step by user_id
-    group_of = None  # user_id -> persona, the funnel's groups
-    parts = []
-    for j, s in enumerate(steps):
-        seq = tuple(src.funnel) if s.kind == "funnel" else (s.start, s.end)
-        if seq not in furthest:
-            by = src.by if group_of is None else []
-            per = _furthest(src.log, list(seq), src.window, by).set_index("user_id")
-            if group_of is None:
-                group_of = per[src.by[0]] if src.by else pd.Series(dtype=object)
-            furthest[seq] = per["furthest_step"]
-        i = seq.index(s.end) + 1
-        f = furthest[seq]
-        entered = f[f >= i - 1]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "step": j,
-                    "start": s.start,
-                    "user_id": entered.index.astype("string"),
-                    "reached": entered.to_numpy() >= i,
-                }
-            )
-        )
-    out = pd.concat(parts, ignore_index=True)
-    persona_of = src.persona_of if src.persona_of is not None else group_of
-    persona_of = persona_of.set_axis(persona_of.index.astype(str))
-    out["persona"] = persona_of.reindex(out["user_id"].astype(str).to_numpy()).to_numpy()
-    return out
 
 
 # --------------------------------------------------------------------------------- counts
@@ -307,27 +248,132 @@ def _bounds(src, *, complete_window, observed_until, period_split):
 
 
 def _counts_in_memory(src, steps, end, cut) -> pd.DataFrame:
-    """``step, persona, [period], n, k`` from the funnel's per-user table (the array fast path
-    of an embedded DuckDB, where the table is already in this process)."""
+    """``step, persona, [period], n, k`` from the funnel's per-person reached steps, counted
+    as arrays (the fast path of an embedded DuckDB: the log's sorted arrays are already in this
+    process). Each funnel is computed once for its steps, by the kernel behind
+    :func:`parcours_research.traces.funnel_users`; persons are integer codes throughout."""
+    from ..traces import _arrays
+    from ..traces._frames import prime
     from ..traces.eventlog import to_us
 
-    users = _step_users(src, steps)
-    if end is not None or cut is not None:
-        ent = _entries(src.log, sorted({s.start for s in steps}))
-        users = users.merge(
-            ent.rename(columns={"event": "start"}), on=["user_id", "start"], how="left"
+    prime(src.log)  # events in memory: sorted from their own buffers, not by a query
+    s = _arrays.get_sorted(src.log)
+    group, names = _person_groups(src, s)
+    starts = sorted({st.start for st in steps}) if end is not None or cut is not None else []
+    entry = _first_times(s, starts)
+    window = to_us(src.window, "window") if end is not None else 0
+    furthest: dict[tuple, np.ndarray] = {}
+    parts = []
+    for j, st in enumerate(steps):
+        seq = tuple(src.funnel) if st.kind == "funnel" else (st.start, st.end)
+        if seq not in furthest:
+            furthest[seq] = _furthest_codes(src.log, s, list(seq), src.window)
+        i = seq.index(st.end) + 1
+        f = furthest[seq]
+        entered = f >= i - 1
+        if end is not None:
+            entered &= entry[st.start] + window <= end
+        before = None if cut is None else entry[st.start] < cut
+        parts.append(_group_counts(j, group, entered, f >= i, before, len(names)))
+    return _counts_frame(parts, names, cut is not None)
+
+
+def _furthest_codes(log, s, seq: list[str], window) -> np.ndarray:
+    """Each person's furthest step of the funnel ``seq`` (by person code), as
+    :func:`parcours_research.traces.funnel_users` gives it."""
+    from ..traces import _arrays
+    from ..traces.funnel import FunnelSpec
+
+    spec = FunnelSpec(seq, window, "sequential", None, None, "event")
+    per = _arrays.funnel_reached(log, spec)
+    n = spec.n
+    r = per[[f"_r{k}" for k in range(1, n + 1)]].to_numpy(dtype=np.int64).reshape(len(per), n)
+    return np.where(r.any(axis=1), n - np.argmax(r[:, ::-1], axis=1), 0)
+
+
+def _person_groups(src, s) -> tuple[np.ndarray, np.ndarray]:
+    """The persona of each person of the sorted arrays ``s`` as an integer code (-1: none),
+    and the personas by code: from ``personas=``, else the funnel's groups (the value on the
+    person's earliest event)."""
+    persons = s.persons.to_numpy(zero_copy_only=False)
+    if src.persona_of is not None:
+        values = src.persona_of.set_axis(src.persona_of.index.astype(str))
+    elif src.by:
+        return _first_row_groups(src.log, s, src.by[0])
+    else:
+        return np.full(len(persons), -1, dtype=np.int64), np.array([], dtype=object)
+    values = values.astype(object).where(values.notna())
+    codes, names = pd.factorize(values.reindex(persons).to_numpy(dtype=object))
+    return codes.astype(np.int64), np.asarray(names, dtype=object)
+
+
+def _first_row_groups(log, s, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``column`` on each person's earliest event (the funnel's groups: the first row in
+    (timestamp, row_id) order, the first of the person's sorted rows) as codes and names,
+    read for those rows only: one join on ``row_id``, not a window over the whole log."""
+    import pyarrow as pa
+
+    from ..traces.eventlog import USABLE
+
+    first = np.flatnonzero(np.r_[True, s.person[1:] != s.person[:-1]]) if len(s.person) else []
+    rows = pa.table({"row_id": s.row_id[first], "_i": np.arange(len(first), dtype=np.int64)})
+    eng = log.engine
+    name = eng.register(rows, "first_rows")
+    try:
+        got = eng.fetch(
+            f"SELECT f._i, e.{eng.q(column)} AS g FROM {eng.q(name)} AS f "
+            f"JOIN {log.ref} AS e ON e.row_id = f.row_id WHERE {USABLE}"
         )
-    if end is not None:
-        users = users[users["entry"] + to_us(src.window, "window") <= end]
-    if cut is not None:
-        users = users.assign(period=np.where(users["entry"] < cut, "before", "after"))
-    users = users.assign(persona=users["persona"].astype(object).where(users["persona"].notna()))
-    keys = ["step", "persona", *(["period"] if cut is not None else [])]
-    return (
-        users.groupby(keys, sort=False, dropna=False)
-        .agg(n=("reached", "size"), k=("reached", "sum"))
-        .reset_index()
-    )
+    finally:
+        eng.drop(name)
+    values = np.full(len(first), None, dtype=object)
+    values[got["_i"].to_numpy(dtype=np.int64)] = got["g"].to_numpy(dtype=object)
+    codes, names = pd.factorize(pd.Series(values).where(pd.notna(values)).to_numpy(dtype=object))
+    return codes.astype(np.int64), np.asarray(names, dtype=object)
+
+
+def _first_times(s, starts: list[str]) -> dict[str, np.ndarray]:
+    """``{event: entry}``: each person's first time stamp of the event (epoch µs, float, NaN
+    for a person who never did it), by person code."""
+    code = {e: c for c, e in enumerate(s.events)}
+    out = {}
+    for e in starts:
+        t = np.full(len(s.persons), np.nan)
+        idx = np.flatnonzero(s.ev == code[e]) if e in code else np.zeros(0, dtype=np.int64)
+        if len(idx):
+            p = s.person[idx]
+            first = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+            t[p[first]] = np.minimum.reduceat(s.t[idx], first)
+        out[e] = t
+    return out
+
+
+def _group_counts(j, group, entered, reached, before, n_names) -> dict:
+    """The counts of step ``j``: ``n`` entered and ``k`` reached per persona code (the last
+    code: no persona) and period (0 before, 1 after)."""
+    g = np.where(group >= 0, group, n_names)
+    key = g if before is None else g * 2 + np.where(before, 0, 1)
+    size = (n_names + 1) * (1 if before is None else 2)
+    n = np.bincount(key[entered], minlength=size)
+    k = np.bincount(key[entered & reached], minlength=size)
+    return {"step": j, "n": n, "k": k}
+
+
+def _counts_frame(parts: list[dict], names: np.ndarray, split: bool) -> pd.DataFrame:
+    """``step, persona, [period], n, k`` from the per-step counts (only the groups with users;
+    persona None for users without one)."""
+    labels = np.array([*names, None], dtype=object)
+    rows = {"step": [], "persona": [], "n": [], "k": []} | ({"period": []} if split else {})
+    for part in parts:
+        has = np.flatnonzero(part["n"] > 0)
+        rows["step"].append(np.full(len(has), part["step"], dtype=np.int64))
+        rows["persona"].append(labels[has // 2 if split else has])
+        if split:
+            rows["period"].append(np.where(has % 2 == 0, "before", "after").astype(object))
+        rows["n"].append(part["n"][has])
+        rows["k"].append(part["k"][has])
+    cols = ["step", "persona", *(["period"] if split else []), "n", "k"]
+    return pd.DataFrame({c: np.concatenate(rows[c]) if parts else [] for c in cols})
 
 
 def _users_sql(src, steps: list[_Step]) -> str:
@@ -451,8 +497,11 @@ def trace_counts(
     ``windowFunnel``: see the module notes), computed on the log's engine (for a study, the
     study's engine: ``traces: engine:`` in study.yml or ``pr.prepare(study, engine=...)``).
     On Spark (and ``DuckDBEngine(fast=False)``) one grouped query per funnel counts them and
-    only the count table comes back; DuckDB's fast path counts the funnel's per-user table,
-    already in this process.
+    only the count table comes back; DuckDB's fast path counts the funnel's per-person
+    reached steps as arrays, already in this process. For a study or its prepared evidence
+    the table is counted once per set of options (without ``journey=`` or ``personas=``)
+    and kept in the prepared evidence: the friction tests, ``next_wave`` and the plan read
+    the same counts, each call getting its own copy.
 
     Parameters
     ----------
@@ -497,6 +546,55 @@ def trace_counts(
         reached its end; ``target`` is empty (NaN): step targets are given to
         :func:`test_traces` (``targets=``), stage targets belong to the stage pyramid.
     """
+    from ..evidence import evidence_of
+
+    opts = dict(
+        funnel=funnel,
+        window=window,
+        touchpoint_steps=touchpoint_steps,
+        journey=journey,
+        personas=personas,
+        period_split=period_split,
+        complete_window=complete_window,
+        observed_until=observed_until,
+    )
+    ev = evidence_of(data, **({} if clean is None else {"clean": bool(clean)}))
+    key = _memo_key(opts)
+    if ev is None or key is None:
+        return _count_table(data, clean=clean, **opts)
+    # counted once per prepared study and options: the friction tests, next_wave and the plan
+    # read the same table (a copy each, since callers may add columns)
+    return ev.derived(key, lambda: _count_table(ev, clean=None, **opts)).copy()
+
+
+def _memo_key(opts: dict) -> tuple | None:
+    """The key of :func:`trace_counts`' table under ``opts`` in the prepared evidence; None
+    when an option is a table or a journey (counted afresh, not kept)."""
+    if opts["journey"] is not None or opts["personas"] is not None:
+        return None
+    funnel = None if opts["funnel"] is None else tuple(opts["funnel"])
+    key = ("trace_counts", funnel, *(opts[k] for k in sorted(opts) if k != "funnel"))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _count_table(
+    data,
+    *,
+    clean,
+    funnel,
+    window,
+    touchpoint_steps,
+    journey,
+    personas,
+    period_split,
+    complete_window,
+    observed_until,
+) -> pd.DataFrame:
+    """:func:`trace_counts` computed (see there)."""
     src = _source(
         data, funnel=funnel, window=window, journey=journey, personas=personas, clean=clean
     )

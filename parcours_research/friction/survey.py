@@ -615,6 +615,14 @@ def _long(frame, r, keep):
     return pd.DataFrame({k: v[order] for k, v in out.items()})
 
 
+def _long_scores(r) -> np.ndarray:
+    """The ``score`` column of :func:`_long` of ``r`` alone (the same rows in the same
+    order)."""
+    vals = r.to_numpy(dtype=float)
+    rows, cols = np.nonzero(np.isfinite(vals))
+    return vals[rows, cols][np.lexsort((rows, cols))]
+
+
 def _vs_reference(
     frame,
     ratings,
@@ -675,11 +683,10 @@ def _long_blocks(frame, blocks: dict) -> pd.DataFrame | None:
     keep = [c for c in (_BY, "persona", "__w", "__s", "__c", "__f") if c in frame.columns]
     longs = []
     for kind, (r, lvl) in blocks.items():
-        part = _long(frame, r, keep)
+        # the test's name prefixed to the touchpoints' names before melting, not to every row
+        part = _long(frame, r.set_axis([f"{kind}{_SEP}{c}" for c in r.columns], axis=1), keep)
         if len(part):
-            part["level"] = _long(frame, lvl, [])["score"].to_numpy() if lvl is not None else np.nan
-            part["touchpoint"] = part["touchpoint"].astype(str)
-            part["touchpoint"] = kind + _SEP + part["touchpoint"]
+            part["level"] = _long_scores(lvl) if lvl is not None else np.nan
             longs.append(part)
     if not longs:
         return None
@@ -840,8 +847,11 @@ def _independent(dsg, lv: _Levels) -> bool:
 def _per_level(lv: _Levels, codes, mask) -> np.ndarray:
     """Number of distinct ``codes`` among ``mask`` rows, per level."""
     n_lv = len(lv.names)
-    key = np.unique(lv.codes[mask].astype(np.int64) * (int(codes.max()) + 1) + codes[mask])
-    return np.bincount(key // (int(codes.max()) + 1), minlength=n_lv)
+    m = int(codes.max()) + 1
+    key = lv.codes[mask].astype(np.int64) * m + codes[mask]
+    if n_lv * m <= 4 * len(key) + (1 << 20):  # a table of (level, code) pairs: no sort
+        return (np.bincount(key, minlength=n_lv * m) > 0).reshape(n_lv, m).sum(axis=1)
+    return np.bincount(np.unique(key) // m, minlength=n_lv)
 
 
 def _level_counts(y, lv: _Levels) -> dict:
@@ -910,11 +920,13 @@ def _pooled_sd(frame, raw, flag, w) -> np.ndarray:
     out = np.empty(len(raw))
     lv = frame[_BY].to_numpy()
     fl = frame[flag].to_numpy()
+    group, rest = fl == _GROUP, fl == _REST
+    at = {lvl: lv == lvl for lvl in pd.unique(raw["level"])}
     for i, (lvl, col) in enumerate(zip(raw["level"], raw["col"])):
         y = frame[col].to_numpy(dtype=float)
-        base = (lv == lvl) & np.isfinite(y)
-        in_p, in_r = base & (fl == _GROUP), base & (fl == _REST)
-        s1, s2 = _wsd(np.where(in_p, y, np.nan), w), _wsd(np.where(in_r, y, np.nan), w)
+        base = at[lvl] & np.isfinite(y)
+        in_p, in_r = base & group, base & rest
+        s1, s2 = _wsd(y[in_p], w[in_p]), _wsd(y[in_r], w[in_r])
         w1, w2 = w[in_p].sum(), w[in_r].sum()
         out[i] = np.sqrt((w1 * s1**2 + w2 * s2**2) / (w1 + w2))
     return out
@@ -1049,7 +1061,7 @@ def _persona_frame(frame, ratings, personas, cut) -> _PersonaFrame:
         y = ratings[tp].to_numpy()
         f[y_cols[i]] = y
         f[d_cols[i]] = np.where(np.isfinite(y), (y <= cut).astype(float), np.nan)
-        f[k_cols[i]] = np.array([None if np.isnan(v) else f"{v:g}" for v in y], dtype=object)
+        f[k_cols[i]] = _as_text(y)
         tp_of[y_cols[i]] = tp_of[d_cols[i]] = tp
     flags = {}
     for j, p in enumerate(personas):
@@ -1059,6 +1071,19 @@ def _persona_frame(frame, ratings, personas, cut) -> _PersonaFrame:
         )
     f = f.drop(columns=["persona", "respondent_id"])
     return _PersonaFrame(f, y_cols, d_cols, k_cols, tp_of, flags)
+
+
+def _as_text(y: np.ndarray) -> np.ndarray:
+    """Each rating as text (``f"{v:g}"``; None when missing), formatted once per distinct
+    value."""
+    out = np.full(len(y), None, dtype=object)
+    ok = ~np.isnan(y)
+    if np.any(ok & (y == 0) & np.signbit(y)):  # -0.0 and 0.0 print apart: one by one
+        out[ok] = [f"{v:g}" for v in y[ok]]
+        return out
+    values, where = np.unique(y[ok], return_inverse=True)
+    out[ok] = np.array([f"{v:g}" for v in values], dtype=object)[where]
+    return out
 
 
 def _persona_contrasts(sample, pf: _PersonaFrame, cols, personas, dsg, w, min_n, stats_):
@@ -1110,7 +1135,8 @@ def _rao_scott_stats(d, pf: _PersonaFrame, sample, dsg) -> np.ndarray:
         for r in g.itertuples(index=False):
             kcol = k_cols[d_cols.index(r.col)]
             both = sub[r.flag].notna().to_numpy()
-            if pd.Series(sub.loc[both, kcol]).dropna().nunique() < 2:
+            answers = sub[kcol].to_numpy()[both]
+            if len(set(answers[pd.notna(answers)])) < 2:
                 fstats[(lvl, r.col, r.flag)] = (np.nan, np.nan, np.nan, 1.0)
                 continue
             with svy_errors(f"tabulating answers to {r.touchpoint!r} by persona {r.persona!r}"):

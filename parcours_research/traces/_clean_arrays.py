@@ -61,7 +61,9 @@ class Encoded:
     ``user`` and ``device`` are codes into ``ids`` (-1 when missing), ``ev`` codes into
     ``events`` (-1 when missing), ``t`` microseconds (``NONE`` when missing). ``rows`` lists the
     positions that belong to the log, in (timestamp, row_id) order: cleaning and stitching
-    narrow it or recode ``user`` without copying the other arrays.
+    narrow it or recode ``user`` without copying the other arrays. ``keep``, when known, is 0
+    at exactly the positions in ``rows`` (cleaning's outcome of every position), so that a
+    pass that does not need the time order can read the positions in order.
     """
 
     row_id: np.ndarray
@@ -72,6 +74,7 @@ class Encoded:
     ids: pa.Array
     events: list
     rows: np.ndarray
+    keep: np.ndarray | None = None
 
 
 # -- primitives ---------------------------------------------------------------------------------
@@ -130,6 +133,11 @@ def kernels():
     from . import _kernels
 
     return _kernels
+
+
+def kernels_ready() -> bool:
+    """Whether :func:`kernels` would return at once (numba started)."""
+    return bool(_LOADING) and not _LOADING[0].is_alive()
 
 
 #: DuckDB types whose values are coded from the 64-bit hash of the raw value: text, and the
@@ -602,7 +610,10 @@ class IntCoder:
         return pa.array(self.seen[: self.n]).cast(pa.string())
 
 
-def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, ids=None):
+def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, ids=None, keep=None):
+    """``enc`` with other rows (then ``keep`` theirs, or unknown), user codes or ids."""
+    if keep is None and rows is enc.rows:
+        keep = enc.keep
     return Encoded(
         enc.row_id,
         enc.t,
@@ -612,6 +623,7 @@ def _with_rows(enc: Encoded, rows: np.ndarray, user: np.ndarray | None = None, i
         enc.ids if ids is None else ids,
         enc.events,
         rows,
+        keep,
     )
 
 
@@ -637,8 +649,9 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
     )
     n_ids = len(enc.ids)
     # reasons 1-3, and the rows passing them in (actor, timestamp, row_id) order
+    # (the events in actor order only serve near duplicates)
     reason, o, a_o, t_o, ev_o = k.first_reasons(
-        enc.rows, t, enc.ev, enc.user, enc.device, ua_arr, bot_ua, lo, hi, n_ids
+        enc.rows, t, enc.ev, enc.user, enc.device, ua_arr, bot_ua, lo, hi, n_ids, tol is not None
     )
     # exact duplicates: identical rows share actor and instant; compare those candidates only
     ci = k.tie_candidates(a_o, t_o)
@@ -683,7 +696,8 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
 def kept(enc: Encoded, reason: np.ndarray) -> Encoded:
     from . import _kernels as k
 
-    return _with_rows(enc, k.kept_rows(enc.rows, reason))
+    every = len(enc.rows) == len(enc.t)  # rows that are every position: ``reason`` tells them
+    return _with_rows(enc, k.kept_rows(enc.rows, reason), keep=reason if every else None)
 
 
 # -- stitching ----------------------------------------------------------------------------------
@@ -703,7 +717,7 @@ def event_links(enc: Encoded, login_codes=None):
         dev_codes = user_codes = n = np.zeros(0, np.int64)
     else:
         dev_codes, user_codes, n = k.device_links(
-            enc.rows, enc.user, enc.device, enc.ev, login, n_ids
+            enc.rows, enc.user, enc.device, enc.ev, login, n_ids, enc.keep
         )
     table = pa.table(
         {

@@ -115,21 +115,35 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
     (``row_id, _t, user, device, ev[, ua]``), ``values`` the canonical text of each text
     column's codes (``ev``, ``ua``).
 
-    pyarrow decodes the file in its threads; each batch's time and text codes are filled in a
-    worker thread, its integer ids by one coding thread, in batch order (codes in order of
-    first appearance). The coding thread starts once numba is ready: until then the id columns
-    of the batches read wait in its queue (about 16 bytes a row), so reading never waits for
-    numba's start-up."""
+    Row groups are decoded side by side in worker threads (pyarrow releases the GIL; one
+    ``ParquetFile`` per thread), at most ``GROUPS_AHEAD`` ahead of the one being filled: the
+    time and text columns by the pool, the integer ids by one coding thread, which decodes
+    them too and codes them in row-group order (codes in order of first appearance). Each text
+    dictionary is mapped to codes here, in row-group order; the rows are copied into the
+    arrays by the pool. The coding thread starts coding once numba is ready: until then the
+    ids of up to ``GROUPS_AHEAD`` row groups it decoded wait (about 16 bytes a row), so
+    reading seldom waits for numba's start-up. A file with a row group of more than
+    ``GROUP_MAX`` rows is read batch by batch (``batch_rows``) in file order instead."""
     import pyarrow.parquet as pq
 
-    from . import _kernels as k
+    from ._pool import pool
 
     n = p["n"]
     cols = _allocate(n, p["text"])
     dicts = {c: _Dictionary() for c in p["text"]}
-    wanted = sorted({p["ts"], *(v for v in p["ids"].values() if v), *p["text"].values()})
-    f = pq.ParquetFile(p["path"], read_dictionary=list(p["text"].values()))
-    ids = _IdThread(coder, cols, p["ids"])
+    wanted = {p["ts"], *p["text"].values()}
+    meta = pq.ParquetFile(p["path"]).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    if sum(sizes) != n:
+        raise NotDirect("the row groups do not add up to the file's row count")
+    if sizes and max(sizes) > GROUP_MAX:
+        groups = None  # batch by batch, in file order, ids included
+        wanted |= {v for v in p["ids"].values() if v}
+    else:
+        groups = list(range(len(sizes)))
+    wanted = sorted(wanted)
+    files = _Files(p["path"], list(p["text"].values()))
+    ids = _IdThread(coder, cols, p["ids"], files, groups, batch_rows)
 
     def copy(batch, off, luts):
         m = batch.num_rows
@@ -140,19 +154,23 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
 
     pending, off = deque(), 0
     try:
-        for batch in f.iter_batches(batch_size=batch_rows, columns=wanted, use_threads=True):
+        for batch in _batches(files, groups, wanted, batch_rows, in_flight):
             m = batch.num_rows
             if off + m > n:
                 raise NotDirect("the file has more rows than its metadata says")
             luts = {c: dicts[c].lut(batch.column(p["text"][c])) for c in p["text"]}
-            ids.put(batch, off)
-            pending.append(k.pool().submit(copy, batch, off, luts))
+            if groups is None:
+                ids.put(batch, off)
+            pending.append(pool().submit(copy, batch, off, luts))
             off += m
             del batch
-            while len(pending) > in_flight:
+            while len(pending) > (in_flight if groups is None else GROUPS_AHEAD):
                 pending.popleft().result()
         for fut in pending:
             fut.result()
+    except BaseException:
+        ids.stopped = True  # no more row groups to decode
+        raise
     finally:
         ids.close()
     if off != n:
@@ -164,6 +182,51 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
     for c in p["text"]:
         values[_NAMES[c]] = _canonical(eng, dicts[c].values, cols[_NAMES[c]], text_expr)
     return cols, values
+
+
+#: row groups up to this many rows are decoded whole, side by side (see :func:`read`)
+GROUP_MAX = 1 << 21
+#: row groups decoded ahead of the one being copied, at most (about 16 bytes a row each)
+GROUPS_AHEAD = 2
+
+
+class _Files:
+    """One ``ParquetFile`` per thread (a reader is not shared between threads)."""
+
+    def __init__(self, path: str, dictionaries: list):
+        self.path, self.dictionaries = path, dictionaries
+        self.local = threading.local()
+
+    def get(self):
+        import pyarrow.parquet as pq
+
+        f = getattr(self.local, "file", None)
+        if f is None:
+            f = self.local.file = pq.ParquetFile(self.path, read_dictionary=self.dictionaries)
+        return f
+
+    def group(self, i: int, columns: list) -> list:
+        """Row group ``i``'s ``columns`` as record batches (one per chunk)."""
+        return self.get().read_row_group(i, columns=columns, use_threads=False).to_batches()
+
+
+def _batches(files: _Files, groups, columns: list, batch_rows: int, in_flight: int):
+    """The record batches of ``columns`` in file order: row groups decoded by the pool, at most
+    ``in_flight`` ahead (or, ``groups`` None, pyarrow's batches of ``batch_rows``)."""
+    from ._pool import pool
+
+    if groups is None:
+        yield from files.get().iter_batches(
+            batch_size=batch_rows, columns=columns, use_threads=True
+        )
+        return
+    ahead: deque = deque()
+    nxt = 0
+    for _ in groups:
+        while nxt < len(groups) and len(ahead) < min(in_flight, GROUPS_AHEAD):
+            ahead.append(pool().submit(files.group, groups[nxt], columns))
+            nxt += 1
+        yield from ahead.popleft().result()
 
 
 _NAMES = {"event": "ev", "user_agent": "ua"}
@@ -182,41 +245,67 @@ def _allocate(n: int, text: dict) -> dict:
 
 
 class _IdThread:
-    """One thread coding the integer ids of the batches in the order they are put (see
-    ``_clean_arrays.IntCoder``), once numba is ready."""
+    """One thread coding the integer ids in file order (see ``_clean_arrays.IntCoder``), once
+    numba is ready: the batches put by the reader, or (``groups`` given) the row groups it
+    decodes itself, coding those decoded so far whenever numba is ready."""
 
-    def __init__(self, coder, cols: dict, refs: dict):
+    def __init__(self, coder, cols: dict, refs: dict, files, groups, batch_rows: int):
         import queue
 
         self.coder, self.cols, self.refs = coder, cols, refs
+        self.files, self.groups = files, groups
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self.stopped = False
         self.thread = threading.Thread(target=self._run, name="parcours-ids", daemon=True)
         self.thread.start()
+
+    def _item(self, batch, off: int):
+        refs = [(name, self.refs[c]) for c, name in (("user_id", "user"), ("device_id", "device"))]
+        return off, batch.num_rows, [(name, _col(batch, r)) for name, r in refs]
 
     def put(self, batch, off: int) -> None:
         if self.error is not None:
             raise self.error
-        refs = [(name, self.refs[c]) for c, name in (("user_id", "user"), ("device_id", "device"))]
-        self.queue.put((off, batch.num_rows, [(name, _col(batch, r)) for name, r in refs]))
+        self.queue.put(self._item(batch, off))
+
+    def _code(self, item) -> None:
+        off, m, parts = item
+        for name, col in parts:
+            if col is None:
+                self.cols[name][off : off + m] = -1
+            else:
+                self.coder.code(col, self.cols[name], off)
 
     def _run(self) -> None:
-        from ._clean_arrays import kernels
+        from ._clean_arrays import kernels, kernels_ready
 
         try:
+            if self.groups is not None:
+                columns = sorted({r for r in self.refs.values() if r})
+                waiting, off = deque(), 0
+                for i in self.groups:
+                    if self.stopped:
+                        return
+                    for batch in self.files.group(i, columns):
+                        waiting.append(self._item(batch, off))
+                        off += batch.num_rows
+                    if len(waiting) >= GROUPS_AHEAD or kernels_ready():
+                        kernels()  # (holding at most GROUPS_AHEAD row groups' ids meanwhile)
+                        while waiting:
+                            self._code(waiting.popleft())
+                kernels()
+                while waiting:
+                    self._code(waiting.popleft())
+                return
             kernels()
             while (item := self.queue.get()) is not None:
-                off, m, parts = item
-                for name, col in parts:
-                    if col is None:
-                        self.cols[name][off : off + m] = -1
-                    else:
-                        self.coder.code(col, self.cols[name], off)
+                self._code(item)
         except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
             self.error = exc
 
     def close(self) -> None:
-        """Wait for every batch put to be coded (raising what the thread raised)."""
+        """Wait for every batch to be coded (raising what the thread raised)."""
         self.queue.put(None)
         self.thread.join()
         if self.error is not None:

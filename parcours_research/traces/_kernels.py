@@ -59,7 +59,6 @@ def _later(fn):
 
 
 # -- running on every core ------------------------------------------------------------------------
-_POOL: ThreadPoolExecutor | None = None
 #: below this many rows a kernel runs in one piece
 PARALLEL_MIN = 1 << 20
 
@@ -72,11 +71,10 @@ def n_parts(n: int) -> int:
 
 
 def pool() -> ThreadPoolExecutor:
-    """The threads that run kernels side by side (created on first use)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parcours")
-    return _POOL
+    """The threads that run kernels side by side (``_pool``: shared with the reading)."""
+    from ._pool import pool as shared  # (never called in the helper process, see below)
+
+    return shared()
 
 
 def run_all(fn, calls):
@@ -233,26 +231,57 @@ def positions(counts: list[np.ndarray]) -> list[np.ndarray]:
     return pos
 
 
-def counting_sort(rows, n_keys, count, count_args, scatter, scatter_args, dtypes):
+def counting_sort(rows, n_keys, count, count_args, scatter, scatter_args, sizes, every=None):
     """A stable counting sort of ``rows`` by a key in ``range(n_keys)``, in pieces side by side.
 
-    ``count(rows_piece, *count_args, counts)`` adds the piece's rows per key to ``counts``
-    (zeros); ``scatter(rows_piece, *scatter_args, pos, *outs)`` writes each row it keeps at
-    ``pos[key]`` (advancing it) into the output arrays, one per ``dtypes``, which are returned."""
+    ``count(rows_piece, start, stop, *count_args, counts)`` adds the piece's rows per key to
+    ``counts`` (zeros) and returns how many positions it looked at; ``scatter(rows_piece,
+    *scatter_args, backward, pos, *outs)`` writes each row it keeps at ``pos[key]`` (advancing
+    it; going backward, at ``pos[key] - 1``, moving it back) into the output arrays, one per
+    ``(dtype, wanted)`` of ``sizes`` (an array not wanted is empty). Returns the outputs and
+    the rows per key.
+
+    Counting does not need the rows' order: when ``every`` (the arrays' length) is given, the
+    rows are all the positions the count kernel selects, and in one or two pieces it reads
+    the positions ``start:stop`` in order (``rows_piece`` empty) rather than all over the
+    arrays. The scatter then needs no count per piece: its first piece fills each key's range
+    forward from its start, the second backward from its end, and they meet."""
+    small = np.int32 if len(rows) < 2**31 - 1 else np.int64  # counts that stay in the cache
     parts = cuts(len(rows), n_parts(len(rows)))
-    counts = [np.zeros(n_keys, np.int64) for _ in parts]
-    run_all(count, [(rows[a:b], *count_args, c) for (a, b), c in zip(parts, counts)])
-    pos = positions(counts)
-    m = int(sum(int(c.sum()) for c in counts))
-    outs = [fresh(m, d) for d in dtypes]
-    run_all(scatter, [(rows[a:b], *scatter_args, p, *outs) for (a, b), p in zip(parts, pos)])
+    if every is not None and len(parts) <= 2:
+        pieces = cuts(every, len(parts))
+        counts = [np.zeros(n_keys, small) for _ in pieces]
+        calls = [(rows[:0], a, b, *count_args, c) for (a, b), c in zip(pieces, counts)]
+        if sum(run_all(count, calls)) == len(rows):
+            total = counts[0] if len(counts) == 1 else np.sum(counts, axis=0, dtype=small)
+            start = starts(total)
+            pos = [start, start + total][: len(parts)]
+            outs = _scatter(rows, parts, scatter, scatter_args, pos, total, sizes, meet=True)
+            return outs, total
+    counts = [np.zeros(n_keys, small) for _ in parts]
+    run_all(count, [(rows[a:b], 0, 0, *count_args, c) for (a, b), c in zip(parts, counts)])
+    total = counts[0] if len(counts) == 1 else np.sum(counts, axis=0, dtype=small)
+    return _scatter(rows, parts, scatter, scatter_args, positions(counts), total, sizes), total
+
+
+def _scatter(rows, parts, scatter, scatter_args, pos, total, sizes, meet=False):
+    """The scatter of :func:`counting_sort`: piece ``p`` of ``rows`` from ``pos[p]``, forward;
+    with ``meet``, the second of two pieces from the keys' ends, backward."""
+    m = int(total.sum())
+    outs = [fresh(m if wanted else 0, d) for d, wanted in sizes]
+    calls = [
+        (rows[a:b], *scatter_args, meet and i == 1, p, *outs)
+        for i, ((a, b), p) in enumerate(zip(parts, pos))
+    ]
+    run_all(scatter, calls)
     return outs
 
 
-def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
+def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, want_ev=True):
     """Reasons 1-3 of every row, and the rows that pass them ordered by (actor, t, row_id):
     ``(reason, o, actor, t, ev)``, the last three aligned with ``o`` (contiguous, so that the
-    later passes read them in order rather than all over the log).
+    later passes read them in order rather than all over the log; ``ev`` empty unless
+    ``want_ev``: only near duplicates need it).
 
     ``rows`` lists positions in (timestamp, row_id) order; ``ua`` may be empty (no user agent),
     ``ua_bot`` flags the robot user agents (empty: the filter is off); ``lo``/``hi`` are the
@@ -260,27 +289,30 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids):
     counting sort by actor, in pieces of ``rows`` side by side (see :func:`positions`).
     """
     reason = np.zeros(len(t), np.int8)
-    o, a_o, t_o, ev_o = counting_sort(
+    (o, a_o, t_o, ev_o), _ = counting_sort(
         rows,
         n_ids,
         _reasons_count,
         (t, ev, user, device, ua, ua_bot, lo, hi, reason),
         _reasons_scatter,
         (t, ev, user, device, reason),
-        (rows.dtype, np.int32, np.int64, ev.dtype),
+        [(rows.dtype, True), (np.int32, True), (np.int64, True), (ev.dtype, want_ev)],
+        len(t) if len(rows) == len(t) else None,  # every position (distinct rows)
     )
     return reason, o, a_o, t_o, ev_o
 
 
 @_jit
 def _reasons_count(
-    rows, t, ev, user, device, ua, ua_bot, lo, hi, reason, count
+    rows, start, stop, t, ev, user, device, ua, ua_bot, lo, hi, reason, count
 ):  # pragma: no cover - compiled
-    """Reasons 1-3 of ``rows`` into ``reason``; the rows passing them counted by actor."""
+    """Reasons 1-3 of ``rows`` (or, ``rows`` empty, of the positions ``start:stop``) into
+    ``reason``; the rows passing them counted by actor."""
     n = len(t)
     has_ua = len(ua) == n and len(ua_bot) > 0
-    for i in range(len(rows)):
-        r = rows[i]
+    every = len(rows) == 0
+    for i in range(start if every else 0, stop if every else len(rows)):
+        r = i if every else rows[i]
         tr = t[r]
         if tr == NONE or ev[r] < 0 or (user[r] < 0 and device[r] < 0):
             reason[r] = UNPARSEABLE
@@ -290,23 +322,29 @@ def _reasons_count(
             reason[r] = BOT_UA
         else:
             count[device[r] if device[r] >= 0 else user[r]] += 1
+    return stop - start if every else len(rows)
 
 
 @_jit
 def _reasons_scatter(
-    rows, t, ev, user, device, reason, pos, o, a_o, t_o, ev_o
+    rows, t, ev, user, device, reason, backward, pos, o, a_o, t_o, ev_o
 ):  # pragma: no cover - compiled
-    """The rows of ``rows`` still kept, written at ``pos[actor]`` (advanced as it goes)."""
-    for i in range(len(rows)):
-        r = rows[i]
+    """The rows of ``rows`` still kept, written at ``pos[actor]`` (advanced as it goes; going
+    ``backward``, from the last row, at ``pos[actor] - 1``); their event too when ``ev_o`` is
+    not empty."""
+    with_ev = len(ev_o) > 0
+    m = len(rows)
+    for i in range(m):
+        r = rows[m - 1 - i] if backward else rows[i]
         if reason[r] == KEPT:
             a = device[r] if device[r] >= 0 else user[r]
-            j = pos[a]
+            j = pos[a] - 1 if backward else pos[a]
             o[j] = r
             a_o[j] = a
             t_o[j] = t[r]
-            ev_o[j] = ev[r]
-            pos[a] = j + 1
+            if with_ev:
+                ev_o[j] = ev[r]
+            pos[a] = j if backward else j + 1
 
 
 def tie_candidates(a_o, t_o):
@@ -553,33 +591,56 @@ def _kept_rows(rows, reason, out):  # pragma: no cover - compiled
 
 
 # -- stitching ----------------------------------------------------------------------------------
-def device_links(rows, user, device, ev, login, n_ids):
+def device_links(rows, user, device, ev, login, n_ids, keep=None):
     """(device, customer, n) for every pair seen on one row of ``rows``, counting only events
     flagged in ``login`` when it is not empty; ordered by device, then customer. (The pairs of
     devices in conflict are sorted by NumPy between two loops: a sort compiled inside a loop
-    costs seconds of compilation after an install.)"""
-    first = np.full(n_ids, -1, np.int32)  # the device's first customer
-    n_first = np.zeros(n_ids, np.int64)
-    multi = np.zeros(n_ids, np.bool_)  # the device has several customers
-    keys = fresh(len(rows), np.int64)  # pages touched only for the devices in conflict
-    n_keys = _device_keys(rows, user, device, ev, login, first, n_first, multi, keys)
+    costs seconds of compilation after an install.) The pairs do not depend on the rows'
+    order: with ``keep`` (0 at exactly the positions of ``rows``, see ``person_order``) the
+    positions are read in order rather than all over the arrays."""
+    found = None
+    if keep is not None:
+        found = _links_of(rows[:0], keep, user, device, ev, login, n_ids)
+        found = found if found[1] == len(rows) else None  # an outcome not matching the rows
+    if found is None:
+        found = _links_of(rows, np.zeros(0, np.int8), user, device, ev, login, n_ids)
+    n_keys, _, first, n_first, multi, keys = found
     keys = np.sort(keys[:n_keys])
     out = [fresh(n_ids + n_keys, np.int64) for _ in range(2)] + [np.zeros(n_ids + n_keys, np.int64)]
     n_pairs = _device_pairs(first, n_first, multi, keys, n_ids, *out)
     return tuple(x[:n_pairs] for x in out)
 
 
+def _links_of(rows, keep, user, device, ev, login, n_ids):
+    """:func:`_device_keys` on fresh arrays: ``(n_keys, rows seen, first, n_first, multi,
+    keys)``."""
+    first = np.full(n_ids, -1, np.int32)  # the device's first customer
+    n_first = np.zeros(n_ids, np.int64)
+    multi = np.zeros(n_ids, np.bool_)  # the device has several customers
+    keys = fresh(len(user), np.int64)  # pages touched only for the devices in conflict
+    n_keys, seen = _device_keys(rows, keep, user, device, ev, login, first, n_first, multi, keys)
+    return n_keys, seen, first, n_first, multi, keys
+
+
 @_later
 def _device_keys(
-    rows, user, device, ev, login, first, n_first, multi, keys
+    rows, keep, user, device, ev, login, first, n_first, multi, keys
 ):  # pragma: no cover - compiled
     """Each device's first customer and its count, whether it has several (into ``first``,
     ``n_first``, ``multi``), and the keys ``device * n_ids + customer`` of the rows of devices
-    in conflict (unsorted, into ``keys``; returns how many)."""
+    in conflict (unsorted, into ``keys``). The rows are ``rows``, or (``rows`` empty and
+    ``keep`` not) the positions whose ``keep`` is 0. Returns how many keys, and how many rows
+    it looked at."""
     only_login = len(login) > 0
     n_ids = len(first)
-    for i in range(len(rows)):
-        r = rows[i]
+    every = len(rows) == 0 and len(keep) > 0
+    n_rows = len(keep) if every else len(rows)
+    seen = 0
+    for i in range(n_rows):
+        r = i if every else rows[i]
+        if every and keep[r] != 0:
+            continue
+        seen += 1
         d, u = device[r], user[r]
         if d < 0 or u < 0 or (only_login and not login[ev[r]]):
             continue
@@ -597,13 +658,15 @@ def _device_keys(
             break
     j = 0  # the rows of devices in conflict, again: their keys
     if any_multi:
-        for i in range(len(rows)):
-            r = rows[i]
+        for i in range(n_rows):
+            r = i if every else rows[i]
+            if every and keep[r] != 0:
+                continue
             d, u = device[r], user[r]
             if d >= 0 and u >= 0 and multi[d] and (not only_login or login[ev[r]]):
                 keys[j] = np.int64(d) * n_ids + u
                 j += 1
-    return j
+    return j, seen
 
 
 @_later
@@ -697,15 +760,16 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):
     """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
     their times, row ids, event codes, person rank, and the person code of each rank (a stable
     counting sort of ``rows``, which are in time order, by person, in pieces side by side)."""
-    ts, rid, evs, pcode = counting_sort(
-        rows,
-        n_ids,
-        _person_count,
-        (t, user, device),
-        _person_scatter,
-        (t, user, device, row_id, ev),
-        (np.int64, row_id.dtype, ev.dtype, np.int32),  # persons: codes of an int32 dictionary
-    )
+    parts = cuts(len(rows), n_parts(len(rows)))
+    counts = [np.zeros(n_ids, np.int64) for _ in parts]
+    run_all(_person_count, [(rows[a:b], t, user, device, c) for (a, b), c in zip(parts, counts)])
+    pos = positions(counts)
+    m = int(sum(int(c.sum()) for c in counts))
+    # persons: codes of an int32 dictionary
+    outs = [fresh(m, d) for d in (np.int64, row_id.dtype, ev.dtype, np.int32)]
+    calls = [(rows[a:b], t, user, device, row_id, ev, p, *outs) for (a, b), p in zip(parts, pos)]
+    run_all(_person_scatter, calls)
+    ts, rid, evs, pcode = outs
     codes = fresh(len(pcode), np.int64)
     codes = codes[: _ranks(pcode, codes)]
     return ts, rid, evs, pcode, codes
@@ -1089,7 +1153,7 @@ LATER = {
     "_tie_candidates": "i4 i8 i8",
     "_robots_and_near": "i4 i4 i8 i2 b1 i1 n ? n n f ? ? n i8 i8 i8 i8 i8 f8 i1",
     "_kept_rows": "i4 i1 i4",
-    "_device_keys": "i4 i4 i4 i2 b1 i4 i8 b1 i8",
+    "_device_keys": "i4 i1 i4 i4 i2 b1 i4 i8 b1 i8",
     "_device_pairs": "i4 i8 b1 i8 n i8 i8 i8",
     "_stitch_users": "i4 i4 i4 i4",
     "_person_count": "i4 i8 i4 i4 i8",

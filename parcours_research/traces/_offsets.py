@@ -37,9 +37,12 @@ def bad_offsets(log, limit: int = SHOWN) -> tuple[int, list[tuple[int, str]]]:
     source, ts = info
     eng = log.engine
     inner, rule = _time.classify(eng, source, ts)
+    # a row with a timestamp never falls under 'bad_offset' (see ``classify``): the rule is
+    # evaluated on the rows without one only
     bad = (
         f"SELECT row_id, _e FROM (SELECT {rule} AS rule, row_id, _e FROM "
-        f"(SELECT {inner}, row_id FROM {eng.q(source.src)}) AS p) AS c WHERE rule = 'bad_offset'"
+        f"(SELECT {inner}, row_id FROM {eng.q(source.src)} WHERE ({ts}) IS NULL) AS p) AS c "
+        f"WHERE rule = 'bad_offset'"
     )
     n = int(eng.scalar(f"SELECT count(*) FROM ({bad}) AS b") or 0)
     if n == 0:

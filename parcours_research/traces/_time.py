@@ -605,6 +605,24 @@ def expression(eng, col: str, typ: str, src: TimeSource, walls: bool = False) ->
     return s.from_us(text_us(s, s.text(ref), src.timezone, src.unit, wall, p))
 
 
+def kept_expression(eng, src: TimeSource) -> str | None:
+    """The SQL of the ``timestamp`` column over the file's own columns (no view of
+    :func:`prepare` under it), for a log read once into memory; None when that is not the
+    faster way (anything but ISO text without a declared format, on DuckDB).
+
+    The dominant layout is read first: text with ``Z`` or a valid offset glued to the time
+    (``2026-01-05T10:00:00.250+01:00``) is, by the rules of :func:`text_us`, an instant cast
+    as it is (its local wall time is NULL, so nothing else applies); the whole rule is
+    evaluated only on the other rows, with their wall time inline."""
+    if eng.name != "duckdb" or src.kind != "text" or src.format is not None:
+        return None
+    s = _Sql(eng)
+    e = s.text(eng.q(src.column))
+    offset = in_window(s, s.us(f"TRY_CAST({e} AS TIMESTAMPTZ)"))
+    rest = expression(eng, src.column, src.type, src, walls=False)
+    return f"CASE WHEN {s.full(e, _WITH_OFFSET)} THEN {s.from_us(offset)} ELSE {rest} END"
+
+
 def native_instant(log) -> str | None:
     """The column of a log just read whose values are instants as stored (a time-zone-aware
     timestamp, or INT96), so that the DuckDB fast path reads it as it is -- no expression per
@@ -988,15 +1006,19 @@ def prepare(eng, src_view: str, col: str, typ: str, timezone: str, spec: Spec, f
     wall = wall_sql(eng, src)
     if wall is None or eng.name == "spark":  # Spark converts with a short expression
         return src_view
-    q = eng.q
-    view = eng.view(f"SELECT *, {wall} AS {_WALL} FROM {q(src_view)}", "src_time")
-    if _buckets(timezone) is not None:
-        s = _Sql(eng)
-        view = eng.view(
-            f"SELECT *, {lookup(s, _WALL, timezone)} AS {_P} FROM {q(view)}", "src_time"
-        )
+    view = eng.view(with_walls(eng, src, eng.q(src_view)), "src_time")
     spec.view, spec.walls = view, True
     return view
+
+
+def with_walls(eng, src: TimeSource, frm: str) -> str:
+    """``SELECT`` every column of ``frm`` (the file's columns), the local wall time of the
+    timestamp column (``_pr_wall``) and its element of the zone's list (``_pr_p``, for a zone
+    with clock changes): the view of :func:`prepare`, on DuckDB."""
+    sql = f"SELECT *, {wall_sql(eng, src)} AS {_WALL} FROM {frm}"
+    if _buckets(src.timezone) is not None:
+        sql = f"SELECT *, {lookup(_Sql(eng), _WALL, src.timezone)} AS {_P} FROM ({sql}) AS w"
+    return sql
 
 
 def column_expression(eng, col: str, typ: str, timezone: str, spec: Spec, file: str) -> str:

@@ -397,7 +397,7 @@ def _mapped(
     have = [c for c in types if c != "row_id"]
     mapping = _column_mapping(have, columns, file)
     ts = mapping["timestamp"]  # the time rules may add the column's wall time (see ``_time``)
-    src = _time.prepare(eng, src, ts, types[ts], timezone, spec, file)
+    read, src = src, _time.prepare(eng, src, ts, types[ts], timezone, spec, file)
     parts = _mapped_columns(eng, mapping, types, have, timezone, spec, file)
     q = eng.q
     name = eng.view(f"SELECT {', '.join(parts)} FROM {q(src)}", "events")
@@ -413,8 +413,66 @@ def _mapped(
             "timestamp": parts[3][: -len(" AS timestamp")],
             "raw": {c: mapping.get(c) for c in ("user_id", "device_id", "event", "user_agent")},
             "types": {c: types[mapping[c]] for c in mapping},
+            "parts": parts,  # the SELECT list of the view, rebuilt by ``keep_in_memory``
+            "read": read,  # the file's view, under the time rules' views
         }
     return log
+
+
+#: the column of the table of :func:`keep_in_memory` holding the rows' timestamps
+KEPT_TS = "_pr_ts"
+
+
+def keep_in_memory(log: EventLog) -> bool:
+    """Read a DuckDB log straight from :func:`read_events` into the engine's memory once,
+    with its timestamps: the time rules (a long expression per row) are evaluated here, once,
+    into a column (:data:`KEPT_TS`) that the log's view, ``clean``'s arrays, the counts by
+    rule and ``validate`` then read as it is. The rows, their ``row_id`` and every column are
+    those of the file's view, which reads the table under the same name. False (nothing done)
+    for another log."""
+    origin = getattr(log, "_origin", None)
+    eng = log.engine
+    if not origin or eng.name != "duckdb" or "parts" not in origin:
+        return False
+    q = eng.q
+    info = getattr(log, "_time", None)
+    fast = _time.kept_expression(eng, info[0]) if info is not None else None
+    src = q(origin["src"])
+    parts, texts = _kept_parts(eng, origin)
+    star = f"* REPLACE ({', '.join(texts)})" if texts else "*"
+    if fast is not None:  # from the file's columns; the wall times stay a view (rarely read)
+        kept = eng.table(f"SELECT {star}, {fast} AS {KEPT_TS} FROM {q(origin['read'])}", "read")
+        view = _time.with_walls(eng, info[0], q(kept))
+    else:
+        kept = eng.table(f"SELECT {star}, {origin['timestamp']} AS {KEPT_TS} FROM {src}", "read")
+        view = f"SELECT * FROM {q(kept)}"
+    eng.con.execute(f"CREATE OR REPLACE TEMP VIEW {src} AS {view}")
+    eng.con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {q(log.name)} AS SELECT {', '.join(parts)} FROM {src}"
+    )
+    origin["timestamp"] = log._ts_sql = KEPT_TS
+    if info is not None:
+        log._time = (info[0], KEPT_TS)
+    return True
+
+
+def _kept_parts(eng: Engine, origin: dict) -> tuple[list[str], list[str]]:
+    """The SELECT list of the log's view over the table of :func:`keep_in_memory`, and the
+    text columns that the table holds already in their canonical form (:func:`text_expr`,
+    which gives the same text when applied again): the view reads them, and the timestamps,
+    as they are."""
+    q = eng.q
+    parts = list(origin["parts"])
+    parts[3] = f"{KEPT_TS} AS timestamp"
+    texts: dict[str, str] = {}
+    for canon, raw in origin["raw"].items():
+        if not raw or not str(origin["types"].get(canon, "")).startswith("VARCHAR"):
+            continue
+        canonical = text_expr(eng, q(raw))
+        if f"{canonical} AS {canon}" in parts:
+            parts[parts.index(f"{canonical} AS {canon}")] = f"{q(raw)} AS {canon}"
+            texts[raw] = f"{canonical} AS {q(raw)}"
+    return parts, list(texts.values())
 
 
 def _column_mapping(have: list[str], columns: dict[str, str], file: str) -> dict[str, str]:
