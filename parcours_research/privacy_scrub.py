@@ -428,6 +428,8 @@ class NerBackend:
         self._load()
 
     def _load(self) -> None:
+        if self._from_worker():
+            return
         try:
             import spacy
         except ImportError:
@@ -468,6 +470,32 @@ class NerBackend:
             self.detector = f"spacy {model}"
         if model != wanted:
             self.detector += f" (stand-in for {wanted})"
+
+    def _from_worker(self) -> bool:
+        """Use the worker process :func:`preload` started for this language, if it loaded;
+        False (load in process) when there is none or it failed."""
+        worker = _WORKERS.get(self.language)
+        if worker is not None and worker.models != SPACY_MODELS:
+            worker = None  # started for other models: not this backend's
+        hello = worker.hello() if worker is not None else None
+        if hello is None:
+            return False
+        self.detector, self.missing = hello
+        if self.detector != "none":
+            self._analyze = self._remote(worker)
+        return True
+
+    def _remote(self, worker):
+        def run(texts):
+            try:
+                return [[Span(*s) for s in doc] for doc in worker.analyze(list(texts))]
+            except RuntimeError:  # the worker stopped: the same backend, loaded here
+                _WORKERS.pop(self.language, None)
+                self._analyze = None
+                self._load()
+                return self._analyze(texts) if self._analyze else [[] for _ in texts]
+
+        return run
 
     @property
     def available(self) -> bool:
@@ -578,6 +606,7 @@ _NLP: dict[str, object] = {}  # one loaded pipeline per model, shared by the lan
 _BACKENDS_LOCK = threading.Lock()
 _NLP_LOCK = threading.Lock()  # one load of a pipeline at a time (the preloading thread's or not)
 _PRELOADING: dict[str, threading.Thread] = {}
+_WORKERS: dict[str, object] = {}  # worker processes holding a language's backend (see preload)
 _SEEN_MAX = 200_000  # texts whose persons a backend keeps
 
 
@@ -592,25 +621,34 @@ def _pipeline(spacy, model: str):
 
 
 def preload(language: str) -> None:
-    """Start loading the named-entity model of ``language`` in a background thread.
+    """Start loading the named-entity model of ``language`` in a worker process.
 
     Loading spaCy's French pipeline takes seconds (most of it compiling the tokenizer's
     regular expressions); a caller that knows there is text to scrub later (the report, for a
-    study with interviews) starts it first and does other work meanwhile. The backend itself,
-    and its warning when no model is installed, still come from :func:`ner_backend` when
-    asked; it waits for the load under way. Does nothing when the model is loaded or loading,
+    study with interviews) starts it first and does other work meanwhile. The model loads in a
+    process of its own (:mod:`~parcours_research._ner_worker`), on another core, and the
+    backend of ``language`` then sends it the texts; with ``PARCOURS_NER_WORKER=0`` it loads
+    in a background thread instead (which holds the interpreter lock while it works). The
+    backend itself, and its warning when no model is installed, still come from
+    :func:`ner_backend` when asked; it waits for the load under way. Does nothing when the model is loaded or loading,
     or when spaCy or the model is not installed.
     """
     import importlib.util
 
+    from . import _ner_worker
+
     model = SPACY_MODELS.get(language, SPACY_MODELS["fr"])
     with _BACKENDS_LOCK:
-        if language in _BACKENDS or model in _NLP or model in _PRELOADING:
+        busy = language in _WORKERS or model in _PRELOADING
+        if language in _BACKENDS or model in _NLP or busy:
             return
         try:
             if importlib.util.find_spec("spacy") is None or importlib.util.find_spec(model) is None:
                 return
         except (ImportError, ValueError):  # pragma: no cover - a broken installation
+            return
+        if _ner_worker.enabled():
+            _WORKERS[language] = _ner_worker.NerWorker(language, SPACY_MODELS)
             return
         thread = threading.Thread(
             target=_load_quietly, args=(model,), name="parcours-ner-preload", daemon=True

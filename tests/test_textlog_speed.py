@@ -109,6 +109,85 @@ def test_kept_log_reads_awkward_timestamps_as_the_full_rule(tmp_path):
             assert lazy.to_pandas().equals(kept.to_pandas())
 
 
+# aimed at the edges of the test that picks the dominant layout (ISO with ``Z`` or an offset)
+EDGES = [
+    "2024-02-30T10:00:00Z",  # no such day, with Z
+    "2024-02-29T10:00:00Z",
+    "2026-01-05T10:00:00z",  # lower-case z
+    "2026-01-05t10:00:00Z",
+    "2026-01-05 10:00:00+01:00",  # space, not T
+    "2026-01-05  10:00:00+01:00",
+    "2026-01-05T10:00+01:00",  # no seconds
+    "2026-01-05T10:00:0+01:00",
+    "2026-01-05T10:00:00.+01:00",
+    "2026-01-05T10:00:00.1234567+01:00",  # 7 to 10 fractional digits
+    "2026-01-05T10:00:00.123456789Z",
+    "2026-01-05T10:00:00.1234567890Z",
+    "  2026-01-05T10:00:00+01:00",  # spaces around
+    "2026-01-05T10:00:00+01:00  ",
+    "\t2026-01-05T10:00:00Z",
+    "2026-01-05T10:00:00+0100",  # no colon
+    "2026-01-05T10:00:00+01",
+    "2026-01-05T10:00:00+1",
+    "2026-01-05T10:00:00+01:0",
+    "2026-01-05T10:00:00+010",
+    "2026-01-05T10:00:00-00:00",
+    "2026-01-05T10:00:00+00",
+    "2026-01-05T10:00:00+18",
+    "2026-01-05T10:00:00+1800",
+    "2026-01-05T10:00:00-18:01",
+    "2026-01-05T10:00:00+17:59",
+    "2026-01-05T10:00:00+21:00",  # accepted by the cast, refused by the rules
+    "2026-01-05T10:00:00+01:60",
+    "2026-01-05T10:00:00+01:00Z",
+    "2026-01-05T10:00:00Z+01:00",
+    "2026-01-05T10:00:00ZZ",
+    "-026-01-05T10:00:00+01:00",  # a negative year: the cast reads it
+    " 026-01-05T10:00:00Z",
+    "+2026-01-05T10:00:00Z",
+    "02026-01-05T10:00:00Z",
+    "2026-1-05T10:00:00Z",
+    "2026-01-05T 0:00:00Z",
+    "2026-01-05T10:00:0.Z",
+    "2026-01-05T10:00:00.2 0Z",
+    "2026-01-05T10:00:00+01: 0",
+    "2026-01-05T10:00:00+٠١:00",  # digits of another script
+    "２026-01-05T10:00:00Z",
+    "2026-01-05T10:00:00 Z",
+    "2026-01-05T10:00:00 UTC",
+    "2026-01-05T10:00:00UTC",
+    "2026-01-05T10:00:00+01:00 Europe/Paris",
+    "2026-03-29T02:30:00+01:00",  # a wall time skipped in Paris, with an offset
+    "2026-01-05T23:59:60Z",
+    "1989-12-31T23:30:00-01:00",  # in the window in UTC only
+    "2099-12-31T23:30:00-01:00",
+]
+
+
+def test_kept_log_reads_edge_layouts_as_the_full_rule(tmp_path):
+    for timezone in ("Europe/Paris", "UTC", "America/New_York"):
+        lazy, kept = _pair(_csv(tmp_path / "ev.csv", EDGES), timezone)
+        a, b = _instants(lazy), _instants(kept)
+        assert a.equals(b), timezone
+        assert len(a) == len(EDGES) and a["timestamp"].notna().sum() > 10
+
+
+def _one_character_changes(layout):
+    chars = [chr(c) for c in range(32, 127)] + ["é", "٣", "０"]
+    return [layout[:i] + c + layout[i + 1 :] for i in range(len(layout)) for c in chars]
+
+
+def test_every_one_character_change_of_the_dominant_layouts_reads_as_the_full_rule(tmp_path):
+    """Each character of a few dominant layouts replaced by every printable ASCII character
+    (and three non-ASCII ones): the kept log reads each as the lazy view's full rule."""
+    layouts = ["2025-12-31T00:02:32.475+01:00", "2026-01-05T10:00:00Z", "2026-01-05 10:00+0530"]
+    values = [v for layout in layouts for v in _one_character_changes(layout)]
+    lazy, kept = _pair(_csv(tmp_path / "ev.csv", values), "Europe/Paris")
+    a, b = _instants(lazy), _instants(kept)
+    assert len(a) == len(values) and a.equals(b)
+    assert a["timestamp"].notna().sum() > 300  # mostly a digit changed for another
+
+
 _DATE = st.tuples(st.integers(1985, 2105), st.integers(0, 13), st.integers(0, 32)).map(
     lambda t: f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}"
 )
