@@ -14,7 +14,7 @@ import importlib
 
 from .errors import ParcoursWarning, Problem, StudyError
 
-__version__ = "0.4.1"
+__version__ = "0.4.2"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",

@@ -451,24 +451,9 @@ def _ranks(values: pd.Series, rank: dict) -> np.ndarray:
 
 def _cell(frame: pd.DataFrame, xcols: list, n_boot: int, rng, min_n: int, binary: bool) -> dict:
     """The comparison in one cell: counts, raw means, estimate and bootstrap replicates."""
-    m = frame["met"].to_numpy(bool)
-    y = frame["y"].to_numpy(float)
-    row = {
-        "n": len(frame),
-        "n_met": int(m.sum()),
-        "met_share": float(m.mean()) if len(m) else np.nan,
-        "outcome_met": float(y[m].mean()) if m.any() else np.nan,
-        "outcome_others": float(y[~m].mean()) if (~m).any() else np.nan,
-        "_boot": None,
-    }
-    if m.sum() < min_n or (~m).sum() < min_n:
-        return {**row, "estimate": np.nan}
     x = frame[xcols].to_numpy(float) if xcols else np.empty((len(frame), 0))
-    x = x[:, x.std(axis=0) > 0] if x.size else x  # a constant covariate adds nothing
-    row["estimate"] = adjusted_difference(y, m, x)
-    row["se"] = null_se(y, m, x)
-    row["_boot"] = _bootstrap(y, m, x, n_boot, rng, binary)
-    return row
+    arrays = {"met": frame["met"].to_numpy(bool), "y": frame["y"].to_numpy(float), "x": x}
+    return _cell_arrays(arrays, np.arange(len(frame)), n_boot, rng, min_n, binary)
 
 
 def _cells(data: pd.DataFrame, by, n_boot: int, rng, min_n: int, binary: bool) -> list[dict]:

@@ -100,6 +100,24 @@ def test_contact_totals_read_the_span_only_without_a_period(ev, monkeypatch):
     pd.testing.assert_series_equal(got[0].sort_index(), ref[0].sort_index(), check_exact=True)
 
 
+def _cell_041(frame, xcols, n_boot, rng, min_n, binary):
+    """0.4.1's ``outcomes._cell``, as it was (a frame per cell)."""
+    m = frame["met"].to_numpy(bool)
+    y = frame["y"].to_numpy(float)
+    row = {"n": len(frame), "n_met": int(m.sum()), "_boot": None,
+           "met_share": float(m.mean()) if len(m) else np.nan,
+           "outcome_met": float(y[m].mean()) if m.any() else np.nan,
+           "outcome_others": float(y[~m].mean()) if (~m).any() else np.nan}
+    if m.sum() < min_n or (~m).sum() < min_n:
+        return {**row, "estimate": np.nan}
+    x = frame[xcols].to_numpy(float) if xcols else np.empty((len(frame), 0))
+    x = x[:, x.std(axis=0) > 0] if x.size else x
+    row["estimate"] = oc.adjusted_difference(y, m, x)
+    row["se"] = oc.null_se(y, m, x)
+    row["_boot"] = oc._bootstrap(y, m, x, n_boot, rng, binary)
+    return row
+
+
 def _cells_041(data, n_boot, rng, min_n, binary):
     """0.4.1's per-persona cells: pandas groupby, one sub-frame per cell."""
     xcols = [c for c in data.columns if c.startswith("_x")]
@@ -111,7 +129,7 @@ def _cells_041(data, n_boot, rng, min_n, binary):
                     "touchpoint": tp,
                     "persona": p,
                     "rule": rule,
-                    **oc._cell(frame, xcols, n_boot, rng, min_n, binary),
+                    **_cell_041(frame, xcols, n_boot, rng, min_n, binary),
                     "_value": frame["value"].mean(),
                     "_ref": float(sub.loc[sub["persona"] != p, "met"].mean()),
                 }

@@ -71,10 +71,12 @@ def excerpt_level(data: pd.DataFrame, negative_below: float = 0.0) -> pd.DataFra
 
 
 def _cluster_test(y, in_cell, groups, alternative, conf):
-    import statsmodels.api as sm
+    # the two pieces, not statsmodels.api (which imports its time-series models too)
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
-    x = sm.add_constant(in_cell.astype(float), has_constant="add")
-    fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    x = add_constant(in_cell.astype(float), has_constant="add")
+    fit = OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     diff, se = float(fit.params[1]), float(fit.bse[1])
     df = float(fit.df_resid_inference)
     t = diff / se if se > 0 else np.nan
