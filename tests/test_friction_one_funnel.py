@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from traces_fixtures import one_touchpoint_journey
 
 import parcours_research as pr
-from parcours_research.journey import JourneyMap, Label, Persona, Stage, Touchpoint
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 STEPS = ["a", "b", "c"]
@@ -63,13 +63,7 @@ def logs(draw):
 
 
 def _journey():
-    """One touchpoint marked by a start and an end event (a → c), two personas."""
-    return JourneyMap(
-        name="t",
-        stages=(Stage("s1", Label("S", "S"), 1),),
-        touchpoints=(Touchpoint("tp", Label("T", "T"), "s1", "web", events=("a", "c")),),
-        personas=tuple(Persona(p, Label(p, p)) for p in PERSONAS),
-    )
+    return one_touchpoint_journey(PERSONAS)
 
 
 def _as_input(df, kind):

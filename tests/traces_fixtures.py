@@ -177,3 +177,15 @@ def brute_force_any(rows, step_of: dict, n: int, window: int, optional=(), exclu
                 if k in present and all(j in present for j in range(1, k) if j not in optional):
                     reached.add(k)
     return reached
+
+
+def one_touchpoint_journey(personas=("p", "q")):
+    """One touchpoint marked by a start and an end event (a → c), one stage, the personas given."""
+    from parcours_research.journey import JourneyMap, Label, Persona, Stage, Touchpoint
+
+    return JourneyMap(
+        name="t",
+        stages=(Stage("s1", Label("S", "S"), 1),),
+        touchpoints=(Touchpoint("tp", Label("T", "T"), "s1", "web", events=("a", "c")),),
+        personas=tuple(Persona(p, Label(p, p)) for p in personas),
+    )
