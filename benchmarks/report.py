@@ -6,6 +6,7 @@ respondents, then times ``parcours report`` on it (wall time and peak memory of 
     python benchmarks/report.py                          # ~1e6 events, 5,000 respondents
     python benchmarks/report.py --customers 10000 --respondents 2000   # smaller
     python benchmarks/report.py --against 01bd3a7 --repeat 3            # this tree vs a commit
+    python benchmarks/report.py --against 01bd3a7 --bytecode off       # as the shell says
 
 ``--against REF`` checks ``REF`` out in a temporary git worktree and times both trees in the same
 run, alternating (REF, this tree, REF, ...), each run in a fresh process; it prints the median
@@ -60,8 +61,24 @@ def _study(args) -> Path:
     return study_dir
 
 
-def _run(tree: Path, study: Path, out: Path, n_boot: int) -> dict:
+#: whether the report's processes may use Python's bytecode cache (``--bytecode``)
+BYTECODE = [True]
+
+
+def _env(tree: Path) -> dict:
+    """The child's environment: ``tree`` first on the path and, unless ``--bytecode off``,
+    Python's bytecode cache on, as for an installed package (pip compiles its modules at
+    install); a shell with ``PYTHONDONTWRITEBYTECODE`` would otherwise have every fresh
+    process compile the kit's modules from source, while its dependencies read theirs. The
+    untimed warm-up report writes it."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if BYTECODE[0]:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _run(tree: Path, study: Path, out: Path, n_boot: int) -> dict:
+    env = _env(tree)
     done = subprocess.run([sys.executable, "-c", _CHILD, str(study), str(out), str(n_boot)],
                           env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if done.returncode:
@@ -110,7 +127,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--against", help="a git commit to time in the same run (e.g. HEAD~1)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each tree with --against")
+    ap.add_argument("--bytecode", choices=("on", "off"), default="on",
+                    help="let the reports use Python's bytecode cache (on, as an installed package; "
+                    "off: as the shell says, e.g. PYTHONDONTWRITEBYTECODE)")
     args = ap.parse_args(argv)
+    BYTECODE[0] = args.bytecode == "on"
     study = _study(args)
     if args.against:
         return _compare(args, study)

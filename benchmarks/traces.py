@@ -6,6 +6,7 @@
     python benchmarks/traces.py --ids text --unit us  # text ids, microsecond timestamps
     python benchmarks/traces.py --repeat 5            # more runs of each contestant (median)
     python benchmarks/traces.py --only parcours,old,chdb --against /tmp/old   # an older tree
+    python benchmarks/traces.py --bytecode off        # as the shell says (PYTHONDONTWRITEBYTECODE)
 
 chDB and polars come with the ``bench`` extra (``pip install -e .[bench]``).
 
@@ -693,10 +694,18 @@ def _child(which: str, path: str, out: str) -> None:
         run_parcours(path)
         return
     t0, c0 = time.perf_counter(), time.process_time()
+    sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
     result = RUNNERS[which](path)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out_json = {"wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "result": result}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
+    out_json = {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "sys_s": usage.ru_stime - sys0,  # mostly first touches of fresh memory (page faults)
+        "peak_mb": peak,
+        "result": result,
+    }
     Path(out).write_text(json.dumps(out_json))
 
 
@@ -729,16 +738,27 @@ def measure(which: str, path: str, timeout: float) -> dict:
 AGAINST: list[str] = []
 
 
-def _env(which: str) -> dict | None:
+def _env(which: str) -> dict:
     """The environment of a contestant's process: ``old`` imports the package from
-    ``--against``."""
+    ``--against``. Python's bytecode cache is on for every contestant, as for an installed
+    package (pip compiles its modules at install): a shell with ``PYTHONDONTWRITEBYTECODE``
+    set would otherwise make parcours (an editable install) compile its own modules from
+    source in every run, about 0.06 s of CPU, while the other contestants' libraries have
+    their bytecode from their install. The warm-up run writes it (``--bytecode off`` keeps
+    the shell's setting)."""
+    env = dict(os.environ)
+    if BYTECODE[0]:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     if which != "old":
-        return None
+        return env
     if not AGAINST:
         raise SystemExit("the contestant old needs --against FOLDER")
-    return dict(
-        os.environ, PYTHONPATH=os.pathsep.join([AGAINST[0], os.environ.get("PYTHONPATH", "")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join([AGAINST[0], os.environ.get("PYTHONPATH", "")])
+    return env
+
+
+#: whether the contestants' processes may use Python's bytecode cache (``--bytecode``)
+BYTECODE: list[bool] = [True]
 
 
 #: issue 20: parcours's wall time at most this share of chDB's, by size (events)
@@ -786,6 +806,13 @@ def _args():
         default=None,
         help="a folder holding an older parcours_research package: the contestant old",
     )
+    ap.add_argument(
+        "--bytecode",
+        default="on",
+        choices=("on", "off"),
+        help="let the contestants use Python's bytecode cache (on, as an installed package; "
+        "off: as the shell says, e.g. PYTHONDONTWRITEBYTECODE)",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -811,7 +838,9 @@ def _report(size: int, who: list[str], runs: dict, res: dict) -> None:
         r = res[w]
         walls = ", ".join(f"{x['wall_s']:.2f}" for x in runs[w])
         cpus = sorted(x["cpu_s"] for x in runs[w] if "cpu_s" in x)
-        cpu = f"; CPU {cpus[len(cpus) // 2]:.2f} s (median)" if cpus else ""
+        syss = sorted(x["sys_s"] for x in runs[w] if "sys_s" in x)
+        in_sys = f", of which system {syss[len(syss) // 2]:.2f} s" if syss else ""
+        cpu = f"; CPU {cpus[len(cpus) // 2]:.2f} s (median{in_sys})" if cpus else ""
         print(
             f"{size:>12.0e} {w:>10} {r['wall_s']:>8.2f} {r['peak_mb']:>8.0f}  "
             + ("FAILED" if r.get("failed") else f"median of {len(runs[w])}: {walls}{cpu}"),
@@ -858,6 +887,7 @@ def main() -> None:
         return
     if args.against:
         AGAINST.append(str(Path(args.against).resolve()))
+    BYTECODE[0] = args.bytecode == "on"
     folder = Path(args.dir or tempfile.mkdtemp(prefix="parcours_bench_"))
     folder.mkdir(parents=True, exist_ok=True)
     who = [w.strip() for w in args.only.split(",") if w.strip()]

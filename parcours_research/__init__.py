@@ -11,6 +11,15 @@ Sub-modules are imported on first use (``pr.weighting``, ``pr.satisfaction``, ``
 from __future__ import annotations
 
 import importlib
+import os
+
+# OpenBLAS's idle workers spin about 0.1 s after each threaded call before they sleep; the
+# importance sections make one every few milliseconds, so by default a worker spins through
+# them and takes the second core from the rest of the report. A shorter spin changes no result
+# (only how long an idle thread waits; the blocking of the sums depends on the thread count,
+# which is left alone). It takes effect when numpy is first loaded after this line; a value the
+# user set is kept.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .errors import ParcoursWarning, Problem, StudyError
 

@@ -217,11 +217,7 @@ def _fit_inputs(data, by, weight) -> tuple[pd.DataFrame, dict]:
 
 def _purpose_rows(part, grp, purpose, min_n, confidence) -> pd.DataFrame:
     """The channels of one purpose (and persona), compared with the best when there are two."""
-    info = part.groupby("channel", sort=True).agg(
-        respondents=("respondent_id", "nunique"),
-        ratings=("y", "size"),
-        touchpoints=("touchpoint", lambda t: ", ".join(sorted(set(map(str, t.unique()))))),
-    )
+    info = _channel_info(part)
     ok = info.index[info["respondents"] >= min_n].tolist()
     base = info.reset_index().assign(__by=grp, purpose=purpose)
     if len(ok) < 2:
@@ -243,6 +239,22 @@ def _purpose_rows(part, grp, purpose, min_n, confidence) -> pd.DataFrame:
     out = base.merge(res, on="channel", how="left")
     out["verdict"] = np.where(out["channel"].isin(ok), None, "too few respondents")
     return out
+
+
+def _channel_info(part: pd.DataFrame) -> pd.DataFrame:
+    """Per channel (sorted): ``respondents`` (distinct), ``ratings``, ``touchpoints`` (their
+    sorted names joined by ", "): the named aggregation's table, without its machinery."""
+    g = part.groupby("channel", sort=True)
+    return pd.concat(
+        [
+            g["respondent_id"].nunique().rename("respondents"),
+            g["y"].size().rename("ratings"),
+            g["touchpoint"]
+            .agg(lambda t: ", ".join(sorted(set(map(str, t.unique())))))
+            .rename("touchpoints"),
+        ],
+        axis=1,
+    )
 
 
 def _purpose_table(frame: pd.DataFrame, labels: dict) -> pd.DataFrame:

@@ -74,15 +74,18 @@ def contact_counts(
     )
     out = counted.reindex(grid, fill_value=0).rename("contacts").reset_index()
     if by is not None:
-        out.insert(
-            1,
-            by,
-            out["customer_id"].map(
-                customers.drop_duplicates("customer_id").set_index("customer_id")[by]
-            ),
-        )
+        out.insert(1, by, _by_values(out, customers, by, len(chans) * len(labels)))
     out["contacts"] = out["contacts"].astype("int64")
     return out
+
+
+def _by_values(out: pd.DataFrame, customers: pd.DataFrame, by: str, block: int) -> pd.Series:
+    """Each row's customer's ``by`` value (the first row of the customer in ``customers``),
+    looked up once per customer: the grid repeats each customer in a block of ``block`` rows
+    (its channels and periods)."""
+    first = customers.drop_duplicates("customer_id").set_index("customer_id")[by]
+    mapped = out["customer_id"].iloc[:: max(block, 1)].map(first).repeat(block)
+    return mapped.set_axis(out.index)
 
 
 def _frequency(period: str) -> str | None:

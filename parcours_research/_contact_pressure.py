@@ -306,11 +306,6 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
     """Respondents found in the log, with their outcome, weight, group, cluster and contacts
     per period on each channel (one row per respondent and channel)."""
     st, resp, design = ev.study, ev.responses, ev.design
-    rate = (
-        per_customer.groupby(["customer_id", "channel"], sort=False)["contacts"]
-        .mean()
-        .reset_index()
-    )
     in_log = pd.Index(
         pd.unique(_log_users(ev, st, None)["customer_id"].to_numpy(object)), dtype=object
     )
@@ -326,7 +321,11 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
         r["__cluster"] = resp[design["cluster"]].astype(str).to_numpy()
     found = in_log.get_indexer(r["customer_id"].to_numpy(object)) >= 0  # as isin(set), faster
     keep = found & r["y"].notna() & (r["w"] > 0) & r["__by"].notna()
-    return r[keep.to_numpy()].merge(rate, on="customer_id", how="inner")
+    r = r[keep.to_numpy()]
+    # the respondents' contacts only: the same means, in the same order, for the same join
+    mine = per_customer[per_customer["customer_id"].isin(r["customer_id"].unique())]
+    rate = mine.groupby(["customer_id", "channel"], sort=False)["contacts"].mean().reset_index()
+    return r.merge(rate, on="customer_id", how="inner")
 
 
 _NO_RATE = pd.Series(dtype=float)

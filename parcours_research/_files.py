@@ -365,31 +365,67 @@ def scan_text(
             current = _line_lengths(
                 chunk, current, max_line, lambda: _long_line(real, label, lim, cls)
             )
-        n_lines += chunk.count(b"\n")
+        n_lines += _count_lines(chunk)
     result = {"bytes": n_bytes, "lines": n_lines}
     _SCANNED[key] = result
     return result
 
 
 def _line_lengths(chunk: bytes, current: int, max_line: int, fail) -> int:
-    """The length of the line in progress after ``chunk``; calls ``fail`` on a long line."""
+    """The length of the line in progress after ``chunk``; calls ``fail`` on a long line.
+
+    The lines between the chunk's first and last newline are checked by blocks of
+    ``max_line // 2 + 1`` bytes: when every block holds a newline, no line between them is
+    longer than ``max_line`` (a longer one would hold a whole block). A few ``find`` calls a
+    chunk, instead of locating every newline; a block without one (a line near the limit)
+    sends the chunk to the exact count of :func:`_longest_line`."""
+    first = chunk.find(b"\n")
+    if first < 0:
+        current += len(chunk)
+        if current > max_line:
+            fail()
+        return current
+    if current + first > max_line:
+        fail()
+    last = chunk.rfind(b"\n")
+    step = max_line // 2 + 1
+    if last > first:
+        if step < _MIN_BLOCK:  # a tiny limit: blocks would be too many
+            exact = True
+        else:
+            exact = any(
+                chunk.find(b"\n", i, min(i + step, last + 1)) < 0
+                for i in range(first + 1, last, step)
+            )
+        if exact and _longest_line(chunk, first, last) > max_line:
+            fail()
+    current = len(chunk) - last - 1
+    if current > max_line:
+        fail()
+    return current
+
+
+#: below this block size (a ``max_line_kb`` of a few KiB), lines are measured one by one
+_MIN_BLOCK = 4096
+
+
+def _longest_line(chunk: bytes, first: int, last: int) -> int:
+    """The longest line strictly between the newlines at ``first`` and ``last``."""
     import numpy as np
 
     # newline positions found by numpy: a 1 GB log is scanned in about a second, where a
     # split into one bytes object per line took several
-    nl = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
-    if len(nl) == 0:
-        current += len(chunk)
-    else:
-        longest = current + int(nl[0])
-        if len(nl) > 1:
-            longest = max(longest, int(np.diff(nl).max()) - 1)
-        if longest > max_line:
-            fail()
-        current = len(chunk) - int(nl[-1]) - 1
-    if current > max_line:
-        fail()
-    return current
+    nl = np.flatnonzero(
+        np.frombuffer(chunk, dtype=np.uint8, count=last - first + 1, offset=first) == 10
+    )
+    return int(np.diff(nl).max()) - 1
+
+
+def _count_lines(chunk: bytes) -> int:
+    """The newlines in ``chunk`` (numpy counts them about 3x faster than ``bytes.count``)."""
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == 10))
 
 
 def _long_line(real: Path, label: str, lim: FileLimits, cls: type):

@@ -119,36 +119,60 @@ def subset_r2(corr: np.ndarray) -> np.ndarray:
     keeps ``M_S = L_S^-1 R[S, :]`` (``L_S`` the Cholesky factor of ``R[S, S]``), so that adding
     driver j costs one row, ``m = (R[j, :] - l' M_S) / sqrt(1 - l'l)`` with ``l = M_S[:, j]``,
     and ``R²(S + j) = R²(S) + m[y]^2``: O(k q) per subset instead of a k x k solve. A driver
-    collinear with S (``1 - l'l`` ~ 0) adds nothing. The walk is a compiled loop (numba), one
-    replicate after another, the replicates shared between two threads.
+    collinear with S (``1 - l'l`` ~ 0) adds nothing. The walk is a compiled loop (numba), four
+    replicates at a time (the same operations per replicate as one at a time), the replicates
+    shared between two threads.
     """
     corr = np.ascontiguousarray(corr, dtype=float)
     b, q, _ = corr.shape
     out = np.zeros((b, 1 << (q - 1)))
     if b == 0 or q < 2:
         return out
-    halves = [(0, b)] if b < 8 else [(0, b // 2), (b // 2, b)]
-    if len(halves) == 1:
+    if b < 8:
         _subset_r2_kernel(corr, out, 0, b)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
+        return out
+    import threading
 
-        with ThreadPoolExecutor(max_workers=2) as ex:
-            for f in [ex.submit(_subset_r2_kernel, corr, out, lo, hi) for lo, hi in halves]:
-                f.result()
+    mid = b // 8 * 4  # halves of whole groups of four replicates; the second on a thread
+    errors: list[BaseException] = []
+
+    def second_half():
+        try:
+            _subset_r2_kernel(corr, out, mid, b)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller
+            errors.append(e)
+
+    other = threading.Thread(target=second_half)
+    other.start()
+    try:
+        _subset_r2_kernel(corr, out, 0, mid)
+    finally:
+        other.join()
+    if errors:
+        raise errors[0]
     return out
 
 
 @njit(cache=True, nogil=True)
 def _subset_r2_kernel(corr, out, lo, hi):  # pragma: no cover - compiled
+    """Replicates ``lo .. hi`` four at a time: one walk over the subsets, each of the four
+    lanes doing exactly the scalar operations of one replicate (same order, no fused
+    multiply-add), so that the CPU overlaps four independent chains. Lanes past ``hi`` walk
+    an identity matrix and are not written."""
     q = corr.shape[1]
     p = q - 1
-    m = np.zeros((p + 1, q))  # rows of M_S along the current chain of the walk
-    r2s = np.zeros(p + 1)
+    rr = np.zeros((q, q, 4))
+    m = np.zeros((p + 1, q, 4))  # rows of M_S along the current chain, one per lane
+    cf = np.zeros((p + 1, 4))  # l = M_S[:, v] of the driver being added
+    r2s = np.zeros((p + 1, 4))
     masks = np.zeros(p + 1, dtype=np.int64)
     nxt = np.zeros(p + 1, dtype=np.int64)
-    for b in range(lo, hi):
-        r = corr[b]
+    for b0 in range(lo, hi, 4):
+        nl = min(4, hi - b0)
+        for i in range(q):
+            for c in range(q):
+                for t in range(4):
+                    rr[i, c, t] = corr[b0 + t, i, c] if t < nl else (1.0 if i == c else 0.0)
         depth = 0
         nxt[0] = 0
         while True:
@@ -160,31 +184,39 @@ def _subset_r2_kernel(corr, out, lo, hi):  # pragma: no cover - compiled
             j = nxt[depth]
             nxt[depth] += 1
             v = j + 1
-            # only the outcome (column 0) and the later drivers (columns > v) are read below
-            d2 = 1.0
-            m[depth, 0] = r[v, 0]
-            for c in range(v + 1, q):
-                m[depth, c] = r[v, c]
+            e0, e1, e2, e3 = 1.0, 1.0, 1.0, 1.0  # 1 - l'l
             for k in range(depth):
-                coef = m[k, v]
-                d2 -= coef * coef
-                m[depth, 0] -= coef * m[k, 0]
-                for c in range(v + 1, q):
-                    m[depth, c] -= coef * m[k, c]
-            if d2 > 1e-12:
-                inv = 1.0 / np.sqrt(d2)
-                m[depth, 0] *= inv
-                for c in range(v + 1, q):
-                    m[depth, c] *= inv
-            else:
-                m[depth, 0] = 0.0
-                for c in range(v + 1, q):
-                    m[depth, c] = 0.0
+                c0, c1, c2, c3 = m[k, v, 0], m[k, v, 1], m[k, v, 2], m[k, v, 3]
+                cf[k, 0], cf[k, 1], cf[k, 2], cf[k, 3] = c0, c1, c2, c3
+                e0 -= c0 * c0
+                e1 -= c1 * c1
+                e2 -= c2 * c2
+                e3 -= c3 * c3
+            # a driver collinear with S adds nothing: its row is 0 (inverse 0, flag off)
+            ok0, ok1, ok2, ok3 = e0 > 1e-12, e1 > 1e-12, e2 > 1e-12, e3 > 1e-12
+            i0 = 1.0 / np.sqrt(e0) if ok0 else 0.0
+            i1 = 1.0 / np.sqrt(e1) if ok1 else 0.0
+            i2 = 1.0 / np.sqrt(e2) if ok2 else 0.0
+            i3 = 1.0 / np.sqrt(e3) if ok3 else 0.0
+            # the later drivers (columns > v), then the outcome (column 0, visited as q)
+            for cq in range(v + 1, q + 1):
+                c = 0 if cq == q else cq
+                a0, a1, a2, a3 = rr[v, c, 0], rr[v, c, 1], rr[v, c, 2], rr[v, c, 3]
+                for k in range(depth):
+                    a0 -= cf[k, 0] * m[k, c, 0]
+                    a1 -= cf[k, 1] * m[k, c, 1]
+                    a2 -= cf[k, 2] * m[k, c, 2]
+                    a3 -= cf[k, 3] * m[k, c, 3]
+                m[depth, c, 0] = a0 * i0 if ok0 else 0.0
+                m[depth, c, 1] = a1 * i1 if ok1 else 0.0
+                m[depth, c, 2] = a2 * i2 if ok2 else 0.0
+                m[depth, c, 3] = a3 * i3 if ok3 else 0.0
             mask = masks[depth] | (np.int64(1) << j)
-            r2 = r2s[depth] + m[depth, 0] * m[depth, 0]
-            out[b, mask] = r2
+            for t in range(4):
+                r2s[depth + 1, t] = r2s[depth, t] + m[depth, 0, t] * m[depth, 0, t]
+            for t in range(nl):
+                out[b0 + t, mask] = r2s[depth + 1, t]
             depth += 1
-            r2s[depth] = r2
             masks[depth] = mask
             nxt[depth] = j + 1
 

@@ -245,20 +245,36 @@ def _bh(p: pd.Series) -> pd.Series:
 _nearest_correlation = imp.nearest_correlation
 
 
+def _numeric(r: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """The columns as numbers (NaN where missing or not a number), one float array."""
+    return np.column_stack(
+        [pd.to_numeric(r[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in cols]
+    )
+
+
+def _ratings(x: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """A domain's ratings as one float array (outcome first, NaN where missing) and the
+    position of each column: the arithmetic below reads arrays, not pandas columns."""
+    return x.to_numpy(dtype=float, na_value=np.nan), {c: i for i, c in enumerate(x.columns)}
+
+
 def _judged(x: pd.DataFrame, w: np.ndarray, cols: list[str], min_n: int, min_share: float):
     """The driver columns kept for a domain: enough ratings, and a positive definite matrix
     (dropping the least-rated touchpoint until it is)."""
-    y_ok = x.iloc[:, 0].notna().to_numpy()
-    counts = {c: int((x[c].notna().to_numpy() & y_ok).sum()) for c in cols}
+    a, pos = _ratings(x)
+    y_ok = ~np.isnan(a[:, 0])
+    rated = a[y_ok]
+    counts = {c: int((~np.isnan(a[:, pos[c]]) & y_ok).sum()) for c in cols}
+
+    def varies(c) -> bool:  # more than one distinct rating where the outcome is answered
+        v = rated[:, pos[c]]
+        return np.unique(v[~np.isnan(v)]).size > 1
+
     keep = [
-        c
-        for c in cols
-        if counts[c] >= min_n
-        and counts[c] >= min_share * y_ok.sum()
-        and x.loc[y_ok, c].nunique() > 1
+        c for c in cols if counts[c] >= min_n and counts[c] >= min_share * y_ok.sum() and varies(c)
     ]
     while len(keep) > 1:
-        corr, _ = imp.weighted_corr(x[[x.columns[0], *keep]].to_numpy(float)[y_ok], w[y_ok])
+        corr, _ = imp.weighted_corr(rated[:, [0, *(pos[c] for c in keep)]], w[y_ok])
         if np.isfinite(corr).all() and np.linalg.eigvalsh(corr[0]).min() > 1e-8:
             break
         keep.remove(min(keep, key=lambda c: counts[c]))
@@ -267,8 +283,9 @@ def _judged(x: pd.DataFrame, w: np.ndarray, cols: list[str], min_n: int, min_sha
 
 def _domain_importance(x, w, reps, cols, method):
     """Point and replicate importance (B + 1, p) of ``cols`` for the outcome (column 0)."""
-    y_ok = x.iloc[:, 0].notna().to_numpy()
-    arr = x[[x.columns[0], *cols]].to_numpy(float)[y_ok]
+    a, pos = _ratings(x)
+    y_ok = ~np.isnan(a[:, 0])
+    arr = a[y_ok][:, [0, *(pos[c] for c in cols)]]
     corr, _ = imp.weighted_corr(arr, np.vstack([w[y_ok], reps[:, y_ok]]))
     corr[1:] = _nearest_correlation(np.nan_to_num(corr[1:], nan=0.0))
     if method == "shapley":
@@ -276,60 +293,57 @@ def _domain_importance(x, w, reps, cols, method):
     return imp.relative_weights(corr)
 
 
-def _outcome_table(x, w, reps, cols, judged, confidence, method) -> pd.DataFrame:
-    """``touchpoint column, importance, ci_low, ci_high, excess, p_value`` of one domain."""
-    out = pd.DataFrame(
-        {
-            "column": cols,
-            "importance": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan,
-            "excess": np.nan,
-            "p_value": np.nan,
-        }
-    )
+_TABLE_STATS = ("importance", "ci_low", "ci_high", "excess", "p_value")
+
+
+def _outcome_stats(x, w, reps, cols, judged, confidence, method) -> dict:
+    """``{importance, ci_low, ci_high, excess, p_value: array over cols}`` of one domain
+    (NaN for the columns not judged)."""
+    out = {k: np.full(len(cols), np.nan) for k in _TABLE_STATS}
     if len(judged) < 2:
         return out
     values = _domain_importance(x, w, reps, judged, method)
     alpha = 1 - confidence
     lo, hi = np.nanquantile(values[1:], [alpha / 2, 1 - alpha / 2], axis=0)
-    rows = out["column"].isin(judged).to_numpy()
-    order = [judged.index(c) for c in out.loc[rows, "column"]]
-    out.loc[rows, "importance"] = values[0][order]
-    out.loc[rows, "ci_low"] = lo[order]
-    out.loc[rows, "ci_high"] = hi[order]
-    out.loc[rows, "excess"] = (values[0] - values[0].mean())[order]
-    out.loc[rows, "p_value"] = excess_pvalues(values[0], values[1:])[order]
+    rows = np.array([c in judged for c in cols], dtype=bool)
+    order = [judged.index(c) for c in cols if c in judged]
+    out["importance"][rows] = values[0][order]
+    out["ci_low"][rows] = lo[order]
+    out["ci_high"][rows] = hi[order]
+    out["excess"][rows] = (values[0] - values[0].mean())[order]
+    out["p_value"][rows] = excess_pvalues(values[0], values[1:])[order]
     return out
+
+
+def _outcome_table(x, w, reps, cols, judged, confidence, method) -> pd.DataFrame:
+    """``touchpoint column, importance, ci_low, ci_high, excess, p_value`` of one domain."""
+    stats = _outcome_stats(x, w, reps, cols, judged, confidence, method)
+    return pd.DataFrame({"column": cols, **stats})
 
 
 def _domain_rows(name, x_sat, x_nps, w, reps, tp_cols, declared, opts) -> pd.DataFrame:
     """The summary rows of one persona (before the multiplicity correction)."""
     cols = list(tp_cols.values())
     judged, counts = _judged(x_sat, w, cols, opts["min_n"], opts["min_share"])
-    sat = _outcome_table(x_sat, w, reps, cols, judged, opts["confidence"], opts["method"])
-    out = pd.DataFrame(
-        {
-            "persona": name,
-            "touchpoint": list(tp_cols),
-            "declared": [declared[t] for t in tp_cols],
-            "n": [counts[c] for c in cols],
-        }
-    )
-    out["judged"] = [c in judged for c in cols]
-    for c in ("importance", "ci_low", "ci_high", "excess", "p_value"):
-        out[c] = sat[c].to_numpy()
-    r2 = np.nansum(out["importance"])
-    out["share"] = out["importance"] / r2 if r2 > 0 else np.nan
+    sat = _outcome_stats(x_sat, w, reps, cols, judged, opts["confidence"], opts["method"])
+    out = {
+        "persona": name,
+        "touchpoint": list(tp_cols),
+        "declared": [declared[t] for t in tp_cols],
+        "n": [counts[c] for c in cols],
+        "judged": [c in judged for c in cols],
+        **sat,
+    }
+    r2 = np.nansum(sat["importance"])
+    out["share"] = sat["importance"] / r2 if r2 > 0 else np.nan
+    nps = {k: np.nan for k in ("importance", "ci_low", "ci_high", "p_value")}
     if x_nps is not None:
-        nps_judged = [c for c in judged if x_nps[c].notna().sum() >= opts["min_n"]]
-        nps = _outcome_table(x_nps, w, reps, cols, nps_judged, opts["confidence"], opts["method"])
-        for c in ("importance", "ci_low", "ci_high", "p_value"):
-            out[f"nps_{c}"] = nps[c].to_numpy()
-    else:
-        for c in ("importance", "ci_low", "ci_high", "p_value"):
-            out[f"nps_{c}"] = np.nan
-    return out
+        a, pos = _ratings(x_nps)
+        nps_judged = [c for c in judged if (~np.isnan(a[:, pos[c]])).sum() >= opts["min_n"]]
+        nps = _outcome_stats(x_nps, w, reps, cols, nps_judged, opts["confidence"], opts["method"])
+    for c in ("importance", "ci_low", "ci_high", "p_value"):
+        out[f"nps_{c}"] = nps[c]
+    return pd.DataFrame(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,11 +391,12 @@ def _domains(responses: pd.DataFrame, by, study) -> list[tuple[str, np.ndarray]]
                 )
             ],
         )
-    values = responses[by].astype("string")
+    codes, uniques = pd.factorize(responses[by].astype("string"))  # -1 where missing
+    where = {str(u): i for i, u in enumerate(uniques)}
     known = [p.id for p in study.journey.personas] if by == "persona" else []
-    names = [p for p in known if (values == p).any()]
-    names += sorted(set(values.dropna()) - set(names))
-    return [(str(p), (values == p).fillna(False).to_numpy(dtype=bool)) for p in names]
+    names = [p for p in known if p in where]
+    names += sorted(set(where) - set(names))
+    return [(str(p), codes == where[p]) for p in names]
 
 
 def _check_options(confidence, n_boot, method, min_n, min_share) -> None:
@@ -489,13 +504,12 @@ def moments_of_truth(
     reps = _replicates(ev, n_boot, seed)
     opts = {"min_n": min_n, "min_share": min_share, "confidence": confidence, "method": method}
     frames = []
+    cols = [overall, *tp_cols.values()]
+    a = _numeric(r, cols)
+    a_nps = None if nps is None else _numeric(r, [nps, *tp_cols.values()])
     for name, mask in _domains(r, by, st):
-        x = r.loc[mask, [overall, *tp_cols.values()]].apply(pd.to_numeric, errors="coerce")
-        x_nps = (
-            None
-            if nps is None
-            else x.assign(**{overall: pd.to_numeric(r.loc[mask, nps], errors="coerce")})
-        )
+        x = pd.DataFrame(a[mask], columns=cols)
+        x_nps = None if nps is None else pd.DataFrame(a_nps[mask], columns=cols)
         frames.append(
             _domain_rows(name, x, x_nps, w_all[mask], reps[:, mask], tp_cols, declared, opts)
         )

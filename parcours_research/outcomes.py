@@ -143,53 +143,79 @@ def _trace_steps(study) -> dict[str, tuple]:
     return out
 
 
-def _trace_exposure(study) -> pd.DataFrame:
-    """``customer_id, touchpoint, met`` from the prepared event log (see the module notes)."""
+def _trace_exposure(study, known: pd.Index) -> pd.DataFrame:
+    """``code, touchpoint, met`` from the prepared event log (see the module notes); ``code``
+    the customer's position in ``known``."""
     from .evidence import prepare
-    from .traces import funnel_users
 
     log = prepare(study).traces.log
     window = getattr(study.traces, "funnel_window", None) or "7D"
-    known = _id_index(study.customers["customer_id"])
-    parts, cache, last = [], {}, (None, None)
-    for tp, (seq, i) in _trace_steps(study).items():
-        if seq not in cache:
-            f = funnel_users(log, steps=list(seq), window=window)
-            ids = f["user_id"].astype(str).reset_index(drop=True)
-            if last[0] is None or not ids.equals(last[0]):  # the funnels list the same persons
-                last = (ids, _known(ids, known))
-            f = pd.DataFrame({"user_id": ids, "furthest_step": f["furthest_step"].to_numpy()})
-            cache[seq] = f[last[1]]  # the customer file's customers
-        f = cache[seq]
-        f = f[f["furthest_step"] >= i]  # reached the step's start
+    steps = _trace_steps(study)
+    persons = _funnel_persons(log, list(dict.fromkeys(s for s, _ in steps.values())), window, known)
+    parts = []
+    for tp, (seq, i) in steps.items():
+        codes, furthest = persons[seq]
+        keep = (codes >= 0) & (furthest >= i)  # the customer file's customers at the step's start
         parts.append(
-            pd.DataFrame(
-                {
-                    "customer_id": f["user_id"].reset_index(drop=True),
-                    "touchpoint": tp,
-                    "met": (f["furthest_step"] < i + 1).to_numpy(),
-                }
-            )
+            pd.DataFrame({"code": codes[keep], "touchpoint": tp, "met": furthest[keep] < i + 1})
         )
     return _stack(parts)
 
 
-def _survey_exposure(study, low: float) -> pd.DataFrame:
-    """``customer_id, touchpoint, met`` from the survey: rated it; rated it ``low`` or less."""
-    cid = getattr(study.survey, "customer_id", None) or "customer_id"
-    if study.responses is None or cid not in study.responses.columns:
+def _funnel_persons(log, seqs: list, window, known: pd.Index) -> dict:
+    """``{seq: (codes, furthest)}``: the persons of the log in the order of their id (as
+    :func:`parcours_research.traces.funnel_users` lists them), each person's position in
+    ``known`` (-1: not a customer) and furthest step of the funnel ``seq``. On an in-memory log,
+    from the log's sorted arrays, the funnels kept with them (shared with
+    :func:`parcours_research.friction.trace_counts`) and one look-up of the ids; else from
+    :func:`parcours_research.traces.funnel_users`."""
+    if log.engine.fast:
+        import pyarrow.compute as pc
+
+        from .friction.counts import _furthest_codes
+        from .traces import _arrays
+        from .traces._frames import prime
+
+        prime(log)  # as funnel_users: the events in memory, sorted from their own buffers
+        s = _arrays.get_sorted(log)
+        order = pc.array_sort_indices(s.persons).to_numpy()  # ids: one each, sorted as text
+        codes = known.get_indexer(s.persons.take(order).to_numpy(zero_copy_only=False))
+        return {q: (codes, _furthest_codes(log, s, list(q), window)[order]) for q in seqs}
+    from .traces import funnel_users
+
+    out, last = {}, (None, None)
+    for q in seqs:
+        f = funnel_users(log, steps=list(q), window=window)
+        ids = f["user_id"].astype(str).reset_index(drop=True)
+        if last[0] is None or not ids.equals(last[0]):  # the funnels list the same persons
+            last = (ids, known.get_indexer(ids.to_numpy(object)))
+        out[q] = (last[1], f["furthest_step"].to_numpy())
+    return out
+
+
+def _survey_exposure(study, low: float, known: pd.Index) -> pd.DataFrame:
+    """``code, touchpoint, met`` from the survey: rated it; rated it ``low`` or less."""
+    cid = _survey_ids(study)
+    if cid is None:
         return _stack([])
     long = study.ratings_long(keep=[cid])
     long = long[long[cid].notna()]
-    long = long[_known(long[cid].astype(str), _id_index(study.customers["customer_id"]))]
+    code = known.get_indexer(long[cid].astype(str).to_numpy(object))
+    keep = code >= 0
     out = pd.DataFrame(
         {
-            "customer_id": long[cid].astype(str).to_numpy(),
-            "touchpoint": long["touchpoint"].to_numpy(),
-            "met": (long["score"] <= low).to_numpy(),
+            "code": code[keep],
+            "touchpoint": long["touchpoint"].to_numpy()[keep],
+            "met": (long["score"] <= low).to_numpy()[keep],
         }
     )
-    return out.groupby(["customer_id", "touchpoint"], as_index=False, sort=False)["met"].max()
+    return out.groupby(["code", "touchpoint"], as_index=False, sort=False)["met"].max()
+
+
+def _survey_ids(study) -> str | None:
+    """The responses' customer id column; None when they have none."""
+    cid = getattr(study.survey, "customer_id", None) or "customer_id"
+    return None if study.responses is None or cid not in study.responses.columns else cid
 
 
 def _id_index(ids: pd.Series) -> pd.Index:
@@ -198,16 +224,50 @@ def _id_index(ids: pd.Series) -> pd.Index:
     return pd.Index(pd.unique(ids.astype(str).to_numpy(object)), dtype=object)
 
 
-def _known(ids: pd.Series, index: pd.Index) -> np.ndarray:
-    """Which of ``ids`` (text) are in ``index`` (as ``ids.isin(set(index))``)."""
-    return index.get_indexer(ids.to_numpy(object)) >= 0
-
-
 def _stack(parts: list) -> pd.DataFrame:
-    cols = {"customer_id": "string", "touchpoint": "string", "met": "bool"}
+    cols = {"code": "int64", "touchpoint": "string", "met": "bool"}
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in cols.items()})
     return pd.concat(parts, ignore_index=True).astype(cols)
+
+
+def _exposure_parts(study, met: str, low: float) -> tuple:
+    """``(ids, steps, traces, survey)``: the customer file's distinct ids, the trace steps and
+    the coded tables of the two sources (``code``: the customer's position in ``ids``)."""
+    known = _id_index(study.customers["customer_id"])
+    steps = _trace_steps(study) if study.traces is not None else {}
+    tr = _trace_exposure(study, known) if steps and met != "survey" else _stack([])
+    sv = _survey_exposure(study, low, known) if met != "traces" else _stack([])
+    return known, steps, tr, sv
+
+
+def _combined(tr: pd.DataFrame, sv: pd.DataFrame, met: str, steps: dict, key: str):
+    """The rows of the rule ``met`` from the two sources' tables, customers in column ``key``."""
+    if met == "auto":
+        sv = sv[~sv["touchpoint"].isin(list(steps))]
+        out = pd.concat([tr.assign(rule="traces"), sv.assign(rule="survey")], ignore_index=True)
+    elif met == "either":
+        both = pd.concat([tr, sv], ignore_index=True)
+        out = both.groupby([key, "touchpoint"], as_index=False, sort=False)["met"].max()
+        out = out.assign(rule="either")
+    else:
+        out = (tr if met == "traces" else sv).assign(rule=met)
+    return out[[key, "touchpoint", "rule", "met"]].reset_index(drop=True)
+
+
+def _coded_exposure(study, met: str, low: float) -> tuple[pd.Index, pd.DataFrame]:
+    """``(ids, table)``: the customer file's distinct ids and :func:`exposure`'s table with
+    ``code`` (the customer's position in ``ids``) in place of ``customer_id``."""
+    known, steps, tr, sv = _exposure_parts(study, met, low)
+    return known, _combined(tr, sv, met, steps, "code")
+
+
+def _with_ids(ids: pd.Index, coded: pd.DataFrame, dtype: str | None = "string") -> pd.DataFrame:
+    """``coded`` with the ids as text (``customer_id``, of type ``dtype``; None: as pandas
+    infers it) in place of their ``code``."""
+    cid = ids.to_numpy(object)[coded["code"].to_numpy()]
+    cid = pd.array(cid, dtype=dtype) if dtype else cid
+    return pd.concat([pd.DataFrame({"customer_id": cid}), coded.drop(columns="code")], axis=1)
 
 
 def exposure(study, *, met: str = "auto", low: float = 2) -> pd.DataFrame:
@@ -229,19 +289,10 @@ def exposure(study, *, met: str = "auto", low: float = 2) -> pd.DataFrame:
     """
     study = _study(study)
     check_one_of("met", met, MET_RULES)
-    steps = _trace_steps(study) if study.traces is not None else {}
-    tr = _trace_exposure(study) if steps and met != "survey" else _stack([])
-    sv = _survey_exposure(study, low) if met != "traces" else _stack([])
-    if met == "auto":
-        sv = sv[~sv["touchpoint"].isin(list(steps))]
-        out = pd.concat([tr.assign(rule="traces"), sv.assign(rule="survey")], ignore_index=True)
-    elif met == "either":
-        both = pd.concat([tr, sv], ignore_index=True)
-        out = both.groupby(["customer_id", "touchpoint"], as_index=False, sort=False)["met"].max()
-        out = out.assign(rule="either")
-    else:
-        out = (tr if met == "traces" else sv).assign(rule=met)
-    return out[["customer_id", "touchpoint", "rule", "met"]].reset_index(drop=True)
+    known, steps, tr, sv = _exposure_parts(study, met, low)
+    # the ids as text, typed as the sources gave them ("string", the survey's as pandas infers)
+    sv = _with_ids(known, sv, None if met != "traces" and _survey_ids(study) else "string")
+    return _combined(_with_ids(known, tr), sv, met, steps, "customer_id")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,21 +353,57 @@ def _with_pseudo(y, met, x) -> tuple:
 
 def _resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """How many times each of ``n`` customers is drawn in each of ``n_boot`` resamples with
-    replacement of size ``n``: ``(n_boot, n)`` counts, each row Multinomial(n, 1/n). Drawn as
-    uniform integers and counted (``bincount``): the same distribution as
+    replacement of size ``n``: ``(n_boot, n)`` counts, each row Multinomial(n, 1/n), drawn as
+    :func:`_resample_into` draws them."""
+    w = np.empty((n_boot, n))
+    _resample_into(w, np.arange(n), rng)
+    return w.astype(np.int64)
+
+
+def _resample_into(w: np.ndarray, idx: np.ndarray, rng: np.random.Generator) -> None:
+    """Write into the columns ``idx`` of ``w`` (``n_boot`` rows) how many times each of these
+    ``n = len(idx)`` customers is drawn in each of ``n_boot`` resamples with replacement of size
+    ``n`` (each row Multinomial(n, 1/n)). Drawn as uniform integers,
+    ``rng.integers(0, n, size=(n_boot, n))``, and counted row by row: the same distribution as
     ``rng.multinomial`` and about 25 times faster, since NumPy's multinomial draws one binomial
-    per customer and replicate."""
+    per customer and replicate. The draws are the same in 32-bit integers (NumPy draws
+    ``integers`` below 2**32 from 32-bit words whatever the output type)."""
+    n = len(idx)
     if n == 0:
-        return np.zeros((n_boot, 0))
-    draws = rng.integers(0, n, size=(n_boot, n)) + (np.arange(n_boot) * n)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n)
+        return
+    draws = rng.integers(0, n, size=(w.shape[0], n), dtype=np.int32 if n < 2**31 else np.int64)
+    _count_kernel()(w, draws, np.asarray(idx, dtype=np.int64))
+
+
+def _count_draws(w, draws, idx):  # pragma: no cover - compiled by numba
+    """``w[b, idx[j]] = `` how many times ``j`` is among ``draws[b]``, for every row ``b``."""
+    n = draws.shape[1]
+    counts = np.zeros(n, np.int32)
+    for b in range(draws.shape[0]):
+        counts[:] = 0
+        for j in range(n):
+            counts[draws[b, j]] += 1
+        for j in range(n):
+            w[b, idx[j]] = counts[j]
+
+
+_KERNEL: list = []
+
+
+def _count_kernel():
+    """:func:`_count_draws` compiled (numba, cached on disk; imported on first use)."""
+    if not _KERNEL:
+        from numba import njit
+
+        _KERNEL.append(njit(cache=True, nogil=True)(_count_draws))
+    return _KERNEL[0]
 
 
 def _bootstrap(
     y, met, x, n_boot: int, rng: np.random.Generator, binary: bool = False
 ) -> np.ndarray:
     """``n_boot`` bootstrap replicates of :func:`adjusted_difference`, customers resampled with
-    replacement within each group (:func:`_resample_counts`; weighted normal equations, batched).
+    replacement within each group (:func:`_resample_into`; weighted normal equations, batched).
     With ``binary``, each group's pool also holds the two pseudo-customers of
     :func:`_with_pseudo` (a group where nobody churned still varies from replicate to
     replicate)."""
@@ -324,10 +411,9 @@ def _bootstrap(
     if binary:
         y, met, x = _with_pseudo(y, met, x)
     d = _design(met, x, center)
-    w = np.zeros((n_boot, len(y)))
+    w = np.empty((n_boot, len(y)))  # the two groups fill every column
     for grp in (met, ~met):
-        idx = np.flatnonzero(grp)
-        w[:, idx] = _resample_counts(len(idx), n_boot, rng)
+        _resample_into(w, np.flatnonzero(grp), rng)
     # the weighted normal equations of every replicate as two matrix products (BLAS): the
     # same sums as an einsum over replicates, customers and design columns, in another order
     k = d.shape[1]
@@ -430,13 +516,15 @@ def _customers(study, outcome: str, value: str | None, adjust: list) -> pd.DataF
     return out.dropna(subset=need)
 
 
-def _joined(ex: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """``ex.merge(customers, on="customer_id", how="inner")`` (the exposure's row order) by a
-    look-up of the ids, when they are unique in ``customers``."""
-    ids = pd.Index(customers["customer_id"].to_numpy(object))
-    if not ids.is_unique:
-        return ex.merge(customers, on="customer_id", how="inner")
-    at = ids.get_indexer(ex["customer_id"].to_numpy(object))
+def _joined(ids: pd.Index, ex: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """``exposure.merge(customers, on="customer_id", how="inner")`` (the exposure's row order)
+    from the coded exposure ``ex`` (:func:`_coded_exposure`) by a look-up of the codes, when
+    the ids are unique in ``customers`` (the joined table then has ``code``, not
+    ``customer_id``)."""
+    cu = pd.Index(customers["customer_id"].to_numpy(object))
+    if not cu.is_unique:
+        return _with_ids(ids, ex).merge(customers, on="customer_id", how="inner")
+    at = cu.get_indexer(ids.to_numpy(object))[ex["code"].to_numpy()]
     found = np.flatnonzero(at >= 0)
     right = customers.drop(columns="customer_id").iloc[at[found]].reset_index(drop=True)
     return pd.concat([ex.iloc[found].reset_index(drop=True), right], axis=1)
@@ -669,7 +757,7 @@ def at_stake(
         study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n
     )
     check_one_of("met", met, MET_RULES)
-    data = _joined(exposure(study, met=met, low=low), _customers(study, outcome, value, adjust))
+    data = _joined(*_coded_exposure(study, met, low), _customers(study, outcome, value, adjust))
     order = {t.id: i for i, t in enumerate(study.journey.touchpoints)}
     rank = {**order, **{p: i for i, p in enumerate(study.journey.persona_ids)}}
     data = data.iloc[np.lexsort([_ranks(data["persona"], rank), _ranks(data["touchpoint"], rank)])]

@@ -516,20 +516,29 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
 
         preload(study.journey.language)
     ctx = _Context(study, out, lang, seed, n_boot)
-    sections, timings = [], []
-    bar = tqdm(SECTIONS, desc="report", unit="section", disable=not progress, leave=False)
+    done: dict[str, tuple[_Section, float]] = {}
+    fns = dict(SECTIONS)
+    bar = tqdm(_run_order(study), desc="report", unit="section", disable=not progress, leave=False)
+    pending = None
     try:
-        for sid, fn in bar:
+        pending = _prepare_traces_soon(ctx)
+        for sid in bar:
+            if pending is not None and sid not in _SURVEY_FIRST:
+                pending.settle()  # the log is prepared (or failed: its first reader says why)
+                pending = None
             bar.set_postfix_str(sid)
             sec = _Section(sid, _T[lang].get(sid, sid))
             t0 = time.perf_counter()
-            fn(ctx, sec)
-            timings.append({"section": sid, "seconds": time.perf_counter() - t0})
-            sections.append(sec)
+            fns[sid](ctx, sec)
+            done[sid] = sec, time.perf_counter() - t0
             ctx.writer.poll()  # queued figures go to a child as soon as one is free
     finally:
+        if pending is not None:  # a survey section failed: no thread left on the engine
+            pending.settle()
         ctx.writer.wait()  # no figure left half-written in a folder a failed report removes
     bar.close()
+    sections = [done[sid][0] for sid, _ in SECTIONS]  # shown in the page's order
+    timings = [{"section": sid, "seconds": done[sid][1]} for sid, _ in SECTIONS]
     ctx.embed_figures(sections)
     env = Environment(autoescape=select_autoescape(["html", "j2"]))
     template = env.from_string(
@@ -541,6 +550,36 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     )
     (out / "report.html").write_text(page, encoding="utf-8")
     return ctx, page, sections, timings
+
+
+#: sections that read the survey alone (no event log): run before the trace sections while the
+#: event log is prepared in the background (:func:`_prepare_traces_soon`); the page keeps
+#: :data:`SECTIONS`' order
+_SURVEY_FIRST = ("journey", "data", "weighting", "scores", "drivers", "kano")
+
+
+def _run_order(study: Study) -> list[str]:
+    """The order the sections run in: the survey's first when the study has an event log
+    (its preparation, mostly the engine's work outside the interpreter lock, then overlaps
+    them), else :data:`SECTIONS`' order. ``summary`` runs last in both."""
+    ids = [sid for sid, _ in SECTIONS]
+    if study.traces is None:
+        return ids
+    first = [sid for sid in _SURVEY_FIRST if sid in ids]
+    return [*first, *(sid for sid in ids if sid not in first)]
+
+
+def _prepare_traces_soon(ctx: _Context):
+    """Start preparing the study's event log (``ctx.evidence.traces``) in a thread
+    (:mod:`._background`), or None without one. The trace sections read the same prepared
+    evidence; the loop settles the thread before the first of them. If the preparation fails
+    in the thread, the first section that reads it prepares it again and reports the error in
+    its usual words."""
+    if ctx.study.traces is None:
+        return None
+    from ._background import start
+
+    return start(lambda: ctx.evidence.traces, "parcours-traces")
 
 
 def _has_free_text(study: Study) -> bool:

@@ -868,14 +868,21 @@ def _domains(used, keys, w, data, groups) -> pd.DataFrame:
         return pd.DataFrame({"n": [len(used)], "n_eff": [neff]})
     sq = w * w
     agg = pd.DataFrame({"n": 1, "s1": w, "s2": sq}, index=used.index)
-    g = agg.groupby([used[k] for k in keys], sort=False).sum()
+    grouped = agg.groupby([used[k] for k in keys], sort=False)
+    g = grouped.sum()
     g["n_eff"] = g["s1"] ** 2 / g["s2"]
     g = g.reset_index()
-    orig = data.loc[used.index, groups].drop_duplicates()
-    orig_keys = orig.astype(str)
-    orig_keys.columns = keys
-    lookup = pd.concat([orig_keys.reset_index(drop=True), orig.reset_index(drop=True)], axis=1)
-    g = g.merge(lookup, on=keys, how="left")
+    if data.index.is_unique and _one_text_per_value(data, groups, keys):
+        # the group values of each domain's first row (domains in first-appearance order)
+        first = np.unique(grouped.ngroup().to_numpy(), return_index=True)[1]
+        rows = data.loc[used.index[first], groups].reset_index(drop=True)
+        g = pd.concat([g, rows], axis=1)
+    else:
+        orig = data.loc[used.index, groups].drop_duplicates()
+        orig_keys = orig.astype(str)
+        orig_keys.columns = keys
+        lookup = pd.concat([orig_keys.reset_index(drop=True), orig.reset_index(drop=True)], axis=1)
+        g = g.merge(lookup, on=keys, how="left")
     # categorical columns keep their category order
     sort_cols, sort_keys = [], []
     for col in groups:
@@ -886,6 +893,25 @@ def _domains(used, keys, w, data, groups) -> pd.DataFrame:
         order = np.lexsort(sort_keys[::-1])
         g = g.iloc[order]
     return g[[*keys, *groups, "n", "n_eff"]].reset_index(drop=True).astype({"n": int})
+
+
+def _one_text_per_value(data, groups, keys) -> bool:
+    """Whether distinct values of every group column have distinct texts (``astype(str)``):
+    text, integers, booleans, and categories of those; not object columns, where ``1`` and
+    ``"1"`` would share a domain, nor floats (``0.0`` and ``-0.0``). The group columns must not
+    clash with the domain table's."""
+    if set(groups) & {"n", "s1", "s2", "n_eff", *keys}:
+        return False
+    for col in groups:
+        dtype = data[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            dtype = dtype.categories.dtype
+        if not (
+            isinstance(dtype, pd.StringDtype)
+            or (isinstance(dtype, np.dtype) and dtype.kind in "biu")
+        ):
+            return False
+    return True
 
 
 def _nps_adjusted_wald(p_pos, p_neg, n, var, confidence):

@@ -179,7 +179,9 @@ def test_at_stake_join_and_order_equal_merge_and_sort():
     cust = pd.DataFrame(
         {"customer_id": ["c1", "c2", "c3"], "persona": ["q", "p", "q"], "y": [1.0, 0.0, 1.0]}
     )
-    got = oc._joined(ex, cust)
+    ids = pd.Index(["c3", "c1", "c9", "c2"], dtype=object)  # at_stake joins the coded exposure
+    coded = ex.assign(code=ids.get_indexer(ex["customer_id"].to_numpy(object)))
+    got = oc._with_ids(ids, oc._joined(ids, coded[["code", "touchpoint", "rule", "met"]], cust))
     want = ex.merge(cust, on="customer_id", how="inner")
     # the merge turns the two kinds of text key into objects; the join keeps the exposure's
     pd.testing.assert_frame_equal(got.astype({"customer_id": object}), want)

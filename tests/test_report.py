@@ -41,6 +41,15 @@ def test_every_section_figure_and_table_is_written(report):
     assert list(report.timings["section"]) == [s for s, _ in SECTIONS]
 
 
+def test_page_keeps_the_sections_order_whatever_order_they_ran_in(report):
+    # the survey's sections run first (the event log is prepared meanwhile); the page shows
+    # the summary first, then every other section in SECTIONS' order
+    html = report.path.read_text(encoding="utf-8")
+    where = {sid: html.index(f'<section id="{sid}">') for sid, _ in SECTIONS}
+    shown = sorted(where, key=where.get)
+    assert shown == ["summary"] + [sid for sid, _ in SECTIONS if sid != "summary"]
+
+
 def test_report_is_self_contained(report):
     html = report.path.read_text(encoding="utf-8")
     # no external resource: every image is embedded, no script or stylesheet is fetched

@@ -280,15 +280,24 @@ def _counts_in_memory(src, steps, end, cut) -> pd.DataFrame:
 
 def _furthest_codes(log, s, seq: list[str], window) -> np.ndarray:
     """Each person's furthest step of the funnel ``seq`` (by person code), as
-    :func:`parcours_research.traces.funnel_users` gives it."""
+    :func:`parcours_research.traces.funnel_users` gives it; computed once per sorted arrays
+    ``s`` and funnel (kept with ``s``, read-only: the friction counts and the exposure of
+    :func:`parcours_research.outcomes.at_stake` read the same)."""
     from ..traces import _arrays
     from ..traces.funnel import FunnelSpec
 
     spec = FunnelSpec(seq, window, "sequential", None, None, "event")
-    per = _arrays.funnel_reached(log, spec)
-    n = spec.n
-    r = per[[f"_r{k}" for k in range(1, n + 1)]].to_numpy(dtype=np.int64).reshape(len(per), n)
-    return np.where(r.any(axis=1), n - np.argmax(r[:, ::-1], axis=1), 0)
+    memo = s.__dict__.setdefault("_furthest", {})
+    key = (tuple(seq), int(spec.window_us))
+    if key not in memo:
+        per = _arrays.funnel_reached(log, spec)
+        n = spec.n
+        r = per[[f"_r{k}" for k in range(1, n + 1)]].to_numpy(dtype=np.int64)
+        r = r.reshape(len(per), n)
+        f = np.where(r.any(axis=1), n - np.argmax(r[:, ::-1], axis=1), 0)
+        f.flags.writeable = False
+        memo[key] = f
+    return memo[key]
 
 
 def _person_groups(src, s) -> tuple[np.ndarray, np.ndarray]:

@@ -604,23 +604,23 @@ def _long(frame, r, keep):
     """``r`` (one column per touchpoint) melted to rows with a value, with the ``keep`` columns
     of ``frame`` and ``respondent_id``; columns ``respondent_id, *keep, touchpoint, score``."""
     vals = r.to_numpy(dtype=float)
-    ok = np.isfinite(vals)
-    rows, cols = np.nonzero(ok)
-    out = {"respondent_id": frame["respondent_id"].to_numpy()[rows]}
+    # touchpoint by touchpoint, respondents in order: the nonzero cells of the transpose
+    cols, rows = np.nonzero(np.isfinite(vals).T)
+    # the frame's own arrays taken (no round trip of the text columns through objects)
+    out = {"respondent_id": frame["respondent_id"].array.take(rows)}
     for k in keep:
-        out[k] = frame[k].to_numpy()[rows]
-    out["touchpoint"] = np.asarray(list(r.columns), dtype=object)[cols]
+        out[k] = frame[k].array.take(rows)
+    out["touchpoint"] = pd.array(list(r.columns), dtype="str").take(cols)
     out["score"] = vals[rows, cols]
-    order = np.lexsort((rows, cols))  # touchpoint by touchpoint, respondents in order
-    return pd.DataFrame({k: v[order] for k, v in out.items()})
+    return pd.DataFrame(out)
 
 
 def _long_scores(r) -> np.ndarray:
     """The ``score`` column of :func:`_long` of ``r`` alone (the same rows in the same
     order)."""
     vals = r.to_numpy(dtype=float)
-    rows, cols = np.nonzero(np.isfinite(vals))
-    return vals[rows, cols][np.lexsort((rows, cols))]
+    cols, rows = np.nonzero(np.isfinite(vals).T)
+    return vals[rows, cols]
 
 
 def _vs_reference(
@@ -1052,24 +1052,25 @@ def _design_cols(dsg) -> list:
 
 def _persona_frame(frame, ratings, personas, cut) -> _PersonaFrame:
     tps = list(ratings.columns)
-    f = frame.copy()
     y_cols = [f"__y{i}" for i in range(len(tps))]
     d_cols = [f"__d{i}" for i in range(len(tps))]
     k_cols = [f"__k{i}" for i in range(len(tps))]
-    tp_of = {}
+    # the new columns gathered, then joined to the frame at once (not one insertion each)
+    new, tp_of = {}, {}
     for i, tp in enumerate(tps):
         y = ratings[tp].to_numpy()
-        f[y_cols[i]] = y
-        f[d_cols[i]] = np.where(np.isfinite(y), (y <= cut).astype(float), np.nan)
-        f[k_cols[i]] = _as_text(y)
+        new[y_cols[i]] = y
+        new[d_cols[i]] = np.where(np.isfinite(y), (y <= cut).astype(float), np.nan)
+        new[k_cols[i]] = _as_text(y)
         tp_of[y_cols[i]] = tp_of[d_cols[i]] = tp
     flags = {}
+    persona = frame["persona"].to_numpy()
+    is_none = persona == _NONE
     for j, p in enumerate(personas):
         flags[p] = f"__f{j}"
-        f[flags[p]] = np.where(
-            f["persona"] == p, _GROUP, np.where(f["persona"] == _NONE, None, _REST)
-        )
-    f = f.drop(columns=["persona", "respondent_id"])
+        new[flags[p]] = np.where(persona == p, _GROUP, np.where(is_none, None, _REST))
+    kept = {c: frame[c].array for c in frame.columns if c not in ("persona", "respondent_id")}
+    f = pd.DataFrame({**kept, **new}, index=frame.index)
     return _PersonaFrame(f, y_cols, d_cols, k_cols, tp_of, flags)
 
 

@@ -318,12 +318,20 @@ def _source_tables(sources, tables: dict, study, ev, common: dict, options: dict
         "survey": (test_survey, study is not None and study.responses is not None),
         "qual": (test_qual, study is not None and study.qual is not None),
     }
+    from .._background import gather
+
+    def run(s):
+        return lambda: runners[s][0](ev, **common, **dict(options[s] or {}))
+
+    # the survey's tests (mostly svy's compiled kernel, outside the interpreter lock) run in a
+    # thread while the traces' and the quotes' run here; errors are raised in the sources' order
+    ran = gather([(s, run(s)) for s in sources if s not in tables and runners[s][1]], {"survey"})
     used, parts = [], []
     for s in sources:
         if s in tables:
             t = tables[s]
-        elif runners[s][1]:
-            t = runners[s][0](ev, **common, **dict(options[s] or {}))
+        elif s in ran:
+            t = ran[s]
         else:
             continue
         _check_table(s, t)

@@ -9,6 +9,8 @@ show the analyses' numbers, and the rating distributions draw the weighted share
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -29,6 +31,38 @@ _TEXTS = {
            "from": "From", "to": "To", "dist_title": "Distribution of ratings by persona",
            "score": "Score", "share": "Weighted share of respondents", "n": "Transitions"},
 }
+
+
+@contextmanager
+def _layout_instead_of_draw(fig):
+    """Within this block, drawing ``fig`` only lays it out.
+
+    seaborn's ``heatmap`` draws the whole figure once, to see whether its tick labels overlap
+    (it turns them if so). The kit sets the labels and their rotation itself right after, so
+    the one lasting effect of that draw is the constrained layout it runs, from which the
+    saved figure's layout starts. This runs the same steps of ``Figure.draw`` up to the layout
+    (the axes' aspect, then the layout engine) and renders nothing: the files written are
+    byte for byte those of the full draw (``tests/test_tracesec_speed.py``), for half the
+    figure's time."""
+
+    def layout(*_):
+        renderer = fig.canvas.get_renderer()
+        artists = getattr(fig, "_get_draw_artists", None)
+        if artists is not None:
+            artists(renderer)  # as ``Figure.draw``: the axes' aspect first
+        engine = fig.get_layout_engine()
+        if fig.axes and engine is not None:
+            try:
+                engine.execute(fig)
+            except ValueError:  # as ``Figure.draw``
+                pass
+        fig.stale = False
+
+    fig.canvas.draw = layout  # what seaborn calls; ``fig.draw`` is then not stale
+    try:
+        yield
+    finally:
+        del fig.canvas.draw
 
 
 def _lang(journey, lang):
@@ -67,9 +101,10 @@ def gap_heatmap(curves: pd.DataFrame, *, journey=None, lang: str | None = None,
     lim = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.notna().any().any() else 1.0
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        sns.heatmap(grid, ax=ax, cmap="RdBu", center=0, vmin=-lim, vmax=lim, linewidths=0.5,
-                    annot=grid.map(lambda v: "" if pd.isna(v) else localize(f"{v:+.2f}", lang)),
-                    fmt="", annot_kws={"fontsize": 7}, cbar_kws={"label": T["gap_cbar"]})
+        with _layout_instead_of_draw(fig):
+            sns.heatmap(grid, ax=ax, cmap="RdBu", center=0, vmin=-lim, vmax=lim, linewidths=0.5,
+                        annot=grid.map(lambda v: "" if pd.isna(v) else localize(f"{v:+.2f}", lang)),
+                        fmt="", annot_kws={"fontsize": 7}, cbar_kws={"label": T["gap_cbar"]})
         if "below_target" in curves:
             below = curves.pivot_table(index="persona", columns="touchpoint", values="below_target",
                                        aggfunc="first").reindex(index=rows, columns=cols)
@@ -108,8 +143,9 @@ def transition_matrix(transitions: pd.DataFrame, *, journey=None, lang: str | No
     label = (lambda x: j.label(x, lang)) if j is not None else str
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        sns.heatmap(grid, ax=ax, cmap="Blues", vmin=0, linewidths=0.3, linecolor="#eeeeee",
-                    cbar_kws={"label": T.get(value, value)})
+        with _layout_instead_of_draw(fig):
+            sns.heatmap(grid, ax=ax, cmap="Blues", vmin=0, linewidths=0.3, linecolor="#eeeeee",
+                        cbar_kws={"label": T.get(value, value)})
         ax.set_xticklabels([label(n) for n in nodes], rotation=45, ha="right")
         ax.set_yticklabels([label(n) for n in nodes], rotation=0)
         ax.set_xlabel(T["to"])

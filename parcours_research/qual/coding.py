@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .._compat import deprecated_args
 from ..errors import AnalysisError, ParcoursWarning, check_one_of
@@ -159,7 +158,7 @@ def cluster_mean(y, clusters, *, confidence: float = 0.95) -> dict:
         }
     totals = np.bincount(g, weights=y - est)
     se = float(np.sqrt(G / (G - 1) * np.sum(totals**2)) / n)
-    t = stats.t.ppf(0.5 + confidence / 2, G - 1)
+    t = _t_quantile(confidence, G - 1)
     return {
         "n": n,
         "n_clusters": G,
@@ -168,6 +167,14 @@ def cluster_mean(y, clusters, *, confidence: float = 0.95) -> dict:
         "ci_low": est - t * se,
         "ci_high": est + t * se,
     }
+
+
+def _t_quantile(confidence: float, df: int) -> float:
+    """Student's t quantile of a two-sided ``confidence`` interval (scipy.stats is imported
+    here, not with the module: reading excerpts, as ``validate`` does, does not need it)."""
+    from scipy import stats
+
+    return stats.t.ppf(0.5 + confidence / 2, df)
 
 
 def _participant_mean(y, clusters, *, confidence: float) -> dict:
@@ -187,7 +194,7 @@ def _participant_mean(y, clusters, *, confidence: float) -> dict:
             "ci_high": np.nan,
         }
     se = float(means.std(ddof=1) / np.sqrt(G))
-    t = stats.t.ppf(0.5 + confidence / 2, G - 1)
+    t = _t_quantile(confidence, G - 1)
     return {
         "n": len(df),
         "n_clusters": G,

@@ -99,22 +99,28 @@ def _index_in(values, dictionary) -> np.ndarray:
 
 # -- reading ------------------------------------------------------------------------------------
 _LOADING: list = []
+#: set once numba has started and the first kernels can be called (see ``load_kernels_soon``)
+_READY = threading.Event()
 
 
 def load_kernels_soon() -> None:
     """Import numba and the compiled kernels in a background thread, once per process.
 
-    Importing numba takes about 0.6 s (LLVM, its registries); started here it overlaps with
+    Importing numba takes about 0.2 s (LLVM, its registries); started here it overlaps with
     reading the file (and DuckDB's first queries), which release the GIL. A later ``from .
     import _kernels`` waits for the import under way (Python's import lock), so nothing runs
-    twice; :func:`kernels` waits for the whole start."""
+    twice; :func:`kernels` waits for the whole start. Once started, the thread goes on loading
+    the kernels of the later steps from numba's cache (``_kernels._preload``)."""
     if _LOADING:
         return
 
     def load():
-        from . import _kernels, _stream_kernels  # noqa: F401
+        try:
+            from . import _kernels, _stream_kernels
 
-        _kernels._start()
+            _kernels._start(_stream_kernels, ready=_READY.set)
+        finally:
+            _READY.set()
 
     thread = threading.Thread(target=load, name="parcours-numba", daemon=True)
     _LOADING.append(thread)
@@ -124,12 +130,12 @@ def load_kernels_soon() -> None:
 def kernels():
     """The compiled kernels (``_kernels``), once numba has started.
 
-    Waits for :func:`load_kernels_soon`'s thread to finish rather than only for the module's
-    import: a kernel called while numba's registries are still loading would load them in
-    full (``scipy.linalg`` included, about 0.3 s), which ``_kernels._start`` avoids."""
+    Waits for :func:`load_kernels_soon`'s thread to have started numba rather than only for
+    the module's import: a kernel called while numba's registries are still loading would
+    load them in full (``scipy.linalg`` included, about 0.3 s), which ``_kernels._start``
+    avoids."""
     load_kernels_soon()
-    if _LOADING:
-        _LOADING[0].join()
+    _READY.wait()
     from . import _kernels
 
     return _kernels
@@ -137,7 +143,7 @@ def kernels():
 
 def kernels_ready() -> bool:
     """Whether :func:`kernels` would return at once (numba started)."""
-    return bool(_LOADING) and not _LOADING[0].is_alive()
+    return _READY.is_set()
 
 
 #: DuckDB types whose values are coded from the 64-bit hash of the raw value: text, and the

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -694,9 +695,11 @@ def _device_pairs(
 
 
 def stitch_users(user, device, dev_map):
-    """coalesce(user, dev_map[device], device) on every row, as int32."""
+    """coalesce(user, dev_map[device], device) on every row, as int32 (in pieces side by
+    side)."""
     out = fresh(len(user), np.int32)
-    _stitch_users(user, device, dev_map, out)
+    parts = cuts(len(user), n_parts(len(user)))
+    run_all(_stitch_users, [(user[a:b], device[a:b], dev_map, out[a:b]) for a, b in parts])
     return out
 
 
@@ -777,6 +780,7 @@ def person_order(rows, t, user, device, row_id, ev, n_ids):
 
 @_later
 def _sessions(person, t, gap_us, session, within):  # pragma: no cover - compiled
+    """Sessions numbered from 0 within these rows (whole persons); returns how many."""
     n = len(t)
     s = -1
     w = 0
@@ -789,14 +793,26 @@ def _sessions(person, t, gap_us, session, within):  # pragma: no cover - compile
             w += 1
         session[i] = s
         within[i] = w
+    return s + 1
+
+
+def _shift(a, by):
+    a += by
 
 
 def sessions(person, t, gap_us):
     """Global session number (non-decreasing) and its number within the person (1, 2, ...),
-    int32 when they fit."""
+    int32 when they fit. In pieces of whole persons side by side: each piece numbers its
+    sessions from 0, then moves them after the sessions of the pieces before it."""
     dtype = np.int32 if len(t) < 2**31 - 1 else np.int64
-    session, within = np.empty(len(t), dtype), np.empty(len(t), dtype)
-    _sessions(person, t, gap_us, session, within)
+    session, within = fresh(len(t), dtype), fresh(len(t), dtype)
+    parts = cuts(len(t), n_parts(len(t)), person)
+    calls = [(person[a:b], t[a:b], gap_us, session[a:b], within[a:b]) for a, b in parts]
+    found = run_all(_sessions, calls)
+    before = np.cumsum([0, *found[:-1]])
+    shifts = [(session[a:b], dtype(by)) for (a, b), by in zip(parts, before) if by]
+    if shifts:
+        run_all(_shift, shifts)
     return session, within
 
 
@@ -805,16 +821,39 @@ def _ready(x):  # pragma: no cover - compiled
     return x
 
 
-def _start() -> None:
+def _start(*modules, ready=None) -> None:
+    """Load numba's compiler and the kernels (of this module and of ``modules``).
+
+    On a warm cache the kernels load from numba's cache without its registries (see
+    :func:`_cache_only_loads`); ``ready()`` is then called, and the kernels of the later steps
+    are loaded ahead of their first call (:func:`_preload`). On a cold cache, first starts the
+    helper process of :func:`compile_later_soon` and loads the registries for the compiler
+    (:func:`_load_registries`)."""
+    from numba import types as nt
+
+    compile_later_soon()
+    _cache_only_loads(sys.modules[__name__], *modules)
+    try:
+        warm = _index_has(_ready, (nt.int64,))
+    except Exception:  # noqa: BLE001 - another numba layout: load as it comes
+        warm = False
+    if not warm:
+        _load_registries()
+        return
+    _ready(0)
+    if ready is not None:
+        ready()
+    if not _HELPER:
+        _preload()
+
+
+def _load_registries() -> None:
     """Load numba's compiler (its first use: LLVM and its registries of NumPy functions).
 
     Those registries ask whether BLAS is there by importing ``scipy.linalg`` (0.4 s), which no
     kernel here needs: while they load, the check only looks for scipy; numba's own linear
-    algebra still imports it when it compiles ``np.dot`` and friends. On a cold cache, first
-    starts the helper process of :func:`compile_later_soon`."""
+    algebra still imports it when it compiles ``np.dot`` and friends."""
     import importlib.util
-
-    compile_later_soon()
 
     try:
         import numba.np.linalg as linalg
@@ -839,6 +878,55 @@ def _start() -> None:
             _ready(0)
         finally:
             linalg.ensure_blas = real
+
+
+def _preload() -> None:
+    """Load the kernels of the later steps (:data:`LATER`) from numba's cache for their usual
+    types, ahead of their first call (about 3 ms each, partly without the GIL), while the
+    caller reads and cleans; a kernel not in the cache is left to be compiled where it is
+    needed. Two threads loading one kernel take turns (numba's compiler lock)."""
+    for name, spec in LATER.items():
+        disp = globals()[name].disp
+        try:
+            sig = later_types(spec)
+            if _index_has(disp, sig):
+                disp.compile(sig)
+        except Exception:  # noqa: BLE001,S112 - loaded (or compiled) at its first call instead
+            continue
+
+
+def _cache_only_loads(*modules) -> None:
+    """Kernels of ``modules`` found in numba's cache load without numba's registries.
+
+    numba refreshes its typing and lowering registries before it loads a cached kernel
+    (``Cache.load_overload``): on their first use that imports and registers every NumPy,
+    typed-container and random-generator implementation it has, about 0.2 s holding the GIL
+    (0.4 s of a 1e6-event pipeline's 1.1 s of CPU went to numba's start-up). A cached kernel
+    needs none of them: it is machine code, linked against numba's runtime (NRT, initialized
+    here as numba's refresh would). A kernel not in the cache still compiles as usual, and
+    numba's compiler refreshes the registries itself first. Applied to these dispatchers only,
+    not to other numba code of the process; any other numba layout keeps numba's own load."""
+    try:
+        from numba.core.caching import Cache
+        from numba.core.runtime import rtsys
+    except ImportError:  # pragma: no cover - another numba layout
+        return
+    if not hasattr(Cache, "_load_overload") or not hasattr(
+        Cache, "_guard_against_spurious_io_errors"
+    ):  # pragma: no cover - another numba layout
+        return
+
+    def load_overload(cache, sig, target_context):
+        rtsys.initialize(target_context)
+        with cache._guard_against_spurious_io_errors():
+            return cache._load_overload(sig, target_context)
+        return None  # pragma: no cover - an I/O error swallowed, as numba's own load does
+
+    for module in modules:
+        for obj in list(vars(module).values()):
+            cache = getattr(getattr(obj, "disp", obj), "_cache", None)
+            if isinstance(cache, Cache):
+                cache.load_overload = types.MethodType(load_overload, cache)
 
 
 def warm_up() -> None:
@@ -930,8 +1018,11 @@ def transition_pairs(x, c, t, k):
     run_all(_pair_count, [(x[a:b], c[a:b], k, n) for (a, b), n in zip(parts, counts)])
     total = np.sum(counts, axis=0)
     d = np.empty(int(total.sum()), np.int64)
-    offs = starts(total)
-    _pair_scatter(x, c, t, k, 0, len(total), offs, d)  # one thread: bound by memory
+    calls = [
+        (x[a:b], c[a:b], t[a:b], k, 0, len(total), offs, d)
+        for (a, b), offs in zip(parts, positions(counts))
+    ]
+    run_all(_pair_scatter, calls)  # each piece's pairs after those of the pieces before it
     u = np.flatnonzero(total)
     stop = np.cumsum(total)[u]
     start = stop - total[u]
@@ -1191,12 +1282,17 @@ def later_types(spec: str) -> tuple:
     return tuple(out)
 
 
+def _index_has(disp, sig: tuple) -> bool:
+    """Whether numba's cache index of the dispatcher ``disp`` lists the argument types
+    ``sig`` (raises on another numba layout)."""
+    index = disp._cache._cache_file._load_index()
+    return any(key[0] == sig for key in index)
+
+
 def _cached(name: str) -> bool:
     """Whether numba's cache holds the kernel ``name`` of :data:`LATER` for its usual types."""
     try:
-        index = globals()[name].disp._cache._cache_file._load_index()
-        sig = later_types(LATER[name])
-        return any(key[0] == sig for key in index)
+        return _index_has(globals()[name].disp, later_types(LATER[name]))
     except Exception:  # pragma: no cover - another numba layout: no helper
         return True
 

@@ -148,9 +148,10 @@ class EventLog:
     def persist(self) -> EventLog:
         """Materialise the log as a table in its engine (DuckDB spills to disk beyond its
         memory limit; Spark caches) so that later steps do not recompute it."""
-        return self.derive(
-            self.engine.table(f"SELECT * FROM {self.ref}", "persist"), arrays=self._arrays
-        )
+        sql = f"SELECT * FROM {self.ref}"
+        eng = self.engine
+        name = _persist_duckdb(eng, sql) if eng.name == "duckdb" else eng.table(sql, "persist")
+        return self.derive(name, arrays=self._arrays)
 
     def __repr__(self) -> str:
         return f"EventLog(engine={self.engine.name!r}, columns={self.columns}, timezone={self.timezone!r})"
@@ -161,6 +162,43 @@ class EventLog:
             f"<p><b>EventLog</b> on {self.engine.name} ({self.timezone}); first rows:</p>"
             + head.to_html(index=False)
         )
+
+
+#: DuckDB settings while :meth:`EventLog.persist` materialises a chain of views. The rows of a
+#: log carry their order in ``row_id`` (every reader that needs an order sorts by it; the hash
+#: joins of the chain never kept the file's order), so the scan order need not be kept; and
+#: each join of the chain is built on its right side as written (the arrays' ``row_id, _n``,
+#: the identity links, the customers), not on the wide rows of the log, which DuckDB picks
+#: when it underestimates the rows left by ``clean``'s anti-join. Same rows, about 0.7x the CPU.
+_PERSIST_SETTINGS = {
+    "preserve_insertion_order": "false",
+    "disabled_optimizers": "build_side_probe_side",
+}
+
+
+def _persist_duckdb(eng: Engine, sql: str) -> str:
+    """``eng.table(sql, "persist")`` under :data:`_PERSIST_SETTINGS`, in one call to the
+    connection (no other thread's query runs under them), the settings restored after."""
+    con = eng.con
+    keys = list(_PERSIST_SETTINGS)
+    row = con.sql(
+        "SELECT " + ", ".join(f"CAST(current_setting('{k}') AS VARCHAR)" for k in keys)
+    ).fetchall()[0]
+    old = dict(zip(keys, row))
+    new = dict(_PERSIST_SETTINGS)
+    if old["disabled_optimizers"]:
+        new["disabled_optimizers"] = f"{old['disabled_optimizers']},{new['disabled_optimizers']}"
+
+    def sets(values: dict) -> str:
+        return "".join(f"SET {k} = '{v}'; " for k, v in values.items())
+
+    name = eng.new_name("persist")
+    restore = sets(old)
+    try:
+        con.execute(f"{sets(new)}CREATE OR REPLACE TEMP TABLE {eng.q(name)} AS {sql}; {restore}")
+    finally:
+        con.execute(restore)
+    return name
 
 
 def _tidy_frame(df: pd.DataFrame, timezone: str) -> pd.DataFrame:

@@ -31,6 +31,7 @@ entered - converted``. Mandatory steps' counts never increase along the funnel.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -427,10 +428,61 @@ def _reached(log: EventLog, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:
     rnames = [f"_r{k}" for k in range(1, spec.n + 1)]
     per = _arrays.funnel_reached(log, spec)  # _p, _r1.._rn for every person
     if by:
+        found = _first_values_once(log, _arrays.get_sorted(log), by)
+        if found is not None:  # one row per person, in the order of ``per``
+            out = found.assign(**{"_p": per["_p"].to_numpy()})[["_p", *by]]
+            for c in rnames:
+                out[c] = per[c].to_numpy().astype("int64")
+            return out
         groups = eng.fetch(_groups_sql(log, by))
         per = groups.merge(per, on="_p", how="left")
         per[rnames] = per[rnames].fillna(0).astype("int64")
     return per
+
+
+#: ``{log: (sorted arrays, by, first values)}``, the last read of each log: a report's
+#: funnel and pyramid ask for the same groups of the same log
+_FIRST: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _first_values_once(log: EventLog, s, by: list[str]) -> pd.DataFrame | None:
+    """:func:`_first_values`, read once for the same log, sorted arrays and ``by`` (the
+    table is never modified: callers build their own from it)."""
+    last = _FIRST.get(log)
+    if last is None or last[0] is not s or last[1] != tuple(by):
+        last = _FIRST[log] = (s, tuple(by), _first_values(log, s, by))
+    return last[2]
+
+
+def _first_values(log: EventLog, s, by: list[str]) -> pd.DataFrame | None:
+    """The ``by`` values of each person's earliest event (as :func:`_groups_sql` picks it:
+    first by timestamp, then ``row_id``), one row per person in the order of the sorted
+    arrays ``s``; read with a narrow scan (``row_id`` and ``by``) instead of a windowed
+    query. None when the log's usable rows are not exactly the sorted rows, one ``row_id``
+    each (the SQL then answers)."""
+    eng = log.engine
+    if len(set(by)) != len(by) or {"row_id", "_p"} & set(by):
+        return None  # names the narrow read cannot tell apart
+    cols = ", ".join(eng.q(c) for c in by)
+    tab = eng.arrow(f"SELECT row_id, {cols} FROM {log.ref} WHERE {USABLE}")
+    rid = np.asarray(tab.column("row_id").to_numpy(), dtype=np.int64)
+    n = len(rid)
+    top = int(max(rid.max(initial=-1), s.row_id.max(initial=-1))) + 1
+    if n != len(s.row_id) or (n and (rid.min() < 0 or s.row_id.min() < 0)) or top > 4 * n + 1024:
+        return None
+    at = np.full(top, -1, dtype=np.int64)  # the position of each row_id in the scan
+    at[rid] = np.arange(n)
+    pos = at[s.row_id]
+    hit = np.zeros(n, dtype=bool)
+    hit[pos] = True
+    if (pos < 0).any() or not hit.all():  # a row_id twice, or rows that differ
+        return None
+    first = np.flatnonzero(np.r_[True, s.person[1:] != s.person[:-1]]) if len(pos) else pos
+    if len(first) != len(s.persons):
+        return None
+    picked = tab.select(list(by)).take(pos[first])
+    # through the engine, so that every type converts as ``fetch`` converts it
+    return eng.con.from_arrow(picked).df()
 
 
 def _table(counts: pd.DataFrame, spec: FunnelSpec, by: list[str]) -> pd.DataFrame:

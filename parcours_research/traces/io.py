@@ -441,7 +441,9 @@ def keep_in_memory(log: EventLog) -> bool:
     parts, texts = _kept_parts(eng, origin)
     star = f"* REPLACE ({', '.join(texts)})" if texts else "*"
     if fast is not None:  # from the file's columns; the wall times stay a view (rarely read)
-        kept = eng.table(f"SELECT {star}, {fast} AS {KEPT_TS} FROM {q(origin['read'])}", "read")
+        kept = _read_in_parallel(eng, origin["read"], f"{star}, {fast} AS {KEPT_TS}")
+        if kept is None:
+            kept = eng.table(f"SELECT {star}, {fast} AS {KEPT_TS} FROM {q(origin['read'])}", "read")
         view = _time.with_walls(eng, info[0], q(kept))
     else:
         kept = eng.table(f"SELECT {star}, {origin['timestamp']} AS {KEPT_TS} FROM {src}", "read")
@@ -454,6 +456,27 @@ def keep_in_memory(log: EventLog) -> bool:
     if info is not None:
         log._time = (info[0], KEPT_TS)
     return True
+
+
+def _read_in_parallel(eng: Engine, read: str, select: str) -> str | None:
+    """``SELECT {select} FROM read`` kept in a table, read by every thread: the file's view
+    numbers its rows with ``row_number() OVER ()``, which DuckDB runs on one thread, the time
+    rules included. The table is filled from the reader itself, in the file's order (DuckDB
+    keeps the order of insertion), so that a row's ``rowid`` in it is its ``row_id``; a view
+    gives the table's columns in the file view's order. None (nothing done) for a view that is
+    not a text file's, a file with a column named ``rowid`` or ``row_id``, or a connection
+    that does not keep the order of insertion."""
+    reader = getattr(eng, "_unnumbered", {}).get(read)
+    if reader is None:
+        return None
+    names = [c.lower() for c in eng.columns(read)]
+    order = eng.con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    if names.count("row_id") != 1 or "rowid" in names or names[-1] != "row_id" or not order:
+        return None
+    table = eng.table(f"SELECT {select} FROM {reader}", "read")
+    return eng.view(
+        f"SELECT * EXCLUDE ({KEPT_TS}), rowid AS row_id, {KEPT_TS} FROM {eng.q(table)}", "kept"
+    )
 
 
 def _kept_parts(eng: Engine, origin: dict) -> tuple[list[str], list[str]]:
