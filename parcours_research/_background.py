@@ -17,6 +17,16 @@ import threading
 import warnings
 from collections.abc import Callable
 
+#: the work running now (a set of :class:`Background`); see :func:`busy`
+_RUNNING: set = set()
+
+
+def busy() -> bool:
+    """Whether some work of this module is running in a thread. The report's figure writer
+    does not fork then: a child forked while another thread is inside OpenBLAS or the
+    engine can inherit a lock that nobody will release (the figures wait in its queue)."""
+    return bool(_RUNNING)
+
 
 class Background:
     """A call running in a daemon thread; see the module."""
@@ -25,13 +35,17 @@ class Background:
         self._state = _warning_state()
         self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
         self.error: BaseException | None = None
+        self.result: object = None
+        _RUNNING.add(self)
         self._thread.start()
 
     def _run(self, work: Callable[[], object]) -> None:
         try:
-            work()
+            self.result = work()
         except BaseException as e:  # noqa: BLE001 - kept for the caller, who decides
             self.error = e
+        finally:
+            _RUNNING.discard(self)
 
     def settle(self, timeout: float | None = None) -> bool:
         """Wait for the work (at most ``timeout`` seconds), then repair the warnings state.
@@ -42,7 +56,8 @@ class Background:
 
 
 def start(work: Callable[[], object], name: str) -> Background:
-    """Run ``work()`` in a daemon thread named ``name``; its exception is kept in ``.error``."""
+    """Run ``work()`` in a daemon thread named ``name``; its result is kept in ``.result``,
+    its exception in ``.error``."""
     return Background(work, name)
 
 

@@ -51,6 +51,13 @@ class _Job:
     figures: list = field(default_factory=list)
 
 
+def _threads_busy() -> bool:
+    """Whether the report's own threads are at work (no fork then; see ``_background.busy``)."""
+    from ._background import busy
+
+    return busy()
+
+
 class FigureWriter:
     """Writes figures as PNG and SVG, in child processes when it can (see the module)."""
 
@@ -81,7 +88,7 @@ class FigureWriter:
         if not self.background:
             return
         self._collect(block=False)
-        if self._queue and len(self._running) < MAX_CHILDREN:
+        if self._queue and len(self._running) < MAX_CHILDREN and not _threads_busy():
             self._start(self._queue)
             self._queue = []
 
@@ -91,7 +98,7 @@ class FigureWriter:
         process any figure a child did not write)."""
         while self._queue:
             self._collect(block=False)
-            if len(self._running) < MAX_CHILDREN and len(self._queue) > 1:
+            if len(self._running) < MAX_CHILDREN and len(self._queue) > 1 and not _threads_busy():
                 half = len(self._queue) // 2  # the child takes the first half, we the rest
                 self._start(self._queue[:half])
                 del self._queue[:half]

@@ -149,3 +149,25 @@ def test_no_full_collection_while_the_report_runs_and_thresholds_restored():
         raise ValueError("a failing report")
     assert gc.get_threshold() == before
     assert build_report.__wrapped__.__name__ == "build_report"  # the decorator keeps the API
+
+
+def test_no_child_is_forked_while_a_report_thread_works(tmp_path, monkeypatch):
+    # a fork while another thread is inside OpenBLAS or DuckDB can leave the child (and that
+    # thread) waiting for a lock forever: figures wait in the queue until the thread is done
+    import threading
+
+    from parcours_research import _background
+
+    _recording_save(monkeypatch, tmp_path)
+    release = threading.Event()
+    job = _background.start(lambda: release.wait(30), "t-busy")
+    writer = FigureWriter(background=True)
+    writer.submit(_figure(0), tmp_path / "f0")
+    writer.poll()
+    assert writer._running == [] and len(writer._queue) == 1  # queued, no child
+    release.set()
+    assert job.settle(timeout=30)
+    writer.poll()
+    assert writer._queue == [] and len(writer._running) == 1  # the child takes it now
+    writer.wait()
+    assert _writers(tmp_path, ["f0"])["f0"] != os.getpid()
