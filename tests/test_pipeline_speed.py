@@ -10,16 +10,13 @@ results must equal those of a process that compiled everything. No timing here: 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_traces_compile import _run  # a fresh process's JSON answer
 
 from parcours_research.traces import _kernels as K
 
@@ -156,19 +153,6 @@ _PIPELINE = (
     "out['linalg'] = 'numba.np.linalg' in sys.modules\n"
     "print(json.dumps(out))\n"
 )
-
-
-def _run(code: str, **env) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env=dict(os.environ, **env),
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_warm_kernels_load_without_numba_registries():
