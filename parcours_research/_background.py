@@ -35,13 +35,12 @@ class Background:
         self._state = _warning_state()
         self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
         self.error: BaseException | None = None
-        self.result: object = None
         _RUNNING.add(self)
         self._thread.start()
 
     def _run(self, work: Callable[[], object]) -> None:
         try:
-            self.result = work()
+            work()
         except BaseException as e:  # noqa: BLE001 - kept for the caller, who decides
             self.error = e
         finally:
@@ -56,8 +55,7 @@ class Background:
 
 
 def start(work: Callable[[], object], name: str) -> Background:
-    """Run ``work()`` in a daemon thread named ``name``; its result is kept in ``.result``,
-    its exception in ``.error``."""
+    """Run ``work()`` in a daemon thread named ``name``; its exception is kept in ``.error``."""
     return Background(work, name)
 
 
