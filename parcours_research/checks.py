@@ -109,6 +109,14 @@ class _Run:
         self.problems: list[dict] = []
         self.sources: list[dict] = []
 
+    @classmethod
+    def start(cls, study_dir: str | Path) -> _Run:
+        """A validation of ``study_dir`` (a folder or its study.yml) with study.yml read."""
+        p = Path(study_dir)
+        r = cls(p.parent if p.name.endswith((".yml", ".yaml")) and p.is_file() else p)
+        r.run("study.yml", _config)
+        return r
+
     def add(self, source: str, severity: str, p: Problem) -> None:
         self.problems.append(
             {
@@ -125,6 +133,12 @@ class _Run:
     def run(self, source: str, check: Callable[[_Run], str | None]) -> None:
         """Run one check; its exceptions and warnings become problems of ``source``."""
         before = len(self.problems)
+        detail, caught = self.attempt(source, check)
+        self.close(source, before, detail, caught)
+
+    def attempt(self, source: str, check: Callable[[_Run], str | None]) -> tuple:
+        """Run ``check``: its exceptions become problems of ``source`` now; returns its detail
+        (None after an exception) and the warnings it emitted, for :meth:`close`."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ParcoursWarning)
             try:
@@ -143,6 +157,11 @@ class _Run:
                         fix=_DEFAULT_FIX,
                     ),
                 )
+        return detail, list(caught)
+
+    def close(self, source: str, before: int, detail, caught: list) -> None:
+        """The warnings ``caught`` become problems of ``source`` (others are shown again), and
+        its row of the source table says how it went (problems from index ``before`` on)."""
         for w in caught:
             if issubclass(w.category, ParcoursWarning):
                 self.add(
@@ -160,6 +179,14 @@ class _Run:
         mine = [p["severity"] for p in self.problems[before:]]
         status = "error" if "error" in mine else "warning" if mine else "ok"
         self.sources.append({"source": source, "status": status, "detail": detail or ""})
+
+    def result(self) -> Validation:
+        return Validation(
+            root=self.root,
+            study=self.study,
+            summary=pd.DataFrame(self.problems, columns=PROBLEM_COLUMNS),
+            sources=pd.DataFrame(self.sources, columns=SOURCE_COLUMNS),
+        )
 
 
 _ABSENT = "absent"
@@ -239,15 +266,23 @@ def _truth(r: _Run) -> str:
 def _events(r: _Run) -> str:
     from .evidence import raw_events
 
-    cfg = r.study.traces
-    if cfg is None:
+    if r.study.traces is None:
         return _ABSENT
     log = raw_events(r.study)  # read once: the report's prepared evidence reuses it
-    file = _rel(cfg.events, r.root)
-    # one pass: the rows and the rows with a readable timestamp, per event name
-    by_event = log.engine.fetch(
+    return _events_counted(r, log, _by_event(log))
+
+
+def _by_event(log) -> pd.DataFrame:
+    """One pass over the log: the rows and the rows with a readable timestamp, per event name."""
+    return log.engine.fetch(
         f"SELECT event, count(*) AS n, count(timestamp) AS n_ts FROM {log.ref} GROUP BY event"
     )
+
+
+def _events_counted(r: _Run, log, by_event: pd.DataFrame) -> str:
+    """The event log's problems, from its counts by event name (:func:`_by_event`)."""
+    cfg = r.study.traces
+    file = _rel(cfg.events, r.root)
     n = int(by_event["n"].sum())
     n_no_ts = n - int(by_event["n_ts"].sum())
     if n == 0:
@@ -416,15 +451,85 @@ def validate(study_dir: str | Path = ".") -> Validation:
     >>> v = pr.checks.validate("data/sample")       # doctest: +SKIP
     >>> v.ok, v.sources                             # doctest: +SKIP
     """
-    p = Path(study_dir)
-    r = _Run(p.parent if p.name.endswith((".yml", ".yaml")) and p.is_file() else p)
-    r.run("study.yml", _config)
+    r = _Run.start(study_dir)
     if r.study is not None:
         for source, check in CHECKS:
             r.run(source, check)
-    return Validation(
-        root=r.root,
-        study=r.study,
-        summary=pd.DataFrame(r.problems, columns=PROBLEM_COLUMNS),
-        sources=pd.DataFrame(r.sources, columns=SOURCE_COLUMNS),
-    )
+    return r.result()
+
+
+class PendingValidation:
+    """:func:`validate` in two steps, for the report: everything but the event log's pass
+    over its rows is checked now, in the calling thread, then :meth:`count_events` (the
+    log kept in the engine's memory and counted by event name, nearly all engine work outside
+    the interpreter lock) can run in a thread while the caller goes on, and :meth:`result`
+    gives the :class:`Validation` that :func:`validate` gives: the same problems, sources and
+    order, the event log's warnings and problems found in the calling thread. ``study`` is the
+    loaded study; ``errors_so_far`` whether a source has an error already (then the caller
+    asks for the whole result before going on, as after ``validate``)."""
+
+    def __init__(self, study_dir: str | Path):
+        self._r = r = _Run.start(study_dir)
+        self._later = None  # (where the event log's rows go, its first warnings)
+        self._counts = None
+        self._done: Validation | None = None
+        if r.study is not None:
+            for source, check in CHECKS:
+                if source != "events" or not self._begin_events():
+                    r.run(source, check)
+
+    @property
+    def study(self):
+        return self._r.study
+
+    @property
+    def errors_so_far(self) -> bool:
+        return any(p["severity"] == "error" for p in self._r.problems)
+
+    def _begin_events(self) -> bool:
+        """Read the event log without keeping it (checks its files, sniffs it): True when the
+        rest of its check is left for later, False when there is no log."""
+        from .evidence import raw_events
+
+        r = self._r
+        if r.study.traces is None:
+            return False
+        before = len(r.problems)
+        detail, caught = r.attempt("events", lambda x: raw_events(x.study, keep=False))
+        if len(r.problems) > before:  # it could not be read: reported as validate reports it
+            r.close("events", before, detail, caught)
+        else:
+            self._later = (before, len(r.sources), caught)
+        return True
+
+    def count_events(self) -> None:
+        """The event log kept in the engine's memory and counted by event name (once; the
+        thread's part). An error is raised here and found again, in its usual words, by
+        :meth:`result`."""
+        if self._later is not None and self._counts is None:
+            from .evidence import raw_events
+
+            self._counts = _by_event(raw_events(self._r.study))
+
+    def result(self) -> Validation:
+        """The whole validation (the event log's check finished here if it is pending). Call
+        it when no :meth:`count_events` is running."""
+        if self._done is None:
+            r = self._r
+            if self._later is not None:
+                at_p, at_s, first = self._later
+                done = r.problems[at_p:], r.sources[at_s:]
+                del r.problems[at_p:], r.sources[at_s:]
+                detail, caught = r.attempt("events", self._counted)
+                r.close("events", at_p, detail, first + caught)
+                r.problems += done[0]
+                r.sources += done[1]
+            self._done = r.result()
+        return self._done
+
+    def _counted(self, r: _Run) -> str:
+        from .evidence import raw_events
+
+        log = raw_events(r.study)
+        counts = self._counts if self._counts is not None else _by_event(log)
+        return _events_counted(r, log, counts)

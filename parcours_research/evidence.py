@@ -346,21 +346,25 @@ _CACHE_LOCK = threading.Lock()
 _RAW_LOCK = threading.Lock()
 
 
-def raw_events(study, *, engine=None):
+def raw_events(study, *, engine=None, keep: bool = True):
     """The study's event log as read (:func:`parcours_research.traces.read_events`), read once
     per engine and kept on the study: ``validate`` and every prepared evidence of the study
     share it, so a report that validates, then prepares, reads the log once. Without
-    ``engine``, the study's own (:func:`study_engine`)."""
+    ``engine``, the study's own (:func:`study_engine`). ``keep=False`` leaves a text log on its
+    file for now (the report's validation keeps it in the engine's memory in a thread, see
+    :func:`parcours_research.checks.validate`); the next call with ``keep=True`` keeps it."""
     engine = engine if engine is not None else study_engine(study)
     key = id(engine) if engine is not None else None
     with _RAW_LOCK:
         if key not in study._raw_events:
             from .traces import read_events
 
-            log = read_events(study, engine=engine)
+            study._raw_events[key] = read_events(study, engine=engine)
+        log = study._raw_events[key]
+        if keep and not getattr(log, "_keep_tried", False):
+            log._keep_tried = True
             _keep_read(log, study)
-            study._raw_events[key] = log
-        return study._raw_events[key]
+        return log
 
 
 #: a study's text event log (CSV, JSON Lines) of at most this many bytes of text (a compressed

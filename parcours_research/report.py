@@ -486,28 +486,49 @@ def build_report(
     """
     from ._outputs import staged_output
 
+    checked = None
     if not isinstance(study, Study):
-        from .checks import validate
-
-        checked = validate(study)  # what `parcours validate` reads and reports, in the same words
-        checked.raise_for_errors()
+        checked = _validation(study)
         study = checked.study
-    lang = lang or study.journey.language
-    if lang not in _T:
-        raise StudyError(f"lang={lang!r} is not valid: it must be 'fr' or 'en'.")
-    out = Path(out)
-    with staged_output(out, "report", overwrite=overwrite, what="report",
-                       info={"study": study.name, "version": __version__}) as tmp:
-        ctx, page, sections, timings = _write_report(study, tmp, lang, seed, n_boot, progress)
-        printed, pdf_message = report_sections.print_pdf(tmp / "report.html") if pdf else (None, "")
+    try:
+        lang = lang or study.journey.language
+        if lang not in _T:
+            raise StudyError(f"lang={lang!r} is not valid: it must be 'fr' or 'en'.")
+        out = Path(out)
+        with staged_output(out, "report", overwrite=overwrite, what="report",
+                           info={"study": study.name, "version": __version__}) as tmp:
+            ctx, page, sections, timings = _write_report(study, tmp, lang, seed, n_boot, progress,
+                                                         checked)
+            printed, pdf_message = (report_sections.print_pdf(tmp / "report.html") if pdf
+                                    else (None, ""))
+    except Exception:
+        if checked is not None:  # the study's problems first, as when validate ran before all
+            checked.result().raise_for_errors()
+        raise
     moved = [out / p.relative_to(tmp) for p in ctx.figures], [out / p.relative_to(tmp) for p in ctx.tables]
     return ReportResult(out / "report.html", *moved, pd.DataFrame(timings),
                         [s.id for s in sections if s.status != "ok"],
                         pdf=out / "report.pdf" if printed else None, pdf_message=pdf_message)
 
 
-def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, progress: bool):
-    """Run every section and write ``out/report.html`` (``out``: the temporary folder)."""
+def _validation(study_dir):
+    """What ``parcours validate`` reads and reports, in the same words
+    (:class:`~parcours_research.checks.PendingValidation`): raised at once when a source has
+    an error; else the event log's pass over its rows is left to the thread that prepares it
+    (:func:`_prepare_traces_soon`), and its problems are raised before the first section that
+    reads the log."""
+    from .checks import PendingValidation
+
+    checked = PendingValidation(study_dir)
+    if checked.study is None or checked.errors_so_far:
+        checked.result().raise_for_errors()
+    return checked
+
+
+def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, progress: bool,
+                  checked=None):
+    """Run every section and write ``out/report.html`` (``out``: the temporary folder).
+    ``checked``: the study's pending validation (:func:`_validation`), or None."""
     from jinja2 import Environment, select_autoescape
     from tqdm.auto import tqdm
 
@@ -521,11 +542,14 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     bar = tqdm(_run_order(study), desc="report", unit="section", disable=not progress, leave=False)
     pending = None
     try:
-        pending = _prepare_traces_soon(ctx)
+        pending = _prepare_traces_soon(ctx, checked)
         for sid in bar:
             if pending is not None and sid not in _SURVEY_FIRST:
                 pending.settle()  # the log is prepared (or failed: its first reader says why)
                 pending = None
+            if checked is not None and sid not in _SURVEY_FIRST:
+                checked.result().raise_for_errors()  # the event log's problems, if any
+                checked = None
             bar.set_postfix_str(sid)
             sec = _Section(sid, _T[lang].get(sid, sid))
             t0 = time.perf_counter()
@@ -569,17 +593,23 @@ def _run_order(study: Study) -> list[str]:
     return [*first, *(sid for sid in ids if sid not in first)]
 
 
-def _prepare_traces_soon(ctx: _Context):
+def _prepare_traces_soon(ctx: _Context, checked=None):
     """Start preparing the study's event log (``ctx.evidence.traces``) in a thread
-    (:mod:`._background`), or None without one. The trace sections read the same prepared
-    evidence; the loop settles the thread before the first of them. If the preparation fails
-    in the thread, the first section that reads it prepares it again and reports the error in
-    its usual words."""
+    (:mod:`._background`), or None without one; first, the pass of the study's pending
+    validation over the log (``checked``, see :func:`_validation`). The trace sections read
+    the same prepared evidence; the loop settles the thread before the first of them. If the
+    work fails in the thread, the validation, or the first section that reads the evidence,
+    does it again and reports the error in its usual words."""
     if ctx.study.traces is None:
         return None
     from ._background import start
 
-    return start(lambda: ctx.evidence.traces, "parcours-traces")
+    def work():
+        if checked is not None:
+            checked.count_events()
+        return ctx.evidence.traces
+
+    return start(work, "parcours-traces")
 
 
 def _has_free_text(study: Study) -> bool:
