@@ -820,10 +820,13 @@ def _args():
 def _runs(who: list[str], path: Path, args) -> dict[str, list[dict]]:
     """Every contestant ``--repeat`` times, round robin, so that a slower or faster spell of the
     machine falls on every contestant alike; a contestant is not run again once its runs have
-    taken REPEAT_BUDGET_S (a long run averages the machine's moods by itself)."""
+    taken REPEAT_BUDGET_S (a long run averages the machine's moods by itself). Each round
+    starts one contestant further down the list: the first process after a large one (the
+    kernels' warm-up, or chDB's 5 GB) pays more system time for fresh memory, 1 to 2.5 s at
+    3e7 events on the 2-core VM, so no contestant always pays it."""
     runs: dict[str, list[dict]] = {w: [] for w in who}
     for i in range(max(args.repeat, 1)):
-        for w in who:
+        for w in who[i % len(who) :] + who[: i % len(who)]:
             spent = sum(r["wall_s"] for r in runs[w])
             if i and (spent > REPEAT_BUDGET_S or any(r.get("failed") for r in runs[w])):
                 continue

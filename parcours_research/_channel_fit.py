@@ -166,7 +166,8 @@ def _fit_inputs(data, by, weight) -> tuple[pd.DataFrame, dict]:
         labels = {k: v.get(lang) for k, v in st.purpose_labels.items()}
         chan = _study_channels(st)
         long = ratings.assign(
-            purpose=ratings["touchpoint"].map(st.purposes), channel=ratings["touchpoint"].map(chan)
+            purpose=_map_each(ratings["touchpoint"], st.purposes),
+            channel=_map_each(ratings["touchpoint"], chan),
         )
         wcol = "weight"
     else:
@@ -215,6 +216,16 @@ def _fit_inputs(data, by, weight) -> tuple[pd.DataFrame, dict]:
     return out[keep.to_numpy()].reset_index(drop=True), labels
 
 
+def _map_each(values: pd.Series, mapping: dict) -> pd.Series:
+    """``values.map(mapping)``, each distinct value mapped once (a rating per respondent and
+    touchpoint repeats a few touchpoints many times)."""
+    codes, uniques = pd.factorize(values)
+    if len(codes) and codes.min() < 0:  # a missing value: as pandas maps it
+        return values.map(mapping)
+    mapped = pd.Series(uniques, dtype=values.dtype).map(mapping)
+    return mapped.take(codes).set_axis(values.index).rename(values.name)
+
+
 def _purpose_rows(part, grp, purpose, min_n, confidence) -> pd.DataFrame:
     """The channels of one purpose (and persona), compared with the best when there are two."""
     info = _channel_info(part)
@@ -225,12 +236,12 @@ def _purpose_rows(part, grp, purpose, min_n, confidence) -> pd.DataFrame:
             base["respondents"] >= min_n, "single channel", "too few respondents"
         )
         return base
-    sub = part[part["channel"].isin(ok)]
-    codes = {c: i for i, c in enumerate(ok)}
+    at = pd.Index(ok).get_indexer(part["channel"])  # each rating's channel among ``ok``
+    sub = part[at >= 0]
     res = compare_with_best(
         sub["y"],
         sub["w"],
-        sub["channel"].map(codes),
+        at[at >= 0],
         cluster=sub["respondent_id"],
         confidence=confidence,
     )

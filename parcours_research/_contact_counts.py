@@ -63,8 +63,16 @@ def contact_counts(
         Channels with no contact at all in the log (a call centre the log does not record)
         are left out: zero there is not evidence.
     """
+    from ._inputs import study_of
+
     freq = _frequency(period)
-    counted, chans, labels, study = _counted(events, channels, freq, start, end)
+    if freq is None and study_of(events) is not None:  # one row per customer and channel
+        totals = _study_frame(events, channels, start, end)
+        if totals[3] is not None and (customers is not None or totals[2].customers is not None):
+            return _dense_counts(events, totals, customers, by)
+        counted, chans, labels, study = _study_totals(events, channels, totals=totals)
+    else:
+        counted, chans, labels, study = _counted(events, channels, freq, start, end)
     if customers is None:
         customers = _population(events, study, counted, by)
     customers = _check_population(customers, by)
@@ -76,6 +84,39 @@ def contact_counts(
     if by is not None:
         out.insert(1, by, _by_values(out, customers, by, len(chans) * len(labels)))
     out["contacts"] = out["contacts"].astype("int64")
+    return out
+
+
+def _dense_counts(events, totals: tuple, customers, by) -> pd.DataFrame:
+    """:func:`contact_counts` of a study over its whole period from the log's sorted arrays
+    (``totals``: :func:`_study_frame` with its ``dense`` counts), the population given or the
+    study's customer file: each customer's row of counts is looked up by position instead of
+    reindexing a (customer, channel, period) index. The same table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    _, chans, study, (n, persons, every) = totals
+    if customers is None:
+        customers = _population(events, study, None, by)
+    customers = _check_population(customers, by)
+    ids = customers["customer_id"].astype(str).unique()
+    at = pc.index_in(pa.array(ids, pa.string()), value_set=persons)
+    at = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    cols = [every.index(c) for c in chans]
+    counts = np.zeros((len(ids), len(cols)), dtype=np.int64)
+    found = np.flatnonzero(at >= 0)  # the others have no event in the log
+    counts[found] = n.reshape(-1, len(every))[:, cols][at[found]]
+    grid = pd.MultiIndex.from_product([ids, chans, ["study"]])
+    out = pd.DataFrame(
+        {
+            "customer_id": grid.get_level_values(0),
+            "channel": grid.get_level_values(1),
+            "period": grid.get_level_values(2),
+            "contacts": counts.ravel(),
+        }
+    )
+    if by is not None:
+        out.insert(1, by, _by_values(out, customers, by, len(chans)))
     return out
 
 
@@ -128,10 +169,28 @@ def _counted(events, channels, freq, start, end) -> tuple:
     return counted, sorted(pd.unique(frame["channel"]).tolist()), labels, study
 
 
-def _study_totals(events, channels, start=None, end=None) -> tuple:
+def _study_totals(events, channels, start=None, end=None, *, totals=None) -> tuple:
     """:func:`_counted` for a study over its whole period, aggregated on the engine: one row per
     customer and channel comes back instead of one per contact (the same counts: contacts
-    between the same bounds, compared in microseconds since the epoch)."""
+    between the same bounds, compared in microseconds since the epoch). ``totals``: the
+    :func:`_study_frame` already read."""
+    df, chans, study, dense = totals or _study_frame(events, channels, start, end)
+    if df is None:
+        df = _frame_of(dense)
+    index = pd.MultiIndex.from_arrays(
+        [df["customer_id"].astype(str), df["channel"].astype(str), ["study"] * len(df)],
+        names=["customer_id", "channel", "period"],
+    )
+    counted = pd.Series(df["n"].to_numpy("int64"), index=index)
+    return counted, chans, ["study"], study
+
+
+def _study_frame(events, channels, start=None, end=None) -> tuple:
+    """``(frame, channels, study, dense)``: the contacts of :func:`_study_totals` and the
+    channels counted (sorted: those with a contact), with the study. From the log's sorted
+    arrays, ``dense`` holds them (:func:`_dense_from_arrays`) and ``frame`` is None; else
+    ``frame`` holds ``customer_id, channel, n`` from the engine (its text ids may repeat a
+    pair) and ``dense`` is None."""
     log, channels, study = _log_of(events, channels)
     eng, tz = log.engine, log.timezone
     contacts = _contacts_sql(log, with_channel=False)
@@ -142,25 +201,25 @@ def _study_totals(events, channels, start=None, end=None) -> tuple:
         for tp, ch in dict(channels or {}).items()
         if ch is not None and not (isinstance(ch, float) and ch != ch)
     }
-    df = _totals_from_arrays(log, mapping, lo, hi)
-    if df is None:
-        cases = " ".join(f"WHEN {eng.lit(tp)} THEN {eng.lit(ch)}" for tp, ch in mapping.items())
-        tp = eng.cast_str("touchpoint")
-        channel = f"CASE {tp} {cases} ELSE {tp} END" if cases else tp
-        per = (
-            f"SELECT customer_id, {channel} AS channel FROM ({contacts}) AS c "
-            f"WHERE {eng.us('t')} BETWEEN {lo} AND {hi}"
-        )
-        df = eng.fetch(
-            f"SELECT {eng.cast_str('customer_id')} AS customer_id, channel, count(*) AS n "
-            f"FROM ({per}) AS p GROUP BY customer_id, channel"
-        )
-    index = pd.MultiIndex.from_arrays(
-        [df["customer_id"].astype(str), df["channel"].astype(str), ["study"] * len(df)],
-        names=["customer_id", "channel", "period"],
+    dense = _dense_from_arrays(log, mapping, lo, hi)
+    if dense is not None and dense[2]:
+        used = dense[0].reshape(-1, len(dense[2])).any(axis=0)
+        return None, [c for c, u in zip(dense[2], used, strict=True) if u], study, dense
+    if dense is not None:  # no touchpoint at all
+        df = _frame_of(dense)
+        return df, sorted(pd.unique(df["channel"].astype(str)).tolist()), study, None
+    cases = " ".join(f"WHEN {eng.lit(tp)} THEN {eng.lit(ch)}" for tp, ch in mapping.items())
+    tp = eng.cast_str("touchpoint")
+    channel = f"CASE {tp} {cases} ELSE {tp} END" if cases else tp
+    per = (
+        f"SELECT customer_id, {channel} AS channel FROM ({contacts}) AS c "
+        f"WHERE {eng.us('t')} BETWEEN {lo} AND {hi}"
     )
-    counted = pd.Series(df["n"].to_numpy("int64"), index=index)
-    return counted, sorted(pd.unique(df["channel"].astype(str)).tolist()), ["study"], study
+    df = eng.fetch(
+        f"SELECT {eng.cast_str('customer_id')} AS customer_id, channel, count(*) AS n "
+        f"FROM ({per}) AS p GROUP BY customer_id, channel"
+    )
+    return df, sorted(pd.unique(df["channel"].astype(str)).tolist()), study, None
 
 
 def _span(log, contacts: str, study, start, end) -> pd.DataFrame:
@@ -182,8 +241,31 @@ def _totals_from_arrays(log, mapping: dict, lo: int, hi: int) -> pd.DataFrame | 
     sorted arrays (DuckDB fast path, the kit's sessions): a contact is a session's first event
     of a touchpoint, kept when its time (microseconds) is within ``[lo, hi]``. None
     otherwise."""
+    dense = _dense_from_arrays(log, mapping, lo, hi)
+    return None if dense is None else _frame_of(dense)
+
+
+def _frame_of(dense: tuple) -> pd.DataFrame:
+    """The rows above zero of :func:`_dense_from_arrays`'s counts: ``customer_id, channel,
+    n``."""
     import pyarrow as pa
 
+    n, persons, chans = dense
+    k = max(len(chans), 1)
+    nz = np.flatnonzero(n)
+    return pd.DataFrame(
+        {
+            "customer_id": persons.take(pa.array(nz // k)).to_numpy(zero_copy_only=False),
+            "channel": np.array(chans or [""], dtype=object)[nz % k],
+            "n": n[nz],
+        }
+    )
+
+
+def _dense_from_arrays(log, mapping: dict, lo: int, hi: int) -> tuple | None:
+    """``(n, persons, channels)``: the contacts of :func:`_totals_from_arrays` as counts per
+    person and channel (``n[p * len(channels) + c]``; ``persons``: the log's distinct user ids,
+    text; ``channels`` sorted), or None."""
     from ._log_rows import kept_rows, sorted_arrays
 
     s = sorted_arrays(log)
@@ -206,14 +288,7 @@ def _totals_from_arrays(log, mapping: dict, lo: int, hi: int) -> pd.DataFrame | 
     code = np.array([chans.index(c) for c in labels] or [0], dtype=np.int64)
     k = max(len(chans), 1)
     n = np.bincount(s.person[rows] * k + code[tp[rows]], minlength=len(s.persons) * k)
-    nz = np.flatnonzero(n)
-    return pd.DataFrame(
-        {
-            "customer_id": s.persons.take(pa.array(nz // k)).to_numpy(zero_copy_only=False),
-            "channel": np.array(chans or [""], dtype=object)[nz % k],
-            "n": n[nz],
-        }
-    )
+    return n, s.persons, chans
 
 
 def _log_of(events, channels) -> tuple:

@@ -306,9 +306,6 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
     """Respondents found in the log, with their outcome, weight, group, cluster and contacts
     per period on each channel (one row per respondent and channel)."""
     st, resp, design = ev.study, ev.responses, ev.design
-    in_log = pd.Index(
-        pd.unique(_log_users(ev, st, None)["customer_id"].to_numpy(object)), dtype=object
-    )
     r = pd.DataFrame(
         {
             "customer_id": resp[st.survey.customer_id].astype(str).to_numpy(),
@@ -319,13 +316,43 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
     )
     if design.get("cluster"):
         r["__cluster"] = resp[design["cluster"]].astype(str).to_numpy()
-    found = in_log.get_indexer(r["customer_id"].to_numpy(object)) >= 0  # as isin(set), faster
+    found = _in_log(ev, r["customer_id"].to_numpy(object))
     keep = found & r["y"].notna() & (r["w"] > 0) & r["__by"].notna()
     r = r[keep.to_numpy()]
     # the respondents' contacts only: the same means, in the same order, for the same join
-    mine = per_customer[per_customer["customer_id"].isin(r["customer_id"].unique())]
+    mine = per_customer[_is_in(per_customer["customer_id"], r["customer_id"].unique())]
     rate = mine.groupby(["customer_id", "channel"], sort=False)["contacts"].mean().reset_index()
     return r.merge(rate, on="customer_id", how="inner")
+
+
+def _in_log(ev, ids: np.ndarray) -> np.ndarray:
+    """Whether each customer id (text) is a user of the log. The log's distinct user ids are
+    compared as Arrow text when the log holds text ids, else as :func:`_log_users` writes
+    them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    log = ev.traces.log
+    users = log.engine.arrow(
+        f"SELECT user_id FROM {log.ref} WHERE user_id IS NOT NULL GROUP BY user_id"
+    ).column(0)
+    if users.type not in (pa.string(), pa.large_string()):
+        seen = pd.Index(
+            pd.unique(_log_users(ev, ev.study, None)["customer_id"].to_numpy(object)), dtype=object
+        )
+        return seen.get_indexer(ids) >= 0
+    hit = pc.is_in(pa.array(ids, pa.string()), value_set=users.combine_chunks())
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+def _is_in(column: pd.Series, values: np.ndarray) -> np.ndarray:
+    """``column.isin(values)`` for text (Arrow's set look-up; pandas builds one Arrow scalar
+    per value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hit = pc.is_in(pa.array(column.array), value_set=pa.array(values, pa.string()))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
 _NO_RATE = pd.Series(dtype=float)
@@ -333,13 +360,36 @@ _NO_RATE = pd.Series(dtype=float)
 
 def _rates(per_customer: pd.DataFrame, by) -> dict:
     """``{(group, channel): contacts per period of each customer of the population}``, one
-    pass over the counts (the group ``"all"`` without ``by``)."""
+    pass over the counts (the group ``"all"`` without ``by``). Only the values are read
+    (:func:`band_of`, counted): with one period, each customer's rate is their count (the
+    mean of one value), split by group and channel without grouping by customer."""
+    if per_customer["period"].nunique(dropna=False) <= 1:
+        return _one_period_rates(per_customer, by)
     keys = [per_customer[by].astype("string") if by else pd.Series(ALL, index=per_customer.index)]
     keys += [per_customer["channel"], per_customer["customer_id"]]
     mean = per_customer["contacts"].groupby(keys, sort=True).mean()
     if mean.empty:
         return {}
     return {k: part.droplevel([0, 1]) for k, part in mean.groupby(level=[0, 1], sort=False)}
+
+
+def _one_period_rates(per_customer: pd.DataFrame, by) -> dict:
+    """:func:`_rates` of counts over one period (a customer once per channel): the counts as
+    floats per (group, channel), customers without a group left out, as the grouping does."""
+    n = len(per_customer)
+    if by:
+        g, groups = pd.factorize(per_customer[by].astype("string"), sort=True)
+    else:
+        g, groups = np.zeros(n, dtype=np.int64), [ALL]
+    c, chans = pd.factorize(per_customer["channel"], sort=True)
+    key = g.astype(np.int64) * max(len(chans), 1) + c
+    rows = np.flatnonzero((g >= 0) & (c >= 0))
+    rows = rows[np.argsort(key[rows], kind="stable")]
+    values = per_customer["contacts"].to_numpy(float)[rows]
+    cells, starts = np.unique(key[rows], return_index=True)
+    parts = np.split(values, starts[1:])
+    k = max(len(chans), 1)
+    return {(groups[i // k], chans[i % k]): part for i, part in zip(cells, parts, strict=True)}
 
 
 def _cell_rows(cell, grp, chan, rate, min_n, confidence):
@@ -350,13 +400,24 @@ def _cell_rows(cell, grp, chan, rate, min_n, confidence):
     cluster = cell["__cluster"] if "__cluster" in cell.columns else None
     w = cell["w"].to_numpy(float)
     mean, cov = group_fit(cell["y"], w, g, cluster=cluster)
-    res = _best_table(mean, cov, w, np.asarray(g, int), confidence)
-    res["customers"] = np.bincount(band_of(rate, bands), minlength=len(bands)) if len(rate) else 0
-    res["__by"], res["channel"] = grp, chan
-    res["contacts"] = [band_label(b, i == len(bands) - 1) for i, b in enumerate(bands)]
-    res["contacts_low"] = [lo for lo, _ in bands]
-    res["contacts_high"] = [hi for _, hi in bands]
-    res = res.rename(columns={"n": "respondents", "estimate": "sat"})
+    best = _best_table(mean, cov, w, np.asarray(g, int), confidence)
+    names = {"n": "respondents", "estimate": "sat"}
+    res = pd.DataFrame(  # the table's columns, then the cell's: one frame built at once
+        {
+            **{names.get(c, c): best[c].to_numpy() for c in best.columns},
+            "customers": np.bincount(band_of(rate, bands), minlength=len(bands))
+            if len(rate)
+            else np.zeros(len(bands), dtype=np.int64),
+            "__by": pd.array([grp] * len(bands), dtype=pd.Series([grp]).dtype),
+            "channel": pd.array([chan] * len(bands), dtype=pd.Series([chan]).dtype),
+            "contacts": pd.array(
+                [band_label(b, i == len(bands) - 1) for i, b in enumerate(bands)],
+                dtype=pd.Series(["x"]).dtype,
+            ),
+            "contacts_low": np.array([lo for lo, _ in bands], dtype=np.int64),
+            "contacts_high": np.array([hi for _, hi in bands], dtype=np.int64),
+        }
+    )
     totals = np.bincount(g, weights=w, minlength=len(bands))
     zones = step_tests(mean, cov, totals, confidence=confidence)
     return res, _zone_rows(zones, res, totals, mean, grp, chan)

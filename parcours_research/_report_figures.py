@@ -13,7 +13,8 @@ whole queue when the busy one has finished, which the report checks at every fig
 between sections (:meth:`FigureWriter.poll`). One fork for several figures also costs less:
 forking a process that holds a study copies its page tables (tens of milliseconds). At the
 end (:meth:`FigureWriter.wait`) the report's process, idle by then, writes queued figures
-itself while a child writes the others.
+itself while a child writes the others, then the last figures of a running child that the
+child has not begun (each figure is claimed by whichever process begins it, :func:`_claim`).
 
 Anything unusual falls back to writing the figure in process, so the files are always
 written: no ``fork`` on the platform, a child that fails or does not finish within
@@ -104,7 +105,21 @@ class FigureWriter:
                 del self._queue[:half]
             self._in_process(*self._queue.pop())
         while self._running:
-            self._collect(block=True)
+            if self._help():
+                self._collect(block=False)
+            else:
+                self._collect(block=True)
+
+    def _help(self) -> bool:
+        """Write here the last figure of a running child that nobody has begun (see
+        :func:`_claim`): the child writes its figures from the first, this process from the
+        last, so both cores work to the end. False when none is left."""
+        for job in reversed(self._running):
+            for fig, stem in reversed(job.figures):
+                if _claim(stem):
+                    self._in_process(fig, stem)
+                    return True
+        return False
 
     # ---- internals -------------------------------------------------------------------------
     def _in_process(self, fig, stem: Path) -> list[Path]:
@@ -145,7 +160,8 @@ class FigureWriter:
                 from .plot import save
 
                 for fig, stem in figures:
-                    save(fig, stem, formats=FORMATS)
+                    if _claim(stem):  # else the report's process has written it
+                        save(fig, stem, formats=FORMATS)
                 code = 0
             finally:
                 os._exit(code)
@@ -164,10 +180,26 @@ class FigureWriter:
         import matplotlib.pyplot as plt
 
         for fig, stem in job.figures:
+            _claimed(stem).unlink(missing_ok=True)
             if status != 0 or not all(p.is_file() for p in self.paths(stem)):
                 self._in_process(fig, stem)  # the same files, written here
             else:
                 plt.close(fig)
+
+
+def _claimed(stem: Path) -> Path:
+    return stem.with_name(f"{stem.name}.claim")
+
+
+def _claim(stem: Path) -> bool:
+    """Claim the writing of a child's figure ``stem``: True for the first process that asks
+    (the file ``stem.claim`` created exclusively), False for the other. The report's process
+    removes the file when the child has ended (:meth:`FigureWriter._finish`)."""
+    try:
+        os.close(os.open(_claimed(stem), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _status(job: _Job, *, wait: bool) -> int | None:

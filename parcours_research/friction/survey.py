@@ -647,7 +647,7 @@ def _vs_reference(
     long = _long_blocks(frame, blocks)
     if long is None:
         return None
-    sc = _domain_scores(long, dsg, bool(personas), conf)
+    sc = _domain_scores(long, dsg, bool(personas), conf, _wide_blocks(frame, blocks, long, dsg))
     sc = sc[(sc["persona"] != _NONE) & (sc["n"] >= min_n)].reset_index(drop=True)
     if sc.empty:
         return None
@@ -696,30 +696,34 @@ def _long_blocks(frame, blocks: dict) -> pd.DataFrame | None:
     return long
 
 
-def _domain_scores(long, dsg, by_persona: bool, conf) -> pd.DataFrame:
+def _domain_scores(long, dsg, by_persona: bool, conf, wide=None) -> pd.DataFrame:
     """Design-based means (:func:`parcours_research.satisfaction.scores`) of every test's
     touchpoint overall and per persona (within levels), with the weighted SD and mean
-    reference level."""
+    reference level. With ``wide`` (:func:`_wide_blocks`), the same estimates from svy on one
+    row per respondent (:func:`_wide_scores`), the long table giving the domains."""
     from ..satisfaction import scores
 
     lv = [_BY] if dsg.by else []
     rows = []
     for extra in [[]] + ([["persona"]] if by_persona else []):
         groups = lv + extra
-        sc = scores(
-            long,
-            "score",
-            touchpoint="touchpoint",
-            by=groups or None,
-            metric="mean",
-            weight=dsg.weight,
-            strata=dsg.strata,
-            cluster=dsg.cluster,
-            respondent="respondent_id",
-            confidence=conf,
-            singleton=dsg.singleton,
-            fpc=dsg.fpc,
-        )
+        if wide is None:
+            sc = scores(
+                long,
+                "score",
+                touchpoint="touchpoint",
+                by=groups or None,
+                metric="mean",
+                weight=dsg.weight,
+                strata=dsg.strata,
+                cluster=dsg.cluster,
+                respondent="respondent_id",
+                confidence=conf,
+                singleton=dsg.singleton,
+                fpc=dsg.fpc,
+            )
+        else:
+            sc = _wide_scores(wide, long, dsg, groups)
         stats_ = _wstats(long, ["touchpoint", *groups], "score", "__w")
         lvl_ = _wstats(long, ["touchpoint", *groups], "level", "__w")["mean"].rename("ref_level")
         sc = sc.merge(stats_.join(lvl_).reset_index(), on=["touchpoint", *groups], how="left")
@@ -729,6 +733,92 @@ def _domain_scores(long, dsg, by_persona: bool, conf) -> pd.DataFrame:
             sc[_BY] = ""
         rows.append(sc)
     return pd.concat(rows, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class _Wide:
+    """The blocks as one row per respondent (private): svy's ``sample`` of a frame with one
+    placeholder row per cluster first (in the long table's order of first appearance, all
+    values missing), then the respondents with a value, in order; the value columns ``cols``
+    and their long-table touchpoint ``names``."""
+
+    sample: object
+    cols: list
+    names: list
+
+
+def _wide_blocks(frame, blocks: dict, long, dsg) -> _Wide | None:
+    """The blocks of :func:`_long_blocks` one row per respondent, for :func:`_wide_scores`;
+    None when svy's design would differ from the long table's (fpc, a singleton rule, or
+    no cluster and no respondent with two rows: each row its own cluster).
+
+    svy's Taylor means add rows' scores in row order (the domain's sums) and clusters'
+    totals in the order the clusters first appear (the variance): the respondents in order
+    give the first, and the placeholder rows, missing values that svy keeps in the design
+    with no weight, the second. A rating of the long table and its cell of the wide table
+    have the same score, every other row of the cluster adds a zero, so each domain's
+    estimate, standard error and degrees of freedom are svy's on the long table, bit for bit
+    (tests/test_frictionsvy_speed.py compares them on awkward designs)."""
+    if long is None or dsg.fpc is not None or dsg.singleton is not None:
+        return None
+    if dsg.cluster is None and not long["respondent_id"].duplicated().any():
+        return None
+    psu = dsg.cluster or "respondent_id"
+    keep = [c for c in (_BY, "persona", "__w", "__s", psu) if c in frame.columns]
+    cols, names, values = [], [], {}
+    for kind, (r, _lvl) in blocks.items():
+        for c in r.columns:
+            cols.append(f"__v{len(cols)}")
+            names.append(f"{kind}{_SEP}{c}")
+            values[cols[-1]] = r[c].to_numpy(dtype=float)
+    wide = pd.DataFrame({**{k: frame[k].array for k in keep}, **values})
+    wide = wide[np.isfinite(wide[cols].to_numpy()).any(axis=1)]
+    pair = [c for c in (dsg.strata, psu) if c]
+    one = wide.drop_duplicates(pair)  # a row of each (stratum, cluster)
+    at = pd.MultiIndex.from_frame(one[pair]).get_indexer(
+        pd.MultiIndex.from_frame(long.drop_duplicates(pair)[pair])
+    )
+    ph = one.iloc[at].copy()
+    ph[cols] = np.nan
+    sample = svy_sample(
+        pd.concat([ph, wide], ignore_index=True),
+        weight=dsg.weight,
+        strata=dsg.strata,
+        cluster=psu,
+    )
+    return _Wide(sample, cols, names)
+
+
+def _wide_scores(wide: _Wide, long, dsg, groups: list) -> pd.DataFrame:
+    """The columns of :func:`parcours_research.satisfaction.scores` that the tests read
+    (``touchpoint``, the groups, ``estimate, se, df, n``), one row per domain of the long
+    table in its order of first appearance, from svy's means of the wide columns."""
+    import polars as pl
+
+    from ..satisfaction import _warn_zero_df
+
+    keys = ["touchpoint", *groups]
+    dom = long.groupby(keys, sort=False).size().rename("n").reset_index()
+    by = tuple(groups) if len(groups) > 1 else (groups[0] if groups else None)
+    with svy_errors("estimating the mean of the ratings"):
+        res = wide.sample.estimation.mean(list(wide.cols), by=by, drop_nulls=True)
+    est = pl.concat(
+        [
+            rr.to_polars()
+            .select([*groups, "est", "se", "df"])
+            .with_columns(pl.lit(name).alias("touchpoint"))
+            for name, rr in zip(wide.names, res if isinstance(res, list) else [res])
+        ],
+        how="vertical_relaxed",
+    ).to_pandas()
+    est = est.rename(columns={"est": "estimate"})
+    for k in keys:
+        est[k] = est[k].astype(str)
+    dkey = dom[keys].astype(str)
+    out = dom.join(dkey.merge(est, on=keys, how="left")[["estimate", "se", "df"]])
+    _warn_zero_df(out, keys)
+    out["df"] = out["df"].astype("Int64")
+    return out
 
 
 def _reference_rows(sc, targets, conf, alpha, power, alternative) -> pd.DataFrame:

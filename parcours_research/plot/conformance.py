@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.ticker import NullLocator
 
 from ..errors import AnalysisError, Problem
 from ._style import check_lang, group_colors, journey_of, number, style
@@ -83,7 +84,8 @@ def _colour(cost, norm, cmap) -> str:
 
 
 def _node(ax, x, y, label, face, *, dashed=False, bold=False) -> None:
-    ax.add_patch(
+    _add_box(
+        ax,
         FancyBboxPatch(
             (x - 0.44, y - 0.34),
             0.88,
@@ -94,7 +96,7 @@ def _node(ax, x, y, label, face, *, dashed=False, bold=False) -> None:
             linewidth=2.2 if bold else 0.8,
             linestyle="--" if dashed else "-",
             hatch="///" if face == _UNTESTED else None,
-        )
+        ),
     )
     dark = np.mean(mcolors.to_rgb(face)) < 0.45
     ax.text(
@@ -106,6 +108,15 @@ def _node(ax, x, y, label, face, *, dashed=False, bold=False) -> None:
         fontsize=7,
         color="white" if dark else "black",
     )
+
+
+def _add_box(ax, patch) -> None:
+    """``ax.add_patch(patch)`` without updating the data limits from the patch's path: the
+    panels set their limits themselves (:func:`_persona_panel`), so the limits, the drawing
+    and the files are the same, and measuring each rounded box's path (most of the figure's
+    drawing time) is left out. ``ax.relim()`` still counts the boxes."""
+    ax.add_artist(patch)
+    patch._set_in_autoscale(True)
 
 
 def _visit_costs(steps: list[str], devs: Sequence[str], persona, costs) -> list:
@@ -270,6 +281,8 @@ def _persona_panel(ax, p, n, result, costs, norm, cmap, label, lang, top, width,
     ax.set_xlim(-1.6, width)
     ax.set_ylim(-1.3 - (n - 2) - 0.6, 0.6)
     ax.axis("off")
+    for axis in (ax.xaxis, ax.yaxis):  # a map, not a chart: no ticks to make (never drawn)
+        axis.set_major_locator(NullLocator())
     ax.set_title(
         t["all"] if p == "all" else label(p),
         loc="left",

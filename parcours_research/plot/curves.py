@@ -92,7 +92,10 @@ class _Curves:
         self.group_labels = _group_labels(self.groups, group_labels, gcol, j, lang)
 
     def series(self, group, column: str) -> np.ndarray:
-        d = self.data[self.data[self.gcol] == group]
+        rows = self.__dict__.setdefault("_rows", {})  # each group's rows, selected once
+        if group not in rows:
+            rows[group] = self.data[self.data[self.gcol] == group]
+        d = rows[group]
         s = pd.Series(
             pd.to_numeric(d[column], errors="coerce").to_numpy(dtype=float),
             index=d["order"].to_numpy(),

@@ -1,13 +1,14 @@
 """The DuckDB fast path of sessions, funnels, transitions and variants: one sort, then loops.
 
 A log that cleaning left as integer arrays (``_clean_arrays.Encoded``) is put in (person,
-timestamp, row_id) order by a counting sort of rows already in time order; any other log is
-sorted once by DuckDB -- by a 64-bit hash of the person key, then timestamp, then ``row_id`` --
-and handed over as Arrow arrays. Sessions, funnels (ClickHouse ``windowFunnel`` semantics),
-transitions and variants are then single passes over these arrays, compiled by numba
-(``_kernels``) and cut into one piece of persons per core where that pays. The sorted arrays are
-cached on the log (``EventLog._arrays``) so that the analyses of one sessionized log share one
-sort.
+timestamp, row_id) order by a counting sort (of the rows in file order when each person's rows
+are in time order there, see ``_kernels.sort_by_position``; else of the rows in time order); any
+other log is sorted once by DuckDB -- by a 64-bit hash of the person key, then timestamp, then
+``row_id`` -- and handed over as Arrow arrays. Sessions, funnels (ClickHouse ``windowFunnel``
+semantics), transitions and variants are then single passes over these arrays, compiled by
+numba (``_kernels``) and cut into one piece of persons per core where that pays. The sorted
+arrays are cached on the log (``EventLog._arrays``) so that the analyses of one sessionized log
+share one sort.
 
 Every function here gives exactly the result of the SQL written for every engine (see
 ``funnel._per_user_sql`` and ``paths``); the tests compare the two on awkward logs.
@@ -111,7 +112,7 @@ def _from_encoded(enc) -> Sorted:
     from . import _kernels as k
 
     t, row_id, ev, rank, codes = k.person_order(
-        enc.rows, enc.t, enc.user, enc.device, enc.row_id, enc.ev, len(enc.ids)
+        enc.rows, enc.t, enc.user, enc.device, enc.row_id, enc.ev, len(enc.ids), enc.keep
     )
     persons = enc.ids.take(pa.array(codes))
     if isinstance(persons, pa.ChunkedArray):  # pragma: no cover

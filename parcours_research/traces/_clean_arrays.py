@@ -537,14 +537,16 @@ def _int_buffers(col):
 
 class IntCoder:
     """Integer ids coded in order of first appearance, batch after batch (see
-    ``_stream_kernels.code_ints``: small ids looked up directly, others in a hash table grown
-    as it fills); ``values()`` are the ids as text."""
+    ``_stream_kernels.code_ints``: ids in two windows looked up directly, others in a hash
+    table grown as it fills); ``values()`` are the ids as text."""
 
-    #: ids ``0 .. SMALL - 1`` are looked up directly (4 bytes each, 4 MB)
+    #: ids ``0 .. SMALL - 1`` are looked up directly (4 bytes each, 4 MB), unless
+    #: :meth:`windows` says where the ids are
     SMALL = 1 << 20
 
     def __init__(self, cap: int = 1 << 16, small: int = SMALL):
-        self.small = np.full(small, -1, np.int32)
+        self.lo = [0, 0]  # the first id of each window of direct look-ups
+        self.small = [np.zeros(small, np.int32), np.zeros(0, np.int32)]  # code + 1, 0: unseen
         self.state = np.zeros(2, np.int64)  # values seen, values in the hash table
         self.seen = np.empty(cap, np.int64)
         self.keys = np.zeros(cap, np.int64)
@@ -554,18 +556,46 @@ class IntCoder:
     def n(self) -> int:
         return int(self.state[0])
 
+    def windows(self, spans: list, budget: int) -> None:
+        """Look the ids up directly in (at most) two windows covering ``spans``, the
+        ``(lowest, highest)`` id of each column (from a Parquet file's statistics), when no id
+        has been coded yet: spans that overlap or nearly touch are joined, and a window longer
+        than ``budget`` ids (or than the first window, if longer) is left to the hash table. The
+        windows are zeroed memory, touched only where ids fall. The codes are the same whatever
+        the windows."""
+        spans = sorted((int(lo), int(hi)) for lo, hi in spans if lo <= hi)
+        if self.n or not spans:
+            return
+        most = max(len(self.small[0]), budget)
+        joined: list = []
+        for lo, hi in spans:
+            if joined and lo - joined[-1][1] <= self.SMALL // 4:
+                joined[-1][1] = max(joined[-1][1], hi)
+            else:
+                joined.append([lo, hi])
+        fit = [(lo, hi) for lo, hi in joined if hi - lo < most]
+        if len(fit) < 2 and len(joined) > len(fit):  # an id span too wide: keep ids 0, 1, ...
+            fit.append((0, len(self.small[0]) - 1))
+        fit = sorted(fit, key=lambda s: s[0] - s[1])[:2] + [(0, -1)] * 2
+        self.lo = [lo for lo, _ in fit[:2]]
+        self.small = [np.zeros(hi - lo + 1, np.int32) for lo, hi in fit[:2]]
+
     def code(self, col, out: np.ndarray, offset: int) -> None:
         """``out[offset:offset + len(col)]`` = the codes of ``col`` (-1 when missing)."""
         from . import _stream_kernels as sk
 
         vals, bits, bit_off = _int_buffers(col)
+        (lo0, lo1), (small0, small1) = self.lo, self.small
         i = 0
         while True:
             i = sk.code_ints(
                 vals,
                 bits,
                 bit_off,
-                self.small,
+                lo0,
+                small0,
+                lo1,
+                small1,
                 self.keys,
                 self.slots,
                 self.seen,
@@ -589,17 +619,24 @@ class IntCoder:
         if n_hashed < len(self.keys) // 2:
             return
         seen = self.seen[:n]
-        codes = np.flatnonzero((seen < 0) | (seen >= len(self.small)))
+        direct = np.zeros(n, bool)
+        for lo, small in zip(self.lo, self.small):
+            direct |= (seen >= lo) & (seen <= lo + (len(small) - 1))
+        codes = np.flatnonzero(~direct)
         hashed = seen[codes]
         hashed.flags.writeable = False  # the same compiled version as the streamed values
         cap = 2 * len(self.keys)
         self.keys, self.slots = np.zeros(cap, np.int64), np.full(cap, -1, np.int32)
         state = np.zeros(2, np.int64)
+        none = self.small[0][:0]
         sk.code_ints(
             hashed,
             _NO_BITS,
             0,
-            self.small[:0],
+            0,
+            none,
+            0,
+            none,
             self.keys,
             self.slots,
             np.empty(len(hashed), np.int64),
@@ -655,9 +692,12 @@ def reasons(enc: Encoded, ua, ua_bot, bounds, rules, duplicates: bool, tol, sql_
     )
     n_ids = len(enc.ids)
     # reasons 1-3, and the rows passing them in (actor, timestamp, row_id) order
-    # (the events in actor order only serve near duplicates)
+    # (the events in actor order only serve near duplicates); when the rows are every position
+    # and row ids follow the positions, the positions are sorted in their own order
+    every = len(enc.rows) == len(t) and k.increasing(enc.row_id)
+    ev, want_ev = enc.ev, tol is not None
     reason, o, a_o, t_o, ev_o = k.first_reasons(
-        enc.rows, t, enc.ev, enc.user, enc.device, ua_arr, bot_ua, lo, hi, n_ids, tol is not None
+        enc.rows, t, ev, enc.user, enc.device, ua_arr, bot_ua, lo, hi, n_ids, want_ev, every
     )
     # exact duplicates: identical rows share actor and instant; compare those candidates only
     ci = k.tie_candidates(a_o, t_o)

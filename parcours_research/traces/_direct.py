@@ -117,13 +117,14 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
 
     Row groups are decoded side by side in worker threads (pyarrow releases the GIL; one
     ``ParquetFile`` per thread), at most ``GROUPS_AHEAD`` ahead of the one being filled: the
-    time and text columns by the pool, the integer ids by one coding thread, which decodes
-    them too and codes them in row-group order (codes in order of first appearance). Each text
-    dictionary is mapped to codes here, in row-group order; the rows are copied into the
-    arrays by the pool. The coding thread starts coding once numba is ready: until then the
-    ids of up to ``GROUPS_AHEAD`` row groups it decoded wait (about 16 bytes a row), so
-    reading seldom waits for numba's start-up. A file with a row group of more than
-    ``GROUP_MAX`` rows is read batch by batch (``batch_rows``) in file order instead."""
+    time and text columns for this loop, the integer ids for one coding thread, which codes
+    them in row-group order (codes in order of first appearance; ids looked up directly in
+    windows from the file's statistics, see ``IntCoder.windows``). Each text dictionary is
+    mapped to codes here, in row-group order; the rows are copied into the arrays by the pool.
+    The coding thread starts coding once numba is ready: until then the ids of up to
+    ``GROUPS_AHEAD`` row groups wait (about 16 bytes a row), so reading seldom waits for
+    numba's start-up. A file with a row group of more than ``GROUP_MAX`` rows is read batch
+    by batch (``batch_rows``) in file order instead, ids included."""
     import pyarrow.parquet as pq
 
     from ._pool import pool
@@ -143,7 +144,8 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
         groups = list(range(len(sizes)))
     wanted = sorted(wanted)
     files = _Files(p["path"], list(p["text"].values()))
-    ids = _IdThread(coder, cols, p["ids"], files, groups, batch_rows)
+    coder.windows(_id_spans(meta, [v for v in p["ids"].values() if v]), n // 2)
+    ids = _IdThread(coder, cols, p["ids"], files, groups)
 
     def copy(batch, off, luts):
         m = batch.num_rows
@@ -188,6 +190,37 @@ def read(eng, p: dict, coder, text_expr, batch_rows: int, in_flight: int):
 GROUP_MAX = 1 << 21
 #: row groups decoded ahead of the one being copied, at most (about 16 bytes a row each)
 GROUPS_AHEAD = 2
+#: row groups whose ids are decoded ahead of the one being coded, once numba is ready (their
+#: decoding waits its turn in the pool behind the other columns': a deeper queue keeps up)
+IDS_AHEAD = 4
+
+
+def _id_spans(meta, names: list) -> list:
+    """The ``(lowest, highest)`` value of each id column from the row groups' statistics
+    (where every row group has them), for ``IntCoder.windows``."""
+    spans = []
+    if not meta.num_row_groups:
+        return spans
+    first = meta.row_group(0)
+    where = {first.column(j).path_in_schema: j for j in range(first.num_columns)}
+    for name in names:
+        lo = hi = None
+        try:
+            for i in range(meta.num_row_groups):
+                group = meta.row_group(i)
+                stats = group.column(where[name]).statistics
+                if stats is not None and stats.null_count == group.num_rows:
+                    continue  # no value in this row group
+                if stats is None or not stats.has_min_max:
+                    break
+                a, b = int(stats.min), int(stats.max)
+                lo, hi = a if lo is None else min(lo, a), b if hi is None else max(hi, b)
+            else:
+                if lo is not None:
+                    spans.append((lo, hi))
+        except (KeyError, TypeError, ValueError):  # no usable statistics: the hash table
+            continue
+    return spans
 
 
 class _Files:
@@ -246,10 +279,11 @@ def _allocate(n: int, text: dict) -> dict:
 
 class _IdThread:
     """One thread coding the integer ids in file order (see ``_clean_arrays.IntCoder``), once
-    numba is ready: the batches put by the reader, or (``groups`` given) the row groups it
-    decodes itself, coding those decoded so far whenever numba is ready."""
+    numba is ready: the batches put by the reader, or (``groups`` given) the row groups whose
+    ids the pool decodes for it, at most ``GROUPS_AHEAD`` ahead (``IDS_AHEAD`` once numba is
+    ready)."""
 
-    def __init__(self, coder, cols: dict, refs: dict, files, groups, batch_rows: int):
+    def __init__(self, coder, cols: dict, refs: dict, files, groups):
         import queue
 
         self.coder, self.cols, self.refs = coder, cols, refs
@@ -278,31 +312,37 @@ class _IdThread:
                 self.coder.code(col, self.cols[name], off)
 
     def _run(self) -> None:
-        from ._clean_arrays import kernels, kernels_ready
+        from ._clean_arrays import kernels
 
         try:
             if self.groups is not None:
-                columns = sorted({r for r in self.refs.values() if r})
-                waiting, off = deque(), 0
-                for i in self.groups:
-                    if self.stopped:
-                        return
-                    for batch in self.files.group(i, columns):
-                        waiting.append(self._item(batch, off))
-                        off += batch.num_rows
-                    if len(waiting) >= GROUPS_AHEAD or kernels_ready():
-                        kernels()  # (holding at most GROUPS_AHEAD row groups' ids meanwhile)
-                        while waiting:
-                            self._code(waiting.popleft())
-                kernels()
-                while waiting:
-                    self._code(waiting.popleft())
+                self._run_groups()
                 return
             kernels()
             while (item := self.queue.get()) is not None:
                 self._code(item)
         except BaseException as exc:  # noqa: BLE001 - raised in the reading thread
             self.error = exc
+
+    def _run_groups(self) -> None:
+        from ._clean_arrays import kernels, kernels_ready
+        from ._pool import pool
+
+        columns = sorted({r for r in self.refs.values() if r})
+        ahead: deque = deque()
+        nxt = off = 0
+        for _ in self.groups:
+            most = IDS_AHEAD if kernels_ready() else GROUPS_AHEAD
+            while nxt < len(self.groups) and len(ahead) < most:
+                ahead.append(pool().submit(self.files.group, self.groups[nxt], columns))
+                nxt += 1
+            batches = ahead.popleft().result()
+            if self.stopped:
+                return
+            kernels()  # (holding at most GROUPS_AHEAD row groups' ids meanwhile)
+            for batch in batches:
+                self._code(self._item(batch, off))
+                off += batch.num_rows
 
     def close(self) -> None:
         """Wait for every batch to be coded (raising what the thread raised)."""

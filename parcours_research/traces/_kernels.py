@@ -236,18 +236,18 @@ def counting_sort(rows, n_keys, count, count_args, scatter, scatter_args, sizes,
     """A stable counting sort of ``rows`` by a key in ``range(n_keys)``, in pieces side by side.
 
     ``count(rows_piece, start, stop, *count_args, counts)`` adds the piece's rows per key to
-    ``counts`` (zeros) and returns how many positions it looked at; ``scatter(rows_piece,
-    *scatter_args, backward, pos, *outs)`` writes each row it keeps at ``pos[key]`` (advancing
-    it; going backward, at ``pos[key] - 1``, moving it back) into the output arrays, one per
-    ``(dtype, wanted)`` of ``sizes`` (an array not wanted is empty). Returns the outputs and
-    the rows per key.
+    ``counts`` (zeros) and returns how many rows it selected; ``scatter(rows_piece, start,
+    stop, *scatter_args, backward, pos, *outs)`` writes each row it keeps at ``pos[key]``
+    (advancing it; going backward, at ``pos[key] - 1``, moving it back) into the output
+    arrays, one per ``(dtype, wanted)`` of ``sizes`` (an array not wanted is empty). Returns
+    the outputs and the rows per key.
 
     Counting does not need the rows' order: when ``every`` (the arrays' length) is given, the
     rows are all the positions the count kernel selects, and in one or two pieces it reads
     the positions ``start:stop`` in order (``rows_piece`` empty) rather than all over the
     arrays. The scatter then needs no count per piece: its first piece fills each key's range
     forward from its start, the second backward from its end, and they meet."""
-    small = np.int32 if len(rows) < 2**31 - 1 else np.int64  # counts that stay in the cache
+    small = _count_type(len(rows))
     parts = cuts(len(rows), n_parts(len(rows)))
     if every is not None and len(parts) <= 2:
         pieces = cuts(every, len(parts))
@@ -265,20 +265,140 @@ def counting_sort(rows, n_keys, count, count_args, scatter, scatter_args, sizes,
     return _scatter(rows, parts, scatter, scatter_args, positions(counts), total, sizes), total
 
 
+def _count_type(n: int):
+    """Counts per key that stay in the cache: int32 when ``n`` rows fit."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 def _scatter(rows, parts, scatter, scatter_args, pos, total, sizes, meet=False):
     """The scatter of :func:`counting_sort`: piece ``p`` of ``rows`` from ``pos[p]``, forward;
     with ``meet``, the second of two pieces from the keys' ends, backward."""
     m = int(total.sum())
     outs = [fresh(m if wanted else 0, d) for d, wanted in sizes]
     calls = [
-        (rows[a:b], *scatter_args, meet and i == 1, p, *outs)
+        (rows[a:b], 0, 0, *scatter_args, meet and i == 1, p, *outs)
         for i, ((a, b), p) in enumerate(zip(parts, pos))
     ]
     run_all(scatter, calls)
     return outs
 
 
-def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, want_ev=True):
+def sort_by_position(
+    rows, every, n_keys, count, count_args, scatter, scatter_args, sizes, by, ranks=False
+):
+    """:func:`counting_sort` of ``rows``, which are the positions that the count kernel selects
+    among ``range(every)``, taken in position order (every array read in order, not all over),
+    then put in (key, t, tie) order: ``by(outs)`` gives the outputs' ``(t, tie, others)``.
+    Returns the outputs, the key of each output row (see :func:`keys_of`) and the rows per key.
+
+    A stable sort by key of rows in (t, tie) order puts each key's rows in (t, tie) order;
+    exports mostly list each actor's or person's events in that order already, so only the
+    keys whose rows are not are sorted here (:func:`keys_of`, by NumPy). Returns None
+    (nothing sorted) when the count kernel does not select ``len(rows)`` positions, or when
+    too many keys are out of order (the caller then sorts the rows in time order)."""
+    n_rows, none = len(rows), rows[:0]
+    small = _count_type(n_rows)
+    pieces = cuts(every, n_parts(every))
+    counts = [np.zeros(n_keys, small) for _ in pieces]
+    calls = [(none, a, b, *count_args, c) for (a, b), c in zip(pieces, counts)]
+    if sum(run_all(count, calls)) != n_rows:
+        return None
+    total = counts[0] if len(counts) == 1 else np.sum(counts, axis=0, dtype=small)
+    m = int(total.sum())
+    outs = [fresh(m if wanted else 0, d) for d, wanted in sizes]
+    calls = [
+        (none, a, b, *scatter_args, False, p, *outs) for (a, b), p in zip(pieces, positions(counts))
+    ]
+    run_all(scatter, calls)
+    t, tie, others = by(outs)
+    key = keys_of(total, ranks, t, tie, others)
+    return None if key is None else (outs, key, total)
+
+
+#: :func:`keys_of` sorts again at most ``MIN_BREAKS + rows // ROWS_PER_BREAK`` keys
+MIN_BREAKS, ROWS_PER_BREAK = 16, 4096
+
+
+def keys_of(total, ranks: bool, t, tie, others=None):
+    """The key of each row of a counting sort with ``total[key]`` rows per key (int32): the key
+    itself, or with ``ranks`` its rank among the keys that have rows. In pieces of keys side
+    by side.
+
+    With ``others`` (a list of arrays aligned with ``t`` and ``tie``; empty ones are skipped),
+    the rows of each key are also put in ``(t, tie)`` order where they are not (``tie``
+    distinct within a key), ``others`` moved with them; None (nothing moved) when more keys
+    than :data:`MIN_BREAKS` and one per :data:`ROWS_PER_BREAK` rows are out of order."""
+    m = int(total.sum())
+    out = fresh(m, np.int32)
+    check = others is not None
+    limit = MIN_BREAKS + m // ROWS_PER_BREAK if check else 0
+    calls = [
+        (total, lo, hi, j, rank, ranks, t, tie, check, out, np.empty(2 * limit, np.int64))
+        for lo, hi, j, rank in _key_pieces(total, m)
+    ]
+    found = run_all(_fill_keys, calls)
+    if not check:
+        return out
+    if min(found) < 0 or sum(found) > 2 * limit:
+        return None
+    for (*_, breaks), f in zip(calls, found):
+        for a, b in breaks[:f].reshape(-1, 2):
+            perm = np.lexsort((tie[a:b], t[a:b]))
+            for arr in (t, tie, *others):
+                if len(arr):
+                    arr[a:b] = arr[a:b][perm]
+    return out
+
+
+def _key_pieces(total, m: int) -> list[tuple[int, int, int, int]]:
+    """Ranges of keys ``lo:hi`` with about as many rows each, one per core, with the row their
+    first row goes to and their rank among the keys that have rows."""
+    parts = n_parts(m)
+    if parts == 1 or len(total) == 0:
+        return [(0, len(total), 0, 0)]
+    ends = np.cumsum(total, dtype=_count_type(m))
+    cut = [0, *np.searchsorted(ends, [m * i // parts for i in range(1, parts)]).tolist()]
+    cut = [min(c, len(total)) for c in cut] + [len(total)]
+    return [
+        (lo, hi, int(ends[lo - 1]) if lo else 0, int(np.count_nonzero(total[:lo])))
+        for lo, hi in zip(cut[:-1], cut[1:])
+        if hi > lo
+    ]
+
+
+@_jit
+def _fill_keys(
+    total, lo, hi, j, rank, ranks, t, tie, check, out, breaks
+):  # pragma: no cover - compiled
+    """The keys ``lo:hi`` of :func:`keys_of` (``rank``: that of key ``lo``), from row ``j``; with
+    ``check``, the ``(start, end)`` rows of the keys whose ``(t, tie)`` do not strictly
+    increase into ``breaks`` (flattened). Returns how many entries, or -1 when they do not fit."""
+    nb = 0
+    for key in range(lo, hi):
+        c = total[key]
+        if c == 0:
+            continue
+        v = rank if ranks else key
+        bad = False
+        out[j] = v
+        for q in range(j + 1, j + c):
+            out[q] = v
+            if check and (t[q] < t[q - 1] or (t[q] == t[q - 1] and tie[q] <= tie[q - 1])):
+                bad = True
+        if bad:
+            if nb + 2 > len(breaks):
+                return -1
+            breaks[nb] = j
+            breaks[nb + 1] = j + c
+            nb += 2
+        j += c
+        rank += 1
+    return nb
+
+
+def first_reasons(
+    rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, want_ev=True, by_position=False
+):
     """Reasons 1-3 of every row, and the rows that pass them ordered by (actor, t, row_id):
     ``(reason, o, actor, t, ev)``, the last three aligned with ``o`` (contiguous, so that the
     later passes read them in order rather than all over the log; ``ev`` empty unless
@@ -287,19 +407,34 @@ def first_reasons(rows, t, ev, user, device, ua, ua_bot, lo, hi, n_ids, want_ev=
     ``rows`` lists positions in (timestamp, row_id) order; ``ua`` may be empty (no user agent),
     ``ua_bot`` flags the robot user agents (empty: the filter is off); ``lo``/``hi`` are the
     period bounds (``NONE`` for an open end). The actor is the device, else the user. A stable
-    counting sort by actor, in pieces of ``rows`` side by side (see :func:`positions`).
+    counting sort by actor, in pieces of ``rows`` side by side (see :func:`positions`). With
+    ``by_position`` (``rows`` are every position, and row ids increase with the position) the
+    positions are sorted in their own order (see :func:`sort_by_position`).
     """
     reason = np.zeros(len(t), np.int8)
-    (o, a_o, t_o, ev_o), _ = counting_sort(
-        rows,
-        n_ids,
-        _reasons_count,
-        (t, ev, user, device, ua, ua_bot, lo, hi, reason),
-        _reasons_scatter,
-        (t, ev, user, device, reason),
-        [(rows.dtype, True), (np.int32, True), (np.int64, True), (ev.dtype, want_ev)],
-        len(t) if len(rows) == len(t) else None,  # every position (distinct rows)
-    )
+    count_args = (t, ev, user, device, ua, ua_bot, lo, hi, reason)
+    scatter_args = (t, ev, user, device, reason)
+    sizes = [(rows.dtype, True), (np.int64, True), (ev.dtype, want_ev)]
+    done = None
+    if by_position and len(rows) == len(t):
+        done = sort_by_position(
+            rows,
+            len(t),
+            n_ids,
+            _reasons_count,
+            count_args,
+            _reasons_scatter,
+            scatter_args,
+            sizes,
+            lambda outs: (outs[1], outs[0], [outs[2]]),
+        )
+    if done is None:
+        every = len(t) if len(rows) == len(t) else None  # every position (distinct rows)
+        outs, total = counting_sort(
+            rows, n_ids, _reasons_count, count_args, _reasons_scatter, scatter_args, sizes, every
+        )
+        done = outs, keys_of(total, False, outs[1], outs[0]), total
+    (o, t_o, ev_o), a_o, _ = done
     return reason, o, a_o, t_o, ev_o
 
 
@@ -328,20 +463,22 @@ def _reasons_count(
 
 @_jit
 def _reasons_scatter(
-    rows, t, ev, user, device, reason, backward, pos, o, a_o, t_o, ev_o
+    rows, start, stop, t, ev, user, device, reason, backward, pos, o, t_o, ev_o
 ):  # pragma: no cover - compiled
-    """The rows of ``rows`` still kept, written at ``pos[actor]`` (advanced as it goes; going
-    ``backward``, from the last row, at ``pos[actor] - 1``); their event too when ``ev_o`` is
-    not empty."""
+    """The rows of ``rows`` (or, ``rows`` empty, the positions ``start:stop``) still kept,
+    written at ``pos[actor]`` (advanced as it goes; going ``backward``, from the last row, at
+    ``pos[actor] - 1``); their event too when ``ev_o`` is not empty. (The actors are written
+    afterwards, in order: see :func:`keys_of`.)"""
     with_ev = len(ev_o) > 0
-    m = len(rows)
+    every = len(rows) == 0
+    m = stop - start if every else len(rows)
     for i in range(m):
-        r = rows[m - 1 - i] if backward else rows[i]
+        k = m - 1 - i if backward else i
+        r = start + k if every else rows[k]
         if reason[r] == KEPT:
             a = device[r] if device[r] >= 0 else user[r]
             j = pos[a] - 1 if backward else pos[a]
             o[j] = r
-            a_o[j] = a
             t_o[j] = t[r]
             if with_ev:
                 ev_o[j] = ev[r]
@@ -719,63 +856,76 @@ def _stitch_users(user, device, dev_map, out):  # pragma: no cover - compiled
 
 # -- sorted by person ---------------------------------------------------------------------------
 @_later
-def _person_count(rows, t, user, device, count):  # pragma: no cover - compiled
-    for i in range(len(rows)):
-        r = rows[i]
+def _person_count(rows, start, stop, keep, t, user, device, count):  # pragma: no cover - compiled
+    """The rows of ``rows`` (or, ``rows`` and not ``keep`` empty, the positions ``start:stop``
+    whose ``keep`` is 0) with a person and a time, counted by person; returns how many rows
+    it looked at."""
+    every = len(rows) == 0 and len(keep) > 0
+    seen = 0
+    for i in range(start if every else 0, stop if every else len(rows)):
+        r = i if every else rows[i]
+        if every and keep[r] != 0:
+            continue
+        seen += 1
         p = user[r] if user[r] >= 0 else device[r]
         if p >= 0 and t[r] != NONE:
             count[p] += 1
+    return seen
 
 
 @_later
 def _person_scatter(
-    rows, t, user, device, row_id, ev, pos, ts, rid, evs, pcode
+    rows, start, stop, keep, t, user, device, row_id, ev, backward, pos, ts, rid, evs
 ):  # pragma: no cover - compiled
-    for i in range(len(rows)):
-        r = rows[i]
+    """The rows of :func:`_person_count` written at ``pos[person]`` (advanced as it goes;
+    going ``backward``, from the last row, at ``pos[person] - 1``)."""
+    every = len(rows) == 0 and len(keep) > 0
+    m = stop - start if every else len(rows)
+    for i in range(m):
+        k = m - 1 - i if backward else i
+        r = start + k if every else rows[k]
+        if every and keep[r] != 0:
+            continue
         p = user[r] if user[r] >= 0 else device[r]
         if p >= 0 and t[r] != NONE:
-            j = pos[p]
+            j = pos[p] - 1 if backward else pos[p]
             ts[j] = t[r]
             rid[j] = row_id[r]
             evs[j] = ev[r]
-            pcode[j] = p
-            pos[p] = j + 1
+            pos[p] = j if backward else j + 1
 
 
-@_later
-def _ranks(pcode, codes):  # pragma: no cover - compiled
-    """Person codes (in runs) become their rank, in place; the code of each rank goes to
-    ``codes``; returns the number of persons."""
-    m = len(pcode)
-    j = -1
-    prev = -1
-    for i in range(m):
-        if pcode[i] != prev:
-            prev = pcode[i]
-            j += 1
-            codes[j] = prev
-        pcode[i] = j
-    return j + 1
-
-
-def person_order(rows, t, user, device, row_id, ev, n_ids):
+def person_order(rows, t, user, device, row_id, ev, n_ids, keep=None):
     """The rows with a person (user, else device) and a time, ordered by (person, t, row_id):
     their times, row ids, event codes, person rank, and the person code of each rank (a stable
-    counting sort of ``rows``, which are in time order, by person, in pieces side by side)."""
-    parts = cuts(len(rows), n_parts(len(rows)))
-    counts = [np.zeros(n_ids, np.int64) for _ in parts]
-    run_all(_person_count, [(rows[a:b], t, user, device, c) for (a, b), c in zip(parts, counts)])
-    pos = positions(counts)
-    m = int(sum(int(c.sum()) for c in counts))
-    # persons: codes of an int32 dictionary
-    outs = [fresh(m, d) for d in (np.int64, row_id.dtype, ev.dtype, np.int32)]
-    calls = [(rows[a:b], t, user, device, row_id, ev, p, *outs) for (a, b), p in zip(parts, pos)]
-    run_all(_person_scatter, calls)
-    ts, rid, evs, pcode = outs
-    codes = fresh(len(pcode), np.int64)
-    codes = codes[: _ranks(pcode, codes)]
-    return ts, rid, evs, pcode, codes
+    counting sort of ``rows``, which are in time order, by person, in pieces side by side).
+    With ``keep`` (0 at exactly the positions of ``rows``) the positions are sorted in their
+    own order (see :func:`sort_by_position`)."""
+    sizes = [(np.int64, True), (row_id.dtype, True), (ev.dtype, True)]
+    done = None
+    if keep is not None:
+        done = sort_by_position(
+            rows,
+            len(t),
+            n_ids,
+            _person_count,
+            (keep, t, user, device),
+            _person_scatter,
+            (keep, t, user, device, row_id, ev),
+            sizes,
+            lambda outs: (outs[0], outs[1], [outs[2]]),
+            True,
+        )
+    if done is None:
+        none = np.zeros(0, np.int8)
+        count_args, scatter_args = (none, t, user, device), (none, t, user, device, row_id, ev)
+        outs, total = counting_sort(
+            rows, n_ids, _person_count, count_args, _person_scatter, scatter_args, sizes
+        )
+        done = outs, keys_of(total, True, outs[0], outs[1]), total
+    (ts, rid, evs), rank, total = done
+    # persons as ranks, written from the counts; the code of each rank
+    return ts, rid, evs, rank, np.flatnonzero(total)
 
 
 @_later
@@ -1037,7 +1187,7 @@ def case_runs(x, c):
     length and a 64-bit hash of the sequence of codes; and the compacted codes."""
     n = len(x)
     codes, start, length, h = (
-        fresh(n, np.int32),
+        fresh(n, x.dtype),  # the codes' own width (int16 for a usual log)
         fresh(n, np.int64),
         fresh(n, np.int64),
         fresh(n, np.uint64),
@@ -1083,7 +1233,7 @@ def group_sequences(codes, start, length, h):
     while cap < 2 * n:
         cap *= 2
     slot_h = np.zeros(cap, np.uint64)
-    slot_g = np.full(cap, -1, np.int64)
+    slot_g = np.full(cap, -1, np.int32 if n < 2**31 - 1 else np.int64)
     first, count = fresh(n, np.int64), np.zeros(n, np.int64)
     n_g, exact = _group_sequences(codes, start, length, h, slot_h, slot_g, first, count)
     if not exact:
@@ -1247,16 +1397,15 @@ LATER = {
     "_device_keys": "i4 i1 i4 i4 i2 b1 i4 i8 b1 i8",
     "_device_pairs": "i4 i8 b1 i8 n i8 i8 i8",
     "_stitch_users": "i4 i4 i4 i4",
-    "_person_count": "i4 i8 i4 i4 i8",
-    "_person_scatter": "i4 i8 i4 i4 i4 i2 i8 i8 i4 i2 i4",
-    "_ranks": "i4 i8",
+    "_person_count": "i4 n n i1 i8 i4 i4 i4",
+    "_person_scatter": "i4 n n i1 i8 i4 i4 i4 i2 ? i8 i8 i4 i2",
     "_sessions": "i4 i8 n i4 i4",
     "_funnel_chains": "i4 i8 i4 i2 i8 b1 i8/2 i8/2 i8 n ? i8 i8",
     "_pair_count": "i2 i4 n i8",
     "_pair_scatter": "i2 i4 i8 n n n i8 i8",
     "_medians": "i8 i8 i8 f8",
-    "_case_runs": "i2 i4 i4 i8 i8 u8",
-    "_group_sequences": "i4 i8 i8 u8 u8 i8 i8 i8",
+    "_case_runs": "i2 i4 i2 i8 i8 u8",
+    "_group_sequences": "i2 i8 i8 u8 u8 i4 i8 i8",
 }
 #: kernel name -> set when the helper process is done with it (or gone); None -> the process
 _HELPER: dict = {}

@@ -16,19 +16,36 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 @_jit
 def code_ints(
-    vals, bits, bit_off, small, slot_keys, slot_vals, seen, state, out, offset, i0
+    vals,
+    bits,
+    bit_off,
+    lo0,
+    small0,
+    lo1,
+    small1,
+    slot_keys,
+    slot_vals,
+    seen,
+    state,
+    out,
+    offset,
+    i0,
 ):  # pragma: no cover - compiled
     """``out[offset + i]`` = the code of ``vals[i]`` for ``i >= i0`` (-1 when its bit in the
     Arrow validity bitmap ``bits`` is 0; ``bits`` empty: every value is there).
 
     A value not seen before gets code ``state[0]`` (the count of values seen, advanced) and is
-    appended to ``seen``. Values in ``0 .. len(small) - 1`` (ids numbered from 0 or 1, the
-    common case) are looked up directly in ``small`` (-1: not seen), others in an open-addressing
-    hash table (``slot_vals`` -1 marks a free slot; ``state[1]`` counts its values). Stops
-    before ``seen`` overflows or the table gets half full; returns the next ``i``."""
+    appended to ``seen``. Values in one of two windows, ``lo0 .. lo0 + len(small0) - 1`` and
+    ``lo1 .. lo1 + len(small1) - 1`` (ids numbered from 0 or 1, or the range of a Parquet
+    column's statistics), are looked up directly in ``small0`` / ``small1`` (code + 1; 0: not
+    seen; the first window wins where they overlap), others in an open-addressing hash table
+    (``slot_vals`` -1 marks a free slot; ``state[1]`` counts its values). Stops before
+    ``seen`` overflows or the table gets half full; returns the next ``i``."""
     mask = np.uint64(len(slot_keys) - 1)
     limit = len(slot_keys) // 2
-    n_small = len(small)
+    hi0 = lo0 + (len(small0) - 1)
+    hi1 = lo1 + (len(small1) - 1)
+    n_max = len(seen)
     n_seen, n_hashed = state[0], state[1]
     has_bits = len(bits) > 0
     i = i0
@@ -41,12 +58,25 @@ def code_ints(
                 i += 1
                 continue
         v = vals[i]
-        if 0 <= v < n_small:
-            c = small[v]
+        if lo0 <= v <= hi0:
+            c = small0[v - lo0] - 1
             if c < 0:
-                if n_seen >= len(seen):
+                if n_seen >= n_max:
                     break
-                c = small[v] = n_seen
+                c = n_seen
+                small0[v - lo0] = c + 1
+                seen[n_seen] = v
+                n_seen += 1
+            out[offset + i] = c
+            i += 1
+            continue
+        if lo1 <= v <= hi1:  # (the same, in the second window)
+            c = small1[v - lo1] - 1
+            if c < 0:
+                if n_seen >= n_max:
+                    break
+                c = n_seen
+                small1[v - lo1] = c + 1
                 seen[n_seen] = v
                 n_seen += 1
             out[offset + i] = c
@@ -56,7 +86,7 @@ def code_ints(
         while True:
             c = slot_vals[j]
             if c < 0:
-                if n_seen >= len(seen) or n_hashed >= limit:
+                if n_seen >= n_max or n_hashed >= limit:
                     stop = True
                     break
                 slot_keys[j] = v
