@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .errors import ParcoursWarning, Problem, StudyError
 
-__version__ = "0.4.3"
+__version__ = "0.4.4"
 
 _SUBMODULES = {
     "journey", "study", "survey", "weighting", "satisfaction", "traces", "qual", "friction",
