@@ -10,6 +10,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
+def small_study_template(tmp_path_factory) -> Path:
+    """A small seeded sample study (120 customers, 80 respondents, 14 days), made once: tests
+    that break files copy it first (see ``study`` in tests/test_hostile_files.py)."""
+    import parcours_research as pr
+
+    out = tmp_path_factory.mktemp("template") / "study"
+    pr.make_sample(
+        out, n_customers=120, n_prospects=30, n_respondents=80, n_participants=6, days=14
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def sample_dir() -> Path:
     """The committed sample study (``data/sample``, seed 0)."""
     return ROOT / "data" / "sample"

@@ -42,13 +42,9 @@ NOISE_5MB = random.Random(0).randbytes(5 << 19).hex().encode()
 
 
 # ---- a small study, copied for each case ----------------------------------------------------
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("template") / "study"
-    pr.make_sample(
-        out, n_customers=120, n_prospects=30, n_respondents=80, n_participants=6, days=14
-    )
-    return out
+@pytest.fixture
+def template(small_study_template) -> Path:
+    return small_study_template  # (tests/conftest.py)
 
 
 @pytest.fixture

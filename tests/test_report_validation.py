@@ -26,19 +26,10 @@ EVENTS = "traces/events.csv.gz"
 HEADER = b"device_id,customer_id,ts,event_name,user_agent,page\n"
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("template") / "study"
-    pr.make_sample(
-        out, n_customers=120, n_prospects=30, n_respondents=80, n_participants=6, days=14
-    )
-    return out
-
-
 @pytest.fixture
-def study(template, tmp_path) -> Path:
+def study(small_study_template, tmp_path) -> Path:
     d = tmp_path / "study"
-    shutil.copytree(template, d)
+    shutil.copytree(small_study_template, d)
     return d
 
 
