@@ -7,6 +7,7 @@
     python benchmarks/traces.py --repeat 5            # more runs of each contestant (median)
     python benchmarks/traces.py --only parcours,old,chdb --against /tmp/old   # an older tree
     python benchmarks/traces.py --bytecode off        # as the shell says (PYTHONDONTWRITEBYTECODE)
+    python benchmarks/traces.py --pause 3             # every contestant started cold (see --help)
 
 chDB and polars come with the ``bench`` extra (``pip install -e .[bench]``).
 
@@ -813,6 +814,15 @@ def _args():
         help="let the contestants use Python's bytecode cache (on, as an installed package; "
         "off: as the shell says, e.g. PYTHONDONTWRITEBYTECODE)",
     )
+    ap.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds to wait before each timed process (0: none). On a VM that gives freed "
+        "memory back to its host (virtio-balloon free page reporting, after about 2 s), a "
+        "process started at once after a large one reuses its still-backed pages, one started "
+        "later faults them in from the host; a pause of 3 s starts every contestant cold",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -830,6 +840,8 @@ def _runs(who: list[str], path: Path, args) -> dict[str, list[dict]]:
             spent = sum(r["wall_s"] for r in runs[w])
             if i and (spent > REPEAT_BUDGET_S or any(r.get("failed") for r in runs[w])):
                 continue
+            if args.pause > 0:
+                time.sleep(args.pause)
             runs[w].append(measure(w, str(path), args.timeout))
     return runs
 

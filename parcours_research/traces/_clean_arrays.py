@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _time
+from ._pages import fresh
 from .eventlog import EventLog
 
 NONE = np.iinfo(np.int64).min
@@ -282,7 +283,7 @@ def time_order(row_id: np.ndarray, t: np.ndarray) -> np.ndarray:
     runs = k.sorted_runs(t, 64)
     if len(runs) == 0:  # too many runs to merge
         return np.argsort(t, kind="stable").astype(dtype)
-    return merge_in_parts(t, runs, np.empty(n, dtype))
+    return merge_in_parts(t, runs, fresh(n, dtype))
 
 
 def merge_in_parts(t: np.ndarray, runs: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -448,14 +449,14 @@ def _stream(eng, origin, src, sql, native, tables, coder, sizes) -> dict:
         batches = iter(tab.to_batches())
         del tab
     cols = {
-        "row_id": np.empty(n, np.int32 if small else np.int64),
-        "_t": np.empty(n, np.int64),
-        "user": np.empty(n, np.int32),
-        "device": np.empty(n, np.int32),
-        "ev": np.empty(n, np.int16 if sizes["ev"] < 2**15 - 1 else np.int32),
+        "row_id": fresh(n, np.int32 if small else np.int64),
+        "_t": fresh(n, np.int64),
+        "user": fresh(n, np.int32),
+        "device": fresh(n, np.int32),
+        "ev": fresh(n, np.int16 if sizes["ev"] < 2**15 - 1 else np.int32),
     }
     if tables["ua"] is not None:
-        cols["ua"] = np.empty(n, np.int16 if sizes["ua"] < 2**15 - 1 else np.int32)
+        cols["ua"] = fresh(n, np.int16 if sizes["ua"] < 2**15 - 1 else np.int32)
     coded = ["ev"] + (["ua"] if tables["ua"] is not None else [])
     if coder is None:
         coded = ["user", "device", *coded]

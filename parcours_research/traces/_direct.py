@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _time
+from ._pages import fresh
 
 
 class NotDirect(Exception):
@@ -267,13 +268,13 @@ _NAMES = {"event": "ev", "user_agent": "ua"}
 
 def _allocate(n: int, text: dict) -> dict:
     cols = {
-        "row_id": np.empty(n, np.int32 if n < 2**31 - 1 else np.int64),
-        "_t": np.empty(n, np.int64),
-        "user": np.empty(n, np.int32),
-        "device": np.empty(n, np.int32),
+        "row_id": fresh(n, np.int32 if n < 2**31 - 1 else np.int64),
+        "_t": fresh(n, np.int64),
+        "user": fresh(n, np.int32),
+        "device": fresh(n, np.int32),
     }
     for c in text:
-        cols[_NAMES[c]] = np.empty(n, np.int16)
+        cols[_NAMES[c]] = fresh(n, np.int16)
     return cols
 
 

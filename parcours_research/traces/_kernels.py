@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from . import _pages
+
 NONE = np.iinfo(np.int64).min
 # reason codes, in clean.REASONS order
 KEPT, UNPARSEABLE, OUTSIDE, BOT_UA, BOT_BEHAVIOUR, EXACT, NEAR = range(7)
@@ -216,10 +218,9 @@ def _merge_runs(t, runs, head, out):  # pragma: no cover - compiled
 
 # -- cleaning -----------------------------------------------------------------------------------
 def fresh(n: int, dtype) -> np.ndarray:
-    """An uninitialised array for a kernel to fill. Allocated by NumPy, which asks the operating
-    system for huge pages: first touching 100 MB then costs about 15 ms, against about 100 ms for
-    the 4 KiB pages of an array allocated inside a compiled function."""
-    return np.empty(n, dtype)
+    """An uninitialised array for a kernel to fill, allocated outside the compiled function
+    (see :func:`._pages.fresh`: large ones on ordinary pages, never NumPy's huge pages)."""
+    return _pages.fresh(n, dtype)
 
 
 def positions(counts: list[np.ndarray]) -> list[np.ndarray]:

@@ -535,17 +535,21 @@ def _clean_fast(log: EventLog, pattern, rules, duplicates: bool, tol, bounds):
         eng.drop(reg)
         ids = np.asarray(near.column("row_id").to_numpy(), dtype=np.int64)
         reason[np.isin(enc.row_id, ids) & (reason == ca.KEPT)] = ca.NEAR
-    counts = np.bincount(reason, minlength=len(REASONS))
-    n_by = {r: int(c) for r, c in zip(REASONS, counts) if c}
+    # counted on the removed rows only: ``np.bincount`` of every row would first cast the int8
+    # codes to a 64-bit copy of the whole log (80 MB of fresh memory at 1e7 events)
     gone = np.flatnonzero(reason != ca.KEPT)
-    codes = pa.array(reason[gone].astype(np.int32))
+    gone_reason = reason[gone].astype(np.int32)
+    counts = np.bincount(gone_reason, minlength=len(REASONS))
+    counts[ca.KEPT] = len(reason) - len(gone)
+    n_by = {r: int(c) for r, c in zip(REASONS, counts) if c}
+    codes = pa.array(gone_reason)
     removed_arrow = pa.table(
         {
             "row_id": enc.row_id[gone].astype(np.int64),
             "reason": pa.DictionaryArray.from_arrays(codes, pa.array(REASONS)).cast(pa.string()),
         }
     )
-    del gone, codes
+    del gone, gone_reason, codes
     reg = eng.register(removed_arrow, "removed_rows")
     removed = eng.table(f"SELECT row_id, reason FROM {q(reg)}", "removed")
     eng.drop(reg)
