@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from . import _pages
+# the arrays a kernel fills are allocated outside it: large ones on ordinary pages (``_pages``)
+from ._pages import fresh
 
 NONE = np.iinfo(np.int64).min
 # reason codes, in clean.REASONS order
@@ -217,12 +218,6 @@ def _merge_runs(t, runs, head, out):  # pragma: no cover - compiled
 
 
 # -- cleaning -----------------------------------------------------------------------------------
-def fresh(n: int, dtype) -> np.ndarray:
-    """An uninitialised array for a kernel to fill, allocated outside the compiled function
-    (see :func:`._pages.fresh`: large ones on ordinary pages, never NumPy's huge pages)."""
-    return _pages.fresh(n, dtype)
-
-
 def positions(counts: list[np.ndarray]) -> list[np.ndarray]:
     """Where each piece's rows of each key start in a stable counting sort cut into pieces
     (``counts[p][key]``: the rows of piece ``p`` with that key): a key's rows from piece 0
