@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -188,6 +190,25 @@ class Engine(ABC):
         df = self.fetch(sql)
         return None if df.empty else df.iat[0, 0]
 
+    def close(self) -> None:
+        """Close the DuckDB connection the engine opened (and remove its spill folder).
+
+        A connection passed in by the caller is left open: it is the caller's. The engine
+        cannot be used afterwards. Engines are also context managers (``with DuckDBEngine()
+        as eng:``).
+        """
+        if self._owns:
+            self.con.close()
+        if self._remove_spill is not None:
+            self._remove_spill()
+        self._keep.clear()
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def q(self, name: str) -> str:
         return quote(name)
 
@@ -275,6 +296,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         self.con = connection if connection is not None else duckdb.connect()
+        self._owns = connection is None
         self.fast = bool(fast)
         if self.fast:  # numba starts in the background (a few tenths of a second) meanwhile
             from ._clean_arrays import load_kernels_soon
@@ -287,8 +309,9 @@ class DuckDBEngine(Engine):
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        self._remove_spill = None
         if temp_directory is None and connection is None:
-            temp_directory = tempfile.mkdtemp(prefix="parcours_duckdb_")
+            temp_directory, self._remove_spill = _spill_folder(self.con)
         if temp_directory:
             self.con.execute(f"SET temp_directory = {literal(str(temp_directory))}")
         self._keep: dict[str, Any] = {}
@@ -858,6 +881,16 @@ def _file_key(path: str) -> str:
     from urllib.parse import unquote
 
     return _scheme_free(unquote(path))
+
+
+def _spill_folder(con) -> tuple[str, weakref.finalize]:
+    """A private temporary folder for DuckDB to spill into, and the finalizer that removes it.
+
+    DuckDB creates its spill files lazily and deletes them on close, but not a folder it was
+    given; the finalizer runs when ``con`` is collected, at exit, or when called (``close``).
+    """
+    folder = tempfile.mkdtemp(prefix="parcours_duckdb_")
+    return folder, weakref.finalize(con, shutil.rmtree, folder, True)
 
 
 _DEFAULT: DuckDBEngine | None = None
