@@ -613,10 +613,13 @@ _SEEN_MAX = 200_000  # texts whose persons a backend keeps
 def _pipeline(spacy, model: str):
     """The spaCy pipeline ``model`` without its unused pipes, loaded once per process
     (``OSError`` when it is not installed)."""
+    from ._regex_charsets import shared_charsets
+
     with _NLP_LOCK:
         nlp = _NLP.get(model)
         if nlp is None:
-            nlp = _NLP[model] = spacy.load(model, exclude=_UNUSED_PIPES)
+            with shared_charsets():  # the French tokenizer's pattern: 3.6 s -> 1.4 s
+                nlp = _NLP[model] = spacy.load(model, exclude=_UNUSED_PIPES)
     return nlp
 
 
