@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import parcours_research as pr
-from parcours_research.errors import StudyError
+from parcours_research.errors import StudyError, TraceDataError
 from parcours_research.traces import _ga4, io
 from parcours_research.traces import ga4_sample as gs
 
@@ -156,3 +156,55 @@ def test_ga4_read_of_a_file_uri_this_machine_cannot_open_uses_the_name(tmp_path)
     shutil.copy(f, moved)
     log = pr.traces.read_events(f"file://{moved}", format="ga4")
     assert log.count() == pr.traces.read_events(f).count()
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_a_remote_ga4_export_is_told_by_its_columns(tmp_path, fmt, monkeypatch):
+    """A GA4 export only the engine can open (s3://, gs://: no content to sniff here, and a
+    name like ``events_20260101.parquet``) reads as GA4, as the same file on this machine."""
+    files = gs.write_ga4_export(tmp_path / "ga4", fmt=fmt, layout="daily", days=2)
+    expected = _frame(pr.traces.read_events([str(f) for f in files], format="ga4"))
+    monkeypatch.setattr(io, "_local_file", lambda path: None)  # as for a remote URI
+    assert io._guess_format([str(files[0])]) == ("parquet" if fmt == "parquet" else "jsonl")
+    got = _frame(pr.traces.read_events([str(f) for f in files]))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_remote_plain_parquet_log_stays_plain(tmp_path, monkeypatch):
+    f = tmp_path / "events.parquet"
+    pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
+            "event": ["a", "b"],
+        }
+    ).to_parquet(f)
+    expected = _frame(pr.traces.read_events(str(f)))
+    monkeypatch.setattr(io, "_local_file", lambda path: None)
+    got = _frame(pr.traces.read_events(str(f)))
+    pd.testing.assert_frame_equal(got, expected)
+    assert list(got["event"]) == ["a", "b"]
+
+
+def test_a_local_file_is_not_described_twice(tmp_path, monkeypatch):
+    """The content of a local file was read by ``_guess_format``: no second look."""
+    f = tmp_path / "events.parquet"
+    pd.DataFrame(
+        {"user_id": ["u1"], "timestamp": pd.to_datetime(["2026-01-01"], utc=True), "event": ["a"]}
+    ).to_parquet(f)
+
+    def boom(*a):
+        raise AssertionError("described again")
+
+    monkeypatch.setattr(io, "_ga4_columns", boom)
+    assert pr.traces.read_events(str(f)).count() == 1
+
+
+def test_a_ga4_export_forced_to_plain_parquet_says_to_read_it_as_ga4(tmp_path):
+    files = gs.write_ga4_export(tmp_path / "ga4", fmt="parquet", layout="daily", days=1)
+    with pytest.raises(TraceDataError) as err:
+        pr.traces.read_events([str(f) for f in files], format="parquet")
+    first = err.value.problems[0]
+    assert "Google Analytics 4 export" in first.message
+    assert "format='ga4'" in first.fix
+    assert len(err.value.problems) == 3  # and the columns it could not map, as before

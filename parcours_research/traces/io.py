@@ -167,14 +167,22 @@ def _check_files(paths: list[str], fmt: str, limits) -> None:
                 fix="export the events again; check the export's date range and filters")])
 
 
+def _local_file(path: str) -> str | None:
+    """``path`` as a file of this machine (Spark lists local files as ``file:/...``), or None
+    (a remote URI, or no such file): its content cannot be read here."""
+    from .._event_uris import local_path
+
+    local = local_path(path) or path
+    return local if Path(local).is_file() else None
+
+
 def _guess_format(paths: list[str]) -> str:
     """The format from the first file's content (a GA4 export, Parquet, JSON Lines: see
     ``_ga4.sniff``), else from its name."""
-    from .._event_uris import local_path
     from ._ga4 import sniff
 
-    local = local_path(paths[0]) or paths[0]  # Spark lists local files as ``file:/...``
-    sniffed = sniff(local) if Path(local).is_file() else None
+    local = _local_file(paths[0])
+    sniffed = sniff(local) if local else None
     if sniffed is not None:
         return sniffed
     name = paths[0].lower()
@@ -301,10 +309,18 @@ def read_events(
     fmt = format or _guess_format(paths)
     check_one_of("format", fmt, FORMATS)
     _check_files(paths, fmt, getattr(getattr(source, "traces", source), "limits", None))
+    src = None
+    if fmt in ("parquet", "jsonl"):
+        src = _engine_read(eng, paths, fmt)
+        if format is None and _local_file(paths[0]) is None and _ga4_columns(eng, src):
+            # a GA4 export that only the engine can open (a remote URI): read as one, as
+            # the same file on this machine is (``_guess_format`` reads its schema there)
+            eng.drop(src)
+            fmt, src = "ga4", None
     if fmt == "ga4":
         log = _read_ga4(eng, paths, timezone)
     else:
-        src = _engine_read(eng, paths, fmt)
+        src = src or _engine_read(eng, paths, fmt)
         spec = _time.Spec(timestamp_unit, timestamp_format, fmt, tuple(paths))
         log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, spec)
         _time.attach(log, spec, src, _time_sql(log))
@@ -314,6 +330,13 @@ def read_events(
             log._origin["paths"] = list(paths)  # a local Parquet file may be read directly
     log.meta.update(meta)
     return log
+
+
+def _ga4_columns(eng: Engine, src: str) -> bool:
+    """Whether the view ``src`` has the columns of a GA4 export (``_ga4.REQUIRED``)."""
+    from ._ga4 import _is_ga4_columns
+
+    return _is_ga4_columns(eng.columns(src))
 
 
 def _study_folder(source):
@@ -529,6 +552,14 @@ def _column_mapping(have: list[str], columns: dict[str, str], file: str) -> dict
         mapping[canon] = raw
     problems += _missing_canonical(mapping, columns, file)
     if problems:
+        from ._ga4 import _is_ga4_columns
+
+        if _is_ga4_columns(have):  # format= forced a GA4 export to be read as a plain file
+            problems.insert(0, Problem(
+                "the file is a Google Analytics 4 export (event_timestamp, event_name, "
+                "user_pseudo_id, nested event_params)", file=file,
+                fix="read it with format='ga4' (study.yml: traces: format: ga4), which maps "
+                "its columns and flattens its parameters"))
         raise TraceDataError(f"Cannot map the columns of {file}", problems)
     return mapping
 
