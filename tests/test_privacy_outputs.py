@@ -131,6 +131,11 @@ def _leaks(path: Path) -> list[str]:
         texts.append(_image_texts(raw))
     if path.suffix == ".ipynb":
         nb = json.loads(raw)
+        # cell ids are random (8 hex digits: papermill's injected cell once drew "d0566194",
+        # the shape of a raw device id): the notebook is scanned without them
+        for cell in nb["cells"]:
+            cell.pop("id", None)
+        texts[0] = json.dumps(nb, ensure_ascii=False, indent=1)
         for cell in nb["cells"]:
             for out in cell.get("outputs", []):
                 png = out.get("data", {}).get("image/png")
