@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 import weakref
 from abc import ABC, abstractmethod
@@ -190,20 +192,11 @@ class Engine(ABC):
         df = self.fetch(sql)
         return None if df.empty else df.iat[0, 0]
 
-    def close(self) -> None:
-        """Close the DuckDB connection the engine opened (and remove its spill folder).
+    def close(self) -> None:  # noqa: B027 - optional clean-up hook
+        """Release what the engine opened (nothing by default: a Spark session is the
+        caller's). Engines are context managers: ``with DuckDBEngine() as eng:`` closes it."""
 
-        A connection passed in by the caller is left open: it is the caller's. The engine
-        cannot be used afterwards. Engines are also context managers (``with DuckDBEngine()
-        as eng:``).
-        """
-        if self._owns:
-            self.con.close()
-        if self._remove_spill is not None:
-            self._remove_spill()
-        self._keep.clear()
-
-    def __enter__(self) -> DuckDBEngine:
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -315,6 +308,18 @@ class DuckDBEngine(Engine):
         if temp_directory:
             self.con.execute(f"SET temp_directory = {literal(str(temp_directory))}")
         self._keep: dict[str, Any] = {}
+
+    def close(self) -> None:
+        """Close the DuckDB connection the engine opened (and remove its spill folder).
+
+        A connection passed in by the caller is left open: it is the caller's. The engine
+        cannot be used afterwards.
+        """
+        if self._owns:
+            self.con.close()
+        if self._remove_spill is not None:
+            self._remove_spill()
+        self._keep.clear()
 
     def q(self, name: str) -> str:
         return quote(name)
@@ -884,13 +889,43 @@ def _file_key(path: str) -> str:
 
 
 def _spill_folder(con) -> tuple[str, weakref.finalize]:
-    """A private temporary folder for DuckDB to spill into, and the finalizer that removes it.
+    """Where DuckDB spills, and the finalizer that removes it (when ``con`` is collected, at
+    exit, or when called by ``close``).
 
-    DuckDB creates its spill files lazily and deletes them on close, but not a folder it was
-    given; the finalizer runs when ``con`` is collected, at exit, or when called (``close``).
+    A folder of its own (``engine-<pid>-<random>``) inside the user's private folder of the
+    system's temporary folder (:func:`_private_parent`), which DuckDB creates at its first
+    spill only and removes on close with its files: an engine that never spills, or a
+    process that is killed before it spills (a notebook kernel stopped at once), leaves
+    nothing behind. Where that parent cannot be trusted, a folder of ``mkdtemp``, as before.
     """
-    folder = tempfile.mkdtemp(prefix="parcours_duckdb_")
+    parent = _private_parent()
+    if parent is None:
+        folder = tempfile.mkdtemp(prefix="parcours_duckdb_")
+    else:
+        folder = os.path.join(parent, f"engine-{os.getpid()}-{secrets.token_hex(6)}")
     return folder, weakref.finalize(con, shutil.rmtree, folder, True)
+
+
+def _private_parent() -> str | None:
+    """``parcours_duckdb-<uid>`` in the system's temporary folder, made with mode 0700 if
+    missing; None unless it is a real folder of this user that nobody else may enter (a
+    folder another user made, or a link, in a shared /tmp), or where users have no ids."""
+    if not hasattr(os, "getuid"):
+        return None
+    parent = os.path.join(tempfile.gettempdir(), f"parcours_duckdb-{os.getuid()}")
+    try:
+        os.mkdir(parent, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        st = os.lstat(parent)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return parent
 
 
 _DEFAULT: DuckDBEngine | None = None
