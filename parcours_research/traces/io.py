@@ -309,18 +309,15 @@ def read_events(
     fmt = format or _guess_format(paths)
     check_one_of("format", fmt, FORMATS)
     _check_files(paths, fmt, getattr(getattr(source, "traces", source), "limits", None))
-    src = None
-    if fmt in ("parquet", "jsonl"):
-        src = _engine_read(eng, paths, fmt)
-        if format is None and _local_file(paths[0]) is None and _ga4_columns(eng, src):
-            # a GA4 export that only the engine can open (a remote URI): read as one, as
-            # the same file on this machine is (``_guess_format`` reads its schema there)
-            eng.drop(src)
-            fmt, src = "ga4", None
+    src = None if fmt == "ga4" else _engine_read(eng, paths, fmt)
+    if format is None and fmt != "csv" and _local_file(paths[0]) is None and _ga4_columns(eng, src):
+        # a GA4 export that only the engine can open (a remote URI): read as one, as the same
+        # file on this machine is (``_guess_format`` reads its schema there)
+        eng.drop(src)
+        fmt = "ga4"
     if fmt == "ga4":
         log = _read_ga4(eng, paths, timezone)
     else:
-        src = src or _engine_read(eng, paths, fmt)
         spec = _time.Spec(timestamp_unit, timestamp_format, fmt, tuple(paths))
         log = _mapped(eng, src, paths[0], dict(columns or {}), timezone, spec)
         _time.attach(log, spec, src, _time_sql(log))
