@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -466,13 +467,17 @@ class PendingValidation:
     gives the :class:`Validation` that :func:`validate` gives: the same problems, sources and
     order, the event log's warnings and problems found in the calling thread. ``study`` is the
     loaded study; ``errors_so_far`` whether a source has an error already (then the caller
-    asks for the whole result before going on, as after ``validate``)."""
+    asks for the whole result before going on, as after ``validate``). ``loaded``, if given,
+    is called with the study as soon as study.yml is read, before its sources are checked
+    (the report starts loading its name model there)."""
 
-    def __init__(self, study_dir: str | Path):
+    def __init__(self, study_dir: str | Path, *, loaded: Callable[[Any], None] | None = None):
         self._r = r = _Run.start(study_dir)
         self._later = None  # (where the event log's rows go, its first warnings)
         self._counts = None
         self._done: Validation | None = None
+        if r.study is not None and loaded is not None:
+            loaded(r.study)
         if r.study is not None:
             for source, check in CHECKS:
                 if source != "events" or not self._begin_events():

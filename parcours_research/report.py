@@ -519,7 +519,7 @@ def _validation(study_dir):
     reads the log."""
     from .checks import PendingValidation
 
-    checked = PendingValidation(study_dir)
+    checked = PendingValidation(study_dir, loaded=_preload_names)
     if checked.study is None or checked.errors_so_far:
         checked.result().raise_for_errors()
     return checked
@@ -532,10 +532,7 @@ def _write_report(study: Study, out: Path, lang: str, seed: int, n_boot: int, pr
     from jinja2 import Environment, select_autoescape
     from tqdm.auto import tqdm
 
-    if _has_free_text(study):  # the name model loads in the background while the traces run
-        from .privacy_scrub import preload
-
-        preload(study.journey.language)
+    _preload_names(study)  # (started already when the report was given the study's folder)
     ctx = _Context(study, out, lang, seed, n_boot)
     done: dict[str, tuple[_Section, float]] = {}
     fns = dict(SECTIONS)
@@ -613,11 +610,23 @@ def _prepare_traces_soon(ctx: _Context, checked=None):
 
 
 def _has_free_text(study: Study) -> bool:
-    """Whether the report scrubs text (interview excerpts, open survey answers)."""
+    """Whether the report scrubs text (interview excerpts, open survey answers): known from
+    study.yml alone (the responses need not be read yet)."""
     if study.qual is not None:
         return True
-    questions = getattr(study.instrument, "questions", ()) if study.responses is not None else ()
-    return any(q.type == "text" for q in questions)
+    if study.survey is None and study.responses is None:
+        return False
+    return any(q.type == "text" for q in getattr(study.instrument, "questions", ()))
+
+
+def _preload_names(study: Study) -> None:
+    """Start loading the name model (a worker process, :func:`.privacy_scrub.preload`) when the
+    report will scrub text: it loads on the other core while the study is validated and the
+    traces prepared. Called as soon as study.yml is read."""
+    if _has_free_text(study):
+        from .privacy_scrub import preload
+
+        preload(study.journey.language)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ whatever else failed meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
 import threading
@@ -189,3 +190,59 @@ def test_the_log_is_counted_in_the_thread_that_prepares_it(sample, tmp_path, mon
     res = rep.build_report(sample, tmp_path / "r", n_boot=200, progress=False)
     assert seen == ["parcours-traces"]
     assert res.path.exists()
+
+
+def test_loaded_is_called_with_the_study_before_any_source_is_checked(study, monkeypatch):
+    import parcours_research.checks as checks
+
+    order = []
+    monkeypatch.setattr(
+        checks,
+        "CHECKS",
+        [(src, lambda r, src=src, f=f: (order.append(src), f(r))[1]) for src, f in checks.CHECKS],
+    )
+    pending = PendingValidation(study, loaded=lambda s: order.append(("loaded", s.name)))
+    assert order[0] == ("loaded", pending.study.name)
+    assert order[1:] == [src for src, _ in checks.CHECKS if src != "events"]  # (left for later)
+    _same(pending.result(), pr.validate(study))  # the hook changes nothing found
+
+
+def test_loaded_is_not_called_when_study_yml_is_broken(study):
+    (study / "study.yml").write_text("journey: [\n", encoding="utf-8")
+    called = []
+    pending = PendingValidation(study, loaded=called.append)
+    assert pending.study is None and called == []
+    assert pending.result().problems("error")
+
+
+def test_the_report_starts_the_name_model_before_validating(study, tmp_path, monkeypatch):
+    """The name model (a worker process) loads while the study is validated, not after."""
+    import parcours_research.checks as checks
+    import parcours_research.privacy_scrub as ps
+
+    events = []
+    monkeypatch.setattr(ps, "preload", lambda lang: events.append(("preload", lang)))
+    monkeypatch.setattr(
+        checks,
+        "CHECKS",
+        [(src, lambda r, src=src, f=f: (events.append(src), f(r))[1]) for src, f in checks.CHECKS],
+    )
+    monkeypatch.setattr(rep, "_write_report", lambda *a, **k: (_ for _ in ()).throw(KeyError))
+    with pytest.raises(KeyError):
+        rep.build_report(study, tmp_path / "r", n_boot=200, progress=False)
+    assert events[0] == ("preload", pr.load_study(study).journey.language)
+    assert events[1] == checks.CHECKS[0][0]
+
+
+def test_no_name_model_for_a_study_without_free_text(study, monkeypatch):
+    study_obj = pr.load_study(study)
+    assert rep._has_free_text(study_obj)  # the template has interviews
+    study_obj.qual = None
+    study_obj.instrument = dataclasses.replace(
+        study_obj.instrument,
+        questions=tuple(q for q in study_obj.instrument.questions if q.type != "text"),
+    )
+    started = []
+    monkeypatch.setattr("parcours_research.privacy_scrub.preload", started.append)
+    rep._preload_names(study_obj)
+    assert started == []
