@@ -634,7 +634,8 @@ def preload(language: str) -> None:
     in a background thread instead (which holds the interpreter lock while it works). The
     backend itself, and its warning when no model is installed, still come from
     :func:`ner_backend` when asked; it waits for the load under way. Does nothing when the model is loaded or loading,
-    or when spaCy or the model is not installed.
+    when spaCy or the model is not installed, or when the worker's process cannot be started
+    (then :func:`ner_backend` loads the model in process).
     """
     import importlib.util
 
@@ -651,7 +652,10 @@ def preload(language: str) -> None:
         except (ImportError, ValueError):  # pragma: no cover - a broken installation
             return
         if _ner_worker.enabled():
-            _WORKERS[language] = _ner_worker.NerWorker(language, SPACY_MODELS)
+            try:
+                _WORKERS[language] = _ner_worker.NerWorker(language, SPACY_MODELS)
+            except OSError:  # no process can be started now: the model loads here when asked
+                pass
             return
         thread = threading.Thread(
             target=_load_quietly, args=(model,), name="parcours-ner-preload", daemon=True
