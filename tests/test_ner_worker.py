@@ -81,8 +81,9 @@ def test_a_worker_that_never_answers_is_not_waited_for(fresh, local_spans, monke
     assert ps.ner_backend("fr").spans(_texts()[:20]) == local_spans[1][:20]
 
 
-def test_a_worker_that_cannot_start_leaves_the_model_to_the_process(fresh, local_spans,
-                                                                   monkeypatch):
+def test_a_worker_that_cannot_start_leaves_the_model_to_the_process(
+    fresh, local_spans, monkeypatch
+):
     """The report calls preload while it validates the study: a process that cannot be
     started (no memory, a limit on processes) must not fail the report."""
     import parcours_research._ner_worker as nw
