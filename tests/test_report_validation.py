@@ -246,3 +246,14 @@ def test_no_name_model_for_a_study_without_free_text(study, monkeypatch):
     monkeypatch.setattr("parcours_research.privacy_scrub.preload", started.append)
     rep._preload_names(study_obj)
     assert started == []
+
+
+def test_open_survey_answers_are_known_from_study_yml_alone(study):
+    """The report asks before the responses are read: a survey with open questions has free
+    text to scrub even when no response is loaded yet (``_has_free_text`` looked at the
+    responses before the name model started early)."""
+    study_obj = pr.load_study(study, read_responses=False)
+    study_obj.qual = None
+    assert study_obj.responses is None
+    assert any(q.type == "text" for q in study_obj.instrument.questions)
+    assert rep._has_free_text(study_obj)
