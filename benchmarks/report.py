@@ -13,6 +13,12 @@ run, alternating (REF, this tree, REF, ...), each run in a fresh process; it pri
 of each and their ratio. Each tree first builds a small report, untimed, so that numba's
 compiled loops are in its cache. Compare ratios from one run: the wall time of a 2-core machine
 varies by a third from one minute to the next.
+
+Each run also prints the CPU seconds it used (the report's process and the figure writers it
+forked; not the name model's worker, which ends with the process) and the median of wall /
+CPU: 0.5 when two cores work all the time, 1.0 when one does. A slower spell of the machine
+raises the CPU seconds and the wall time together; wall / CPU says how well the report keeps
+both cores busy.
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ ROOT = HERE.parent
 _CHILD = """
 import json, resource, sys, time
 from parcours_research.report import build_report
-t0 = time.perf_counter()
+def cpu():
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+t0, c0 = time.perf_counter(), cpu()
 res = build_report(sys.argv[1], sys.argv[2], n_boot=int(sys.argv[3]), seed=0, progress=False)
-wall = time.perf_counter() - t0
+wall, used = time.perf_counter() - t0, cpu() - c0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall": wall, "peak_mib": peak,
+print(json.dumps({"wall": wall, "cpu": used, "peak_mib": peak,
                   "sections": dict(zip(res.timings["section"], res.timings["seconds"]))}))
 """
 
@@ -59,6 +68,13 @@ def _study(args) -> Path:
     print(f"study: {truth['events']['n_rows']:,} events, {args.respondents:,} respondents, "
           f"{args.customers:,} customers", flush=True)
     return study_dir
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the figure writers;
+    not the name model's worker, which ends with the process)."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 #: whether the report's processes may use Python's bytecode cache (``--bytecode``)
@@ -101,12 +117,15 @@ def _compare(args, study: Path) -> int:
             for name, tree in trees.items():
                 r = _run(tree, study, work / f"out_{i}_{len(runs[name])}_{name.replace(' ', '_')}", args.n_boot)
                 runs[name].append(r)
-                print(f"  {name:>10}: {r['wall']:.1f} s, peak {r['peak_mib']:,.0f} MiB", flush=True)
+                print(f"  {name:>10}: {r['wall']:.1f} s, CPU {r['cpu']:.1f} s, peak {r['peak_mib']:,.0f} MiB",
+                      flush=True)
         med = {name: statistics.median(r["wall"] for r in rs) for name, rs in runs.items()}
         for name, rs in runs.items():
             secs = {k: statistics.median(r["sections"][k] for r in rs) for k in rs[0]["sections"]}
             other = statistics.median(r["wall"] - sum(r["sections"].values()) for r in rs)
-            print(f"{name}: median {med[name]:.1f} s; sections: "
+            cpu = statistics.median(r["cpu"] for r in rs)
+            print(f"{name}: median {med[name]:.1f} s (CPU {cpu:.1f} s, wall / CPU "
+                  f"{statistics.median(r['wall'] / r['cpu'] for r in rs):.2f}); sections: "
                   + ", ".join(f"{k} {v:.1f}" for k, v in secs.items())
                   + f"; outside the sections (validate, last figures, page) {other:.1f}")
         print(f"ratio {args.against} / this tree: {med[args.against] / med['this tree']:.2f}x")
@@ -137,13 +156,14 @@ def main(argv=None) -> int:
         return _compare(args, study)
     from parcours_research.report import build_report
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     res = build_report(study, args.out / "report", n_boot=args.n_boot, seed=0, progress=True)
-    wall = time.perf_counter() - t0
+    wall, used = time.perf_counter() - t0, _cpu() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(res.timings.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     print(f"outside the sections (validate, last figures, page): {wall - res.timings['seconds'].sum():.2f} s")
-    print(f"report: {wall:.1f} s wall, peak RSS {peak:,.0f} MiB -> {res.path}")
+    print(f"report: {wall:.1f} s wall, {used:.1f} s CPU (wall / CPU {wall / used:.2f}), peak RSS "
+          f"{peak:,.0f} MiB -> {res.path}")
     return 0
 
 
