@@ -24,6 +24,7 @@ both cores busy.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import resource
@@ -37,20 +38,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-_CHILD = """
-import json, resource, sys, time
-from parcours_research.report import build_report
-def cpu():
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-t0, c0 = time.perf_counter(), cpu()
-res = build_report(sys.argv[1], sys.argv[2], n_boot=int(sys.argv[3]), seed=0, progress=False)
-wall, used = time.perf_counter() - t0, cpu() - c0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall": wall, "cpu": used, "peak_mib": peak,
-                  "sections": dict(zip(res.timings["section"], res.timings["seconds"]))}))
-"""
 
 
 def _study(args) -> Path:
@@ -75,6 +62,18 @@ def _cpu() -> float:
     not the name model's worker, which ends with the process)."""
     s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+# the timed child: ``_cpu`` is the function above, the same in both modes
+_CHILD = "import json, resource, sys, time\n" + inspect.getsource(_cpu) + """
+from parcours_research.report import build_report
+t0, c0 = time.perf_counter(), _cpu()
+res = build_report(sys.argv[1], sys.argv[2], n_boot=int(sys.argv[3]), seed=0, progress=False)
+wall, used = time.perf_counter() - t0, _cpu() - c0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall": wall, "cpu": used, "peak_mib": peak,
+                  "sections": dict(zip(res.timings["section"], res.timings["seconds"]))}))
+"""
 
 
 #: whether the report's processes may use Python's bytecode cache (``--bytecode``)
