@@ -1768,7 +1768,9 @@ def importance_performance(
         target, reference, gap, high_importance, below_target, quadrant``, with ``gap =
         performance - reference`` and ``quadrant`` one of "fix first" (important, below
         reference), "keep up" (important, at or above), "possible overkill" (less important,
-        at or above), "low priority" (less important, below). Ready to plot.
+        at or above), "low priority" (less important, below). Ready to plot. Only touchpoints
+        (and groups) in both tables are placed: a :class:`~parcours_research.errors.DataQualityWarning`
+        names each one left out and the table it is missing from.
     """
     where = "importance_performance"
     groups = as_list(by)
@@ -1797,8 +1799,38 @@ def importance_performance(
     tmap = _targets(targets)
     out["target"] = out["touchpoint"].map(tmap).astype(float) if tmap else np.nan
     out = _quadrants(out, groups, cut)
+    _warn_unmatched(left[keys], right[keys], out[keys], where)
     out.attrs["unmatched_touchpoints"] = missing_tp
     return out.reset_index(drop=True)
+
+
+def _warn_unmatched(importance: pd.DataFrame, performance: pd.DataFrame, kept: pd.DataFrame,
+                    where: str) -> None:
+    """Warn (:class:`DataQualityWarning`) naming each touchpoint (and group) that is in one
+    table only and so left out of the importance-performance table."""
+    def absent(table: pd.DataFrame) -> list[str]:
+        rows = table.merge(kept.drop_duplicates(), how="left", indicator=True)
+        rows = rows[rows["_merge"] == "left_only"].drop(columns="_merge")
+        return [", ".join(f"{k}={v!r}" if k != "touchpoint" else repr(v) for k, v in r.items())
+                for r in rows.to_dict("records")]
+
+    no_score, no_importance = absent(importance), absent(performance)
+    if not (no_score or no_importance):
+        return
+    import warnings
+
+    from .errors import DataQualityWarning
+
+    parts = ([f"with an importance but no score: {'; '.join(no_score)}"] if no_score else [])
+    parts += ([f"with a score but no importance: {'; '.join(no_importance)}"]
+              if no_importance else [])
+    warnings.warn(
+        f"{where}: {len(no_score) + len(no_importance)} row(s) left out, "
+        + " and ".join(parts) + ". Pass an importance and scores over the same touchpoints "
+        "(and groups) to place every one.",
+        DataQualityWarning,
+        stacklevel=4,  # the caller of importance_performance (under its argument wrapper)
+    )
 
 
 def _importance_performance_tables(importance, scores, groups, where):

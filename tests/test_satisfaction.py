@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -770,6 +771,36 @@ def test_importance_performance_quadrants():
     }
     with pytest.raises(AnalysisError, match="no touchpoint is in both"):
         sat.importance_performance(imp_t.assign(driver=list("wxyz")), perf)
+
+
+def test_importance_performance_names_what_it_leaves_out():
+    """A touchpoint in one table only is left out with a warning that names it and the table
+    it lacks; by group, a (touchpoint, group) pair missing from one side is named the same way.
+    Expected rows: the inner join of the two key sets, written out by hand."""
+    from parcours_research.errors import DataQualityWarning
+
+    imp_t = pd.DataFrame({"driver": ["a", "b", "c"], "importance": [0.3, 0.2, 0.1]})
+    perf = pd.DataFrame({"touchpoint": ["b", "c", "d"], "estimate": [4.0, 3.0, 3.5]})
+    with pytest.warns(DataQualityWarning) as rec:
+        out = sat.importance_performance(imp_t, perf)
+    assert out["touchpoint"].tolist() == ["b", "c"]
+    (w,) = rec.list
+    msg = str(w.message)
+    assert "2 row(s) left out" in msg
+    assert "with an importance but no score: 'a'" in msg
+    assert "with a score but no importance: 'd'" in msg
+    assert w.filename == __file__  # points at the caller, not inside the kit
+
+    imp_g = pd.DataFrame({"touchpoint": ["a", "a", "b", "b"], "persona": ["x", "y", "x", "y"],
+                          "importance": [0.3, 0.2, 0.1, 0.4]})
+    perf_g = imp_g.drop(index=3).rename(columns={"importance": "estimate"})
+    with pytest.warns(DataQualityWarning, match=r"importance but no score: 'b', persona='y'"):
+        out = sat.importance_performance(imp_g, perf_g, by="persona")
+    assert sorted(zip(out["touchpoint"], out["persona"])) == [("a", "x"), ("a", "y"), ("b", "x")]
+
+    with warnings.catch_warnings():  # nothing left out: no warning
+        warnings.simplefilter("error", DataQualityWarning)
+        sat.importance_performance(imp_t, perf.assign(touchpoint=["a", "b", "c"]))
 
 
 # ---------------------------------------------------------------------------------------------
