@@ -61,7 +61,24 @@ def test_gap_heatmap_draws_the_curve_gaps(sample_study):
     np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(expected.shape), expected.to_numpy())
     outlined = [p for p in fig.axes[0].patches if isinstance(p, plt.Rectangle) and not p.get_fill()]
     assert len(outlined) == int(curves["below_target"].sum())
+    # centred on no gap: limits symmetric about 0, a gap of 0 drawn in RdBu's middle colour
+    # (matplotlib's colormap read directly) and the largest absolute gap at an end
+    lim = float(np.nanmax(np.abs(expected.to_numpy())))
+    assert (mesh.norm.vmin, mesh.norm.vmax) == pytest.approx((-lim, lim))
+    np.testing.assert_allclose(mesh.cmap(mesh.norm(0.0)), matplotlib.colormaps["RdBu"](0.5))
     plt.close(fig)
+
+
+def test_gap_heatmap_raises_no_deprecation(sample_study):
+    """seaborn's ``center=`` recolours through matplotlib's deprecated ``Colormap.set_bad``;
+    the figure does without it."""
+    import warnings
+
+    curves = pr.curves.journey_curves(sample_study, n_boot=0, band="pointwise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PendingDeprecationWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        plt.close(pr.plot.gap_heatmap(curves, journey=sample_study))
 
 
 def test_transition_matrix_draws_the_shares(sample_study, evidence):

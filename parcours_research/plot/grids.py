@@ -102,7 +102,9 @@ def gap_heatmap(curves: pd.DataFrame, *, journey=None, lang: str | None = None,
     with style():
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         with _layout_instead_of_draw(fig):
-            sns.heatmap(grid, ax=ax, cmap="RdBu", center=0, vmin=-lim, vmax=lim, linewidths=0.5,
+            # limits symmetric about 0 centre the diverging map already (seaborn's center=0
+            # gives the same pixels, through matplotlib's deprecated Colormap.set_bad)
+            sns.heatmap(grid, ax=ax, cmap="RdBu", vmin=-lim, vmax=lim, linewidths=0.5,
                         annot=grid.map(lambda v: "" if pd.isna(v) else localize(f"{v:+.2f}", lang)),
                         fmt="", annot_kws={"fontsize": 7}, cbar_kws={"label": T["gap_cbar"]})
         if "below_target" in curves:
