@@ -90,6 +90,12 @@ class ContactPressure:
         customers, share`` (share of the persona's customers in that period).
     per_customer : DataFrame
         :func:`contact_counts`'s table (one row per customer, channel and period).
+    respondents : DataFrame
+        Where the survey's respondents went, one row per step: ``step`` (``survey``, then
+        each reason for leaving a respondent out, in the order they are checked: ``not in the
+        event log``, ``no outcome``, ``no positive weight``, ``no group``; then ``in the
+        model``) and ``respondents``. The left-out rows and ``in the model`` add up to
+        ``survey``; a respondent is counted under the first reason that applies.
     """
 
     summary: pd.DataFrame
@@ -102,6 +108,7 @@ class ContactPressure:
     confidence: float = 0.95
     alpha: float = 0.05
     correction: str = "holm"
+    respondents: pd.DataFrame = field(default=None)
 
     def flagged(self) -> pd.DataFrame:
         """The flagged zones: too few or too many contacts."""
@@ -120,9 +127,13 @@ class ContactPressure:
             for r in self.flagged().itertuples()
         ]
         cells = self.summary.groupby([key, "channel"]).ngroups if len(self.summary) else 0
+        used = ""
+        if self.respondents is not None and len(self.respondents):
+            n = self.respondents.set_index("step")["respondents"]
+            used = f"{n['in the model']:,} of {n['survey']:,} respondents, "
         return (
             f"ContactPressure(outcome={self.outcome!r}, period={self.period!r}, "
-            f"{cells} {key} x channel cells, {len(self.summary)} bands, "
+            f"{used}{cells} {key} x channel cells, {len(self.summary)} bands, "
             f"flagged: {', '.join(found) if found else 'none'})"
         )
 
@@ -161,7 +172,8 @@ def contact_pressure(
     study : Study or Evidence
         A loaded study with an event log, a customer file (personas) and survey responses
         with a customer id (``survey: customer_id``). Respondents absent from the log are left
-        out (no trace, no count).
+        out (no trace, no count), and counted with every other respondent left out in
+        :attr:`ContactPressure.respondents`.
     by : str or None, default "persona"
         Read each persona on its own (None: everyone together).
     period : {"study", "day", "week", "month", "quarter"} or pandas frequency
@@ -191,7 +203,7 @@ def contact_pressure(
     per_customer = contact_counts(ev, period=period, by=by if by else None)
     if channels is not None:
         per_customer = per_customer[per_customer["channel"].isin(list(channels))]
-    frame = _respondent_contacts(ev, per_customer, outcome, by)
+    frame, accounted = _respondent_contacts(ev, per_customer, outcome, by)
     rates = _rates(per_customer, by)
     bands, zones = [], []
     for (grp, chan), cell in frame.groupby(["__by", "channel"], sort=True):
@@ -212,6 +224,7 @@ def contact_pressure(
         confidence,
         alpha,
         correction,
+        accounted,
     )
 
 
@@ -302,9 +315,10 @@ def _study_problems(st, outcome) -> list[Problem]:
     return problems
 
 
-def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
+def _respondent_contacts(ev, per_customer, outcome, by) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Respondents found in the log, with their outcome, weight, group, cluster and contacts
-    per period on each channel (one row per respondent and channel)."""
+    per period on each channel (one row per respondent and channel), and where every
+    respondent went (:func:`_accounting`)."""
     st, resp, design = ev.study, ev.responses, ev.design
     r = pd.DataFrame(
         {
@@ -317,12 +331,32 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> pd.DataFrame:
     if design.get("cluster"):
         r["__cluster"] = resp[design["cluster"]].astype(str).to_numpy()
     found = _in_log(ev, r["customer_id"].to_numpy(object))
-    keep = found & r["y"].notna() & (r["w"] > 0) & r["__by"].notna()
-    r = r[keep.to_numpy()]
+    checks = {
+        "not in the event log": np.asarray(found, dtype=bool),
+        "no outcome": r["y"].notna().to_numpy(),
+        "no positive weight": (r["w"] > 0).to_numpy(),
+        "no group": r["__by"].notna().to_numpy(dtype=bool),
+    }
+    accounted, keep = _accounting(checks, len(r))
+    r = r[keep]
     # the respondents' contacts only: the same means, in the same order, for the same join
     mine = per_customer[_is_in(per_customer["customer_id"], r["customer_id"].unique())]
     rate = mine.groupby(["customer_id", "channel"], sort=False)["contacts"].mean().reset_index()
-    return r.merge(rate, on="customer_id", how="inner")
+    return r.merge(rate, on="customer_id", how="inner"), accounted
+
+
+def _accounting(checks: dict[str, np.ndarray], n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """``step, respondents``: the survey's ``n``, then per reason (in ``checks``' order,
+    each a mask of the respondents that pass it) those it leaves out among the ones still
+    in, then ``in the model``; and the mask of the respondents kept."""
+    keep = np.ones(n, dtype=bool)
+    rows = [("survey", n)]
+    for reason, passes in checks.items():
+        out = keep & ~passes
+        rows.append((reason, int(out.sum())))
+        keep &= passes
+    rows.append(("in the model", int(keep.sum())))
+    return pd.DataFrame(rows, columns=["step", "respondents"]), keep
 
 
 def _in_log(ev, ids: np.ndarray) -> np.ndarray:

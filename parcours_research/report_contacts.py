@@ -8,7 +8,7 @@ failing. It computes no statistic: every number comes from :mod:`parcours_resear
 
 from __future__ import annotations
 
-from ._present import fmt_number, fmt_pvalue
+from ._present import fmt_count, fmt_number, fmt_pvalue
 from .errors import AnalysisError, StudyError
 from .report_sections import _missing, _text
 
@@ -43,6 +43,13 @@ _T = {
         "no_purpose": "Les points de contact n'ont pas d'objectif (purpose:) dans study.yml : "
         "l'adéquation canal × objectif n'est pas mesurée.",
         "fit_table": "Satisfaction par objectif et canal",
+        "left_out": "{left} répondant(s) sur {n} hors du modèle : {reasons}.",
+        "reasons": {
+            "not in the event log": "{k} absent(s) du journal d'événements",
+            "no outcome": "{k} sans réponse à la question",
+            "no positive weight": "{k} sans poids positif",
+            "no group": "{k} sans persona",
+        },
     },
     "en": {
         "title": "Contact pressure and channel fit",
@@ -68,6 +75,13 @@ _T = {
         "no_purpose": "The touchpoints have no purpose (purpose:) in study.yml: channel fit is not "
         "measured.",
         "fit_table": "Satisfaction per purpose and channel",
+        "left_out": "{left} of {n} respondents are left out of the model: {reasons}.",
+        "reasons": {
+            "not in the event log": "{k} not in the event log",
+            "no outcome": "{k} without an answer to the question",
+            "no positive weight": "{k} without a positive weight",
+            "no group": "{k} without a persona",
+        },
     },
 }
 _HEADERS = {
@@ -155,6 +169,8 @@ def s_contacts(ctx, sec) -> None:
     except (AnalysisError, StudyError) as e:
         return _missing(sec, str(e).splitlines()[0])
     sec.blocks.append(_text("text", t["text"].format(conf=f"{res.confidence:.0%}")))
+    if (left_out := _left_out(res, lang)) is not None:
+        sec.blocks.append(_text("text", left_out))
     for sentence in _sentences(res, st.journey, lang):
         sec.blocks.append(_text("key", sentence))
     _figure(ctx, sec, res, t)
@@ -172,6 +188,20 @@ def _figure(ctx, sec, res, t) -> None:
 
     fig = plot_contacts(res, study=ctx.study, lang=ctx.lang)
     sec.blocks.append(ctx.figure("contact_pressure", fig, t["figure"]))
+
+
+def _left_out(res, lang: str) -> str | None:
+    """The respondents left out of the model and why (:attr:`ContactPressure.respondents`);
+    None when every respondent is in it."""
+    t = _T[lang]
+    n = res.respondents.set_index("step")["respondents"]
+    reasons = n.drop(["survey", "in the model"])
+    if not reasons.sum():
+        return None
+    said = [t["reasons"][r].format(k=fmt_count(k, lang)) for r, k in reasons.items() if k]
+    return t["left_out"].format(
+        left=fmt_count(reasons.sum(), lang), n=fmt_count(n["survey"], lang), reasons=", ".join(said)
+    )
 
 
 def _sentences(res, journey, lang: str) -> list[str]:

@@ -290,6 +290,45 @@ def test_contact_pressure_result_on_the_sample(sample_study):
     assert "0x" not in repr(res) and "<table" in res._repr_html_()
 
 
+def test_contact_pressure_accounts_for_every_respondent(sample_dir, tmp_path):
+    """Respondents left out are counted by reason and add up to the survey. Expected counts:
+    the rows edited below, by hand (5 ids no customer has, then 7 other rows without the
+    outcome, an optional question); every other respondent of the sample is in the log (its
+    accounting says so)."""
+    folder = tmp_path / "study"
+    shutil.copytree(sample_dir, folder)
+    path = folder / "survey" / "responses.csv"
+    resp = pd.read_csv(path, dtype=str, keep_default_na=False)
+    n = len(resp)
+    resp.loc[:4, "customer_id"] = [f"NOBODY{i}" for i in range(5)]
+    resp.loc[10:16, "ces"] = ""
+    resp.to_csv(path, index=False)
+    base = pr.traces.contact_pressure(pr.load_study(sample_dir), outcome="ces")
+    assert base.respondents["respondents"].tolist() == [n, 0, 0, 0, 0, n]
+
+    res = pr.traces.contact_pressure(pr.load_study(folder), outcome="ces")
+    got = res.respondents.set_index("step")["respondents"]
+    assert got.to_dict() == {
+        "survey": n,
+        "not in the event log": 5,
+        "no outcome": 7,
+        "no positive weight": 0,
+        "no group": 0,
+        "in the model": n - 12,
+    }
+    assert got.drop(["survey", "in the model"]).sum() + got["in the model"] == got["survey"]
+    assert f"{n - 12:,} of {n:,} respondents" in repr(res)
+    # the report's contacts section says it (and nothing when no one is left out)
+    from parcours_research.report_contacts import _left_out
+
+    assert _left_out(base, "en") is None
+    assert _left_out(res, "en") == (
+        f"12 of {n:,} respondents are left out of the model: 5 not in the event log, "
+        "7 without an answer to the question."
+    )
+    assert _left_out(res, "fr").startswith("12 répondant(s) sur ")
+
+
 @pytest.fixture(scope="module")
 def sample_pressure(sample_study):
     return pr.traces.contact_pressure(sample_study)
