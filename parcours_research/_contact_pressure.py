@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._accounting import accounting
 from ._contact_counts import ALL, _log_users, contact_counts
 from ._contact_stats import (
     _adjust,
@@ -318,7 +319,7 @@ def _study_problems(st, outcome) -> list[Problem]:
 def _respondent_contacts(ev, per_customer, outcome, by) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Respondents found in the log, with their outcome, weight, group, cluster and contacts
     per period on each channel (one row per respondent and channel), and where every
-    respondent went (:func:`_accounting`)."""
+    respondent went (:func:`parcours_research._accounting.accounting`)."""
     st, resp, design = ev.study, ev.responses, ev.design
     r = pd.DataFrame(
         {
@@ -337,26 +338,12 @@ def _respondent_contacts(ev, per_customer, outcome, by) -> tuple[pd.DataFrame, p
         "no positive weight": (r["w"] > 0).to_numpy(),
         "no group": r["__by"].notna().to_numpy(dtype=bool),
     }
-    accounted, keep = _accounting(checks, len(r))
+    accounted, keep = accounting(checks, len(r), read="survey", unit="respondents")
     r = r[keep]
     # the respondents' contacts only: the same means, in the same order, for the same join
     mine = per_customer[_is_in(per_customer["customer_id"], r["customer_id"].unique())]
     rate = mine.groupby(["customer_id", "channel"], sort=False)["contacts"].mean().reset_index()
     return r.merge(rate, on="customer_id", how="inner"), accounted
-
-
-def _accounting(checks: dict[str, np.ndarray], n: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """``step, respondents``: the survey's ``n``, then per reason (in ``checks``' order,
-    each a mask of the respondents that pass it) those it leaves out among the ones still
-    in, then ``in the model``; and the mask of the respondents kept."""
-    keep = np.ones(n, dtype=bool)
-    rows = [("survey", n)]
-    for reason, passes in checks.items():
-        out = keep & ~passes
-        rows.append((reason, int(out.sum())))
-        keep &= passes
-    rows.append(("in the model", int(keep.sum())))
-    return pd.DataFrame(rows, columns=["step", "respondents"]), keep
 
 
 def _in_log(ev, ids: np.ndarray) -> np.ndarray:

@@ -80,6 +80,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._accounting import accounting, left_out
 from .errors import AnalysisError, Problem, check_one_of
 
 __all__ = [
@@ -499,8 +500,9 @@ def _check(study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n) 
     return study.outcomes[outcome], value, adjust
 
 
-def _customers(study, outcome: str, value: str | None, adjust: list) -> pd.DataFrame:
-    """``customer_id, persona, y, value`` and the covariates (rows with all of them)."""
+def _customers(study, outcome: str, value: str | None, adjust: list) -> tuple:
+    """``customer_id, persona, y, value`` and the covariates (rows with all of them), and
+    where every customer of the file went (:func:`parcours_research._accounting.accounting`)."""
     c = study.customers
     out = pd.DataFrame(
         {
@@ -512,8 +514,12 @@ def _customers(study, outcome: str, value: str | None, adjust: list) -> pd.DataF
     out["value"] = pd.to_numeric(c[value], errors="coerce").to_numpy() if value else np.nan
     for i, col in enumerate(adjust):
         out[f"_x{i}"] = pd.to_numeric(c[col], errors="coerce").to_numpy()
-    need = ["y", "persona", *[f"_x{i}" for i in range(len(adjust))]]
-    return out.dropna(subset=need)
+    checks = {"no outcome": out["y"].notna().to_numpy(),
+              "no persona": out["persona"].notna().to_numpy()}
+    for i, col in enumerate(adjust):
+        checks[f"no {col}"] = out[f"_x{i}"].notna().to_numpy()
+    accounted, keep = accounting(checks, len(out), read="customer file", unit="customers")
+    return out[keep], accounted
 
 
 def _joined(ids: pd.Index, ex: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
@@ -757,7 +763,8 @@ def at_stake(
         study, outcome, by, value, adjust, n_boot, confidence, alpha, min_n
     )
     check_one_of("met", met, MET_RULES)
-    data = _joined(*_coded_exposure(study, met, low), _customers(study, outcome, value, adjust))
+    customers, accounted = _customers(study, outcome, value, adjust)
+    data = _joined(*_coded_exposure(study, met, low), customers)
     order = {t.id: i for i, t in enumerate(study.journey.touchpoints)}
     rank = {**order, **{p: i for i, p in enumerate(study.journey.persona_ids)}}
     data = data.iloc[np.lexsort([_ranks(data["persona"], rank), _ranks(data["touchpoint"], rank)])]
@@ -780,6 +787,7 @@ def at_stake(
         alpha=alpha,
         correction=correction,
         language=study.journey.language,
+        customers=accounted,
     )
 
 
@@ -800,6 +808,13 @@ class AtStake:
         ``_low, _high``); see the module notes.
     outcome, kind, value, met, by, adjust, n_boot, seed, confidence, alpha, correction, language
         The settings.
+    customers : DataFrame
+        Where the customer file's customers went, one row per step: ``step`` (``customer
+        file``, then each reason for leaving a customer out, in the order they are checked:
+        ``no outcome``, ``no persona``, ``no <covariate>`` for each ``adjust`` column; then
+        ``in the model``) and ``customers``. The left-out rows and ``in the model`` add up to
+        the file; a customer is counted under the first reason that applies. Each cell of
+        ``summary`` then holds those in the model who went through its touchpoint (``n``).
     """
 
     summary: pd.DataFrame
@@ -815,6 +830,7 @@ class AtStake:
     alpha: float
     correction: str
     language: str = "fr"
+    customers: pd.DataFrame | None = None
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -831,6 +847,10 @@ class AtStake:
             f"{', '.join(self.adjust) or 'nothing'}{' and persona' if self.by is None else ''}; "
             f"bootstrap {self.n_boot} (seed {self.seed}), {self.correction} at {self.alpha:g}"
         ]
+        if self.customers is not None and (out := left_out(self.customers)).sum():
+            n = self.customers["customers"]
+            why = ", ".join(f"{k:,} {r}" for r, k in out.items() if k)
+            lines.append(f"  {n.iloc[-1]:,} of {n.iloc[0]:,} customers in the model ({why})")
         for r in self.flagged.itertuples():
             d = 100 * r.estimate if self.kind == "binary" else r.estimate
             lo = 100 * r.ci_low if self.kind == "binary" else r.ci_low

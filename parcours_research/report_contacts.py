@@ -193,14 +193,16 @@ def _figure(ctx, sec, res, t) -> None:
 def _left_out(res, lang: str) -> str | None:
     """The respondents left out of the model and why (:attr:`ContactPressure.respondents`);
     None when every respondent is in it."""
+    from ._accounting import left_out
+
     t = _T[lang]
-    n = res.respondents.set_index("step")["respondents"]
-    reasons = n.drop(["survey", "in the model"])
+    reasons = left_out(res.respondents)
     if not reasons.sum():
         return None
     said = [t["reasons"][r].format(k=fmt_count(k, lang)) for r, k in reasons.items() if k]
+    n = res.respondents["respondents"].iloc[0]
     return t["left_out"].format(
-        left=fmt_count(reasons.sum(), lang), n=fmt_count(n["survey"], lang), reasons=", ".join(said)
+        left=fmt_count(reasons.sum(), lang), n=fmt_count(n, lang), reasons=", ".join(said)
     )
 
 

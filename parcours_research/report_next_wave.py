@@ -37,6 +37,8 @@ _T = {
         "st_none": "Aucun écart signalé après correction.",
         "st_key": "{tp} / {persona} : {d} de {outcome} chez ceux qui ont rencontré la friction, "
         "environ {k} clients et {v} de {value} en jeu.",
+        "st_left_out": "{left} client(s) du fichier sur {n} hors de l'analyse : {reasons}.",
+        "st_reason": "{k} sans {what}",
     },
     "en": {
         "next_wave": "Next wave: what we have, what we need",
@@ -60,6 +62,8 @@ _T = {
         "st_none": "No difference flagged after correction.",
         "st_key": "{tp} / {persona}: {d} {outcome} among those who met the friction, about {k} "
         "customers and {v} {value} at stake.",
+        "st_left_out": "{left} of the customer file's {n} customers are left out: {reasons}.",
+        "st_reason": "{k} without {what}",
     },
 }
 
@@ -165,6 +169,25 @@ def _key_sentence(res, r, st, lang: str, t: dict) -> str:
     )
 
 
+def _left_out(res, lang: str) -> str | None:
+    """The customers left out of :func:`at_stake` and why (``res.customers``); None when every
+    customer of the file is in it. A reason ``no <column>`` names the column (``no outcome``
+    the outcome's, ``no persona`` the persona)."""
+    from ._accounting import left_out
+
+    t = _T[lang]
+    reasons = left_out(res.customers)
+    if not reasons.sum():
+        return None
+    what = {"no outcome": f"« {res.outcome} »" if lang == "fr" else f"“{res.outcome}”",
+            "no persona": "persona"}
+    said = [t["st_reason"].format(k=fmt_count(k, lang), what=what.get(r, r.removeprefix("no ")))
+            for r, k in reasons.items() if k]
+    return t["st_left_out"].format(left=fmt_count(reasons.sum(), lang),
+                                   n=fmt_count(res.customers["customers"].iloc[0], lang),
+                                   reasons=", ".join(said))
+
+
 def s_at_stake(ctx, sec) -> None:
     """The outcome difference of the customers who met each friction (a note without outcomes)."""
     from .outcomes import at_stake
@@ -182,6 +205,8 @@ def s_at_stake(ctx, sec) -> None:
     except (AnalysisError, StudyError) as e:
         return _missing(sec, str(e).splitlines()[0])
     sec.blocks.append(_text("text", t["st_text"].format(outcome=outcome)))
+    if (left := _left_out(res, lang)) is not None:
+        sec.blocks.append(_text("text", left))
     if res.flagged.empty:
         sec.blocks.append(_text("key", t["st_none"]))
     for r in res.flagged.itertuples():

@@ -182,6 +182,35 @@ def test_errors(sample_study):
         pr.outcomes.at_stake(sample_study, n_boot=10)
 
 
+def test_every_customer_is_accounted_for(sample_dir, tmp_path):
+    """Customers left out are counted by reason and add up to the customer file. Expected
+    counts: the rows edited below, by hand (9 customers without the outcome, then 4 others
+    without the covariate); every other customer of the sample has both."""
+    folder = tmp_path / "study"
+    shutil.copytree(sample_dir, folder)
+    path = folder / "crm" / "customers.csv"
+    crm = pd.read_csv(path, dtype=str, keep_default_na=False)
+    n = len(crm)
+    crm.loc[:8, "churned"] = ""
+    crm.loc[20:23, "tenure_years"] = ""
+    crm.to_csv(path, index=False)
+    res = pr.outcomes.at_stake(pr.load_study(folder), outcome="churned", n_boot=50,
+                               adjust=["tenure_years"])
+    got = res.customers.set_index("step")["customers"].to_dict()
+    assert got == {"customer file": n, "no outcome": 9, "no persona": 0,
+                   "no tenure_years": 4, "in the model": n - 13}
+    assert f"{n - 13:,} of {n:,} customers in the model (9 no outcome, 4 no tenure_years)" in repr(res)
+    from parcours_research.report_next_wave import _left_out
+
+    assert _left_out(res, "en") == (
+        f"13 of the customer file's {n:,} customers are left out: 9 without “churned”, "
+        "4 without tenure_years."
+    )
+    assert _left_out(res, "fr").startswith("13 client(s) du fichier sur ")
+    # no cell holds more customers than the model has
+    assert res.summary.groupby("touchpoint")["n"].sum().max() <= n - 13
+
+
 def test_study_yml_outcomes_are_validated(sample_dir, tmp_path):
     study = tmp_path / "s"
     shutil.copytree(sample_dir, study)
@@ -220,6 +249,13 @@ def test_null_study_flags_nothing(recovery_studies):
     assert study.truth["churn_effect"] is None and "churned" in study.customers
     res = pr.outcomes.at_stake(study, outcome="churned", n_boot=N_BOOT, seed=404)
     assert not res.summary["flagged"].any()
+
+
+def test_nothing_said_when_no_customer_is_left_out(sample_result):
+    from parcours_research.report_next_wave import _left_out
+
+    assert sample_result.customers["customers"].iloc[0] == sample_result.customers["customers"].iloc[-1]
+    assert _left_out(sample_result, "en") is None
 
 
 def test_report_section_without_outcomes_is_a_note(sample_study):
