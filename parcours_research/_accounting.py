@@ -10,9 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Columns of an accounting table.
-COLUMNS = ["step", "n"]
-
 
 def accounting(checks: dict[str, np.ndarray], n: int, *, read: str, kept: str = "in the model",
                unit: str = "n") -> tuple[pd.DataFrame, np.ndarray]:

@@ -176,6 +176,8 @@ def _left_out(res, lang: str) -> str | None:
     from ._accounting import left_out
 
     t = _T[lang]
+    if res.customers is None:  # a result built by hand, without its accounting
+        return None
     reasons = left_out(res.customers)
     if not reasons.sum():
         return None
