@@ -202,7 +202,7 @@ def test_exposure_equals_042_without_matching_customers_or_survey_ids(sample_dir
 
 @pytest.mark.parametrize("met", ["auto", "either"])
 def test_joined_rows_equal_042(sample_study, met):
-    cu = oc._customers(sample_study, "churned", "revenue", ["tenure_years"])
+    cu, _ = oc._customers(sample_study, "churned", "revenue", ["tenure_years"])  # and its accounting
     got = oc._joined(*oc._coded_exposure(sample_study, met, 2), cu)
     want = _joined_042(_exposure_042(sample_study, met=met), cu)
     assert len(got) > 1000
