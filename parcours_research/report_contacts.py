@@ -8,9 +8,9 @@ failing. It computes no statistic: every number comes from :mod:`parcours_resear
 
 from __future__ import annotations
 
-from ._present import fmt_count, fmt_number, fmt_pvalue
+from ._present import fmt_number, fmt_pvalue
 from .errors import AnalysisError, StudyError
-from .report_sections import _missing, _text
+from .report_sections import _left_out_sentence, _missing, _text
 
 __all__ = ["s_contacts"]
 
@@ -193,19 +193,9 @@ def _figure(ctx, sec, res, t) -> None:
 def _left_out(res, lang: str) -> str | None:
     """The respondents left out of the model and why (:attr:`ContactPressure.respondents`);
     None when every respondent is in it."""
-    from ._accounting import left_out
-
     t = _T[lang]
-    if res.respondents is None:  # a result built by hand, without its accounting
-        return None
-    reasons = left_out(res.respondents)
-    if not reasons.sum():
-        return None
-    said = [t["reasons"][r].format(k=fmt_count(k, lang)) for r, k in reasons.items() if k]
-    n = res.respondents["respondents"].iloc[0]
-    return t["left_out"].format(
-        left=fmt_count(reasons.sum(), lang), n=fmt_count(n, lang), reasons=", ".join(said)
-    )
+    return _left_out_sentence(res.respondents, lang, t["left_out"],
+                              lambda r, k: t["reasons"][r].format(k=k))
 
 
 def _sentences(res, journey, lang: str) -> list[str]:

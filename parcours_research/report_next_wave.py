@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._present import fmt_count, fmt_number, fmt_percent
 from .errors import AnalysisError, StudyError
-from .report_sections import _missing, _text
+from .report_sections import _left_out_sentence, _missing, _text
 
 __all__ = ["s_next_wave", "s_at_stake"]
 
@@ -173,21 +173,13 @@ def _left_out(res, lang: str) -> str | None:
     """The customers left out of :func:`at_stake` and why (``res.customers``); None when every
     customer of the file is in it. A reason ``no <column>`` names the column (``no outcome``
     the outcome's, ``no persona`` the persona)."""
-    from ._accounting import left_out
-
     t = _T[lang]
-    if res.customers is None:  # a result built by hand, without its accounting
-        return None
-    reasons = left_out(res.customers)
-    if not reasons.sum():
-        return None
     what = {"no outcome": f"« {res.outcome} »" if lang == "fr" else f"“{res.outcome}”",
             "no persona": "persona"}
-    said = [t["st_reason"].format(k=fmt_count(k, lang), what=what.get(r, r.removeprefix("no ")))
-            for r, k in reasons.items() if k]
-    return t["st_left_out"].format(left=fmt_count(reasons.sum(), lang),
-                                   n=fmt_count(res.customers["customers"].iloc[0], lang),
-                                   reasons=", ".join(said))
+    return _left_out_sentence(
+        res.customers, lang, t["st_left_out"],
+        lambda r, k: t["st_reason"].format(k=k, what=what.get(r, r.removeprefix("no "))),
+    )
 
 
 def s_at_stake(ctx, sec) -> None:

@@ -59,6 +59,23 @@ def _text(kind: str, text: str):
     return _block(kind, html.escape(text))
 
 
+def _left_out_sentence(table, lang: str, sentence: str, reason) -> str | None:
+    """How many units an analysis left out, and why, from its accounting table
+    (:func:`parcours_research._accounting.accounting`); None when it left none out or has no
+    table. ``sentence`` holds ``{left}``, ``{n}`` and ``{reasons}``; ``reason(step, count)``
+    words one reason, its count already formatted."""
+    from ._accounting import left_out
+
+    if table is None:  # a result built by hand, without its accounting
+        return None
+    reasons = left_out(table)
+    if not reasons.sum():
+        return None
+    said = [reason(r, fmt_count(k, lang)) for r, k in reasons.items() if k]
+    return sentence.format(left=fmt_count(reasons.sum(), lang),
+                           n=fmt_count(table.iloc[0, 1], lang), reasons=", ".join(said))
+
+
 def _missing(sec, note: str) -> None:
     """Say in the section that its evidence is absent. The section stays in the report (its
     status is left "ok"): ``ReportResult.missing`` keeps naming the evidence sources the study

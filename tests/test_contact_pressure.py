@@ -327,6 +327,9 @@ def test_contact_pressure_accounts_for_every_respondent(sample_dir, tmp_path):
         "7 without an answer to the question."
     )
     assert _left_out(res, "fr").startswith("12 répondant(s) sur ")
+    import dataclasses
+
+    assert _left_out(dataclasses.replace(res, respondents=None), "en") is None  # built by hand
 
 
 @pytest.fixture(scope="module")
